@@ -1,0 +1,1 @@
+"""Command-line interface: ``vidstyle <command> ...`` (see :mod:`vidstyle.cli.main`)."""
