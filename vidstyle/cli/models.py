@@ -1,0 +1,72 @@
+"""``vidstyle models``: list the shipped style models, or print one model's card."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+EPILOG = """examples:
+  vidstyle models               # table of shipped models
+  vidstyle models mosaic_tiny   # the model card of one model
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "models",
+        help="list shipped style models or show a model card",
+        description="List the style models shipped with vidstyle, or print the card of one of them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="a model name: print its card")
+    p.set_defaults(func=run)
+    return p
+
+
+def _gflop(info: Any) -> str:
+    for attr in ("gflop", "gflops", "gflop_640x360"):
+        value = getattr(info, attr, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"{value:.2f}"
+    return "-"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidstyle.errors import ModelError
+    from vidstyle.nets.registry import list_models
+
+    models = list_models()
+    if args.name is None:
+        if not models:
+            sys.stdout.write("no shipped models found; train one with `vidstyle train` or pass --model PATH\n")
+            return 0
+        rows = [[m.name, str(m.architecture), str(m.style or "-"), _gflop(m), str(m.description or "")] for m in models]
+        sys.stdout.write(_table(rows, ["NAME", "ARCHITECTURE", "STYLE", "GFLOP@640x360", "DESCRIPTION"]) + "\n")
+        sys.stdout.write("\n`vidstyle models NAME` prints a model's card; use a name with `vidstyle stylize --model NAME`.\n")
+        return 0
+    for m in models:
+        if m.name == args.name:
+            card = getattr(m, "card_path", None)
+            if card is not None:
+                try:
+                    with open(card, encoding="utf-8") as fh:
+                        text = fh.read()
+                except OSError:
+                    text = None
+                if text is not None:
+                    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+                    return 0
+            sys.stdout.write(
+                f"{m.name}: {m.architecture}, style {m.style or '-'}; {m.description or ''}\n(no model card found)\n"
+            )
+            return 0
+    names = ", ".join(m.name for m in models) or "none shipped"
+    raise ModelError(f"unknown model {args.name!r}; choose one of: {names}")

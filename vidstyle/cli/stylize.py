@@ -1,0 +1,149 @@
+"""``vidstyle stylize``: stylize a video file or image sequence with a feed-forward model."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+EPILOG = """examples:
+  vidstyle stylize samples/clip.mp4 -o clip_styled.mp4
+  vidstyle stylize in.mov -o out.mov --model mosaic_tiny --codec prores
+  vidstyle stylize in.mp4 -o out.mkv --model my_style.safetensors --crf 20 --start 10 --end 25
+  vidstyle stylize 'frames/%04d.png' -o styled/%04d.png --stabilize 0.8 --flow dis-medium
+  vidstyle stylize in.mp4 -o out.mp4 --device cuda --batch-size 4 --compile
+
+The output is written to a temporary file next to OUTPUT and renamed when complete; an interrupted
+run (Ctrl-C) keeps a playable partial file under the temporary name and says where.
+The audio of the input is carried into the output. See `vidstyle models` for the model names.
+"""
+
+
+def _time(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty time; give seconds (12.5), [HH:]MM:SS(.ms) or a frame number (300f)")
+    return text.strip()
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "stylize",
+        help="stylize a video file or image sequence",
+        description="Stylize a video (or image sequence) with a feed-forward style network, keeping its audio.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", metavar="INPUT",
+                   help="video file, image sequence (frames/%%04d.png, a folder or a glob) or FORMAT:NAME FFmpeg input")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="output video file (container from the extension) or image-sequence pattern/folder")
+    p.add_argument("-m", "--model", metavar="NAME|PATH", default=None,
+                   help="shipped model name (see `vidstyle models`) or a .safetensors file (default: the default model)")
+    enc = p.add_argument_group("encoding")
+    enc.add_argument("--codec", default="h264", metavar="CODEC",
+                     help="h264 (default), hevc, prores, ffv1, vp9 or av1")
+    enc.add_argument("--crf", type=int, default=None, metavar="N",
+                     help="quality: lower is better (h264/hevc 0-51, default 18; vp9 0-63; av1 1-63)")
+    enc.add_argument("--pix-fmt", default=None, metavar="FMT", help="pixel format, e.g. yuv420p, yuv444p10le")
+    enc.add_argument("--preset", default=None, metavar="P", help="encoder speed preset, e.g. medium, slow")
+    sel = p.add_argument_group("selection")
+    sel.add_argument("--start", type=_time, default=None, metavar="T",
+                     help="start at T: seconds (12.5), [HH:]MM:SS(.ms) or a frame number (300f)")
+    sel.add_argument("--end", type=_time, default=None, metavar="T", help="stop before T (same forms as --start)")
+    proc = p.add_argument_group("processing")
+    proc.add_argument("--device", default=None, metavar="D", help="torch device: cpu, cuda, cuda:1, mps (default: best available)")
+    proc.add_argument("--batch-size", type=int, default=1, metavar="N", help="frames per network call (default 1)")
+    proc.add_argument("--compile", action="store_true", help="use torch.compile (slow start, faster afterwards)")
+    proc.add_argument("--stabilize", type=float, default=None, metavar="S",
+                     help="temporal stabilisation strength, 0 (off) to 1 (default: the model's default)")
+    proc.add_argument("--flow", default="dis-fast", metavar="NAME",
+                     help="optical flow used for stabilisation: dis-fast (default), dis-medium, farneback, raft, none")
+    proc.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for the network")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary (warnings and errors still shown)")
+    p.set_defaults(func=run)
+    return p
+
+
+def _parse_time(text: str | None) -> float | int | str | None:
+    """'12.5' -> 12.5 s, '300f' -> frame 300 (int), 'MM:SS' / 'HH:MM:SS(.ms)' -> seconds."""
+    if text is None:
+        return None
+    from vidstyle.errors import InvalidOptionError
+
+    t = text.strip().lower()
+    try:
+        if t.endswith("f"):
+            return int(t[:-1])
+        if ":" in t:
+            parts = [float(x) for x in t.split(":")]
+            if len(parts) > 3:
+                raise ValueError
+            seconds = 0.0
+            for part in parts:
+                seconds = seconds * 60 + part
+            return seconds
+        return float(t)
+    except ValueError:
+        raise InvalidOptionError(
+            f"cannot read time {text!r}; give seconds (12.5), [HH:]MM:SS(.ms) or a frame number (300f)"
+        ) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidstyle.api import stylize_video, validate_options
+    from vidstyle.errors import InvalidOptionError, VidstyleError
+
+    start, end = _parse_time(args.start), _parse_time(args.end)
+    if args.threads is not None and args.threads < 1:
+        raise InvalidOptionError(f"--threads must be >= 1, got {args.threads}")
+    validate_options(codec=args.codec, crf=args.crf, batch_size=args.batch_size, stabilize=args.stabilize,
+                     start=start, end=end)
+
+    bar: Any = None
+
+    def progress(info: Any) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=info.total, unit="frame", file=sys.stderr, dynamic_ncols=True, smoothing=0.05,
+                       desc=os.path.basename(str(args.output)), leave=True)
+        bar.update(info.frames - bar.n)
+
+    def close_bar() -> None:
+        if bar is not None:
+            bar.close()
+
+    try:
+        stats = stylize_video(
+            args.input, args.output, model=args.model, device=args.device, codec=args.codec, crf=args.crf,
+            pix_fmt=args.pix_fmt, preset=args.preset, start=start, end=end, overwrite=args.overwrite,
+            batch_size=args.batch_size, compile=args.compile, stabilize=args.stabilize, flow=args.flow,
+            threads=args.threads, progress=None if args.quiet else progress,
+        )
+    except KeyboardInterrupt as exc:
+        close_bar()
+        partial = getattr(exc, "partial_output", None)
+        where = f"; partial output kept at {partial}" if partial else "; nothing was written"
+        sys.stderr.write(f"vidstyle: interrupted{where}\n")
+        return 130
+    except VidstyleError as exc:
+        close_bar()
+        if os.environ.get("VIDSTYLE_DEBUG"):
+            raise
+        sys.stderr.write(f"vidstyle: error: {exc}\n")
+        partial = getattr(exc, "partial_output", None)
+        if partial:
+            sys.stderr.write(f"vidstyle: partial output kept at {partial}\n")
+        return 1
+    close_bar()
+    for warning in stats.warnings:
+        sys.stderr.write(f"vidstyle: warning: {warning}\n")
+    if not args.quiet:
+        sys.stderr.write(
+            f"vidstyle: wrote {stats.output} ({stats.frames} frames in {stats.seconds:.1f} s, {stats.fps:.1f} fps)\n"
+        )
+    return 0
+
