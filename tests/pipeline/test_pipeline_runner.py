@@ -482,3 +482,11 @@ def test_live_mode_drops_stale_frames_keeps_order():
     assert stats.frames + stats.dropped == 200
     assert sink.indices == sorted(sink.indices) and sink.indices[-1] == 199
     assert stats.queue_peak[0] <= 1
+
+
+def test_keyboard_interrupt_inside_a_stage_stays_an_interrupt():
+    sink = FakeSink()
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_pipeline(source=make_frames(20), stages=[DelayStage("a", fail_at=3, exc=KeyboardInterrupt())], sink=sink)
+    assert info.value.stage == "a" and info.value.frame_index == 3
+    assert sink.aborted == 1

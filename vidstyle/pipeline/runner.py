@@ -518,8 +518,8 @@ def run_pipeline(
     assert run.error is not None
     where, frame_index, exc = run.error
     partial = _abort_sink(run)
-    if isinstance(exc, VidstyleError):
-        error: BaseException = exc
+    if isinstance(exc, (VidstyleError, KeyboardInterrupt)):
+        error: BaseException = exc  # bad input (or an interrupt seen by a worker): unchanged
     else:
         error = StageError(stage=where, frame_index=frame_index, error=exc)
     _attach(error, stage=where, frame_index=frame_index, partial=partial)
