@@ -1,0 +1,80 @@
+"""FlowStage: fills Frame.flow_bwd / flow_fwd / consistency / scene_cut."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import texture
+from vidstyle.errors import InvalidOptionError
+from vidstyle.flow import FlowStage, make_flow_estimator
+from vidstyle.frame import Frame
+
+
+def _panning(n=4, h=96, w=128, step=3):
+    big = texture(h, w + n * step, seed=5)
+    # frame i shows the window starting at i·step: content moves left by `step` px per frame
+    return [np.ascontiguousarray(big[:, i * step:i * step + w]) for i in range(n)]
+
+
+def test_fills_fields_in_order():
+    stage = FlowStage(estimator="dis-fast")
+    assert stage.name == "flow"
+    frames = [Frame(index=i, image=img) for i, img in enumerate(_panning())]
+    out = [f for fr in frames for f in stage.process(fr)]
+    assert [f.index for f in out] == [0, 1, 2, 3] and out[1] is frames[1]
+    first = out[0]
+    assert first.flow_bwd is None and first.flow_fwd is None and first.consistency is None and not first.scene_cut
+    for f in out[1:]:
+        assert f.flow_bwd.shape == f.flow_fwd.shape == (2, 96, 128) and f.flow_bwd.dtype == np.float32
+        assert f.consistency.shape == (96, 128) and f.consistency.dtype == np.float32
+        assert not f.scene_cut
+        # frame t shows frame t−1's content moved 3 px left: w_b = +3, w_f = −3
+        assert abs(np.median(f.flow_bwd[0]) - 3) < 0.2 and abs(np.median(f.flow_fwd[0]) + 3) < 0.2
+        assert f.consistency[:, :-8].mean() > 0.95  # the right edge enters the picture
+    assert stage.finish() == []
+    stage.close()
+    again = stage.process(Frame(index=0, image=frames[0].image))[0]
+    assert again.flow_bwd is None  # close() dropped the previous frame
+
+
+def test_scene_cut_and_size_change():
+    stage = FlowStage(estimator=make_flow_estimator("dis-fast"))
+    a, b = _panning(2)
+    other = texture(96, 128, seed=9)
+    flags = [stage.process(Frame(index=i, image=img))[0].scene_cut for i, img in enumerate([a, b, other])]
+    assert flags == [False, False, True]
+    resized = stage.process(Frame(index=3, image=texture(64, 80, seed=9)))[0]
+    assert resized.scene_cut and resized.flow_bwd is None and resized.consistency is None
+    assert stage.cuts == 2
+    no_cuts = FlowStage(estimator="dis-fast", detect_cuts=False)
+    no_cuts.process(Frame(index=0, image=a))
+    assert not no_cuts.process(Frame(index=1, image=other))[0].scene_cut
+
+
+def test_backward_only():
+    stage = FlowStage(estimator="dis-fast", scale=0.5, compute_forward=False)
+    frames = [stage.process(Frame(index=i, image=img))[0] for i, img in enumerate(_panning(3))]
+    f = frames[2]
+    assert f.flow_fwd is None and f.flow_bwd.shape == (2, 96, 128)
+    assert abs(np.median(f.flow_bwd[0]) - 3) < 0.3
+    assert f.consistency[:, :-8].mean() > 0.9
+
+
+def test_options_are_checked():
+    with pytest.raises(InvalidOptionError):
+        FlowStage(estimator="nope")
+    with pytest.raises(InvalidOptionError):
+        FlowStage(estimator=make_flow_estimator("dis"), scale=0.5)
+    with pytest.raises(InvalidOptionError):
+        FlowStage(estimator=42)
+
+
+def test_two_stages_are_independent():
+    a, b, c = _panning(3)
+    s1, s2 = FlowStage(), FlowStage()
+    s1.process(Frame(index=0, image=a))
+    s2.process(Frame(index=0, image=c))
+    f1 = s1.process(Frame(index=1, image=b))[0]
+    f2 = s2.process(Frame(index=1, image=b))[0]
+    assert np.median(f1.flow_bwd[0]) > 2 and np.median(f2.flow_bwd[0]) < -2

@@ -1,0 +1,107 @@
+"""The flow stage of the pipeline: optical flow, consistency mask and scene cuts on the input frames."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vidstyle.errors import InvalidOptionError
+from vidstyle.frame import Frame
+
+__all__ = ["FlowStage"]
+
+
+class FlowStage:
+    """Fills ``flow_bwd``, ``flow_fwd``, ``consistency`` and ``scene_cut`` of each frame.
+
+    Flow is computed between each frame and the previous frame this stage processed, on the input
+    images (``frame.image``). The first frame, and a frame whose size differs from the previous one,
+    get ``None`` for all three arrays (the size change is also flagged as a scene cut). A detected
+    cut keeps the computed flow and mask but sets ``scene_cut = True``: temporal state must not
+    carry across it.
+
+    Args:
+        estimator: a :class:`~vidstyle.flow.estimators.FlowEstimator` (or any callable
+            ``(prev, next) -> 2×H×W``) or a name for
+            :func:`~vidstyle.flow.estimators.make_flow_estimator` (default ``"dis-fast"``).
+        scale: resolution factor for a named estimator (default 1.0); not allowed with an instance
+            (build it with the scale instead).
+        compute_forward: compute ``w_f`` too and use the forward-backward check (DESIGN §3). With
+            ``False`` only ``w_b`` is computed (half the cost), ``flow_fwd`` stays ``None`` and the mask
+            is :func:`~vidstyle.flow.consistency.photometric_mask` (motion boundaries + brightness
+            constancy), which is weaker at occlusions.
+        detect_cuts: run :func:`~vidstyle.flow.consistency.is_scene_cut` on each pair.
+        device: torch device for learned (RAFT) estimators given by name.
+
+    One instance per pipeline: it keeps the previous frame; not thread-safe.
+    """
+
+    name = "flow"
+
+    def __init__(
+        self,
+        *,
+        estimator: object = "dis-fast",
+        scale: float | None = None,
+        compute_forward: bool = True,
+        detect_cuts: bool = True,
+        device: object = None,
+    ) -> None:
+        if isinstance(estimator, str):
+            from vidstyle.flow.estimators import make_flow_estimator
+
+            estimator = make_flow_estimator(estimator, scale=1.0 if scale is None else scale, device=device)
+        elif not callable(estimator):
+            raise InvalidOptionError(
+                f"FlowStage: estimator must be a flow estimator name or callable, got {type(estimator).__name__}"
+            )
+        elif scale is not None and scale != getattr(estimator, "scale", None):
+            raise InvalidOptionError(
+                "FlowStage: scale applies to an estimator given by name; build the estimator with "
+                "make_flow_estimator(name, scale=...) instead"
+            )
+        self.estimator = estimator
+        self.compute_forward = bool(compute_forward)
+        self.detect_cuts = bool(detect_cuts)
+        self._prev: np.ndarray | None = None
+        self.frames = 0
+        self.cuts = 0
+
+    def process(self, frame: Frame) -> list[Frame]:
+        """Annotate ``frame`` in place and return ``[frame]``."""
+        from vidstyle.flow.consistency import consistency_mask, is_scene_cut, photometric_mask
+        from vidstyle.flow.estimators import flow_pair
+
+        image = frame.image
+        prev = self._prev
+        self.frames += 1
+        frame.flow_bwd = frame.flow_fwd = frame.consistency = None
+        frame.scene_cut = False
+        if prev is not None and prev.shape[:2] != image.shape[:2]:
+            frame.scene_cut = True  # resolution change: nothing carries over
+            self.cuts += 1
+        elif prev is not None:
+            if self.compute_forward:
+                fwd, bwd = flow_pair(self.estimator, prev, image)
+                mask = consistency_mask(fwd, bwd)
+                frame.flow_fwd = fwd
+            else:
+                bwd = self.estimator(image, prev)
+                mask = photometric_mask(image, prev, bwd)
+            frame.flow_bwd = bwd
+            frame.consistency = mask
+            if self.detect_cuts and is_scene_cut(prev, image, bwd, mask):
+                frame.scene_cut = True
+                self.cuts += 1
+        self._prev = image
+        return [frame]
+
+    def finish(self) -> list[Frame]:
+        """End of stream: nothing is held back."""
+        return []
+
+    def close(self) -> None:
+        """Drop the previous frame (the stage can be reused for a new stream afterwards)."""
+        self._prev = None
+
+    def __repr__(self) -> str:
+        return f"FlowStage(estimator={self.estimator!r}, compute_forward={self.compute_forward}, detect_cuts={self.detect_cuts})"
