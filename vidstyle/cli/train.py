@@ -1,0 +1,89 @@
+"""``vidstyle train``: train a feed-forward style network (see :mod:`vidstyle.train`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXAMPLES = """examples:
+  vidstyle train --style starry.jpg --content photos/ -o models/starry_tiny \\
+      --vgg-weights vgg19_imagenet_conv1_1-conv3_4.safetensors --iterations 2000
+  vidstyle train ... --resume          # continue from models/starry_tiny.ckpt.safetensors
+  vidstyle train ... --temporal-weight 10   # add the temporal (anti-flicker) loss
+"""
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(t) for t in text.split(",") if t)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from vidstyle.train import TrainConfig
+
+    d = TrainConfig(style=("x",), content="", output="")
+    p = sub.add_parser("train", help="train a feed-forward style network", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train a TransformerNet on a folder of photos with perceptual losses (Johnson et al.).")
+    p.add_argument("--style", action="append", required=True, help="style image (repeat to blend several)")
+    p.add_argument("--style-mix", type=_floats, default=None, help="comma-separated weights of the style images")
+    p.add_argument("--content", required=True, help="folder of content photos")
+    p.add_argument("-o", "--output", required=True, help="output model path without extension (writes .safetensors, .md, .json)")
+    p.add_argument("--name", default=None, help="model name (default: output file name)")
+    p.add_argument("--size", default=d.size, help="network size: tiny, small or full (default %(default)s)")
+    p.add_argument("--image-size", type=int, default=d.image_size, help="training crop size in pixels (default %(default)s)")
+    p.add_argument("--style-size", type=int, default=d.style_size, help="longer side of the style image: the brush size (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--iterations", type=int, default=d.iterations)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--content-weight", type=float, default=d.content_weight)
+    p.add_argument("--style-weight", type=float, default=d.style_weight)
+    p.add_argument("--tv-weight", type=float, default=d.tv_weight)
+    p.add_argument("--temporal-weight", type=float, default=d.temporal_weight,
+                   help="weight of the output-consistency loss on synthetic frame pairs (0 = off)")
+    p.add_argument("--content-layer", default=d.content_layer)
+    p.add_argument("--style-layers", default=",".join(d.style_layers), help="comma-separated VGG19 layers")
+    p.add_argument("--vgg-weights", default=None,
+                   help="local VGG19 weights file, or 'torchvision' to download (default: $VIDSTYLE_VGG_WEIGHTS or torchvision)")
+    p.add_argument("--vgg-convention", choices=["caffe", "torchvision"], default=None,
+                   help="input convention of a local VGG file whose metadata does not say")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to the output")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
+    p.add_argument("--max-images", type=int, default=None, help="use only the first N content images")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from vidstyle.train import TrainConfig, train
+
+    config = TrainConfig(
+        style=tuple(args.style), style_mix=args.style_mix, content=args.content, output=args.output, name=args.name,
+        size=args.size, image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size,
+        iterations=args.iterations, lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
+        tv_weight=args.tv_weight, temporal_weight=args.temporal_weight, content_layer=args.content_layer,
+        style_layers=tuple(s for s in args.style_layers.split(",") if s), vgg_weights=args.vgg_weights,
+        vgg_convention=args.vgg_convention, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        threads=args.threads, max_images=args.max_images,
+    )
+    bar = None if args.quiet else tqdm(total=config.iterations, unit="it", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(p):  # noqa: ANN001
+        if bar is not None:
+            bar.n = p.iteration
+            bar.set_postfix({k: f"{v:.3g}" for k, v in p.losses.items() if k != "total" and v}, refresh=False)
+            bar.refresh()
+
+    try:
+        result = train(config=config, resume=args.resume, progress=progress, device=args.device)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"model: {result.model_path}\ncard: {result.card_path}\n"
+          f"{result.iterations} iterations in {result.seconds / 60:.1f} min; final losses "
+          + ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items()))
+    return 0

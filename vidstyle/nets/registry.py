@@ -1,0 +1,280 @@
+"""Style models: file format, the shipped-model registry, loading and saving.
+
+A model file is **safetensors** (never pickle) holding the network's state dict and metadata:
+``vidstyle.format`` = ``1``, ``vidstyle.architecture`` (``transformer`` or ``engstrom2016``),
+``vidstyle.config`` (the :class:`~vidstyle.nets.transformer.NetConfig` as JSON), ``vidstyle.name``,
+``vidstyle.style`` and ``vidstyle.card`` (the model card as JSON). Files without vidstyle metadata are
+accepted when their keys are exactly those of a known architecture (e.g. Engstrom's networks), and
+loaded strictly.
+
+Shipped models live in the repository's ``models/`` folder (``NAME.safetensors`` + ``NAME.md``), or in
+``$VIDSTYLE_MODELS``; :data:`ShippedWeights` also lists each with its download URL and SHA-256 for
+installs without the folder (downloaded into the torch hub cache only when that model is loaded).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vidstyle.errors import InputNotFoundError, ModelError, WeightsUnavailableError
+from vidstyle.nets.engstrom import Engstrom2016Net
+from vidstyle.nets.transformer import NetConfig, TransformerNet
+
+__all__ = [
+    "StyleModel",
+    "ModelInfo",
+    "ShippedWeights",
+    "list_models",
+    "load_model",
+    "save_model",
+    "build_net",
+    "models_dirs",
+    "DEFAULT_MODEL",
+    "file_sha256",
+]
+
+DEFAULT_MODEL = "starry_tiny"
+FORMAT_VERSION = "1"
+_RELEASE_URL = "https://github.com/vidstyle/vidstyle/releases/download/models-v1"
+
+
+class ShippedWeights(enum.Enum):
+    """Models trained by this project (torchvision-style weights entries: url, sha256, meta)."""
+
+    STARRY_TINY = ("starry_tiny", f"{_RELEASE_URL}/starry_tiny.safetensors")
+    WAVE_TINY = ("wave_tiny", f"{_RELEASE_URL}/wave_tiny.safetensors")
+
+    def __init__(self, model_name: str, url: str) -> None:
+        self.model_name = model_name
+        self.url = url
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What ``vidstyle models`` lists about a model file."""
+
+    name: str
+    path: Path
+    card_path: Path | None
+    architecture: str
+    style: str
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class StyleModel(nn.Module):
+    """A style network with its metadata. ``forward``: RGB [0, 1] N×3×H×W → same size, [0, 1]."""
+
+    def __init__(self, *, net: nn.Module, name: str, architecture: str, metadata: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.net = net
+        self.name = name
+        self.architecture = architecture
+        self.metadata = dict(metadata or {})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).clamp(0.0, 1.0)
+
+
+def build_net(architecture: str, config: NetConfig | None = None) -> nn.Module:
+    """A fresh (randomly initialised) network of the given architecture."""
+    if architecture == "engstrom2016":
+        return Engstrom2016Net()
+    if architecture == "transformer":
+        return TransformerNet(config=config or "tiny")
+    raise ModelError(f"unknown architecture {architecture!r}; known: transformer, engstrom2016")
+
+
+def models_dirs() -> list[Path]:
+    """Folders searched for shipped models, in order."""
+    dirs = []
+    env = os.environ.get("VIDSTYLE_MODELS")
+    if env:
+        dirs += [Path(p) for p in env.split(os.pathsep) if p]
+    dirs.append(Path(__file__).resolve().parents[2] / "models")  # source checkout / editable install
+    dirs.append(Path(torch.hub.get_dir()) / "vidstyle")  # downloaded shipped models
+    return dirs
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head[:1] == b"\x80" or head[:2] == b"PK":
+        raise ModelError(
+            f"{path} is a pickle/zip torch file, which can run code when loaded; vidstyle loads only "
+            "safetensors model files: convert it or use a model trained with 'vidstyle train'"
+        )
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            sd = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path} is not a valid safetensors model file ({exc}); use a model from 'vidstyle models' or 'vidstyle train'") from exc
+    return sd, meta
+
+
+def _detect_architecture(sd: dict[str, torch.Tensor], path: Path) -> str:
+    engstrom_keys = set(Engstrom2016Net().state_dict())
+    if set(sd) == engstrom_keys:
+        return "engstrom2016"
+    raise ModelError(
+        f"{path} does not hold a vidstyle model (no vidstyle metadata, and its {len(sd)} tensors match no "
+        "known architecture); use a model from 'vidstyle models' or one made by 'vidstyle train'"
+    )
+
+
+def _find_named(name: str) -> Path | None:
+    for d in models_dirs():
+        p = d / f"{name}.safetensors"
+        if p.is_file():
+            return p
+    return None
+
+
+def _download_shipped(name: str) -> Path:
+    for entry in ShippedWeights:
+        if entry.model_name == name:
+            target = Path(torch.hub.get_dir()) / "vidstyle" / f"{name}.safetensors"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                torch.hub.download_url_to_file(entry.url, str(target), progress=False)
+            except Exception as exc:
+                raise WeightsUnavailableError(
+                    f"model {name} is not installed and could not be downloaded from {entry.url} "
+                    f"({type(exc).__name__}); connect to the internet or put {name}.safetensors in "
+                    "$VIDSTYLE_MODELS"
+                ) from exc
+            return target
+    raise KeyError(name)
+
+
+def list_models() -> list[ModelInfo]:
+    """Models found in :func:`models_dirs` (first occurrence of each name wins)."""
+    seen: dict[str, ModelInfo] = {}
+    for d in models_dirs():
+        if not d.is_dir():
+            continue
+        for p in sorted(d.glob("*.safetensors")):
+            if p.stem in seen:
+                continue
+            try:
+                from safetensors import safe_open
+
+                with safe_open(str(p), framework="pt") as f:
+                    meta = dict(f.metadata() or {})
+            except Exception:
+                continue
+            card = p.with_suffix(".md")
+            card_json = json.loads(meta.get("vidstyle.card", "{}") or "{}")
+            seen[p.stem] = ModelInfo(
+                name=p.stem,
+                path=p,
+                card_path=card if card.is_file() else None,
+                architecture=meta.get("vidstyle.architecture", "?"),
+                style=meta.get("vidstyle.style", "?"),
+                description=card_json.get("description", ""),
+                metadata=card_json,
+            )
+    return list(seen.values())
+
+
+def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | None = None) -> StyleModel:
+    """Load a shipped model by name, or a model file by path, strictly and without pickle.
+
+    Raises:
+        ModelError: unknown name, not a safetensors file, wrong architecture or mismatching tensors.
+        InputNotFoundError: a path that does not exist.
+    """
+    text = str(name_or_path)
+    looks_like_path = os.sep in text or text.endswith((".safetensors", ".pt", ".pth", ".ckpt", ".bin"))
+    if looks_like_path or Path(text).is_file():
+        path = Path(text)
+        if not path.is_file():
+            raise InputNotFoundError(f"model file {path} not found; check the path or pick a name from 'vidstyle models'")
+    else:
+        found = _find_named(text)
+        if found is None:
+            if text in {e.model_name for e in ShippedWeights}:
+                found = _download_shipped(text)
+            else:
+                names = sorted({m.name for m in list_models()} | {e.model_name for e in ShippedWeights})
+                raise ModelError(f"unknown model {text!r}; choose one of {', '.join(names)} or give a .safetensors path")
+        path = found
+    sd, meta = _read_safetensors(path)
+    arch = meta.get("vidstyle.architecture") or _detect_architecture(sd, path)
+    config = None
+    if arch == "transformer":
+        try:
+            config = NetConfig.from_dict(json.loads(meta["vidstyle.config"]))
+        except (KeyError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{path}: missing or bad network config in its metadata; re-export it with 'vidstyle train'") from exc
+    net = build_net(arch, config)
+    try:
+        net.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelError(f"{path}: tensors do not fit the {arch} architecture ({first}); the file is of another model") from exc
+    net.eval()
+    model = StyleModel(
+        net=net,
+        name=meta.get("vidstyle.name", path.stem),
+        architecture=arch,
+        metadata={"path": str(path), "style": meta.get("vidstyle.style", meta.get("style", "?")), **json.loads(meta.get("vidstyle.card", "{}") or "{}")},
+    )
+    if device is not None:
+        model = model.to(device)
+    return model.eval()
+
+
+def save_model(
+    path: str | os.PathLike,
+    *,
+    net: nn.Module,
+    name: str,
+    style: str,
+    card: dict[str, Any] | None = None,
+) -> Path:
+    """Write a model file (safetensors + vidstyle metadata) atomically."""
+    from safetensors.torch import save_file
+
+    if isinstance(net, StyleModel):
+        net = net.net
+    if isinstance(net, TransformerNet):
+        arch, config = "transformer", net.config.to_json()
+    elif isinstance(net, Engstrom2016Net):
+        arch, config = "engstrom2016", "{}"
+    else:
+        raise ModelError(f"cannot save a {type(net).__name__}; expected TransformerNet or Engstrom2016Net")
+    meta = {
+        "vidstyle.format": FORMAT_VERSION,
+        "vidstyle.architecture": arch,
+        "vidstyle.config": config,
+        "vidstyle.name": name,
+        "vidstyle.style": style,
+        "vidstyle.card": json.dumps(card or {}, sort_keys=True),
+    }
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    sd = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    save_file(sd, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,406 @@
+"""Training of feed-forward style networks (Johnson et al. 2016), with an optional temporal loss.
+
+``train(config=TrainConfig(...))`` optimises a :class:`~vidstyle.nets.transformer.TransformerNet`
+with Adam on random crops of a folder of photos against
+
+    content_weight · L_content(relu2_2) + style_weight · Σ_l L_style(l) + tv_weight · TV
+    (+ temporal_weight · L_temporal)
+
+Feature losses are on the Caffe scale of VGG features; TV and temporal losses on 0..255 pixel values,
+so the default weights balance whatever the loss network's source.
+
+with a VGG19 prefix as the loss network (:mod:`vidstyle.nets.vgg`). The temporal term (Ruder et al.
+2018, Huang et al. 2017) uses synthetic frame pairs: a crop ``x`` and ``x' = warp(x, w) + noise``
+for a random smooth flow ``w`` known exactly; it penalises ``c · (f(x') − warp(f(x), w))²`` where
+``c`` masks pixels whose source falls outside the frame.
+
+Training is deterministic for a given seed on one machine, checkpoints every N iterations (model,
+Adam state, RNG states; safetensors, no pickle) and resumes to the identical state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidstyle.errors import InputNotFoundError, InvalidInputError, InvalidOptionError
+from vidstyle.losses import StyleLoss, content_loss, tv_loss
+from vidstyle.nets.transformer import PRESETS, NetConfig, TransformerNet
+from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
+
+__all__ = ["TrainConfig", "TrainProgress", "TrainResult", "train", "load_image", "synthetic_pair"]
+
+_IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Everything a training run depends on (recorded in the checkpoint and the model card)."""
+
+    style: tuple[str, ...]
+    content: str
+    output: str
+    name: str | None = None
+    size: str = "tiny"
+    style_mix: tuple[float, ...] | None = None
+    image_size: int = 256
+    style_size: int | None = 384
+    batch_size: int = 4
+    iterations: int = 2000
+    lr: float = 1e-3
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 1.0
+    temporal_weight: float = 0.0
+    content_layer: str = "relu2_2"
+    style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3")
+    vgg_weights: str | None = None
+    vgg_convention: str | None = None
+    seed: int = 0
+    checkpoint_every: int = 100
+    threads: int | None = None
+    max_images: int | None = None
+
+    def validate(self) -> None:
+        if not self.style:
+            raise InvalidOptionError("at least one --style image is needed")
+        if self.size not in PRESETS:
+            raise InvalidOptionError(f"--size must be one of {sorted(PRESETS)}, got {self.size!r}")
+        for name, value, low in [("image-size", self.image_size, 32), ("batch-size", self.batch_size, 1),
+                                 ("iterations", self.iterations, 1), ("checkpoint-every", self.checkpoint_every, 1)]:
+            if value < low:
+                raise InvalidOptionError(f"--{name} must be >= {low}, got {value}")
+        for name, value in [("lr", self.lr), ("content-weight", self.content_weight), ("style-weight", self.style_weight),
+                            ("tv-weight", self.tv_weight), ("temporal-weight", self.temporal_weight)]:
+            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+                raise InvalidOptionError(f"--{name} must be a positive finite number, got {value}")
+        if self.style_mix is not None and len(self.style_mix) != len(self.style):
+            raise InvalidOptionError("give one --style-mix weight per --style image")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainProgress:
+    iteration: int
+    iterations: int
+    losses: dict[str, float]
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    model_path: Path
+    card_path: Path
+    checkpoint_path: Path
+    iterations: int
+    seconds: float
+    final_losses: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def load_image(path: str | os.PathLike, *, max_side: int | None = None) -> torch.Tensor:
+    """Read an image file as a 3×H×W float tensor in [0, 1] (RGB), optionally resized."""
+    import cv2
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputNotFoundError(f"image {p} not found; check the path")
+    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    if img is None:
+        raise InvalidInputError(f"{p} is not a readable image; use a PNG or JPEG file")
+    img = img[:, :, ::-1]
+    if max_side is not None:
+        h, w = img.shape[:2]
+        s = max_side / max(h, w)
+        if abs(s - 1) > 1e-3:
+            img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255.0
+
+
+def _content_images(folder: str, *, min_side: int, limit: int | None) -> list[torch.Tensor]:
+    import cv2
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputNotFoundError(f"content folder {root} not found; pass a folder of photos with --content")
+    files = sorted(p for p in root.iterdir() if p.suffix.lower() in _IMAGE_EXTS)
+    if limit:
+        files = files[:limit]
+    images = []
+    for p in files:
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            continue
+        h, w = img.shape[:2]
+        s = min_side / min(h, w)
+        img = cv2.resize(img, (max(min_side, round(w * s)), max(min_side, round(h * s))), interpolation=cv2.INTER_AREA)
+        images.append(torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1])).permute(2, 0, 1).contiguous())
+    if not images:
+        raise InvalidInputError(f"no readable images in {root}; put JPEG/PNG photos there")
+    return images
+
+
+def _sample_batch(images: list[torch.Tensor], *, size: int, batch: int, gen: torch.Generator) -> torch.Tensor:
+    out = []
+    for _ in range(batch):
+        img = images[int(torch.randint(len(images), (1,), generator=gen))]
+        h, w = img.shape[1:]
+        y = int(torch.randint(h - size + 1, (1,), generator=gen))
+        x = int(torch.randint(w - size + 1, (1,), generator=gen))
+        crop = img[:, y : y + size, x : x + size]
+        if bool(torch.rand((), generator=gen) < 0.5):
+            crop = crop.flip(-1)
+        out.append(crop)
+    return torch.stack(out).float() / 255.0
+
+
+def _warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward warp ``out(x) = image(x + flow(x))`` (bilinear, border padding)."""
+    from vidstyle.flow.warping import warp
+
+    return warp(image, flow)
+
+
+def synthetic_pair(x: torch.Tensor, *, gen: torch.Generator, max_shift: float = 6.0, noise: float = 0.02) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A second frame for each image of ``x`` by a random smooth motion whose flow is known exactly.
+
+    Returns ``(x2, flow, mask)``: ``x2 = warp(x, flow) + noise``; flow N×2×H×W maps each pixel of x2
+    to where it was in x; mask N×1×H×W is 0 where that source lies outside the frame.
+    """
+    n, _, h, w = x.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij")
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    flows = []
+    for _ in range(n):
+        r = torch.rand(6, generator=gen) * 2 - 1
+        angle = r[0].item() * math.radians(2.0)
+        scale = 1.0 + r[1].item() * 0.03
+        tx, ty = r[2].item() * max_shift, r[3].item() * max_shift
+        c, s = math.cos(angle) * scale, math.sin(angle) * scale
+        u = c * (xs - cx) - s * (ys - cy) + cx + tx - xs
+        v = s * (xs - cx) + c * (ys - cy) + cy + ty - ys
+        # a smooth non-rigid part: bilinear upsampling of a coarse random field
+        coarse = (torch.rand(1, 2, 4, 4, generator=gen) * 2 - 1) * (max_shift / 3)
+        fine = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)[0]
+        flows.append(torch.stack([u, v]) + fine)
+    flow = torch.stack(flows)
+    x2 = _warp(x, flow)
+    sx, sy = xs + flow[:, 0], ys + flow[:, 1]
+    mask = ((sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)).to(x.dtype).unsqueeze(1)
+    if noise > 0:
+        x2 = (x2 + torch.randn(x2.shape, generator=gen, dtype=x.dtype) * noise).clamp(0, 1)
+    return x2, flow, mask
+
+
+def _checkpoint_path(output: Path) -> Path:
+    return output.with_name(output.name + ".ckpt.safetensors")
+
+
+def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
+                     iteration: int, elapsed: float, config: TrainConfig, history: list[dict[str, float]]) -> None:
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {f"net.{k}": v.detach().clone().contiguous() for k, v in net.state_dict().items()}
+    steps = {}
+    for i, p in enumerate(net.parameters()):
+        st = opt.state.get(p, {})
+        if st:
+            tensors[f"opt.{i}.exp_avg"] = st["exp_avg"].contiguous()
+            tensors[f"opt.{i}.exp_avg_sq"] = st["exp_avg_sq"].contiguous()
+            steps[str(i)] = float(st["step"])
+    tensors["rng.data"] = gen.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {
+        "iteration": str(iteration),
+        "elapsed": repr(elapsed),
+        "config": json.dumps(dataclasses.asdict(config), sort_keys=True),
+        "steps": json.dumps(steps),
+        "history": json.dumps(history[-200:]),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
+                     config: TrainConfig) -> tuple[int, float, list[dict[str, float]]]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    saved = json.loads(meta.get("config", "{}"))
+    mine = dataclasses.asdict(config)
+    for key in ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
+                "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size"):
+        a, b = saved.get(key), mine.get(key)
+        if isinstance(b, tuple):
+            b = list(b)
+        if a != b:
+            raise InvalidOptionError(f"--resume: checkpoint {path} was made with {key}={a!r}, not {b!r}; use the same options or start fresh")
+    net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")}, strict=True)
+    steps = json.loads(meta.get("steps", "{}"))
+    for i, p in enumerate(net.parameters()):
+        if str(i) in steps:
+            opt.state[p] = {
+                "step": torch.tensor(steps[str(i)]),
+                "exp_avg": tensors[f"opt.{i}.exp_avg"].clone(),
+                "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].clone(),
+            }
+    gen.set_state(tensors["rng.data"])
+    torch.set_rng_state(tensors["rng.torch"])
+    return int(meta["iteration"]), float(meta.get("elapsed", "0")), json.loads(meta.get("history", "[]"))
+
+
+def _hardware() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[TrainProgress], None] | None = None,
+          device: str | torch.device = "cpu") -> TrainResult:
+    """Train a style network; see the module docstring. Returns paths and final losses."""
+    config.validate()
+    device = torch.device(device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    output = Path(config.output)
+    if output.suffix == ".safetensors":
+        output = output.with_suffix("")
+    if not output.parent.is_dir():
+        raise InputNotFoundError(f"output folder {output.parent} does not exist; create it first")
+    name = config.name or output.name
+    ckpt = _checkpoint_path(output)
+
+    state = load_vgg_state(weights=config.vgg_weights, convention=config.vgg_convention)  # type: ignore[arg-type]
+    layers = list(dict.fromkeys([config.content_layer, *config.style_layers]))
+    vgg = VGGFeatures(layers=layers, state=state).to(device)
+
+    style_feats = []
+    for s in config.style:
+        img = load_image(s, max_side=config.style_size).unsqueeze(0).to(device)
+        with torch.no_grad():
+            feats = vgg(img)
+        style_feats.append({k: feats[k] for k in config.style_layers})
+    style = StyleLoss(style_features=style_feats, mix=list(config.style_mix) if config.style_mix else None).to(device)
+
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    images = _content_images(config.content, min_side=config.image_size, limit=config.max_images)
+    net = TransformerNet(config=PRESETS[config.size]).to(device)
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    start, elapsed, history = 0, 0.0, []
+    if resume:
+        if not ckpt.is_file():
+            raise InputNotFoundError(f"--resume: no checkpoint {ckpt}; run without --resume to start training")
+        start, elapsed, history = _load_checkpoint(ckpt, net=net, opt=opt, gen=gen, config=config)
+
+    t0 = time.perf_counter() - elapsed
+    losses: dict[str, float] = {}
+    for it in range(start, config.iterations):
+        x = _sample_batch(images, size=config.image_size, batch=config.batch_size, gen=gen).to(device)
+        opt.zero_grad(set_to_none=True)
+        if config.temporal_weight > 0:
+            x2, flow, mask = synthetic_pair(x, gen=gen)
+            y_all = net(torch.cat([x, x2.to(device)]))
+            y, y2 = y_all[: len(x)], y_all[len(x):]
+            # on 0..255 pixel values, like the Caffe-scale feature losses (DESIGN §5)
+            l_tmp = ((y2 - _warp(y, flow.to(device))).mul(255.0).pow(2) * mask.to(device)).mean()
+        else:
+            y = net(x)
+            l_tmp = torch.zeros((), device=device)
+        with torch.no_grad():
+            target = vgg(x)[config.content_layer]
+        feats = vgg(y)
+        l_content = content_loss(feats[config.content_layer], target)
+        l_style = style(feats)
+        l_tv = tv_loss(y * 255.0)
+        total = (config.content_weight * l_content + config.style_weight * l_style + config.tv_weight * l_tv
+                 + config.temporal_weight * l_tmp)
+        total.backward()
+        opt.step()
+        losses = {"total": total.item(), "content": l_content.item(), "style": l_style.item(), "tv": l_tv.item(),
+                  "temporal": l_tmp.item()}
+        if (it + 1) % 10 == 0 or it + 1 == config.iterations:
+            history.append({"iteration": it + 1, **losses})
+        done = it + 1
+        if done % config.checkpoint_every == 0 or done == config.iterations:
+            _save_checkpoint(ckpt, net=net, opt=opt, gen=gen, iteration=done, elapsed=time.perf_counter() - t0,
+                             config=config, history=history)
+        if progress is not None:
+            progress(TrainProgress(iteration=done, iterations=config.iterations, losses=losses, elapsed=time.perf_counter() - t0))
+
+    seconds = time.perf_counter() - t0
+    from vidstyle.nets.registry import save_model
+
+    card = {
+        "name": name,
+        "description": f"{config.size} network in the style of {Path(config.style[0]).stem}",
+        "architecture": {"family": "transformer", "size": config.size, **dataclasses.asdict(PRESETS[config.size])},
+        "style_images": [Path(s).name for s in config.style],
+        "style_mix": list(config.style_mix) if config.style_mix else None,
+        "loss_network": {"source": Path(state.source).name if os.sep in state.source else state.source,
+                         "convention": state.convention, "content_layer": config.content_layer,
+                         "style_layers": list(config.style_layers)},
+        "weights": {"content": config.content_weight, "style": config.style_weight, "tv": config.tv_weight,
+                    "temporal": config.temporal_weight},
+        "data": {"content": Path(config.content).name, "images": len(images), "image_size": config.image_size,
+                 "style_size": config.style_size, "batch_size": config.batch_size},
+        "iterations": config.iterations,
+        "lr": config.lr,
+        "seed": config.seed,
+        "training_seconds": round(seconds, 1),
+        "hardware": _hardware(),
+        "final_losses": {k: float(f"{v:.6g}") for k, v in losses.items()},
+        "trained_with": "vidstyle train",
+    }
+    model_path = save_model(output.with_suffix(".safetensors"), net=net, name=name, style=Path(config.style[0]).stem, card=card)
+    card_path = output.with_suffix(".json")
+    card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    md = output.with_suffix(".md")
+    md.write_text(render_card_markdown(card))
+    return TrainResult(model_path=model_path, card_path=md, checkpoint_path=ckpt, iterations=config.iterations,
+                       seconds=seconds, final_losses=losses, history=history)
+
+
+def render_card_markdown(card: dict) -> str:
+    """The model card as Markdown (kept in sync with the JSON card)."""
+    arch = card["architecture"]
+    lines = [
+        f"# {card['name']}",
+        "",
+        card.get("description", ""),
+        "",
+        "| field | value |",
+        "|---|---|",
+        f"| architecture | TransformerNet `{arch['size']}`: channels {arch['channels']}, {arch['n_res']} residual blocks, depthwise={arch['depthwise']} |",
+        f"| style image(s) | {', '.join(card['style_images'])} |",
+        f"| loss network | VGG19 ({card['loss_network']['source']}, {card['loss_network']['convention']} convention); content {card['loss_network']['content_layer']}; style {', '.join(card['loss_network']['style_layers'])} |",
+        f"| loss weights | content {card['weights']['content']}, style {card['weights']['style']}, tv {card['weights']['tv']}, temporal {card['weights']['temporal']} |",
+        f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",
+        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}, seed {card['seed']}) |",
+        f"| training time | {card['training_seconds'] / 60:.1f} min on {card['hardware']} |",
+        f"| final losses | {', '.join(f'{k} {v:.4g}' for k, v in card['final_losses'].items())} |",
+        f"| trained with | `{card['trained_with']}` |",
+        "",
+    ]
+    return "\n".join(lines)
