@@ -30,6 +30,8 @@ __all__ = [
     "warp_reference",
     "warping_error",
     "sharpness",
+    "VideoScores",
+    "compare_videos",
     "DEFAULT_METRIC_FLOW",
 ]
 
@@ -216,3 +218,61 @@ def sharpness(image: np.ndarray) -> float:
         raise InvalidInputError(f"sharpness: image must be H×W×3 RGB or H×W grey, got shape {image.shape}")
     lap = cv2.Laplacian(np.ascontiguousarray(y, dtype=np.float32), cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT)
     return float(np.abs(lap).mean(dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class VideoScores:
+    """Scores of one video (a stylization, or the input itself) against one input video.
+
+    Attributes:
+        warping: warping-error result per lag (``{1: ..., k: ...}``).
+        sharpness: mean :func:`sharpness` over the frames.
+    """
+
+    warping: dict[int, WarpingErrorResult]
+    sharpness: float
+
+
+def compare_videos(
+    inputs: Sequence[np.ndarray],
+    candidates: "dict[str, Sequence[np.ndarray]]",
+    *,
+    lags: Sequence[int] = (1,),
+    estimator: Callable[[np.ndarray, np.ndarray], np.ndarray] | str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, VideoScores]:
+    """Score several stylizations of one input video on the **same** flows and masks.
+
+    Returns ``{name: VideoScores}`` for every candidate (and nothing for the input unless it is
+    passed as a candidate). Lags longer than the video are skipped. ``progress(lag_label, done,
+    total)`` reports the flow computation.
+    """
+    from vidstyle.flow.estimators import make_flow_estimator
+
+    if estimator is None or isinstance(estimator, str):
+        estimator = make_flow_estimator(estimator or DEFAULT_METRIC_FLOW)
+    n = len(inputs)
+    size = np.asarray(inputs[0]).shape[:2] if n else None
+    for name, frames in candidates.items():
+        if len(frames) != n:
+            raise InvalidInputError(
+                f"{name} has {len(frames)} frames but the input has {n}; compare videos of the same length"
+            )
+        shape = np.asarray(frames[0]).shape[:2] if n else None
+        if shape != size:
+            raise InvalidInputError(
+                f"{name} frames are {shape[1]}×{shape[0]} but the input frames are {size[1]}×{size[0]}; "
+                "compare videos of the same size"
+            )
+    refs: dict[int, WarpReference] = {}
+    for lag in dict.fromkeys(lags):
+        if n <= lag:
+            continue
+        cb = (lambda d, t, _l=lag: progress(f"flow lag {_l}", d, t)) if progress else None
+        refs[lag] = warp_reference(inputs, lag=lag, estimator=estimator, progress=cb)
+    out: dict[str, VideoScores] = {}
+    for name, frames in candidates.items():
+        warping = {lag: warping_error(frames, reference=ref) for lag, ref in refs.items()}
+        sharp = float(np.mean([sharpness(f) for f in frames])) if n else float("nan")
+        out[name] = VideoScores(warping=warping, sharpness=sharp)
+    return out

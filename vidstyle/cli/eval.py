@@ -1,0 +1,277 @@
+"""``vidstyle eval``: temporal warping error and sharpness of stylized videos of one input."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = """\
+Measure how stable a stylized video is: the temporal warping error (Lai et al. 2018; optical flow
+and occlusion masks computed on the INPUT video, RGB in [0,1]) at lag 1 (short-term) and lag K
+(long-term), next to the sharpness of each video (mean |Laplacian| of the luminance), since a
+blurred or frozen video also has a low warping error. With --per-frame, the same numbers for a
+per-frame stylization of the same input, and the ratio (stabilized ÷ per-frame: lower is better,
+while sharpness should stay close to 1.0)."""
+
+EXAMPLES = """\
+examples:
+  vidstyle eval clip.mp4 clip_styled.mp4
+  vidstyle eval clip.mp4 clip_stable.mp4 --per-frame clip_perframe.mp4 --lag 5 --plot err.png
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="temporal warping error and sharpness of stylized videos",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", metavar="INPUT", help="the input (unstylized) video, or a folder of frames")
+    p.add_argument("stylized", metavar="STYLIZED", help="a stylization of INPUT (same frames and size)")
+    p.add_argument("--per-frame", metavar="OTHER", help="a per-frame stylization of INPUT to compare with")
+    p.add_argument("--lag", metavar="K", type=int, default=5,
+                   help="frame distance of the long-term warping error (default: 5)")
+    p.add_argument("--flow", metavar="NAME", default=None,
+                   help="flow estimator: dis-ultrafast, dis-fast, dis-medium (default), farneback, deepflow, "
+                        "raft-small, raft-large")
+    p.add_argument("--flow-scale", metavar="S", type=float, default=1.0,
+                   help="compute the flow at this fraction of the resolution (default: 1.0)")
+    p.add_argument("--plot", metavar="PNG", help="write a plot of the per-frame warping error (needs matplotlib)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidstyle.errors import InvalidOptionError
+    from vidstyle.flow.estimators import make_flow_estimator
+    from vidstyle.metrics import DEFAULT_METRIC_FLOW, compare_videos
+
+    if args.lag < 1:
+        raise InvalidOptionError(f"--lag must be ≥ 1, got {args.lag}")
+    if args.plot:
+        _check_plot_target(Path(args.plot))
+    estimator = make_flow_estimator(args.flow or DEFAULT_METRIC_FLOW, scale=args.flow_scale)
+
+    inputs = _read_frames(args.input)
+    candidates = {"stylized": _read_frames(args.stylized)}
+    if args.per_frame:
+        candidates["per-frame"] = _read_frames(args.per_frame)
+    _check_same(args, inputs, candidates)
+    candidates = {"input": inputs, **candidates}
+
+    progress = _Progress()
+    try:
+        scores = compare_videos(inputs, candidates, lags=(1, args.lag), estimator=estimator, progress=progress)
+    finally:
+        progress.close()
+    sys.stdout.write(_table(args, scores, frames=len(inputs), estimator=estimator.name))
+    if args.plot:
+        _plot(Path(args.plot), scores, lag=args.lag)
+        sys.stdout.write(f"plot: {args.plot}\n")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- reading
+def _read_frames(path: str) -> list:
+    """All frames of a video file or image folder as RGB arrays (uint8/uint16/float32)."""
+    try:
+        from vidstyle.io import open_source  # the project's reader, once it exists
+    except ImportError:
+        return _read_frames_fallback(path)
+    with open_source(path) as source:
+        return [frame.image for frame in source]
+
+
+_IMAGE_EXT = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".ppm", ".webp"}
+
+
+def _read_frames_fallback(path: str) -> list:
+    import numpy as np
+
+    from vidstyle.errors import CorruptInputError, InputNotFoundError, UnsupportedFormatError
+
+    p = Path(path)
+    if not p.exists():
+        raise InputNotFoundError(f"{path} does not exist; check the path")
+    if p.is_dir():
+        import cv2
+
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in _IMAGE_EXT)
+        if not files:
+            raise UnsupportedFormatError(f"{path} contains no image files ({', '.join(sorted(_IMAGE_EXT))})")
+        frames = []
+        for f in files:
+            img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+            if img is None:
+                raise CorruptInputError(f"cannot read image {f}; replace or remove it")
+            if img.ndim == 2:
+                img = np.repeat(img[..., None], 3, axis=2)
+            frames.append(np.ascontiguousarray(cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)))
+        return frames
+    import av
+
+    try:
+        container = av.open(str(p))
+    except av.error.FileNotFoundError:
+        raise InputNotFoundError(f"{path} does not exist; check the path") from None
+    except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
+        raise CorruptInputError(f"cannot open {path} as a video ({exc}); is it a complete video file?") from None
+    with container:
+        if not container.streams.video:
+            raise UnsupportedFormatError(f"{path} has no video stream; pass a video file")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        frames = []
+        try:
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+        except av.error.FFmpegError as exc:
+            if not frames:
+                raise CorruptInputError(f"cannot decode {path} ({exc}); is it a complete video file?") from None
+    if not frames:
+        raise CorruptInputError(f"{path} has no decodable frames; is it a complete video file?")
+    return frames
+
+
+def _check_same(args: argparse.Namespace, inputs: list, candidates: dict) -> None:
+    from vidstyle.errors import InvalidInputError
+
+    paths = {"stylized": args.stylized, "per-frame": args.per_frame}
+    h, w = inputs[0].shape[:2]
+    for name, frames in candidates.items():
+        if len(frames) != len(inputs):
+            raise InvalidInputError(
+                f"{paths[name]} has {len(frames)} frames but {args.input} has {len(inputs)}; "
+                "evaluate a stylization of the whole input (same frame count)"
+            )
+        fh, fw = frames[0].shape[:2]
+        if (fh, fw) != (h, w):
+            raise InvalidInputError(
+                f"{paths[name]} is {fw}×{fh} but {args.input} is {w}×{h}; "
+                "evaluate a stylization at the input's size"
+            )
+    if len(inputs) < 2:
+        raise InvalidInputError(f"{args.input} has {len(inputs)} frame; the warping error needs at least 2")
+
+
+# --------------------------------------------------------------------------------------- output
+class _Progress:
+    """A tqdm bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self) -> None:
+        self._bar = None
+        self._label = None
+        self._enabled = sys.stderr.isatty()
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if not self._enabled:
+            return
+        if label != self._label:
+            self.close()
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=label, unit="pair", leave=False, file=sys.stderr)
+            self._label = label
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+            self._label = None
+
+
+def _fmt(x: float | None, spec: str = ".5f") -> str:
+    import math
+
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return format(x, spec)
+
+
+def _table(args: argparse.Namespace, scores: dict, *, frames: int, estimator: str) -> str:
+    lags = [1] if args.lag == 1 else [1, args.lag]
+    paths = {"input": args.input, "stylized": args.stylized, "per-frame": args.per_frame}
+
+    def err(s: Any, k: int) -> float | None:
+        return s.warping[k].mean if k in s.warping else None
+
+    rows = [
+        [name, *(_fmt(err(s, k)) for k in lags), _fmt(s.sharpness, ".4f"),
+         os.path.basename(str(paths[name]).rstrip("/"))]
+        for name, s in scores.items()
+    ]
+    if "per-frame" in scores:
+        a, b = scores["stylized"], scores["per-frame"]
+
+        def ratio(x: float | None, y: float | None) -> str:
+            return _fmt(x / y if x is not None and y else None, ".3f")
+
+        rows.append(["ratio stylized/per-frame", *(ratio(err(a, k), err(b, k)) for k in lags),
+                     ratio(a.sharpness, b.sharpness), ""])
+    header = ["video", *(f"warp err (lag {k})" for k in lags), "sharpness", "file"]
+    left = {0, len(header) - 1}
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list) -> str:
+        return "  ".join(str(c).ljust(w) if i in left else str(c).rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    out = [
+        f"{frames} frames, flow {estimator}; warping error = mean over frame pairs of "
+        "Σ c·‖O_t − warp(O_t+k)‖² / Σ c (RGB in [0,1])",
+        line(header),
+        *(line(r) for r in rows),
+    ]
+    if args.lag not in next(iter(scores.values())).warping:
+        out.append(f"(lag {args.lag}: no pair of frames that far apart in {frames} frames)")
+    return "\n".join(out) + "\n"
+
+
+def _check_plot_target(path: Path) -> None:
+    from vidstyle.errors import InvalidOptionError, OutputError
+
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InvalidOptionError(
+            "--plot needs matplotlib, which is not installed; pip install 'vidstyle[plot]' (or matplotlib)"
+        ) from None
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write the plot {path}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"cannot write the plot {path}: folder {folder} is not writable")
+
+
+def _plot(path: Path, scores: dict, *, lag: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vidstyle.errors import OutputError
+
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
+    colours = {"input": "0.55", "stylized": "tab:blue", "per-frame": "tab:orange"}
+    for name, s in scores.items():
+        for k in sorted(s.warping):
+            r = s.warping[k]
+            ax.plot(range(len(r.per_frame)), r.per_frame, "-" if k == 1 else "--", color=colours.get(name),
+                    label=f"{name}, lag {k} (mean {r.mean:.4g})")
+    ax.set_xlabel("frame t")
+    ax.set_ylabel("warping error  Σ c‖O_t − warp(O_{t+k})‖² / Σ c")
+    ax.set_title("Temporal warping error per frame (lower = more stable)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    try:
+        fig.savefig(path)
+    except OSError as exc:
+        raise OutputError(f"cannot write the plot {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
