@@ -1,0 +1,182 @@
+"""Feed-forward back end: a style network applied frame by frame, with temporal stabilisation.
+
+:class:`FeedForwardStage` is the pipeline's stylize stage. It batches frames for the network
+(``batch_size``), runs it under ``torch.inference_mode`` on the chosen device (optionally compiled and
+channels-last), and, when the flow stage has filled ``Frame.flow_bwd``/``Frame.consistency``, blends
+each output with the warped previous output (:mod:`vidstyle.stylize.temporal`). The temporal state
+lives in the stage instance.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import torch
+
+from vidstyle.errors import InvalidOptionError
+from vidstyle.frame import Frame, from_float32
+from vidstyle.nets.registry import DEFAULT_MODEL, StyleModel, load_model
+from vidstyle.runtime import default_threads, tune_malloc
+from vidstyle.stylize.temporal import DEFAULT_STRENGTH, Stabilizer
+
+__all__ = ["FeedForwardStage", "FeedForwardStylizer", "resolve_device", "image_to_tensor", "tensor_to_image"]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` → CUDA when available, else CPU; otherwise validated."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InvalidOptionError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidOptionError(f"device {device!r} asked for but no CUDA GPU is available; use --device cpu")
+    return dev
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """H×W×3 uint8/uint16/float image → 3×H×W float32 tensor in [0, 1] (CPU)."""
+    t = torch.from_numpy(np.ascontiguousarray(image))
+    if image.dtype == np.uint8:
+        return t.permute(2, 0, 1).float().div_(255.0)
+    if image.dtype == np.uint16:
+        return t.to(torch.int32).permute(2, 0, 1).float().div_(65535.0)
+    return t.permute(2, 0, 1).float().clamp_(0.0, 1.0)
+
+
+def tensor_to_image(t: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """3×H×W tensor in [0, 1] → H×W×3 array of ``dtype`` (uint8, uint16 or float32)."""
+    arr = t.detach().float().clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
+    return np.ascontiguousarray(from_float32(arr, dtype))
+
+
+class FeedForwardStylizer:
+    """A style network ready for inference: ``__call__(batch N×3×H×W in [0,1]) -> same``."""
+
+    def __init__(
+        self,
+        *,
+        model: str | os.PathLike | StyleModel = DEFAULT_MODEL,
+        device: str | torch.device | None = None,
+        compile: bool = False,
+        channels_last: bool | None = None,
+        precision: str = "float32",
+        threads: int | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(threads or default_threads())
+            tune_malloc()
+        elif threads:
+            torch.set_num_threads(threads)
+        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+        if precision not in dtypes:
+            raise InvalidOptionError(f"precision must be one of {', '.join(dtypes)}, got {precision!r}")
+        self.dtype = dtypes[precision]
+        m = model if isinstance(model, StyleModel) else load_model(model)
+        self.model = m.to(self.device, self.dtype).eval()
+        self.name = m.name
+        self.channels_last = (self.device.type == "cuda") if channels_last is None else bool(channels_last)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self._fn = self.model
+        if compile:
+            try:
+                self._fn = torch.compile(self.model, dynamic=False)
+            except Exception as exc:  # pragma: no cover - depends on the toolchain
+                warnings.warn(f"torch.compile unavailable ({exc}); running eagerly", RuntimeWarning, stacklevel=2)
+
+    @torch.inference_mode()
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.to(self.device, self.dtype, non_blocking=True)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self._fn(x).float()
+
+
+class FeedForwardStage:
+    """Pipeline stage: fills ``frame.stylized`` using a feed-forward network.
+
+    Args:
+        model: shipped model name, model file path, or a loaded :class:`StyleModel`.
+        device: ``cpu``, ``cuda``, ``cuda:N``, ``mps``; ``None`` picks CUDA when available.
+        batch_size: frames per network call (the stage holds frames back until a batch is full).
+        compile: ``torch.compile`` the network (first call takes seconds; later calls are faster).
+        channels_last: NHWC memory layout (default: on for CUDA, off for CPU, as measured).
+        precision: ``float32``, ``bfloat16`` or ``float16`` (the latter two for GPUs).
+        stabilize: temporal stabilisation strength in [0, 1] (0 = per-frame); needs the flow stage.
+        threads: torch threads on CPU (default: the cores available to the process).
+    """
+
+    name = "stylize"
+
+    def __init__(
+        self,
+        *,
+        model: str | os.PathLike | StyleModel = DEFAULT_MODEL,
+        device: str | torch.device | None = None,
+        batch_size: int = 1,
+        compile: bool = False,
+        channels_last: bool | None = None,
+        precision: str = "float32",
+        stabilize: float = DEFAULT_STRENGTH,
+        threads: int | None = None,
+    ) -> None:
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidOptionError(f"batch size must be an integer >= 1, got {batch_size!r}")
+        if not 0.0 <= float(stabilize) <= 1.0:
+            raise InvalidOptionError(f"--stabilize must be between 0 (off) and 1 (strongest), got {stabilize}")
+        self.stylizer = FeedForwardStylizer(
+            model=model, device=device, compile=compile, channels_last=channels_last, precision=precision, threads=threads
+        )
+        self.batch_size = batch_size
+        self.stabilize = float(stabilize)
+        self.stabilizer = Stabilizer(strength=self.stabilize)
+        self._held: list[Frame] = []
+
+    @property
+    def model_name(self) -> str:
+        return self.stylizer.name
+
+    def process(self, frame: Frame) -> list[Frame]:
+        self._held.append(frame)
+        if len(self._held) < self.batch_size:
+            return []
+        return self._run()
+
+    def finish(self) -> list[Frame]:
+        return self._run() if self._held else []
+
+    def close(self) -> None:
+        self._held.clear()
+        self.stabilizer.reset()
+
+    def _run(self) -> list[Frame]:
+        frames, self._held = self._held, []
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, f in enumerate(frames):  # sizes may differ inside one batch (image sequences)
+            groups.setdefault(f.image.shape[:2], []).append(i)
+        outs: list[torch.Tensor | None] = [None] * len(frames)
+        for idx in groups.values():
+            batch = torch.stack([image_to_tensor(frames[i].image) for i in idx])
+            y = self.stylizer(batch)
+            for j, i in enumerate(idx):
+                outs[i] = y[j : j + 1]
+        for f, y in zip(frames, outs):
+            if y is None:  # pragma: no cover - every index is in one group
+                raise RuntimeError("internal error: frame without network output")
+            if self.stabilize > 0:
+                flow = None if f.flow_bwd is None else torch.from_numpy(np.ascontiguousarray(f.flow_bwd))[None].to(y.device)
+                cons = None if f.consistency is None else torch.from_numpy(np.ascontiguousarray(f.consistency))[None, None].to(y.device)
+                y = self.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut)
+            f.stylized = tensor_to_image(y[0], f.image.dtype)
+        return frames
+
+    def stylize_image(self, image: np.ndarray) -> np.ndarray:
+        """One picture, no temporal state: H×W×3 in, same dtype out."""
+        y = self.stylizer(image_to_tensor(image)[None])
+        return tensor_to_image(y[0], image.dtype)
+
