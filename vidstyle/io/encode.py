@@ -23,6 +23,7 @@ _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium
 _VP9_CPU_USED = dict(zip(_X26X_PRESETS, ("8", "7", "6", "5", "4", "3", "2", "1", "0", "0")))
 _SVT_PRESET = dict(zip(_X26X_PRESETS, ("12", "11", "10", "9", "8", "7", "5", "4", "2", "0")))
 _PRORES_PROFILES = ("proxy", "lt", "standard", "hq", "4444", "4444xq")
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,9 +242,8 @@ class _AudioMux:
             else:
                 target = "libopus" if container_format == "webm" else "aac"
                 rate = 48000 if target == "libopus" else (s.codec_context.sample_rate or 48000)
-                layout = s.codec_context.layout.name if s.codec_context.layout else "stereo"
-                if s.codec_context.channels and s.codec_context.channels > 2 and target == "libopus":
-                    layout = "stereo"
+                channels = min(s.codec_context.channels or 2, 2 if target == "libopus" else 8)
+                layout = _LAYOUTS[channels]  # a named layout ("2 channels" is refused by aac)
                 out = container.add_stream(target, rate=rate, layout=layout)
                 self._tracks[s.index] = _AudioTrack(src=s, out=out, copy=False, rate=rate)
             out.metadata.update({k: v for k, v in s.metadata.items() if k in ("language", "title", "handler_name")})
@@ -412,8 +412,14 @@ class VideoSink(Sink):
         self._closed = False
         if self.settings.codec == "av1":
             os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner unless told otherwise
+        container_options = {}
+        if self._format in ("mp4", "mov") and self._tb.numerator == 1 and self._tb.denominator < 2**31:
+            # keep the input's time base (movenc would otherwise pick a multiple of it ≥ 10000)
+            container_options["video_track_timescale"] = str(self._tb.denominator)
         try:
-            self._container = av.open(str(self.temp_path), mode="w", format=self._format)
+            self._container = av.open(
+                str(self.temp_path), mode="w", format=self._format, container_options=container_options
+            )
         except (OSError, av.error.FFmpegError) as e:
             raise OutputError(
                 f"cannot create '{self.temp_path}' ({getattr(e, 'strerror', None) or e}); check the folder is writable"
@@ -459,6 +465,13 @@ class VideoSink(Sink):
             except Exception as e:  # no audio rather than no video
                 self.warnings.append(f"audio: cannot read '{self._audio_from}' ({e}); the output has no audio")
                 self._audio = None
+        try:
+            self._container.start_encoding()  # writes the header: the temporary file exists from here on
+        except av.error.FFmpegError as e:
+            raise OutputError(
+                f"cannot start writing '{self.temp_path}' ({getattr(e, 'strerror', None) or e}); "
+                "check the codec options and the folder"
+            ) from None
 
     # ----------------------------------------------------------------------------- writing
     def _to_video_frame(self, image: np.ndarray, index: int) -> Any:
