@@ -114,7 +114,8 @@ def test_raft_random_weights_shapes(size, device):
     assert flow.shape == (2, 100, 124) and flow.dtype == np.float32 and np.isfinite(flow).all()
     fwd, bwd = flow_pair(est, a, b)  # batched
     assert fwd.shape == bwd.shape == (2, 100, 124)
-    np.testing.assert_allclose(fwd, flow, atol=1e-3)
+    # batch of 2 vs batch of 1: same maths, other kernels (TF32 convolutions on CUDA: ~3e-3 apart)
+    np.testing.assert_allclose(fwd, flow, atol=1e-3 if device == "cpu" else 2e-2)
     half = RAFTFlow(size=size, weights=None, device=device, iterations=1, scale=0.5)
     assert half(np.zeros((136, 160, 3), np.uint8), np.zeros((136, 160, 3), np.uint8)).shape == (2, 136, 160)
 

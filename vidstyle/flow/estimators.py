@@ -342,8 +342,13 @@ def _build_raft(*, size: str, weights: str | os.PathLike[str] | None) -> Any:
         if env:
             weights = env
         else:
+            import contextlib
+            import sys
+
             try:
-                return builder(weights=default, progress=False)
+                # torch.hub announces downloads on stdout; keep stdout for the program's output
+                with contextlib.redirect_stdout(sys.stderr):
+                    return builder(weights=default, progress=False)
             except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
                 import torch.hub
 
