@@ -79,7 +79,12 @@ class FeedForwardStylizer:
         m = model if isinstance(model, StyleModel) else load_model(model)
         self.model = m.to(self.device, self.dtype).eval()
         self.name = m.name
-        self.channels_last = (self.device.type == "cuda") if channels_last is None else bool(channels_last)
+        if channels_last is None:
+            # measured (BENCHMARKS.md): NHWC helps the depthwise nets on the CPU and is slower
+            # for every net on an H200 (cuDNN, fp32/TF32)
+            config = getattr(m.net, "config", None)
+            channels_last = self.device.type == "cpu" and bool(getattr(config, "depthwise", False))
+        self.channels_last = bool(channels_last)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._fn = self.model
@@ -105,7 +110,7 @@ class FeedForwardStage:
         device: ``cpu``, ``cuda``, ``cuda:N``, ``mps``; ``None`` picks CUDA when available.
         batch_size: frames per network call (the stage holds frames back until a batch is full).
         compile: ``torch.compile`` the network (first call takes seconds; later calls are faster).
-        channels_last: NHWC memory layout (default: on for CUDA, off for CPU, as measured).
+        channels_last: NHWC memory layout (default: on for depthwise nets on the CPU only, as measured).
         precision: ``float32``, ``bfloat16`` or ``float16`` (the latter two for GPUs).
         stabilize: temporal stabilisation strength in [0, 1] (0 = per-frame); needs the flow stage.
         threads: torch threads on CPU (default: the cores available to the process).
