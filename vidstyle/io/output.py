@@ -38,9 +38,9 @@ def output_kind(path: str | os.PathLike[str]) -> str:
     p = Path(text)
     if parse_pattern(p) is not None:
         return "images"
-    if text.endswith(("/", os.sep)) or p.is_dir():
-        return "images"
     ext = p.suffix.lower()
+    if text.endswith(("/", os.sep)) or (p.is_dir() and ext not in VIDEO_EXTS):
+        return "images"
     if ext in VIDEO_EXTS:
         return "video"
     if ext in IMAGE_EXTS:
