@@ -77,14 +77,28 @@ def consistency_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
     return (~(occluded | boundary | outside)).astype(np.float32)
 
 
+_CENTRAL = np.array([[-0.5, 0.0, 0.5]], np.float32)
+
+
 def _gradient_energy(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """``|∇u|² + |∇v|²`` with central differences (one-sided at the borders), as ``np.gradient``."""
+    import cv2
+
     energy = np.zeros(u.shape, np.float32)
     for comp in (u, v):
-        for axis in (0, 1):
-            if comp.shape[axis] > 1:
-                g = np.gradient(comp, axis=axis)
-                energy += g * g
+        comp = np.ascontiguousarray(comp, dtype=np.float32)
+        for kernel, axis in ((_CENTRAL, 1), (_CENTRAL.T, 0)):
+            if comp.shape[axis] < 2:
+                continue
+            # replicate border turns the edge's central difference into half the one-sided one
+            g = cv2.filter2D(comp, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+            if axis == 1:
+                g[:, 0] *= 2.0
+                g[:, -1] *= 2.0
+            else:
+                g[0] *= 2.0
+                g[-1] *= 2.0
+            energy += g * g
     return energy
 
 
@@ -129,14 +143,10 @@ def photometric_mask(
     """A cheaper mask when no forward flow is computed: motion boundaries + out-of-frame (as in
     :func:`consistency_mask`) + photometric check ``|Y_t(x) − Y_{t−1}(x + w_b(x))| > threshold``
     (luminance in 0..1). Less exact than the forward-backward check at occlusions."""
-    from vidstyle.flow.warping import remap_coordinates, warp_numpy
+    from vidstyle.flow.warping import remap_coordinates
 
     w_b = _check_flow(flow_bwd, "flow_bwd")
-    y_t = _luma01(image)
-    y_p = _luma01(prev)
-    if y_t.shape != w_b.shape[1:] or y_p.shape != y_t.shape:
-        raise ShapeError("photometric_mask: image, prev and flow_bwd must have the same H×W")
-    err = np.abs(y_t - warp_numpy(y_p, w_b))
+    err = _warped_luma_error(image, prev, w_b)
     u, v = w_b[0], w_b[1]
     boundary = _gradient_energy(u, v) > _MB_REL * (u * u + v * v) + _MB_ABS
     _, h, w = w_b.shape
@@ -154,6 +164,26 @@ def _luma01(image: np.ndarray) -> np.ndarray:
     if x.shape[2] == 1:
         return np.ascontiguousarray(x[..., 0])
     return (x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114).astype(np.float32)
+
+
+def _warped_luma_error(image: np.ndarray, prev: np.ndarray, w_b: np.ndarray) -> np.ndarray:
+    """``|Y_t(x) − Y_{t−1}(x + w_b(x))|`` in 0..1 (``H×W`` float32); 8-bit fast path for uint8 input."""
+    import cv2
+
+    from vidstyle.flow.warping import warp_numpy
+
+    image, prev = np.asarray(image), np.asarray(prev)
+    if image.shape[:2] != w_b.shape[1:] or prev.shape[:2] != w_b.shape[1:]:
+        raise ShapeError(
+            f"frames {image.shape[:2]} / {prev.shape[:2]} and flow {w_b.shape[1:]} must have the same H×W"
+        )
+    if image.dtype == np.uint8 and prev.dtype == np.uint8:
+        def gray(x: np.ndarray) -> np.ndarray:
+            return cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2GRAY) if x.ndim == 3 else x
+
+        diff = cv2.absdiff(gray(image), warp_numpy(gray(prev), w_b))
+        return diff.astype(np.float32) * np.float32(1.0 / 255.0)
+    return np.abs(_luma01(image) - warp_numpy(_luma01(prev), w_b))
 
 
 # Thresholds measured with DIS-fast on ../shared/data/video (tests/flow/test_scene_cut.py):
@@ -182,22 +212,16 @@ class CutStats:
 
 def cut_statistics(prev: np.ndarray, next: np.ndarray, flow_bwd: np.ndarray, consistency: np.ndarray | None) -> CutStats:  # noqa: A002
     """Statistics of a frame pair used by :func:`is_scene_cut` (``next`` = frame t, ``prev`` = t−1)."""
-    from vidstyle.flow.warping import warp_numpy
-
     w_b = _check_flow(flow_bwd, "flow_bwd")
-    y_t = _luma01(next)
-    y_p = _luma01(prev)
-    if y_t.shape != w_b.shape[1:] or y_p.shape != y_t.shape:
-        raise ShapeError("is_scene_cut: prev, next and flow_bwd must have the same H×W")
-    err = np.abs(y_t - warp_numpy(y_p, w_b))
+    err = _warped_luma_error(next, prev, w_b)
     if consistency is None:
-        c = np.ones(y_t.shape, bool)
+        c = np.ones(err.shape, np.float32)
     else:
-        c = np.asarray(consistency) > 0.5
-        if c.shape != y_t.shape:
-            raise ShapeError(f"is_scene_cut: consistency mask {c.shape} does not match the frames {y_t.shape}")
-    n = int(c.sum())
-    photometric = float(err[c].mean()) if n else 1.0
+        c = np.asarray(consistency, dtype=np.float32)
+        if c.shape != err.shape:
+            raise ShapeError(f"is_scene_cut: consistency mask {c.shape} does not match the frames {err.shape}")
+    n = float(np.count_nonzero(c > 0.5))
+    photometric = float(np.dot(err.ravel(), (c > 0.5).ravel().astype(np.float32)) / n) if n else 1.0
     return CutStats(inconsistent_fraction=1.0 - n / c.size, photometric_error=photometric)
 
 
