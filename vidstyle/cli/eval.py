@@ -31,7 +31,7 @@ def add_parser(subparsers: Any) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", metavar="INPUT", help="the input (unstylized) video, or a folder of frames")
+    p.add_argument("input", metavar="INPUT", help="the input (unstylized) video or image sequence")
     p.add_argument("stylized", metavar="STYLIZED", help="a stylization of INPUT (same frames and size)")
     p.add_argument("--per-frame", metavar="OTHER", help="a per-frame stylization of INPUT to compare with")
     p.add_argument("--lag", metavar="K", type=int, default=5,
@@ -77,64 +77,11 @@ def run(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------- reading
 def _read_frames(path: str) -> list:
-    """All frames of a video file or image folder as RGB arrays (uint8/uint16/float32)."""
-    try:
-        from vidstyle.io import open_source  # the project's reader, once it exists
-    except ImportError:
-        return _read_frames_fallback(path)
+    """All frames of a video file or image sequence as RGB arrays (uint8/uint16/float32)."""
+    from vidstyle.io import open_source
+
     with open_source(path) as source:
         return [frame.image for frame in source]
-
-
-_IMAGE_EXT = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".ppm", ".webp"}
-
-
-def _read_frames_fallback(path: str) -> list:
-    import numpy as np
-
-    from vidstyle.errors import CorruptInputError, InputNotFoundError, UnsupportedFormatError
-
-    p = Path(path)
-    if not p.exists():
-        raise InputNotFoundError(f"{path} does not exist; check the path")
-    if p.is_dir():
-        import cv2
-
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in _IMAGE_EXT)
-        if not files:
-            raise UnsupportedFormatError(f"{path} contains no image files ({', '.join(sorted(_IMAGE_EXT))})")
-        frames = []
-        for f in files:
-            img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
-            if img is None:
-                raise CorruptInputError(f"cannot read image {f}; replace or remove it")
-            if img.ndim == 2:
-                img = np.repeat(img[..., None], 3, axis=2)
-            frames.append(np.ascontiguousarray(cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)))
-        return frames
-    import av
-
-    try:
-        container = av.open(str(p))
-    except av.error.FileNotFoundError:
-        raise InputNotFoundError(f"{path} does not exist; check the path") from None
-    except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
-        raise CorruptInputError(f"cannot open {path} as a video ({exc}); is it a complete video file?") from None
-    with container:
-        if not container.streams.video:
-            raise UnsupportedFormatError(f"{path} has no video stream; pass a video file")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        frames = []
-        try:
-            for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-        except av.error.FFmpegError as exc:
-            if not frames:
-                raise CorruptInputError(f"cannot decode {path} ({exc}); is it a complete video file?") from None
-    if not frames:
-        raise CorruptInputError(f"{path} has no decodable frames; is it a complete video file?")
-    return frames
 
 
 def _check_same(args: argparse.Namespace, inputs: list, candidates: dict) -> None:
