@@ -88,10 +88,13 @@ def check_image_batch(x: torch.Tensor, *, name: str = "input") -> None:
         raise ShapeError(f"{name} must be floating point, got {x.dtype}")
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
-    """Reflection-pad bottom/right so H and W are multiples of ``multiple``; returns (x, H, W)."""
+def pad_to_multiple(x: torch.Tensor, multiple: int, *, min_size: int = 1) -> tuple[torch.Tensor, int, int]:
+    """Reflection-pad bottom/right so H and W are multiples of ``multiple`` and at least ``min_size``
+    (replicate padding where the image is too small to reflect); returns (x, H, W)."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    th = -(-max(h, min_size) // multiple) * multiple
+    tw = -(-max(w, min_size) // multiple) * multiple
+    ph, pw = th - h, tw - w
     if ph or pw:
         mode = "reflect" if (ph < h and pw < w) else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
@@ -155,6 +158,9 @@ class TransformerNet(nn.Module):
                 raise InvalidOptionError(f"unknown network size {config!r}; choose one of {sorted(PRESETS)}")
             config = PRESETS[config]
         self.config = config
+        # Smallest padded side for which every reflection pad fits and the 1/4-resolution maps have
+        # more than one pixel (instance norm needs it): smaller frames are padded up, then cropped back.
+        self.min_input = max(8, config.kernel_in // 2 + 1, config.kernel_out // 2 + 1)
         c1, c2, c3 = config.channels
         dw = config.depthwise
         self.encoder = nn.Sequential(
@@ -168,7 +174,7 @@ class TransformerNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x)
-        xp, h, w = pad_to_multiple(x, self.input_multiple)
+        xp, h, w = pad_to_multiple(x, self.input_multiple, min_size=self.min_input)
         y = self.head(self.decoder(self.residuals(self.encoder(xp))))
         # Residual to the input keeps colours and layout easy to learn; the net adds the style.
         y = y + xp
