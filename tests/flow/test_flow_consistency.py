@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import DEVICES, affine_pair, texture
+from flow_synth import DEVICES, affine_pair, texture
 from vidstyle.errors import ShapeError
 from vidstyle.flow import (
     consistency_mask,

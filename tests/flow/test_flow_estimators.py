@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import DEVICES, affine_pair, epe
+from flow_synth import DEVICES, affine_pair, epe
 from vidstyle.errors import InvalidOptionError, ModelError, ShapeError, WeightsUnavailableError
 from vidstyle.flow import (
     ESTIMATOR_NAMES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import texture
+from flow_synth import texture
 from vidstyle.errors import InvalidOptionError
 from vidstyle.flow import FlowStage, make_flow_estimator
 from vidstyle.frame import Frame

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import DEVICES, affine_pair
+from flow_synth import DEVICES, affine_pair
 from vidstyle.errors import InvalidOptionError, ShapeError
 from vidstyle.flow import Warp, consistency_mask, warp, warp_numpy
 

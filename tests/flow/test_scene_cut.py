@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import affine_pair, texture
+from flow_synth import affine_pair, texture
 from vidstyle.flow import consistency_mask, cut_statistics, flow_pair, is_scene_cut, make_flow_estimator
 
 
