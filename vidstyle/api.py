@@ -21,12 +21,8 @@ from typing import Any
 from vidstyle.errors import InvalidOptionError
 from vidstyle.pipeline import ProgressInfo, RunStats, Stage, run_pipeline
 
-__all__ = ["stylize_video", "stylize_image", "validate_options", "build_stages", "CODECS", "CRF_RANGES"]
+__all__ = ["stylize_video", "stylize_image", "validate_options", "build_stages"]
 
-#: Codec names the video sinks understand.
-CODECS = ("h264", "hevc", "prores", "ffv1", "vp9", "av1")
-#: Valid CRF values per codec; codecs not listed have no CRF (prores: profiles, ffv1: lossless).
-CRF_RANGES: dict[str, tuple[int, int]] = {"h264": (0, 51), "hevc": (0, 51), "vp9": (0, 63), "av1": (1, 63)}
 #: Flow estimator names that disable the flow stage.
 NO_FLOW = ("none", "off", "")
 
@@ -37,38 +33,43 @@ def _is_number(value: Any) -> bool:
 
 def validate_options(
     *,
+    output: str | os.PathLike[str] | None = None,
     codec: str = "h264",
     crf: int | None = None,
+    pix_fmt: str | None = None,
+    preset: str | None = None,
     batch_size: int = 1,
     stabilize: float | None = None,
     start: float | int | str | None = None,
     end: float | int | str | None = None,
     queue_size: int = 8,
 ) -> None:
-    """Check option values; raise :class:`~vidstyle.errors.InvalidOptionError` with a one-line remedy."""
-    if not isinstance(codec, str) or codec.lower() not in CODECS:
-        raise InvalidOptionError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
-    codec = codec.lower()
-    if crf is not None:
-        if not _is_number(crf) or int(crf) != crf:
-            raise InvalidOptionError(f"--crf must be an integer, got {crf!r}")
-        if codec not in CRF_RANGES:
-            why = "is lossless" if codec == "ffv1" else "uses profiles, not CRF"
-            raise InvalidOptionError(f"--crf does not apply to {codec} ({codec} {why}); leave --crf out")
-        lo, hi = CRF_RANGES[codec]
-        if not lo <= crf <= hi:
-            raise InvalidOptionError(f"--crf {crf} is out of range for {codec}; use {lo}..{hi} (lower = better quality)")
+    """Check option values before any work; raise :class:`~vidstyle.errors.InvalidOptionError`
+    with a one-line remedy. Encoder options (codec, CRF range per codec, pixel format, preset,
+    codec vs container) are checked against ``output`` when it is a video file."""
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise InvalidOptionError(f"--batch-size must be an integer >= 1, got {batch_size!r}")
-    if stabilize is not None and (not _is_number(stabilize) or not 0.0 <= stabilize <= 1.0 or math.isnan(stabilize)):
+    if stabilize is not None and (not _is_number(stabilize) or math.isnan(stabilize) or not 0.0 <= stabilize <= 1.0):
         raise InvalidOptionError(f"--stabilize must be between 0 (off) and 1 (strongest), got {stabilize!r}")
     if not isinstance(queue_size, int) or isinstance(queue_size, bool) or queue_size < 1:
         raise InvalidOptionError(f"queue_size must be an integer >= 1, got {queue_size!r}")
-    for name, value in (("--start", start), ("--end", end)):
-        if _is_number(value) and (value < 0 or math.isnan(value)):
-            raise InvalidOptionError(f"{name} must be >= 0, got {value!r}")
-    if _is_number(start) and _is_number(end) and type(start) is type(end) and end <= start:
-        raise InvalidOptionError(f"--end ({end}) must be after --start ({start})")
+    from vidstyle.io.timespec import parse_time
+
+    t0, t1 = parse_time(start, name="start"), parse_time(end, name="end")
+    if t0 is not None and t1 is not None:
+        both_seconds = t0.seconds is not None and t1.seconds is not None
+        both_frames = t0.frame is not None and t1.frame is not None
+        if (both_seconds and t1.seconds <= t0.seconds) or (both_frames and t1.frame <= t0.frame):  # type: ignore[operator]
+            raise InvalidOptionError(f"--end ({t1}) must be after --start ({t0}); swap them or drop --end")
+    if not isinstance(codec, str) or not codec:
+        raise InvalidOptionError(f"--codec must be a codec name, got {codec!r}")
+    if output is not None:
+        from vidstyle.io.encode import resolve_encoder
+        from vidstyle.io.output import VIDEO_EXTS, output_kind
+
+        if output_kind(output) == "video":
+            container = VIDEO_EXTS[Path(output).suffix.lower()]
+            resolve_encoder(codec=codec, container_format=container, crf=crf, pix_fmt=pix_fmt, preset=preset)
 
 
 def _resolve_model(model: str | os.PathLike[str] | Any | None) -> Any:
@@ -196,12 +197,12 @@ def stylize_video(
             fails half-way, the exception's ``partial_output`` names the playable partial file.
         KeyboardInterrupt: after a clean shutdown, with ``partial_output`` attached.
     """
-    validate_options(codec=codec, crf=crf, batch_size=batch_size, stabilize=stabilize, start=start, end=end,
-                     queue_size=queue_size)
+    validate_options(output=output, codec=codec, crf=crf, pix_fmt=pix_fmt, preset=preset, batch_size=batch_size,
+                     stabilize=stabilize, start=start, end=end, queue_size=queue_size)
     from vidstyle.io import check_output, open_sink, open_source
 
-    check_output(output, input_spec=input, overwrite=overwrite)
     with open_source(input, start=start, end=end) as source:
+        check_output(output, input_spec=input, overwrite=overwrite)
         if stages is None:
             stage_list = build_stages(model=model, device=device, batch_size=batch_size, compile=compile,
                                       stabilize=stabilize, flow=flow, threads=threads)
@@ -209,8 +210,8 @@ def stylize_video(
             stage_list = list(stages)
         try:
             info = source.info
-            audio_from = input if getattr(info, "kind", None) == "file" and _input_has_audio(info) else None
-            sink = open_sink(output, info=info, codec=codec.lower(), crf=crf, pix_fmt=pix_fmt, preset=preset,
+            audio_from = input if getattr(info, "kind", None) in ("video", "file") and _input_has_audio(info) else None
+            sink = open_sink(output, info=info, codec=codec, crf=crf, pix_fmt=pix_fmt, preset=preset,
                              audio_from=audio_from, overwrite=overwrite)
         except BaseException:
             for stage in stage_list:

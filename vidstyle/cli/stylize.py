@@ -44,7 +44,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     enc.add_argument("--codec", default="h264", metavar="CODEC",
                      help="h264 (default), hevc, prores, ffv1, vp9 or av1")
     enc.add_argument("--crf", type=int, default=None, metavar="N",
-                     help="quality: lower is better (h264/hevc 0-51, default 18; vp9 0-63; av1 1-63)")
+                     help="quality, lower is better: h264 0-51 (default 18), hevc 0-51 (20), vp9 0-63 (31), av1 0-63 (35)")
     enc.add_argument("--pix-fmt", default=None, metavar="FMT", help="pixel format, e.g. yuv420p, yuv444p10le")
     enc.add_argument("--preset", default=None, metavar="P", help="encoder speed preset, e.g. medium, slow")
     sel = p.add_argument_group("selection")
@@ -66,40 +66,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _parse_time(text: str | None) -> float | int | str | None:
-    """'12.5' -> 12.5 s, '300f' -> frame 300 (int), 'MM:SS' / 'HH:MM:SS(.ms)' -> seconds."""
-    if text is None:
-        return None
-    from vidstyle.errors import InvalidOptionError
-
-    t = text.strip().lower()
-    try:
-        if t.endswith("f"):
-            return int(t[:-1])
-        if ":" in t:
-            parts = [float(x) for x in t.split(":")]
-            if len(parts) > 3:
-                raise ValueError
-            seconds = 0.0
-            for part in parts:
-                seconds = seconds * 60 + part
-            return seconds
-        return float(t)
-    except ValueError:
-        raise InvalidOptionError(
-            f"cannot read time {text!r}; give seconds (12.5), [HH:]MM:SS(.ms) or a frame number (300f)"
-        ) from None
-
-
 def run(args: argparse.Namespace) -> int:
     from vidstyle.api import stylize_video, validate_options
     from vidstyle.errors import InvalidOptionError, VidstyleError
 
-    start, end = _parse_time(args.start), _parse_time(args.end)
+    start, end = args.start, args.end  # strings; parsed (and checked) by vidstyle.io.timespec.parse_time
     if args.threads is not None and args.threads < 1:
         raise InvalidOptionError(f"--threads must be >= 1, got {args.threads}")
-    validate_options(codec=args.codec, crf=args.crf, batch_size=args.batch_size, stabilize=args.stabilize,
-                     start=start, end=end)
+    validate_options(output=args.output, codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt, preset=args.preset,
+                     batch_size=args.batch_size, stabilize=args.stabilize, start=start, end=end)
 
     bar: Any = None
 
