@@ -25,12 +25,12 @@ def test_sample_clip_properties():
 
 def test_trimmed_copy_stays_in_sync(tmp_path):
     out = tmp_path / "trim.mp4"
-    with open_source(CLIP, start="1.0", end="4.0") as src:
+    with open_source(CLIP, start="1.2", end="4.2") as src:
         with open_sink(out, info=src.info, audio_from=CLIP, preset="ultrafast", crf=30) as sink:
             for f in src:
                 sink.write(f)
     p = probe(out)
     assert p["frames"] == 90 and p["duration"] == pytest.approx(3.0)
     assert abs(p["audio"][0]["duration"] - 3.0) <= 1 / 30
-    # the chords start at the cuts (1.5 s and 3.0 s of the input): 0.5 s and 2.0 s after a 1.0 s trim
-    assert audio_onsets(out, threshold=0.02)[-2:] == pytest.approx([0.5, 2.0], abs=1 / 30)
+    # the chords start at the cuts (1.5 s and 3.0 s of the input): 0.3 s and 1.8 s after a 1.2 s trim
+    assert audio_onsets(out, threshold=0.02)[-2:] == pytest.approx([0.3, 1.8], abs=1 / 30)

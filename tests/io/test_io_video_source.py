@@ -251,3 +251,30 @@ def test_close_is_idempotent_and_partial_iteration(clip):
     src.close()
     src.close()
     assert os.path.exists(clip)
+
+
+@pytest.mark.parametrize("start", ["0f", "11f", "12f", "13f", "30f", "59f", "1.0", "2.45"])
+def test_seek_lands_on_the_exact_frame(tmp_path_factory, start):
+    """Short GOPs with B-frames: the seek goes to a keyframe, decoding forward finds the frame."""
+    path = tmp_path_factory.getbasetemp() / "gop.mp4"
+    if not path.exists():
+        make_video(path, frames=60, fps=24, options={"g": "12", "bf": "3", "keyint_min": "12"})
+    with open_source(path, start=start, end="60f") as src:
+        ids = [frame_id(f.image) for f in src]
+    first = int(start[:-1]) if start.endswith("f") else int(np.ceil(float(start) * 24 - 1e-9))
+    assert ids == list(range(first, 60))
+
+
+def test_missing_camera_is_a_camera_error():
+    from av.format import ContainerFormat
+
+    from vidstyle.errors import CameraError
+
+    try:
+        ContainerFormat("v4l2", "r")
+    except ValueError:
+        pytest.skip("this FFmpeg build has no v4l2 input")
+    with pytest.raises(CameraError, match="cannot open 'v4l2:/dev/video987'") as e:
+        open_source("v4l2:/dev/video987")
+    _one_line(e.value)
+    assert isinstance(e.value, OSError)

@@ -34,10 +34,15 @@ class AvSpec:
     kind: str
 
 
-def _input_formats() -> frozenset[str]:
-    import av
+def _is_input_format(name: str) -> bool:
+    """Whether FFmpeg has an input format (demuxer or device) of this name (``av.formats_available``
+    misses devices such as ``v4l2``)."""
+    from av.format import ContainerFormat
 
-    return frozenset(av.formats_available)
+    try:
+        return bool(ContainerFormat(name, "r").is_input)
+    except (ValueError, TypeError):
+        return False
 
 
 def parse_av_spec(spec: str | os.PathLike[str]) -> AvSpec:
@@ -55,7 +60,7 @@ def parse_av_spec(spec: str | os.PathLike[str]) -> AvSpec:
         proto = m.group(1).lower()
         return AvSpec(url=text, format=None, kind="device" if proto in _LIVE_PROTOCOLS else "video")
     m = _FORMAT_SPEC.match(text)
-    if m and not os.path.exists(text) and m.group(1) in _input_formats():
+    if m and not os.path.exists(text) and _is_input_format(m.group(1)):
         fmt = m.group(1)
         return AvSpec(url=m.group(2), format=fmt, kind="video" if fmt == "lavfi" else "device")
     return AvSpec(url=text, format=None, kind="video")
