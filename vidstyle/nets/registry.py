@@ -224,9 +224,14 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
     config = None
     if arch == "transformer":
         try:
-            config = NetConfig.from_dict(json.loads(meta["vidstyle.config"]))
-        except (KeyError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{path}: missing or bad network config in its metadata; re-export it with 'vidstyle train'") from exc
+            data = json.loads(meta["vidstyle.config"])
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            config = NetConfig.from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError and InvalidOptionError are ValueErrors
+            raise ModelError(
+                f"{path}: missing or bad network config in its metadata ({exc}); re-export it with 'vidstyle train'"
+            ) from exc
     net = build_net(arch, config)
     try:
         net.load_state_dict(sd, strict=True)
