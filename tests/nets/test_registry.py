@@ -1,0 +1,158 @@
+"""Model files: save/load round trip, model discovery in $VIDSTYLE_MODELS, and every bad-file case."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from nets_helpers import DEVICES
+
+from vidstyle.errors import InputNotFoundError, ModelError
+from vidstyle.nets.engstrom import Engstrom2016Net
+from vidstyle.nets.registry import ShippedWeights, StyleModel, list_models, load_model, save_model
+from vidstyle.nets.transformer import NetConfig, TransformerNet
+
+
+def _random_net(config: NetConfig | str = "tiny", seed: int = 0) -> TransformerNet:
+    torch.manual_seed(seed)
+    net = TransformerNet(config=config)
+    with torch.no_grad():  # move every parameter off its default so a bad load would show
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return net.eval()
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "models"
+    d.mkdir()
+    monkeypatch.setenv("VIDSTYLE_MODELS", str(d))
+    return d
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("config", ["tiny", "full", NetConfig(channels=(4, 6, 8), n_res=1, depthwise=True, kernel_in=5, kernel_out=3)])
+def test_round_trip_gives_identical_outputs(tmp_path: Path, config: NetConfig | str, device: str) -> None:
+    net = _random_net(config)
+    card = {"description": "test model", "iterations": 3}
+    path = save_model(tmp_path / "m.safetensors", net=net, name="mine", style="noise", card=card)
+    assert path.is_file() and not list(tmp_path.glob("*.tmp"))
+    model = load_model(path, device=device)
+    assert isinstance(model, StyleModel) and not model.training
+    assert model.name == "mine" and model.architecture == "transformer"
+    assert model.net.config == net.config
+    assert model.metadata["style"] == "noise" and model.metadata["iterations"] == 3
+    assert next(model.parameters()).device.type == device
+    x = torch.rand(2, 3, 21, 30)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x.to(device)).cpu(), net(x), rtol=0, atol=0 if device == "cpu" else 1e-5)
+    # saving a StyleModel saves its net
+    again = save_model(tmp_path / "again.safetensors", net=model.to("cpu"), name="again", style="noise")
+    assert load_model(again).net.config == net.config
+
+
+def test_engstrom_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = Engstrom2016Net().eval()
+    model = load_model(save_model(tmp_path / "e.safetensors", net=net, name="e", style="s"))
+    assert model.architecture == "engstrom2016"
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net(x), rtol=0, atol=0)
+
+
+def test_save_refuses_other_modules(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="Conv2d"):
+        save_model(tmp_path / "x.safetensors", net=torch.nn.Conv2d(3, 3, 1), name="x", style="y")
+
+
+def test_list_models_finds_models_in_env_folder(models_dir: Path) -> None:
+    save_model(models_dir / "alpha.safetensors", net=_random_net(), name="alpha", style="waves",
+               card={"description": "alpha in waves"})
+    (models_dir / "alpha.md").write_text("# alpha\n")
+    save_model(models_dir / "beta.safetensors", net=_random_net("small"), name="beta", style="stars")
+    (models_dir / "broken.safetensors").write_bytes(b"not a model")  # skipped, not fatal
+    found = {m.name: m for m in list_models()}
+    assert {"alpha", "beta"} <= set(found) and "broken" not in found
+    a = found["alpha"]
+    assert a.path == models_dir / "alpha.safetensors" and a.card_path == models_dir / "alpha.md"
+    assert a.architecture == "transformer" and a.style == "waves" and a.description == "alpha in waves"
+    assert found["beta"].card_path is None
+    # and by name
+    assert load_model("alpha").name == "alpha"
+
+
+def test_unknown_name_lists_the_known_ones(models_dir: Path) -> None:
+    save_model(models_dir / "gamma.safetensors", net=_random_net(), name="gamma", style="s")
+    with pytest.raises(ModelError) as info:
+        load_model("no_such_style")
+    msg = str(info.value)
+    assert "no_such_style" in msg and "gamma" in msg
+    for entry in ShippedWeights:
+        assert entry.model_name in msg
+
+
+def test_missing_path_is_input_not_found(tmp_path: Path) -> None:
+    with pytest.raises(InputNotFoundError):
+        load_model(tmp_path / "nope.safetensors")
+    with pytest.raises(InputNotFoundError):
+        load_model(str(tmp_path / "sub" / "model"))
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth", ".safetensors"])
+def test_pickle_file_is_refused(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"model{suffix}"
+    torch.save(_random_net().state_dict(), path)
+    with pytest.raises(ModelError, match="safetensors"):
+        load_model(path)
+    legacy = tmp_path / f"legacy{suffix}"
+    torch.save(_random_net().state_dict(), legacy, _use_new_zipfile_serialization=False)
+    with pytest.raises(ModelError, match="safetensors"):
+        load_model(legacy)
+
+
+def test_garbage_and_empty_files(tmp_path: Path) -> None:
+    for name, data in [("empty.safetensors", b""), ("junk.safetensors", b"\x12\x00" * 40)]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ModelError):
+            load_model(tmp_path / name)
+
+
+def test_wrong_architecture_tensors(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    # tiny tensors under a 'small' config
+    sd = {k: v.contiguous() for k, v in _random_net("tiny").state_dict().items()}
+    meta = {"vidstyle.architecture": "transformer", "vidstyle.config": TransformerNet(config="small").config.to_json()}
+    save_file(sd, str(tmp_path / "a.safetensors"), metadata=meta)
+    with pytest.raises(ModelError, match="transformer"):
+        load_model(tmp_path / "a.safetensors")
+    # a TransformerNet's tensors without metadata: matches no known architecture
+    save_file(sd, str(tmp_path / "b.safetensors"))
+    with pytest.raises(ModelError, match="no\\s.*architecture|known architecture"):
+        load_model(tmp_path / "b.safetensors")
+    # an Engstrom net's tensors declared as a transformer
+    eng = {k: v.contiguous() for k, v in Engstrom2016Net().state_dict().items()}
+    save_file(eng, str(tmp_path / "c.safetensors"), metadata=meta)
+    with pytest.raises(ModelError):
+        load_model(tmp_path / "c.safetensors")
+    # an unknown architecture name
+    save_file(sd, str(tmp_path / "d.safetensors"), metadata={"vidstyle.architecture": "resnet"})
+    with pytest.raises(ModelError, match="resnet"):
+        load_model(tmp_path / "d.safetensors")
+
+
+@pytest.mark.parametrize("config", ["", "not json", "[1, 2]", json.dumps({"channels": [8, 24, 48], "wings": 2}),
+                                    json.dumps({"channels": [8, 0, 48]})])
+def test_bad_config_metadata_is_a_model_error(tmp_path: Path, config: str) -> None:
+    from safetensors.torch import save_file
+
+    sd = {k: v.contiguous() for k, v in _random_net("tiny").state_dict().items()}
+    meta = {"vidstyle.architecture": "transformer"}
+    if config:
+        meta["vidstyle.config"] = config
+    save_file(sd, str(tmp_path / "m.safetensors"), metadata=meta)
+    with pytest.raises(ModelError, match="config"):
+        load_model(tmp_path / "m.safetensors")
