@@ -278,3 +278,12 @@ def test_missing_camera_is_a_camera_error():
         open_source("v4l2:/dev/video987")
     _one_line(e.value)
     assert isinstance(e.value, OSError)
+
+
+@pytest.mark.parametrize("ext", [".mkv", ".mp4"])
+def test_audio_longer_than_video_is_not_truncation(tmp_path, ext):
+    path = make_video(tmp_path / f"longaudio{ext}", frames=12, fps=24, audio=1, audio_seconds=2.0)
+    with open_source(path) as src:
+        assert src.info.duration == pytest.approx(0.5) and src.info.frame_count == 12
+        assert sum(1 for _ in src) == 12
+    assert src.warnings == []

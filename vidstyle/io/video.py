@@ -44,6 +44,21 @@ def offset_timecode(timecode: str | None, frames: int, fps: Fraction | None) -> 
     return f"{hh:02d}:{mm:02d}:{ss:02d}:{ff:02d}"
 
 
+def _duration_tag(metadata: Mapping[str, str]) -> float | None:
+    """Seconds from a ``DURATION`` tag (``"00:01:02.500000000"``), as Matroska muxers write."""
+    text = metadata.get("DURATION") or metadata.get("duration")
+    if not text:
+        return None
+    try:
+        parts = [float(x) for x in text.strip().split(":")]
+    except ValueError:
+        return None
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds if seconds > 0 else None
+
+
 def _pix_bits(fmt: Any) -> int:
     try:
         return max(c.bits for c in fmt.components)
@@ -120,12 +135,14 @@ class VideoSource(Source):
         else:
             first_time = 0.0
         self._first_time = first_time
+        total_duration: float | None = None
         if stream.duration:
-            total_duration: float | None = float(stream.duration * self._tb)
-        elif c.duration:
-            total_duration = c.duration / 1e6
+            total_duration = float(stream.duration * self._tb)
         else:
-            total_duration = None
+            total_duration = _duration_tag(stream.metadata)  # Matroska/WebM keep it as a tag
+        if total_duration is None and c.duration and len(c.streams) == 1:
+            # the container's duration is the longest stream's: only the video's when it is alone
+            total_duration = c.duration / 1e6
         if self._parsed.kind == "device":
             total_duration = None
         total_frames = stream.frames or (
