@@ -78,3 +78,29 @@ def test_two_stages_are_independent():
     f1 = s1.process(Frame(index=1, image=b))[0]
     f2 = s2.process(Frame(index=1, image=b))[0]
     assert np.median(f1.flow_bwd[0]) > 2 and np.median(f2.flow_bwd[0]) < -2
+
+
+def test_runs_in_the_pipeline():
+    from vidstyle.pipeline import Stage, run_pipeline
+
+    class Collect:
+        def __init__(self):
+            self.frames = []
+
+        def write(self, frame):
+            self.frames.append(frame)
+
+        def close(self):
+            return None
+
+        def abort(self):
+            return None
+
+    stage = FlowStage(estimator="dis-ultrafast")
+    assert isinstance(stage, Stage)
+    sink = Collect()
+    frames = [Frame(index=i, image=img) for i, img in enumerate(_panning(5))]
+    run_pipeline(source=frames, stages=[stage], sink=sink, queue_size=2)
+    assert [f.index for f in sink.frames] == [0, 1, 2, 3, 4]
+    assert sink.frames[0].flow_bwd is None
+    assert all(f.flow_bwd is not None and f.consistency is not None and not f.scene_cut for f in sink.frames[1:])
