@@ -86,9 +86,11 @@ def main() -> int:
 
     pairs = load_pairs(args.data)
     print(f"{len(pairs)} pairs: " + ", ".join(f"{n} {a.shape[1]}×{a.shape[0]}" for n, a, _, _ in pairs))
-    print(f"python {platform.python_version()}, opencv {cv2.__version__} ({cv2.getNumThreads()} threads), "
-          f"torch {torch.__version__}, torchvision {torchvision.__version__}, numpy {np.__version__}; "
-          f"{platform.processor() or platform.machine()}")
+    print(
+        f"python {platform.python_version()}, opencv {cv2.__version__} ({cv2.getNumThreads()} threads), "
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, numpy {np.__version__}; "
+        f"{platform.processor() or platform.machine()}"
+    )
     zero = [epe(np.zeros_like(gt), gt) for _, _, _, gt in pairs]
     results: dict[tuple[str, float], tuple[list[float], list[float]]] = {}
     notes = []
@@ -116,21 +118,33 @@ def main() -> int:
 
     n_sintel = sum(1 for n, *_ in pairs if n.startswith("sintel"))
     base = results.get(BASELINE)
-    header = f"| estimator | scale | EPE all 7 | EPE Sintel ({n_sintel}) | EPE Chairs ({len(pairs) - n_sintel}) | ms/pair | EPE ÷ dis-fast | time ÷ dis-fast |"
+    header = (
+        f"| estimator | scale | EPE all 7 | EPE Sintel ({n_sintel}) | EPE Chairs ({len(pairs) - n_sintel}) "
+        "| ms/pair | EPE ÷ dis-fast | time ÷ dis-fast |"
+    )
     print()
     print(header)
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| zero flow (reference) | – | {np.mean(zero):.2f} | {np.mean(zero[:n_sintel]):.2f} | "
-          f"{np.mean(zero[n_sintel:]):.2f} | – | – | – |")
+    print(
+        f"| zero flow (reference) | – | {np.mean(zero):.2f} | {np.mean(zero[:n_sintel]):.2f} | "
+        f"{np.mean(zero[n_sintel:]):.2f} | – | – | – |"
+    )
     for (name, scale), (errors, times) in results.items():
         e, t = float(np.mean(errors)), float(np.mean(times))
         re = f"{e / np.mean(base[0]):.2f}" if base else "–"
         rt = f"{t / np.mean(base[1]):.2f}" if base else "–"
-        print(f"| {name} | {scale:g} | {e:.2f} | {np.mean(errors[:n_sintel]):.2f} | {np.mean(errors[n_sintel:]):.2f} "
-              f"| {t:.1f} | {re} | {rt} |")
+        print(
+            f"| {name} | {scale:g} | {e:.2f} | {np.mean(errors[:n_sintel]):.2f} | {np.mean(errors[n_sintel:]):.2f} "
+            f"| {t:.1f} | {re} | {rt} |"
+        )
     print()
-    print("per pair EPE: " + "; ".join(
-        f"{name}@{scale:g}: " + " ".join(f"{x:.2f}" for x in errors) for (name, scale), (errors, _) in results.items()))
+    print(
+        "per pair EPE: "
+        + "; ".join(
+            f"{name}@{scale:g}: " + " ".join(f"{x:.2f}" for x in errors)
+            for (name, scale), (errors, _) in results.items()
+        )
+    )
     print("pairs: " + " ".join(n for n, *_ in pairs))
     for note in notes:
         print(f"note: {note}")

@@ -39,7 +39,7 @@ def clips(tmp_path_factory):
     d = tmp_path_factory.mktemp("eval")
     n, h, w, step = 8, 64, 96, 2
     big = _texture(h, w + n * step)
-    frames = [big[:, i * step:i * step + w] for i in range(n)]
+    frames = [big[:, i * step : i * step + w] for i in range(n)]
     rng = np.random.default_rng(1)
 
     def flicker(amp):
@@ -57,8 +57,21 @@ def clips(tmp_path_factory):
 
 def test_table_and_plot(clips, capsys):
     plot = clips["dir"] / "err.png"
-    rc = main(["eval", str(clips["input"]), str(clips["stable"]), "--per-frame", str(clips["per_frame"]),
-               "--lag", "3", "--flow", "dis-fast", "--plot", str(plot)])
+    rc = main(
+        [
+            "eval",
+            str(clips["input"]),
+            str(clips["stable"]),
+            "--per-frame",
+            str(clips["per_frame"]),
+            "--lag",
+            "3",
+            "--flow",
+            "dis-fast",
+            "--plot",
+            str(plot),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "warp err (lag 1)" in out and "warp err (lag 3)" in out and "sharpness" in out

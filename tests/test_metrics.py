@@ -21,7 +21,7 @@ def _texture(h, w, seed=0):
 
 def _panning_video(n=5, h=72, w=96, step=2):
     big = _texture(h, w + n * step, seed=7)
-    return [np.ascontiguousarray(big[:, i * step:i * step + w]) for i in range(n)]
+    return [np.ascontiguousarray(big[:, i * step : i * step + w]) for i in range(n)]
 
 
 def test_hand_computed_value_zero_flow():
@@ -77,8 +77,9 @@ def test_rises_monotonically_with_flicker():
     noise = [rng.standard_normal(video[0].shape).astype(np.float32) for _ in video]  # texture flicker
     values = []
     for amp in (0.0, 0.01, 0.03, 0.06, 0.1):
-        flick = [np.clip(f / 255.0 + amp * (o + 0.5 * n), 0, 1).astype(np.float32)
-                 for f, o, n in zip(video, offsets, noise)]
+        flick = [
+            np.clip(f / 255.0 + amp * (o + 0.5 * n), 0, 1).astype(np.float32) for f, o, n in zip(video, offsets, noise)
+        ]
         values.append(warping_error(flick, reference=ref).mean)
     assert values[0] < 0.002  # the video itself: only interpolation residue
     assert all(b > a for a, b in zip(values, values[1:])), values

@@ -167,8 +167,7 @@ def warping_error(
         if len(stylized) and np.asarray(stylized[0]).shape[:2] != np.asarray(inputs[0]).shape[:2]:
             s, i = np.asarray(stylized[0]).shape, np.asarray(inputs[0]).shape
             raise InvalidInputError(
-                f"stylized frames are {s[1]}×{s[0]} but input frames are {i[1]}×{i[0]}; "
-                "resize them to one size first"
+                f"stylized frames are {s[1]}×{s[0]} but input frames are {i[1]}×{i[0]}; resize them to one size first"
             )
         reference = warp_reference(inputs, lag=lag, estimator=estimator)
     elif inputs is not None:

@@ -37,8 +37,16 @@ class SyntheticPair:
     valid_back: np.ndarray  # pixels of b whose source lies inside a
 
 
-def affine_pair(h: int = 192, w: int = 256, *, tx: float = 3.5, ty: float = -2.25, angle: float = 2.0,
-                scale: float = 1.03, seed: int = 0) -> SyntheticPair:
+def affine_pair(
+    h: int = 192,
+    w: int = 256,
+    *,
+    tx: float = 3.5,
+    ty: float = -2.25,
+    angle: float = 2.0,
+    scale: float = 1.03,
+    seed: int = 0,
+) -> SyntheticPair:
     """Frame b is frame a moved by a similarity (translation + rotation + scale about the centre)."""
     a = texture(h, w, seed)
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
@@ -52,7 +60,8 @@ def affine_pair(h: int = 192, w: int = 256, *, tx: float = 3.5, ty: float = -2.2
     by = mi[1, 0] * xs + mi[1, 1] * ys + mi[1, 2] - ys
     valid = (xs + fx >= 0) & (xs + fx <= w - 1) & (ys + fy >= 0) & (ys + fy <= h - 1)
     return SyntheticPair(
-        a=a, b=b,
+        a=a,
+        b=b,
         flow=np.stack([fx, fy]).astype(np.float32),
         flow_back=np.stack([bx, by]).astype(np.float32),
         valid=valid,

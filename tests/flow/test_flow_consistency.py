@@ -34,8 +34,9 @@ def _reference_mask(w_f: np.ndarray, w_b: np.ndarray) -> np.ndarray:
                 continue
             x0, y0 = min(int(px), w - 2), min(int(py), h - 2)
             ax, ay = px - x0, py - y0
-            wf = ((1 - ay) * ((1 - ax) * w_f[:, y0, x0] + ax * w_f[:, y0, x0 + 1])
-                  + ay * ((1 - ax) * w_f[:, y0 + 1, x0] + ax * w_f[:, y0 + 1, x0 + 1]))
+            wf = (1 - ay) * ((1 - ax) * w_f[:, y0, x0] + ax * w_f[:, y0, x0 + 1]) + ay * (
+                (1 - ax) * w_f[:, y0 + 1, x0] + ax * w_f[:, y0 + 1, x0 + 1]
+            )
             occluded = (wf[0] + u) ** 2 + (wf[1] + v) ** 2 > 0.01 * (wf @ wf + u * u + v * v) + 0.5
             boundary = gu[y, x] + gv[y, x] > 0.01 * (u * u + v * v) + 0.002
             if occluded or boundary:
@@ -84,8 +85,8 @@ def test_exact_translation_is_consistent_except_entering_border():
     w_b = np.zeros((2, h, w), np.float32)
     w_b[0], w_b[1] = -3.0, 2.0  # frame t content came from 3 px right... x + w_b = (x − 3, y + 2)
     mask = consistency_mask(-w_b, w_b)
-    assert mask[:h - 2, 3:].all()  # fully consistent where the source is inside frame t−1
-    assert not mask[:, :3].any() and not mask[h - 2:, :].any()  # came from outside the picture
+    assert mask[: h - 2, 3:].all()  # fully consistent where the source is inside frame t−1
+    assert not mask[:, :3].any() and not mask[h - 2 :, :].any()  # came from outside the picture
 
 
 def test_estimated_translation_interior_is_consistent():
@@ -104,17 +105,17 @@ def _occlusion_scene(shift: int = 8):
     fg = texture(32, 32, seed=2)
     y0, x0 = 32, 40
     prev = bg.copy()
-    prev[y0:y0 + 32, x0:x0 + 32] = fg
+    prev[y0 : y0 + 32, x0 : x0 + 32] = fg
     cur = bg.copy()
-    cur[y0:y0 + 32, x0 + shift:x0 + shift + 32] = fg
+    cur[y0 : y0 + 32, x0 + shift : x0 + shift + 32] = fg
     w_b = np.zeros((2, h, w), np.float32)  # t → t−1
-    w_b[0, y0:y0 + 32, x0 + shift:x0 + shift + 32] = -shift
+    w_b[0, y0 : y0 + 32, x0 + shift : x0 + shift + 32] = -shift
     w_f = np.zeros((2, h, w), np.float32)  # t−1 → t
-    w_f[0, y0:y0 + 32, x0:x0 + 32] = shift
+    w_f[0, y0 : y0 + 32, x0 : x0 + 32] = shift
     disoccluded = np.zeros((h, w), bool)  # background visible at t, hidden under the square at t−1
-    disoccluded[y0:y0 + 32, x0:x0 + shift] = True
+    disoccluded[y0 : y0 + 32, x0 : x0 + shift] = True
     square = np.zeros((h, w), bool)
-    square[y0 + 2:y0 + 30, x0 + shift + 2:x0 + shift + 30] = True
+    square[y0 + 2 : y0 + 30, x0 + shift + 2 : x0 + shift + 30] = True
     return prev, cur, w_f, w_b, disoccluded, square
 
 

@@ -143,7 +143,11 @@ def test_raft_offline_is_a_clear_error(monkeypatch):
 
     monkeypatch.delenv("VIDSTYLE_RAFT_WEIGHTS", raising=False)
     real = mod._raft_builder
-    monkeypatch.setattr(mod, "_raft_builder", lambda size: (lambda **kw: offline(**kw) if kw.get("weights") else real(size)[0](**kw), real(size)[1]))
+    monkeypatch.setattr(
+        mod,
+        "_raft_builder",
+        lambda size: (lambda **kw: offline(**kw) if kw.get("weights") else real(size)[0](**kw), real(size)[1]),
+    )
     with pytest.raises(WeightsUnavailableError) as info:
         make_flow_estimator("raft-small", device="cpu")
     msg = str(info.value)

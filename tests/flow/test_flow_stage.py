@@ -14,7 +14,7 @@ from vidstyle.frame import Frame
 def _panning(n=4, h=96, w=128, step=3):
     big = texture(h, w + n * step, seed=5)
     # frame i shows the window starting at i·step: content moves left by `step` px per frame
-    return [np.ascontiguousarray(big[:, i * step:i * step + w]) for i in range(n)]
+    return [np.ascontiguousarray(big[:, i * step : i * step + w]) for i in range(n)]
 
 
 def test_fills_fields_in_order():

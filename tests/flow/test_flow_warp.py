@@ -29,8 +29,9 @@ def _reference_warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     y0 = np.clip(np.floor(py).astype(int), 0, h - 2)
     ax, ay = (px - x0)[..., None], (py - y0)[..., None]
     im = image.astype(np.float64)
-    return ((1 - ay) * ((1 - ax) * im[y0, x0] + ax * im[y0, x0 + 1])
-            + ay * ((1 - ax) * im[y0 + 1, x0] + ax * im[y0 + 1, x0 + 1]))
+    return (1 - ay) * ((1 - ax) * im[y0, x0] + ax * im[y0, x0 + 1]) + ay * (
+        (1 - ax) * im[y0 + 1, x0] + ax * im[y0 + 1, x0 + 1]
+    )
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -46,8 +47,7 @@ def test_matches_reference_formula(device):
     rng = np.random.default_rng(1)
     image = rng.random((11, 14, 3))
     flow = rng.uniform(-4, 4, (2, 11, 14))  # includes samples outside the image (border padding)
-    out = warp(torch.from_numpy(image).permute(2, 0, 1)[None].to(device),
-               torch.from_numpy(flow)[None].to(device))
+    out = warp(torch.from_numpy(image).permute(2, 0, 1)[None].to(device), torch.from_numpy(flow)[None].to(device))
     np.testing.assert_allclose(out[0].permute(1, 2, 0).cpu().numpy(), _reference_warp(image, flow), atol=1e-10)
 
 
@@ -65,7 +65,7 @@ def test_gradcheck_image_and_flow(device):
     gen = torch.Generator().manual_seed(0)
     img = torch.rand(2, 3, 5, 6, generator=gen, dtype=torch.float64).to(device).requires_grad_()
     # non-integer displacements (bilinear is not differentiable at integer sample positions)
-    flow = (torch.rand(2, 2, 5, 6, generator=gen, dtype=torch.float64) * 2.6 - 1.3 + 0.05)
+    flow = torch.rand(2, 2, 5, 6, generator=gen, dtype=torch.float64) * 2.6 - 1.3 + 0.05
     flow = flow.to(device).requires_grad_()
     assert torch.autograd.gradcheck(lambda i, f: warp(i, f), (img, flow), eps=1e-6, atol=1e-5)
     module = Warp()

@@ -68,8 +68,9 @@ def test_real_motion_vs_real_cuts(shared):
     clips = {
         "realshort": _video(video / "realshort.mp4", 6)[::2],
         "sintel": _pngs(video / "sintel_raft_demo")[:3],
-        "cockatoo": [cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA)
-                     for f in _video(video / "cockatoo_60f.mp4", 3)],
+        "cockatoo": [
+            cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA) for f in _video(video / "cockatoo_60f.mp4", 3)
+        ],
     }
     for name, frames in clips.items():
         for a, b in zip(frames, frames[1:]):

@@ -34,13 +34,23 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("input", metavar="INPUT", help="the input (unstylized) video or image sequence")
     p.add_argument("stylized", metavar="STYLIZED", help="a stylization of INPUT (same frames and size)")
     p.add_argument("--per-frame", metavar="OTHER", help="a per-frame stylization of INPUT to compare with")
-    p.add_argument("--lag", metavar="K", type=int, default=5,
-                   help="frame distance of the long-term warping error (default: 5)")
-    p.add_argument("--flow", metavar="NAME", default=None,
-                   help="flow estimator: dis-ultrafast, dis-fast, dis-medium (default), farneback, deepflow, "
-                        "raft-small, raft-large")
-    p.add_argument("--flow-scale", metavar="S", type=float, default=1.0,
-                   help="compute the flow at this fraction of the resolution (default: 1.0)")
+    p.add_argument(
+        "--lag", metavar="K", type=int, default=5, help="frame distance of the long-term warping error (default: 5)"
+    )
+    p.add_argument(
+        "--flow",
+        metavar="NAME",
+        default=None,
+        help="flow estimator: dis-ultrafast, dis-fast, dis-medium (default), farneback, deepflow, "
+        "raft-small, raft-large",
+    )
+    p.add_argument(
+        "--flow-scale",
+        metavar="S",
+        type=float,
+        default=1.0,
+        help="compute the flow at this fraction of the resolution (default: 1.0)",
+    )
     p.add_argument("--plot", metavar="PNG", help="write a plot of the per-frame warping error (needs matplotlib)")
     p.set_defaults(func=run)
 
@@ -98,8 +108,7 @@ def _check_same(args: argparse.Namespace, inputs: list, candidates: dict) -> Non
         fh, fw = frames[0].shape[:2]
         if (fh, fw) != (h, w):
             raise InvalidInputError(
-                f"{paths[name]} is {fw}×{fh} but {args.input} is {w}×{h}; "
-                "evaluate a stylization at the input's size"
+                f"{paths[name]} is {fw}×{fh} but {args.input} is {w}×{h}; evaluate a stylization at the input's size"
             )
     if len(inputs) < 2:
         raise InvalidInputError(f"{args.input} has {len(inputs)} frame; the warping error needs at least 2")
@@ -148,8 +157,12 @@ def _table(args: argparse.Namespace, scores: dict, *, frames: int, estimator: st
         return s.warping[k].mean if k in s.warping else None
 
     rows = [
-        [name, *(_fmt(err(s, k)) for k in lags), _fmt(s.sharpness, ".4f"),
-         os.path.basename(str(paths[name]).rstrip("/"))]
+        [
+            name,
+            *(_fmt(err(s, k)) for k in lags),
+            _fmt(s.sharpness, ".4f"),
+            os.path.basename(str(paths[name]).rstrip("/")),
+        ]
         for name, s in scores.items()
     ]
     if "per-frame" in scores:
@@ -158,15 +171,22 @@ def _table(args: argparse.Namespace, scores: dict, *, frames: int, estimator: st
         def ratio(x: float | None, y: float | None) -> str:
             return _fmt(x / y if x is not None and y else None, ".3f")
 
-        rows.append(["ratio stylized/per-frame", *(ratio(err(a, k), err(b, k)) for k in lags),
-                     ratio(a.sharpness, b.sharpness), ""])
+        rows.append(
+            [
+                "ratio stylized/per-frame",
+                *(ratio(err(a, k), err(b, k)) for k in lags),
+                ratio(a.sharpness, b.sharpness),
+                "",
+            ]
+        )
     header = ["video", *(f"warp err (lag {k})" for k in lags), "sharpness", "file"]
     left = {0, len(header) - 1}
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list) -> str:
-        return "  ".join(str(c).ljust(w) if i in left else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            str(c).ljust(w) if i in left else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     out = [
         f"{frames} frames, flow {estimator}; warping error = mean over frame pairs of "
@@ -208,8 +228,13 @@ def _plot(path: Path, scores: dict, *, lag: int) -> None:
     for name, s in scores.items():
         for k in sorted(s.warping):
             r = s.warping[k]
-            ax.plot(range(len(r.per_frame)), r.per_frame, "-" if k == 1 else "--", color=colours.get(name),
-                    label=f"{name}, lag {k} (mean {r.mean:.4g})")
+            ax.plot(
+                range(len(r.per_frame)),
+                r.per_frame,
+                "-" if k == 1 else "--",
+                color=colours.get(name),
+                label=f"{name}, lag {k} (mean {r.mean:.4g})",
+            )
     ax.set_xlabel("frame t")
     ax.set_ylabel("warping error  Σ c‖O_t − warp(O_{t+k})‖² / Σ c")
     ax.set_title("Temporal warping error per frame (lower = more stable)")

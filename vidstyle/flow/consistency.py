@@ -115,7 +115,8 @@ def consistency_mask_torch(flow_fwd: "torch.Tensor", flow_bwd: "torch.Tensor") -
 
     if flow_fwd.ndim != 4 or flow_fwd.shape[1] != 2 or flow_fwd.shape != flow_bwd.shape:
         raise ShapeError(
-            f"consistency_mask_torch: flows must both be N×2×H×W, got {tuple(flow_fwd.shape)} and {tuple(flow_bwd.shape)}"
+            "consistency_mask_torch: flows must both be N×2×H×W, "
+            f"got {tuple(flow_fwd.shape)} and {tuple(flow_bwd.shape)}"
         )
     with torch.no_grad():
         w_b = flow_bwd
@@ -174,10 +175,9 @@ def _warped_luma_error(image: np.ndarray, prev: np.ndarray, w_b: np.ndarray) -> 
 
     image, prev = np.asarray(image), np.asarray(prev)
     if image.shape[:2] != w_b.shape[1:] or prev.shape[:2] != w_b.shape[1:]:
-        raise ShapeError(
-            f"frames {image.shape[:2]} / {prev.shape[:2]} and flow {w_b.shape[1:]} must have the same H×W"
-        )
+        raise ShapeError(f"frames {image.shape[:2]} / {prev.shape[:2]} and flow {w_b.shape[1:]} must have the same H×W")
     if image.dtype == np.uint8 and prev.dtype == np.uint8:
+
         def gray(x: np.ndarray) -> np.ndarray:
             return cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2GRAY) if x.ndim == 3 else x
 
@@ -210,7 +210,9 @@ class CutStats:
     photometric_error: float
 
 
-def cut_statistics(prev: np.ndarray, next: np.ndarray, flow_bwd: np.ndarray, consistency: np.ndarray | None) -> CutStats:  # noqa: A002
+def cut_statistics(
+    prev: np.ndarray, next: np.ndarray, flow_bwd: np.ndarray, consistency: np.ndarray | None
+) -> CutStats:  # noqa: A002
     """Statistics of a frame pair used by :func:`is_scene_cut` (``next`` = frame t, ``prev`` = t−1)."""
     w_b = _check_flow(flow_bwd, "flow_bwd")
     err = _warped_luma_error(next, prev, w_b)

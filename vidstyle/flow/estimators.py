@@ -146,7 +146,9 @@ def _check_scale(scale: float) -> float:
     except (TypeError, ValueError):
         raise InvalidOptionError(f"flow scale must be a number in (0, 1], got {scale!r}") from None
     if not (0.0 < scale <= 1.0):
-        raise InvalidOptionError(f"flow scale must be in (0, 1], got {scale}; e.g. 0.5 computes flow at half resolution")
+        raise InvalidOptionError(
+            f"flow scale must be in (0, 1], got {scale}; e.g. 0.5 computes flow at half resolution"
+        )
     return scale
 
 
@@ -204,8 +206,13 @@ class FarnebackFlow(_OpenCVFlow):
     ) -> None:
         super().__init__(scale=scale)
         self.params = dict(
-            pyr_scale=pyr_scale, levels=levels, winsize=winsize, iterations=iterations,
-            poly_n=poly_n, poly_sigma=poly_sigma, flags=0,
+            pyr_scale=pyr_scale,
+            levels=levels,
+            winsize=winsize,
+            iterations=iterations,
+            poly_n=poly_n,
+            poly_sigma=poly_sigma,
+            flags=0,
         )
 
     def _calc(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -268,8 +275,8 @@ class RAFTFlow(FlowEstimator):
         self.size = size
         self.name = f"raft-{size}"
         self.iterations = int(iterations)
-        self.device = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = (
+            torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         )
         self.model = _build_raft(size=size, weights=weights).to(self.device).eval()
 
@@ -359,7 +366,9 @@ def _build_raft(*, size: str, weights: str | os.PathLike[str] | None) -> Any:
                 ) from exc
     path = Path(weights)
     if not path.is_file():
-        raise WeightsUnavailableError(f"RAFT weights file not found: {path}; pass an existing .pth or .safetensors file")
+        raise WeightsUnavailableError(
+            f"RAFT weights file not found: {path}; pass an existing .pth or .safetensors file"
+        )
     model = builder(weights=None, progress=False)
     try:
         if path.suffix == ".safetensors":
@@ -374,7 +383,9 @@ def _build_raft(*, size: str, weights: str | os.PathLike[str] | None) -> Any:
     except Exception as exc:  # noqa: BLE001 - any failure here means the file is not RAFT-{size}
         from vidstyle.errors import ModelError
 
-        raise ModelError(f"{path} is not a RAFT-{size} state dict ({exc}); pass weights of torchvision raft_{size}") from exc
+        raise ModelError(
+            f"{path} is not a RAFT-{size} state dict ({exc}); pass weights of torchvision raft_{size}"
+        ) from exc
     return model
 
 
@@ -402,7 +413,9 @@ def make_flow_estimator(name: str = "dis-fast", *, scale: float = 1.0, device: A
 
 
 def flow_pair(
-    estimator: Callable[[np.ndarray, np.ndarray], np.ndarray], prev: np.ndarray, next: np.ndarray  # noqa: A002
+    estimator: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    prev: np.ndarray,
+    next: np.ndarray,  # noqa: A002
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(forward, backward)`` flows between two frames.
 

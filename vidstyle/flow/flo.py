@@ -32,20 +32,15 @@ def read_flo(path: str | os.PathLike[str]) -> np.ndarray:
     except IsADirectoryError:
         raise InputNotFoundError(f"{path} is a folder, not a .flo file; pass a file") from None
     if len(data) < _HEADER:
-        raise CorruptInputError(
-            f"{path} is too short to be a .flo file ({len(data)} bytes); re-export the flow"
-        )
+        raise CorruptInputError(f"{path} is too short to be a .flo file ({len(data)} bytes); re-export the flow")
     magic = float(np.frombuffer(data, "<f4", count=1)[0])
     if magic != FLO_MAGIC:
         raise CorruptInputError(
-            f"{path} is not a Middlebury .flo file (magic {magic!r}, expected {FLO_MAGIC}); "
-            "pass a .flo file"
+            f"{path} is not a Middlebury .flo file (magic {magic!r}, expected {FLO_MAGIC}); pass a .flo file"
         )
     width, height = (int(v) for v in np.frombuffer(data, "<i4", count=2, offset=4))
     if not (0 < width <= _MAX_SIDE and 0 < height <= _MAX_SIDE):
-        raise CorruptInputError(
-            f"{path} has an invalid size {width}×{height} in its header; re-export the flow"
-        )
+        raise CorruptInputError(f"{path} has an invalid size {width}×{height} in its header; re-export the flow")
     expected = _HEADER + 4 * 2 * width * height
     if len(data) != expected:
         raise CorruptInputError(
@@ -70,4 +65,6 @@ def write_flo(path: str | os.PathLike[str], flow: np.ndarray) -> None:
     try:
         path.write_bytes(header + body)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; check the folder exists and is writable") from None
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}; check the folder exists and is writable"
+        ) from None

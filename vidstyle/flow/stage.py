@@ -104,4 +104,7 @@ class FlowStage:
         self._prev = None
 
     def __repr__(self) -> str:
-        return f"FlowStage(estimator={self.estimator!r}, compute_forward={self.compute_forward}, detect_cuts={self.detect_cuts})"
+        return (
+            f"FlowStage(estimator={self.estimator!r}, compute_forward={self.compute_forward}, "
+            f"detect_cuts={self.detect_cuts})"
+        )

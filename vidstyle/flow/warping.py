@@ -32,7 +32,9 @@ _MODES = ("bilinear", "nearest")
 
 def _check_pair(image: torch.Tensor, flow: torch.Tensor) -> None:
     if image.ndim != 4:
-        raise ShapeError(f"warp: image must be N×C×H×W, got shape {tuple(image.shape)}; add a batch dim with image[None]")
+        raise ShapeError(
+            f"warp: image must be N×C×H×W, got shape {tuple(image.shape)}; add a batch dim with image[None]"
+        )
     if flow.ndim != 4 or flow.shape[1] != 2:
         raise ShapeError(f"warp: flow must be N×2×H×W, got shape {tuple(flow.shape)}; add a batch dim with flow[None]")
     if flow.shape[0] != image.shape[0] or flow.shape[2:] != image.shape[2:]:
@@ -42,8 +44,7 @@ def _check_pair(image: torch.Tensor, flow: torch.Tensor) -> None:
         )
     if not image.is_floating_point() or not flow.is_floating_point():
         raise ShapeError(
-            f"warp: image and flow must be floating point, got {image.dtype} and {flow.dtype}; "
-            "convert with .float()"
+            f"warp: image and flow must be floating point, got {image.dtype} and {flow.dtype}; convert with .float()"
         )
     if image.device != flow.device:
         raise ShapeError(f"warp: image on {image.device} but flow on {flow.device}; move them to one device")
@@ -146,8 +147,17 @@ def warp_numpy(image: np.ndarray, flow: np.ndarray, *, border: str = "replicate"
         out = cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=modes[border], borderValue=0)
     else:  # cv2.remap handles at most 4 channels
         out = np.stack(
-            [cv2.remap(np.ascontiguousarray(src[..., c]), map_x, map_y, cv2.INTER_LINEAR,
-                       borderMode=modes[border], borderValue=0) for c in range(channels)],
+            [
+                cv2.remap(
+                    np.ascontiguousarray(src[..., c]),
+                    map_x,
+                    map_y,
+                    cv2.INTER_LINEAR,
+                    borderMode=modes[border],
+                    borderValue=0,
+                )
+                for c in range(channels)
+            ],
             axis=-1,
         )
     if src.ndim == 3 and out.ndim == 2:  # cv2 drops a single channel axis
