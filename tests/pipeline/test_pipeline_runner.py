@@ -474,6 +474,7 @@ def test_live_mode_drops_stale_frames_keeps_order():
     def source():  # a camera: 1 frame every 0.5 ms, never waits
         for f in make_frames(200):
             time.sleep(0.0005)
+            f.capture_time = time.perf_counter()
             yield f
 
     sink = FakeSink()
@@ -482,6 +483,14 @@ def test_live_mode_drops_stale_frames_keeps_order():
     assert stats.frames + stats.dropped == 200
     assert sink.indices == sorted(sink.indices) and sink.indices[-1] == 199
     assert stats.queue_peak[0] <= 1
+    assert stats.latency_mean is not None and 0 < stats.latency_mean <= stats.latency_max
+
+
+def test_no_latency_without_capture_times():
+    infos = []
+    stats = run_pipeline(source=make_frames(3), stages=[], sink=FakeSink(), progress=infos.append)
+    assert stats.latency_mean is None and stats.latency_max is None
+    assert all(i.latency is None for i in infos)
 
 
 def test_keyboard_interrupt_inside_a_stage_stays_an_interrupt():

@@ -32,6 +32,7 @@ thread) interrupts the run promptly; all waits in the caller use short timeouts.
 from __future__ import annotations
 
 import queue
+from collections import deque
 import threading
 import time
 import types
@@ -71,6 +72,8 @@ class ProgressInfo:
         fps: recent throughput (frames per second, smoothed over the last second or so).
         eta: estimated seconds left, when ``total`` is known.
         dropped: frames dropped so far (live mode only).
+        latency: seconds from the last frame's ``capture_time`` to the end of its write, when
+            the source stamps ``capture_time`` (live sources do).
     """
 
     frames: int
@@ -79,6 +82,7 @@ class ProgressInfo:
     fps: float
     eta: float | None
     dropped: int = 0
+    latency: float | None = None
 
 
 @dataclass(slots=True)
@@ -97,6 +101,8 @@ class RunStats:
         stopped: ``True`` when the run ended because ``stop`` was set.
         output: what the sink's ``close()`` returned (the final path for file sinks).
         warnings: messages the source and sink collected (e.g. a truncated input).
+        latency_mean, latency_max: capture → written latency in seconds, over the frames whose
+            ``capture_time`` was set (``None`` when none was).
     """
 
     frames: int
@@ -108,6 +114,8 @@ class RunStats:
     stopped: bool = False
     output: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    latency_mean: float | None = None
+    latency_max: float | None = None
 
 
 class _End:
@@ -173,6 +181,9 @@ class _Run:
         self.error: tuple[str, int | None, BaseException] | None = None
         self.busy: dict[str, float] = {"source": 0.0, **{n: 0.0 for n in self.names}, "sink": 0.0}
         self.dropped = 0
+        self.latency_sum = 0.0
+        self.latency_n = 0
+        self.latency_max: float | None = None
         self.source_stopped = False
         self.threads: list[threading.Thread] = []
 
@@ -334,7 +345,7 @@ class _Run:
     def sink_loop(self, t_start: float) -> int:
         last = len(self.queues) - 1
         written = 0
-        recent: list[tuple[float, int]] = [(t_start, 0)]
+        recent: deque[tuple[float, int]] = deque([(t_start, 0)])
         while True:
             item = self.get(last)
             if item is _END:
@@ -350,18 +361,25 @@ class _Run:
             finally:
                 self.busy["sink"] += time.perf_counter() - t0
             written += 1
+            now = time.perf_counter()
+            latency = None
+            if item.capture_time is not None:
+                latency = now - item.capture_time
+                self.latency_sum += latency
+                self.latency_n += 1
+                self.latency_max = latency if self.latency_max is None else max(self.latency_max, latency)
             if self.progress is not None:
-                now = time.perf_counter()
                 recent.append((now, written))
                 while len(recent) > 2 and now - recent[1][0] >= 1.0:
-                    recent.pop(0)
+                    recent.popleft()
                 span = now - recent[0][0]
                 fps = (written - recent[0][1]) / span if span > 0 else 0.0
                 eta = None
                 if self.total is not None and fps > 0:
                     eta = max(0, self.total - written) / fps
                 info = ProgressInfo(
-                    frames=written, total=self.total, elapsed=now - t_start, fps=fps, eta=eta, dropped=self.dropped
+                    frames=written, total=self.total, elapsed=now - t_start, fps=fps, eta=eta, dropped=self.dropped,
+                    latency=latency,
                 )
                 try:
                     self.progress(info)
@@ -504,6 +522,8 @@ def run_pipeline(
                     stopped=run.source_stopped,
                     output=_as_path(output),
                     warnings=[str(w) for w in warnings],
+                    latency_mean=run.latency_sum / run.latency_n if run.latency_n else None,
+                    latency_max=run.latency_max,
                 )
     except BaseException as interrupt:  # KeyboardInterrupt (or SystemExit) in the caller's thread
         run.abort.set()
