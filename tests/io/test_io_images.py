@@ -305,3 +305,22 @@ def test_check_output_unwritable(tmp_path, monkeypatch):
             check_output(ro / "sub" / "%04d.png", input_spec=None, overwrite=False)
     finally:
         ro.chmod(0o755)
+
+
+def test_dpx_sequence_read_through_ffmpeg(tmp_path):
+    import av
+
+    for n in range(1001, 1004):
+        with av.open(str(tmp_path / f"shot.{n}.dpx"), "w", format="image2") as c:
+            s = c.add_stream("dpx", rate=24)
+            s.width, s.height, s.pix_fmt = 64, 48, "gbrp10le"
+            vf = av.VideoFrame.from_ndarray(frame_image(n, dtype=np.uint16), format="rgb48le").reformat(format="gbrp10le")
+            vf.pts = 0
+            for p in [*s.encode(vf), *s.encode(None)]:
+                c.mux(p)
+    with open_source(tmp_path / "shot.####.dpx") as src:
+        assert src.info.bit_depth == 16 and src.info.first_number == 1001
+        frames = list(src)
+    assert [f.number for f in frames] == [1001, 1002, 1003]
+    err = np.abs(frames[1].image.astype(float) - frame_image(1002, dtype=np.uint16)).max() / 65535
+    assert err <= 1 / 1023  # 10-bit DPX
