@@ -162,9 +162,9 @@ def stained_glass(size: int = 512, cells: int = 140, seed: int = 7) -> np.ndarra
         label = np.where(closer, k, label)
         d = np.where(closer, dist, d)
     palette_h = rng.choice([0, 15, 35, 55, 100, 120, 200, 220, 270, 300], size=cells).astype(np.float32)
-    hsv = np.stack(
-        [palette_h / 2, rng.uniform(150, 255, cells), rng.uniform(120, 240, cells)], axis=1
-    ).astype(np.uint8)[None]
+    hsv = np.stack([palette_h / 2, rng.uniform(150, 255, cells), rng.uniform(120, 240, cells)], axis=1).astype(
+        np.uint8
+    )[None]
     rgb_palette = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0].astype(np.float32)
     img = rgb_palette[label]
     # brighter toward each cell's centre, like light through glass
@@ -192,8 +192,9 @@ def swirls(size: int = 512, seed: int = 3) -> np.ndarray:
     angle += 0.3 * np.sin(xx / size * 6) + 0.3 * np.cos(yy / size * 5)
     base = np.stack([30 + 60 * yy / size, 50 + 70 * yy / size, 120 + 90 * (1 - yy / size)], -1)
     canvas = base.astype(np.float32).copy()
-    colours = np.array([[250, 215, 80], [240, 240, 200], [70, 110, 200], [30, 60, 150], [120, 170, 230], [255, 180, 40]],
-                       np.float32)
+    colours = np.array(
+        [[250, 215, 80], [240, 240, 200], [70, 110, 200], [30, 60, 150], [120, 170, 230], [255, 180, 40]], np.float32
+    )
     for _ in range(5200):
         x, y = rng.random(2) * (size - 1)
         col = colours[rng.integers(len(colours))] * rng.uniform(0.8, 1.1)
@@ -217,10 +218,16 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "styles").mkdir(exist_ok=True)
     write_clip(args.out / "clip.mp4")
-    cv2.imwrite(str(args.out / "styles" / "stained_glass.jpg"), cv2.cvtColor(stained_glass(), cv2.COLOR_RGB2BGR),
-                [cv2.IMWRITE_JPEG_QUALITY, 92])
-    cv2.imwrite(str(args.out / "styles" / "swirls.jpg"), cv2.cvtColor(swirls(), cv2.COLOR_RGB2BGR),
-                [cv2.IMWRITE_JPEG_QUALITY, 92])
+    cv2.imwrite(
+        str(args.out / "styles" / "stained_glass.jpg"),
+        cv2.cvtColor(stained_glass(), cv2.COLOR_RGB2BGR),
+        [cv2.IMWRITE_JPEG_QUALITY, 92],
+    )
+    cv2.imwrite(
+        str(args.out / "styles" / "swirls.jpg"),
+        cv2.cvtColor(swirls(), cv2.COLOR_RGB2BGR),
+        [cv2.IMWRITE_JPEG_QUALITY, 92],
+    )
     for p in sorted(args.out.rglob("*")):
         if p.is_file():
             print(f"{p.relative_to(args.out)}: {p.stat().st_size / 1024:.0f} KiB")

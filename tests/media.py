@@ -225,7 +225,13 @@ def probe(path: str | Path) -> dict[str, Any]:
                 if first is None and fr.pts is not None:
                     first = float(fr.pts * fr.time_base)
                 samples += fr.samples
-            audio.append({"codec": s.codec_context.name, "duration": samples / s.codec_context.sample_rate, "start": first or 0.0})
+            audio.append(
+                {
+                    "codec": s.codec_context.name,
+                    "duration": samples / s.codec_context.sample_rate,
+                    "start": first or 0.0,
+                }
+            )
             c.seek(0)
     frame_dur = float(1 / fps) if fps else 0.0
     duration = float((pts[-1] - pts[0]) * tb) + frame_dur if pts else 0.0

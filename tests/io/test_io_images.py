@@ -24,8 +24,15 @@ from vidstyle.io import check_output, list_sequence, open_sink, open_source, rea
 # ------------------------------------------------------------------------------- single files
 @pytest.mark.parametrize(
     "ext,dtype,depth",
-    [(".png", np.uint8, 8), (".png", np.uint16, 16), (".tif", np.uint16, 16), (".tiff", np.uint8, 8),
-     (".tif", np.float32, 32), (".exr", np.float32, 32), (".ppm", np.uint16, 16)],
+    [
+        (".png", np.uint8, 8),
+        (".png", np.uint16, 16),
+        (".tif", np.uint16, 16),
+        (".tiff", np.uint8, 8),
+        (".tif", np.float32, 32),
+        (".exr", np.float32, 32),
+        (".ppm", np.uint16, 16),
+    ],
 )
 def test_lossless_round_trips(tmp_path, ext, dtype, depth):
     img = frame_image(3, 67, 41, dtype=dtype)
@@ -203,9 +210,13 @@ def test_single_image_is_a_one_frame_sequence(tmp_path):
 # ------------------------------------------------------------------------------- sequences out
 @pytest.mark.parametrize(
     "pattern,depth,dtype,exact",
-    [("out/%04d.png", None, np.uint8, True), ("out/%04d.png", 16, np.uint16, True),
-     ("out/f.####.tif", 16, np.uint16, True), ("out/f.####.exr", 32, np.float32, True),
-     ("out/f.####.exr", 16, np.float32, False)],
+    [
+        ("out/%04d.png", None, np.uint8, True),
+        ("out/%04d.png", 16, np.uint16, True),
+        ("out/f.####.tif", 16, np.uint16, True),
+        ("out/f.####.exr", 32, np.float32, True),
+        ("out/f.####.exr", 16, np.float32, False),
+    ],
 )
 def test_sequence_round_trip(seq, tmp_path, pattern, depth, dtype, exact):
     out = tmp_path / pattern
@@ -314,7 +325,9 @@ def test_dpx_sequence_read_through_ffmpeg(tmp_path):
         with av.open(str(tmp_path / f"shot.{n}.dpx"), "w", format="image2") as c:
             s = c.add_stream("dpx", rate=24)
             s.width, s.height, s.pix_fmt = 64, 48, "gbrp10le"
-            vf = av.VideoFrame.from_ndarray(frame_image(n, dtype=np.uint16), format="rgb48le").reformat(format="gbrp10le")
+            vf = av.VideoFrame.from_ndarray(frame_image(n, dtype=np.uint16), format="rgb48le").reformat(
+                format="gbrp10le"
+            )
             vf.pts = 0
             for p in [*s.encode(vf), *s.encode(None)]:
                 c.mux(p)

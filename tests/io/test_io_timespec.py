@@ -31,7 +31,9 @@ def test_parse(value, expected):
     assert parse_time(value) == expected
 
 
-@pytest.mark.parametrize("value", ["", "abc", "-1", -1, -0.5, "1:60", "1:60:00", "nan", float("inf"), True, "4.5f", [1]])
+@pytest.mark.parametrize(
+    "value", ["", "abc", "-1", -1, -0.5, "1:60", "1:60:00", "nan", float("inf"), True, "4.5f", [1]]
+)
 def test_bad(value):
     with pytest.raises(InvalidOptionError, match="--end"):
         parse_time(value, name="end")

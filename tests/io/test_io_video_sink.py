@@ -25,8 +25,18 @@ def copy(src_path, out_path, *, start=None, end=None, audio=True, **sink_kw):
 
 def info_for(width=64, height=48, fps=24, path="memory", bit_depth=8, start_time=0.0):
     return SourceInfo(
-        kind="video", path=str(path), width=width, height=height, fps=Fraction(fps), time_base=1 / Fraction(fps),
-        frame_count=None, duration=None, bit_depth=bit_depth, rotation=0, audio_streams=0, start_time=start_time,
+        kind="video",
+        path=str(path),
+        width=width,
+        height=height,
+        fps=Fraction(fps),
+        time_base=1 / Fraction(fps),
+        frame_count=None,
+        duration=None,
+        bit_depth=bit_depth,
+        rotation=0,
+        audio_streams=0,
+        start_time=start_time,
         first_number=None,
     )
 
@@ -92,8 +102,10 @@ def test_frame_selection_trims_audio(av_clip, tmp_path):
         assert abs(a["duration"] - 1.0) <= 1 / 24
 
 
-@pytest.mark.parametrize("audio_codec,ext,expect", [("pcm_s16le", ".mp4", "aac"), ("pcm_s16le", ".mov", "pcm_s16le"),
-                                                    ("aac", ".webm", "opus")])
+@pytest.mark.parametrize(
+    "audio_codec,ext,expect",
+    [("pcm_s16le", ".mp4", "aac"), ("pcm_s16le", ".mov", "pcm_s16le"), ("aac", ".webm", "opus")],
+)
 def test_audio_reencoded_where_the_container_needs_it(tmp_path, audio_codec, ext, expect):
     src_path = make_video(tmp_path / "pcm.mkv", frames=24, fps=24, audio=1, audio_codec=audio_codec)
     out = tmp_path / f"out{ext}"

@@ -198,9 +198,7 @@ def test_audio_only(tmp_path):
 
 
 def test_truncated_with_index_decodes_what_it_can(tmp_path):
-    full = make_video(
-        tmp_path / "fs.mp4", frames=60, width=128, height=96, container_options={"movflags": "faststart"}
-    )
+    full = make_video(tmp_path / "fs.mp4", frames=60, width=128, height=96, container_options={"movflags": "faststart"})
     data = full.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: int(len(data) * 0.5)])

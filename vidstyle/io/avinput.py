@@ -109,7 +109,9 @@ def open_av_input(spec: str | os.PathLike[str], *, options: Mapping[str, str] | 
         )
     except av.error.FileNotFoundError as e:
         if parsed.kind == "device":
-            raise CameraError(f"cannot open '{name}' ({e.strerror}); check the device name and that it is connected") from None
+            raise CameraError(
+                f"cannot open '{name}' ({e.strerror}); check the device name and that it is connected"
+            ) from None
         raise InputNotFoundError(f"input '{name}' does not exist; check the path") from None
     except av.error.InvalidDataError as e:
         if parsed.format == "lavfi":

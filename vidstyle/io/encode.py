@@ -19,7 +19,18 @@ from vidstyle.io.output import VIDEO_EXTS, check_output, temp_path_for
 
 __all__ = ["EncoderSettings", "resolve_encoder", "VideoSink", "CODECS", "CONTAINER_CODECS"]
 
-_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+_X26X_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 _VP9_CPU_USED = dict(zip(_X26X_PRESETS, ("8", "7", "6", "5", "4", "3", "2", "1", "0", "0")))
 _SVT_PRESET = dict(zip(_X26X_PRESETS, ("12", "11", "10", "9", "8", "7", "5", "4", "2", "0")))
 _PRORES_PROFILES = ("proxy", "lt", "standard", "hq", "4444", "4444xq")
@@ -46,11 +57,18 @@ CODECS: dict[str, _Codec] = {
     "av1": _Codec("av1", "libsvtav1", "yuv420p", "yuv420p10le", 35, 63),
 }
 _ALIASES = {
-    "x264": "h264", "libx264": "h264", "avc": "h264",
-    "h265": "hevc", "x265": "hevc", "libx265": "hevc",
+    "x264": "h264",
+    "libx264": "h264",
+    "avc": "h264",
+    "h265": "hevc",
+    "x265": "hevc",
+    "libx265": "hevc",
     "prores_ks": "prores",
-    "libvpx-vp9": "vp9", "vp09": "vp9",
-    "libsvtav1": "av1", "svtav1": "av1", "svt-av1": "av1",
+    "libvpx-vp9": "vp9",
+    "vp09": "vp9",
+    "libsvtav1": "av1",
+    "svtav1": "av1",
+    "svt-av1": "av1",
 }
 #: which codecs each muxer takes (checked on this FFmpeg build; ProRes is not allowed in MP4,
 #: FFV1 not in MOV)
@@ -159,7 +177,9 @@ def resolve_encoder(
     if spec.crf_default is not None:
         value = spec.crf_default if crf is None else crf
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= (spec.crf_max or 51):
-            raise InvalidOptionError(f"--crf {crf} is out of range for {key}; use 0 (best) to {spec.crf_max} (smallest)")
+            raise InvalidOptionError(
+                f"--crf {crf} is out of range for {key}; use 0 (best) to {spec.crf_max} (smallest)"
+            )
         options["crf"] = str(value)
 
     # preset / profile and codec specifics
@@ -228,7 +248,9 @@ class _AudioMux:
     of it lies inside (so the audio length matches the video within half a packet, ~21 ms for AAC).
     """
 
-    def __init__(self, *, spec: str | os.PathLike[str], container: Any, container_format: str, warnings: list[str]) -> None:
+    def __init__(
+        self, *, spec: str | os.PathLike[str], container: Any, container_format: str, warnings: list[str]
+    ) -> None:
         self._in, _ = open_av_input(spec)
         self._warnings = warnings
         self._tracks: dict[int, _AudioTrack] = {}
@@ -460,7 +482,10 @@ class VideoSink(Sink):
         if self._audio_from is not None and self._info.kind != "images":
             try:
                 self._audio = _AudioMux(
-                    spec=self._audio_from, container=self._container, container_format=self._format, warnings=self.warnings
+                    spec=self._audio_from,
+                    container=self._container,
+                    container_format=self._format,
+                    warnings=self.warnings,
                 )
             except Exception as e:  # no audio rather than no video
                 self.warnings.append(f"audio: cannot read '{self._audio_from}' ({e}); the output has no audio")
@@ -502,7 +527,9 @@ class VideoSink(Sink):
             image = from_float32(image, np.uint16 if self._high else np.uint8)
             fmt = "rgb48le" if self._high else "rgb24"
         else:
-            raise ShapeError(f"frame {index}: images of type {image.dtype} cannot be encoded; use uint8, uint16 or float32")
+            raise ShapeError(
+                f"frame {index}: images of type {image.dtype} cannot be encoded; use uint8, uint16 or float32"
+            )
         if fmt == "rgb48le" and image.dtype.byteorder == ">":
             image = image.astype("<u2")
         ph, pw = self._pad
@@ -511,7 +538,9 @@ class VideoSink(Sink):
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
         if self.settings.is_rgb:
             return vf.reformat(format=self.settings.pix_fmt)
-        return vf.reformat(format=self.settings.pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
+        return vf.reformat(
+            format=self.settings.pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+        )
 
     def _pts_for(self, frame: Frame) -> int:
         if frame.pts is not None:
@@ -537,7 +566,9 @@ class VideoSink(Sink):
         image = frame_output(frame)
         if self._stream is None:
             if not isinstance(image, np.ndarray) or image.ndim != 3:
-                raise ShapeError(f"frame {frame.index}: expected an H×W×3 RGB array, got {getattr(image, 'shape', image)}")
+                raise ShapeError(
+                    f"frame {frame.index}: expected an H×W×3 RGB array, got {getattr(image, 'shape', image)}"
+                )
             self._open_streams(int(image.shape[1]), int(image.shape[0]))
         vf = self._to_video_frame(image, frame.index)  # type: ignore[arg-type]
         pts = self._pts_for(frame)

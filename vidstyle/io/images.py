@@ -106,7 +106,9 @@ def list_sequence(spec: str | os.PathLike[str]) -> list[tuple[int | None, Path]]
     pattern = parse_pattern(p)
     if pattern is not None:
         if not pattern.folder.is_dir():
-            raise InputNotFoundError(f"folder '{pattern.folder}' of the pattern '{text}' does not exist; check the path")
+            raise InputNotFoundError(
+                f"folder '{pattern.folder}' of the pattern '{text}' does not exist; check the path"
+            )
         found = [(n, f) for n, f in pattern.existing() if not _is_temp(f.name)]
         if not found:
             raise InvalidInputError(f"no images match '{text}'; check the folder, the name and the number of digits")
@@ -168,7 +170,9 @@ class ImageSequenceSource(Source):
         if gaps and numbered:
             missing = sum(q - p - 1 for p, q in gaps)
             where = ", ".join(f"{p + 1}-{q - 1}" if q - p > 2 else str(p + 1) for p, q in gaps[:5])
-            self.warnings.append(f"{missing} frame(s) missing from '{self._spec}' (numbers {where}); their time is kept empty")
+            self.warnings.append(
+                f"{missing} frame(s) missing from '{self._spec}' (numbers {where}); their time is kept empty"
+            )
         self._items = items
         first = read_image(items[0][2])
         self._shape = first.shape
@@ -253,7 +257,9 @@ class ImageSequenceSource(Source):
                 )
             if image_bit_depth(image) != self._depth:
                 image = convert_depth(image, self._depth)
-            yield Frame(index=index, image=image, pts=pts, time_base=tb, number=number, capture_time=time.perf_counter())
+            yield Frame(
+                index=index, image=image, pts=pts, time_base=tb, number=number, capture_time=time.perf_counter()
+            )
             self.frames_read = index + 1
         self._pool.shutdown(wait=False)
 
@@ -311,15 +317,16 @@ class ImageSequenceSink(Sink):
         try:
             self.pattern.folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise OutputError(f"cannot create output folder '{self.pattern.folder}' ({e.strerror}); choose a writable place") from None
+            raise OutputError(
+                f"cannot create output folder '{self.pattern.folder}' ({e.strerror}); choose a writable place"
+            ) from None
         self.last_written: Path | None = None
 
     def write(self, frame: Frame) -> None:
         image = frame_output(frame)
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
             raise ShapeError(
-                f"frame {frame.index}: expected an H×W×3 RGB array, got "
-                f"{getattr(image, 'shape', type(image).__name__)}"
+                f"frame {frame.index}: expected an H×W×3 RGB array, got {getattr(image, 'shape', type(image).__name__)}"
             )
         if self._start_number is not None:
             number = self._start_number + frame.index
@@ -333,7 +340,9 @@ class ImageSequenceSink(Sink):
             os.replace(temp, final)
         except OSError as e:
             temp.unlink(missing_ok=True)
-            raise OutputError(f"cannot write '{final}' ({e.strerror or e}); check the disk space and permissions") from None
+            raise OutputError(
+                f"cannot write '{final}' ({e.strerror or e}); check the disk space and permissions"
+            ) from None
         self.last_written = final
         self.frames_written += 1
 

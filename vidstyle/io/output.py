@@ -91,9 +91,7 @@ def _writable_folder(folder: Path, *, create_ok: bool) -> None:
     probe = folder
     while not probe.exists():
         if not create_ok:
-            raise OutputError(
-                f"output folder '{folder}' does not exist; create it first or choose another output path"
-            )
+            raise OutputError(f"output folder '{folder}' does not exist; create it first or choose another output path")
         if probe.parent == probe:
             break
         probe = probe.parent

@@ -402,4 +402,3 @@ class VideoSource(Source):
         except (AttributeError, ValueError):
             pass
         self._container.close()
-
