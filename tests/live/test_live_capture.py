@@ -1,0 +1,114 @@
+"""CameraSource: pacing, frame fields, sizes, end of stream, lost device, skips."""
+
+from __future__ import annotations
+
+import errno
+import time
+
+import av
+import numpy as np
+import pytest
+
+from vidstyle.errors import InvalidOptionError
+from vidstyle.live import LIVE_TIME_BASE, CameraSource, open_camera, parse_size
+
+from conftest import PERIOD, SRC
+
+
+def test_parse_size() -> None:
+    assert parse_size("640x360") == (640, 360)
+    assert parse_size(" 1280X720 ") == (1280, 720)
+    assert parse_size(None) is None and parse_size("auto") is None
+    for bad in ("640", "axb", "640x0", "10x10", "99999x10"):
+        with pytest.raises(InvalidOptionError, match="--size"):
+            parse_size(bad)
+
+
+def test_frames_are_paced_like_a_camera() -> None:
+    with open_camera(SRC) as cam:
+        assert cam.realtime and cam.size == (160, 96) and float(cam.fps) == 30
+        t0 = time.perf_counter()
+        frames = []
+        for f in cam:
+            frames.append(f)
+            if len(frames) == 16:
+                break
+        elapsed = time.perf_counter() - t0
+    # pacing can only make reading slower than the source's own rate, never faster
+    assert elapsed >= 15 * PERIOD - 0.01
+    idx = [f.index for f in frames]
+    assert idx == sorted(idx) and len(set(idx)) == len(idx)
+    cap = [f.capture_time for f in frames]
+    assert all(b > a for a, b in zip(cap, cap[1:]))
+    # pts: the capture time on the 90 kHz clock, from the first frame
+    assert frames[0].pts == 0 and all(f.time_base == LIVE_TIME_BASE for f in frames)
+    for f in frames:
+        assert f.pts == pytest.approx((f.capture_time - frames[0].capture_time) * 90000, abs=1)
+        assert f.image.shape == (96, 160, 3) and f.image.dtype == np.uint8 and f.image.flags.c_contiguous
+        assert f.extra["source_time"] == pytest.approx(f.index * PERIOD, abs=1e-6)
+    assert cam.end_reason == "stopped"
+
+
+def test_resize_and_max_width() -> None:
+    with open_camera(SRC, size="80x48") as cam:
+        f = next(iter(cam))
+        assert f.image.shape == (48, 80, 3) and (cam.info.width, cam.info.height) == (80, 48)
+        assert cam.input_size == (160, 96)
+    with open_camera(SRC, max_width=100) as cam:
+        assert cam.size == (100, 60)  # aspect kept, even dimensions
+        assert next(iter(cam)).image.shape == (60, 100, 3)
+
+
+def test_unpaced_reads_every_frame_and_ends_normally() -> None:
+    with open_camera("lavfi:testsrc2=size=64x48:rate=30:duration=1", realtime=False) as cam:
+        frames = list(cam)
+    assert [f.index for f in frames] == list(range(30))
+    assert cam.end_reason == "ended" and cam.end_message == ""
+    assert cam.frames_captured == 30 and cam.frames_skipped == 0
+
+
+def test_slow_reader_gets_fresh_frames_not_a_backlog() -> None:
+    """A reader slower than the source finds the newest frame, as with a camera: the late ones
+    are skipped (index gaps), not delivered one after another with growing delay."""
+    with open_camera(SRC) as cam:
+        it = iter(cam)
+        frames = [next(it)]
+        for _ in range(5):
+            time.sleep(4 * PERIOD)
+            frames.append(next(it))
+    gaps = [b.index - a.index for a, b in zip(frames, frames[1:])]
+    assert all(g >= 2 for g in gaps[1:]), gaps
+    assert cam.frames_skipped >= 5
+
+
+class _Unplugged(CameraSource):
+    """A source whose device disappears after ``n`` packets (as a USB camera pulled out)."""
+
+    n = 10
+
+    def _read_packets(self):
+        for i, packet in enumerate(super()._read_packets()):
+            if i == self.n:
+                self._lost(av.error.OSError(errno.ENODEV, "No such device"))
+                return
+            yield packet
+
+
+def test_lost_device_ends_iteration_with_a_reason() -> None:
+    cam = _Unplugged("lavfi:testsrc2=size=64x48:rate=30", realtime=False)
+    try:
+        frames = list(cam)
+    finally:
+        cam.close()
+    assert 5 <= len(frames) <= 10
+    assert cam.end_reason == "lost" and cam.end_message == "No such device"
+
+
+def test_close_stops_a_running_iteration() -> None:
+    cam = open_camera(SRC)
+    it = iter(cam)
+    next(it)
+    cam.close()
+    assert cam.end_reason == "stopped"
+    with pytest.raises(StopIteration):
+        next(it)

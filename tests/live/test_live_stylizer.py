@@ -1,0 +1,145 @@
+"""LiveStylizer: flow between the frames actually processed, model switching, stabilisation toggle."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from vidstyle.errors import InvalidOptionError, ModelError
+from vidstyle.frame import Frame
+from vidstyle.live import LiveStylizer
+
+
+class FakeStage:
+    """Stands in for FeedForwardStage: records what it was given, copies the image."""
+
+    def __init__(self, *, model, stabilize, **options) -> None:
+        if model == "broken":
+            raise ModelError("broken is not a model file")
+        self.model_name = f"{model}-net"
+        self.stabilize = stabilize
+        self.stabilizer = type("S", (), {"strength": stabilize, "resets": 0})()
+        self.stabilizer.reset = lambda: setattr(self.stabilizer, "resets", self.stabilizer.resets + 1)
+        self.seen: list[tuple[int, bool, float]] = []
+        self.options = options
+        self.closed = False
+
+    def process(self, frame: Frame) -> list[Frame]:
+        self.seen.append((frame.index, frame.flow_bwd is not None, self.stabilizer.strength))
+        frame.stylized = frame.image.copy()
+        return [frame]
+
+    def finish(self) -> list[Frame]:
+        return []
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _texture(h: int = 96, w: int = 128) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    img = cv2.GaussianBlur(rng.standard_normal((h + 40, w + 40, 3)).astype(np.float32), (0, 0), 2.0)
+    img = (img - img.min()) / (img.max() - img.min())
+    return (img * 255).astype(np.uint8)
+
+
+def _shifted(big: np.ndarray, dx: int, h: int = 96, w: int = 128) -> np.ndarray:
+    """The scene seen by a camera panning right by ``dx`` pixels."""
+    return np.ascontiguousarray(big[20 : 20 + h, 20 + dx : 20 + dx + w])
+
+
+def test_flow_is_between_processed_frames_when_frames_are_dropped() -> None:
+    big = _texture()
+    st = LiveStylizer(models=["a"], stage_factory=FakeStage, flow="dis-fast")
+    # the scene moves 2 px per captured frame; frames 1, 2, 4, 5, 6 were dropped
+    processed = [0, 3, 7]
+    frames = [Frame(index=i, image=_shifted(big, 2 * i)) for i in processed]
+    for f in frames:
+        st.process(f)
+    assert frames[0].flow_bwd is None
+    for prev, f in zip(frames, frames[1:]):
+        # content moved left by 2·Δindex px: the pixel x of this frame was at x + 2·Δ in the previous one
+        dx = float(np.median(f.flow_bwd[0][8:-8, 8:-8]))
+        assert dx == pytest.approx(2 * (f.index - prev.index), abs=0.5)
+        assert float(np.median(np.abs(f.flow_bwd[1]))) < 0.5
+        assert f.consistency is not None and f.consistency.mean() > 0.6
+    assert [s[1] for s in st._stages[0].seen] == [False, True, True]
+    st.close()
+
+
+def test_model_switching_and_wrap_around() -> None:
+    st = LiveStylizer(models=["a", "b", "c"], stage_factory=FakeStage, flow="none")
+    assert st.model_name == "a-net" and st.model_names == ["a-net", "b", "c"]
+    img = np.zeros((32, 32, 3), np.uint8)
+    models = []
+    for i, step in enumerate([0, 1, 1, 1, -1]):
+        st.next_model(step)
+        f = Frame(index=i, image=img)
+        st.process(f)
+        models.append(f.extra["model"])
+    assert models == ["a-net", "b-net", "c-net", "a-net", "c-net"]
+    assert st.switches == 4
+    st.select_model(1)
+    f = Frame(index=9, image=img)
+    st.process(f)
+    assert f.extra["model"] == "b-net"
+    st.close()
+    assert all(s.closed for s in st._stages.values())
+
+
+def test_a_model_that_fails_to_load_keeps_the_current_one() -> None:
+    st = LiveStylizer(models=["a", "broken"], stage_factory=FakeStage, flow="none")
+    st.next_model()
+    f = Frame(index=0, image=np.zeros((16, 16, 3), np.uint8))
+    st.process(f)
+    assert f.extra["model"] == "a-net"
+    assert "cannot load broken" in st.notice
+
+
+def test_stabilisation_toggle_restarts_the_temporal_chain() -> None:
+    big = _texture()
+    st = LiveStylizer(models=["a"], stage_factory=FakeStage, stabilize=0.7, flow="dis-ultrafast")
+    stage = st._stages[0]
+    seq = []
+    for i in range(8):
+        if i in (3, 5):
+            st.toggle_stabilize()  # off at frame 3, on again at frame 5
+        f = Frame(index=i, image=_shifted(big, i))
+        st.process(f)
+        seq.append((f.flow_bwd is not None, f.extra["stabilize"]))
+    assert seq == [
+        (False, 0.7), (True, 0.7), (True, 0.7),  # on: flow from the 2nd frame
+        (False, 0.0), (False, 0.0),  # off: no flow computed
+        (False, 0.7), (True, 0.7), (True, 0.7),  # on again: starts afresh (no flow to a stale frame)
+    ]
+    assert [s[2] for s in stage.seen] == [0.7, 0.7, 0.7, 0.0, 0.0, 0.7, 0.7, 0.7]
+    assert stage.stabilizer.resets >= 2
+
+
+def test_stabilize_zero_starts_off_and_toggles_on_at_the_default() -> None:
+    from vidstyle.stylize.temporal import DEFAULT_STRENGTH
+
+    st = LiveStylizer(models=["a"], stage_factory=FakeStage, stabilize=0.0)
+    assert not st.stabilizing and st.strength == 0.0
+    st.toggle_stabilize()
+    assert st.stabilizing and st.strength == DEFAULT_STRENGTH
+    with pytest.raises(InvalidOptionError):
+        LiveStylizer(models=["a"], stage_factory=FakeStage, stabilize=1.5)
+    with pytest.raises(InvalidOptionError):
+        LiveStylizer(models=[], stage_factory=FakeStage)
+
+
+def test_real_network_with_stabilisation(tiny_model) -> None:
+    st = LiveStylizer(models=[tiny_model], device="cpu", stabilize=0.85, threads=1)
+    assert st.model_name == "rand_tiny"
+    st.warmup(width=64, height=48, frames=1)
+    big = _texture(48, 64)
+    outs = []
+    for i in range(3):
+        f = Frame(index=i, image=_shifted(big, i, 48, 64))
+        (out,) = st.process(f)
+        outs.append(out.stylized)
+        assert out.stylized.shape == (48, 64, 3) and out.stylized.dtype == np.uint8
+    assert st._stages[0].stabilizer.previous is not None
+    st.close()

@@ -1,0 +1,237 @@
+"""The live processing stage: optical flow + feed-forward stylization in one thread, with models
+and stabilisation that can be switched while it runs.
+
+Flow and stylization run one after the other in the same worker, so a frame taken from the
+latest-frame slot goes straight through: no second queue where a frame could wait for the model.
+Flow is computed between the frames this stage actually processes (the ones that were not dropped),
+which is exactly what the stabiliser needs to warp its previous output.
+
+Controls (:meth:`LiveStylizer.select_model`, :meth:`LiveStylizer.next_model`,
+:meth:`LiveStylizer.set_stabilize`, :meth:`LiveStylizer.toggle_stabilize`) may be called from any
+thread (the preview's key handler); they take effect at the next frame.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from vidstyle.errors import InvalidOptionError, VidstyleError
+from vidstyle.frame import Frame
+
+__all__ = ["LiveStylizer", "DEFAULT_LIVE_FLOW"]
+
+#: flow estimator of live mode: the cheapest DIS preset (a few ms at 640×360)
+DEFAULT_LIVE_FLOW = "dis-ultrafast"
+
+ModelRef = Any  # a model name, a path, or a loaded StyleModel
+
+
+def _model_label(model: ModelRef) -> str:
+    name = getattr(model, "name", None)
+    if isinstance(name, str):
+        return name
+    text = os.fspath(model) if isinstance(model, (str, os.PathLike)) else str(model)
+    base = os.path.basename(text)
+    return base[: -len(".safetensors")] if base.endswith(".safetensors") else base
+
+
+class LiveStylizer:
+    """Pipeline stage for live mode: flow, then a feed-forward style network with temporal
+    stabilisation (:class:`~vidstyle.stylize.feedforward.FeedForwardStage`).
+
+    Args:
+        models: the models to cycle through (names, ``.safetensors`` paths or loaded
+            :class:`~vidstyle.nets.registry.StyleModel` objects); the first is loaded now (so a
+            bad model fails before the camera opens), the others when first selected.
+        device: torch device (``None``: CUDA when available, else CPU).
+        compile: ``torch.compile`` each network (its first frame takes seconds).
+        channels_last: NHWC memory layout for the network (``None``: the stage's default).
+        stabilize: stabilisation strength in [0, 1] (0 starts with it off; the toggle then turns
+            it on at the default strength).
+        flow: flow estimator name (see :func:`vidstyle.flow.make_flow_estimator`), or ``"none"``
+            for no flow (and no stabilisation).
+        threads: torch CPU threads.
+        stage_factory: builds the stylize stage for one model (tests inject fakes); default
+            :class:`~vidstyle.stylize.feedforward.FeedForwardStage`.
+
+    Attributes:
+        notice: the last problem met while switching models (``""`` if none), for the overlay.
+    """
+
+    name = "stylize"
+
+    def __init__(
+        self,
+        *,
+        models: Sequence[ModelRef],
+        device: Any = None,
+        compile: bool = False,
+        channels_last: bool | None = None,
+        stabilize: float | None = None,
+        flow: str = DEFAULT_LIVE_FLOW,
+        threads: int | None = None,
+        stage_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        from vidstyle.stylize.temporal import DEFAULT_STRENGTH
+
+        models = list(models)
+        if not models:
+            raise InvalidOptionError("live mode needs at least one model; give --model NAME (see 'vidstyle models')")
+        strength = DEFAULT_STRENGTH if stabilize is None else float(stabilize)
+        if not 0.0 <= strength <= 1.0:
+            raise InvalidOptionError(f"--stabilize must be between 0 (off) and 1 (strongest), got {stabilize}")
+        self._models = models
+        self._labels = [_model_label(m) for m in models]
+        self._options = {"device": device, "compile": compile, "channels_last": channels_last, "threads": threads}
+        if stage_factory is None:
+            from vidstyle.stylize.feedforward import FeedForwardStage
+
+            stage_factory = FeedForwardStage
+        self._factory = stage_factory
+        self._on_strength = strength if strength > 0 else DEFAULT_STRENGTH
+        self._flow_name = flow
+        self._flow: Any = None
+        if flow and flow.lower() != "none":
+            from vidstyle.flow.stage import FlowStage
+
+            self._flow = FlowStage(estimator=flow)
+        self._lock = threading.Lock()
+        self._stages: dict[int, Any] = {}
+        self._current = 0
+        self._wanted = 0
+        self._stab_on = strength > 0 and self._flow is not None
+        self._stab_wanted = self._stab_on
+        self.notice = ""
+        self.switches = 0
+        self._stages[0] = self._build(0)
+
+    # ------------------------------------------------------------------------------ controls
+    @property
+    def model_names(self) -> list[str]:
+        return list(self._labels)
+
+    @property
+    def model_name(self) -> str:
+        """Name of the model in use."""
+        return self._labels[self._current]
+
+    @property
+    def stabilizing(self) -> bool:
+        """Whether stabilisation is on (as requested; applied from the next frame)."""
+        return self._stab_wanted
+
+    @property
+    def strength(self) -> float:
+        return self._on_strength if self._stab_wanted else 0.0
+
+    def select_model(self, index: int) -> None:
+        """Use model ``index`` (modulo the number of models) from the next frame."""
+        with self._lock:
+            self._wanted = index % len(self._models)
+
+    def next_model(self, step: int = 1) -> None:
+        """Move ``step`` models forward (negative: back) in the list, wrapping around."""
+        with self._lock:
+            self._wanted = (self._wanted + step) % len(self._models)
+
+    def set_stabilize(self, on: bool) -> None:
+        """Turn stabilisation on (at the configured strength) or off, from the next frame."""
+        with self._lock:
+            self._stab_wanted = bool(on) and self._flow is not None
+            if on and self._flow is None:
+                self.notice = "no flow estimator (--flow none): stabilisation unavailable"
+
+    def toggle_stabilize(self) -> None:
+        self.set_stabilize(not self._stab_wanted)
+
+    # ------------------------------------------------------------------------------ stage
+    def _build(self, index: int) -> Any:
+        stage = self._factory(model=self._models[index], stabilize=self._on_strength, **self._options)
+        name = getattr(stage, "model_name", None)
+        if isinstance(name, str) and name:
+            self._labels[index] = name
+        return stage
+
+    def _apply_controls(self) -> None:
+        with self._lock:
+            wanted, stab = self._wanted, self._stab_wanted
+        if wanted != self._current:
+            if wanted not in self._stages:
+                try:
+                    self._stages[wanted] = self._build(wanted)
+                except VidstyleError as exc:  # keep the current model
+                    self.notice = f"cannot load {self._labels[wanted]}: {exc}"
+                    with self._lock:
+                        self._wanted = self._current
+                    wanted = self._current
+            if wanted != self._current:
+                self._current = wanted
+                self.switches += 1
+                self._restart_temporal()
+        if stab != self._stab_on:
+            self._stab_on = stab
+            self._restart_temporal()
+
+    def _restart_temporal(self) -> None:
+        """Forget the previous frame and output: the next frame starts the temporal chain."""
+        if self._flow is not None:
+            self._flow.close()
+        stage = self._stages[self._current]
+        stabilizer = getattr(stage, "stabilizer", None)
+        if stabilizer is not None:
+            stabilizer.reset()
+
+    def _configure(self, stage: Any) -> None:
+        strength = self._on_strength if self._stab_on else 0.0
+        if hasattr(stage, "stabilize"):
+            stage.stabilize = strength
+        stabilizer = getattr(stage, "stabilizer", None)
+        if stabilizer is not None:
+            stabilizer.strength = strength
+
+    def process(self, frame: Frame) -> list[Frame]:
+        self._apply_controls()
+        stage = self._stages[self._current]
+        self._configure(stage)
+        if self._stab_on and self._flow is not None:
+            self._flow.process(frame)
+        out = stage.process(frame)
+        for f in out:
+            f.extra["model"] = self._labels[self._current]
+            f.extra["stabilize"] = self._on_strength if self._stab_on else 0.0
+        return out
+
+    def warmup(self, *, width: int, height: int, frames: int = 2) -> None:
+        """Run the current model (and flow) on blank frames so the first camera frame does not
+        pay for lazy initialisation or ``torch.compile``; the temporal state is reset after."""
+        stage = self._stages[self._current]
+        rng = np.random.default_rng(0)
+        for i in range(max(1, frames)):
+            image = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+            f = Frame(index=i, image=image)
+            if self._stab_on and self._flow is not None:
+                self._flow.process(f)
+            stage.process(f)
+            stage.finish()
+        self._restart_temporal()
+
+    def finish(self) -> list[Frame]:
+        stage = self._stages[self._current]
+        out = stage.finish()
+        for f in out:
+            f.extra["model"] = self._labels[self._current]
+        return out
+
+    def close(self) -> None:
+        for stage in self._stages.values():
+            try:
+                stage.close()
+            except Exception:  # noqa: BLE001 - closing must not hide the real outcome
+                pass
+        if self._flow is not None:
+            self._flow.close()
