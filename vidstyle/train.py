@@ -85,6 +85,10 @@ class TrainConfig:
                             ("tv-weight", self.tv_weight), ("temporal-weight", self.temporal_weight)]:
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
                 raise InvalidOptionError(f"--{name} must be a positive finite number, got {value}")
+        if self.style_size is not None and self.style_size < 32:
+            raise InvalidOptionError(f"--style-size must be >= 32 (or unset for the image's own size), got {self.style_size}")
+        if self.max_images is not None and self.max_images < 1:
+            raise InvalidOptionError(f"--max-images must be >= 1, got {self.max_images}")
         if self.style_mix is not None and len(self.style_mix) != len(self.style):
             raise InvalidOptionError("give one --style-mix weight per --style image")
 
@@ -178,6 +182,7 @@ def synthetic_pair(x: torch.Tensor, *, gen: torch.Generator, max_shift: float = 
     to where it was in x; mask N×1×H×W is 0 where that source lies outside the frame.
     """
     n, _, h, w = x.shape
+    # drawn on the CPU (``gen`` is a CPU generator), then moved to x's device
     ys, xs = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij")
     cx, cy = (w - 1) / 2, (h - 1) / 2
     flows = []
@@ -194,11 +199,12 @@ def synthetic_pair(x: torch.Tensor, *, gen: torch.Generator, max_shift: float = 
         fine = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)[0]
         flows.append(torch.stack([u, v]) + fine)
     flow = torch.stack(flows)
-    x2 = _warp(x, flow)
     sx, sy = xs + flow[:, 0], ys + flow[:, 1]
-    mask = ((sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)).to(x.dtype).unsqueeze(1)
+    mask = ((sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)).to(x.dtype).unsqueeze(1).to(x.device)
+    flow = flow.to(x.device)
+    x2 = _warp(x, flow)
     if noise > 0:
-        x2 = (x2 + torch.randn(x2.shape, generator=gen, dtype=x.dtype) * noise).clamp(0, 1)
+        x2 = (x2 + torch.randn(x2.shape, generator=gen, dtype=x.dtype).to(x.device) * noise).clamp(0, 1)
     return x2, flow, mask
 
 
@@ -278,8 +284,10 @@ def _hardware() -> str:
 def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[TrainProgress], None] | None = None,
           device: str | torch.device = "cpu") -> TrainResult:
     """Train a style network; see the module docstring. Returns paths and final losses."""
+    from vidstyle.stylize.feedforward import resolve_device
+
     config.validate()
-    device = torch.device(device)
+    device = resolve_device(device)
     if config.threads:
         torch.set_num_threads(config.threads)
     output = Path(config.output)
