@@ -346,3 +346,18 @@ def test_small_time_base_kept_in_mp4_and_mov(tmp_path, ext):
             sink.write(Frame(index=i, image=frame_image(i), pts=t, time_base=Fraction(1, 1000)))
     p = probe(out)
     assert p["time_base"] == Fraction(1, 1000) and p["pts"] == [0, 40, 90, 125]
+
+
+def test_timecode_follows_the_start_selection(tmp_path):
+    from vidstyle.io.video import offset_timecode
+
+    assert offset_timecode("01:00:00:00", 30, Fraction(24)) == "01:00:01:06"
+    assert offset_timecode("00:59:59:23", 1, Fraction(24)) == "01:00:00:00"
+    assert offset_timecode("01:00:00;00", 0, Fraction(30000, 1001)) == "01:00:00;00"
+    info = SourceInfo(**{**{f: getattr(info_for(), f) for f in SourceInfo.__slots__}, "timecode": "10:00:00:00"})
+    tc_clip = tmp_path / "tc.mov"
+    with open_sink(tc_clip, info=info) as sink:
+        for i in range(30):
+            sink.write(Frame(index=i, image=frame_image(i), pts=i, time_base=Fraction(1, 24)))
+    with open_source(tc_clip, start="12f") as src:
+        assert src.info.timecode == "10:00:00:12"
