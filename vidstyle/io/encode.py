@@ -378,7 +378,7 @@ class VideoSink(Sink):
 
     * Timing: same frame rate and time base as the input; each frame keeps its ``pts``
       (shifted so the first written frame is at 0), so variable frame rate stays variable.
-      Frames without ``pts`` are placed at ``index / fps``.
+      Frames without ``pts`` are placed at ``index / fps`` (25 fps when the input has no rate).
     * Colour: RGB → YUV with the BT.709 matrix, limited range, tagged as such; RGB codecs
       (ffv1's default bgr0) store the RGB values losslessly.
     * High bit depth: uint16 (and float) frames are handed to the encoder as ``rgb48le`` when
