@@ -1,0 +1,193 @@
+"""``vidstyle render SHOT.toml``: render a film shot from a job file (resumable, deterministic, on Ray)."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+EPILOG = """a job file (TOML), one per shot:
+  input = "plates/sh010.%04d.exr"
+  output = "styled/sh010.%04d.exr"
+  frames = "1001-1240"
+  backend = "feedforward"
+  model = "models/starry_tiny.safetensors"
+  seed = 1234
+  bit_depth = 32
+
+examples:
+  vidstyle render sh010.toml
+  vidstyle render sh010.toml --resume                  # after a crash, kill or Ctrl-C
+  vidstyle render sh010.toml --frames 1001-1100 --bit-depth 16 --output out/sh010.%04d.png
+  vidstyle render sh010.toml --output sh010.mov --codec prores --preset 4444
+  vidstyle render sh010.toml --ray                     # chunks in parallel on a local Ray
+  vidstyle render sh010.toml --ray head-node:6379 --chunk-frames 48 --overlap 24
+
+Every key of the file is also an option (--bit-depth for bit_depth) and the option wins. A manifest
+(<output name>.manifest.json) records the parameters, model hash, and each frame's status, hash and
+chunk; frames are written under temporary names and renamed, so none is ever half written.
+"""
+
+
+def _optim_keys() -> list[str]:
+    """Parameters of OptimStage, found without importing torch (for --help to stay instant)."""
+    path = Path(__file__).resolve().parents[1] / "stylize" / "optim.py"
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "OptimStage":
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    args = item.args
+                    return [a.arg for a in [*args.args, *args.kwonlyargs] if a.arg != "self"]
+    return []
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    from vidstyle.render.job import KEYS, option_name
+
+    p = subparsers.add_parser(
+        "render",
+        help="render a film shot from a TOML job (resumable, deterministic, on Ray)",
+        description="Render a shot described by a TOML job file: exact frames, full bit depth, a manifest, "
+        "resume after a crash, and chunks in parallel on Ray.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("job", metavar="SHOT.toml", help="the job file")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the render recorded in the manifest, keeping its finished frames")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    groups: dict[str, Any] = {}
+    titles = {"job": "shot", "style": "stylization", "output": "output", "distribution": "chunks and Ray"}
+    for spec in KEYS.values():
+        group = groups.get(spec.group)
+        if group is None:
+            group = groups[spec.group] = p.add_argument_group(titles.get(spec.group, spec.group))
+        opt = option_name(spec.name)
+        dest = f"key_{spec.name}"
+        default_note = f" (file: {spec.name})"
+        if spec.kind == "bool":
+            group.add_argument(opt, dest=dest, action="store_const", const=True, default=None,
+                               help=spec.help + default_note)
+            group.add_argument("--no-" + opt[2:], dest=dest, action="store_const", const=False,
+                               help=argparse.SUPPRESS)
+        elif spec.kind == "ray":
+            group.add_argument(opt, dest=dest, nargs="?", const="local", default=None, metavar=spec.metavar,
+                               help=spec.help + default_note)
+        else:
+            group.add_argument(opt, dest=dest, default=None, metavar=spec.metavar or spec.name.upper(),
+                               help=spec.help + default_note)
+    if "overwrite" in KEYS:
+        p.add_argument("-y", dest="key_overwrite", action="store_const", const=True, help=argparse.SUPPRESS)
+    extra = [k for k in _optim_keys() if k not in KEYS]
+    if extra:
+        og = p.add_argument_group("optim back end")
+        for k in extra:
+            og.add_argument(option_name(k), dest=f"extra_{k}", default=None, metavar="V",
+                            help=f"OptimStage parameter {k}")
+    p.set_defaults(func=run)
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in vars(args).items():
+        if value is None:
+            continue
+        if name.startswith("key_"):
+            out[name[4:]] = value
+        elif name.startswith("extra_"):
+            out[name[6:]] = value
+    return out
+
+
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+
+    from vidstyle.errors import VidstyleError
+    from vidstyle.render.job import load_job
+    from vidstyle.render.runner import render
+
+    job = load_job(args.job, overrides=_overrides(args))
+
+    def on_term(signum: int, frame: Any) -> None:  # a scheduler's SIGTERM stops cleanly, like Ctrl-C
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread
+        pass
+
+    bar: Any = None
+    states: dict[int, str] = {}
+
+    def progress(info: Any) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=info.total, initial=info.done, unit="frame", file=sys.stderr, dynamic_ncols=True,
+                       smoothing=0.1, desc=os.path.basename(str(job.output)), leave=True)
+        if len(info.chunks) > 1:
+            for c in info.chunks:
+                if states.get(c.id) != c.state:
+                    states[c.id] = c.state
+                    if c.state in ("running", "done", "failed", "retrying") and (job.ray or c.state != "running"):
+                        extra = f" (attempt {c.attempts})" if c.attempts > 1 else ""
+                        bar.write(f"vidstyle: chunk {c.id} frames {c.first}-{c.last}: {c.state}{extra}")
+            marks = {"done": "✓", "failed": "✗", "retrying": "↻", "pending": "·"}
+            post = " ".join(
+                f"c{c.id}:{marks.get(c.state, f'{c.done}/{c.frames}')}" for c in info.chunks[:12]
+            )
+            bar.set_postfix_str(post + (f" {info.phase}" if info.phase != "render" else ""), refresh=False)
+        elif info.phase != "render":
+            bar.set_postfix_str(info.phase, refresh=False)
+        bar.update(max(0, info.done - bar.n))
+
+    def close_bar() -> None:
+        if bar is not None:
+            bar.close()
+
+    resume_hint = f"vidstyle render {args.job} --resume"
+    try:
+        result = render(job, resume=args.resume, progress=None if args.quiet else progress)
+    except KeyboardInterrupt:
+        close_bar()
+        sys.stderr.write(f"vidstyle: interrupted; finished frames are kept; continue with: {resume_hint}\n")
+        return 130
+    except VidstyleError:
+        close_bar()
+        raise
+    close_bar()
+    for w in result.warnings:
+        sys.stderr.write(f"vidstyle: warning: {w}\n")
+    if result.failures:
+        for f in result.failures:
+            sys.stderr.write(f"vidstyle: failed: {f}\n")
+        sys.stderr.write(
+            f"vidstyle: error: {len(result.failures)} chunk(s) failed after their retries; "
+            f"fix the cause and continue with: {resume_hint}\n"
+        )
+        return 1
+    if not args.quiet:
+        sys.stderr.write(
+            f"vidstyle: rendered {result.output} — {result.frames} frames "
+            f"({result.frames_rendered} this run) in {_fmt_time(result.seconds)} ({result.fps:.2f} fps), "
+            f"{result.chunks} chunk(s), 0 failures; manifest {result.manifest}\n"
+        )
+    return 0
