@@ -1,0 +1,186 @@
+"""The detail-preserving stabiliser: blend formula, mask feathering, sharpness restoration, the
+Stabilizer's state machine (first frame, scene cuts, size changes) and gradients."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from ff_helpers import DEVICES, texture
+
+from vidstyle.errors import InvalidOptionError, ShapeError
+from vidstyle.stylize.temporal import Stabilizer, sharpness_torch, stabilize
+
+DTYPES = [torch.float32, torch.float64]
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _t(img: np.ndarray, device: str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].to(device, dtype)
+
+
+def _pair(h: int = 32, w: int = 40, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    new = texture(h, w, seed)
+    prev = texture(h, w, seed + 1)
+    return _t(new), _t(prev)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_blend_formula_without_feather(device: str, dtype: torch.dtype) -> None:
+    new, prev = (t.to(device, dtype) for t in _pair())
+    rng = np.random.default_rng(0)
+    c = torch.from_numpy(rng.random((1, 1, 32, 40))).to(device, dtype)
+    c[..., :5, :] = 0.0
+    for strength in (0.3, 0.85, 1.0):
+        out = stabilize(new, prev, c, strength=strength, restore_detail=False, feather=0.0)
+        m = strength * c
+        assert out.dtype == dtype and out.device.type == device
+        torch.testing.assert_close(out, (m * prev + (1 - m) * new).clamp(0, 1))
+    # strength 0 is the per-frame output, whatever the mask
+    assert torch.equal(stabilize(new, prev, c, strength=0.0), new)
+
+
+def test_full_strength_keeps_the_warped_previous_where_visible() -> None:
+    new, prev = _pair()
+    ones = torch.ones(1, 1, 32, 40)
+    torch.testing.assert_close(stabilize(new, prev, ones, strength=1.0, restore_detail=False), prev)
+    zeros = torch.zeros(1, 32, 40)  # N×H×W masks accepted too
+    for restore in (False, True):
+        torch.testing.assert_close(stabilize(new, prev, zeros, strength=1.0, restore_detail=restore), new)
+
+
+def test_feathered_mask_is_a_gaussian_blur() -> None:
+    h, w = 24, 30
+    c = np.zeros((h, w), np.float32)
+    c[4:15, 6:22] = 1.0
+    c[18, 3] = 1.0
+    new = torch.zeros(1, 3, h, w)
+    prev = torch.ones(1, 3, h, w)
+    out = stabilize(new, prev, torch.from_numpy(c)[None, None], strength=0.8, restore_detail=False, feather=1.0)
+    # with new = 0 and prev = 1 the output is the mask itself: strength · (G_σ=1 ∗ c), replicated borders
+    ref = 0.8 * cv2.GaussianBlur(c, (5, 5), 1.0, borderType=cv2.BORDER_REPLICATE)
+    for ch in range(3):
+        np.testing.assert_allclose(out[0, ch].numpy(), ref, atol=1e-6)
+
+
+def test_sharpness_torch_matches_the_metric() -> None:
+    from vidstyle.metrics import sharpness
+
+    img = texture(48, 64, seed=2)
+    ours = float(sharpness_torch(_t(img))[0])
+    assert ours == pytest.approx(sharpness(img), rel=0.03)  # borders: replicate here, reflect there
+    batch = torch.cat([_t(img), _t(texture(48, 64, seed=3))])
+    assert sharpness_torch(batch).shape == (2,)
+    assert float(sharpness_torch(torch.full((1, 3, 8, 8), 0.3))[0]) == 0.0
+
+
+def test_detail_restoration_matches_the_new_frames_sharpness() -> None:
+    new_np = texture(48, 64, seed=5)
+    prev_np = cv2.GaussianBlur(new_np, (0, 0), 1.2)  # a resampled, softer previous output
+    new, prev = _t(new_np), _t(prev_np)
+    ones = torch.ones(1, 1, 48, 64)
+    target = float(sharpness_torch(new)[0])
+    plain = stabilize(new, prev, ones, strength=0.85, restore_detail=False)
+    kept = stabilize(new, prev, ones, strength=0.85, restore_detail=True)
+    assert float(sharpness_torch(plain)[0]) < 0.75 * target  # the trap: blending blurs
+    assert float(sharpness_torch(kept)[0]) == pytest.approx(target, rel=0.1)
+    assert kept.min() >= 0 and kept.max() <= 1
+    # the restored frame stays the blend at low frequencies
+    low = lambda t: torch.nn.functional.avg_pool2d(t, 8)  # noqa: E731
+    assert (low(kept) - low(plain)).abs().mean() < 0.02
+
+
+def test_bad_shapes_and_strengths() -> None:
+    new, prev = _pair()
+    ones = torch.ones(1, 1, 32, 40)
+    with pytest.raises(ShapeError):
+        stabilize(new, prev[..., :-1], ones, strength=0.5)
+    with pytest.raises(ShapeError):
+        stabilize(new, prev, torch.ones(1, 1, 32, 41), strength=0.5)
+    with pytest.raises(ShapeError):
+        stabilize(new, prev, torch.ones(2, 1, 32, 40), strength=0.5)
+    with pytest.raises(ShapeError):
+        stabilize(new[0], prev[0], ones, strength=0.5)
+    for bad in (-0.1, 1.01):
+        with pytest.raises(InvalidOptionError):
+            stabilize(new, prev, ones, strength=bad)
+        with pytest.raises(InvalidOptionError):
+            Stabilizer(strength=bad)
+
+
+@pytest.mark.parametrize("restore", [False, True])
+def test_gradcheck_float64(restore: bool) -> None:
+    g = torch.Generator().manual_seed(0)
+    new = (torch.rand(1, 3, 5, 6, generator=g, dtype=torch.float64) * 0.6 + 0.2).requires_grad_()
+    prev = (torch.rand(1, 3, 5, 6, generator=g, dtype=torch.float64) * 0.6 + 0.2).requires_grad_()
+    c = torch.rand(1, 1, 5, 6, generator=g, dtype=torch.float64)
+
+    def f(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return stabilize(a, b, c, strength=0.7, restore_detail=restore)
+
+    assert torch.autograd.gradcheck(f, (new, prev), eps=1e-6, atol=1e-5)
+
+
+# ---- Stabilizer ---------------------------------------------------------------------------------------
+
+
+def _shift_flow(h: int, w: int, dx: int, dy: int) -> torch.Tensor:
+    flow = torch.zeros(1, 2, h, w)
+    flow[:, 0], flow[:, 1] = dx, dy
+    return flow
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_stabilizer_sequence(device: str) -> None:
+    h, w = 20, 24
+    frames = [_t(texture(h, w, seed=i), device) for i in range(5)]
+    flow = _shift_flow(h, w, 2, 1).to(device)
+    ones = torch.ones(1, 1, h, w, device=device)
+    st = Stabilizer(strength=1.0, restore_detail=False)
+    # first frame: nothing to stabilise against
+    assert torch.equal(st.step(frames[0], flow_bwd=flow, consistency=ones), frames[0])
+    # full strength, all visible: the previous output moved by the (integer) flow
+    out = st.step(frames[1], flow_bwd=flow, consistency=ones)
+    expected = frames[0][..., torch.clamp(torch.arange(h) + 1, max=h - 1).to(device), :]
+    expected = expected[..., torch.clamp(torch.arange(w) + 2, max=w - 1).to(device)]
+    torch.testing.assert_close(out, expected)
+    assert st.previous is not None and not st.previous.requires_grad
+    # a scene cut, a missing flow or mask, or a new size: restart from the new output
+    assert torch.equal(st.step(frames[2], flow_bwd=flow, consistency=ones, scene_cut=True), frames[2])
+    assert torch.equal(st.step(frames[3], flow_bwd=None, consistency=ones), frames[3])
+    assert torch.equal(st.step(frames[4], flow_bwd=flow, consistency=None), frames[4])
+    small = _t(texture(10, 12), device)
+    assert torch.equal(st.step(small, flow_bwd=_shift_flow(10, 12, 1, 0).to(device),
+                               consistency=torch.ones(1, 1, 10, 12, device=device)), small)
+    assert st.previous is small or torch.equal(st.previous, small)
+    st.reset()
+    assert st.previous is None
+
+
+def test_stabilizer_strength_zero_passes_through() -> None:
+    st = Stabilizer(strength=0.0)
+    a, b = _pair()
+    st.step(a, flow_bwd=None, consistency=None)
+    assert torch.equal(st.step(b, flow_bwd=_shift_flow(32, 40, 1, 0), consistency=torch.ones(1, 1, 32, 40)), b)
+
+
+def test_stabilizer_blends_partially_with_mask() -> None:
+    h, w = 16, 20
+    a, b = _t(texture(h, w, 0)), _t(texture(h, w, 1))
+    c = torch.zeros(1, 1, h, w)
+    c[..., :, : w // 2] = 1.0
+    st = Stabilizer(strength=0.5, restore_detail=False)
+    st.step(a, flow_bwd=None, consistency=None)
+    out = st.step(b, flow_bwd=torch.zeros(1, 2, h, w), consistency=c)
+    # far from the mask edge: left half is the 50/50 blend, right half is the new frame
+    torch.testing.assert_close(out[..., :, :6], 0.5 * a[..., :, :6] + 0.5 * b[..., :, :6])
+    torch.testing.assert_close(out[..., :, -6:], b[..., :, -6:])
