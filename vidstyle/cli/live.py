@@ -143,7 +143,11 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901 - a linear script of ste
     if args.threads is not None and args.threads < 1:
         raise InvalidOptionError(f"--threads must be >= 1, got {args.threads}")
     if args.record is not None:
-        if output_kind(args.record) != "video":
+        try:
+            kind = output_kind(args.record)
+        except InvalidOptionError:
+            kind = None
+        if kind != "video":
             raise InvalidOptionError(f"--record needs a video file name (.mp4, .mkv, .mov, .webm), got '{args.record}'")
         check_output(args.record, input_spec=args.camera, overwrite=args.overwrite)
     preview_wanted = not args.no_preview

@@ -1,0 +1,134 @@
+"""``vidstyle live`` and ``vidstyle cameras`` from the command line (headless, lavfi sources)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from vidstyle.cli.main import main
+from vidstyle.live import CameraSource
+
+from conftest import decoded_times
+
+SRC = "lavfi:testsrc2=size=128x72:rate=30"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _headless(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+
+
+def test_headless_run_with_recording(tmp_path, tiny_model, capsys) -> None:
+    out = tmp_path / "rec.mp4"
+    rc = main(["live", "--camera", SRC, "-m", str(tiny_model), "--duration", "1.5", "--record", str(out),
+               "--threads", "1"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "no display" in err and "running headless" in err
+    assert f"recording saved to {out}" in err and "frames shown" in err
+    times = decoded_times(out)
+    assert len(times) >= 2 and times == sorted(times)
+
+
+def test_stream_end_exits_0(tmp_path, tiny_model, capsys) -> None:
+    rc = main(["live", "--camera", "lavfi:testsrc2=size=64x48:rate=30:duration=1", "-m", str(tiny_model),
+               "--no-preview", "--stabilize", "0", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "the stream 'lavfi:testsrc2=size=64x48:rate=30:duration=1' ended" in err
+
+
+def test_lost_camera_exits_1_with_the_recording_finalised(tmp_path, tiny_model, capsys, monkeypatch) -> None:
+    original = CameraSource._read_packets
+
+    def unplugged(self):
+        for i, packet in enumerate(original(self)):
+            if i == 25:
+                self._lost(av.error.OSError(errno.ENODEV, "No such device"))
+                return
+            yield packet
+
+    monkeypatch.setattr(CameraSource, "_read_packets", unplugged)
+    out = tmp_path / "lost.mkv"
+    rc = main(["live", "--camera", SRC, "-m", str(tiny_model), "--record", str(out), "--threads", "1", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    assert f"lost the camera '{SRC}' (No such device)" in err and f"recording saved to {out}" in err
+    assert err.count("lost the camera") == 1
+    assert len(decoded_times(out)) >= 1
+
+
+def test_bad_device_is_one_clear_error(tiny_model, capsys) -> None:
+    from vidstyle.live import list_cameras
+
+    if list_cameras():
+        pytest.skip("this machine has cameras")
+    rc = main(["live", "--camera", "/dev/video5", "-m", str(tiny_model), "--no-preview"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("vidstyle: error: camera '/dev/video5' does not exist")
+    assert "no cameras found" in lines[-1]
+    assert "Traceback" not in err
+
+
+def test_existing_recording_needs_overwrite(tmp_path, tiny_model, capsys) -> None:
+    out = tmp_path / "exists.mp4"
+    out.write_bytes(b"x")
+    rc = main(["live", "--camera", SRC, "-m", str(tiny_model), "--record", str(out)])
+    assert rc == 1 and "exists" in capsys.readouterr().err
+    rc = main(["live", "--camera", SRC, "-m", str(tiny_model), "--record", str(tmp_path / "x.txt")])
+    assert rc == 1 and "--record needs a video file" in capsys.readouterr().err
+
+
+def test_cameras_lists_or_says_none(monkeypatch, capsys) -> None:
+    from vidstyle.live import devices
+
+    monkeypatch.setattr(devices, "list_cameras", lambda **kw: [])
+    assert main(["cameras"]) == 0
+    assert "no cameras found" in capsys.readouterr().out
+    found = [devices.CameraDevice(spec="/dev/video0", name="HD Webcam", backend="v4l2", note="uvcvideo")]
+    monkeypatch.setattr(devices, "list_cameras", lambda **kw: found)
+    assert main(["cameras"]) == 0
+    out = capsys.readouterr().out
+    assert "/dev/video0  HD Webcam  [uvcvideo]" in out and "--camera /dev/video0" in out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_finalises_the_recording(tmp_path, tiny_model) -> None:
+    out = tmp_path / "sigint.mp4"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("DISPLAY", None)
+    cmd = [sys.executable, "-m", "vidstyle", "live", "--camera", SRC, "-m", str(tiny_model), "--record", str(out),
+           "--threads", "1"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    lines = []
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            if sum(" fps " in x for x in lines) >= 2:  # two status lines: frames are being recorded
+                break
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = "".join(lines) + rest
+    assert proc.returncode == 0, err
+    assert "stopping" in err and f"recording saved to {out}" in err
+    assert not list(tmp_path.glob("*.partial*"))
+    assert len(decoded_times(out)) >= 2
