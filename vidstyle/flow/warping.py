@@ -27,7 +27,7 @@ from vidstyle.errors import InvalidOptionError, ShapeError
 __all__ = ["warp", "Warp", "warp_numpy", "flow_to_grid", "remap_coordinates"]
 
 _PADDING = ("border", "zeros", "reflection")
-_MODES = ("bilinear", "nearest")
+_MODES = ("bilinear", "nearest", "bicubic")
 
 
 def _check_pair(image: torch.Tensor, flow: torch.Tensor) -> None:

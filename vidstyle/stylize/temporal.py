@@ -108,11 +108,14 @@ class Stabilizer:
     returns ``new`` unchanged and restarts from it.
     """
 
-    def __init__(self, *, strength: float = DEFAULT_STRENGTH, restore_detail: bool = True) -> None:
+    def __init__(self, *, strength: float = DEFAULT_STRENGTH, restore_detail: bool = True, interpolation: str = "bicubic") -> None:
         if not 0.0 <= strength <= 1.0:
             raise InvalidOptionError(f"--stabilize must be in [0, 1], got {strength}")
+        if interpolation not in ("bilinear", "bicubic"):
+            raise InvalidOptionError(f"interpolation must be bilinear or bicubic, got {interpolation!r}")
         self.strength = strength
         self.restore_detail = restore_detail
+        self.interpolation = interpolation
         self.previous: torch.Tensor | None = None
 
     def reset(self) -> None:
@@ -139,7 +142,7 @@ class Stabilizer:
         ):
             out = new
         else:
-            warped = warp(prev, flow_bwd.to(new.dtype), mode="bilinear")
+            warped = warp(prev, flow_bwd.to(new.dtype), mode=self.interpolation).clamp(0.0, 1.0)
             out = stabilize(new, warped, consistency, strength=self.strength, restore_detail=self.restore_detail)
         self.previous = out.detach()
         return out

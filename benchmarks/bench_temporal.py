@@ -1,0 +1,146 @@
+"""Temporal quality of feed-forward video: stabilised vs per-frame output of the same model.
+
+For each clip and model: the warping error (Lai et al., flows and masks on the input), the sharpness
+(mean |Laplacian| of luminance) and the Gram style loss against the model's style image, for the
+per-frame output and for the stabilised output at several strengths. The network runs once per frame;
+stabilisation post-processes those same outputs, exactly as FeedForwardStage does with flow from
+FlowStage (dis-fast on the input frames).
+
+    python benchmarks/bench_temporal.py --shared ../shared [--max-width 640] [--strengths 0.5,0.7,0.85,0.95]
+        [--models engstrom2016_wave,engstrom2016_scream,starry_tiny,wave_tiny] [--frames 40] [--json out.json]
+
+Targets (issue 3): warping-error ratio ≤ 0.3, sharpness ≥ 0.9× and style loss within 10% of per-frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vidstyle.flow.stage import FlowStage  # noqa: E402
+from vidstyle.frame import Frame  # noqa: E402
+from vidstyle.io import open_source  # noqa: E402
+from vidstyle.losses import StyleLoss  # noqa: E402
+from vidstyle.metrics import sharpness, warp_reference, warping_error  # noqa: E402
+from vidstyle.nets.registry import load_model  # noqa: E402
+from vidstyle.nets.vgg import VGGFeatures, load_vgg_state  # noqa: E402
+from vidstyle.stylize.feedforward import image_to_tensor, tensor_to_image  # noqa: E402
+from vidstyle.stylize.temporal import Stabilizer  # noqa: E402
+from vidstyle.train import load_image  # noqa: E402
+
+STYLE_OF = {
+    "engstrom2016_wave": "hokusai_great_wave.jpg",
+    "engstrom2016_scream": "munch_the_scream.jpg",
+    "starry_tiny": "vangogh_starry_night.jpg",
+    "wave_tiny": "hokusai_great_wave.jpg",
+}
+STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3")
+
+
+def read_clip(spec: str, *, max_width: int, frames: int) -> list[np.ndarray]:
+    out = []
+    with open_source(spec) as src:
+        for f in src:
+            img = f.image
+            h, w = img.shape[:2]
+            if w > max_width:
+                s = max_width / w
+                img = cv2.resize(img, (max_width, int(round(h * s / 2)) * 2), interpolation=cv2.INTER_AREA)
+            out.append(np.ascontiguousarray(img))
+            if len(out) >= frames:
+                break
+    return out
+
+
+def model_path(name: str, shared: Path, repo: Path) -> Path:
+    if name.startswith("engstrom2016_"):
+        return shared / "weights" / f"{name}.safetensors"
+    return repo / "models" / f"{name}.safetensors"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
+    ap.add_argument("--max-width", type=int, default=640)
+    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--strengths", default="0.85")
+    ap.add_argument("--models", default="engstrom2016_wave,engstrom2016_scream,starry_tiny,wave_tiny")
+    ap.add_argument("--clips", default="cockatoo_60f.mp4,sintel_raft_demo,realshort.mp4")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    shared = Path(args.shared)
+    repo = Path(__file__).resolve().parents[1]
+    strengths = [float(s) for s in args.strengths.split(",")]
+    vgg_state = load_vgg_state(weights=shared / "weights" / "vgg19_imagenet_conv1_1-conv3_4.safetensors")
+    vgg = VGGFeatures(layers=list(STYLE_LAYERS), state=vgg_state)
+    rows = []
+    print(f"{'clip':18s} {'model':20s} {'strength':>8s} {'WE':>9s} {'WE ratio':>8s} {'sharp ratio':>11s} {'style ratio':>11s}")
+    for clip in args.clips.split(","):
+        spec = shared / "data" / "video" / clip
+        if spec.is_dir():
+            spec = spec / "*.png"
+        inputs = read_clip(str(spec), max_width=args.max_width, frames=args.frames)
+        ref = warp_reference(inputs, lag=1)
+        # flow for the stabiliser, as the pipeline computes it
+        fs = FlowStage(estimator="dis-fast")
+        annotated = []
+        for i, img in enumerate(inputs):
+            annotated += fs.process(Frame(index=i, image=img))
+        for name in args.models.split(","):
+            path = model_path(name, shared, repo)
+            if not path.is_file():
+                print(f"  (skipping {name}: {path} missing)")
+                continue
+            model = load_model(path).eval()
+            style_img = load_image(shared / "data" / "styles" / STYLE_OF[name], max_side=384)[None]
+            with torch.no_grad():
+                sf = vgg(style_img)
+            style = StyleLoss(style_features=[{k: sf[k] for k in STYLE_LAYERS}])
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                raw = [model(image_to_tensor(img)[None]) for img in inputs]
+            net_s = (time.perf_counter() - t0) / len(inputs)
+
+            def scores(tensors):
+                frames = [tensor_to_image(t[0], np.uint8) for t in tensors]
+                we = warping_error(frames, reference=ref).mean
+                sh = float(np.mean([sharpness(f) for f in frames]))
+                with torch.no_grad():
+                    st = float(np.mean([style(vgg(t)).item() for t in tensors[:: max(1, len(tensors) // 10)]]))
+                return we, sh, st
+
+            base = scores(raw)
+            rows.append({"clip": clip, "model": name, "strength": 0.0, "we": base[0], "we_ratio": 1.0, "sharp_ratio": 1.0,
+                         "style_ratio": 1.0, "sharpness": base[1], "style": base[2], "net_s_per_frame": net_s,
+                         "size": f"{inputs[0].shape[1]}x{inputs[0].shape[0]}", "frames": len(inputs)})
+            print(f"{clip:18s} {name:20s} {0.0:8.2f} {base[0]:9.5f} {1.0:8.3f} {1.0:11.3f} {1.0:11.3f}", flush=True)
+            for s in strengths:
+                stab = Stabilizer(strength=s)
+                outs = []
+                for f, y in zip(annotated, raw):
+                    flow = None if f.flow_bwd is None else torch.from_numpy(f.flow_bwd)[None]
+                    cons = None if f.consistency is None else torch.from_numpy(f.consistency)[None, None]
+                    outs.append(stab.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut))
+                we, sh, st = scores(outs)
+                row = {"clip": clip, "model": name, "strength": s, "we": we, "we_ratio": we / base[0],
+                       "sharp_ratio": sh / base[1], "style_ratio": st / base[2], "sharpness": sh, "style": st,
+                       "size": f"{inputs[0].shape[1]}x{inputs[0].shape[0]}", "frames": len(inputs)}
+                rows.append(row)
+                print(f"{clip:18s} {name:20s} {s:8.2f} {we:9.5f} {row['we_ratio']:8.3f} {row['sharp_ratio']:11.3f} {row['style_ratio']:11.3f}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
