@@ -132,6 +132,15 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     return sd, meta
 
 
+def _card_of(meta: dict[str, str]) -> dict[str, Any]:
+    """The model card stored in a file's metadata; ``{}`` when absent or not a JSON object."""
+    try:
+        card = json.loads(meta.get("vidstyle.card", "{}") or "{}")
+    except ValueError:
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
 def _detect_architecture(sd: dict[str, torch.Tensor], path: Path) -> str:
     engstrom_keys = set(Engstrom2016Net().state_dict())
     if set(sd) == engstrom_keys:
@@ -184,7 +193,7 @@ def list_models() -> list[ModelInfo]:
             except Exception:
                 continue
             card = p.with_suffix(".md")
-            card_json = json.loads(meta.get("vidstyle.card", "{}") or "{}")
+            card_json = _card_of(meta)
             seen[p.stem] = ModelInfo(
                 name=p.stem,
                 path=p,
@@ -243,7 +252,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
         net=net,
         name=meta.get("vidstyle.name", path.stem),
         architecture=arch,
-        metadata={"path": str(path), "style": meta.get("vidstyle.style", meta.get("style", "?")), **json.loads(meta.get("vidstyle.card", "{}") or "{}")},
+        metadata={"path": str(path), "style": meta.get("vidstyle.style", meta.get("style", "?")), **_card_of(meta)},
     )
     if device is not None:
         model = model.to(device)
