@@ -260,8 +260,8 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
         if str(i) in steps:
             opt.state[p] = {
                 "step": torch.tensor(steps[str(i)]),
-                "exp_avg": tensors[f"opt.{i}.exp_avg"].clone(),
-                "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].clone(),
+                "exp_avg": tensors[f"opt.{i}.exp_avg"].to(p.device, copy=True),
+                "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(p.device, copy=True),
             }
     gen.set_state(tensors["rng.data"])
     torch.set_rng_state(tensors["rng.torch"])
