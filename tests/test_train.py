@@ -113,6 +113,17 @@ def test_resume_reaches_the_identical_state(data: dict[str, Path], tmp_path: Pat
     assert not torch.equal(ckpt_after_2["net.head.1.weight"], _tensors(resumed.checkpoint_path)["net.head.1.weight"])
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_resume_on_cuda(data: dict[str, Path], tmp_path: Path) -> None:
+    """Optimizer state comes back on the parameters' device (GPU kernels need not be bit-exact)."""
+    straight = train(config=_config(data, tmp_path / "straight", temporal_weight=1.0), device="cuda")
+    train(config=_config(data, tmp_path / "split", iterations=2, temporal_weight=1.0), device="cuda")
+    resumed = train(config=_config(data, tmp_path / "split", temporal_weight=1.0), resume=True, device="cuda")
+    a, b = _tensors(straight.model_path), _tensors(resumed.model_path)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4)
+
+
 def test_same_seed_same_model_other_seed_other_model(data: dict[str, Path], tmp_path: Path) -> None:
     a = train(config=_config(data, tmp_path / "a", iterations=2))
     b = train(config=_config(data, tmp_path / "b", iterations=2))

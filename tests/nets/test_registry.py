@@ -156,3 +156,20 @@ def test_bad_config_metadata_is_a_model_error(tmp_path: Path, config: str) -> No
     save_file(sd, str(tmp_path / "m.safetensors"), metadata=meta)
     with pytest.raises(ModelError, match="config"):
         load_model(tmp_path / "m.safetensors")
+
+
+@pytest.mark.parametrize("card", ["{not json", "[1, 2]", "3"])
+def test_bad_card_metadata_does_not_break_listing_or_loading(models_dir: Path, card: str) -> None:
+    from safetensors.torch import load_file, save_file
+
+    path = save_model(models_dir / "odd.safetensors", net=_random_net(), name="odd", style="s")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+    meta["vidstyle.card"] = card
+    save_file(load_file(str(path)), str(path), metadata=meta)
+    (info,) = [m for m in list_models() if m.name == "odd"]
+    assert info.description == "" and info.metadata == {}
+    model = load_model(path)
+    assert model.name == "odd" and model.metadata["style"] == "s"
