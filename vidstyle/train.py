@@ -75,6 +75,8 @@ class TrainConfig:
     def validate(self) -> None:
         if not self.style:
             raise InvalidOptionError("at least one --style image is needed")
+        if not self.style_layers:
+            raise InvalidOptionError("--style-layers needs at least one VGG19 layer, e.g. relu1_2,relu2_2,relu3_3")
         if self.size not in PRESETS:
             raise InvalidOptionError(f"--size must be one of {sorted(PRESETS)}, got {self.size!r}")
         for name, value, low in [("image-size", self.image_size, 32), ("batch-size", self.batch_size, 1),
@@ -195,7 +197,7 @@ def synthetic_pair(x: torch.Tensor, *, gen: torch.Generator, max_shift: float = 
         u = c * (xs - cx) - s * (ys - cy) + cx + tx - xs
         v = s * (xs - cx) + c * (ys - cy) + cy + ty - ys
         # a smooth non-rigid part: bilinear upsampling of a coarse random field
-        coarse = (torch.rand(1, 2, 4, 4, generator=gen) * 2 - 1) * (max_shift / 3)
+        coarse = ((torch.rand(1, 2, 4, 4, generator=gen) * 2 - 1) * (max_shift / 3)).to(dev, x.dtype)
         fine = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)[0]
         flows.append(torch.stack([u, v]) + fine)
     flow = torch.stack(flows)
@@ -268,7 +270,9 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
     return int(meta["iteration"]), float(meta.get("elapsed", "0")), json.loads(meta.get("history", "[]"))
 
 
-def _hardware() -> str:
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA), torch {torch.__version__}"
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -377,7 +381,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         "lr": config.lr,
         "seed": config.seed,
         "training_seconds": round(seconds, 1),
-        "hardware": _hardware(),
+        "hardware": _hardware(device),
         "final_losses": {k: float(f"{v:.6g}") for k, v in losses.items()},
         "trained_with": "vidstyle train",
     }

@@ -181,6 +181,8 @@ class VGGFeatures(nn.Module):
         super().__init__()
         if pooling not in ("avg", "max"):
             raise InvalidOptionError(f"pooling must be 'avg' or 'max', got {pooling!r}")
+        if not layers:
+            raise InvalidOptionError("VGGFeatures needs at least one layer name, e.g. relu2_2")
         available = []
         for name in VGG19_LAYERS:
             block = name[4:] if name.startswith(("conv", "relu")) else None
