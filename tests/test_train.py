@@ -231,7 +231,7 @@ def test_synthetic_pair_noise_and_determinism() -> None:
     "change",
     [{"style": ()}, {"size": "huge"}, {"image_size": 16}, {"batch_size": 0}, {"iterations": 0}, {"lr": 0.0},
      {"style_weight": -1.0}, {"tv_weight": float("nan")}, {"checkpoint_every": 0}, {"style_mix": (1.0, 2.0)},
-     {"style_size": 0}, {"max_images": -1}],
+     {"style_size": 0}, {"max_images": -1}, {"style_layers": ()}],
 )
 def test_bad_options(data: dict[str, Path], tmp_path: Path, change: dict) -> None:
     with pytest.raises(InvalidOptionError):

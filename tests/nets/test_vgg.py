@@ -110,6 +110,8 @@ def test_unknown_layer_and_pooling(fake_vgg_caffe: Path) -> None:
     state = load_vgg_state(weights=fake_vgg_caffe)
     with pytest.raises(InvalidOptionError, match="relu9_1"):
         VGGFeatures(layers=["relu9_1"], state=state)
+    with pytest.raises(InvalidOptionError, match="at least one"):
+        VGGFeatures(layers=[], state=state)
     with pytest.raises(InvalidOptionError, match="pooling"):
         VGGFeatures(layers=["relu1_1"], state=state, pooling="min")  # type: ignore[arg-type]
 
