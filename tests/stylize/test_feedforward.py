@@ -212,3 +212,32 @@ def test_cuda_without_gpu_is_an_option_error() -> None:
     with pytest.raises(InvalidOptionError, match="--device cpu"):
         resolve_device("cuda")
     assert resolve_device(None).type == "cpu"
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_in_the_pipeline(batch_size: int) -> None:
+    from vidstyle.pipeline.runner import run_pipeline
+
+    images, flow, cons = translating_sequence(7, 20, 28, dx=1.0, noise=0.02)
+    expected = run_stage(_stage(batch_size=1), frames_with_flow(images, flow, cons))
+
+    class Sink:
+        def __init__(self) -> None:
+            self.frames: list[Frame] = []
+
+        def write(self, frame: Frame) -> None:
+            self.frames.append(frame)
+
+        def close(self) -> str:
+            return "done"
+
+        def abort(self) -> None:
+            return None
+
+    sink = Sink()
+    stats = run_pipeline(source=frames_with_flow(images, flow, cons), stages=[_stage(batch_size=batch_size)],
+                         sink=sink, queue_size=2)
+    assert stats.frames == 7 and str(stats.output) == "done"
+    assert [f.index for f in sink.frames] == list(range(7))
+    for got, want in zip(sink.frames, expected):
+        np.testing.assert_allclose(got.stylized, want.stylized, atol=1e-5)
