@@ -241,3 +241,15 @@ def test_in_the_pipeline(batch_size: int) -> None:
     assert [f.index for f in sink.frames] == list(range(7))
     for got, want in zip(sink.frames, expected):
         np.testing.assert_allclose(got.stylized, want.stylized, atol=1e-5)
+
+
+def test_channels_last_and_bfloat16_match_float32() -> None:
+    img = texture(24, 33, seed=7)
+    ref = _stage(stabilize=0.0).stylize_image(img)
+    cl = _stage(stabilize=0.0, channels_last=True).stylize_image(img)
+    np.testing.assert_allclose(cl, ref, atol=1e-5)
+    stage = _stage(stabilize=0.0, precision="bfloat16")
+    assert next(stage.stylizer.model.parameters()).dtype == torch.bfloat16
+    bf = stage.stylize_image(img)
+    assert bf.dtype == np.float32 and bf.shape == img.shape
+    assert np.abs(bf - ref).mean() < 0.03
