@@ -197,7 +197,7 @@ def synthetic_pair(x: torch.Tensor, *, gen: torch.Generator, max_shift: float = 
         u = c * (xs - cx) - s * (ys - cy) + cx + tx - xs
         v = s * (xs - cx) + c * (ys - cy) + cy + ty - ys
         # a smooth non-rigid part: bilinear upsampling of a coarse random field
-        coarse = ((torch.rand(1, 2, 4, 4, generator=gen) * 2 - 1) * (max_shift / 3)).to(dev, x.dtype)
+        coarse = ((torch.rand(1, 2, 4, 4, generator=gen) * 2 - 1) * (max_shift / 3)).to(x.dtype)
         fine = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)[0]
         flows.append(torch.stack([u, v]) + fine)
     flow = torch.stack(flows)
