@@ -112,3 +112,42 @@ def test_close_stops_a_running_iteration() -> None:
     assert cam.end_reason == "stopped"
     with pytest.raises(StopIteration):
         next(it)
+
+
+def _as_camera(url: str) -> CameraSource:
+    from vidstyle.live import CameraSpec
+
+    return CameraSource(CameraSpec(spec="fake-camera", url=url, format="lavfi", kind="camera"))
+
+
+def test_device_timestamps_on_the_monotonic_clock_are_used() -> None:
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    with _as_camera("testsrc2=size=64x48:rate=30") as cam:
+        assert not cam.realtime  # cameras are not paced
+        cam._tb = Fraction(1, 1_000_000)
+        fr = SimpleNamespace(pts=int((time.monotonic() - 0.2) * 1e6))
+        assert cam._device_time(fr) == pytest.approx(time.perf_counter() - 0.2, abs=0.02)
+        assert cam._device_time(SimpleNamespace(pts=None)) is None
+        # a stream clock starting at 0 is not the monotonic clock: arrival times are used
+        assert cam._device_time(SimpleNamespace(pts=1000)) is None
+
+
+def test_stale_buffered_camera_frames_are_skipped() -> None:
+    class Buffered(CameraSource):
+        calls = 0
+
+        def _device_time(self, fr):
+            self.calls += 1
+            old = 1.0 if self.calls <= 4 else 0.01  # the first 4 frames waited in the driver
+            return time.perf_counter() - old
+
+    from vidstyle.live import CameraSpec
+
+    spec = CameraSpec(spec="fake-camera", url="testsrc2=size=64x48:rate=30", format="lavfi", kind="camera")
+    with Buffered(spec) as cam:
+        it = iter(cam)
+        first = next(it)
+        assert first.index == 4 and cam.frames_skipped == 4
+        assert time.perf_counter() - first.capture_time < 0.5

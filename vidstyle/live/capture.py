@@ -6,8 +6,11 @@ anything but the camera. Each frame carries
 
 * ``index``: its position in the captured stream, counting frames the source itself skipped, so gaps
   in ``index`` are exactly the frames that were never shown;
-* ``capture_time``: ``time.perf_counter()`` when the frame was captured (for paced sources: when
-  it was due), the start of the capture→display latency;
+* ``capture_time``: ``time.perf_counter()`` when the frame was captured, the start of the
+  capture→display latency: for cameras the time the driver stamped on the frame when it is on the
+  monotonic clock (V4L2), else when its packet arrived; for paced sources when it was due. Camera
+  frames already older than 0.5 s when read (left in the driver's buffers while the model warmed up)
+  are skipped;
 * ``pts``/``time_base``: the capture time on a 1/90000 s clock starting at the first frame, so a
   recording of the frames shown plays at true speed whatever was dropped (variable frame rate);
   the input's own timestamp is kept in ``extra["source_time"]``.
@@ -39,6 +42,7 @@ __all__ = ["CameraSource", "open_camera", "parse_size", "LIVE_TIME_BASE"]
 #: time base of the wall-clock ``pts`` live frames carry (the MPEG 90 kHz clock)
 LIVE_TIME_BASE = Fraction(1, 90000)
 _MAX_SLEEP = 0.05  # pacing sleeps in slices this long so close() is honoured promptly
+_STALE = 0.5  # camera frames older than this when read were buffered, not live: skipped
 
 
 def parse_size(text: str | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -220,6 +224,18 @@ class CameraSource:
         step = 1.0 / float(self.fps) if self.fps else 1.0 / 30.0
         return 0.0 if last is None else last + step
 
+    def _device_time(self, fr: Any) -> float | None:
+        """The capture time a camera stamped on the frame, on the ``perf_counter`` clock, when it
+        is on the same clock (V4L2 stamps frames with ``CLOCK_MONOTONIC``, which is
+        ``perf_counter``'s on Linux); ``None`` otherwise (other devices, network streams)."""
+        if self.spec.kind != "camera" or fr.pts is None:
+            return None
+        t = float(fr.pts * self._tb)
+        now_mono, now_perf = time.monotonic(), time.perf_counter()
+        if not 0.0 <= now_mono - t < 10.0:  # another clock (wall clock, stream time…)
+            return None
+        return t - now_mono + now_perf
+
     def _sleep_until(self, due: float) -> None:
         while not self._closing.is_set():
             left = due - time.perf_counter()
@@ -262,6 +278,12 @@ class CameraSource:
                     captured = due
                 else:
                     captured = arrived
+                    device = self._device_time(fr)
+                    if device is not None and device <= arrived:
+                        captured = device
+                        if arrived - device > _STALE:  # left in the driver's buffers (during start-up)
+                            self.frames_skipped += 1
+                            continue
                 if same_size:
                     image = fr.to_ndarray(format="rgb24")
                 else:

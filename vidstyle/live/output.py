@@ -139,7 +139,7 @@ def draw_overlay(image_bgr: np.ndarray, lines: list[str]) -> np.ndarray:
     band = out[:box_h, :box_w]
     band[:] = (band.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darken: text readable on any picture
     for i, text in enumerate(lines):
-        y = 4 + line_h * (i + 1) - 6
+        y = line_h * (i + 1) + 1
         cv2.putText(out, text, (6, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
     return out
 
