@@ -101,6 +101,7 @@ def models_dirs() -> list[Path]:
     if env:
         dirs += [Path(p) for p in env.split(os.pathsep) if p]
     dirs.append(Path(__file__).resolve().parents[2] / "models")  # source checkout / editable install
+    dirs.append(Path.cwd() / "models")  # running from a checkout with a non-editable install
     dirs.append(Path(torch.hub.get_dir()) / "vidstyle")  # downloaded shipped models
     return dirs
 
