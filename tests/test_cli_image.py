@@ -1,0 +1,101 @@
+"""``vidstyle image`` end to end on tiny pictures, with random VGG-shaped weights written to a file."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vidstyle.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    from safetensors.torch import save_file
+
+    root = tmp_path_factory.mktemp("img")
+    g = torch.Generator().manual_seed(0)
+    sd, cin = {}, 3
+    for idx, c in zip([0, 2, 5, 7, 10, 12, 14, 16], [8, 8, 16, 16, 16, 16, 16, 16]):
+        sd[f"features.{idx}.weight"] = torch.randn(c, cin, 3, 3, generator=g) * (2.0 / (9 * cin)) ** 0.5
+        sd[f"features.{idx}.bias"] = torch.zeros(c)
+        cin = c
+    weights = root / "vgg_random.safetensors"
+    save_file(sd, str(weights), metadata={"convention": "caffe"})
+    rng = np.random.default_rng(0)
+    content = cv2.resize((rng.random((10, 12, 3)) * 255).astype(np.uint8), (60, 50), interpolation=cv2.INTER_CUBIC)
+    style = (rng.random((32, 32, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(root / "content.png"), content)
+    cv2.imwrite(str(root / "style.png"), style)
+    cv2.imwrite(str(root / "style2.jpg"), style[::-1].copy())
+    cv2.imwrite(str(root / "content16.png"), content.astype(np.uint16) * 257)
+    return root, weights
+
+
+def test_image_command_writes_a_stylized_picture(files, capsys):
+    root, weights = files
+    out = root / "out.png"
+    rc = main([
+        "image", str(root / "content.png"), "--style", str(root / "style.png"), "--style", f"{root / 'style2.jpg'}:0.3",
+        "-o", str(out), "--iterations", "4", "--size", "40", "--vgg-weights", str(weights), "--seed", "1",
+        "--preserve-color", "luminance", "--style-scale", "0.5", "--device", "cpu",
+    ])
+    assert rc == 0
+    img = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert img.shape == (33, 40, 3) and img.dtype == np.uint8  # 60×50 scaled to a long side of 40
+    assert "wrote" in capsys.readouterr().err
+    # existing output without --overwrite: one-line error, exit 1
+    rc = main(["image", str(root / "content.png"), "--style", str(root / "style.png"), "-o", str(out),
+               "--vgg-weights", str(weights)])
+    assert rc == 1
+    assert "exists" in capsys.readouterr().err
+
+
+def test_image_command_keeps_16_bit_and_takes_an_init_image(files):
+    root, weights = files
+    out = root / "out16.png"
+    rc = main(["image", str(root / "content16.png"), "--style", str(root / "style.png"), "-o", str(out), "-q",
+               "--iterations", "2", "--size", "0", "--optimizer", "adam", "--init", str(root / "style.png"),
+               "--vgg-weights", str(weights), "--scales", "1"])
+    assert rc == 0
+    img = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert img.shape == (50, 60, 3) and img.dtype == np.uint16
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--style", "missing.png"], "missing.png"),
+        (["--style", "STYLE", "--preserve-color", "luminance", "--style-scale", "0"], "style-scale"),
+        (["--style", "STYLE", "--content-layer", "relu5_1"], "deeper than the loaded"),
+        (["--style", "STYLE", "--init", "nowhere.png"], "nowhere.png"),
+    ],
+)
+def test_image_command_errors_are_one_line(files, capsys, extra, message):
+    root, weights = files
+    extra = [str(root / "style.png") if e == "STYLE" else e for e in extra]
+    rc = main(["image", str(root / "content.png"), "-o", str(root / "bad.png"), "--vgg-weights", str(weights), *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and message in err[0] and err[0].startswith("vidstyle: error:")
+    assert not (root / "bad.png").exists()
+
+
+def test_style_weight_parsing():
+    from vidstyle.cli.image import _style
+
+    assert _style("a.png") == ("a.png", 1.0)
+    assert _style("dir/a.png:0.3") == ("dir/a.png", 0.3)
+    assert _style("a:b.png") == ("a:b.png", 1.0)
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        _style("a.png:-1")
