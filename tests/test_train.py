@@ -67,9 +67,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"content": content, "style": root / "stripes.png", "vgg": root / "vgg.safetensors"}
 
 
-def _config(data: dict[str, Path], out: Path, **kw) -> TrainConfig:  # noqa: ANN003
-    base = dict(style=(str(data["style"]),), content=str(data["content"]), output=str(out), image_size=32,
-                style_size=48, batch_size=2, iterations=4, checkpoint_every=2, vgg_weights=str(data["vgg"]), seed=3)
+def _config(data: dict[str, Path], out: Path, **kw) -> TrainConfig:
+    base = {"style": (str(data["style"]),), "content": str(data["content"]), "output": str(out), "image_size": 32,
+            "style_size": 48, "batch_size": 2, "iterations": 4, "checkpoint_every": 2, "vgg_weights": str(data["vgg"]),
+            "seed": 3}
     base.update(kw)
     return TrainConfig(**base)
 
@@ -82,8 +83,8 @@ def _tensors(path: Path) -> dict[str, torch.Tensor]:
 
 def _assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
     assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    for k, value in a.items():
+        assert torch.equal(value, b[k]), k
 
 
 def test_loss_decreases(data: dict[str, Path], tmp_path: Path) -> None:

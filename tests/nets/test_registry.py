@@ -11,7 +11,13 @@ from nets_helpers import DEVICES
 
 from vidstyle.errors import InputNotFoundError, ModelError
 from vidstyle.nets.engstrom import Engstrom2016Net
-from vidstyle.nets.registry import ShippedWeights, StyleModel, list_models, load_model, save_model
+from vidstyle.nets.registry import (
+    ShippedWeights,
+    StyleModel,
+    list_models,
+    load_model,
+    save_model,
+)
 from vidstyle.nets.transformer import NetConfig, TransformerNet
 
 

@@ -10,7 +10,13 @@ from nets_helpers import DEVICES
 from torch.utils.flop_counter import FlopCounterMode
 
 from vidstyle.errors import InvalidOptionError, ShapeError
-from vidstyle.nets.transformer import PRESETS, NetConfig, TransformerNet, check_image_batch, pad_to_multiple
+from vidstyle.nets.transformer import (
+    PRESETS,
+    NetConfig,
+    TransformerNet,
+    check_image_batch,
+    pad_to_multiple,
+)
 
 DTYPES = [torch.float32, torch.float64]
 SIZES = [(1, 1), (2, 3), (4, 4), (1, 9), (5, 7), (37, 51)]

@@ -11,7 +11,12 @@ import torch
 import torch.nn.functional as F
 from nets_helpers import DEVICES, fake_vgg_state_dict, write_fake_vgg
 
-from vidstyle.errors import InputNotFoundError, InvalidOptionError, ModelError, WeightsUnavailableError
+from vidstyle.errors import (
+    InputNotFoundError,
+    InvalidOptionError,
+    ModelError,
+    WeightsUnavailableError,
+)
 from vidstyle.nets.vgg import VGG19_LAYERS, VGGFeatures, load_vgg_state
 
 CAFFE_MEAN = torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1)
@@ -157,7 +162,7 @@ class _Trap:
 
     flag: Path | None = None
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (Path.touch, (self.flag,))
 
 
@@ -182,7 +187,7 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
     calls: list[object] = []
 
-    def no_network(*args, weights=None, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def no_network(*args, weights=None, **kwargs):
         calls.append(weights)
         raise urllib.error.URLError("no network in tests")
 

@@ -71,7 +71,7 @@ def frames_with_flow(images: list[np.ndarray], flow: np.ndarray | None, cons: np
     return out
 
 
-def run_stage(stage, frames: list[Frame]) -> list[Frame]:  # noqa: ANN001
+def run_stage(stage, frames: list[Frame]) -> list[Frame]:
     out: list[Frame] = []
     for f in frames:
         out += stage.process(f)

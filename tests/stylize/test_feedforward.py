@@ -6,11 +6,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ff_helpers import DEVICES, frames_with_flow, random_model, run_stage, texture, translating_sequence
+from ff_helpers import (
+    DEVICES,
+    frames_with_flow,
+    random_model,
+    run_stage,
+    texture,
+    translating_sequence,
+)
 
 from vidstyle.errors import InvalidOptionError
 from vidstyle.frame import Frame, from_float32
-from vidstyle.stylize.feedforward import FeedForwardStage, image_to_tensor, resolve_device, tensor_to_image
+from vidstyle.stylize.feedforward import (
+    FeedForwardStage,
+    image_to_tensor,
+    resolve_device,
+    tensor_to_image,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +33,7 @@ def _one_torch_thread():
     torch.set_num_threads(before)
 
 
-def _stage(**kw) -> FeedForwardStage:  # noqa: ANN003
+def _stage(**kw) -> FeedForwardStage:
     kw.setdefault("model", random_model(0))
     kw.setdefault("device", "cpu")
     kw.setdefault("threads", 1)
@@ -99,7 +111,7 @@ def test_image_tensor_conversions() -> None:
 # ---- temporal stabilisation -------------------------------------------------------------------------
 
 
-def _reference(n: int, h: int, w: int, dx: float):  # noqa: ANN202
+def _reference(n: int, h: int, w: int, dx: float):
     """Exact forward flows (frame t → t+1 is −d) and masks for vidstyle.metrics.warping_error."""
     from vidstyle.metrics import WarpReference
 
