@@ -9,7 +9,9 @@ Per configuration: sustained output fps (frames shown per second), p50/p95/max c
 latency drift (median latency of the last tenth of the run minus that of the first tenth: near 0 when
 nothing queues up), and the network+flow+stabiliser time per processed frame. Ratios are against the
 ``tiny`` row (the tiny model, eager, NCHW, stabilisation 0.85 on dis-ultrafast flow), measured in the
-same run; the ``passthrough`` row (no model) shows what capture and output alone cost.
+same run; the ``passthrough`` row (no model) shows what capture and output alone cost. Suffixes:
+``-serial`` flow before the network instead of overlapped with it, ``-nostab`` no flow and no
+stabilisation, ``-cl`` channels-last, ``-compile`` torch.compile.
 
 Models: the tiny rows use ``models/starry_tiny.safetensors`` when it exists, else a random-weights tiny
 TransformerNet (speed does not depend on the weights); the full row uses
@@ -38,7 +40,7 @@ from vidstyle.frame import Frame  # noqa: E402
 from vidstyle.live import LiveOutput, LiveStylizer, open_camera, run_live  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
-CONFIGS = ["passthrough", "tiny", "tiny-nostab", "tiny-cl", "tiny-compile", "full"]
+CONFIGS = ["passthrough", "tiny", "tiny-serial", "tiny-nostab", "tiny-cl", "tiny-compile", "full"]
 BASELINE = "tiny"
 
 
@@ -98,6 +100,7 @@ def run_config(name: str, *, seconds: float, source: str, models: dict[str, tupl
                 stabilize=0.0 if name.endswith("nostab") else stabilize,
                 flow=flow,
                 threads=threads,
+                parallel_flow=not name.endswith("serial"),
             )
             t0 = time.perf_counter()
             stage.warmup(width=w, height=h, frames=3)

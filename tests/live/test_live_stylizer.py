@@ -143,3 +143,18 @@ def test_real_network_with_stabilisation(tiny_model) -> None:
         assert out.stylized.shape == (48, 64, 3) and out.stylized.dtype == np.uint8
     assert st._stages[0].stabilizer.previous is not None
     st.close()
+
+
+def test_overlapped_flow_gives_the_same_output_as_flow_then_stage(tiny_model) -> None:
+    """The overlapped path (flow in a helper thread during the network) is the feed-forward stage's
+    own computation, only reordered: outputs are identical."""
+    big = _texture(48, 64)
+    outs = {}
+    for parallel in (True, False):
+        st = LiveStylizer(models=[tiny_model], device="cpu", stabilize=0.85, threads=1, parallel_flow=parallel)
+        frames = [Frame(index=i, image=_shifted(big, 2 * i, 48, 64)) for i in range(4)]
+        outs[parallel] = [st.process(f)[0].stylized for f in frames]
+        assert frames[-1].flow_bwd is not None
+        st.close()
+    for a, b in zip(outs[True], outs[False]):
+        np.testing.assert_array_equal(a, b)

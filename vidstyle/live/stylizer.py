@@ -58,6 +58,9 @@ class LiveStylizer:
         threads: torch CPU threads.
         stage_factory: builds the stylize stage for one model (tests inject fakes); default
             :class:`~vidstyle.stylize.feedforward.FeedForwardStage`.
+        parallel_flow: compute the flow of a frame in a helper thread while the network runs on
+            it (the stabiliser needs both only afterwards), so flow costs no latency when a core is
+            free. Applies to feed-forward stages; other stages get flow first, then ``process``.
 
     Attributes:
         notice: the last problem met while switching models (``""`` if none), for the overlay.
@@ -76,6 +79,7 @@ class LiveStylizer:
         flow: str = DEFAULT_LIVE_FLOW,
         threads: int | None = None,
         stage_factory: Callable[..., Any] | None = None,
+        parallel_flow: bool = True,
     ) -> None:
         from vidstyle.stylize.temporal import DEFAULT_STRENGTH
 
@@ -100,6 +104,8 @@ class LiveStylizer:
             from vidstyle.flow.stage import FlowStage
 
             self._flow = FlowStage(estimator=flow)
+        self.parallel_flow = bool(parallel_flow)
+        self._pool: Any = None
         self._lock = threading.Lock()
         self._stages: dict[int, Any] = {}
         self._current = 0
@@ -199,12 +205,42 @@ class LiveStylizer:
         stage = self._stages[self._current]
         self._configure(stage)
         if self._stab_on and self._flow is not None:
-            self._flow.process(frame)
-        out = stage.process(frame)
+            if self.parallel_flow and hasattr(stage, "stylizer") and hasattr(stage, "stabilizer"):
+                out = self._overlapped(stage, frame)
+            else:
+                self._flow.process(frame)
+                out = stage.process(frame)
+        else:
+            out = stage.process(frame)
         for f in out:
             f.extra["model"] = self._labels[self._current]
             f.extra["stabilize"] = self._on_strength if self._stab_on else 0.0
         return out
+
+    def _overlapped(self, stage: Any, frame: Frame) -> list[Frame]:
+        """Flow (helper thread) and network (this thread) at once, then the stabiliser: the
+        steps of :meth:`FeedForwardStage.process <vidstyle.stylize.feedforward.FeedForwardStage.process>`
+        for one frame, with the flow overlapped."""
+        import torch
+
+        from vidstyle.stylize.feedforward import image_to_tensor, tensor_to_image
+
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidstyle-live-flow")
+        pending = self._pool.submit(self._flow.process, frame)
+        try:
+            y = stage.stylizer(image_to_tensor(frame.image)[None])
+        finally:
+            pending.result()
+        flow = cons = None
+        if frame.flow_bwd is not None and frame.consistency is not None:
+            flow = torch.from_numpy(np.ascontiguousarray(frame.flow_bwd))[None].to(y.device)
+            cons = torch.from_numpy(np.ascontiguousarray(frame.consistency))[None, None].to(y.device)
+        y = stage.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=frame.scene_cut)
+        frame.stylized = tensor_to_image(y[0], frame.image.dtype)
+        return [frame]
 
     def warmup(self, *, width: int, height: int, frames: int = 2) -> None:
         """Run the current model (and flow) on blank frames so the first camera frame does not
@@ -213,10 +249,7 @@ class LiveStylizer:
         rng = np.random.default_rng(0)
         for i in range(max(1, frames)):
             image = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
-            f = Frame(index=i, image=image)
-            if self._stab_on and self._flow is not None:
-                self._flow.process(f)
-            stage.process(f)
+            self.process(Frame(index=i, image=image))
             stage.finish()
         self._restart_temporal()
 
@@ -235,3 +268,6 @@ class LiveStylizer:
                 pass
         if self._flow is not None:
             self._flow.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
