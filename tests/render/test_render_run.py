@@ -26,6 +26,15 @@ from vidstyle.render import load_job, render
 from vidstyle.render.manifest import file_sha256, pixels_sha256
 
 
+def _devices() -> list[str]:
+    import torch
+
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+DEVICES = _devices()
+
+
 def _render(job_path: Path, **overrides: object):
     return render(load_job(job_path, overrides=overrides or None))
 
@@ -91,9 +100,10 @@ def test_16_bit_and_float_outputs_are_not_quantised_to_8_bits(tmp_path: Path, pl
     assert np.abs(got32 - expect).max() <= 2e-5  # float: the network's own float noise
 
 
-def test_two_renders_are_bit_identical(tmp_path: Path, plates: Path, tiny_model: Path) -> None:
-    a = write_job(tmp_path / "a", plates=plates, model=tiny_model, frames="1001-1012")
-    b = write_job(tmp_path / "b", plates=plates, model=tiny_model, frames="1001-1012")
+@pytest.mark.parametrize("device", DEVICES)
+def test_two_renders_are_bit_identical(tmp_path: Path, plates: Path, tiny_model: Path, device: str) -> None:
+    a = write_job(tmp_path / "a", plates=plates, model=tiny_model, frames="1001-1012", device=device)
+    b = write_job(tmp_path / "b", plates=plates, model=tiny_model, frames="1001-1012", device=device)
     _render(a)
     _render(b)
     fa, fb = read_frames(tmp_path / "a" / "out"), read_frames(tmp_path / "b" / "out")
@@ -129,12 +139,15 @@ def _interrupt_after(n_frames: int):
     return progress
 
 
-@pytest.mark.parametrize("bit_depth, ext", [(8, "png"), (16, "png"), (16, "exr")])
+@pytest.mark.parametrize(
+    "bit_depth, ext, device",
+    [(8, "png", "cpu"), (16, "png", "cpu"), (16, "exr", "cpu")] + [(16, "png", d) for d in DEVICES if d != "cpu"],
+)
 def test_interrupted_then_resumed_equals_uninterrupted(
-    tmp_path: Path, plates: Path, tiny_model: Path, bit_depth: int, ext: str
+    tmp_path: Path, plates: Path, tiny_model: Path, bit_depth: int, ext: str, device: str
 ) -> None:
     """With the state side-car the resumed frames are bit-identical, whatever the output depth."""
-    keys = {"frames": "1001-1016", "bit_depth": bit_depth, "output": f"out/sh.%04d.{ext}"}
+    keys = {"frames": "1001-1016", "bit_depth": bit_depth, "output": f"out/sh.%04d.{ext}", "device": device}
     full = write_job(tmp_path / "full", plates=plates, model=tiny_model, **keys)
     part = write_job(tmp_path / "part", plates=plates, model=tiny_model, **keys)
     _render(full)
@@ -232,6 +245,30 @@ def test_video_output_prores_with_timecode_and_16_bit(tmp_path: Path, plates: Pa
     assert manifest["output"]["sha256"] == file_sha256(result.output)
     assert manifest["output"]["encoder"]["pix_fmt"] == "yuv422p10le"
     assert [f["video_index"] for f in manifest["frames"]] == list(range(8))
+
+
+def test_video_input_exact_frames_chunks_and_timecode(tmp_path: Path, plates: Path, tiny_model: Path) -> None:
+    """A ProRes master as input: frame numbers are 0-based frame indices; a range starts exactly
+    there (chunks seek into the file and get the same frames); the timecode follows the range."""
+    from vidstyle.io import open_source
+
+    master = write_job(tmp_path / "m", plates=plates, model=tiny_model, frames="1001-1012", output="master.mov",
+                       bit_depth=16, timecode="01:00:00:00", fps=24, stabilize=0.0)
+    mov = _render(master).output
+    keys = {"input": str(mov), "frames": "3-10", "bit_depth": 16, "stabilize": 0.0, "fps": None}
+    single = write_job(tmp_path / "s", plates=plates, model=tiny_model, **keys)
+    chunked = write_job(tmp_path / "c", plates=plates, model=tiny_model, chunk_frames=3, overlap=2, crossfade=0, **keys)
+    _render(single)
+    _render(chunked)
+    a, b = read_frames(tmp_path / "s" / "out"), read_frames(tmp_path / "c" / "out")
+    assert sorted(a) == sorted(b) == list(range(3, 11))
+    for n in a:  # per-frame stylization: identical only if every chunk decoded exactly the same frames
+        assert np.array_equal(a[n], b[n]), n
+    to_mov = write_job(tmp_path / "v", plates=plates, model=tiny_model, output="part.mov", **keys)
+    out = _render(to_mov).output
+    with open_source(out) as src:
+        assert src.info.timecode == "01:00:00:03"
+        assert src.info.frame_count == 8
 
 
 def test_ffv1_mkv_is_lossless_16_bit(tmp_path: Path, plates: Path, tiny_model: Path) -> None:

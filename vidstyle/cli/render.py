@@ -33,19 +33,31 @@ chunk; frames are written under temporary names and renamed, so none is ever hal
 
 
 def _optim_keys() -> list[str]:
-    """Parameters of OptimStage, found without importing torch (for --help to stay instant)."""
+    """Keys of the optim back end (OptimStage parameters and OptimConfig fields), found without
+    importing torch so that --help stays instant."""
+    from vidstyle.render.job import OPTIM_CONFIG_EXCLUDED, OPTIM_STAGE_EXCLUDED
+
     path = Path(__file__).resolve().parents[1] / "stylize" / "optim.py"
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError):
         return []
+    stage: list[str] = []
+    config: list[str] = []
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == "OptimStage":
             for item in node.body:
                 if isinstance(item, ast.FunctionDef) and item.name == "__init__":
                     args = item.args
-                    return [a.arg for a in [*args.args, *args.kwonlyargs] if a.arg != "self"]
-    return []
+                    stage = [a.arg for a in [*args.args, *args.kwonlyargs]
+                             if a.arg != "self" and a.arg not in OPTIM_STAGE_EXCLUDED]
+        if isinstance(node, ast.ClassDef) and node.name == "OptimConfig":
+            config = [item.target.id for item in node.body
+                      if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+                      and item.target.id not in OPTIM_CONFIG_EXCLUDED]
+    if not stage:
+        return []
+    return stage + [c for c in config if c not in stage]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -72,17 +84,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         opt = option_name(spec.name)
         dest = f"key_{spec.name}"
         default_note = f" (file: {spec.name})"
+        text = spec.help.replace("%", "%%")
         if spec.kind == "bool":
             group.add_argument(opt, dest=dest, action="store_const", const=True, default=None,
-                               help=spec.help + default_note)
+                               help=text + default_note)
             group.add_argument("--no-" + opt[2:], dest=dest, action="store_const", const=False,
                                help=argparse.SUPPRESS)
         elif spec.kind == "ray":
             group.add_argument(opt, dest=dest, nargs="?", const="local", default=None, metavar=spec.metavar,
-                               help=spec.help + default_note)
+                               help=text + default_note)
         else:
             group.add_argument(opt, dest=dest, default=None, metavar=spec.metavar or spec.name.upper(),
-                               help=spec.help + default_note)
+                               help=text + default_note)
     if "overwrite" in KEYS:
         p.add_argument("-y", dest="key_overwrite", action="store_const", const=True, help=argparse.SUPPRESS)
     extra = [k for k in _optim_keys() if k not in KEYS]
@@ -90,7 +103,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         og = p.add_argument_group("optim back end")
         for k in extra:
             og.add_argument(option_name(k), dest=f"extra_{k}", default=None, metavar="V",
-                            help=f"OptimStage parameter {k}")
+                            help=f"optim back end: {k} (see vidstyle.stylize.optim; lists comma-separated)")
     p.set_defaults(func=run)
     return p
 

@@ -197,30 +197,28 @@ def build_render_stages(job: RenderJob, *, threads: int) -> list[Any]:
     return _optim_stages(job, threads=threads)
 
 
-def _optim_stages(job: RenderJob, *, threads: int) -> list[Any]:  # pragma: no cover - back end in progress
-    import inspect
+def _optim_stages(job: RenderJob, *, threads: int) -> list[Any]:
+    """``[flow], OptimStage`` of an optim job (flow stage when the temporal strength is > 0)."""
+    from vidstyle.render.job import optim_config, optim_stage_kwargs
+    from vidstyle.stylize.optim import DEFAULT_STABILIZE, OptimStage
 
-    from vidstyle.stylize.optim import OptimStage
-
-    params = inspect.signature(OptimStage).parameters
-    kwargs: dict[str, Any] = dict(job.extra)
-    wanted = {
-        "style": list(job.style or ()) if len(job.style or ()) != 1 else job.style[0],  # type: ignore[index]
-        "device": job.device,
-        "seed": job.seed,
-        "stabilize": job.stabilize,
-        "threads": threads,
-    }
-    for k, v in wanted.items():
-        if k in params and v is not None:
-            kwargs[k] = v
+    stabilize = DEFAULT_STABILIZE if job.stabilize is None else job.stabilize
+    use_flow = stabilize > 0 and str(job.flow).strip().lower() not in ("none", "off", "")
+    stylize = OptimStage(
+        styles=list(job.style or ()),
+        config=optim_config(job),
+        stabilize=stabilize,
+        flow=job.flow if use_flow else None,
+        device=job.device,
+        threads=threads,
+        **optim_stage_kwargs(job),
+    )
     stages: list[Any] = []
-    strength = job.stabilize if job.stabilize is not None else 1.0
-    if strength > 0 and str(job.flow).lower() not in ("none", "off", ""):
+    if use_flow:
         from vidstyle.flow.stage import FlowStage
 
         stages.append(FlowStage(estimator=job.flow, device=job.device))
-    stages.append(OptimStage(**kwargs))
+    stages.append(stylize)
     return stages
 
 
@@ -400,7 +398,8 @@ def render_chunk(
     journal = Journal(layout.journal_path(chunk.id))
     journal.append(
         {"e": "start", "chunk": chunk.id, "attempt": attempt, "from": write_from, "read_from": read_from,
-         "state": state_from, "host": host, "pid": os.getpid(), "threads": threads}
+         "state": state_from, "host": host, "pid": os.getpid(), "threads": threads,
+         "device": str(getattr(getattr(stylize, "stylizer", None), "device", job.device))}
     )
     sink = _ChunkSink(
         layout=layout,

@@ -80,14 +80,16 @@ def environment_info() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
     }
-    for mod in ("torch", "numpy", "cv2", "av", "OpenEXR", "ray"):
-        m = sys.modules.get(mod)
-        if m is None:
-            try:
-                m = __import__(mod)
-            except Exception:  # noqa: BLE001
-                continue
-        info[mod if mod != "cv2" else "opencv"] = str(getattr(m, "__version__", "?"))
+    from importlib import metadata
+
+    for name, dist in (("torch", "torch"), ("numpy", "numpy"), ("opencv", "opencv-contrib-python"), ("av", "av"),
+                       ("OpenEXR", "OpenEXR"), ("ray", "ray")):
+        try:
+            info[name] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            module = sys.modules.get("cv2" if name == "opencv" else name)
+            if module is not None:
+                info[name] = str(getattr(module, "__version__", "?"))
     try:
         import torch
 

@@ -226,7 +226,7 @@ _SPECS: list[KeySpec] = [
        minimum=0, group="distribution", metavar="N"),
     _k("workers", "int", None, "chunks rendered at once under Ray (default: the cluster's CPUs / threads)", minimum=1,
        group="distribution", affects_output=False, metavar="N"),
-    _k("ray", "ray", None, "render the chunks on Ray: 'local' (default when given without address) or host:port",
+    _k("ray", "ray", None, "render the chunks on Ray: local (when given without ADDRESS; put it after SHOT.toml) or host:port",
        group="distribution", affects_output=False, metavar="ADDRESS"),
     _k("retries", "int", 2, "times a failed chunk is retried (resuming from its last frame)", minimum=0,
        group="distribution", affects_output=False, metavar="N"),
@@ -238,24 +238,52 @@ _REQUIRED = ("input", "output")
 _PATH_KEYS = ("input", "output", "manifest")
 
 
-def optim_parameters() -> dict[str, inspect.Parameter]:
-    """Parameters of :class:`vidstyle.stylize.optim.OptimStage` (empty when it is not installed)."""
+#: OptimStage parameters that are job keys of their own, or not values (callbacks, objects)
+OPTIM_STAGE_EXCLUDED = frozenset(
+    {"styles", "config", "progress", "optimizer", "device", "threads", "flow", "stabilize"}
+)
+#: OptimConfig fields set from other keys (``seed``) or named like a stage parameter (``tolerance``)
+OPTIM_CONFIG_EXCLUDED = frozenset({"seed", "tolerance"})
+
+
+@dataclass(frozen=True)
+class OptimKey:
+    """A key of the optim back end: a parameter of ``OptimStage`` (``target="stage"``) or a field
+    of ``OptimConfig`` (``target="config"``), with its default (its type guides CLI strings)."""
+
+    name: str
+    target: str
+    default: Any
+    annotation: str = ""
+
+
+def optim_parameters() -> dict[str, OptimKey]:
+    """The optim back end's own keys (empty when :mod:`vidstyle.stylize.optim` is not available)."""
     try:
         from vidstyle.stylize import optim  # noqa: PLC0415 - optional, heavy
-    except Exception:  # noqa: BLE001 - the back end is optional / in progress
+    except Exception:  # noqa: BLE001 - the back end is optional
         return {}
-    cls = getattr(optim, "OptimStage", None)
-    if cls is None:
+    stage = getattr(optim, "OptimStage", None)
+    config = getattr(optim, "OptimConfig", None)
+    if stage is None or config is None:
         return {}
+    out: dict[str, OptimKey] = {}
     try:
-        params = inspect.signature(cls).parameters
+        params = inspect.signature(stage).parameters
     except (TypeError, ValueError):
         return {}
-    return {
-        name: p
-        for name, p in params.items()
-        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) and name != "self"
-    }
+    for name, p in params.items():
+        if name in OPTIM_STAGE_EXCLUDED or p.kind not in (inspect.Parameter.KEYWORD_ONLY,
+                                                           inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            continue
+        default = None if p.default is inspect.Parameter.empty else p.default
+        out[name] = OptimKey(name=name, target="stage", default=default, annotation=str(p.annotation))
+    if dataclasses.is_dataclass(config):
+        for f in dataclasses.fields(config):
+            if f.name in OPTIM_CONFIG_EXCLUDED or f.name in out:
+                continue
+            out[f.name] = OptimKey(name=f.name, target="config", default=f.default, annotation=str(f.type))
+    return out
 
 
 # --------------------------------------------------------------------------------------- job
@@ -436,27 +464,46 @@ def _where(where: str) -> str:
     return "" if where in ("cli", "default", "") else f"{where}: "
 
 
-def _coerce_extra(name: str, param: inspect.Parameter, value: Any, where: str) -> Any:
-    """Optim back-end keys: CLI strings become the type of the parameter's default."""
+def _coerce_extra(name: str, key: OptimKey, value: Any, where: str) -> Any:
+    """Optim back-end keys: CLI strings become the type of the default (numbers, booleans; a
+    comma-separated list for tuple-typed keys); file values are passed as they are."""
+    if isinstance(value, list):
+        return tuple(value)
     if not (isinstance(value, str) and where == "cli"):
         return value
-    default = param.default
+    default = key.default
+    text = value.strip()
     if isinstance(default, bool):
-        low = value.lower()
+        low = text.lower()
         if low in ("1", "true", "yes", "on", "0", "false", "no", "off"):
             return low in ("1", "true", "yes", "on")
         raise InvalidOptionError(f"key '{name}' must be true or false, got {value!r}")
-    if isinstance(default, int):
+
+    def number(t: str) -> Any:
+        for cast in (int, float):
+            try:
+                return cast(t)
+            except ValueError:
+                continue
+        return t
+
+    if isinstance(default, tuple) or "tuple" in key.annotation or "Sequence" in key.annotation:
+        return tuple(number(t.strip()) for t in text.split(",") if t.strip())
+    if isinstance(default, int) and not isinstance(default, bool):
         try:
-            return int(value)
+            return int(text)
         except ValueError:
             raise InvalidOptionError(f"key '{name}' must be an integer, got {value!r}") from None
     if isinstance(default, float):
         try:
-            return float(value)
+            return float(text)
         except ValueError:
             raise InvalidOptionError(f"key '{name}' must be a number, got {value!r}") from None
-    return value
+    if default is None:
+        if text.lower() in ("none", "null", ""):
+            return None
+        return number(text)
+    return text
 
 
 def _resolve_path(value: str, base: Path | None) -> str:
@@ -502,12 +549,12 @@ def job_from_mapping(
     """
     label = str(job_file) if job_file is not None else ""
     base_path = Path(base) if base is not None else None
-    optim = None  # discovered lazily: importing the back end is heavy
+    optim: dict[str, OptimKey] | None = None  # discovered lazily: importing the back end is heavy
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     given: dict[str, str] = {}
 
-    def known_extra() -> dict[str, inspect.Parameter]:
+    def known_extra() -> dict[str, OptimKey]:
         nonlocal optim
         if optim is None:
             optim = {k: p for k, p in optim_parameters().items() if k not in KEYS}
@@ -536,7 +583,10 @@ def job_from_mapping(
                 values[key] = coerced
                 given[key] = source
             elif key in known_extra():
-                extra[key] = _coerce_extra(key, known_extra()[key], value, where)
+                coerced = _coerce_extra(key, known_extra()[key], value, where)
+                if key == "vgg" and isinstance(coerced, str):
+                    coerced = _resolve_model(coerced, base_path if source == "file" else None)
+                extra[key] = coerced
                 given[key] = source
             else:
                 known = sorted([*KEYS, *known_extra()])
@@ -579,8 +629,15 @@ def _check_combination(job: RenderJob, label: str) -> None:
             raise fail("backend \"optim\" needs key 'style' (a style image); add style = \"path/to/style.jpg\"")
         if job.model is not None:
             raise fail("key 'model' is for backend = \"feedforward\"; the optim back end takes 'style'")
-        if not optim_parameters():
+        keys = optim_parameters()
+        if not keys:
             raise fail("backend \"optim\" is not available in this installation (vidstyle.stylize.optim.OptimStage is missing)")
+        try:
+            optim_config(job).validate()
+        except InvalidOptionError as e:
+            raise fail(str(e)) from None
+        except (TypeError, ValueError) as e:
+            raise fail(f"bad optim setting ({e})") from None
     try:
         kind = output_kind(job.output)
     except InvalidOptionError as e:
@@ -607,6 +664,21 @@ def _check_combination(job: RenderJob, label: str) -> None:
         raise fail(f"key 'crossfade' ({job.crossfade}) must be <= key 'overlap' ({job.overlap}): only warm-up frames are cross-faded")
     if job.start_number is not None and job.output_kind != "images":
         raise fail("key 'start_number' applies to image-sequence outputs; remove it")
+
+
+def optim_config(job: RenderJob) -> Any:
+    """The ``OptimConfig`` of an optim job (its ``config`` keys, and ``seed``)."""
+    from vidstyle.stylize.optim import OptimConfig
+
+    keys = optim_parameters()
+    values = {k: v for k, v in job.extra.items() if k in keys and keys[k].target == "config"}
+    return OptimConfig(**values, seed=job.seed)
+
+
+def optim_stage_kwargs(job: RenderJob) -> dict[str, Any]:
+    """The ``OptimStage`` keyword arguments of an optim job's own keys."""
+    keys = optim_parameters()
+    return {k: v for k, v in job.extra.items() if k in keys and keys[k].target == "stage"}
 
 
 def load_job(

@@ -245,9 +245,9 @@ def _model_record(job: RenderJob) -> dict[str, Any]:
             raise InputNotFoundError(f"style image '{s}' does not exist; check key 'style'")
         styles.append({"path": str(p), "sha256": file_sha256(p)})
     rec: dict[str, Any] = {"styles": styles}
-    vgg = job.extra.get("vgg_weights")
+    vgg = job.extra.get("vgg")
     if isinstance(vgg, str) and Path(vgg).is_file():
-        rec["vgg_weights"] = {"path": vgg, "sha256": file_sha256(Path(vgg))}
+        rec["vgg"] = {"path": vgg, "sha256": file_sha256(Path(vgg))}
     return rec
 
 
@@ -501,7 +501,7 @@ class _Render:
                     out[c.id] = rec
         return out
 
-    def write_manifest(self, *, final: bool = False) -> None:
+    def write_manifest(self) -> None:
         frames = self._journal_frames()
         owner = {}
         for c in self.chunks:
@@ -531,7 +531,7 @@ class _Render:
             if c["id"] in starts:
                 s = starts[c["id"]]
                 c["host"] = s.get("host")
-                c["last_start"] = {k: s.get(k) for k in ("attempt", "from", "read_from", "state", "threads", "pid")}
+                c["last_start"] = {k: s.get(k) for k in ("attempt", "from", "read_from", "state", "threads", "device", "pid")}
         done = sum(1 for r in records if r["status"] == "done")
         elapsed = time.perf_counter() - self.t0
         self.manifest["summary"] = {
@@ -613,7 +613,7 @@ class _Render:
             self.run_record["ended"] = _now()
             self.manifest["status"] = status
             self.driver_journal.close()
-            self.write_manifest(final=True)
+            self.write_manifest()
             if status == "complete":
                 self._clean_up()
         seconds = time.perf_counter() - self.t0
