@@ -99,3 +99,54 @@ def test_style_weight_parsing():
 
     with pytest.raises(argparse.ArgumentTypeError):
         _style("a.png:-1")
+
+
+# ------------------------------------------------------------------ vidstyle stylize --backend optim
+
+
+def _sequence(root, n=4, size=(32, 40), shift=2):
+    rng = np.random.default_rng(3)
+    canvas = cv2.resize((rng.random((10, 16, 3)) * 255).astype(np.uint8), (size[1] + shift * n, size[0]),
+                        interpolation=cv2.INTER_CUBIC)
+    folder = root / "frames"
+    folder.mkdir(exist_ok=True)
+    for t in range(n):
+        cv2.imwrite(str(folder / f"{t:04d}.png"), canvas[:, t * shift : t * shift + size[1]])
+    return folder
+
+
+@pytest.mark.parametrize("extra", [[], ["--stabilize", "0"], ["--passes", "2"]])
+def test_stylize_backend_optim_writes_every_frame(files, tmp_path, capsys, extra):
+    root, weights = files
+    frames = _sequence(tmp_path)
+    out = tmp_path / "out"
+    rc = main(["stylize", str(frames / "%04d.png"), "-o", str(out / "%04d.png"), "--backend", "optim",
+               "--style", str(root / "style.png"), "--vgg-weights", str(weights), "--iterations", "4",
+               "--warm-iterations", "2", "--threads", "1", "--device", "cpu", *extra])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    written = sorted(out.glob("*.png"))
+    assert len(written) == 4
+    img = cv2.imread(str(written[-1]), cv2.IMREAD_UNCHANGED)
+    assert img.shape == (32, 40, 3)
+    src = cv2.imread(str(frames / "0003.png"))
+    assert np.abs(img.astype(int) - src.astype(int)).mean() > 1  # it was stylized, not copied
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--style", "STYLE"], "--backend optim"),
+        (["--backend", "optim"], "--style"),
+        (["--backend", "optim", "--style", "STYLE", "--model", "x"], "--model"),
+        (["--backend", "optim", "--style", "STYLE", "--flow", "none"], "optical flow"),
+    ],
+)
+def test_stylize_backend_optim_option_errors(files, tmp_path, capsys, args, message):
+    root, weights = files
+    frames = _sequence(tmp_path, n=2)
+    args = [str(root / "style.png") if a == "STYLE" else a for a in args]
+    rc = main(["stylize", str(frames / "%04d.png"), "-o", str(tmp_path / "o" / "%04d.png"),
+               "--vgg-weights", str(weights), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and message in err[0], err

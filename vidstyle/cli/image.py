@@ -200,3 +200,64 @@ def run(args: argparse.Namespace) -> int:
             f"{result.seconds:.1f} s; loss {result.losses.get('total', float('nan')):.4g}: {terms})\n"
         )
     return 0
+
+
+# ---------------------------------------------------------------- `vidstyle stylize --backend optim`
+
+
+def add_optim_video_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the optimisation back end for ``vidstyle stylize`` (used with ``--backend optim``)."""
+    from vidstyle.stylize.optim import DEFAULT_TEMPORAL_WEIGHT, OptimConfig
+
+    d = OptimConfig()
+    g = p.add_argument_group("optimisation back end (--backend optim; Ruder et al. 2016)")
+    g.add_argument("-s", "--style", action="append", type=_style, default=None, metavar="STYLE[:W]",
+                   help="style image, optionally with a blend weight (repeat to blend several)")
+    g.add_argument("--iterations", type=_positive_int, default=None, metavar="N",
+                   help=f"iterations of a frame started from scratch (default {d.iterations})")
+    g.add_argument("--warm-iterations", type=_positive_int, default=None, metavar="N",
+                   help="iterations of a frame started from the warped previous result (default iterations/4)")
+    g.add_argument("--passes", type=_positive_int, default=1, metavar="N",
+                   help="multi-pass: N alternating forward/backward passes over the whole file (default 1)")
+    g.add_argument("--size", type=_positive_int, default=None, metavar="PX",
+                   help="optimise at most at this long side; the output is resized back (default: frame size)")
+    g.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help="default lbfgs")
+    g.add_argument("--content-weight", type=float, default=d.content_weight, metavar="A", help=f"default {d.content_weight:g}")
+    g.add_argument("--style-weight", type=float, default=d.style_weight, metavar="B", help=f"default {d.style_weight:g}")
+    g.add_argument("--tv-weight", type=float, default=d.tv_weight, metavar="T", help=f"default {d.tv_weight:g}")
+    g.add_argument("--temporal-weight", type=float, default=DEFAULT_TEMPORAL_WEIGHT, metavar="G",
+                   help=f"temporal loss weight at --stabilize 1 (default {DEFAULT_TEMPORAL_WEIGHT:g})")
+    g.add_argument("--preserve-color", choices=("luminance", "histogram"), default=None, help="keep the input's colours")
+    g.add_argument("--style-scale", type=float, default=d.style_scale, metavar="S", help="style size relative to the frame")
+    g.add_argument("--vgg-weights", default=None, metavar="PATH",
+                   help="VGG19 weights (.safetensors) or 'torchvision' (default: $VIDSTYLE_VGG_WEIGHTS, else torchvision)")
+    g.add_argument("--vgg-convention", choices=("caffe", "torchvision"), default=None,
+                   help="input convention of a weights file whose metadata does not say")
+
+
+def optim_stages_from_args(args: argparse.Namespace, *, progress: Any = None) -> list[Any]:
+    """Build the ``[flow], stylize`` stages of ``vidstyle stylize --backend optim`` from its options."""
+    import math
+
+    from vidstyle.errors import InvalidOptionError
+    from vidstyle.stylize.optim import OptimConfig, build_optim_stages
+
+    if not args.style:
+        raise InvalidOptionError("--backend optim needs a style image: add --style PATH")
+    if getattr(args, "model", None):
+        raise InvalidOptionError("--model is for the feed-forward back end; drop it or leave out --backend optim")
+    for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight", "style_scale"):
+        if not math.isfinite(getattr(args, name)):
+            raise InvalidOptionError(f"--{name.replace('_', '-')} must be a finite number")
+    config = OptimConfig(
+        iterations=args.iterations or OptimConfig().iterations, optimizer=args.optimizer,
+        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+        preserve_color=args.preserve_color, style_scale=args.style_scale,
+    )
+    config.validate()
+    return build_optim_stages(
+        styles=[path for path, _ in args.style], style_mix=[w for _, w in args.style], config=config,
+        stabilize=args.stabilize, flow=args.flow, device=args.device, threads=args.threads, progress=progress,
+        vgg=args.vgg_weights, vgg_convention=args.vgg_convention, size=args.size, passes=args.passes,
+        warm_iterations=args.warm_iterations, temporal_weight=args.temporal_weight,
+    )

@@ -52,6 +52,7 @@ __all__ = [
     "optimize_image",
     "optimize_sequence",
     "OptimStage",
+    "build_optim_stages",
     "default_layers",
     "load_image",
     "preserve_luminance",
@@ -1177,3 +1178,42 @@ class OptimStage:
         work = _working_size(hw, self.size)  # type: ignore[arg-type]
         r = optimize_image(_resize_image(image, work), styles=(), optimizer=self.optimizer, progress=self.progress)
         return _resize_image(from_float32(r.image, image.dtype), hw)  # type: ignore[arg-type]
+
+
+def build_optim_stages(
+    *,
+    styles: Sequence[str | os.PathLike[str] | np.ndarray],
+    style_mix: Sequence[float] | None = None,
+    config: OptimConfig = OptimConfig(),
+    stabilize: float | None = None,
+    flow: str | None = "dis-fast",
+    device: str | None = None,
+    threads: int | None = None,
+    progress: Callable[[OptimProgress], None] | None = None,
+    **stage_options: Any,
+) -> list[Any]:
+    """The stages of an optimisation run: ``[flow], stylize`` — pass them as ``stages=`` to
+    :func:`vidstyle.api.stylize_video`.
+
+    ``stabilize``: ``None`` = :data:`DEFAULT_STABILIZE`; 0 = per-frame (no flow stage). ``flow``: the
+    estimator of the flow stage and of the stage's own long-term flows (``"none"`` is only allowed
+    with ``stabilize = 0``). Other keyword arguments go to :class:`OptimStage` (``size``, ``passes``,
+    ``warm_iterations``, ``temporal_weight``, ``long_term``, ``vgg``…). Everything is loaded and
+    checked here, before any output exists.
+    """
+    strength = DEFAULT_STABILIZE if stabilize is None else float(stabilize)
+    use_flow = flow is not None and str(flow).strip().lower() not in ("none", "off", "")
+    if strength > 0 and not use_flow:
+        raise InvalidOptionError(
+            "--stabilize needs optical flow; pick a --flow estimator (e.g. dis-fast) or use --stabilize 0"
+        )
+    stage = OptimStage(styles=styles, style_mix=style_mix, config=config, stabilize=strength,
+                       flow=flow if use_flow else None, device=device, threads=threads, progress=progress,
+                       **stage_options)
+    stages: list[Any] = []
+    if strength > 0:
+        from vidstyle.flow.stage import FlowStage
+
+        stages.append(FlowStage(estimator=str(flow), device=device))
+    stages.append(stage)
+    return stages
