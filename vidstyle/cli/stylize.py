@@ -13,6 +13,7 @@ EPILOG = """examples:
   vidstyle stylize in.mp4 -o out.mkv --model my_style.safetensors --crf 20 --start 10 --end 25
   vidstyle stylize 'frames/%04d.png' -o styled/%04d.png --stabilize 0.8 --flow dis-medium
   vidstyle stylize in.mp4 -o out.mp4 --device cuda --batch-size 4 --compile
+  vidstyle stylize in.mp4 -o out.mp4 --backend optim --style starry.jpg --vgg-weights vgg19.safetensors --size 512
 
 The output is written to a temporary file next to OUTPUT and renamed when complete; an interrupted
 run (Ctrl-C) keeps a playable partial file under the temporary name and says where.
@@ -60,6 +61,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     proc.add_argument("--flow", default="dis-fast", metavar="NAME",
                      help="optical flow used for stabilisation: dis-fast (default), dis-medium, farneback, raft, none")
     proc.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for the network")
+    proc.add_argument("--backend", choices=("feedforward", "optim"), default="feedforward",
+                      help="feedforward: a trained network (fast, default); optim: per-frame optimisation "
+                           "(Ruder et al.; slow, any --style)")
+    from vidstyle.cli.image import add_optim_video_arguments
+
+    add_optim_video_arguments(p)
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary (warnings and errors still shown)")
     p.set_defaults(func=run)
@@ -85,18 +92,38 @@ def run(args: argparse.Namespace) -> int:
 
             bar = tqdm(total=info.total, unit="frame", file=sys.stderr, dynamic_ncols=True, smoothing=0.05,
                        desc=os.path.basename(str(args.output)), leave=True)
+        elif bar.total is None and info.total:
+            bar.total = info.total
         bar.update(info.frames - bar.n)
 
     def close_bar() -> None:
         if bar is not None:
             bar.close()
 
+    stages = None
+    if args.backend == "optim":
+        from vidstyle.cli.image import optim_stages_from_args
+
+        def optim_progress(p: Any) -> None:  # frame, iteration and loss of the optimisation
+            nonlocal bar
+            if bar is None:
+                from tqdm import tqdm
+
+                bar = tqdm(total=None, unit="frame", file=sys.stderr, dynamic_ncols=True, smoothing=0.05,
+                           desc=os.path.basename(str(args.output)), leave=True)
+            where = f"pass {p.pass_index + 1} " if args.passes > 1 else ""
+            bar.set_postfix_str(f"{where}frame {p.frame} it {p.iteration}/{p.iterations} loss {p.loss:.4g}")
+
+        stages = optim_stages_from_args(args, progress=None if args.quiet else optim_progress)
+    elif args.style:
+        raise InvalidOptionError("--style is for --backend optim; add --backend optim, or use --model NAME")
+
     try:
         stats = stylize_video(
             args.input, args.output, model=args.model, device=args.device, codec=args.codec, crf=args.crf,
             pix_fmt=args.pix_fmt, preset=args.preset, start=start, end=end, overwrite=args.overwrite,
             batch_size=args.batch_size, compile=args.compile, stabilize=args.stabilize, flow=args.flow,
-            threads=args.threads, progress=None if args.quiet else progress,
+            threads=args.threads, progress=None if args.quiet else progress, stages=stages,
         )
     except KeyboardInterrupt as exc:
         close_bar()
