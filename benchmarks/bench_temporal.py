@@ -7,7 +7,7 @@ stabilisation post-processes those same outputs, exactly as FeedForwardStage doe
 FlowStage (dis-fast on the input frames).
 
     python benchmarks/bench_temporal.py --shared ../shared [--max-width 640] [--strengths 0.5,0.7,0.85,0.95]
-        [--models engstrom2016_wave,engstrom2016_scream,starry_tiny,wave_tiny] [--frames 40] [--json out.json]
+        [--models engstrom2016_wave,engstrom2016_scream,starry_tiny,wave_small] [--frames 40] [--json out.json]
 
 Targets (issue 3): warping-error ratio ≤ 0.3, sharpness ≥ 0.9× and style loss within 10% of per-frame.
 """
@@ -41,7 +41,7 @@ STYLE_OF = {
     "engstrom2016_wave": "hokusai_great_wave.jpg",
     "engstrom2016_scream": "munch_the_scream.jpg",
     "starry_tiny": "vangogh_starry_night.jpg",
-    "wave_tiny": "hokusai_great_wave.jpg",
+    "wave_small": "hokusai_great_wave.jpg",
 }
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3")
 
@@ -73,7 +73,7 @@ def main() -> int:
     ap.add_argument("--max-width", type=int, default=640)
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--strengths", default="0.85")
-    ap.add_argument("--models", default="engstrom2016_wave,engstrom2016_scream,starry_tiny,wave_tiny")
+    ap.add_argument("--models", default="engstrom2016_wave,engstrom2016_scream,starry_tiny,wave_small")
     ap.add_argument("--clips", default="cockatoo_60f.mp4,sintel_raft_demo,realshort.mp4")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()

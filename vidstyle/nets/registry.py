@@ -51,7 +51,7 @@ class ShippedWeights(enum.Enum):
     """Models trained by this project (torchvision-style weights entries: url, sha256, meta)."""
 
     STARRY_TINY = ("starry_tiny", f"{_RELEASE_URL}/starry_tiny.safetensors")
-    WAVE_TINY = ("wave_tiny", f"{_RELEASE_URL}/wave_tiny.safetensors")
+    WAVE_SMALL = ("wave_small", f"{_RELEASE_URL}/wave_small.safetensors")
 
     def __init__(self, model_name: str, url: str) -> None:
         self.model_name = model_name
