@@ -179,8 +179,12 @@ def test_api_stylize_video_returns_stats_and_calls_progress(media, models, tmp_p
     assert _probe(tmp_path / "o.mkv")["frames"] == N_FRAMES
 
 
-def test_stylized_frames_really_come_from_the_model(media, models, tmp_path):
-    """The output equals the model applied to the decoded input (up to encoding loss)."""
+DEVICES = ["cpu"] + (["cuda"] if __import__("torch").cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_stylized_frames_really_come_from_the_model(media, models, tmp_path, device):
+    """What the stylize stage puts in ``frame.stylized`` is the model applied to the decoded frame."""
     import torch
 
     from vidstyle.nets.registry import load_model
@@ -199,13 +203,13 @@ def test_stylized_frames_really_come_from_the_model(media, models, tmp_path):
 
     from vidstyle.api import build_stages
 
-    stages = [*build_stages(model=models["good"], stabilize=0.0, flow="none"), Grab()]
+    stages = [*build_stages(model=models["good"], device=device, stabilize=0.0, flow="none"), Grab()]
     vidstyle.stylize_video(media["clip"], tmp_path / "o.mp4", stages=stages)
-    net = load_model(models["good"])
+    net = load_model(models["good"], device=device)
     image, stylized = grabbed[5]
     with torch.inference_mode():
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
-        ref = (net(x)[0].permute(1, 2, 0).numpy() * 255).round()
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float().to(device) / 255
+        ref = (net(x)[0].permute(1, 2, 0).cpu().numpy() * 255).round()
     assert stylized.shape == image.shape and stylized.dtype == np.uint8
     assert np.abs(stylized.astype(np.float32) - ref).max() <= 1.0
 
