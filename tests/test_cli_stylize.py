@@ -403,6 +403,16 @@ def test_models_lists_and_prints_card(capsys, models, tmp_path, monkeypatch):
     code, out, _ = _run(capsys, "models")
     assert code == 0
     assert "NAME" in out and "rand_tiny" in out and "transformer" in out and "noise" in out
+    # GFLOP per 640x360 frame, counted on a meta-device copy: equals a real forward pass's count
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vidstyle.nets.registry import load_model
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        load_model(models["good"])(torch.rand(1, 3, 360, 640))
+    row = next(line for line in out.splitlines() if line.startswith("rand_tiny")).split()
+    assert f"{counter.get_total_flops() / 1e9:.2f}" in row
     code, out, _ = _run(capsys, "models", "rand_tiny")
     assert code == 0 and "A random tiny network for tests." in out
     code, _, err = _run(capsys, "models", "nope")

@@ -26,11 +26,37 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _gflop(info: Any) -> str:
-    for attr in ("gflop", "gflops", "gflop_640x360"):
-        value = getattr(info, attr, None)
+    """GFLOP per 640×360 frame: from the card if it says, else counted on a meta-device copy of
+    the architecture (no weights loaded, no arithmetic done)."""
+    meta = getattr(info, "metadata", None) or {}
+    for key in ("gflop_640x360", "gflop", "gflops"):
+        value = meta.get(key) if isinstance(meta, dict) else None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return f"{value:.2f}"
-    return "-"
+    try:
+        import json
+
+        import torch
+        from safetensors import safe_open
+        from torch.utils.flop_counter import FlopCounterMode
+
+        from vidstyle.nets.registry import build_net
+        from vidstyle.nets.transformer import NetConfig
+
+        with safe_open(str(info.path), framework="pt") as f:
+            header = dict(f.metadata() or {})
+        arch = header.get("vidstyle.architecture", info.architecture)
+        config = None
+        if arch == "transformer":
+            config = NetConfig.from_dict(json.loads(header["vidstyle.config"]))
+        with torch.device("meta"):
+            net = build_net(arch, config).eval()
+            x = torch.empty(1, 3, 360, 640)
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            net(x)
+        return f"{counter.get_total_flops() / 1e9:.2f}"
+    except Exception:  # noqa: BLE001 - a listing must not fail on one odd file
+        return "-"
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
