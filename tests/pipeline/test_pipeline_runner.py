@@ -499,3 +499,56 @@ def test_keyboard_interrupt_inside_a_stage_stays_an_interrupt():
         run_pipeline(source=make_frames(20), stages=[DelayStage("a", fail_at=3, exc=KeyboardInterrupt())], sink=sink)
     assert info.value.stage == "a" and info.value.frame_index == 3
     assert sink.aborted == 1
+
+
+class _LongCall(BaseStage):
+    """A stage whose process() takes 'forever' unless interrupted (like a per-frame optimisation)."""
+
+    name = "optim"
+
+    def __init__(self):
+        self.cut = threading.Event()
+        self.started = threading.Event()
+        self.cut_short = None
+        self.interrupts = 0
+        self.closed = 0
+
+    def process(self, frame):
+        self.started.set()
+        self.cut_short = self.cut.wait(60)
+        return [frame]
+
+    def interrupt(self):
+        self.interrupts += 1
+        self.cut.set()
+
+    def close(self):
+        self.closed += 1
+
+
+def test_interrupt_hook_cuts_a_long_call_short_on_ctrl_c():
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("needs the main thread")
+    stage = _LongCall()
+    sink = FakeSink()
+
+    def press_ctrl_c():
+        stage.started.wait(10)
+        _thread.interrupt_main()
+
+    t = threading.Thread(target=press_ctrl_c)
+    t.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(source=make_frames(5), stages=[stage], sink=sink)
+    t.join()
+    assert stage.cut_short is True and stage.interrupts == 1 and stage.closed == 1
+    assert sink.aborted == 1
+
+
+def test_interrupt_hook_called_on_error_elsewhere():
+    stage = _LongCall()
+    failing = DelayStage("before", fail_at=1)
+    with pytest.raises(StageError) as info:
+        run_pipeline(source=make_frames(5), stages=[failing, stage], sink=FakeSink())
+    assert info.value.stage == "before"
+    assert stage.interrupts == 1 and stage.closed == 1

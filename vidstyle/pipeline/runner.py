@@ -16,7 +16,8 @@
   else wrapped in :class:`~vidstyle.errors.StageError` naming the stage and frame index (the
   original is its ``__cause__``).
 * **Shutdown.** On error or ``KeyboardInterrupt`` every worker sees a shared abort flag (all queue
-  waits poll it), finishes the call it is in, closes its stage and exits; the caller joins them, then
+  waits poll it), finishes the call it is in (stages with an ``interrupt()`` method are told to cut
+  long calls short), closes its stage and exits; the caller joins them, then
   *aborts* the sink (its encoder is flushed so the partial file plays; it stays under its temporary
   name) and re-raises. The partial file's path is attached to the exception as ``partial_output``.
   On success the sink is *closed* (finalised and renamed to its final name).
@@ -193,7 +194,22 @@ class _Run:
         with self.lock:
             if self.error is None:
                 self.error = (where, frame_index, exc)
-        self.abort.set()
+        self.stop_all()
+
+    def stop_all(self) -> None:
+        """Set the abort flag and call each stage's optional ``interrupt()`` (once)."""
+        with self.lock:
+            first = not self.abort.is_set()
+            self.abort.set()
+        if not first:
+            return
+        for stage in self.stages:
+            hook = getattr(stage, "interrupt", None)
+            if callable(hook):
+                try:
+                    hook()
+                except Exception:  # noqa: BLE001 - best effort; the shutdown goes on
+                    pass
 
     # -- queues -------------------------------------------------------------------------------
     def put(self, i: int, item: Any) -> None:
@@ -526,7 +542,7 @@ def run_pipeline(
                     latency_max=run.latency_max,
                 )
     except BaseException as interrupt:  # KeyboardInterrupt (or SystemExit) in the caller's thread
-        run.abort.set()
+        run.stop_all()
         stuck = run.join()
         partial = _abort_sink(run)
         _attach(interrupt, stage=None, frame_index=None, partial=partial)

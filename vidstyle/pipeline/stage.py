@@ -9,6 +9,11 @@ calls, in this order and always from that one thread:
 * ``finish()`` once at the end of the stream (not after an error): returns whatever is still held.
 * ``close()`` always, last, also after an error or an interrupt: frees resources (models, devices).
 
+A stage may also define ``interrupt()``: the runner calls it (once, from whichever thread noticed
+the error or the Ctrl-C) when the run is being aborted, so a stage whose ``process`` can run for a
+long time (per-frame optimisation) can return early instead of making the shutdown wait. It must be
+thread-safe and quick: set a flag that ``process`` checks.
+
 Stages must keep frame order: the frames a stage returns over its lifetime have strictly increasing
 ``index``. Temporal state (previous frames, previous outputs) lives inside the stage, never in globals,
 so two pipelines can run in one process.
