@@ -146,3 +146,11 @@ def test_bad_test_source_and_refused_stream() -> None:
         open_camera("lavfi:nosuchfilter")
     with pytest.raises(CameraError, match="cannot connect to the stream 'tcp://127.0.0.1:9/x'"):
         open_camera("tcp://127.0.0.1:9/x")
+
+
+def test_avfoundation_asks_for_30_fps() -> None:
+    # AVFoundation's own default (29.97) is refused by most Mac cameras
+    assert parse_camera("0", platform="darwin").options == {"framerate": "30"}
+    if "avfoundation" not in av.formats_available:
+        pytest.skip("this FFmpeg has no avfoundation input")
+    assert parse_camera("avfoundation:1").options == {"framerate": "30"}

@@ -129,8 +129,6 @@ class CameraSource:
             raise
 
     def _setup(self, size: tuple[int, int] | None, max_width: int | None) -> None:
-        import av
-
         streams = list(self._container.streams.video)
         if not streams:
             raise CameraError(f"'{self.spec.spec}' has no video stream; give a camera or a video stream")
@@ -175,7 +173,6 @@ class CameraSource:
             codec=stream.codec_context.name if stream.codec_context else None,
             pix_fmt=first.format.name,
         )
-        del av
 
     # ------------------------------------------------------------------------------- reading
     def _read_packets(self) -> Iterator[Any]:

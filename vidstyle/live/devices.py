@@ -45,6 +45,8 @@ __all__ = [
 LIVE_PROTOCOLS = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "srt", "tcp"})
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 _FORMAT_SPEC = re.compile(r"^([A-Za-z0-9_]{2,}):(.*)$", re.DOTALL)
+#: AVFoundation refuses its own default rate (29.97) on most Mac cameras; 30 is what they offer
+_AVFOUNDATION_DEFAULTS = {"framerate": "30"}
 #: seconds of silence after which a network stream counts as lost
 NETWORK_TIMEOUT_S = 5.0
 
@@ -144,7 +146,8 @@ def parse_camera(spec: str | int | os.PathLike[str], *, platform: str | None = N
         if platform.startswith("linux"):
             return CameraSpec(spec=text, url=f"/dev/video{n}", format="v4l2", kind="camera")
         if platform == "darwin":
-            return CameraSpec(spec=text, url=f"{n}:none", format="avfoundation", kind="camera")
+            return CameraSpec(spec=text, url=f"{n}:none", format="avfoundation", kind="camera",
+                              options=dict(_AVFOUNDATION_DEFAULTS))
         if platform in ("win32", "cygwin"):
             return _windows_index(n)
         raise CameraError(f"camera indices are not supported on {platform}; give FORMAT:NAME or a URL")
@@ -165,7 +168,9 @@ def parse_camera(spec: str | int | os.PathLike[str], *, platform: str | None = N
     m = _FORMAT_SPEC.match(text)
     if m and not os.path.exists(text) and _is_input_format(m.group(1)):
         fmt = m.group(1)
-        return CameraSpec(spec=text, url=m.group(2), format=fmt, kind="generator" if fmt == "lavfi" else "camera")
+        options = dict(_AVFOUNDATION_DEFAULTS) if fmt == "avfoundation" else {}
+        return CameraSpec(spec=text, url=m.group(2), format=fmt, kind="generator" if fmt == "lavfi" else "camera",
+                          options=options)
     return CameraSpec(spec=text, url=text, format=None, kind="file")
 
 

@@ -60,7 +60,10 @@ class LiveStylizer:
             :class:`~vidstyle.stylize.feedforward.FeedForwardStage`.
         parallel_flow: compute the flow of a frame in a helper thread while the network runs on
             it (the stabiliser needs both only afterwards), so flow costs no latency when a core is
-            free. Applies to feed-forward stages; other stages get flow first, then ``process``.
+            free. ``None``: on when the process has at least 4 CPU cores or ``threads`` leaves one
+            free (on 2 busy cores with 2 network threads the extra thread made frames stall for
+            seconds; BENCHMARKS.md, "Live mode"). Applies to feed-forward stages; other stages get
+            flow first, then ``process``.
 
     Attributes:
         notice: the last problem met while switching models (``""`` if none), for the overlay.
@@ -79,7 +82,7 @@ class LiveStylizer:
         flow: str = DEFAULT_LIVE_FLOW,
         threads: int | None = None,
         stage_factory: Callable[..., Any] | None = None,
-        parallel_flow: bool = True,
+        parallel_flow: bool | None = None,
     ) -> None:
         from vidstyle.stylize.temporal import DEFAULT_STRENGTH
 
@@ -104,6 +107,11 @@ class LiveStylizer:
             from vidstyle.flow.stage import FlowStage
 
             self._flow = FlowStage(estimator=flow)
+        if parallel_flow is None:
+            from vidstyle.runtime import default_threads
+
+            cores = default_threads()
+            parallel_flow = cores >= 4 or (threads is not None and threads < cores)
         self.parallel_flow = bool(parallel_flow)
         self._pool: Any = None
         self._lock = threading.Lock()
