@@ -417,3 +417,31 @@ def test_models_lists_and_prints_card(capsys, models, tmp_path, monkeypatch):
     assert code == 0 and "A random tiny network for tests." in out
     code, _, err = _run(capsys, "models", "nope")
     assert code == 1 and "nope" in _one_line_error(err)
+
+
+# ------------------------------------------------------------------------------------------------
+# vidstyle.stylize_image
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_stylize_image_keeps_size_and_depth_and_matches_the_model(models, tmp_path, dtype):
+    import cv2
+    import torch
+
+    import vidstyle
+    from vidstyle.errors import OutputExistsError
+    from vidstyle.nets.registry import load_model
+
+    scale = np.iinfo(dtype).max
+    rgb = (np.random.default_rng(1).random((37, 53, 3)) * scale).astype(dtype)  # odd size
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    out = vidstyle.stylize_image(src, tmp_path / "out.png", model=models["good"], device="cpu")
+    got = cv2.cvtColor(cv2.imread(str(out), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
+    assert got.shape == rgb.shape and got.dtype == dtype
+    with torch.inference_mode():
+        x = torch.from_numpy(rgb.astype(np.float32) / scale).permute(2, 0, 1)[None]
+        ref = load_model(models["good"])(x)[0].permute(1, 2, 0).numpy() * scale
+    assert np.abs(got.astype(np.float64) - ref).max() <= 1.0
+    with pytest.raises(OutputExistsError):
+        vidstyle.stylize_image(src, out, model=models["good"], device="cpu")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "out.png"]
