@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 ENGSTROM = SHARED / "weights" / "engstrom2016_udnie.safetensors"
 sys.path.insert(0, str(REPO))
-from vidstyle.runtime import _TUNABLE as TUNABLE  # noqa: E402 - what the CLI sets
+from vidstyle.runtime import _TUNABLE as TUNABLE
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -82,15 +82,13 @@ def make_clip(path: Path, *, width: int, height: int, frames: int, fps: int = 30
         out = dst.add_stream("libx264", rate=fps)
         out.width, out.height, out.pix_fmt = width, height, "yuv420p"
         out.options = {"preset": "fast", "crf": "18"}
-        n = 0
-        for frame in src.decode(video=0):
+        for n, frame in enumerate(src.decode(video=0)):
+            if n >= frames:
+                break
             frame.pts = n
             frame.time_base = Fraction(1, fps)
             for p in out.encode(frame.reformat(format="yuv420p")):
                 dst.mux(p)
-            n += 1
-            if n >= frames:
-                break
         for p in out.encode():
             dst.mux(p)
     return path

@@ -20,7 +20,7 @@ import pytest
 
 av = pytest.importorskip("av")
 
-from vidstyle.cli.main import main  # noqa: E402
+from vidstyle.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 FPS = 12
@@ -187,10 +187,9 @@ def test_stylized_frames_really_come_from_the_model(media, models, tmp_path, dev
     """What the stylize stage puts in ``frame.stylized`` is the model applied to the decoded frame."""
     import torch
 
+    import vidstyle
     from vidstyle.nets.registry import load_model
     from vidstyle.pipeline import BaseStage
-
-    import vidstyle
 
     grabbed = {}
 
@@ -285,7 +284,7 @@ def test_bad_input_one_line_exit_1_nothing_written(case, capsys, media, models, 
         args += ["--model", str(models["good"])]
     out = tmp_path / "out" / "styled.mp4"
     out.parent.mkdir()
-    code, stdout, err = _run(capsys, "stylize", *args, "-o", str(out))
+    code, _, err = _run(capsys, "stylize", *args, "-o", str(out))
     assert code == 1, err
     line = _one_line_error(err)
     for word in words:
@@ -347,7 +346,7 @@ def test_subprocess_bad_input_has_no_traceback(media, models, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "vidstyle", "stylize", str(media["noise"]), "-o", str(out), "--model",
          str(models["good"])],
-        capture_output=True, text=True, env=_env(), timeout=120,
+        capture_output=True, text=True, env=_env(), timeout=120, check=False,
     )
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -367,8 +366,7 @@ def test_subprocess_ctrl_c_keeps_playable_partial(models, tmp_path):
     chunks: list[str] = []
 
     def reader():
-        for chunk in iter(lambda: proc.stderr.read(1), ""):
-            chunks.append(chunk)
+        chunks.extend(iter(lambda: proc.stderr.read(1), ""))
 
     t = threading.Thread(target=reader, daemon=True)
     t.start()

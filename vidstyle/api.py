@@ -21,7 +21,7 @@ from typing import Any
 from vidstyle.errors import InvalidOptionError
 from vidstyle.pipeline import ProgressInfo, RunStats, Stage, run_pipeline
 
-__all__ = ["stylize_video", "stylize_image", "validate_options", "build_stages"]
+__all__ = ["build_stages", "stylize_image", "stylize_video", "validate_options"]
 
 #: Flow estimator names that disable the flow stage.
 NO_FLOW = ("none", "off", "")
@@ -40,8 +40,8 @@ def validate_options(
     preset: str | None = None,
     batch_size: int = 1,
     stabilize: float | None = None,
-    start: float | int | str | None = None,
-    end: float | int | str | None = None,
+    start: float | int | str | None = None,  # noqa: PYI041 - int means a frame number
+    end: float | int | str | None = None,  # noqa: PYI041
     queue_size: int = 8,
 ) -> None:
     """Check option values before any work; raise :class:`~vidstyle.errors.InvalidOptionError`
@@ -94,7 +94,7 @@ def build_stages(
     model: str | os.PathLike[str] | Any | None = None,
     device: str | None = None,
     batch_size: int = 1,
-    compile: bool = False,  # noqa: A002 - mirrors the CLI option
+    compile: bool = False,
     stabilize: float | None = None,
     flow: str | None = "dis-fast",
     threads: int | None = None,
@@ -142,7 +142,7 @@ def _input_has_audio(info: Any) -> bool:
 
 
 def stylize_video(
-    input: str | os.PathLike[str],  # noqa: A002 - the obvious name
+    input: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
     model: str | os.PathLike[str] | Any | None = None,
@@ -151,11 +151,11 @@ def stylize_video(
     crf: int | None = None,
     pix_fmt: str | None = None,
     preset: str | None = None,
-    start: float | int | str | None = None,
-    end: float | int | str | None = None,
+    start: float | int | str | None = None,  # noqa: PYI041 - int means a frame number
+    end: float | int | str | None = None,  # noqa: PYI041
     overwrite: bool = False,
     batch_size: int = 1,
-    compile: bool = False,  # noqa: A002 - mirrors the CLI option
+    compile: bool = False,
     stabilize: float | None = None,
     flow: str | None = "dis-fast",
     progress: Callable[[ProgressInfo], None] | None = None,
@@ -217,7 +217,7 @@ def stylize_video(
             for stage in stage_list:
                 try:
                     stage.close()
-                except Exception:  # noqa: BLE001 - the open error matters more
+                except Exception:  # noqa: BLE001, S110 - the open error matters more
                     pass
             raise
         return run_pipeline(source=source, stages=stage_list, sink=sink, queue_size=queue_size,
@@ -225,7 +225,7 @@ def stylize_video(
 
 
 def stylize_image(
-    input: str | os.PathLike[str],  # noqa: A002
+    input: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
     model: str | os.PathLike[str] | Any | None = None,
@@ -239,7 +239,12 @@ def stylize_image(
     import cv2
     import numpy as np
 
-    from vidstyle.errors import CorruptInputError, InputNotFoundError, OutputError, OutputExistsError
+    from vidstyle.errors import (
+        CorruptInputError,
+        InputNotFoundError,
+        OutputError,
+        OutputExistsError,
+    )
     from vidstyle.frame import Frame
 
     src, dst = Path(input), Path(output)

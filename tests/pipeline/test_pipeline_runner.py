@@ -15,7 +15,14 @@ import pytest
 
 from vidstyle.errors import CorruptInputError, InvalidInputError, StageError
 from vidstyle.frame import Frame
-from vidstyle.pipeline import BaseStage, MapStage, ProgressInfo, RunStats, Stage, run_pipeline
+from vidstyle.pipeline import (
+    BaseStage,
+    MapStage,
+    ProgressInfo,
+    RunStats,
+    Stage,
+    run_pipeline,
+)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -12,4 +12,4 @@ from __future__ import annotations
 from vidstyle.pipeline.runner import ProgressInfo, RunStats, SinkLike, run_pipeline
 from vidstyle.pipeline.stage import BaseStage, MapStage, Stage
 
-__all__ = ["Stage", "BaseStage", "MapStage", "SinkLike", "run_pipeline", "RunStats", "ProgressInfo"]
+__all__ = ["BaseStage", "MapStage", "ProgressInfo", "RunStats", "SinkLike", "Stage", "run_pipeline"]

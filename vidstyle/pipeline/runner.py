@@ -33,10 +33,10 @@ thread) interrupts the run promptly; all waits in the caller use short timeouts.
 from __future__ import annotations
 
 import queue
-from collections import deque
 import threading
 import time
 import types
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +46,7 @@ from vidstyle.errors import InvalidInputError, StageError, VidstyleError
 from vidstyle.frame import Frame
 from vidstyle.pipeline.stage import Stage
 
-__all__ = ["run_pipeline", "RunStats", "ProgressInfo", "SinkLike"]
+__all__ = ["ProgressInfo", "RunStats", "SinkLike", "run_pipeline"]
 
 _POLL = 0.05  # seconds between checks of the abort flag while waiting on a queue
 JOIN_TIMEOUT = 30.0  # seconds to wait for each worker to finish the call it is in
@@ -208,7 +208,7 @@ class _Run:
             if callable(hook):
                 try:
                     hook()
-                except Exception:  # noqa: BLE001 - best effort; the shutdown goes on
+                except Exception:  # noqa: BLE001, S110 - best effort; the shutdown goes on
                     pass
 
     # -- queues -------------------------------------------------------------------------------
@@ -223,8 +223,7 @@ class _Run:
                 continue
             if item is not _END:
                 n = q.qsize()
-                if n > self.queue_peak[i]:
-                    self.queue_peak[i] = n
+                self.queue_peak[i] = max(self.queue_peak[i], n)
             return
 
     def put_latest(self, i: int, item: Any) -> None:
@@ -245,8 +244,7 @@ class _Run:
                         self.dropped += 1
                 continue
             n = q.qsize()
-            if n > self.queue_peak[i]:
-                self.queue_peak[i] = n
+            self.queue_peak[i] = max(self.queue_peak[i], n)
             return
 
     def get(self, i: int) -> Any:

@@ -26,7 +26,7 @@ from typing import Protocol, runtime_checkable
 
 from vidstyle.frame import Frame
 
-__all__ = ["Stage", "BaseStage", "MapStage"]
+__all__ = ["BaseStage", "MapStage", "Stage"]
 
 
 @runtime_checkable
