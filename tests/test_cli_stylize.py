@@ -443,3 +443,23 @@ def test_stylize_image_keeps_size_and_depth_and_matches_the_model(models, tmp_pa
     with pytest.raises(OutputExistsError):
         vidstyle.stylize_image(src, out, model=models["good"], device="cpu")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "out.png"]
+
+
+def test_given_stages_are_closed_when_the_run_cannot_start(media, tmp_path):
+    import vidstyle
+    from vidstyle.errors import InputNotFoundError, OutputError
+    from vidstyle.pipeline import BaseStage
+
+    class Tracked(BaseStage):
+        name = "tracked"
+        closed = 0
+
+        def close(self):
+            self.closed += 1
+
+    for bad in ({"input": tmp_path / "missing.mp4"}, {"output": media["clip"]}):
+        stage = Tracked()
+        kwargs = {"input": media["clip"], "output": tmp_path / "o.mp4", **bad}
+        with pytest.raises((InputNotFoundError, OutputError)):
+            vidstyle.stylize_video(kwargs["input"], kwargs["output"], stages=[stage])
+        assert stage.closed == 1

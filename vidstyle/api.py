@@ -197,31 +197,33 @@ def stylize_video(
             fails half-way, the exception's ``partial_output`` names the playable partial file.
         KeyboardInterrupt: after a clean shutdown, with ``partial_output`` attached.
     """
-    validate_options(output=output, codec=codec, crf=crf, pix_fmt=pix_fmt, preset=preset, batch_size=batch_size,
-                     stabilize=stabilize, start=start, end=end, queue_size=queue_size)
     from vidstyle.io import check_output, open_sink, open_source
 
-    with open_source(input, start=start, end=end) as source:
-        check_output(output, input_spec=input, overwrite=overwrite)
-        if stages is None:
-            stage_list = build_stages(model=model, device=device, batch_size=batch_size, compile=compile,
-                                      stabilize=stabilize, flow=flow, threads=threads)
-        else:
-            stage_list = list(stages)
-        try:
+    stage_list: list[Stage] = list(stages) if stages is not None else []
+    handed_over = False  # once run_pipeline has the stages, it closes them
+    try:
+        validate_options(output=output, codec=codec, crf=crf, pix_fmt=pix_fmt, preset=preset, batch_size=batch_size,
+                         stabilize=stabilize, start=start, end=end, queue_size=queue_size)
+        with open_source(input, start=start, end=end) as source:
+            check_output(output, input_spec=input, overwrite=overwrite)
+            if stages is None:
+                stage_list = build_stages(model=model, device=device, batch_size=batch_size, compile=compile,
+                                          stabilize=stabilize, flow=flow, threads=threads)
             info = source.info
             audio_from = input if getattr(info, "kind", None) in ("video", "file") and _input_has_audio(info) else None
             sink = open_sink(output, info=info, codec=codec, crf=crf, pix_fmt=pix_fmt, preset=preset,
                              audio_from=audio_from, overwrite=overwrite)
-        except BaseException:
+            handed_over = True
+            return run_pipeline(source=source, stages=stage_list, sink=sink, queue_size=queue_size,
+                                progress=progress, stop=stop)
+    except BaseException:
+        if not handed_over:
             for stage in stage_list:
                 try:
                     stage.close()
-                except Exception:  # noqa: BLE001, S110 - the open error matters more
+                except Exception:  # noqa: BLE001, S110 - the first error matters more
                     pass
-            raise
-        return run_pipeline(source=source, stages=stage_list, sink=sink, queue_size=queue_size,
-                            progress=progress, stop=stop)
+        raise
 
 
 def stylize_image(
