@@ -559,3 +559,35 @@ def test_interrupt_hook_called_on_error_elsewhere():
         run_pipeline(source=make_frames(5), stages=[failing, stage], sink=FakeSink())
     assert info.value.stage == "before"
     assert stage.interrupts == 1 and stage.closed == 1
+
+
+def test_queued_frames_are_released_after_an_error():
+    """The exception's traceback keeps the runner alive; the frames that were queued must not be."""
+    alive = {"n": 0}
+    lock = threading.Lock()
+
+    def gone():
+        with lock:
+            alive["n"] -= 1
+
+    def source():
+        for i in range(100):
+            image = np.zeros((8, 8, 3), np.uint8)
+            weakref.finalize(image, gone)
+            with lock:
+                alive["n"] += 1
+            yield Frame(index=i, image=image)
+
+    stuck = threading.Event()
+
+    def slow(frame):
+        if frame.index == 0:
+            stuck.wait(0.3)  # let the queues fill up
+            raise RuntimeError("boom")
+
+    with pytest.raises(StageError) as info:
+        run_pipeline(source=source(), stages=[MapStage(name="slow", fn=slow)], sink=FakeSink(), queue_size=4)
+    err = info.value
+    assert err.frame_index == 0
+    # only the frame the failing stage held (referenced by the traceback) may still be alive
+    assert alive["n"] <= 1

@@ -354,7 +354,20 @@ class _Run:
         deadline = time.monotonic() + JOIN_TIMEOUT
         for t in self.threads:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
-        return [t.name for t in self.threads if t.is_alive()]
+        stuck = [t.name for t in self.threads if t.is_alive()]
+        if self.abort.is_set() and not stuck:
+            self.drain()
+        return stuck
+
+    def drain(self) -> None:
+        """Drop the frames still queued (after an abort), so an exception that keeps this run
+        alive through its traceback does not keep their images in memory."""
+        for q in self.queues:
+            while True:
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    break
 
     def sink_loop(self, t_start: float) -> int:
         last = len(self.queues) - 1
