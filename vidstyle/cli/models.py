@@ -8,7 +8,7 @@ from typing import Any
 
 EPILOG = """examples:
   vidstyle models               # table of shipped models
-  vidstyle models mosaic_tiny   # the model card of one model
+  vidstyle models starry_tiny   # the model card of one model
 """
 
 

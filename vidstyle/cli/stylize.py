@@ -9,7 +9,7 @@ from typing import Any
 
 EPILOG = """examples:
   vidstyle stylize samples/clip.mp4 -o clip_styled.mp4
-  vidstyle stylize in.mov -o out.mov --model mosaic_tiny --codec prores
+  vidstyle stylize in.mov -o out.mov --model wave_small --codec prores
   vidstyle stylize in.mp4 -o out.mkv --model my_style.safetensors --crf 20 --start 10 --end 25
   vidstyle stylize 'frames/%04d.png' -o styled/%04d.png --stabilize 0.8 --flow dis-medium
   vidstyle stylize in.mp4 -o out.mp4 --device cuda --batch-size 4 --compile
