@@ -151,3 +151,45 @@ def test_stale_buffered_camera_frames_are_skipped() -> None:
         first = next(it)
         assert first.index == 4 and cam.frames_skipped == 4
         assert time.perf_counter() - first.capture_time < 0.5
+
+
+def test_a_video_served_over_http_plays_in_real_time(tmp_path) -> None:
+    """A network stream of known duration (a file over HTTP) is paced like a camera and its end is a
+    normal end of stream."""
+    import functools
+    import http.server
+    import threading
+
+    import numpy as np
+
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as out:
+        s = out.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(15):
+            img = np.full((48, 64, 3), 8 * i, np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/clip.mp4"
+        with open_camera(url) as cam:
+            assert cam.spec.kind == "stream" and cam.realtime
+            t0 = time.perf_counter()
+            frames = list(cam)
+            elapsed = time.perf_counter() - t0
+        assert cam.end_reason == "ended"
+        assert len(frames) + cam.frames_skipped == 15
+        assert elapsed >= 13 * PERIOD  # paced: not faster than the clip's own rate
+    finally:
+        server.shutdown()
+        server.server_close()

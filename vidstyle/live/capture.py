@@ -84,7 +84,8 @@ class CameraSource:
             ``max_width`` pixels wide when given (aspect kept, even dimensions).
         max_width: see ``size``.
         realtime: pace frames to their timestamps; ``None`` decides from the kind of input
-            (generators and files yes, cameras and network streams no).
+            (generators, files and streams of known duration, such as a file over HTTP: yes;
+            cameras and live network streams: no).
         options: extra FFmpeg demuxer options (``{"input_format": "mjpeg", "framerate": "30"}``).
 
     Raises:
@@ -105,6 +106,7 @@ class CameraSource:
 
         self.spec = spec if isinstance(spec, CameraSpec) else parse_camera(spec)
         self.realtime = self.spec.paced if realtime is None else bool(realtime)
+        self._auto_pace = realtime is None
         self.warnings: list[str] = []
         self.frames_read = 0  # frames decoded (including skipped ones)
         self.frames_skipped = 0  # frames the pacing skipped because they were already late
@@ -129,6 +131,8 @@ class CameraSource:
             raise
 
     def _setup(self, size: tuple[int, int] | None, max_width: int | None) -> None:
+        if self._auto_pace and self.spec.kind == "stream" and self._container.duration:
+            self.realtime = True  # a file served over HTTP & co.: as fast as the network allows
         streams = list(self._container.streams.video)
         if not streams:
             raise CameraError(f"'{self.spec.spec}' has no video stream; give a camera or a video stream")
