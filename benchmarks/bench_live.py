@@ -34,15 +34,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import torch
 
-from vidstyle.frame import Frame  # noqa: E402
-from vidstyle.live import LiveOutput, LiveStylizer, open_camera, run_live  # noqa: E402
+from vidstyle.frame import Frame
+from vidstyle.live import LiveOutput, LiveStylizer, open_camera, run_live
 
 SHARED = ROOT.parent / "shared"
-CONFIGS = ["passthrough", "tiny", "tiny-serial", "tiny-overlap", "tiny-nostab", "tiny-cl", "tiny-compile", "full"]
-DEFAULT_CONFIGS = ["passthrough", "tiny", "tiny-overlap", "tiny-nostab", "tiny-cl", "tiny-compile", "full"]
+CONFIGS = [
+    "passthrough",
+    "tiny",
+    "tiny-serial",
+    "tiny-overlap",
+    "tiny-nostab",
+    "tiny-cl",
+    "tiny-compile",
+    "full",
+]
+DEFAULT_CONFIGS = [
+    "passthrough",
+    "tiny",
+    "tiny-overlap",
+    "tiny-nostab",
+    "tiny-cl",
+    "tiny-compile",
+    "full",
+]
 BASELINE = "tiny"
 
 
@@ -72,20 +88,33 @@ def model_paths(tmp: Path) -> dict[str, tuple[Path, str]]:
         tiny = (shipped, "models/starry_tiny")
     else:
         p = tmp / "random_tiny.safetensors"
-        save_model(p, net=TransformerNet(config="tiny"), name="random_tiny", style="random")
+        save_model(
+            p, net=TransformerNet(config="tiny"), name="random_tiny", style="random"
+        )
         tiny = (p, "random tiny TransformerNet")
     udnie = SHARED / "weights" / "engstrom2016_udnie.safetensors"
     if udnie.is_file():
         full = (udnie, "engstrom2016_udnie (Johnson-size)")
     else:
         p = tmp / "random_full.safetensors"
-        save_model(p, net=TransformerNet(config="full"), name="random_full", style="random")
+        save_model(
+            p, net=TransformerNet(config="full"), name="random_full", style="random"
+        )
         full = (p, "random full TransformerNet")
     return {"tiny": tiny, "full": full}
 
 
-def run_config(name: str, *, seconds: float, source: str, models: dict[str, tuple[Path, str]], device: str,
-               threads: int | None, stabilize: float, flow: str) -> dict[str, object]:
+def run_config(
+    name: str,
+    *,
+    seconds: float,
+    source: str,
+    models: dict[str, tuple[Path, str]],
+    device: str,
+    threads: int | None,
+    stabilize: float,
+    flow: str,
+) -> dict[str, object]:
     with open_camera(source) as cam:
         w, h = cam.size
         if name == "passthrough":
@@ -102,12 +131,16 @@ def run_config(name: str, *, seconds: float, source: str, models: dict[str, tupl
                 stabilize=0.0 if name.endswith("nostab") else stabilize,
                 flow=flow,
                 threads=threads,
-                parallel_flow={"overlap": True, "serial": False}.get(name.rsplit("-", 1)[-1]),
+                parallel_flow={"overlap": True, "serial": False}.get(
+                    name.rsplit("-", 1)[-1]
+                ),
             )
             t0 = time.perf_counter()
             stage.warmup(width=w, height=h, frames=3)
             label += f"; warm-up {time.perf_counter() - t0:.1f} s"
-        stats = run_live(source=cam, stages=[stage], output=LiveOutput(), duration=seconds)
+        stats = run_live(
+            source=cam, stages=[stage], output=LiveOutput(), duration=seconds
+        )
     lat = stats.latencies
     tenth = max(1, len(lat) // 10)
     busy = stats.busy.get("stylize", stats.busy.get("passthrough", 0.0))
@@ -121,26 +154,49 @@ def run_config(name: str, *, seconds: float, source: str, models: dict[str, tupl
         "p50_ms": 1000 * stats.latency_p50,
         "p95_ms": 1000 * stats.latency_p95,
         "max_ms": 1000 * stats.latency_max,
-        "drift_ms": 1000 * (statistics.median(lat[-tenth:]) - statistics.median(lat[:tenth])) if lat else float("nan"),
+        "drift_ms": 1000
+        * (statistics.median(lat[-tenth:]) - statistics.median(lat[:tenth]))
+        if lat
+        else float("nan"),
         "drop_rate": stats.drop_rate,
         "process_ms": 1000 * busy / max(1, stats.shown),
     }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=60.0, help="wall-clock seconds per configuration (default 60)")
-    ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS), help=f"comma list from {', '.join(CONFIGS)}")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        default=60.0,
+        help="wall-clock seconds per configuration (default 60)",
+    )
+    ap.add_argument(
+        "--configs",
+        default=",".join(DEFAULT_CONFIGS),
+        help=f"comma list from {', '.join(CONFIGS)}",
+    )
     ap.add_argument("--size", default="640x360")
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores available)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: all cores available)",
+    )
     ap.add_argument("--stabilize", type=float, default=0.85)
     ap.add_argument("--flow", default="dis-ultrafast")
-    ap.add_argument("--json", default=None, metavar="PATH", help="also write the rows as JSON")
+    ap.add_argument(
+        "--json", default=None, metavar="PATH", help="also write the rows as JSON"
+    )
     args = ap.parse_args()
     if "mmap_threshold" not in os.environ.get("GLIBC_TUNABLES", ""):
-        print("note: GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296 is not set (torch is slower without it)")
+        print(
+            "note: GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296 is not set (torch is slower without it)"
+        )
     source = f"lavfi:testsrc2=size={args.size}:rate={args.fps}"
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = set(configs) - set(CONFIGS)
@@ -151,27 +207,48 @@ def main() -> None:
         models = model_paths(Path(tmp))
         for name in configs:
             print(f"running {name} for {args.seconds:.0f} s …", flush=True)
-            row = run_config(name, seconds=args.seconds, source=source, models=models, device=args.device,
-                             threads=args.threads, stabilize=args.stabilize, flow=args.flow)
+            row = run_config(
+                name,
+                seconds=args.seconds,
+                source=source,
+                models=models,
+                device=args.device,
+                threads=args.threads,
+                stabilize=args.stabilize,
+                flow=args.flow,
+            )
             rows.append(row)
-            print(f"  {row['fps']:.1f} fps, p50 {row['p50_ms']:.0f} ms, p95 {row['p95_ms']:.0f} ms, "
-                  f"dropped {100 * row['drop_rate']:.0f}%, {row['process_ms']:.0f} ms/frame ({row['model']})", flush=True)
+            print(
+                f"  {row['fps']:.1f} fps, p50 {row['p50_ms']:.0f} ms, p95 {row['p95_ms']:.0f} ms, "
+                f"dropped {100 * row['drop_rate']:.0f}%, {row['process_ms']:.0f} ms/frame ({row['model']})",
+                flush=True,
+            )
     base = next((r for r in rows if r["config"] == BASELINE), None)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print()
-    print(f"source {source} (paced), {args.seconds:.0f} s per row, device {args.device}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-          f"load average after: {load[0]:.1f}")
-    print(f"stabilize {args.stabilize} (flow {args.flow}) unless 'nostab'; ratios vs '{BASELINE}'")
+    print(
+        f"source {source} (paced), {args.seconds:.0f} s per row, device {args.device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+        f"load average after: {load[0]:.1f}"
+    )
+    print(
+        f"stabilize {args.stabilize} (flow {args.flow}) unless 'nostab'; ratios vs '{BASELINE}'"
+    )
     print()
-    print("| config | fps | x fps | p50 ms | p95 ms | max ms | drift ms | dropped | process ms/frame |")
+    print(
+        "| config | fps | x fps | p50 ms | p95 ms | max ms | drift ms | dropped | process ms/frame |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ratio = f"{r['fps'] / base['fps']:.2f}" if base and base["fps"] else "-"
-        print(f"| {r['config']} | {r['fps']:.1f} | {ratio} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['max_ms']:.0f} | "
-              f"{r['drift_ms']:+.0f} | {100 * r['drop_rate']:.0f}% | {r['process_ms']:.1f} |")
+        print(
+            f"| {r['config']} | {r['fps']:.1f} | {ratio} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['max_ms']:.0f} | "
+            f"{r['drift_ms']:+.0f} | {100 * r['drop_rate']:.0f}% | {r['process_ms']:.1f} |"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"args": vars(args), "rows": rows}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -63,7 +63,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("models") / "rand_tiny.safetensors"
-    save_model(path, net=TransformerNet(config="tiny"), name="rand_tiny", style="random")
+    save_model(
+        path, net=TransformerNet(config="tiny"), name="rand_tiny", style="random"
+    )
     return path
 
 

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import av
 import pytest
+from conftest import decoded_times
 
 from vidstyle.cli.main import main
 from vidstyle.live import CameraSource
-
-from conftest import decoded_times
 
 SRC = "lavfi:testsrc2=size=128x72:rate=30"
 REPO = Path(__file__).resolve().parents[2]
@@ -30,8 +29,21 @@ def _headless(monkeypatch):
 
 def test_headless_run_with_recording(tmp_path, tiny_model, capsys) -> None:
     out = tmp_path / "rec.mp4"
-    rc = main(["live", "--camera", SRC, "-m", str(tiny_model), "--duration", "1.5", "--record", str(out),
-               "--threads", "1"])
+    rc = main(
+        [
+            "live",
+            "--camera",
+            SRC,
+            "-m",
+            str(tiny_model),
+            "--duration",
+            "1.5",
+            "--record",
+            str(out),
+            "--threads",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "no display" in err and "running headless" in err
@@ -41,14 +53,28 @@ def test_headless_run_with_recording(tmp_path, tiny_model, capsys) -> None:
 
 
 def test_stream_end_exits_0(tmp_path, tiny_model, capsys) -> None:
-    rc = main(["live", "--camera", "lavfi:testsrc2=size=64x48:rate=30:duration=1", "-m", str(tiny_model),
-               "--no-preview", "--stabilize", "0", "--threads", "1"])
+    rc = main(
+        [
+            "live",
+            "--camera",
+            "lavfi:testsrc2=size=64x48:rate=30:duration=1",
+            "-m",
+            str(tiny_model),
+            "--no-preview",
+            "--stabilize",
+            "0",
+            "--threads",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "the stream 'lavfi:testsrc2=size=64x48:rate=30:duration=1' ended" in err
 
 
-def test_lost_camera_exits_1_with_the_recording_finalised(tmp_path, tiny_model, capsys, monkeypatch) -> None:
+def test_lost_camera_exits_1_with_the_recording_finalised(
+    tmp_path, tiny_model, capsys, monkeypatch
+) -> None:
     original = CameraSource._read_packets
 
     def unplugged(self):
@@ -60,10 +86,26 @@ def test_lost_camera_exits_1_with_the_recording_finalised(tmp_path, tiny_model, 
 
     monkeypatch.setattr(CameraSource, "_read_packets", unplugged)
     out = tmp_path / "lost.mkv"
-    rc = main(["live", "--camera", SRC, "-m", str(tiny_model), "--record", str(out), "--threads", "1", "-q"])
+    rc = main(
+        [
+            "live",
+            "--camera",
+            SRC,
+            "-m",
+            str(tiny_model),
+            "--record",
+            str(out),
+            "--threads",
+            "1",
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 1, err
-    assert f"lost the camera '{SRC}' (No such device)" in err and f"recording saved to {out}" in err
+    assert (
+        f"lost the camera '{SRC}' (No such device)" in err
+        and f"recording saved to {out}" in err
+    )
     assert err.count("lost the camera") == 1
     assert len(decoded_times(out)) >= 1
 
@@ -73,7 +115,9 @@ def test_bad_device_is_one_clear_error(tiny_model, capsys) -> None:
 
     if list_cameras():
         pytest.skip("this machine has cameras")
-    rc = main(["live", "--camera", "/dev/video5", "-m", str(tiny_model), "--no-preview"])
+    rc = main(
+        ["live", "--camera", "/dev/video5", "-m", str(tiny_model), "--no-preview"]
+    )
     err = capsys.readouterr().err
     assert rc == 1
     lines = err.strip().splitlines()
@@ -87,7 +131,17 @@ def test_existing_recording_needs_overwrite(tmp_path, tiny_model, capsys) -> Non
     out.write_bytes(b"x")
     rc = main(["live", "--camera", SRC, "-m", str(tiny_model), "--record", str(out)])
     assert rc == 1 and "exists" in capsys.readouterr().err
-    rc = main(["live", "--camera", SRC, "-m", str(tiny_model), "--record", str(tmp_path / "x.txt")])
+    rc = main(
+        [
+            "live",
+            "--camera",
+            SRC,
+            "-m",
+            str(tiny_model),
+            "--record",
+            str(tmp_path / "x.txt"),
+        ]
+    )
     assert rc == 1 and "--record needs a video file" in capsys.readouterr().err
 
 
@@ -97,7 +151,11 @@ def test_cameras_lists_or_says_none(monkeypatch, capsys) -> None:
     monkeypatch.setattr(devices, "list_cameras", lambda **kw: [])
     assert main(["cameras"]) == 0
     assert "no cameras found" in capsys.readouterr().out
-    found = [devices.CameraDevice(spec="/dev/video0", name="HD Webcam", backend="v4l2", note="uvcvideo")]
+    found = [
+        devices.CameraDevice(
+            spec="/dev/video0", name="HD Webcam", backend="v4l2", note="uvcvideo"
+        )
+    ]
     monkeypatch.setattr(devices, "list_cameras", lambda **kw: found)
     assert main(["cameras"]) == 0
     out = capsys.readouterr().out
@@ -109,9 +167,23 @@ def test_ctrl_c_finalises_the_recording(tmp_path, tiny_model) -> None:
     out = tmp_path / "sigint.mp4"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("DISPLAY", None)
-    cmd = [sys.executable, "-m", "vidstyle", "live", "--camera", SRC, "-m", str(tiny_model), "--record", str(out),
-           "--threads", "1"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "vidstyle",
+        "live",
+        "--camera",
+        SRC,
+        "-m",
+        str(tiny_model),
+        "--record",
+        str(out),
+        "--threads",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True
+    )
     lines = []
     deadline = time.monotonic() + 120
     try:
@@ -120,7 +192,9 @@ def test_ctrl_c_finalises_the_recording(tmp_path, tiny_model) -> None:
             if not line:
                 break
             lines.append(line)
-            if sum(" fps " in x for x in lines) >= 2:  # two status lines: frames are being recorded
+            if (
+                sum(" fps " in x for x in lines) >= 2
+            ):  # two status lines: frames are being recorded
                 break
         proc.send_signal(signal.SIGINT)
         _, rest = proc.communicate(timeout=60)

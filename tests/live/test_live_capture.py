@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import time
 
 import av
 import numpy as np
 import pytest
+from conftest import PERIOD, SRC
 
 from vidstyle.errors import InvalidOptionError
 from vidstyle.live import LIVE_TIME_BASE, CameraSource, open_camera, parse_size
-
-from conftest import PERIOD, SRC
 
 
 def test_parse_size() -> None:
@@ -39,12 +39,18 @@ def test_frames_are_paced_like_a_camera() -> None:
     idx = [f.index for f in frames]
     assert idx == sorted(idx) and len(set(idx)) == len(idx)
     cap = [f.capture_time for f in frames]
-    assert all(b > a for a, b in zip(cap, cap[1:]))
+    assert all(b > a for a, b in itertools.pairwise(cap))
     # pts: the capture time on the 90 kHz clock, from the first frame
     assert frames[0].pts == 0 and all(f.time_base == LIVE_TIME_BASE for f in frames)
     for f in frames:
-        assert f.pts == pytest.approx((f.capture_time - frames[0].capture_time) * 90000, abs=1)
-        assert f.image.shape == (96, 160, 3) and f.image.dtype == np.uint8 and f.image.flags.c_contiguous
+        assert f.pts == pytest.approx(
+            (f.capture_time - frames[0].capture_time) * 90000, abs=1
+        )
+        assert (
+            f.image.shape == (96, 160, 3)
+            and f.image.dtype == np.uint8
+            and f.image.flags.c_contiguous
+        )
         assert f.extra["source_time"] == pytest.approx(f.index * PERIOD, abs=1e-6)
     assert cam.end_reason == "stopped"
 
@@ -52,7 +58,10 @@ def test_frames_are_paced_like_a_camera() -> None:
 def test_resize_and_max_width() -> None:
     with open_camera(SRC, size="80x48") as cam:
         f = next(iter(cam))
-        assert f.image.shape == (48, 80, 3) and (cam.info.width, cam.info.height) == (80, 48)
+        assert f.image.shape == (48, 80, 3) and (cam.info.width, cam.info.height) == (
+            80,
+            48,
+        )
         assert cam.input_size == (160, 96)
     with open_camera(SRC, max_width=100) as cam:
         assert cam.size == (100, 60)  # aspect kept, even dimensions
@@ -60,7 +69,9 @@ def test_resize_and_max_width() -> None:
 
 
 def test_unpaced_reads_every_frame_and_ends_normally() -> None:
-    with open_camera("lavfi:testsrc2=size=64x48:rate=30:duration=1", realtime=False) as cam:
+    with open_camera(
+        "lavfi:testsrc2=size=64x48:rate=30:duration=1", realtime=False
+    ) as cam:
         frames = list(cam)
     assert [f.index for f in frames] == list(range(30))
     assert cam.end_reason == "ended" and cam.end_message == ""
@@ -76,7 +87,7 @@ def test_slow_reader_gets_fresh_frames_not_a_backlog() -> None:
         for _ in range(5):
             time.sleep(4 * PERIOD)
             frames.append(next(it))
-    gaps = [b.index - a.index for a, b in zip(frames, frames[1:])]
+    gaps = [b.index - a.index for a, b in itertools.pairwise(frames)]
     assert all(g >= 2 for g in gaps[1:]), gaps
     assert cam.frames_skipped >= 5
 
@@ -117,7 +128,9 @@ def test_close_stops_a_running_iteration() -> None:
 def _as_camera(url: str) -> CameraSource:
     from vidstyle.live import CameraSpec
 
-    return CameraSource(CameraSpec(spec="fake-camera", url=url, format="lavfi", kind="camera"))
+    return CameraSource(
+        CameraSpec(spec="fake-camera", url=url, format="lavfi", kind="camera")
+    )
 
 
 def test_device_timestamps_on_the_monotonic_clock_are_used() -> None:
@@ -128,7 +141,9 @@ def test_device_timestamps_on_the_monotonic_clock_are_used() -> None:
         assert not cam.realtime  # cameras are not paced
         cam._tb = Fraction(1, 1_000_000)
         fr = SimpleNamespace(pts=int((time.monotonic() - 0.2) * 1e6))
-        assert cam._device_time(fr) == pytest.approx(time.perf_counter() - 0.2, abs=0.02)
+        assert cam._device_time(fr) == pytest.approx(
+            time.perf_counter() - 0.2, abs=0.02
+        )
         assert cam._device_time(SimpleNamespace(pts=None)) is None
         # a stream clock starting at 0 is not the monotonic clock: arrival times are used
         assert cam._device_time(SimpleNamespace(pts=1000)) is None
@@ -140,12 +155,19 @@ def test_stale_buffered_camera_frames_are_skipped() -> None:
 
         def _device_time(self, fr):
             self.calls += 1
-            old = 1.0 if self.calls <= 4 else 0.01  # the first 4 frames waited in the driver
+            old = (
+                1.0 if self.calls <= 4 else 0.01
+            )  # the first 4 frames waited in the driver
             return time.perf_counter() - old
 
     from vidstyle.live import CameraSpec
 
-    spec = CameraSpec(spec="fake-camera", url="testsrc2=size=64x48:rate=30", format="lavfi", kind="camera")
+    spec = CameraSpec(
+        spec="fake-camera",
+        url="testsrc2=size=64x48:rate=30",
+        format="lavfi",
+        kind="camera",
+    )
     with Buffered(spec) as cam:
         it = iter(cam)
         first = next(it)
@@ -177,7 +199,9 @@ def test_a_video_served_over_http_plays_in_real_time(tmp_path) -> None:
         def log_message(self, *args) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

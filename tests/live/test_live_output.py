@@ -7,12 +7,11 @@ import threading
 import cv2
 import numpy as np
 import pytest
+from conftest import ScriptedPreview
 
 from vidstyle.frame import Frame
 from vidstyle.live import LiveOutput, display_available, draw_overlay
 from vidstyle.live.output import KEY_QUIT
-
-from conftest import ScriptedPreview
 
 
 class Controls:
@@ -56,8 +55,13 @@ def test_keys_act_on_controls_overlay_snapshot_and_quit(tmp_path) -> None:
     controls = Controls()
     stop = threading.Event()
     messages: list[str] = []
-    out = LiveOutput(preview=preview, controls=controls, stop=stop, snapshot_dir=tmp_path / "snaps",
-                     on_message=messages.append)
+    out = LiveOutput(
+        preview=preview,
+        controls=controls,
+        stop=stop,
+        snapshot_dir=tmp_path / "snaps",
+        on_message=messages.append,
+    )
     frames = [_frame(i, 10 * i) for i in range(6)]
     for f in frames[:5]:
         out.write(f)
@@ -71,8 +75,12 @@ def test_keys_act_on_controls_overlay_snapshot_and_quit(tmp_path) -> None:
     assert np.array_equal(preview.shown[3], frames[3].stylized[:, :, ::-1])
     (snap,) = out.snapshots
     saved = cv2.imread(str(snap))[:, :, ::-1]
-    assert np.array_equal(saved, frames[3].stylized)  # the stylized frame, without the overlay
-    assert any("snapshot saved" in m for m in messages) and any("model: b" in m for m in messages)
+    assert np.array_equal(
+        saved, frames[3].stylized
+    )  # the stylized frame, without the overlay
+    assert any("snapshot saved" in m for m in messages) and any(
+        "model: b" in m for m in messages
+    )
     out.close()
     assert preview.closed
 
@@ -107,7 +115,10 @@ def test_headless_status_callback() -> None:
     assert len(seen) == 1 and seen[0].shown == 1 and seen[0].dropped == 0
 
 
-@pytest.mark.parametrize(("env", "expected"), [({}, False), ({"DISPLAY": ":0"}, True), ({"WAYLAND_DISPLAY": "wayland-0"}, True)])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, False), ({"DISPLAY": ":0"}, True), ({"WAYLAND_DISPLAY": "wayland-0"}, True)],
+)
 def test_display_available(monkeypatch, env, expected) -> None:
     import sys
 

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import decoded_times
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,8 +31,11 @@ def display():
     if shutil.which("Xvfb") is None:
         pytest.skip("no DISPLAY and no Xvfb")
     name = f":{90 + os.getpid() % 100}"
-    proc = subprocess.Popen(["Xvfb", name, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["Xvfb", name, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(50):
             if Path(f"/tmp/.X11-unix/X{name[1:]}").exists():
@@ -48,8 +50,14 @@ def display():
 
 
 def _xdotool(display: str, *args: str, timeout: float = 30) -> str:
-    r = subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True,
-                       timeout=timeout)
+    r = subprocess.run(
+        ["xdotool", *args],
+        check=False,
+        env={**os.environ, "DISPLAY": display},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return r.stdout
 
 
@@ -62,16 +70,38 @@ def second_model(tiny_model: Path) -> Path:
 
     torch.manual_seed(1)
     path = tiny_model.parent / "rand_tiny2.safetensors"
-    save_model(path, net=TransformerNet(config="tiny"), name="rand_tiny2", style="random")
+    save_model(
+        path, net=TransformerNet(config="tiny"), name="rand_tiny2", style="random"
+    )
     return path
 
 
-def test_window_keys_switch_model_toggle_snapshot_and_quit(display, tiny_model, second_model, tmp_path) -> None:
+def test_window_keys_switch_model_toggle_snapshot_and_quit(
+    display, tiny_model, second_model, tmp_path
+) -> None:
     out = tmp_path / "rec.mkv"
     env = {**os.environ, "DISPLAY": display, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "vidstyle", "live", "--camera", SRC, "-m", str(tiny_model), "-m", str(second_model),
-           "--record", str(out), "--snapshot-dir", str(tmp_path / "snaps"), "--threads", "1"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "vidstyle",
+        "live",
+        "--camera",
+        SRC,
+        "-m",
+        str(tiny_model),
+        "-m",
+        str(second_model),
+        "--record",
+        str(out),
+        "--snapshot-dir",
+        str(tmp_path / "snaps"),
+        "--threads",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True
+    )
     try:
         wid = ""
         deadline = time.monotonic() + 90

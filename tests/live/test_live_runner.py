@@ -12,12 +12,11 @@ import statistics
 
 import av
 import pytest
+from conftest import PERIOD, SRC, ScriptedPreview, SlowStage, decoded_times
 
 from vidstyle.errors import CameraError
 from vidstyle.io import open_sink
 from vidstyle.live import CameraSource, LiveOutput, open_camera, run_live
-
-from conftest import PERIOD, SRC, ScriptedPreview, SlowStage, decoded_times
 
 
 def test_slow_model_drops_frames_instead_of_queueing() -> None:
@@ -47,7 +46,12 @@ def test_recording_keeps_true_timestamps(tmp_path, ext) -> None:
     slow = SlowStage(3 * PERIOD)
     with open_camera(SRC) as cam:
         recorder = open_sink(path, info=cam.info, codec="h264", preset="ultrafast")
-        stats = run_live(source=cam, stages=[slow], output=LiveOutput(recorder=recorder), duration=2.0)
+        stats = run_live(
+            source=cam,
+            stages=[slow],
+            output=LiveOutput(recorder=recorder),
+            duration=2.0,
+        )
     assert stats.recording == path and path.exists()
     assert not list(tmp_path.glob("*.partial*"))
     times = decoded_times(path)
@@ -67,7 +71,11 @@ def test_quit_key_finalises_a_playable_recording(tmp_path) -> None:
     preview = ScriptedPreview({4: ord("q")})
     with open_camera(SRC) as cam:
         recorder = open_sink(path, info=cam.info, codec="h264", preset="ultrafast")
-        stats = run_live(source=cam, stages=[SlowStage(0.0)], output=LiveOutput(preview=preview, recorder=recorder))
+        stats = run_live(
+            source=cam,
+            stages=[SlowStage(0.0)],
+            output=LiveOutput(preview=preview, recorder=recorder),
+        )
     assert stats.end_reason == "stopped" and stats.quit_reason == "key"
     assert preview.closed
     # the frames already in flight when q was pressed are still shown and recorded
@@ -79,7 +87,9 @@ def test_end_of_stream_finalises_the_recording(tmp_path) -> None:
     path = tmp_path / "end.mkv"
     with open_camera("lavfi:testsrc2=size=96x64:rate=30:duration=1") as cam:
         recorder = open_sink(path, info=cam.info, codec="h264", preset="ultrafast")
-        stats = run_live(source=cam, stages=[SlowStage(0.0)], output=LiveOutput(recorder=recorder))
+        stats = run_live(
+            source=cam, stages=[SlowStage(0.0)], output=LiveOutput(recorder=recorder)
+        )
     assert stats.end_reason == "ended"
     assert stats.captured == 30
     times = decoded_times(path)
@@ -102,7 +112,9 @@ def test_lost_camera_finalises_the_recording(tmp_path) -> None:
     path = tmp_path / "lost.mp4"
     with _Unplugged(SRC) as cam:
         recorder = open_sink(path, info=cam.info, codec="h264", preset="ultrafast")
-        stats = run_live(source=cam, stages=[SlowStage(PERIOD)], output=LiveOutput(recorder=recorder))
+        stats = run_live(
+            source=cam, stages=[SlowStage(PERIOD)], output=LiveOutput(recorder=recorder)
+        )
     assert stats.end_reason == "lost" and stats.end_message == "No such device"
     assert stats.recording == path
     assert len(decoded_times(path)) == stats.shown >= 3
@@ -115,7 +127,9 @@ def test_camera_lost_before_the_first_frame_is_a_camera_error() -> None:
     with Dead(SRC) as cam:
         # the first frame was read when opening; make it vanish too
         cam._pending.clear()
-        with pytest.raises(CameraError, match="stopped before the first frame.*No such device"):
+        with pytest.raises(
+            CameraError, match="stopped before the first frame.*No such device"
+        ):
             run_live(source=cam, stages=[SlowStage(0.0)], output=LiveOutput())
 
 
@@ -131,7 +145,11 @@ def test_hard_interrupt_keeps_a_playable_partial_recording(tmp_path) -> None:
     with open_camera(SRC) as cam:
         recorder = open_sink(path, info=cam.info, codec="h264", preset="ultrafast")
         with pytest.raises(KeyboardInterrupt) as info:
-            run_live(source=cam, stages=[_Interrupting(0.0)], output=LiveOutput(recorder=recorder))
+            run_live(
+                source=cam,
+                stages=[_Interrupting(0.0)],
+                output=LiveOutput(recorder=recorder),
+            )
     partial = info.value.partial_output
     assert partial is not None and partial.exists() and ".partial" in partial.name
     assert len(decoded_times(partial)) == 5
@@ -140,6 +158,5 @@ def test_hard_interrupt_keeps_a_playable_partial_recording(tmp_path) -> None:
 def test_bad_duration() -> None:
     from vidstyle.errors import InvalidOptionError
 
-    with open_camera(SRC) as cam:
-        with pytest.raises(InvalidOptionError, match="--duration"):
-            run_live(source=cam, stages=[], output=LiveOutput(), duration=0)
+    with open_camera(SRC) as cam, pytest.raises(InvalidOptionError, match="--duration"):
+        run_live(source=cam, stages=[], output=LiveOutput(), duration=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -20,13 +22,17 @@ class FakeStage:
         self.model_name = f"{model}-net"
         self.stabilize = stabilize
         self.stabilizer = type("S", (), {"strength": stabilize, "resets": 0})()
-        self.stabilizer.reset = lambda: setattr(self.stabilizer, "resets", self.stabilizer.resets + 1)
+        self.stabilizer.reset = lambda: setattr(
+            self.stabilizer, "resets", self.stabilizer.resets + 1
+        )
         self.seen: list[tuple[int, bool, float]] = []
         self.options = options
         self.closed = False
 
     def process(self, frame: Frame) -> list[Frame]:
-        self.seen.append((frame.index, frame.flow_bwd is not None, self.stabilizer.strength))
+        self.seen.append(
+            (frame.index, frame.flow_bwd is not None, self.stabilizer.strength)
+        )
         frame.stylized = frame.image.copy()
         return [frame]
 
@@ -39,7 +45,9 @@ class FakeStage:
 
 def _texture(h: int = 96, w: int = 128) -> np.ndarray:
     rng = np.random.default_rng(1)
-    img = cv2.GaussianBlur(rng.standard_normal((h + 40, w + 40, 3)).astype(np.float32), (0, 0), 2.0)
+    img = cv2.GaussianBlur(
+        rng.standard_normal((h + 40, w + 40, 3)).astype(np.float32), (0, 0), 2.0
+    )
     img = (img - img.min()) / (img.max() - img.min())
     return (img * 255).astype(np.uint8)
 
@@ -58,7 +66,7 @@ def test_flow_is_between_processed_frames_when_frames_are_dropped() -> None:
     for f in frames:
         st.process(f)
     assert frames[0].flow_bwd is None
-    for prev, f in zip(frames, frames[1:]):
+    for prev, f in itertools.pairwise(frames):
         # content moved left by 2·Δindex px: the pixel x of this frame was at x + 2·Δ in the previous one
         dx = float(np.median(f.flow_bwd[0][8:-8, 8:-8]))
         assert dx == pytest.approx(2 * (f.index - prev.index), abs=0.5)
@@ -99,7 +107,9 @@ def test_a_model_that_fails_to_load_keeps_the_current_one() -> None:
 
 def test_stabilisation_toggle_restarts_the_temporal_chain() -> None:
     big = _texture()
-    st = LiveStylizer(models=["a"], stage_factory=FakeStage, stabilize=0.7, flow="dis-ultrafast")
+    st = LiveStylizer(
+        models=["a"], stage_factory=FakeStage, stabilize=0.7, flow="dis-ultrafast"
+    )
     stage = st._stages[0]
     seq = []
     for i in range(8):
@@ -109,9 +119,14 @@ def test_stabilisation_toggle_restarts_the_temporal_chain() -> None:
         st.process(f)
         seq.append((f.flow_bwd is not None, f.extra["stabilize"]))
     assert seq == [
-        (False, 0.7), (True, 0.7), (True, 0.7),  # on: flow from the 2nd frame
-        (False, 0.0), (False, 0.0),  # off: no flow computed
-        (False, 0.7), (True, 0.7), (True, 0.7),  # on again: starts afresh (no flow to a stale frame)
+        (False, 0.7),
+        (True, 0.7),
+        (True, 0.7),  # on: flow from the 2nd frame
+        (False, 0.0),
+        (False, 0.0),  # off: no flow computed
+        (False, 0.7),
+        (True, 0.7),
+        (True, 0.7),  # on again: starts afresh (no flow to a stale frame)
     ]
     assert [s[2] for s in stage.seen] == [0.7, 0.7, 0.7, 0.0, 0.0, 0.7, 0.7, 0.7]
     assert stage.stabilizer.resets >= 2
@@ -151,7 +166,13 @@ def test_overlapped_flow_gives_the_same_output_as_flow_then_stage(tiny_model) ->
     big = _texture(48, 64)
     outs = {}
     for parallel in (True, False):
-        st = LiveStylizer(models=[tiny_model], device="cpu", stabilize=0.85, threads=1, parallel_flow=parallel)
+        st = LiveStylizer(
+            models=[tiny_model],
+            device="cpu",
+            stabilize=0.85,
+            threads=1,
+            parallel_flow=parallel,
+        )
         frames = [Frame(index=i, image=_shifted(big, 2 * i, 48, 64)) for i in range(4)]
         outs[parallel] = [st.process(f)[0].stylized for f in frames]
         assert frames[-1].flow_bwd is not None

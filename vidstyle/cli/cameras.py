@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
 
     devices = list_cameras()
     if not devices:
-        where = {"darwin": "AVFoundation", "win32": "DirectShow"}.get(sys.platform, "/dev/video*")
+        where = {"darwin": "AVFoundation", "win32": "DirectShow"}.get(
+            sys.platform, "/dev/video*"
+        )
         sys.stdout.write(
             f"no cameras found (looked at {where}).\n"
             "Connect a camera (on Linux check `ls /dev/video*` and that you are in the 'video' group), or use a\n"

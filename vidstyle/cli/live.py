@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -28,16 +29,22 @@ def _positive(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds, got {text!r}"
+        ) from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number of seconds, got {text!r}"
+        )
     return value
 
 
 def _option(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (an FFmpeg input option), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE (an FFmpeg input option), got {text!r}"
+        )
     return key.strip(), value.strip()
 
 
@@ -50,32 +57,102 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--camera", default="0", metavar="DEVICE",
-                   help="camera index (0), device (/dev/video0), FFmpeg input FORMAT:NAME (avfoundation:0, "
-                        "dshow:video=NAME, lavfi:testsrc2=...), stream URL (rtsp://, udp://, http://) or a video "
-                        "file (default 0; see `vidstyle cameras`)")
-    p.add_argument("-m", "--model", action="append", default=None, metavar="NAME|PATH",
-                   help="style model (repeat to have several; n/p switch between them and the other installed "
-                        "models; default: the default model)")
-    p.add_argument("--size", default=None, metavar="WxH",
-                   help="processing size, e.g. 640x360 (default: the camera's size, at most 640 pixels wide)")
-    p.add_argument("--record", default=None, metavar="OUT",
-                   help="also record the stylized frames to OUT (.mp4, .mkv, .mov: H.264; .webm: VP9)")
-    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument(
+        "--camera",
+        default="0",
+        metavar="DEVICE",
+        help="camera index (0), device (/dev/video0), FFmpeg input FORMAT:NAME (avfoundation:0, "
+        "dshow:video=NAME, lavfi:testsrc2=...), stream URL (rtsp://, udp://, http://) or a video "
+        "file (default 0; see `vidstyle cameras`)",
+    )
+    p.add_argument(
+        "-m",
+        "--model",
+        action="append",
+        default=None,
+        metavar="NAME|PATH",
+        help="style model (repeat to have several; n/p switch between them and the other installed "
+        "models; default: the default model)",
+    )
+    p.add_argument(
+        "--size",
+        default=None,
+        metavar="WxH",
+        help="processing size, e.g. 640x360 (default: the camera's size, at most 640 pixels wide)",
+    )
+    p.add_argument(
+        "--record",
+        default=None,
+        metavar="OUT",
+        help="also record the stylized frames to OUT (.mp4, .mkv, .mov: H.264; .webm: VP9)",
+    )
+    p.add_argument(
+        "-y", "--overwrite", action="store_true", help="replace OUT if it exists"
+    )
     p.add_argument("--no-preview", action="store_true", help="no window (headless)")
-    p.add_argument("--no-overlay", action="store_true", help="start with the fps/latency overlay hidden")
-    p.add_argument("--duration", type=_positive, default=None, metavar="S", help="stop after S seconds")
-    p.add_argument("--stabilize", type=float, default=None, metavar="S",
-                   help="temporal stabilisation strength, 0 (off) to 1 (default 0.85); t toggles it")
-    p.add_argument("--flow", default=None, metavar="NAME",
-                   help="optical flow for stabilisation: dis-ultrafast (default), dis-fast, none")
-    p.add_argument("--compile", action="store_true", help="torch.compile the network (slow start, then faster)")
-    p.add_argument("--device", default=None, metavar="D", help="torch device: cpu, cuda, mps (default: best available)")
-    p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for the network")
-    p.add_argument("--camera-option", action="append", type=_option, default=[], metavar="KEY=VALUE",
-                   help="FFmpeg input option for the camera, e.g. input_format=mjpeg, framerate=30 (repeatable)")
-    p.add_argument("--snapshot-dir", default=".", metavar="DIR", help="folder for snapshots (s key; default: here)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no status lines (errors and the end message still shown)")
+    p.add_argument(
+        "--no-overlay",
+        action="store_true",
+        help="start with the fps/latency overlay hidden",
+    )
+    p.add_argument(
+        "--duration",
+        type=_positive,
+        default=None,
+        metavar="S",
+        help="stop after S seconds",
+    )
+    p.add_argument(
+        "--stabilize",
+        type=float,
+        default=None,
+        metavar="S",
+        help="temporal stabilisation strength, 0 (off) to 1 (default 0.85); t toggles it",
+    )
+    p.add_argument(
+        "--flow",
+        default=None,
+        metavar="NAME",
+        help="optical flow for stabilisation: dis-ultrafast (default), dis-fast, none",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the network (slow start, then faster)",
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        metavar="D",
+        help="torch device: cpu, cuda, mps (default: best available)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads for the network",
+    )
+    p.add_argument(
+        "--camera-option",
+        action="append",
+        type=_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="FFmpeg input option for the camera, e.g. input_format=mjpeg, framerate=30 (repeatable)",
+    )
+    p.add_argument(
+        "--snapshot-dir",
+        default=".",
+        metavar="DIR",
+        help="folder for snapshots (s key; default: here)",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no status lines (errors and the end message still shown)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -102,7 +179,10 @@ def _models(given: list[str] | None) -> list[str]:
 def _recorder_codec(path: str) -> tuple[str, str]:
     if path.lower().endswith(".webm"):
         return "vp9", "ultrafast"
-    return "h264", "ultrafast"  # no B-frames: decode order = capture order, exact VFR durations
+    return (
+        "h264",
+        "ultrafast",
+    )  # no B-frames: decode order = capture order, exact VFR durations
 
 
 def _install_sigint(stop: threading.Event, say: Any) -> Any:
@@ -119,7 +199,7 @@ def _install_sigint(stop: threading.Event, say: Any) -> Any:
     return signal.signal(signal.SIGINT, handler)
 
 
-def run(args: argparse.Namespace) -> int:  # noqa: C901 - a linear script of steps
+def run(args: argparse.Namespace) -> int:
     from vidstyle.errors import InvalidOptionError
     from vidstyle.io import check_output, open_sink, output_kind
     from vidstyle.live import (
@@ -139,7 +219,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901 - a linear script of ste
 
     size = parse_size(args.size)
     if args.stabilize is not None and not 0.0 <= args.stabilize <= 1.0:
-        raise InvalidOptionError(f"--stabilize must be between 0 (off) and 1 (strongest), got {args.stabilize}")
+        raise InvalidOptionError(
+            f"--stabilize must be between 0 (off) and 1 (strongest), got {args.stabilize}"
+        )
     if args.threads is not None and args.threads < 1:
         raise InvalidOptionError(f"--threads must be >= 1, got {args.threads}")
     if args.record is not None:
@@ -148,12 +230,16 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901 - a linear script of ste
         except InvalidOptionError:
             kind = None
         if kind != "video":
-            raise InvalidOptionError(f"--record needs a video file name (.mp4, .mkv, .mov, .webm), got '{args.record}'")
+            raise InvalidOptionError(
+                f"--record needs a video file name (.mp4, .mkv, .mov, .webm), got '{args.record}'"
+            )
         check_output(args.record, input_spec=args.camera, overwrite=args.overwrite)
     preview_wanted = not args.no_preview
     if preview_wanted and not display_available():
         if not args.quiet:
-                say("no display (DISPLAY is not set): running headless; use --record to keep the result")
+            say(
+                "no display (DISPLAY is not set): running headless; use --record to keep the result"
+            )
         preview_wanted = False
 
     stylizer = LiveStylizer(
@@ -165,22 +251,37 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901 - a linear script of ste
         threads=args.threads,
     )
     try:
-        with open_camera(args.camera, size=size, max_width=None if size else 640,
-                         options=dict(args.camera_option)) as camera:
+        with open_camera(
+            args.camera,
+            size=size,
+            max_width=None if size else 640,
+            options=dict(args.camera_option),
+        ) as camera:
             w, h = camera.size
             if not args.quiet:
                 fps = f"{float(camera.fps):.3g} fps" if camera.fps else "unknown fps"
-                say(f"{args.camera}: {camera.input_size[0]}x{camera.input_size[1]} {fps}, processing at {w}x{h} "
-                    f"with {stylizer.model_name}" + (" (compiling…)" if args.compile else ""))
+                say(
+                    f"{args.camera}: {camera.input_size[0]}x{camera.input_size[1]} {fps}, processing at {w}x{h} "
+                    f"with {stylizer.model_name}"
+                    + (" (compiling…)" if args.compile else "")
+                )
             stylizer.warmup(width=w, height=h)
             recorder = None
             if args.record is not None:
                 codec, preset = _recorder_codec(args.record)
-                recorder = open_sink(args.record, info=camera.info, codec=codec, preset=preset, overwrite=args.overwrite)
+                recorder = open_sink(
+                    args.record,
+                    info=camera.info,
+                    codec=codec,
+                    preset=preset,
+                    overwrite=args.overwrite,
+                )
             preview = None
             if preview_wanted:
                 try:
-                    preview = WindowPreview(title=f"vidstyle live — {args.camera}", size=(w, h))
+                    preview = WindowPreview(
+                        title=f"vidstyle live — {args.camera}", size=(w, h)
+                    )
                 except Exception as exc:  # noqa: BLE001 - a broken GUI backend must not stop a recording
                     say(f"cannot open a preview window ({exc}); running headless")
             stop = threading.Event()
@@ -188,8 +289,11 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901 - a linear script of ste
             def status(st: Any) -> None:
                 if args.quiet:
                     return
-                line = (f"{st.elapsed:6.1f} s  {st.fps:5.1f} fps  latency {st.latency * 1000:4.0f} ms  "
-                        f"dropped {st.dropped}  {st.model}" + ("" if st.stabilize > 0 else " (stabilisation off)"))
+                line = (
+                    f"{st.elapsed:6.1f} s  {st.fps:5.1f} fps  latency {st.latency * 1000:4.0f} ms  "
+                    f"dropped {st.dropped}  {st.model}"
+                    + ("" if st.stabilize > 0 else " (stabilisation off)")
+                )
                 if sys.stderr.isatty():
                     sys.stderr.write("\r" + line.ljust(78))
                 else:
@@ -201,19 +305,38 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901 - a linear script of ste
                     sys.stderr.write("\n")
                 say(text)
 
-            output = LiveOutput(preview=preview, recorder=recorder, controls=stylizer, stop=stop,
-                                overlay=not args.no_overlay, snapshot_dir=args.snapshot_dir,
-                                on_status=None if preview is not None else status, on_message=message)
+            output = LiveOutput(
+                preview=preview,
+                recorder=recorder,
+                controls=stylizer,
+                stop=stop,
+                overlay=not args.no_overlay,
+                snapshot_dir=args.snapshot_dir,
+                on_status=None if preview is not None else status,
+                on_message=message,
+            )
             if preview is None and not args.quiet:
-                say("running headless; Ctrl-C stops" + (f" and finalises {args.record}" if args.record else ""))
+                say(
+                    "running headless; Ctrl-C stops"
+                    + (f" and finalises {args.record}" if args.record else "")
+                )
             old = _install_sigint(stop, message)
             try:
-                stats = run_live(source=camera, stages=[stylizer], output=output, stop=stop, duration=args.duration)
+                stats = run_live(
+                    source=camera,
+                    stages=[stylizer],
+                    output=output,
+                    stop=stop,
+                    duration=args.duration,
+                )
             except KeyboardInterrupt as exc:
                 partial = getattr(exc, "partial_output", None)
                 if sys.stderr.isatty() and not args.quiet:
                     sys.stderr.write("\n")
-                say("interrupted" + (f"; the recording is kept at {partial}" if partial else ""))
+                say(
+                    "interrupted"
+                    + (f"; the recording is kept at {partial}" if partial else "")
+                )
                 return 130
             finally:
                 if old is not None:
@@ -227,13 +350,17 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901 - a linear script of ste
         say(f"warning: {warning}")
     rec = f"; recording saved to {stats.recording}" if stats.recording else ""
     if stats.end_reason == "lost":
-        say(f"lost the camera '{args.camera}' ({stats.end_message}) after {stats.seconds:.1f} s{rec}")
+        say(
+            f"lost the camera '{args.camera}' ({stats.end_message}) after {stats.seconds:.1f} s{rec}"
+        )
     elif stats.end_reason == "ended":
         say(f"the stream '{args.camera}' ended after {stats.seconds:.1f} s{rec}")
     elif stats.recording:
         say(f"stopped{rec}")
     if not args.quiet:
-        say(f"{stats.shown} frames shown in {stats.seconds:.1f} s ({stats.fps:.1f} fps), dropped {stats.dropped} "
+        say(
+            f"{stats.shown} frames shown in {stats.seconds:.1f} s ({stats.fps:.1f} fps), dropped {stats.dropped} "
             f"({100 * stats.drop_rate:.0f}%), latency p50 {stats.latency_p50 * 1000:.0f} ms "
-            f"p95 {stats.latency_p95 * 1000:.0f} ms")
+            f"p95 {stats.latency_p95 * 1000:.0f} ms"
+        )
     return 1 if stats.end_reason == "lost" else 0

@@ -21,30 +21,44 @@
 from __future__ import annotations
 
 from vidstyle.live.capture import LIVE_TIME_BASE, CameraSource, open_camera, parse_size
-from vidstyle.live.devices import CameraDevice, CameraSpec, available_cameras_text, list_cameras, parse_camera
-from vidstyle.live.output import KEY_HELP, LiveOutput, LiveStatus, Preview, WindowPreview, display_available, draw_overlay
+from vidstyle.live.devices import (
+    CameraDevice,
+    CameraSpec,
+    available_cameras_text,
+    list_cameras,
+    parse_camera,
+)
+from vidstyle.live.output import (
+    KEY_HELP,
+    LiveOutput,
+    LiveStatus,
+    Preview,
+    WindowPreview,
+    display_available,
+    draw_overlay,
+)
 from vidstyle.live.runner import LiveStats, run_live
 from vidstyle.live.stylizer import DEFAULT_LIVE_FLOW, LiveStylizer
 
 __all__ = [
-    "CameraSource",
-    "open_camera",
-    "parse_size",
-    "LIVE_TIME_BASE",
-    "CameraSpec",
-    "CameraDevice",
-    "parse_camera",
-    "list_cameras",
-    "available_cameras_text",
-    "LiveStylizer",
     "DEFAULT_LIVE_FLOW",
+    "KEY_HELP",
+    "LIVE_TIME_BASE",
+    "CameraDevice",
+    "CameraSource",
+    "CameraSpec",
     "LiveOutput",
+    "LiveStats",
     "LiveStatus",
+    "LiveStylizer",
     "Preview",
     "WindowPreview",
+    "available_cameras_text",
     "display_available",
     "draw_overlay",
-    "KEY_HELP",
+    "list_cameras",
+    "open_camera",
+    "parse_camera",
+    "parse_size",
     "run_live",
-    "LiveStats",
 ]

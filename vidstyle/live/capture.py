@@ -26,18 +26,21 @@ stream or file ended normally), ``"lost"`` (a read error: camera unplugged, stre
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from typing import Any
 
+from typing_extensions import Self
+
 from vidstyle.errors import CameraError, InvalidOptionError
 from vidstyle.frame import Frame
 from vidstyle.io.base import SourceInfo
 from vidstyle.live.devices import CameraSpec, camera_open_error, parse_camera
 
-__all__ = ["CameraSource", "open_camera", "parse_size", "LIVE_TIME_BASE"]
+__all__ = ["LIVE_TIME_BASE", "CameraSource", "open_camera", "parse_size"]
 
 #: time base of the wall-clock ``pts`` live frames carry (the MPEG 90 kHz clock)
 LIVE_TIME_BASE = Fraction(1, 90000)
@@ -63,14 +66,18 @@ def parse_size(text: str | tuple[int, int] | None) -> tuple[int, int] | None:
         try:
             w, h = (int(p) for p in parts)
         except ValueError:
-            raise InvalidOptionError(f"--size must be WIDTHxHEIGHT such as 640x360, got {text!r}") from None
+            raise InvalidOptionError(
+                f"--size must be WIDTHxHEIGHT such as 640x360, got {text!r}"
+            ) from None
     if w < 16 or h < 16 or w > 8192 or h > 8192:
-        raise InvalidOptionError(f"--size {w}x{h} is out of range; use 16x16 to 8192x8192, e.g. 640x360")
+        raise InvalidOptionError(
+            f"--size {w}x{h} is out of range; use 16x16 to 8192x8192, e.g. 640x360"
+        )
     return int(w), int(h)
 
 
 def _even(n: float) -> int:
-    return max(2, int(round(n / 2.0)) * 2)
+    return max(2, round(n / 2.0) * 2)
 
 
 class CameraSource:
@@ -109,7 +116,9 @@ class CameraSource:
         self._auto_pace = realtime is None
         self.warnings: list[str] = []
         self.frames_read = 0  # frames decoded (including skipped ones)
-        self.frames_skipped = 0  # frames the pacing skipped because they were already late
+        self.frames_skipped = (
+            0  # frames the pacing skipped because they were already late
+        )
         self.end_reason: str | None = None
         self.end_message = ""
         self._closing = threading.Event()
@@ -120,7 +129,11 @@ class CameraSource:
         opts.update(options or {})
         try:
             self._container = av.open(
-                self.spec.url, mode="r", format=self.spec.format, options=opts, metadata_errors="replace"
+                self.spec.url,
+                mode="r",
+                format=self.spec.format,
+                options=opts,
+                metadata_errors="replace",
             )
         except (av.error.FFmpegError, OSError) as exc:
             raise camera_open_error(self.spec, exc) from None
@@ -132,15 +145,23 @@ class CameraSource:
 
     def _setup(self, size: tuple[int, int] | None, max_width: int | None) -> None:
         if self._auto_pace and self.spec.kind == "stream" and self._container.duration:
-            self.realtime = True  # a file served over HTTP & co.: as fast as the network allows
+            self.realtime = (
+                True  # a file served over HTTP & co.: as fast as the network allows
+            )
         streams = list(self._container.streams.video)
         if not streams:
-            raise CameraError(f"'{self.spec.spec}' has no video stream; give a camera or a video stream")
+            raise CameraError(
+                f"'{self.spec.spec}' has no video stream; give a camera or a video stream"
+            )
         stream = streams[0]
         # frame threading holds several frames back: latency; slice threading does not
-        stream.thread_type = "SLICE" if self.spec.kind in ("camera", "stream") else "AUTO"
+        stream.thread_type = (
+            "SLICE" if self.spec.kind in ("camera", "stream") else "AUTO"
+        )
         self._stream = stream
-        self._tb = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1_000_000)
+        self._tb = (
+            Fraction(stream.time_base) if stream.time_base else Fraction(1, 1_000_000)
+        )
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         self.fps = Fraction(rate) if rate else None
         self._packets = self._read_packets()
@@ -148,7 +169,9 @@ class CameraSource:
         first = self._next_decoded()
         if first is None:
             reason = self.end_message or "no frame arrived"
-            raise CameraError(f"'{self.spec.spec}' delivered no video frame ({reason}); check the device and its options")
+            raise CameraError(
+                f"'{self.spec.spec}' delivered no video frame ({reason}); check the device and its options"
+            )
         self._pending.insert(0, first)
         first = first[0]
         in_w, in_h = first.width, first.height
@@ -200,7 +223,9 @@ class CameraSource:
         if self._closing.is_set():
             return
         self.end_reason = "lost"
-        self.end_message = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        self.end_message = (
+            getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        )
 
     def _next_decoded(self) -> tuple[Any, float] | None:
         """The next decoded PyAV frame and when its packet arrived, or ``None`` at the end."""
@@ -216,7 +241,9 @@ class CameraSource:
             except av.error.FFmpegError as exc:  # a damaged packet: skip it
                 self._decode_errors = getattr(self, "_decode_errors", 0) + 1
                 if self._decode_errors in (1, 10, 100):
-                    self.warnings.append(f"skipped {self._decode_errors} undecodable packet(s) of '{self.spec.spec}' ({exc})")
+                    self.warnings.append(
+                        f"skipped {self._decode_errors} undecodable packet(s) of '{self.spec.spec}' ({exc})"
+                    )
         return self._pending.pop(0)
 
     def _media_time(self, fr: Any, last: float | None) -> float:
@@ -270,7 +297,9 @@ class CameraSource:
                         clock0 = time.perf_counter() - media
                     due = clock0 + media
                     now = time.perf_counter()
-                    if now - due > period:  # already late: a camera would have overwritten it
+                    if (
+                        now - due > period
+                    ):  # already late: a camera would have overwritten it
                         self.frames_skipped += 1
                         continue
                     self._sleep_until(due)
@@ -282,7 +311,9 @@ class CameraSource:
                     device = self._device_time(fr)
                     if device is not None and device <= arrived:
                         captured = device
-                        if arrived - device > _STALE:  # left in the driver's buffers (during start-up)
+                        if (
+                            arrived - device > _STALE
+                        ):  # left in the driver's buffers (during start-up)
                             self.frames_skipped += 1
                             continue
                 if same_size:
@@ -327,12 +358,12 @@ class CameraSource:
                 self._iter.close()
             except (ValueError, RuntimeError):  # generator running in another thread
                 pass
-        try:
+        with contextlib.suppress(
+            Exception
+        ):  # closing a lost device may fail; nothing to keep
             self._container.close()
-        except Exception:  # noqa: BLE001 - closing a lost device may fail; nothing to keep
-            pass
 
-    def __enter__(self) -> CameraSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -351,4 +382,10 @@ def open_camera(
     options: Mapping[str, str] | None = None,
 ) -> CameraSource:
     """Open a camera, network stream, test source or file for live capture (:class:`CameraSource`)."""
-    return CameraSource(spec, size=parse_size(size), max_width=max_width, realtime=realtime, options=options)
+    return CameraSource(
+        spec,
+        size=parse_size(size),
+        max_width=max_width,
+        realtime=realtime,
+        options=options,
+    )

@@ -22,6 +22,7 @@ Linux, FFmpeg's device listing of AVFoundation/DirectShow elsewhere).
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
 import os
 import re
@@ -32,17 +33,19 @@ from pathlib import Path
 from vidstyle.errors import CameraError
 
 __all__ = [
-    "CameraSpec",
+    "LIVE_PROTOCOLS",
     "CameraDevice",
-    "parse_camera",
-    "list_cameras",
+    "CameraSpec",
     "available_cameras_text",
     "camera_open_error",
-    "LIVE_PROTOCOLS",
+    "list_cameras",
+    "parse_camera",
 ]
 
 #: URL schemes of live network streams (never paced, read as they come, with an I/O timeout)
-LIVE_PROTOCOLS = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "srt", "tcp"})
+LIVE_PROTOCOLS = frozenset(
+    {"rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "srt", "tcp"}
+)
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 _FORMAT_SPEC = re.compile(r"^([A-Za-z0-9_]{2,}):(.*)$", re.DOTALL)
 #: AVFoundation refuses its own default rate (29.97) on most Mac cameras; 30 is what they offer
@@ -127,10 +130,14 @@ def _windows_index(index: int) -> CameraSpec:
             "dshow:video=NAME"
         )
     d = devices[index]
-    return CameraSpec(spec=str(index), url=d.spec.split(":", 1)[1], format="dshow", kind="camera")
+    return CameraSpec(
+        spec=str(index), url=d.spec.split(":", 1)[1], format="dshow", kind="camera"
+    )
 
 
-def parse_camera(spec: str | int | os.PathLike[str], *, platform: str | None = None) -> CameraSpec:
+def parse_camera(
+    spec: str | int | os.PathLike[str], *, platform: str | None = None
+) -> CameraSpec:
     """Classify a ``--camera`` value (see the module docstring). Never opens anything, except
     that a camera index on Windows is looked up in the DirectShow device list.
 
@@ -140,17 +147,28 @@ def parse_camera(spec: str | int | os.PathLike[str], *, platform: str | None = N
     platform = platform or sys.platform
     text = str(spec).strip() if isinstance(spec, int) else os.fspath(spec).strip()
     if not text:
-        raise CameraError(f"empty camera name; give an index (0), a device or a URL — {available_cameras_text()}")
+        raise CameraError(
+            f"empty camera name; give an index (0), a device or a URL — {available_cameras_text()}"
+        )
     if text.isdigit():
         n = int(text)
         if platform.startswith("linux"):
-            return CameraSpec(spec=text, url=f"/dev/video{n}", format="v4l2", kind="camera")
+            return CameraSpec(
+                spec=text, url=f"/dev/video{n}", format="v4l2", kind="camera"
+            )
         if platform == "darwin":
-            return CameraSpec(spec=text, url=f"{n}:none", format="avfoundation", kind="camera",
-                              options=dict(_AVFOUNDATION_DEFAULTS))
+            return CameraSpec(
+                spec=text,
+                url=f"{n}:none",
+                format="avfoundation",
+                kind="camera",
+                options=dict(_AVFOUNDATION_DEFAULTS),
+            )
         if platform in ("win32", "cygwin"):
             return _windows_index(n)
-        raise CameraError(f"camera indices are not supported on {platform}; give FORMAT:NAME or a URL")
+        raise CameraError(
+            f"camera indices are not supported on {platform}; give FORMAT:NAME or a URL"
+        )
     m = _URL.match(text)
     if m:
         proto = m.group(1).lower()
@@ -159,7 +177,9 @@ def parse_camera(spec: str | int | os.PathLike[str], *, platform: str | None = N
             options = {"rw_timeout": micros}
             if proto.startswith("rtsp"):
                 options = {"timeout": micros}
-            return CameraSpec(spec=text, url=text, format=None, kind="stream", options=options)
+            return CameraSpec(
+                spec=text, url=text, format=None, kind="stream", options=options
+            )
         if proto == "file":
             return CameraSpec(spec=text, url=text, format=None, kind="file")
         return CameraSpec(spec=text, url=text, format=None, kind="stream")
@@ -169,8 +189,13 @@ def parse_camera(spec: str | int | os.PathLike[str], *, platform: str | None = N
     if m and not os.path.exists(text) and _is_input_format(m.group(1)):
         fmt = m.group(1)
         options = dict(_AVFOUNDATION_DEFAULTS) if fmt == "avfoundation" else {}
-        return CameraSpec(spec=text, url=m.group(2), format=fmt, kind="generator" if fmt == "lavfi" else "camera",
-                          options=options)
+        return CameraSpec(
+            spec=text,
+            url=m.group(2),
+            format=fmt,
+            kind="generator" if fmt == "lavfi" else "camera",
+            options=options,
+        )
     return CameraSpec(spec=text, url=text, format=None, kind="file")
 
 
@@ -209,8 +234,12 @@ def _natural_key(p: Path) -> tuple[str, int]:
     return (p.name[: m.start()] if m else p.name, int(m.group(1)) if m else -1)
 
 
-def list_v4l2(*, dev_dir: str | os.PathLike[str] = "/dev", sys_dir: str | os.PathLike[str] = "/sys/class/video4linux",
-              query: bool = True) -> list[CameraDevice]:
+def list_v4l2(
+    *,
+    dev_dir: str | os.PathLike[str] = "/dev",
+    sys_dir: str | os.PathLike[str] = "/sys/class/video4linux",
+    query: bool = True,
+) -> list[CameraDevice]:
     """V4L2 capture devices: ``/dev/video*`` nodes, named from sysfs, with metadata-only nodes
     (the second node many UVC webcams expose) left out when the capability query says so."""
     found: list[CameraDevice] = []
@@ -257,7 +286,13 @@ def parse_avfoundation_listing(lines: list[str]) -> list[CameraDevice]:
             continue
         m = re.search(r"\[(\d+)\]\s+(.+)$", text)
         if in_video and m:
-            out.append(CameraDevice(spec=f"avfoundation:{m.group(1)}", name=m.group(2).strip(), backend="avfoundation"))
+            out.append(
+                CameraDevice(
+                    spec=f"avfoundation:{m.group(1)}",
+                    name=m.group(2).strip(),
+                    backend="avfoundation",
+                )
+            )
     return out
 
 
@@ -275,13 +310,19 @@ def parse_dshow_listing(lines: list[str]) -> list[CameraDevice]:
         if "directshow audio devices" in low:
             section = "audio"
             continue
-        m = re.search(r'"([^"]+)"\s*(\((video|audio|none|video,audio|audio,video)\))?\s*$', text)
+        m = re.search(
+            r'"([^"]+)"\s*(\((video|audio|none|video,audio|audio,video)\))?\s*$', text
+        )
         if not m or "alternative name" in low:
             continue
         kind = m.group(3)
         is_video = ("video" in kind) if kind else section == "video"
         if is_video:
-            out.append(CameraDevice(spec=f"dshow:video={m.group(1)}", name=m.group(1), backend="dshow"))
+            out.append(
+                CameraDevice(
+                    spec=f"dshow:video={m.group(1)}", name=m.group(1), backend="dshow"
+                )
+            )
     return out
 
 
@@ -294,11 +335,11 @@ def _ffmpeg_listing(fmt: str, url: str) -> list[str]:
     old = av.logging.get_level()
     av.logging.set_level(av.logging.INFO)
     try:
-        with av.logging.Capture() as logs:
-            try:
-                av.open(url, format=fmt, options={"list_devices": "true"}).close()
-            except Exception:  # noqa: BLE001 - listing always "fails" after printing
-                pass
+        with (
+            av.logging.Capture() as logs,
+            contextlib.suppress(Exception),
+        ):  # listing always "fails" after printing
+            av.open(url, format=fmt, options={"list_devices": "true"}).close()
     finally:
         av.logging.set_level(old)
     return [str(entry[2]) for entry in logs]
@@ -332,29 +373,50 @@ def available_cameras_text(devices: list[CameraDevice] | None = None) -> str:
     return "available cameras: " + ", ".join(d.describe() for d in devices)
 
 
-def camera_open_error(spec: CameraSpec, exc: BaseException, *, devices: list[CameraDevice] | None = None) -> CameraError:
+def camera_open_error(
+    spec: CameraSpec, exc: BaseException, *, devices: list[CameraDevice] | None = None
+) -> CameraError:
     """A one-line :class:`CameraError` for a failure to open ``spec``: says what went wrong
     (absent, busy, permission denied, refused, timed out, bad filter…) and lists what is available."""
     code = getattr(exc, "errno", None)
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     name = spec.spec
     if spec.kind == "generator":
-        return CameraError(f"cannot open the test source '{name}' ({reason}); check the filter description, "
-                           "e.g. lavfi:testsrc2=size=640x360:rate=30")
+        return CameraError(
+            f"cannot open the test source '{name}' ({reason}); check the filter description, "
+            "e.g. lavfi:testsrc2=size=640x360:rate=30"
+        )
     if spec.kind == "file" and code == _errno.ENOENT:
         what = f"camera '{name}' does not exist"
-        return CameraError(f"{what}; give a camera index, a device, a URL or a video file — {available_cameras_text(devices)}")
+        return CameraError(
+            f"{what}; give a camera index, a device, a URL or a video file — {available_cameras_text(devices)}"
+        )
     if spec.kind == "stream":
-        if code in (_errno.ECONNREFUSED, _errno.ETIMEDOUT, _errno.EHOSTUNREACH, _errno.ENETUNREACH):
-            return CameraError(f"cannot connect to the stream '{name}' ({reason}); check the URL and that the sender is running")
-        return CameraError(f"cannot open the stream '{name}' ({reason}); check the URL, the protocol and the network")
+        if code in (
+            _errno.ECONNREFUSED,
+            _errno.ETIMEDOUT,
+            _errno.EHOSTUNREACH,
+            _errno.ENETUNREACH,
+        ):
+            return CameraError(
+                f"cannot connect to the stream '{name}' ({reason}); check the URL and that the sender is running"
+            )
+        return CameraError(
+            f"cannot open the stream '{name}' ({reason}); check the URL, the protocol and the network"
+        )
     if code == _errno.ENOENT or code == _errno.ENODEV or code == _errno.ENXIO:
         what = f"camera '{name}' does not exist or is not connected"
     elif code in (_errno.EACCES, _errno.EPERM):
-        hint = " (add your user to the 'video' group, then log in again)" if sys.platform.startswith("linux") else ""
+        hint = (
+            " (add your user to the 'video' group, then log in again)"
+            if sys.platform.startswith("linux")
+            else ""
+        )
         what = f"permission denied opening camera '{name}'{hint}"
     elif code == _errno.EBUSY:
-        what = f"camera '{name}' is busy: another program is using it; close that program"
+        what = (
+            f"camera '{name}' is busy: another program is using it; close that program"
+        )
     else:
         what = f"cannot open camera '{name}' ({reason}); check the device name and its options"
     return CameraError(f"{what} — {available_cameras_text(devices)}")

@@ -16,6 +16,7 @@ Keys: ``n``/``→``/``]`` next model, ``p``/``←``/``[`` previous model, ``t`` 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -31,20 +32,20 @@ import numpy as np
 from vidstyle.frame import Frame
 
 __all__ = [
+    "KEY_HELP",
     "LiveOutput",
     "LiveStatus",
     "Preview",
     "WindowPreview",
     "display_available",
     "draw_overlay",
-    "KEY_HELP",
 ]
 
 KEY_HELP = "n/p model  t stabilise  o overlay  s snapshot  q quit"
 
 # key codes of waitKeyEx for the arrow keys on the GTK, Qt, Windows and macOS backends
-_RIGHT = {65363, 0x1000014, 2555904, 63235, 0x270000}
-_LEFT = {65361, 0x1000012, 2424832, 63234, 0x250000}
+_RIGHT = {65363, 0x1000014, 0x270000, 63235}
+_LEFT = {65361, 0x1000012, 0x250000, 63234}
 _ESC = 27
 KEY_QUIT = -2  # what a Preview returns when its window was closed
 
@@ -69,7 +70,9 @@ class Preview(Protocol):
 class WindowPreview:
     """An OpenCV highgui window (``cv2.imshow``); create and use it in one thread."""
 
-    def __init__(self, *, title: str = "vidstyle live", size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, *, title: str = "vidstyle live", size: tuple[int, int] | None = None
+    ) -> None:
         import cv2
 
         self.title = title
@@ -132,15 +135,28 @@ def draw_overlay(image_bgr: np.ndarray, lines: list[str]) -> np.ndarray:
     h, w = out.shape[:2]
     scale = max(0.35, min(1.0, w / 1100.0))
     thick = 1
-    line_h = int(round(22 * scale)) + 4
-    widths = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0] for t in lines]
+    line_h = round(22 * scale) + 4
+    widths = [
+        cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0] for t in lines
+    ]
     box_w = min(w, max(widths, default=0) + 12)
     box_h = min(h, line_h * len(lines) + 8)
     band = out[:box_h, :box_w]
-    band[:] = (band.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darken: text readable on any picture
+    band[:] = (band.astype(np.uint16) * 2 // 5).astype(
+        np.uint8
+    )  # darken: text readable on any picture
     for i, text in enumerate(lines):
         y = line_h * (i + 1) + 1
-        cv2.putText(out, text, (6, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            text,
+            (6, y),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            thick,
+            cv2.LINE_AA,
+        )
     return out
 
 
@@ -247,8 +263,12 @@ class LiveOutput:
             elapsed=(now - c.first_time) if c.first_time is not None else 0.0,
             fps=(len(recent) - 1) / span if span > 0 else 0.0,
             latency=c.latencies[-1] if c.latencies else float("nan"),
-            model=getattr(self.controls, "model_name", "") if self.controls is not None else "",
-            stabilize=float(getattr(self.controls, "strength", 0.0)) if self.controls is not None else 0.0,
+            model=getattr(self.controls, "model_name", "")
+            if self.controls is not None
+            else "",
+            stabilize=float(getattr(self.controls, "strength", 0.0))
+            if self.controls is not None
+            else 0.0,
         )
 
     # ------------------------------------------------------------------------------ sink
@@ -266,7 +286,9 @@ class LiveOutput:
         else:
             key = -1
         now = time.perf_counter()
-        latency = now - frame.capture_time if frame.capture_time is not None else float("nan")
+        latency = (
+            now - frame.capture_time if frame.capture_time is not None else float("nan")
+        )
         c.latencies.append(latency)
         if len(c.latencies) > self._keep:
             del c.latencies[: len(c.latencies) - self._keep]
@@ -290,9 +312,13 @@ class LiveOutput:
         lat = c.latencies[-1] * 1000 if c.latencies else float("nan")
         total = c.shown + c.dropped
         rate = 100.0 * c.dropped / total if total else 0.0
-        lines = [f"{st.fps:4.1f} fps   latency {lat:4.0f} ms   dropped {c.dropped} ({rate:.0f}%)"]
+        lines = [
+            f"{st.fps:4.1f} fps   latency {lat:4.0f} ms   dropped {c.dropped} ({rate:.0f}%)"
+        ]
         if self.controls is not None:
-            stab = f"stabilise {st.stabilize:.2f}" if st.stabilize > 0 else "stabilise off"
+            stab = (
+                f"stabilise {st.stabilize:.2f}" if st.stabilize > 0 else "stabilise off"
+            )
             lines.append(f"{st.model}   {stab}")
             notice = getattr(self.controls, "notice", "")
             if notice:
@@ -325,7 +351,9 @@ class LiveOutput:
         elif ch == "t":
             if self.controls is not None:
                 self.controls.toggle_stabilize()
-                self._message("stabilisation " + ("on" if self.controls.stabilizing else "off"))
+                self._message(
+                    "stabilisation " + ("on" if self.controls.stabilizing else "off")
+                )
         elif ch == "o":
             self.overlay = not self.overlay
         elif ch == "s":
@@ -401,8 +429,12 @@ class LiveOutput:
     # ------------------------------------------------------------------------------ summary
     def summary(self) -> dict[str, float]:
         c = self._c
-        lat = [x for x in c.latencies if x == x]
-        seconds = (c.last_time - c.first_time) if (c.first_time is not None and c.last_time is not None) else 0.0
+        lat = [x for x in c.latencies if not math.isnan(x)]
+        seconds = (
+            (c.last_time - c.first_time)
+            if (c.first_time is not None and c.last_time is not None)
+            else 0.0
+        )
         return {
             "shown": float(c.shown),
             "dropped": float(c.dropped),

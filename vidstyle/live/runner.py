@@ -34,7 +34,7 @@ from vidstyle.frame import Frame
 from vidstyle.live.output import LiveOutput
 from vidstyle.pipeline import Stage, run_pipeline
 
-__all__ = ["run_live", "LiveStats"]
+__all__ = ["LiveStats", "run_live"]
 
 
 @dataclass(slots=True)
@@ -116,8 +116,12 @@ def run_live(
     """
     from vidstyle.errors import InvalidOptionError
 
-    if duration is not None and not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
-        raise InvalidOptionError(f"--duration must be a positive number of seconds, got {duration!r}")
+    if duration is not None and not (
+        isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0
+    ):
+        raise InvalidOptionError(
+            f"--duration must be a positive number of seconds, got {duration!r}"
+        )
     if stop is None:
         stop = output.stop
     elif stop is not output.stop:
@@ -128,12 +132,21 @@ def run_live(
         timer.start()
     try:
         try:
-            run = run_pipeline(source=source, stages=stages, sink=output, queue_size=1, stop=stop, live=True)
+            run = run_pipeline(
+                source=source,
+                stages=stages,
+                sink=output,
+                queue_size=1,
+                stop=stop,
+                live=True,
+            )
         except InvalidInputError as exc:
             if output.shown == 0:  # the input ended or was lost before the first frame
                 reason = getattr(source, "end_message", "") or "no frames arrived"
                 name = getattr(getattr(source, "spec", None), "spec", "the input")
-                raise CameraError(f"'{name}' stopped before the first frame was shown ({reason}); check the device") from exc
+                raise CameraError(
+                    f"'{name}' stopped before the first frame was shown ({reason}); check the device"
+                ) from exc
             raise
     finally:
         if timer is not None:
@@ -142,7 +155,9 @@ def run_live(
     shown = output.shown
     captured = int(getattr(source, "frames_captured", shown + output.dropped))
     dropped = max(output.dropped, captured - shown)
-    end_reason = getattr(source, "end_reason", None) or ("stopped" if run.stopped else "ended")
+    end_reason = getattr(source, "end_reason", None) or (
+        "stopped" if run.stopped else "ended"
+    )
     warnings = [*getattr(source, "warnings", []), *run.warnings, *output.warnings]
     return LiveStats(
         shown=shown,

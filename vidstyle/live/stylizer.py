@@ -13,6 +13,7 @@ thread (the preview's key handler); they take effect at the next frame.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ import numpy as np
 from vidstyle.errors import InvalidOptionError, VidstyleError
 from vidstyle.frame import Frame
 
-__all__ = ["LiveStylizer", "DEFAULT_LIVE_FLOW"]
+__all__ = ["DEFAULT_LIVE_FLOW", "LiveStylizer"]
 
 #: flow estimator of live mode: the cheapest DIS preset (a few ms at 640×360)
 DEFAULT_LIVE_FLOW = "dis-ultrafast"
@@ -37,7 +38,7 @@ def _model_label(model: ModelRef) -> str:
         return name
     text = os.fspath(model) if isinstance(model, (str, os.PathLike)) else str(model)
     base = os.path.basename(text)
-    return base[: -len(".safetensors")] if base.endswith(".safetensors") else base
+    return base.removesuffix(".safetensors")
 
 
 class LiveStylizer:
@@ -88,13 +89,22 @@ class LiveStylizer:
 
         models = list(models)
         if not models:
-            raise InvalidOptionError("live mode needs at least one model; give --model NAME (see 'vidstyle models')")
+            raise InvalidOptionError(
+                "live mode needs at least one model; give --model NAME (see 'vidstyle models')"
+            )
         strength = DEFAULT_STRENGTH if stabilize is None else float(stabilize)
         if not 0.0 <= strength <= 1.0:
-            raise InvalidOptionError(f"--stabilize must be between 0 (off) and 1 (strongest), got {stabilize}")
+            raise InvalidOptionError(
+                f"--stabilize must be between 0 (off) and 1 (strongest), got {stabilize}"
+            )
         self._models = models
         self._labels = [_model_label(m) for m in models]
-        self._options = {"device": device, "compile": compile, "channels_last": channels_last, "threads": threads}
+        self._options = {
+            "device": device,
+            "compile": compile,
+            "channels_last": channels_last,
+            "threads": threads,
+        }
         if stage_factory is None:
             from vidstyle.stylize.feedforward import FeedForwardStage
 
@@ -158,14 +168,18 @@ class LiveStylizer:
         with self._lock:
             self._stab_wanted = bool(on) and self._flow is not None
             if on and self._flow is None:
-                self.notice = "no flow estimator (--flow none): stabilisation unavailable"
+                self.notice = (
+                    "no flow estimator (--flow none): stabilisation unavailable"
+                )
 
     def toggle_stabilize(self) -> None:
         self.set_stabilize(not self._stab_wanted)
 
     # ------------------------------------------------------------------------------ stage
     def _build(self, index: int) -> Any:
-        stage = self._factory(model=self._models[index], stabilize=self._on_strength, **self._options)
+        stage = self._factory(
+            model=self._models[index], stabilize=self._on_strength, **self._options
+        )
         name = getattr(stage, "model_name", None)
         if isinstance(name, str) and name:
             self._labels[index] = name
@@ -213,7 +227,11 @@ class LiveStylizer:
         stage = self._stages[self._current]
         self._configure(stage)
         if self._stab_on and self._flow is not None:
-            if self.parallel_flow and hasattr(stage, "stylizer") and hasattr(stage, "stabilizer"):
+            if (
+                self.parallel_flow
+                and hasattr(stage, "stylizer")
+                and hasattr(stage, "stabilizer")
+            ):
                 out = self._overlapped(stage, frame)
             else:
                 self._flow.process(frame)
@@ -236,7 +254,9 @@ class LiveStylizer:
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidstyle-live-flow")
+            self._pool = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="vidstyle-live-flow"
+            )
         pending = self._pool.submit(self._flow.process, frame)
         try:
             y = stage.stylizer(image_to_tensor(frame.image)[None])
@@ -244,9 +264,15 @@ class LiveStylizer:
             pending.result()
         flow = cons = None
         if frame.flow_bwd is not None and frame.consistency is not None:
-            flow = torch.from_numpy(np.ascontiguousarray(frame.flow_bwd))[None].to(y.device)
-            cons = torch.from_numpy(np.ascontiguousarray(frame.consistency))[None, None].to(y.device)
-        y = stage.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=frame.scene_cut)
+            flow = torch.from_numpy(np.ascontiguousarray(frame.flow_bwd))[None].to(
+                y.device
+            )
+            cons = torch.from_numpy(np.ascontiguousarray(frame.consistency))[
+                None, None
+            ].to(y.device)
+        y = stage.stabilizer.step(
+            y, flow_bwd=flow, consistency=cons, scene_cut=frame.scene_cut
+        )
         frame.stylized = tensor_to_image(y[0], frame.image.dtype)
         return [frame]
 
@@ -270,10 +296,10 @@ class LiveStylizer:
 
     def close(self) -> None:
         for stage in self._stages.values():
-            try:
+            with contextlib.suppress(
+                Exception
+            ):  # closing must not hide the real outcome
                 stage.close()
-            except Exception:  # noqa: BLE001 - closing must not hide the real outcome
-                pass
         if self._flow is not None:
             self._flow.close()
         if self._pool is not None:
