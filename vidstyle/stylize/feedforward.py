@@ -21,7 +21,14 @@ from vidstyle.nets.registry import DEFAULT_MODEL, StyleModel, load_model
 from vidstyle.runtime import default_threads, tune_malloc
 from vidstyle.stylize.temporal import DEFAULT_STRENGTH, Stabilizer
 
-__all__ = ["FeedForwardStage", "FeedForwardStylizer", "resolve_device", "image_to_tensor", "tensor_to_image"]
+__all__ = [
+    "FeedForwardStage",
+    "FeedForwardStylizer",
+    "resolve_device",
+    "image_to_tensor",
+    "images_to_batch",
+    "tensor_to_image",
+]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -45,6 +52,22 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     if image.dtype == np.uint16:
         return t.to(torch.int32).permute(2, 0, 1).float().div_(65535.0)
     return t.permute(2, 0, 1).float().clamp_(0.0, 1.0)
+
+
+def images_to_batch(images: list[np.ndarray], *, device: torch.device) -> torch.Tensor:
+    """Stack H×W×3 images of one size and dtype into an N×3×H×W float32 batch on ``device``.
+
+    8- and 16-bit frames travel to the device as integers (a quarter / half of the bytes) and are
+    converted there, which matters on a GPU.
+    """
+    first = images[0]
+    if first.dtype == np.uint8:
+        t = torch.from_numpy(np.ascontiguousarray(np.stack(images))).to(device, non_blocking=True)
+        return t.permute(0, 3, 1, 2).float().div_(255.0)
+    if first.dtype == np.uint16:
+        t = torch.from_numpy(np.ascontiguousarray(np.stack(images)).astype(np.int32)).to(device, non_blocking=True)
+        return t.permute(0, 3, 1, 2).float().div_(65535.0)
+    return torch.stack([image_to_tensor(im) for im in images]).to(device)
 
 
 def tensor_to_image(t: torch.Tensor, dtype: np.dtype) -> np.ndarray:
@@ -161,12 +184,12 @@ class FeedForwardStage:
 
     def _run(self) -> list[Frame]:
         frames, self._held = self._held, []
-        groups: dict[tuple[int, int], list[int]] = {}
+        groups: dict[tuple[int, int, str], list[int]] = {}
         for i, f in enumerate(frames):  # sizes may differ inside one batch (image sequences)
-            groups.setdefault(f.image.shape[:2], []).append(i)
+            groups.setdefault((*f.image.shape[:2], f.image.dtype.str), []).append(i)
         outs: list[torch.Tensor | None] = [None] * len(frames)
         for idx in groups.values():
-            batch = torch.stack([image_to_tensor(frames[i].image) for i in idx])
+            batch = images_to_batch([frames[i].image for i in idx], device=self.stylizer.device)
             y = self.stylizer(batch)
             for j, i in enumerate(idx):
                 outs[i] = y[j : j + 1]
