@@ -217,7 +217,7 @@ def main() -> int:
         K = DEFAULT_OVERLAP if args.overlap is None else args.overlap
         F = DEFAULT_CROSSFADE if args.crossfade is None else args.crossfade
         t = time.perf_counter()
-        res_ray = render(load_job(_job(work / "ray", plates=plates, model=model, ray="local", workers=2, threads=1,
+        render(load_job(_job(work / "ray", plates=plates, model=model, ray="local", workers=2, threads=1,
                                        overlap=K, crossfade=F)))
         t_ray = time.perf_counter() - t
         ray.shutdown()
@@ -287,7 +287,8 @@ def main() -> int:
         print(f"| {name} | {workers} | {secs:.1f} | {speed:.2f}× | {ratio} | {diff} |")
     if sweep_rows:
         print()
-        print("| K (warm-up) | F (cross-fade) | border ratio | worst pair ratio | mean |Δ| at border | max |Δ| at border | mean |Δ| next frames |")
+        print("| K (warm-up) | F (cross-fade) | border ratio | worst pair ratio | mean |Δ| at border "
+              "| max |Δ| at border | mean |Δ| next frames |")
         print("|---:|---:|---:|---:|---:|---:|---:|")
         for K, F, ratio, worst, dmean, dmax, dafter in sweep_rows:
             print(f"| {K} | {F} | {ratio:.2f} | {worst:.2f} | {dmean:.2f} | {dmax:.1f} | {dafter:.2f} |")

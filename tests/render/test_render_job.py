@@ -55,6 +55,9 @@ def test_cli_options_override_the_file(tmp_path: Path) -> None:
     assert job.stabilize == 0.5  # None = option not given
     assert job.output == str(Path.cwd() / "o" / "x.%04d.exr")  # CLI paths: relative to the working directory
     assert job.given["seed"] == "cli"
+    cmd = job.command()
+    assert cmd.startswith(f"vidstyle render {tmp_path / 'shot.toml'} ")
+    assert "--frames 1001-1010" in cmd and "--bit-depth 16" in cmd and "--seed 7" in cmd
 
 
 @pytest.mark.parametrize(

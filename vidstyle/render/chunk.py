@@ -421,7 +421,9 @@ def render_chunk(
         with source:
             if source.info.frame_count is not None and source.info.frame_count == 0:  # pragma: no cover
                 raise InvalidInputError(f"no frames {read_from}-{chunk.last} in '{job.input}'")
-            stats = run_pipeline(source=source, stages=stages, sink=sink, stop=stop)
+            # queue_size 1: a kill loses the frame being written and at most one finished frame
+            # waiting for the writer (only when writing is slower than stylizing)
+            stats = run_pipeline(source=source, stages=stages, sink=sink, stop=stop, queue_size=1)
         journal.append({"e": "end", "chunk": chunk.id, "attempt": attempt, "frames": sink.frames_written,
                         "stopped": bool(stats.stopped)})
     finally:

@@ -175,7 +175,8 @@ _SPECS: list[KeySpec] = [
     _k("input", "path", None, "input: frame pattern (plates/sh010.%04d.exr), folder, glob or video file", metavar="PATH"),
     _k("output", "path", None, "output: frame pattern (out/sh010.%04d.exr), folder ending in / or video file (.mov .mkv .mp4)",
        metavar="PATH"),
-    _k("frames", "frames", None, "inclusive range of the shot's own frame numbers, e.g. 1001-1240 (default: all)",
+    _k("frames", "frames", None,
+       "inclusive range of the shot's own frame numbers, e.g. 1001-1240 (videos: 0-based frame indices; default: all)",
        metavar="FIRST-LAST"),
     _k("fps", "fps", None, "frame rate of an image-sequence input (default 24; 24000/1001 for 23.976)", metavar="RATE"),
     _k("timecode", "timecode", None, "start timecode HH:MM:SS:FF of the first rendered frame (default: the input's)",
@@ -351,6 +352,25 @@ class RenderJob:
         """The parameters a resumed render must share with the manifest."""
         params = self.parameters()
         return {k: v for k, v in params.items() if k not in KEYS or KEYS[k].affects_output}
+
+    def command(self) -> str:
+        """A ``vidstyle render`` command line repeating this job (the file plus the values that
+        came from the command line)."""
+        import shlex
+
+        words = ["vidstyle", "render", self.job_file or "JOB.toml"]
+        params = self.parameters()
+        for key, source in self.given.items():
+            if source != "cli":
+                continue
+            value = params.get(key)
+            if isinstance(value, bool):
+                words.append(option_name(key) if value else "--no-" + key.replace("_", "-"))
+                continue
+            if isinstance(value, list):
+                value = ",".join(map(str, value)) if key not in ("frames",) else f"{value[0]}-{value[1]}"
+            words += [option_name(key), str(value)]
+        return shlex.join(words)
 
     def replace(self, **changes: Any) -> RenderJob:
         return dataclasses.replace(self, **changes)
@@ -661,7 +681,9 @@ def _check_combination(job: RenderJob, label: str) -> None:
         if job.bit_depth == 32:
             raise fail("key 'bit_depth' = 32 (float) needs an image-sequence output (.exr or .tif); video codecs take 8 or 16")
     if job.crossfade > job.overlap:
-        raise fail(f"key 'crossfade' ({job.crossfade}) must be <= key 'overlap' ({job.overlap}): only warm-up frames are cross-faded")
+        raise fail(
+            f"key 'crossfade' ({job.crossfade}) must be <= key 'overlap' ({job.overlap}): only warm-up frames are cross-faded"
+        )
     if job.start_number is not None and job.output_kind != "images":
         raise fail("key 'start_number' applies to image-sequence outputs; remove it")
 

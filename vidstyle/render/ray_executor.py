@@ -139,9 +139,12 @@ def run_on_ray(render: Any) -> None:
 
         try:
             while queue or running:
+                submitted = False
                 while queue and len(running) < render.workers:
                     submit(queue.pop(0))
-                render.write_manifest()
+                    submitted = True
+                if submitted:
+                    render.write_manifest()
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL)
                 poll_journals()
                 for ref in ready:
@@ -164,6 +167,8 @@ def run_on_ray(render: Any) -> None:
                         continue
                     render.warnings.extend(result.warnings)
                     render.chunk_state[c.id] = "done"
+                if ready:
+                    render.write_manifest()
                 render.report()
             poll_journals()
         except KeyboardInterrupt:

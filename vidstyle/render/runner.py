@@ -334,6 +334,7 @@ class _Render:
                 "job_file": job.job_file,
                 "parameters": job.parameters(),
                 "parameter_sources": dict(job.given),
+                "command": job.command(),
                 "model": self.model,
                 "shot": {
                     "input": job.input,
