@@ -25,18 +25,18 @@ from torch import nn
 from vidstyle.errors import ShapeError
 
 __all__ = [
-    "gram_matrix",
-    "content_loss",
-    "style_loss",
-    "tv_loss",
     "ContentLoss",
+    "LongTermTemporalLoss",
     "StyleLoss",
     "TVLoss",
-    "temporal_loss",
-    "long_term_weights",
-    "long_term_temporal_loss",
     "TemporalLoss",
-    "LongTermTemporalLoss",
+    "content_loss",
+    "gram_matrix",
+    "long_term_temporal_loss",
+    "long_term_weights",
+    "style_loss",
+    "temporal_loss",
+    "tv_loss",
 ]
 
 

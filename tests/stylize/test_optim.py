@@ -17,7 +17,7 @@ from vidstyle.flow.consistency import consistency_mask
 from vidstyle.frame import Frame
 from vidstyle.losses import gram_matrix
 from vidstyle.metrics import WarpReference, sharpness, warping_error
-from vidstyle.nets.vgg import VGGFeatures, VGGState
+from vidstyle.nets.vgg import VGGState
 from vidstyle.stylize.optim import (
     OptimConfig,
     OptimStage,
@@ -137,7 +137,7 @@ def test_init_from_content_noise_and_image():
 
 
 def _chroma_error(out: np.ndarray, content: np.ndarray) -> float:
-    yuv = lambda a: rgb_to_yuv(torch.from_numpy(a).permute(2, 0, 1)[None])[0, 1:]  # noqa: E731
+    yuv = lambda a: rgb_to_yuv(torch.from_numpy(a).permute(2, 0, 1)[None])[0, 1:]
     return float((yuv(out) - yuv(content)).abs().mean())
 
 
@@ -156,7 +156,7 @@ def test_color_preservation_keeps_the_content_chroma():
     assert lum < 0.004  # only clipping can move the chroma
     assert hist < 0.6 * plain
     # and the luminance did change: it is still a style transfer
-    y = lambda a: rgb_to_yuv(torch.from_numpy(a).permute(2, 0, 1)[None])[0, 0]  # noqa: E731
+    y = lambda a: rgb_to_yuv(torch.from_numpy(a).permute(2, 0, 1)[None])[0, 0]
     assert float((y(results["luminance"]) - y(content)).abs().mean()) > 0.005
 
 
@@ -221,8 +221,8 @@ def test_coarse_to_fine_levels():
 
 
 def test_invalid_options_fail_early():
-    for bad in (dict(iterations=0), dict(optimizer="sgd"), dict(preserve_color="yuv"), dict(style_scale=0.0),
-                dict(init="zeros"), dict(scales=0), dict(style_weight=-1.0), dict(content_weight=0.0, style_weight=0.0)):
+    for bad in ({"iterations": 0}, {"optimizer": "sgd"}, {"preserve_color": "yuv"}, {"style_scale": 0.0},
+                {"init": "zeros"}, {"scales": 0}, {"style_weight": -1.0}, {"content_weight": 0.0, "style_weight": 0.0}):
         with pytest.raises(InvalidOptionError):
             OptimConfig(**bad).validate()
     with pytest.raises(InvalidOptionError):

@@ -30,7 +30,7 @@ def _style(text: str) -> tuple[str, float]:
             pass
         else:
             path = head
-    if not weight > 0 or weight != weight or weight == float("inf"):
+    if not 0 < weight < float("inf"):
         raise argparse.ArgumentTypeError(f"style weight must be a positive number, got {tail!r} in {text!r}")
     return path, weight
 
@@ -46,7 +46,7 @@ def _positive_int(text: str) -> int:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from vidstyle.stylize.optim import OptimConfig
+    from vidstyle.stylize.optim_config import OptimConfig
 
     d = OptimConfig()
     p = subparsers.add_parser(
@@ -126,7 +126,12 @@ def run(args: argparse.Namespace) -> int:
 
     from vidstyle.errors import InvalidOptionError, OutputError
     from vidstyle.frame import from_float32
-    from vidstyle.stylize.optim import OptimConfig, StyleOptimizer, load_image, optimize_image
+    from vidstyle.stylize.optim import (
+        OptimConfig,
+        StyleOptimizer,
+        load_image,
+        optimize_image,
+    )
 
     _check_output(args.content, args.output, args.overwrite)
     if args.threads is not None:
@@ -207,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_optim_video_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the optimisation back end for ``vidstyle stylize`` (used with ``--backend optim``)."""
-    from vidstyle.stylize.optim import DEFAULT_TEMPORAL_WEIGHT, OptimConfig
+    from vidstyle.stylize.optim_config import DEFAULT_TEMPORAL_WEIGHT, OptimConfig
 
     d = OptimConfig()
     g = p.add_argument_group("optimisation back end (--backend optim; Ruder et al. 2016)")
