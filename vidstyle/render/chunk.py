@@ -10,10 +10,10 @@ Each finished frame: the image is written under a temporary name and renamed; th
 to the chunk's journal; then the state side-car is replaced. A kill at any point loses at most the
 frame in progress.
 
-Testing hooks (environment variables, read by the chunk's sink): ``VIDSTYLE_RENDER_FRAME_DELAY``
-(seconds to sleep after each written frame, to kill a render mid-way) and
-``VIDSTYLE_RENDER_FAULT=CHUNK:NUMBER:MARKER`` (raise once, before writing frame NUMBER of chunk
-CHUNK, and create the file MARKER so that the retry passes).
+Testing hooks (environment variables of the driver, read by :func:`testing_hooks` and handed to each
+chunk, also on Ray workers): ``VIDSTYLE_RENDER_FRAME_DELAY`` (seconds to sleep after each written
+frame, to kill a render mid-way) and ``VIDSTYLE_RENDER_FAULT=CHUNK:NUMBER:MARKER`` (raise once,
+before writing frame NUMBER of chunk CHUNK, and create the file MARKER so that the retry passes).
 """
 
 from __future__ import annotations
@@ -44,7 +44,21 @@ from vidstyle.render.state import (
     state_from_output,
 )
 
-__all__ = ["render_chunk", "ChunkResult", "chunk_progress", "write_frame", "read_frame", "build_render_stages"]
+__all__ = [
+    "render_chunk",
+    "ChunkResult",
+    "chunk_progress",
+    "write_frame",
+    "read_frame",
+    "build_render_stages",
+    "testing_hooks",
+]
+
+
+def testing_hooks() -> dict[str, str]:
+    """The testing hooks set in this process's environment (see the module docstring)."""
+    names = {"delay": "VIDSTYLE_RENDER_FRAME_DELAY", "fault": "VIDSTYLE_RENDER_FAULT"}
+    return {k: os.environ[v] for k, v in names.items() if os.environ.get(v)}
 
 
 @dataclass
@@ -237,6 +251,7 @@ class _ChunkSink:
         heads_done: set[int],
         attempt: int,
         on_frame: Callable[[int], None] | None,
+        hooks: dict[str, str] | None = None,
     ) -> None:
         self.layout = layout
         self.chunk = chunk
@@ -249,8 +264,9 @@ class _ChunkSink:
         self.frames_written = 0
         self.warnings: list[str] = []
         self._t = time.perf_counter()
-        self._delay = float(os.environ.get("VIDSTYLE_RENDER_FRAME_DELAY", "0") or 0)
-        self._fault = _parse_fault(os.environ.get("VIDSTYLE_RENDER_FAULT", ""), chunk.id)
+        hooks = hooks or {}
+        self._delay = float(hooks.get("delay", "0") or 0)
+        self._fault = _parse_fault(hooks.get("fault", ""), chunk.id)
 
     def write(self, frame: Frame) -> None:
         if frame.extra.get(PRIMER_KEY):
@@ -332,6 +348,7 @@ def render_chunk(
     threads: int,
     on_frame: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    hooks: dict[str, str] | None = None,
 ) -> ChunkResult:
     """Render (the rest of) one chunk; see the module docstring.
 
@@ -346,6 +363,7 @@ def render_chunk(
         threads: torch threads.
         on_frame: called with each finished frame number.
         stop: set to end the chunk early and cleanly (finished frames are kept).
+        hooks: testing hooks (:func:`testing_hooks`).
     """
     from vidstyle.io import open_source
     from vidstyle.pipeline import run_pipeline
@@ -410,6 +428,7 @@ def render_chunk(
         heads_done=heads,
         attempt=attempt,
         on_frame=on_frame,
+        hooks=hooks,
     )
     try:
         try:

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from vidstyle.errors import InvalidOptionError, VidstyleError
@@ -24,11 +23,10 @@ from vidstyle.errors import InvalidOptionError, VidstyleError
 __all__ = ["run_on_ray", "ray_chunk_task"]
 
 _POLL = 0.5
-_ENV_HOOKS = ("VIDSTYLE_RENDER_FRAME_DELAY", "VIDSTYLE_RENDER_FAULT", "GLIBC_TUNABLES")
 
 
 def ray_chunk_task(job: Any, chunk: Any, layout: Any, numbers: list[int], next_crossfade_from: int | None,
-                   attempt: int, threads: int) -> Any:
+                   attempt: int, threads: int, hooks: dict[str, str] | None = None) -> Any:
     """Body of the Ray task: render one chunk in the worker process."""
     from vidstyle.render.chunk import render_chunk
     from vidstyle.runtime import tune_malloc
@@ -36,7 +34,7 @@ def ray_chunk_task(job: Any, chunk: Any, layout: Any, numbers: list[int], next_c
     tune_malloc()
     try:
         return render_chunk(job, chunk, layout=layout, numbers=numbers, next_crossfade_from=next_crossfade_from,
-                            attempt=attempt, threads=threads)
+                            attempt=attempt, threads=threads, hooks=hooks)
     except Exception as e:  # noqa: BLE001 - must reach the driver in a form Ray can send
         raise _sendable(e) from None
 
@@ -71,9 +69,7 @@ def _connect(ray: Any, render: Any) -> bool:
     if ray.is_initialized():
         return False
     address = render.job.ray
-    env = {k: os.environ[k] for k in _ENV_HOOKS if k in os.environ}
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False,
-                              "runtime_env": {"env_vars": env} if env else None}
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     try:
         if address == "local":
             ray.init(num_cpus=render.workers * render.threads, **kwargs)
@@ -98,10 +94,7 @@ def run_on_ray(render: Any) -> None:
             cpus = int(ray.cluster_resources().get("CPU", 1))
             render.workers = max(1, cpus // render.threads)
             render.run_record["workers"] = render.workers
-        env = {k: os.environ[k] for k in _ENV_HOOKS if k in os.environ}
         options: dict[str, Any] = {"num_cpus": render.threads, "max_retries": 0}
-        if env and not started:
-            options["runtime_env"] = {"env_vars": env}
         task = ray.remote(ray_chunk_task).options(**options)
         job_ref = ray.put(render.job)
         queue = [c for c in render.chunks if render.chunk_state[c.id] != "done"]
@@ -114,7 +107,7 @@ def run_on_ray(render: Any) -> None:
             render.attempts[c.id] = render.attempts.get(c.id, 0) + 1
             render.chunk_state[c.id] = "running"
             ref = task.remote(job_ref, c, render.layout, render.numbers, render.next_crossfade(c),
-                              render.attempts[c.id], render.threads)
+                              render.attempts[c.id], render.threads, render.hooks)
             running[ref] = c
 
         def poll_journals() -> None:

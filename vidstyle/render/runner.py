@@ -271,6 +271,9 @@ class _Render:
         self.stop = stop
         self.t0 = time.perf_counter()
         self.warnings: list[str] = []
+        from vidstyle.render.chunk import testing_hooks
+
+        self.hooks = testing_hooks()
 
     # -------------------------------------------------------------------------- set-up
     def prepare(self) -> None:
@@ -660,7 +663,7 @@ class _Render:
                     result = render_chunk(
                         self.job, c, layout=self.layout, numbers=self.numbers,
                         next_crossfade_from=self.next_crossfade(c), attempt=self.attempts[c.id],
-                        threads=self.threads, on_frame=on_frame, stop=self.stop,
+                        threads=self.threads, on_frame=on_frame, stop=self.stop, hooks=self.hooks,
                     )
                 except KeyboardInterrupt:
                     self.chunk_state[c.id] = "interrupted"
