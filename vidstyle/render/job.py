@@ -55,7 +55,7 @@ __all__ = [
 #: warm-up frames each chunk starts early (chosen by measurement: BENCHMARKS.md, "Film rendering")
 DEFAULT_OVERLAP = 24
 #: of those, the last ones are cross-faded with the previous chunk's output
-DEFAULT_CROSSFADE = 8
+DEFAULT_CROSSFADE = 4
 
 _FRAMES = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 _TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;])(\d{2})$")
