@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import read_frames, shot_image, write_job
+from render_helpers import read_frames, shot_image, write_job
 
 from vidstyle.render import load_job, render
 from vidstyle.render.chunk import read_frame, write_frame

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import read_frames, write_job
+from render_helpers import read_frames, write_job
 
 from vidstyle.render import load_job, render
 

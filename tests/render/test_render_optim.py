@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TESTS, read_frames
+from render_helpers import TESTS, read_frames
 
 optim = pytest.importorskip("vidstyle.stylize.optim")
 if not hasattr(optim, "OptimStage"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import (
+from render_helpers import (
     COUNT,
     FIRST,
     SEAM_CROSSFADE,
