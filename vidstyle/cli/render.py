@@ -33,8 +33,10 @@ chunk; frames are written under temporary names and renamed, so none is ever hal
 
 
 def _optim_keys() -> list[str]:
-    """Keys of the optim back end (OptimStage parameters and OptimConfig fields), found without
-    importing torch so that --help stays instant."""
+    """Keys of the optim back end: OptimStage parameters (read from the source, without importing
+    torch, so that --help stays instant) and OptimConfig fields (a torch-free module)."""
+    import dataclasses
+
     from vidstyle.render.job import OPTIM_CONFIG_EXCLUDED, OPTIM_STAGE_EXCLUDED
 
     path = Path(__file__).resolve().parents[1] / "stylize" / "optim.py"
@@ -51,13 +53,18 @@ def _optim_keys() -> list[str]:
                     args = item.args
                     stage = [a.arg for a in [*args.args, *args.kwonlyargs]
                              if a.arg != "self" and a.arg not in OPTIM_STAGE_EXCLUDED]
-        if isinstance(node, ast.ClassDef) and node.name == "OptimConfig":
+        if isinstance(node, ast.ClassDef) and node.name == "OptimConfig":  # older layout
             config = [item.target.id for item in node.body
-                      if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
-                      and item.target.id not in OPTIM_CONFIG_EXCLUDED]
+                      if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)]
+    try:
+        from vidstyle.stylize.optim_config import OptimConfig
+
+        config = [f.name for f in dataclasses.fields(OptimConfig)]
+    except (ImportError, AttributeError, TypeError):
+        pass
     if not stage:
         return []
-    return stage + [c for c in config if c not in stage]
+    return stage + [c for c in config if c not in stage and c not in OPTIM_CONFIG_EXCLUDED]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -212,28 +212,20 @@ def build_render_stages(job: RenderJob, *, threads: int) -> list[Any]:
 
 
 def _optim_stages(job: RenderJob, *, threads: int) -> list[Any]:
-    """``[flow], OptimStage`` of an optim job (flow stage when the temporal strength is > 0)."""
+    """``[flow], OptimStage`` of an optim job, built by the back end's own
+    :func:`~vidstyle.stylize.optim.build_optim_stages` (as ``vidstyle stylize --backend optim`` does)."""
     from vidstyle.render.job import optim_config, optim_stage_kwargs
-    from vidstyle.stylize.optim import DEFAULT_STABILIZE, OptimStage
+    from vidstyle.stylize.optim import build_optim_stages
 
-    stabilize = DEFAULT_STABILIZE if job.stabilize is None else job.stabilize
-    use_flow = stabilize > 0 and str(job.flow).strip().lower() not in ("none", "off", "")
-    stylize = OptimStage(
+    return build_optim_stages(
         styles=list(job.style or ()),
         config=optim_config(job),
-        stabilize=stabilize,
-        flow=job.flow if use_flow else None,
+        stabilize=job.stabilize,
+        flow=job.flow,
         device=job.device,
         threads=threads,
         **optim_stage_kwargs(job),
     )
-    stages: list[Any] = []
-    if use_flow:
-        from vidstyle.flow.stage import FlowStage
-
-        stages.append(FlowStage(estimator=job.flow, device=job.device))
-    stages.append(stylize)
-    return stages
 
 
 # --------------------------------------------------------------------------------------- sink

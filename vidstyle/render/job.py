@@ -258,6 +258,22 @@ class OptimKey:
     annotation: str = ""
 
 
+def _optim_config_class() -> Any:
+    """``OptimConfig`` (from the torch-free :mod:`vidstyle.stylize.optim_config` when present)."""
+    try:
+        from vidstyle.stylize import optim_config  # noqa: PLC0415
+
+        return optim_config.OptimConfig
+    except (ImportError, AttributeError):
+        pass
+    try:
+        from vidstyle.stylize import optim  # noqa: PLC0415
+
+        return optim.OptimConfig
+    except (ImportError, AttributeError):
+        return None
+
+
 def optim_parameters() -> dict[str, OptimKey]:
     """The optim back end's own keys (empty when :mod:`vidstyle.stylize.optim` is not available)."""
     try:
@@ -265,7 +281,7 @@ def optim_parameters() -> dict[str, OptimKey]:
     except Exception:  # noqa: BLE001 - the back end is optional
         return {}
     stage = getattr(optim, "OptimStage", None)
-    config = getattr(optim, "OptimConfig", None)
+    config = _optim_config_class()
     if stage is None or config is None:
         return {}
     out: dict[str, OptimKey] = {}
@@ -690,7 +706,7 @@ def _check_combination(job: RenderJob, label: str) -> None:
 
 def optim_config(job: RenderJob) -> Any:
     """The ``OptimConfig`` of an optim job (its ``config`` keys, and ``seed``)."""
-    from vidstyle.stylize.optim import OptimConfig
+    OptimConfig = _optim_config_class()  # noqa: N806
 
     keys = optim_parameters()
     values = {k: v for k, v in job.extra.items() if k in keys and keys[k].target == "config"}
