@@ -2,7 +2,7 @@
 # Trains the models shipped in models/ with vidstyle's own `vidstyle train`: the exact recipes of their cards.
 # Usage: scripts/train_shipped_models.sh SHARED_DIR OUT_DIR [extra vidstyle-train options, e.g. --resume]
 # SHARED_DIR holds data/content, data/styles and weights/vgg19_imagenet_conv1_1-conv3_4.safetensors.
-# Both runs were made side by side on the 2-core development CPU (one thread each, ~8 s/iteration while
+# wave_small was trained to 400 iterations, then resumed (--resume --iterations 800). Both runs were made side by side on the 2-core development CPU (one thread each, ~8 s/iteration while
 # the machine was shared); on a GPU add `--device cuda` (~15 ms/iteration on an H200).
 set -euo pipefail
 shared=${1:?SHARED_DIR}; out=${2:?OUT_DIR}; shift 2
@@ -11,5 +11,5 @@ common=(--content "$shared/data/content" --vgg-weights "$shared/weights/vgg19_im
 vidstyle train --style "$shared/data/styles/vangogh_starry_night.jpg" -o "$out/starry_tiny" \
     --size tiny --iterations 500 --lr 1e-3 --temporal-weight 10 "${common[@]}" &
 vidstyle train --style "$shared/data/styles/hokusai_great_wave.jpg" -o "$out/wave_small" \
-    --size small --iterations 400 --lr 2e-3 --temporal-weight 100 "${common[@]}" &
+    --size small --iterations 800 --lr 2e-3 --temporal-weight 100 "${common[@]}" &
 wait
