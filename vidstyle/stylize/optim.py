@@ -560,6 +560,19 @@ def optimize_image(
 # --------------------------------------------------------------------------------------------- video
 
 
+def _warp_sharp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """``warp(image, flow)`` with bicubic sampling (border padding).
+
+    Bilinear sampling low-pass filters the strokes at every frame, and the losses notice: on Sintel at
+    512 px a bilinear warp of a stylized frame more than doubled its style loss (×2.7 total loss),
+    a bicubic one kept its sharpness (BENCHMARKS.md). Used for warm starts and temporal targets.
+    """
+    from vidstyle.flow.warping import flow_to_grid
+
+    grid = flow_to_grid(flow.to(image.dtype))
+    return F.grid_sample(image, grid, mode="bicubic", padding_mode="border", align_corners=True)
+
+
 def _flow_tensor(flow: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))[None].to(device)
 
@@ -599,8 +612,10 @@ class _Sequencer:
         estimator: Any,
         tolerance: float,
         progress: Callable[[OptimProgress], None] | None,
+        fill: str = "content",
     ) -> None:
         self.opt = optimizer
+        self.fill = fill
         self.warm_iterations = warm_iterations
         self.stabilize = stabilize
         self.temporal_weight = temporal_weight
@@ -637,8 +652,6 @@ class _Sequencer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Optimise one frame (``image`` at working size); returns ``(raw, content tensor)``."""
         from vidstyle.flow.consistency import consistency_mask
-        from vidstyle.flow.warping import warp
-
         opt = self.opt
         dev = opt.device
         t0 = time.perf_counter()
@@ -658,10 +671,12 @@ class _Sequencer:
                 if pair is not None:
                     flow_bwd, consistency = pair[1], consistency_mask(pair[0], pair[1])
             if flow_bwd is not None and consistency is not None:
-                w1 = warp(prev.raw, _flow_tensor(flow_bwd, dev))
+                w1 = _warp_sharp(prev.raw, _flow_tensor(flow_bwd, dev))
                 c1 = _mask_tensor(consistency, dev)
-                fill = opt.initial(content)
-                init = c1 * w1 + (1.0 - c1) * fill
+                if self.fill == "warped":  # the warped result everywhere (border pixels stretched into holes)
+                    init = w1.clone()
+                else:  # disoccluded pixels from the content (or noise, as config.init says)
+                    init = c1 * w1 + (1.0 - c1) * opt.initial(content)
                 temporal.append((w1, c1))
                 # long-term: frames t−j, j ∈ J, j ≥ 2, with flows computed directly on the inputs
                 for j in self.long_term:
@@ -672,7 +687,7 @@ class _Sequencer:
                     if pair is None:
                         continue
                     fwd, bwd = pair
-                    temporal.append((warp(old.raw, _flow_tensor(bwd, dev)), _mask_tensor(consistency_mask(fwd, bwd), dev)))
+                    temporal.append((_warp_sharp(old.raw, _flow_tensor(bwd, dev)), _mask_tensor(consistency_mask(fwd, bwd), dev)))
         if init is not None:
             style = opt.style_target(hw, color_ref=self.color_ref, key=key)  # type: ignore[arg-type]
 
@@ -711,7 +726,9 @@ def _make_estimator(flow: Any) -> Any:
 
 
 def _check_video_options(*, stabilize: float, temporal_weight: float, long_term: Sequence[int], warm_iterations: int | None,
-                         passes: int, blend: float, tolerance: float) -> tuple[int, ...]:
+                         passes: int, blend: float, tolerance: float, fill: str = "content") -> tuple[int, ...]:
+    if fill not in ("content", "warped"):
+        raise InvalidOptionError(f"disocclusion fill must be 'content' or 'warped', got {fill!r}")
     if isinstance(stabilize, bool) or not isinstance(stabilize, (int, float)) or not 0.0 <= stabilize <= 1.0:
         raise InvalidOptionError(f"--stabilize must be between 0 (per-frame) and 1 (strongest), got {stabilize!r}")
     if not isinstance(temporal_weight, (int, float)) or not math.isfinite(temporal_weight) or temporal_weight < 0:
@@ -766,6 +783,7 @@ def optimize_sequence(
     passes: int = 1,
     pass_iterations: int | None = None,
     blend: float = 0.5,
+    fill: str = "content",
     flows: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
     flow: Any = "dis-fast",
     vgg: Any = None,
@@ -795,10 +813,10 @@ def optimize_sequence(
     The other arguments are those of :class:`OptimStage`.
     """
     from vidstyle.flow.consistency import consistency_mask
-    from vidstyle.flow.warping import warp
 
     lags = _check_video_options(stabilize=stabilize, temporal_weight=temporal_weight, long_term=long_term,
-                                warm_iterations=warm_iterations, passes=passes, blend=blend, tolerance=tolerance)
+                                warm_iterations=warm_iterations, passes=passes, blend=blend, tolerance=tolerance,
+                                fill=fill)
     if not frames:
         return []
     shape = np.asarray(frames[0]).shape
@@ -820,7 +838,7 @@ def optimize_sequence(
         flows = [flow_pair(estimator, frames[i], frames[i + 1]) for i in range(len(frames) - 1)]
     warm = warm_iterations or max(1, opt.config.iterations // 4)
     seq = _Sequencer(optimizer=opt, warm_iterations=warm, stabilize=float(stabilize), temporal_weight=float(temporal_weight),
-                     long_term=lags, estimator=estimator, tolerance=float(tolerance), progress=progress)
+                     long_term=lags, estimator=estimator, tolerance=float(tolerance), progress=progress, fill=fill)
     raws: list[torch.Tensor] = []
     contents: list[torch.Tensor] = []
     for i, image in enumerate(frames):
@@ -854,7 +872,7 @@ def optimize_sequence(
                 link = to_next[i] if backward else to_prev[i]
                 assert link is not None
                 flow_t, c = link
-                wn = warp(raws[n], flow_t)
+                wn = _warp_sharp(raws[n], flow_t)
                 init = blend * c * wn + (1.0 - blend * c) * raws[i]
                 style = opt.style_target(tuple(contents[i].shape[-2:]), color_ref=seq.color_ref, key=key)  # type: ignore[arg-type]
 
@@ -898,6 +916,10 @@ class OptimStage:
             algorithm (:func:`optimize_sequence`) — the stage holds every frame until the end of
             the stream, so use it for files only.
         pass_iterations, blend: of the multi-pass algorithm.
+        fill: what a warm-started frame starts from where the pixel was not visible in the previous
+            frame: ``"content"`` (the input frame, or noise with ``config.init="noise"``) or
+            ``"warped"`` (the warped previous result everywhere, stretched from the nearest visible
+            pixels; closer to the optimum, so fewer iterations are needed).
         vgg, vgg_convention, device, threads: the loss network's weights, device and CPU threads.
         progress: called after every iteration with an :class:`OptimProgress` (frame, iteration, loss).
         optimizer: a prepared :class:`StyleOptimizer` to reuse (its styles and config win).
@@ -924,6 +946,7 @@ class OptimStage:
         passes: int = 1,
         pass_iterations: int | None = None,
         blend: float = 0.5,
+        fill: str = "content",
         vgg: Any = None,
         vgg_convention: str | None = None,
         device: str | torch.device | None = None,
@@ -933,7 +956,7 @@ class OptimStage:
     ) -> None:
         self.long_term = _check_video_options(stabilize=stabilize, temporal_weight=temporal_weight, long_term=long_term,
                                               warm_iterations=warm_iterations, passes=passes, blend=blend,
-                                              tolerance=tolerance)
+                                              tolerance=tolerance, fill=fill)
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 16):
             raise InvalidOptionError(f"--size must be an integer >= 16 (pixels), got {size!r}")
         if threads is not None:
@@ -958,6 +981,7 @@ class OptimStage:
         self.passes = passes
         self.pass_iterations = pass_iterations
         self.blend = float(blend)
+        self.fill = fill
         self.progress = progress
         self._estimator = _make_estimator(flow)
         self._seq = self._new_sequencer()
@@ -967,7 +991,7 @@ class OptimStage:
     def _new_sequencer(self) -> _Sequencer:
         return _Sequencer(optimizer=self.optimizer, warm_iterations=self.warm_iterations, stabilize=self.stabilize,
                           temporal_weight=self.temporal_weight, long_term=self.long_term, estimator=self._estimator,
-                          tolerance=self.tolerance, progress=self.progress)
+                          tolerance=self.tolerance, progress=self.progress, fill=self.fill)
 
     def process(self, frame: Frame) -> list[Frame]:
         if self.passes > 1:
@@ -1022,7 +1046,7 @@ class OptimStage:
             outs = optimize_sequence(
                 images, optimizer=self.optimizer, stabilize=self.stabilize, temporal_weight=self.temporal_weight,
                 long_term=self.long_term, warm_iterations=self.warm_iterations, tolerance=self.tolerance,
-                passes=self.passes, pass_iterations=self.pass_iterations, blend=self.blend, flows=flows,
+                passes=self.passes, pass_iterations=self.pass_iterations, blend=self.blend, fill=self.fill, flows=flows,
                 flow=self._estimator, progress=self._progress_for(shot), stats=self.stats,
             )
             for f, out in zip(shot, outs):
