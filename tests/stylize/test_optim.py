@@ -231,6 +231,8 @@ def test_invalid_options_fail_early():
         OptimStage(optimizer=StyleOptimizer(styles=[STYLE], vgg=STATE, device="cpu"), stabilize=1.5)
     with pytest.raises(InvalidOptionError, match="lags"):
         OptimStage(optimizer=StyleOptimizer(styles=[STYLE], vgg=STATE, device="cpu"), long_term=(2, 4))
+    with pytest.raises(InvalidOptionError, match="fill"):
+        OptimStage(optimizer=StyleOptimizer(styles=[STYLE], vgg=STATE, device="cpu"), fill="noise")
 
 
 def test_offline_without_weights_is_one_clear_error(monkeypatch):
@@ -260,13 +262,13 @@ def translating_sequence(frames: int = 4, size: int = 48, shift: int = 2, seed: 
     return images, [(fwd, bwd)] * (frames - 1), ref
 
 
-@pytest.mark.parametrize("init", ["content", "noise"])
-def test_video_mode_is_temporally_consistent_without_losing_texture(init):
+@pytest.mark.parametrize("init, fill", [("content", "content"), ("noise", "content"), ("content", "warped")])
+def test_video_mode_is_temporally_consistent_without_losing_texture(init, fill):
     images, flows, ref = translating_sequence()
     cfg = OptimConfig(iterations=16, init=init, scales=1)
     opt = StyleOptimizer(styles=[STYLE], config=cfg, vgg=STATE, device="cpu")
     per_frame = optimize_sequence(images, optimizer=opt, stabilize=0.0, flows=flows, flow=None)
-    video = optimize_sequence(images, optimizer=opt, stabilize=1.0, flows=flows, flow=None)
+    video = optimize_sequence(images, optimizer=opt, stabilize=1.0, flows=flows, flow=None, fill=fill)
     e_pf = warping_error(per_frame, reference=ref).mean
     e_v = warping_error(video, reference=ref).mean
     s_pf = np.mean([sharpness(f) for f in per_frame])
@@ -358,3 +360,19 @@ def test_real_weights_stylize_a_real_photo():
                        device="cpu", progress=lambda p: seen.append(p.losses))
     assert r.losses["style"] < 0.2 * seen[0]["style"]
     assert r.image.shape == (28, 64, 3)
+
+
+def test_warm_start_keeps_subpixel_motion_sharp():
+    """A half-pixel shift: the bicubic warm start keeps the texture; a bilinear one would blur it."""
+    from vidstyle.flow.warping import warp
+    from vidstyle.stylize.optim import _warp_sharp
+
+    img = torch.from_numpy(texture(32, 32, 4)).permute(2, 0, 1)[None]
+    img = img + 0.3 * (torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) - 0.5)  # fine strokes
+    flow = torch.zeros(1, 2, 32, 32)
+    flow[:, 0] = 0.5
+    as_np = lambda t: t[0].permute(1, 2, 0).clamp(0, 1).numpy()  # noqa: E731
+    s0 = sharpness(as_np(img))
+    cubic, linear = sharpness(as_np(_warp_sharp(img, flow))), sharpness(as_np(warp(img, flow)))
+    assert linear < 0.7 * s0  # bilinear at half a pixel averages neighbours: a low-pass filter
+    assert cubic > 1.15 * linear and cubic > 0.72 * s0

@@ -226,6 +226,8 @@ def add_optim_video_arguments(p: argparse.ArgumentParser) -> None:
                    help="multi-pass: N alternating forward/backward passes over the whole file (default 1)")
     g.add_argument("--size", type=_positive_int, default=None, metavar="PX",
                    help="optimise at most at this long side; the output is resized back (default: frame size)")
+    g.add_argument("--fill", choices=("content", "warped"), default="content",
+                   help="start of disoccluded pixels in a warm-started frame: the input (default) or the warped result")
     g.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help="default lbfgs")
     g.add_argument("--content-weight", type=float, default=d.content_weight, metavar="A", help=f"default {d.content_weight:g}")
     g.add_argument("--style-weight", type=float, default=d.style_weight, metavar="B", help=f"default {d.style_weight:g}")
@@ -264,5 +266,5 @@ def optim_stages_from_args(args: argparse.Namespace, *, progress: Any = None) ->
         styles=[path for path, _ in args.style], style_mix=[w for _, w in args.style], config=config,
         stabilize=args.stabilize, flow=args.flow, device=args.device, threads=args.threads, progress=progress,
         vgg=args.vgg_weights, vgg_convention=args.vgg_convention, size=args.size, passes=args.passes,
-        warm_iterations=args.warm_iterations, temporal_weight=args.temporal_weight,
+        warm_iterations=args.warm_iterations, temporal_weight=args.temporal_weight, fill=args.fill,
     )
