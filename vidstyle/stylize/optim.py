@@ -232,6 +232,10 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
 # ----------------------------------------------------------------------------------------- optimizer
 
 
+#: size of the first L-BFGS step: the most-changed pixel moves by this much (0..1 units)
+_FIRST_STEP = 0.02
+
+
 class _Stop(Exception):
     """Ends an optimisation from inside the closure (early stop, divergence, budget)."""
 
@@ -401,7 +405,6 @@ class StyleOptimizer:
         warped = [w.detach() * 255.0 for w, _ in temporal]
         masks = [m.detach() for _, m in temporal]
         use_tmp = bool(temporal) and temporal_weight > 0
-        x = init.detach().clone().requires_grad_(True)
 
         def evaluate(img: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
             feats = self.vgg(img)
@@ -417,25 +420,21 @@ class StyleOptimizer:
             values["total"] = float(total.detach())
             return total, values  # type: ignore[return-value]
 
-        state: dict[str, Any] = {"done": 0, "best": math.inf, "best_x": x.detach().clone(), "values": {},
+        state: dict[str, Any] = {"done": 0, "best": math.inf, "best_x": init.detach().clone(), "values": {},
                                  "stopped": False}
         history: list[tuple[float, float, float]] = []
         totals: list[float] = []
 
-        def closure() -> torch.Tensor:
-            if state["done"] >= iterations:  # Adam's final check or an L-BFGS overrun
-                raise _Stop
-            opt.zero_grad(set_to_none=True)
-            total, values = evaluate(x)
+        def record(image: torch.Tensor, values: dict[str, float]) -> None:
+            """Book-keeping after one evaluation; raises _Stop to end the optimisation."""
             loss = values["total"]
             if not math.isfinite(loss):
                 raise _Stop  # diverged: keep the best iterate so far
-            total.backward()
             state["done"] += 1
             done = state["done"]
             if loss < state["best"]:
                 state["best"], state["values"] = loss, values
-                state["best_x"] = x.detach().clone()
+                state["best_x"] = image.detach().clone()
             history.append((clock() - t0, loss, loss - values.get("temporal", 0.0)))
             totals.append(loss)
             if progress is not None:
@@ -445,6 +444,44 @@ class StyleOptimizer:
                 if old > 0 and (old - min(totals[-cfg.patience:])) / old < tol:
                     state["stopped"] = done < iterations
                     raise _Stop
+
+        # The optimised variable is y = k·x. With k = 1 that is the image itself (Adam). For L-BFGS,
+        # k sets the size of the very first step, the one step that is not scale-free (torch takes
+        # t = min(1, 1/|g|₁), far too short for these badly scaled losses, and the line search then
+        # spends several evaluations extrapolating): k is chosen from the gradient at the start so
+        # that the first step moves the most-changed pixel by _FIRST_STEP. Later steps are
+        # quasi-Newton steps, which do not depend on k.
+        k = 1.0
+        first: dict[str, Any] = {}
+        if cfg.optimizer == "lbfgs":
+            x0 = init.detach().clone().requires_grad_(True)
+            total0, values0 = evaluate(x0)
+            total0.backward()
+            g = x0.grad.detach()  # type: ignore[union-attr]
+            try:
+                record(x0, values0)
+            except _Stop:
+                return state["best_x"], state["values"], state["done"], history, state["stopped"]
+            g1, gmax = float(g.abs().sum()), float(g.abs().max())
+            if gmax > 0 and math.isfinite(g1):
+                k = gmax / (_FIRST_STEP * g1)
+                if k >= g1:  # then torch takes t = 1 and the step is −g/k²
+                    k = math.sqrt(gmax / _FIRST_STEP)
+            first = {"grad": g / k, "total": total0.detach()}
+        y = (init.detach() * k).clone().requires_grad_(True)
+
+        def closure() -> torch.Tensor:
+            if first:  # L-BFGS's first call is at the start point, already evaluated above
+                y.grad = first.pop("grad")
+                return first.pop("total")
+            if state["done"] >= iterations:  # Adam's final check or an L-BFGS overrun
+                raise _Stop
+            opt.zero_grad(set_to_none=True)
+            image = y / k if k != 1.0 else y
+            total, values = evaluate(image)
+            if math.isfinite(values["total"]):
+                total.backward()
+            record(image, values)
             return total
 
         if cfg.optimizer == "lbfgs":
@@ -452,15 +489,16 @@ class StyleOptimizer:
             # losses (without it the first steps overshoot). Every function evaluation counts as
             # one iteration; the best evaluated iterate is kept.
             opt: torch.optim.Optimizer = torch.optim.LBFGS(
-                [x], lr=cfg.lr or 1.0, max_iter=iterations, max_eval=iterations, history_size=50,
+                [y], lr=cfg.lr or 1.0, max_iter=iterations, max_eval=iterations + 1, history_size=50,
                 tolerance_grad=-1.0, tolerance_change=-1.0, line_search_fn="strong_wolfe",
             )
             try:
-                opt.step(closure)
+                if state["done"] < iterations:
+                    opt.step(closure)
             except _Stop:
                 pass
         else:
-            opt = torch.optim.Adam([x], lr=cfg.lr or 0.02)
+            opt = torch.optim.Adam([y], lr=cfg.lr or 0.02)
             try:
                 while state["done"] < iterations:
                     closure()
@@ -469,7 +507,7 @@ class StyleOptimizer:
                 pass
             if not state["stopped"]:
                 with torch.no_grad():  # the last step's result was never evaluated
-                    final = x.detach()
+                    final = y.detach()
                     if torch.isfinite(final).all():
                         _, values = evaluate(final)
                         if values["total"] < state["best"]:
