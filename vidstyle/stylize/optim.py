@@ -15,7 +15,8 @@ style's colours to the content's), style scale (the style image's size relative 
 the brush size), several style images blended with weights, and determinism for a given seed.
 
 Video — :class:`OptimStage` (the pipeline's ``"stylize"`` stage, Ruder et al. 2016): each frame
-starts from the previous result warped into it (disoccluded pixels from the content), with a
+starts from the previous result warped into it (bicubic sampling, which keeps the strokes sharp
+where bilinear sampling would blur them; disoccluded pixels from the content), with a
 short-term temporal loss (consistency mask of the flow stage) and long-term losses against frames
 t−j, j ∈ J (``c_long`` weighting, :func:`vidstyle.losses.long_term_temporal_loss`), fewer iterations
 for such warm-started frames, and early stopping when the loss stops falling. ``stabilize`` (the same
