@@ -98,6 +98,7 @@ def build_stages(
     stabilize: float | None = None,
     flow: str | None = "dis-fast",
     threads: int | None = None,
+    precision: str = "float32",
 ) -> list[Stage]:
     """The stages of a feed-forward run: ``[flow], stylize`` (flow only when stabilising).
 
@@ -111,6 +112,7 @@ def build_stages(
         "batch_size": batch_size,
         "compile": compile,
         "threads": threads,
+        "precision": precision,
     }
     if stabilize is not None:
         kwargs["stabilize"] = float(stabilize)
@@ -161,6 +163,7 @@ def stylize_video(
     progress: Callable[[ProgressInfo], None] | None = None,
     queue_size: int = 8,
     threads: int | None = None,
+    precision: str = "float32",
     stop: threading.Event | None = None,
     stages: Sequence[Stage] | None = None,
 ) -> RunStats:
@@ -185,6 +188,8 @@ def stylize_video(
         progress: called after each written frame with a :class:`~vidstyle.pipeline.ProgressInfo`.
         queue_size: frames each queue between two stages may hold.
         threads: torch intra-op threads (``None`` = sensible default).
+        precision: the network's number format: ``"float32"`` (exact), ``"bfloat16"``, ``"float16"``
+            (GPUs) or ``"auto"`` (bfloat16 where the hardware has it natively: faster, ~1 level of 8 off).
         stop: set it (from another thread) to end the run early but cleanly; the output is kept.
         stages: custom stages replacing the default ``[flow], stylize`` (model options are then ignored).
 
@@ -208,7 +213,7 @@ def stylize_video(
             check_output(output, input_spec=input, overwrite=overwrite)
             if stages is None:
                 stage_list = build_stages(model=model, device=device, batch_size=batch_size, compile=compile,
-                                          stabilize=stabilize, flow=flow, threads=threads)
+                                          stabilize=stabilize, flow=flow, threads=threads, precision=precision)
             info = source.info
             audio_from = input if getattr(info, "kind", None) in ("video", "file") and _input_has_audio(info) else None
             sink = open_sink(output, info=info, codec=codec, crf=crf, pix_fmt=pix_fmt, preset=preset,

@@ -265,3 +265,36 @@ def test_channels_last_and_bfloat16_match_float32() -> None:
     bf = stage.stylize_image(img)
     assert bf.dtype == np.float32 and bf.shape == img.shape
     assert np.abs(bf - ref).mean() < 0.03
+
+
+def test_transformer_nets_run_fused_and_the_caller_model_is_untouched() -> None:
+    from vidstyle.nets.fused import FusedTransformerNet
+    from vidstyle.nets.transformer import TransformerNet
+
+    model = random_model(4)
+    if not isinstance(model.net, TransformerNet):
+        pytest.skip("helper model is not a TransformerNet")
+    stage = _stage(model=model, stabilize=0.0)
+    assert isinstance(stage.stylizer.model.net, FusedTransformerNet)
+    assert isinstance(model.net, TransformerNet)  # the caller's model is not replaced
+    from vidstyle.stylize.feedforward import FeedForwardStylizer
+
+    unfused = FeedForwardStylizer(model=random_model(4), device="cpu", threads=1, fuse=False)
+    assert isinstance(unfused.model.net, TransformerNet)
+    img = texture(20, 30, seed=5)
+    x = image_to_tensor(img)[None]
+    np.testing.assert_allclose(stage.stylizer(x).numpy(), unfused(x).numpy(), atol=1e-5)
+
+
+def test_resolve_precision() -> None:
+    from vidstyle.stylize.feedforward import resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("float32", device=cpu) == torch.float32
+    assert resolve_precision("bfloat16", device=cpu) == torch.bfloat16
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert resolve_precision("auto", device=cpu) == (torch.bfloat16 if native else torch.float32)
+    with pytest.raises(InvalidOptionError, match="float16 is not supported on the CPU"):
+        resolve_precision("float16", device=cpu)
+    with pytest.raises(InvalidOptionError, match="precision must be one of"):
+        resolve_precision("fp8", device=cpu)

@@ -121,6 +121,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="torch.compile the network (slow start, then faster)",
     )
     p.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="network number format: auto (default: bfloat16 where the CPU/GPU has it natively, "
+        "~1.7x faster on an AVX512-BF16 CPU), float32 (exact), bfloat16, float16 (GPUs)",
+    )
+    p.add_argument(
         "--device",
         default=None,
         metavar="D",
@@ -246,6 +253,7 @@ def run(args: argparse.Namespace) -> int:
         models=_models(args.model),
         device=args.device,
         compile=args.compile,
+        precision=args.precision,
         stabilize=args.stabilize,
         flow=args.flow or DEFAULT_LIVE_FLOW,
         threads=args.threads,

@@ -9,6 +9,7 @@ lives in the stage instance.
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 
@@ -17,7 +18,9 @@ import torch
 
 from vidstyle.errors import InvalidOptionError
 from vidstyle.frame import Frame, from_float32
+from vidstyle.nets.fused import fuse_for_inference
 from vidstyle.nets.registry import DEFAULT_MODEL, StyleModel, load_model
+from vidstyle.nets.transformer import TransformerNet
 from vidstyle.runtime import default_threads, tune_malloc
 from vidstyle.stylize.temporal import DEFAULT_STRENGTH, Stabilizer
 
@@ -25,6 +28,8 @@ __all__ = [
     "FeedForwardStage",
     "FeedForwardStylizer",
     "resolve_device",
+    "resolve_precision",
+    "PRECISIONS",
     "image_to_tensor",
     "images_to_batch",
     "tensor_to_image",
@@ -42,6 +47,35 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InvalidOptionError(f"device {device!r} asked for but no CUDA GPU is available; use --device cpu")
     return dev
+
+
+PRECISIONS = ("float32", "bfloat16", "float16", "auto")
+
+
+def resolve_precision(precision: str, *, device: torch.device) -> torch.dtype:
+    """The network's dtype for a ``precision`` name on ``device``.
+
+    ``auto`` is bfloat16 where the hardware computes it natively (CUDA GPUs with bf16 support; CPUs with
+    AVX512-BF16 or AMX, which oneDNN uses) and float32 elsewhere. bfloat16 halves the memory traffic of
+    the memory-bound small nets (1.6-1.9x faster for ``tiny`` on an AVX-512 CPU) at a cost of about
+    one 8-bit level on average (BENCHMARKS.md, "Feed-forward speed").
+    """
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        if device.type == "cpu":
+            try:
+                native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+            except (AttributeError, RuntimeError):  # pragma: no cover - torch builds without oneDNN
+                native = False
+            return torch.bfloat16 if native else torch.float32
+        return torch.float32
+    if precision not in dtypes:
+        raise InvalidOptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "float16" and device.type == "cpu":
+        raise InvalidOptionError("float16 is not supported on the CPU; use --precision bfloat16 or float32")
+    return dtypes[precision]
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -77,7 +111,12 @@ def tensor_to_image(t: torch.Tensor, dtype: np.dtype) -> np.ndarray:
 
 
 class FeedForwardStylizer:
-    """A style network ready for inference: ``__call__(batch N×3×H×W in [0,1]) -> same``."""
+    """A style network ready for inference: ``__call__(batch N×3×H×W in [0,1]) -> same``.
+
+    Arguments as :class:`FeedForwardStage`, plus ``fuse``: run a :class:`TransformerNet` in its exact
+    inference form (:func:`vidstyle.nets.fused.fuse_for_inference`, on by default); the caller's model
+    is not modified.
+    """
 
     def __init__(
         self,
@@ -88,6 +127,7 @@ class FeedForwardStylizer:
         channels_last: bool | None = None,
         precision: str = "float32",
         threads: int | None = None,
+        fuse: bool = True,
     ) -> None:
         self.device = resolve_device(device)
         if self.device.type == "cpu":
@@ -95,11 +135,13 @@ class FeedForwardStylizer:
             tune_malloc()
         elif threads:
             torch.set_num_threads(threads)
-        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-        if precision not in dtypes:
-            raise InvalidOptionError(f"precision must be one of {', '.join(dtypes)}, got {precision!r}")
-        self.dtype = dtypes[precision]
+        self.dtype = resolve_precision(precision, device=self.device)
         m = model if isinstance(model, StyleModel) else load_model(model)
+        if fuse and isinstance(m.net, TransformerNet):
+            # exact inference form: the decoder's upsample + conv run at the low resolution
+            # (vidstyle.nets.fused; 1.3-1.6x faster for tiny/small on a CPU, BENCHMARKS.md)
+            m = StyleModel(net=fuse_for_inference(copy.deepcopy(m.net)), name=m.name,
+                           architecture=m.architecture, metadata=m.metadata)
         self.model = m.to(self.device, self.dtype).eval()
         self.name = m.name
         if channels_last is None:
@@ -134,7 +176,8 @@ class FeedForwardStage:
         batch_size: frames per network call (the stage holds frames back until a batch is full).
         compile: ``torch.compile`` the network (first call takes seconds; later calls are faster).
         channels_last: NHWC memory layout (default: on for depthwise nets on the CPU only, as measured).
-        precision: ``float32``, ``bfloat16`` or ``float16`` (the latter two for GPUs).
+        precision: ``float32`` (default, exact), ``bfloat16`` (GPUs; CPUs with AVX512-BF16 or AMX),
+            ``float16`` (GPUs) or ``auto`` (bfloat16 where native, see :func:`resolve_precision`).
         stabilize: temporal stabilisation strength in [0, 1] (0 = per-frame); needs the flow stage.
         threads: torch threads on CPU (default: the cores available to the process).
     """

@@ -1,0 +1,107 @@
+"""The fused inference form of TransformerNet computes the same function as the net."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vidstyle.errors import InvalidOptionError
+from vidstyle.nets.fused import FusedTransformerNet, fuse_for_inference, upsample_conv_weight
+from vidstyle.nets.transformer import NetConfig, TransformerNet
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _random_net(config: NetConfig | str, seed: int = 0) -> TransformerNet:
+    torch.manual_seed(seed)
+    net = TransformerNet(config=config)
+    with torch.no_grad():
+        for p in net.parameters():  # trained-like scales: norm affines away from (1, 0)
+            p.normal_(0.0, 0.3)
+    return net.eval()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_upsample_conv_weight_matches_upsample_then_conv(device: str, dtype: torch.dtype) -> None:
+    torch.manual_seed(1)
+    x = torch.rand(2, 5, 7, 9, device=device, dtype=dtype)
+    k = torch.randn(4, 5, 3, 3, device=device, dtype=dtype)
+    ref = F.conv2d(F.pad(F.interpolate(x, scale_factor=2.0, mode="nearest"), (1, 1, 1, 1), mode="reflect"), k)
+    w = upsample_conv_weight(k)
+    assert w.shape == (16, 5, 3, 3) and w.dtype == dtype
+    out = F.pixel_shuffle(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), w), 2)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(out, ref, atol=tol, rtol=tol)
+
+
+def test_upsample_conv_weight_phase_taps_by_hand() -> None:
+    # one channel, kernel rows k0, k1, k2 (columns all equal): phase 0 rows see (k0, k1+k2, 0), phase 1 (0, k0+k1, k2)
+    k = torch.tensor([[1.0, 1.0, 1.0], [10.0, 10.0, 10.0], [100.0, 100.0, 100.0]]).view(1, 1, 3, 3)
+    w = upsample_conv_weight(k).view(4, 3, 3)
+    assert w[0].sum(dim=1).tolist() == [3.0, 330.0, 0.0]  # phase (0, 0): rows (k0, k1+k2, 0)
+    assert w[3].sum(dim=1).tolist() == [0.0, 33.0, 300.0]  # phase (1, 1): rows (0, k0+k1, k2)
+    assert w.sum(dim=(1, 2)).tolist() == [k.sum().item()] * 4  # every phase keeps the kernel's total weight
+
+
+def test_upsample_conv_weight_rejects_other_kernels() -> None:
+    with pytest.raises(InvalidOptionError, match="3×3"):
+        upsample_conv_weight(torch.zeros(2, 2, 5, 5))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("size", ["tiny", "small", "full"])
+@pytest.mark.parametrize("hw", [(64, 96), (37, 53), (5, 6)])
+def test_fused_net_equals_net(device: str, size: str, hw: tuple[int, int]) -> None:
+    net = _random_net(size).to(device)
+    x = torch.rand(2, 3, *hw, device=device)
+    with torch.inference_mode():
+        ref = net(x)
+        fused = fuse_for_inference(net)
+        out = fused(x)
+    assert fused.fused_blocks == 2
+    assert out.shape == ref.shape == x.shape
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+def test_fused_net_float64_exact() -> None:
+    net = _random_net("tiny").double()
+    x = torch.rand(1, 3, 40, 44, dtype=torch.float64)
+    with torch.inference_mode():
+        torch.testing.assert_close(fuse_for_inference(net)(x), net(x), atol=1e-12, rtol=1e-12)
+
+
+def test_fused_net_channels_last_and_bfloat16() -> None:
+    net = _random_net("tiny")
+    x = torch.rand(1, 3, 48, 64)
+    with torch.inference_mode():
+        ref = net(x)
+        fused = fuse_for_inference(net).to(memory_format=torch.channels_last)
+        out = fused(x.contiguous(memory_format=torch.channels_last))
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+        low = fuse_for_inference(_random_net("tiny")).to(torch.bfloat16)(x.bfloat16()).float()
+    assert (low - ref).abs().mean() < 0.02  # bf16 keeps ~3 significant digits
+
+
+def test_max_dense_ratio_keeps_separable_blocks() -> None:
+    net = _random_net("tiny")
+    kept = fuse_for_inference(net, max_dense_ratio=0.5)
+    assert kept.fused_blocks == 0  # both depthwise up-blocks cost more than 0.5x as dense kernels
+    x = torch.rand(1, 3, 32, 32)
+    with torch.inference_mode():
+        torch.testing.assert_close(kept(x), net(x), atol=1e-6, rtol=1e-6)
+
+
+def test_fuse_leaves_the_net_alone_and_refuses_training() -> None:
+    net = _random_net("tiny")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    fused = fuse_for_inference(net)
+    assert isinstance(fused, FusedTransformerNet)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    with pytest.raises(InvalidOptionError, match="inference only"):
+        fused.train()
+    with pytest.raises(InvalidOptionError, match="TransformerNet"):
+        fuse_for_inference(torch.nn.Conv2d(3, 3, 1))  # type: ignore[arg-type]

@@ -1,0 +1,139 @@
+"""Inference-time re-parametrisation of :class:`~vidstyle.nets.transformer.TransformerNet`.
+
+The decoder's resize-then-conv blocks upsample ×2 (nearest) and then run a 3×3 convolution at the
+full resolution. On a CPU that is the most expensive part of the small nets: for ``tiny`` at 640×360
+the last block's upsample, reflection pad, 24-channel depthwise conv and pointwise conv over
+230 k pixels take more than half of the frame's time, although they hold a tenth of its FLOPs (the
+ops are memory-bound). The same result is computed exactly at the *low* resolution:
+
+* a 3×3 conv on a nearest-upsampled image is, for each of the four output phases (row parity a,
+  column parity b), a conv of the low-resolution image whose taps are sums of the original taps:
+  along one axis phase 0 sees offsets (−1, 0, 0) → low-resolution taps ``[k0, k1 + k2, 0]`` and
+  phase 1 sees (0, 0, +1) → ``[0, k0 + k1, k2]``;
+* the reflection pad by 1 of the upsampled image equals a replicate pad by 1 of the low-resolution
+  image (row −1 of the upsampled image is row 1, a copy of low-resolution row 0);
+* depthwise + pointwise convs are folded into one dense kernel ``W[o, c] = P[o, c] · D[c]`` (the
+  depthwise conv has no bias), which a CPU runs far more efficiently than a depthwise conv;
+* the four phases are the output channels ``o·4 + 2a + b`` of one conv, which
+  :func:`torch.nn.functional.pixel_shuffle` interleaves into the full-resolution map.
+
+:func:`fuse_for_inference` builds a :class:`FusedTransformerNet` from a trained net; its output
+equals the net's (eval mode) to float rounding (tested to 1e-5), for any input size. It is what
+:class:`vidstyle.stylize.FeedForwardStylizer` runs; training uses the plain net.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidstyle.errors import InvalidOptionError
+from vidstyle.nets.transformer import TransformerNet, _Up, check_image_batch, pad_to_multiple
+
+__all__ = ["FusedTransformerNet", "fuse_for_inference", "upsample_conv_weight"]
+
+# Fold a separable up-block into a dense low-resolution conv only while the dense conv needs at most
+# this many times the separable conv's multiply-adds: measured on a 2-core AVX-512 CPU (BENCHMARKS.md,
+# "Feed-forward speed"), oneDNN runs small dense convs ~10× more efficiently than depthwise ones.
+MAX_DENSE_RATIO = 8.0
+
+# Rows: low-resolution offsets (−1, 0, +1); columns: taps of the full-resolution 3×3 kernel.
+_PHASE_TAPS = (
+    ((1.0, 0.0, 0.0), (0.0, 1.0, 1.0), (0.0, 0.0, 0.0)),  # output row/column parity 0
+    ((0.0, 0.0, 0.0), (1.0, 1.0, 0.0), (0.0, 0.0, 1.0)),  # parity 1
+)
+
+
+def upsample_conv_weight(weight: torch.Tensor) -> torch.Tensor:
+    """Kernel of ``conv3x3(upsample_nearest_x2(x))`` as a conv of ``x``.
+
+    Args:
+        weight: ``O×C×3×3`` kernel applied after a nearest ×2 upsample (with a reflection pad of 1).
+
+    Returns:
+        ``(4·O)×C×3×3`` kernel for the low-resolution image with a replicate pad of 1; output channel
+        ``4·o + 2·a + b`` holds the full-resolution pixels of row parity ``a`` and column parity ``b``
+        (the layout :func:`torch.nn.functional.pixel_shuffle` expects).
+    """
+    if weight.ndim != 4 or tuple(weight.shape[-2:]) != (3, 3):
+        raise InvalidOptionError(f"upsample_conv_weight needs an O×C×3×3 kernel, got shape {tuple(weight.shape)}")
+    m = [torch.tensor(t, dtype=torch.float64, device=weight.device) for t in _PHASE_TAPS]
+    k = weight.to(torch.float64)
+    phases = [m[a] @ k @ m[b].T for a in (0, 1) for b in (0, 1)]  # each O×C×3×3
+    return torch.stack(phases, dim=1).reshape(-1, k.shape[1], 3, 3).to(weight.dtype)
+
+
+def _dense_kernel(block: _Up) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(kernel O×C×3×3, bias O, dense MACs ÷ separable MACs) of an up-block's conv."""
+    conv = block.conv[0]
+    if len(conv) == 3:  # reflection pad, depthwise 3×3 (no bias), pointwise 1×1
+        dw, pw = conv[1], conv[2]
+        o, c = pw.weight.shape[:2]
+        kernel = pw.weight[:, :, 0, 0].double()[:, :, None, None] * dw.weight[:, 0].double()[None]
+        ratio = (4 * o * c * 9) / (4 * (c * 9 + c * o))
+        return kernel.to(pw.weight.dtype), pw.bias.detach().clone(), ratio
+    dense = conv[1]
+    return dense.weight.detach().clone(), dense.bias.detach().clone(), 1.0
+
+
+class _FusedUp(nn.Module):
+    """Resize-then-conv block computed at the low resolution (see the module docstring)."""
+
+    def __init__(self, block: _Up) -> None:
+        super().__init__()
+        kernel, bias, _ = _dense_kernel(block)
+        self.register_buffer("weight", upsample_conv_weight(kernel).contiguous())
+        self.register_buffer("bias", bias.repeat_interleave(4).contiguous())
+        self.norm = block.conv[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias)
+        return F.relu(self.norm(F.pixel_shuffle(y, 2)), inplace=True)
+
+
+class FusedTransformerNet(nn.Module):
+    """Inference-only form of a :class:`TransformerNet` (same output, fewer memory passes).
+
+    Built by :func:`fuse_for_inference`; shares the encoder, residual and head modules with the net
+    it was made from. Gradients are not supported (it is made for ``torch.inference_mode``).
+    """
+
+    def __init__(self, net: TransformerNet, *, max_dense_ratio: float = MAX_DENSE_RATIO) -> None:
+        super().__init__()
+        if not isinstance(net, TransformerNet):
+            raise InvalidOptionError(f"fuse_for_inference needs a TransformerNet, got {type(net).__name__}")
+        self.config = net.config
+        self.input_multiple = net.input_multiple
+        self.min_input = net.min_input
+        self.encoder, self.residuals, self.head = net.encoder, net.residuals, net.head
+        blocks: list[nn.Module] = []
+        with torch.no_grad():
+            for block in net.decoder:
+                _, _, ratio = _dense_kernel(block)
+                blocks.append(_FusedUp(block) if ratio <= max_dense_ratio else block)
+        self.decoder = nn.Sequential(*blocks)
+        self.fused_blocks = sum(isinstance(b, _FusedUp) for b in blocks)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "FusedTransformerNet":
+        if mode:
+            raise InvalidOptionError("a fused network is for inference only; train the TransformerNet it came from")
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x)
+        xp, h, w = pad_to_multiple(x, self.input_multiple, min_size=self.min_input)
+        y = self.head(self.decoder(self.residuals(self.encoder(xp)))) + xp
+        return y[..., :h, :w].clamp(0.0, 1.0)
+
+
+def fuse_for_inference(net: TransformerNet, *, max_dense_ratio: float = MAX_DENSE_RATIO) -> FusedTransformerNet:
+    """The inference form of ``net`` (see the module docstring); ``net`` itself is not modified.
+
+    Args:
+        net: a trained :class:`TransformerNet`.
+        max_dense_ratio: fold a depthwise-separable up-block into a dense kernel only while that costs
+            at most this many times its multiply-adds (dense up-blocks are always folded).
+    """
+    return FusedTransformerNet(net, max_dense_ratio=max_dense_ratio)
