@@ -160,13 +160,27 @@ def gflop_per_frame(model_path: Path, width: int, height: int) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def model_alone(model_path: Path, images: list, *, device: str, warm: int, seconds: float,
-                max_frames: int) -> tuple[float, int]:
-    """Steady-state fps of FeedForwardStage on in-memory frames; returns (fps, frames timed)."""
-    from vidstyle.frame import Frame
+VARIANTS = {
+    "fp32": {},
+    "unfused": {"fuse": False},
+    "compile": {"compile": True},
+    "bf16": {"precision": "bfloat16"},
+    "bf16+compile": {"precision": "bfloat16", "compile": True},
+}
+
+
+def make_stage(model_path: Path, *, device: str, variant: str):
     from vidstyle.stylize.feedforward import FeedForwardStage
 
-    stage = FeedForwardStage(model=model_path, device=device, stabilize=0.0)
+    return FeedForwardStage(model=model_path, device=device, stabilize=0.0, **VARIANTS[variant])
+
+
+def model_alone(model_path: Path, images: list, *, device: str, warm: int, seconds: float,
+                max_frames: int, variant: str = "fp32") -> tuple[float, int]:
+    """Steady-state fps of FeedForwardStage on in-memory frames; returns (fps, frames timed)."""
+    from vidstyle.frame import Frame
+
+    stage = make_stage(model_path, device=device, variant=variant)
     try:
         for i in range(warm):
             stage.process(Frame(index=i, image=images[i % len(images)]))
@@ -182,19 +196,38 @@ def model_alone(model_path: Path, images: list, *, device: str, warm: int, secon
 
 
 def pipeline(model_path: Path, clip: Path, out: Path, *, device: str, warm: int,
-             preset: str | None = None) -> tuple[float, dict[str, float], int]:
+             preset: str | None = None, variant: str = "fp32") -> tuple[float, dict[str, float], int]:
     """Steady-state fps of decode + stylize + encode (file to file); returns (fps, busy per frame, frames)."""
     import vidstyle
 
     stamps: list[float] = []
     stats = vidstyle.stylize_video(
-        clip, out, model=model_path, device=device, stabilize=0.0, flow="none", overwrite=True, preset=preset,
+        clip, out, device=device, overwrite=True, preset=preset,
+        stages=[make_stage(model_path, device=device, variant=variant)],
         progress=lambda info: stamps.append(time.perf_counter()),
     )
     n = len(stamps) - warm
     fps = (n - 1) / (stamps[-1] - stamps[warm]) if n > 1 else stats.fps
     busy = {k: v / stats.frames for k, v in stats.busy.items()}
     return fps, busy, stats.frames
+
+
+def bf16_error(images: list, *, device: str) -> dict[str, float]:
+    """8-bit output levels between float32 and bfloat16 runs of the default shipped model."""
+    import numpy as np
+
+    from vidstyle.nets.registry import DEFAULT_MODEL
+    from vidstyle.stylize.feedforward import FeedForwardStylizer, images_to_batch
+
+    outs = []
+    for precision in ("float32", "bfloat16"):
+        stylizer = FeedForwardStylizer(model=DEFAULT_MODEL, device=device, precision=precision)
+        outs.append(np.concatenate([
+            (stylizer(images_to_batch([im], device=stylizer.device)).cpu().numpy() * 255).round()
+            for im in images[:8]
+        ]))
+    d = np.abs(outs[0] - outs[1])
+    return {"model": DEFAULT_MODEL, "mean": float(d.mean()), "p99": float(np.percentile(d, 99)), "max": float(d.max())}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -248,6 +281,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="640x360,1280x720")
     ap.add_argument("--models", default="tiny,full,engstrom2016")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--variants", default="fp32",
+                    help=f"comma-separated ways to run each model: {', '.join(VARIANTS)} (default fp32: "
+                         "fused, float32, eager — what 'vidstyle stylize' does by default)")
     ap.add_argument("--seconds", type=float, default=6.0, help="time budget of each model-alone measurement")
     ap.add_argument("--warm", type=int, default=2, help="warm-up frames before timing")
     ap.add_argument("--max-frames", type=int, default=150)
@@ -273,6 +309,10 @@ def main() -> None:
 
     sizes = [_size(s) for s in args.sizes.split(",") if s]
     names = [m for m in args.models.split(",") if m]
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="vidstyle-bench-") as tmp_:
         tmp = Path(tmp_)
@@ -281,7 +321,7 @@ def main() -> None:
             print(f"# {width}x{height}: conv peak {peak:.1f} GFLOP/s", file=sys.stderr, flush=True)
             clip = make_clip(tmp / f"in_{width}x{height}.mp4", width=width, height=height, frames=16)
             images = decoded_frames(clip, 16)
-            for name in names:
+            for name, variant in [(m, v) for m in names for v in variants]:
                 path = model_file(name, tmp, args.engstrom)
                 if path is None:
                     print(f"# {name}: weights not found at {ENGSTROM}; skipped", file=sys.stderr)
@@ -289,21 +329,26 @@ def main() -> None:
                 g = gflop_per_frame(path, width, height)
                 floor = g / peak
                 alone, n = model_alone(path, images, device=args.device, warm=args.warm, seconds=args.seconds,
-                                       max_frames=args.max_frames)
+                                       max_frames=args.max_frames, variant=variant)
                 n_pipe = min(max(n, 8), args.max_frames)
                 short = tmp / f"in_{width}x{height}_{n_pipe}.mp4"
                 if not short.exists():
                     make_clip(short, width=width, height=height, frames=n_pipe + args.warm)
                 pipe, busy, frames = pipeline(path, short, tmp / "out.mp4", device=args.device, warm=args.warm,
-                                              preset=args.preset)
+                                              preset=args.preset, variant=variant)
                 row = {
-                    "size": f"{width}x{height}", "model": name, "gflop": g, "peak_gflops": peak,
+                    "size": f"{width}x{height}", "model": name if variant == "fp32" else f"{name} [{variant}]",
+                    "variant": variant, "gflop": g, "peak_gflops": peak,
                     "floor_ms": floor * 1e3, "floor_fps": 1 / floor, "alone_fps": alone, "pipeline_fps": pipe,
                     "pipeline_vs_alone": pipe / alone, "alone_vs_floor": (1 / alone) / floor,
                     "busy_ms": {k: v * 1e3 for k, v in busy.items()}, "frames_alone": n, "frames_pipeline": frames,
                 }
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
+        accuracy = None
+        if any("bf16" in v for v in variants):
+            accuracy = bf16_error(decoded_frames(make_clip(tmp / "acc.mp4", width=sizes[0][0], height=sizes[0][1],
+                                                           frames=8), 8), device=args.device)
         malloc = []
         if not args.no_malloc and args.device == "cpu":
             width, height = sizes[-1]
@@ -332,6 +377,9 @@ def main() -> None:
               f"| {r['alone_fps']:.2f} | {r['pipeline_fps']:.2f} | {r['pipeline_vs_alone']:.2f} "
               f"| {r['alone_vs_floor']:.2f} | {b.get('source', 0):.1f} / {b.get('stylize', 0):.1f} / "
               f"{b.get('sink', 0):.1f} |")
+    if accuracy:
+        print(f"\nbfloat16 vs float32, shipped model {accuracy['model']} on 8 test frames: |difference| in 8-bit "
+              f"levels mean {accuracy['mean']:.2f}, 99th percentile {accuracy['p99']:.0f}, max {accuracy['max']:.0f}")
     if malloc:
         base = malloc[0]["fps"]
         print()
@@ -344,7 +392,7 @@ def main() -> None:
             print(f"| {labels[r['variant']]} | {r['model']}, {r['size']} | {r['fps']:.2f} | {r['fps'] / base:.2f} "
                   f"| {r['sys_per_frame']:.3f} | {r['user_per_frame']:.3f} | {r['minflt_per_frame']:.0f} |")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "malloc": malloc}, indent=2))
+        args.json.write_text(json.dumps({"rows": rows, "malloc": malloc, "bf16_error": accuracy}, indent=2))
 
 
 if __name__ == "__main__":

@@ -180,6 +180,8 @@ class FeedForwardStage:
             ``float16`` (GPUs) or ``auto`` (bfloat16 where native, see :func:`resolve_precision`).
         stabilize: temporal stabilisation strength in [0, 1] (0 = per-frame); needs the flow stage.
         threads: torch threads on CPU (default: the cores available to the process).
+        fuse: run a :class:`TransformerNet` in its exact fused inference form
+            (:func:`vidstyle.nets.fused.fuse_for_inference`); ``False`` runs the net as trained.
     """
 
     name = "stylize"
@@ -195,13 +197,15 @@ class FeedForwardStage:
         precision: str = "float32",
         stabilize: float = DEFAULT_STRENGTH,
         threads: int | None = None,
+        fuse: bool = True,
     ) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidOptionError(f"batch size must be an integer >= 1, got {batch_size!r}")
         if not 0.0 <= float(stabilize) <= 1.0:
             raise InvalidOptionError(f"--stabilize must be between 0 (off) and 1 (strongest), got {stabilize}")
         self.stylizer = FeedForwardStylizer(
-            model=model, device=device, compile=compile, channels_last=channels_last, precision=precision, threads=threads
+            model=model, device=device, compile=compile, channels_last=channels_last, precision=precision,
+            threads=threads, fuse=fuse,
         )
         self.batch_size = batch_size
         self.stabilize = float(stabilize)
