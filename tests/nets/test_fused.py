@@ -7,7 +7,12 @@ import torch
 import torch.nn.functional as F
 
 from vidstyle.errors import InvalidOptionError
-from vidstyle.nets.fused import FusedTransformerNet, fuse_for_inference, upsample_conv_weight
+from vidstyle.nets.fused import (
+    FusedTransformerNet,
+    fuse_for_inference,
+    space_to_depth_conv_weight,
+    upsample_conv_weight,
+)
 from vidstyle.nets.transformer import NetConfig, TransformerNet
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -48,6 +53,37 @@ def test_upsample_conv_weight_phase_taps_by_hand() -> None:
 def test_upsample_conv_weight_rejects_other_kernels() -> None:
     with pytest.raises(InvalidOptionError, match="3×3"):
         upsample_conv_weight(torch.zeros(2, 2, 5, 5))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("k", [1, 3, 5, 9])
+def test_space_to_depth_conv_weight_matches_conv(device: str, dtype: torch.dtype, k: int) -> None:
+    torch.manual_seed(k)
+    x = torch.rand(2, 3, 12 + k - 1, 10 + k - 1, device=device, dtype=dtype)
+    w = torch.randn(2, 3, k, k, device=device, dtype=dtype)
+    ws = space_to_depth_conv_weight(w)
+    assert ws.shape == (8, 12, (k + 1) // 2, (k + 1) // 2)
+    # every tap lands once: the total weight is kept per output phase
+    torch.testing.assert_close(ws.view(2, 4, -1).sum(-1), w.sum(dim=(1, 2, 3))[:, None].expand(2, 4))
+    out = F.pixel_shuffle(F.conv2d(F.pixel_unshuffle(x, 2), ws), 2)
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    torch.testing.assert_close(out, F.conv2d(x, w), atol=tol, rtol=tol)
+
+
+def test_space_to_depth_conv_weight_rejects_even_kernels() -> None:
+    with pytest.raises(InvalidOptionError, match="k odd"):
+        space_to_depth_conv_weight(torch.zeros(1, 1, 4, 4))
+
+
+@pytest.mark.parametrize("min_head_kernel", [1, 99])
+def test_space_to_depth_head_equals_the_head(min_head_kernel: int) -> None:
+    net = _random_net("small")  # 5×5 head
+    x = torch.rand(1, 3, 30, 42)
+    with torch.inference_mode():
+        fused = fuse_for_inference(net, min_head_kernel=min_head_kernel)
+        assert (fused.head is net.head) == (min_head_kernel == 99)
+        torch.testing.assert_close(fused(x), net(x), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("device", DEVICES)

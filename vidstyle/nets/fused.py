@@ -31,12 +31,17 @@ from torch import nn
 from vidstyle.errors import InvalidOptionError
 from vidstyle.nets.transformer import TransformerNet, _Up, check_image_batch, pad_to_multiple
 
-__all__ = ["FusedTransformerNet", "fuse_for_inference", "upsample_conv_weight"]
+__all__ = ["FusedTransformerNet", "fuse_for_inference", "upsample_conv_weight", "space_to_depth_conv_weight"]
 
 # Fold a separable up-block into a dense low-resolution conv only while the dense conv needs at most
 # this many times the separable conv's multiply-adds: measured on a 2-core AVX-512 CPU (BENCHMARKS.md,
 # "Feed-forward speed"), oneDNN runs small dense convs ~10× more efficiently than depthwise ones.
 MAX_DENSE_RATIO = 8.0
+
+# Run the output conv on the space-to-depth image from this kernel size on: measured (BENCHMARKS.md), the
+# 9×9 head of ``full`` goes from ~90 to ~30 ms at 640×360 (whole net 495 → 442 ms); the 5×5 head of ``small``
+# and the 3×3 head of ``tiny`` are no faster that way.
+MIN_HEAD_KERNEL = 7
 
 # Rows: low-resolution offsets (−1, 0, +1); columns: taps of the full-resolution 3×3 kernel.
 _PHASE_TAPS = (
@@ -62,6 +67,45 @@ def upsample_conv_weight(weight: torch.Tensor) -> torch.Tensor:
     k = weight.to(torch.float64)
     phases = [m[a] @ k @ m[b].T for a in (0, 1) for b in (0, 1)]  # each O×C×3×3
     return torch.stack(phases, dim=1).reshape(-1, k.shape[1], 3, 3).to(weight.dtype)
+
+
+def space_to_depth_conv_weight(weight: torch.Tensor) -> torch.Tensor:
+    """Kernel of a full-resolution conv as a conv of the image's 2×2 space-to-depth form.
+
+    ``conv2d(x, weight)`` (no padding, O×C×k×k, k odd, x of even height and width + k − 1) equals
+    ``pixel_shuffle(conv2d(pixel_unshuffle(x, 2), w), 2)`` with the returned ``w`` of shape
+    ``(4·O)×(4·C)×m×m``, ``m = (k + 1) // 2``: output phase (a, b) reads input phase
+    ((a + dy) mod 2, (b + dx) mod 2) at offset (⌊(a + dy)/2⌋, ⌊(b + dx)/2⌋). The work runs on a quarter
+    of the pixels with four times the channels, which a CPU does far better when O is small (the
+    3-channel 9×9 output conv of the ``full`` net: ~3× faster).
+    """
+    if weight.ndim != 4 or weight.shape[-1] != weight.shape[-2] or weight.shape[-1] % 2 == 0:
+        raise InvalidOptionError(f"space_to_depth_conv_weight needs an O×C×k×k kernel with k odd, got {tuple(weight.shape)}")
+    o, c, k, _ = weight.shape
+    m = (k + 1) // 2
+    w = torch.zeros(o, 2, 2, c, 2, 2, m, m, dtype=weight.dtype, device=weight.device)
+    for a in (0, 1):
+        for b in (0, 1):
+            for dy in range(k):
+                for dx in range(k):
+                    w[:, a, b, :, (a + dy) % 2, (b + dx) % 2, (a + dy) // 2, (b + dx) // 2] = weight[:, :, dy, dx]
+    return w.reshape(4 * o, 4 * c, m, m)
+
+
+class _SpaceToDepthHead(nn.Module):
+    """The output conv (reflection pad + k×k conv) computed on the 2×2 space-to-depth image."""
+
+    def __init__(self, head: nn.Sequential) -> None:
+        super().__init__()
+        conv = head[1]
+        self.pad = conv.kernel_size[0] // 2
+        self.register_buffer("weight", space_to_depth_conv_weight(conv.weight.detach()).contiguous())
+        self.register_buffer("bias", conv.bias.detach().repeat_interleave(4).contiguous())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.pad
+        y = F.pixel_unshuffle(F.pad(x, (p, p, p, p), mode="reflect"), 2)
+        return F.pixel_shuffle(F.conv2d(y, self.weight, self.bias), 2)
 
 
 def _dense_kernel(block: _Up) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -99,7 +143,8 @@ class FusedTransformerNet(nn.Module):
     it was made from. Gradients are not supported (it is made for ``torch.inference_mode``).
     """
 
-    def __init__(self, net: TransformerNet, *, max_dense_ratio: float = MAX_DENSE_RATIO) -> None:
+    def __init__(self, net: TransformerNet, *, max_dense_ratio: float = MAX_DENSE_RATIO,
+                 min_head_kernel: int = MIN_HEAD_KERNEL) -> None:
         super().__init__()
         if not isinstance(net, TransformerNet):
             raise InvalidOptionError(f"fuse_for_inference needs a TransformerNet, got {type(net).__name__}")
@@ -114,6 +159,9 @@ class FusedTransformerNet(nn.Module):
                 blocks.append(_FusedUp(block) if ratio <= max_dense_ratio else block)
         self.decoder = nn.Sequential(*blocks)
         self.fused_blocks = sum(isinstance(b, _FusedUp) for b in blocks)
+        if net.config.kernel_out >= min_head_kernel:
+            with torch.no_grad():
+                self.head = _SpaceToDepthHead(net.head)
         self.eval()
 
     def train(self, mode: bool = True) -> "FusedTransformerNet":
@@ -128,12 +176,15 @@ class FusedTransformerNet(nn.Module):
         return y[..., :h, :w].clamp(0.0, 1.0)
 
 
-def fuse_for_inference(net: TransformerNet, *, max_dense_ratio: float = MAX_DENSE_RATIO) -> FusedTransformerNet:
+def fuse_for_inference(net: TransformerNet, *, max_dense_ratio: float = MAX_DENSE_RATIO,
+                       min_head_kernel: int = MIN_HEAD_KERNEL) -> FusedTransformerNet:
     """The inference form of ``net`` (see the module docstring); ``net`` itself is not modified.
 
     Args:
         net: a trained :class:`TransformerNet`.
         max_dense_ratio: fold a depthwise-separable up-block into a dense kernel only while that costs
             at most this many times its multiply-adds (dense up-blocks are always folded).
+        min_head_kernel: run the output conv on the space-to-depth image when its kernel is at least
+            this large (:func:`space_to_depth_conv_weight`).
     """
-    return FusedTransformerNet(net, max_dense_ratio=max_dense_ratio)
+    return FusedTransformerNet(net, max_dense_ratio=max_dense_ratio, min_head_kernel=min_head_kernel)
