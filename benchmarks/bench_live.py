@@ -10,6 +10,7 @@ latency drift (median latency of the last tenth of the run minus that of the fir
 nothing queues up), and the network+flow+stabiliser time per processed frame. Ratios are against the
 ``tiny`` row (the tiny model, eager, NCHW, stabilisation 0.85 on dis-ultrafast flow), measured in the
 same run; the ``passthrough`` row (no model) shows what capture and output alone cost. Suffixes:
+``-fp32`` float32 network (default ``auto``: bfloat16 where the CPU/GPU has it natively),
 ``-serial``/``-overlap`` flow before the network / in a helper thread while the network runs (the
 plain row uses the default: overlapped with 4 cores or more), ``-nostab`` no flow and no
 stabilisation, ``-cl`` channels-last, ``-compile`` torch.compile.
@@ -48,7 +49,10 @@ CONFIGS = [
     "tiny-nostab",
     "tiny-cl",
     "tiny-compile",
+    "tiny-fp32",
+    "tiny-fp32-compile",
     "full",
+    "full-fp32",
 ]
 DEFAULT_CONFIGS = [
     "passthrough",
@@ -127,6 +131,7 @@ def run_config(
                 models=[path],
                 device=device,
                 compile=name.endswith("compile"),
+                precision="float32" if "-fp32" in name else "auto",
                 channels_last=True if name.endswith("-cl") else None,
                 stabilize=0.0 if name.endswith("nostab") else stabilize,
                 flow=flow,

@@ -124,8 +124,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--precision",
         choices=("auto", "float32", "bfloat16", "float16"),
         default="auto",
-        help="network number format: auto (default: bfloat16 where the CPU/GPU has it natively, "
-        "~1.7x faster on an AVX512-BF16 CPU), float32 (exact), bfloat16, float16 (GPUs)",
+        help="network number format: auto (default: bfloat16 on CPUs that have it natively, about 2x "
+        "faster there; float32 elsewhere), float32 (exact), bfloat16, float16 (GPUs)",
     )
     p.add_argument(
         "--device",

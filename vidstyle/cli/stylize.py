@@ -62,9 +62,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                      help="optical flow used for stabilisation: dis-fast (default), dis-medium, farneback, raft, none")
     proc.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for the network")
     proc.add_argument("--precision", choices=("float32", "bfloat16", "float16", "auto"), default="float32",
-                      help="network number format: float32 (default, exact); bfloat16 (GPUs, and CPUs with "
-                           "AVX512-BF16/AMX: ~1.7x faster on CPU, ~1 level in 255 off); float16 (GPUs); "
-                           "auto (bfloat16 where native)")
+                      help="network number format: float32 (default, exact); bfloat16 (about 2x faster on CPUs "
+                           "with AVX512-BF16/AMX, ~0.5 of 255 levels off on average); float16 (GPUs); "
+                           "auto (bfloat16 on such CPUs, else float32)")
     proc.add_argument("--backend", choices=("feedforward", "optim"), default="feedforward",
                       help="feedforward: a trained network (fast, default); optim: per-frame optimisation "
                            "(Ruder et al.; slow, any --style)")

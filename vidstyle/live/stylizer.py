@@ -53,8 +53,8 @@ class LiveStylizer:
         compile: ``torch.compile`` each network (its first frame takes seconds).
         channels_last: NHWC memory layout for the network (``None``: the stage's default).
         precision: the network's number format (see
-            :func:`~vidstyle.stylize.feedforward.resolve_precision`); default ``"auto"``: bfloat16 where
-            the hardware has it natively (real time matters more here than the ~1/255 it costs).
+            :func:`~vidstyle.stylize.feedforward.resolve_precision`); default ``"auto"``: bfloat16 on
+            CPUs that have it natively (real time matters more here than the ~0.5/255 it costs).
         stabilize: stabilisation strength in [0, 1] (0 starts with it off; the toggle then turns
             it on at the default strength).
         flow: flow estimator name (see :func:`vidstyle.flow.make_flow_estimator`), or ``"none"``

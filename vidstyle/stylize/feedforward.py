@@ -55,15 +55,14 @@ PRECISIONS = ("float32", "bfloat16", "float16", "auto")
 def resolve_precision(precision: str, *, device: torch.device) -> torch.dtype:
     """The network's dtype for a ``precision`` name on ``device``.
 
-    ``auto`` is bfloat16 where the hardware computes it natively (CUDA GPUs with bf16 support; CPUs with
-    AVX512-BF16 or AMX, which oneDNN uses) and float32 elsewhere. bfloat16 halves the memory traffic of
-    the memory-bound small nets (1.6-1.9x faster for ``tiny`` on an AVX-512 CPU) at a cost of about
-    one 8-bit level on average (BENCHMARKS.md, "Feed-forward speed").
+    ``auto`` is bfloat16 on CPUs that compute it natively (AVX512-BF16 or AMX, which oneDNN uses) and
+    float32 elsewhere: bfloat16 halves the memory traffic of the memory-bound small nets (~2x faster
+    for ``tiny`` on an AVX-512 CPU) at a cost of about half an 8-bit level on average, while on GPUs
+    float32 (TF32) was measured faster than bfloat16 for these nets (BENCHMARKS.md, "Feed-forward
+    speed" and "GPU paths").
     """
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     if precision == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
         if device.type == "cpu":
             try:
                 native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
