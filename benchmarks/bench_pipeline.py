@@ -166,13 +166,25 @@ VARIANTS = {
     "compile": {"compile": True},
     "bf16": {"precision": "bfloat16"},
     "bf16+compile": {"precision": "bfloat16", "compile": True},
+    "stab": {"stabilize": 0.85},
+    "bf16+stab": {"precision": "bfloat16", "stabilize": 0.85},
 }
 
 
 def make_stage(model_path: Path, *, device: str, variant: str):
     from vidstyle.stylize.feedforward import FeedForwardStage
 
-    return FeedForwardStage(model=model_path, device=device, stabilize=0.0, **VARIANTS[variant])
+    options = {"stabilize": 0.0, **VARIANTS[variant]}
+    return FeedForwardStage(model=model_path, device=device, **options)
+
+
+def make_stages(model_path: Path, *, device: str, variant: str) -> list:
+    """The stylize stage, preceded by the flow stage (dis-fast, what 'vidstyle stylize' uses) when the
+    variant stabilises."""
+    from vidstyle.flow.stage import FlowStage
+
+    stage = make_stage(model_path, device=device, variant=variant)
+    return ([FlowStage(estimator="dis-fast")] if stage.stabilize > 0 else []) + [stage]
 
 
 def model_alone(model_path: Path, images: list, *, device: str, warm: int, seconds: float,
@@ -180,19 +192,26 @@ def model_alone(model_path: Path, images: list, *, device: str, warm: int, secon
     """Steady-state fps of FeedForwardStage on in-memory frames; returns (fps, frames timed)."""
     from vidstyle.frame import Frame
 
-    stage = make_stage(model_path, device=device, variant=variant)
+    stages = make_stages(model_path, device=device, variant=variant)
+
+    def run(frame: Frame) -> None:
+        frames = [frame]
+        for stage in stages:
+            frames = [out for f in frames for out in stage.process(f)]
+
     try:
         for i in range(warm):
-            stage.process(Frame(index=i, image=images[i % len(images)]))
+            run(Frame(index=i, image=images[i % len(images)]))
         sync(device)
         n, t0 = 0, time.perf_counter()
         while n < 3 or (time.perf_counter() - t0 < seconds and n < max_frames):
-            stage.process(Frame(index=warm + n, image=images[n % len(images)]))
+            run(Frame(index=warm + n, image=images[n % len(images)]))
             n += 1
         sync(device)
         return n / (time.perf_counter() - t0), n
     finally:
-        stage.close()
+        for stage in stages:
+            stage.close()
 
 
 def pipeline(model_path: Path, clip: Path, out: Path, *, device: str, warm: int,
@@ -203,7 +222,7 @@ def pipeline(model_path: Path, clip: Path, out: Path, *, device: str, warm: int,
     stamps: list[float] = []
     stats = vidstyle.stylize_video(
         clip, out, device=device, overwrite=True, preset=preset,
-        stages=[make_stage(model_path, device=device, variant=variant)],
+        stages=make_stages(model_path, device=device, variant=variant),
         progress=lambda info: stamps.append(time.perf_counter()),
     )
     n = len(stamps) - warm
@@ -373,10 +392,11 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         b = r["busy_ms"]
+        flow_note = f" (flow {b['flow']:.1f})" if "flow" in b else ""
         print(f"| {r['size']} | {r['model']} | {r['gflop']:.2f} | {r['peak_gflops']:.1f} | {r['floor_fps']:.2f} "
               f"| {r['alone_fps']:.2f} | {r['pipeline_fps']:.2f} | {r['pipeline_vs_alone']:.2f} "
               f"| {r['alone_vs_floor']:.2f} | {b.get('source', 0):.1f} / {b.get('stylize', 0):.1f} / "
-              f"{b.get('sink', 0):.1f} |")
+              f"{b.get('sink', 0):.1f}{flow_note} |")
     if accuracy:
         print(f"\nbfloat16 vs float32, shipped model {accuracy['model']} on 8 test frames: |difference| in 8-bit "
               f"levels mean {accuracy['mean']:.2f}, 99th percentile {accuracy['p99']:.0f}, max {accuracy['max']:.0f}")
