@@ -121,6 +121,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="torch.compile the network (slow start, then faster)",
     )
     p.add_argument(
+        "--virtual-camera",
+        default=None,
+        metavar="DEV",
+        help="also send the stylized stream to a virtual camera for other programs: a v4l2loopback device "
+        "on Linux (/dev/video10; see 'sudo modprobe v4l2loopback') or 'auto' (needs pip install pyvirtualcam: "
+        "OBS virtual camera on Windows/macOS)",
+    )
+    p.add_argument(
         "--precision",
         choices=("auto", "float32", "bfloat16", "float16"),
         default="auto",
@@ -274,6 +282,12 @@ def run(args: argparse.Namespace) -> int:
                     + (" (compiling…)" if args.compile else "")
                 )
             stylizer.warmup(width=w, height=h)
+            virtual_camera = None
+            if args.virtual_camera is not None:
+                from vidstyle.live.virtualcam import open_virtual_camera
+
+                fps_nominal = float(camera.fps) if camera.fps else 30.0
+                virtual_camera = open_virtual_camera(args.virtual_camera, width=w, height=h, fps=fps_nominal)
             recorder = None
             if args.record is not None:
                 codec, preset = _recorder_codec(args.record)
@@ -322,6 +336,7 @@ def run(args: argparse.Namespace) -> int:
                 snapshot_dir=args.snapshot_dir,
                 on_status=None if preview is not None else status,
                 on_message=message,
+                virtual_camera=virtual_camera,
             )
             if preview is None and not args.quiet:
                 say(

@@ -193,6 +193,8 @@ class LiveOutput:
         on_message: called with one-line messages (snapshot saved, model switched…).
         keep_latencies: keep at most this many latency samples for the percentiles (the most
             recent ones).
+        virtual_camera: a :class:`~vidstyle.live.virtualcam.VirtualCamera` each shown frame is also
+            sent to (closed with the output), or ``None``.
     """
 
     def __init__(
@@ -207,8 +209,10 @@ class LiveOutput:
         on_status: Callable[[LiveStatus], None] | None = None,
         on_message: Callable[[str], None] | None = None,
         keep_latencies: int = 1_000_000,
+        virtual_camera: Any = None,
     ) -> None:
         self.preview = preview
+        self.virtual_camera = virtual_camera
         self.recorder = recorder
         self.controls = controls
         self.stop = stop if stop is not None else threading.Event()
@@ -302,6 +306,8 @@ class LiveOutput:
             self.handle_key(key)
         if self.recorder is not None:
             self.recorder.write(frame)
+        if self.virtual_camera is not None:
+            self.virtual_camera.send(image)
         if self.on_status is not None and now - self._last_status >= 1.0:
             self._last_status = now
             self.on_status(self.status(now))
@@ -420,11 +426,16 @@ class LiveOutput:
             self._close_preview()
 
     def _close_preview(self) -> None:
-        if self.preview is not None:
-            try:
-                self.preview.close()
-            finally:
-                self.preview = None
+        try:
+            if self.preview is not None:
+                try:
+                    self.preview.close()
+                finally:
+                    self.preview = None
+        finally:
+            if self.virtual_camera is not None:
+                camera, self.virtual_camera = self.virtual_camera, None
+                camera.close()
 
     # ------------------------------------------------------------------------------ summary
     def summary(self) -> dict[str, float]:
