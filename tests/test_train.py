@@ -298,3 +298,23 @@ def test_cli_trains_a_model(data: dict[str, Path], tmp_path: Path, capsys: pytes
     out = capsys.readouterr().out
     assert str(tmp_path / "cli_model.safetensors") in out and "2 iterations" in out
     assert (tmp_path / "cli_model.md").is_file() and (tmp_path / "cli_model.json").is_file()
+
+
+def test_init_fine_tunes_from_a_trained_model(data: dict[str, Path], tmp_path: Path) -> None:
+    first = train(config=_config(data, tmp_path / "first", iterations=6, lr=1e-2))
+    start = _tensors(first.model_path)
+    tuned = train(config=_config(data, tmp_path / "tuned", iterations=1, lr=1e-6, seed=9, init=str(first.model_path)))
+    fresh = train(config=_config(data, tmp_path / "fresh", iterations=1, lr=1e-6, seed=9))
+    after, scratch = _tensors(tuned.model_path), _tensors(fresh.model_path)
+    key = "net.head.1.weight" if "net.head.1.weight" in after else next(k for k in after if k.endswith("weight"))
+    # one tiny step from the given weights stays next to them; the same step from scratch does not
+    assert torch.allclose(after[key], start[key], atol=1e-4)
+    assert not torch.allclose(scratch[key], start[key], atol=1e-2)
+    card = json.loads(tuned.card_path.with_suffix(".json").read_text())
+    assert card["initialised_from"] == str(first.model_path)
+
+
+def test_init_of_another_size_is_refused(data: dict[str, Path], tmp_path: Path) -> None:
+    first = train(config=_config(data, tmp_path / "first", iterations=1))
+    with pytest.raises(InvalidOptionError, match="same --size"):
+        train(config=_config(data, tmp_path / "other", iterations=1, size="small", init=str(first.model_path)))

@@ -71,6 +71,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     threads: int | None = None
     max_images: int | None = None
+    init: str | None = None
 
     def validate(self) -> None:
         if not self.style:
@@ -240,6 +241,19 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
     os.replace(tmp, path)
 
 
+def _init_from(net: TransformerNet, spec: str, *, size: str) -> None:
+    """Start from a trained model's weights (fine-tuning); it must be a TransformerNet of the same size."""
+    from vidstyle.nets.registry import load_model
+
+    model = load_model(spec)
+    src = model.net
+    if not isinstance(src, TransformerNet) or src.config != net.config:
+        got = getattr(src, "config", type(src).__name__)
+        raise InvalidOptionError(f"--init {spec}: not a '{size}' TransformerNet ({got}); pick a model of the same "
+                                 f"--size, or drop --init to train from scratch")
+    net.load_state_dict(src.state_dict(), strict=True)
+
+
 def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
                      config: TrainConfig) -> tuple[int, float, list[dict[str, float]]]:
     from safetensors import safe_open
@@ -250,7 +264,7 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
     saved = json.loads(meta.get("config", "{}"))
     mine = dataclasses.asdict(config)
     for key in ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
-                "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size"):
+                "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init"):
         a, b = saved.get(key), mine.get(key)
         if isinstance(b, tuple):
             b = list(b)
@@ -318,6 +332,8 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
     gen = torch.Generator().manual_seed(config.seed)
     images = _content_images(config.content, min_side=config.image_size, limit=config.max_images)
     net = TransformerNet(config=PRESETS[config.size]).to(device)
+    if config.init is not None:
+        _init_from(net, config.init, size=config.size)
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     start, elapsed, history = 0, 0.0, []
@@ -378,6 +394,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         "data": {"content": Path(config.content).name, "images": len(images), "image_size": config.image_size,
                  "style_size": config.style_size, "batch_size": config.batch_size},
         "iterations": config.iterations,
+        "initialised_from": config.init,
         "lr": config.lr,
         "seed": config.seed,
         "training_seconds": round(seconds, 1),

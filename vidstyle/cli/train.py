@@ -46,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="local VGG19 weights file, or 'torchvision' to download (default: $VIDSTYLE_VGG_WEIGHTS or torchvision)")
     p.add_argument("--vgg-convention", choices=["caffe", "torchvision"], default=None,
                    help="input convention of a local VGG file whose metadata does not say")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from this trained model (name or .safetensors of the same --size): fine-tuning")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to the output")
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         tv_weight=args.tv_weight, temporal_weight=args.temporal_weight, content_layer=args.content_layer,
         style_layers=tuple(s for s in args.style_layers.split(",") if s), vgg_weights=args.vgg_weights,
         vgg_convention=args.vgg_convention, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        threads=args.threads, max_images=args.max_images,
+        threads=args.threads, max_images=args.max_images, init=args.init,
     )
     bar = None if args.quiet else tqdm(total=config.iterations, unit="it", file=sys.stderr, dynamic_ncols=True)
 
