@@ -62,6 +62,8 @@ def read_clip(spec: str, *, max_width: int, frames: int) -> list[np.ndarray]:
 
 
 def model_path(name: str, shared: Path, repo: Path) -> Path:
+    if name.endswith(".safetensors"):  # any trained model file; its style image comes from its card
+        return Path(name)
     if name.startswith("engstrom2016_"):
         return shared / "weights" / f"{name}.safetensors"
     return repo / "models" / f"{name}.safetensors"
@@ -102,7 +104,11 @@ def main() -> int:
                 print(f"  (skipping {name}: {path} missing)")
                 continue
             model = load_model(path).eval()
-            style_img = load_image(shared / "data" / "styles" / STYLE_OF[name], max_side=384)[None]
+            style_name = STYLE_OF.get(name) or (model.metadata.get("style_images") or [None])[0]
+            if style_name is None:
+                print(f"  (skipping {name}: no style image known; its card has no style_images)")
+                continue
+            style_img = load_image(shared / "data" / "styles" / style_name, max_side=384)[None]
             with torch.no_grad():
                 sf = vgg(style_img)
             style = StyleLoss(style_features=[{k: sf[k] for k in STYLE_LAYERS}])
