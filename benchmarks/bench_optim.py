@@ -264,6 +264,74 @@ def run_reach(args: argparse.Namespace, results: dict) -> None:
               f"{r['final_loss']:.0f} |")
 
 
+def run_init_loss(args: argparse.Namespace, results: dict) -> None:
+    """Per-frame loss of frame a's optimised result carried into frame a+1 by different warps.
+
+    Shows how much of the fine texture (relu1/relu2 Gram terms) survives resampling: the result is
+    evaluated against frame a+1 after a bicubic, nearest or bilinear warp by the backward flow, and
+    with only its low frequencies warped; references: the same result on frame a (zero flow) and
+    frame a+1 optimised from scratch.
+    """
+    import torch.nn.functional as F
+
+    import vidstyle.stylize.optim as optim_mod
+    from vidstyle.flow.consistency import consistency_mask
+    from vidstyle.flow.estimators import flow_pair, make_flow_estimator
+    from vidstyle.flow.warping import flow_to_grid
+    from vidstyle.stylize.optim import _Sequencer, optimize_image
+    from vidstyle.stylize.temporal import _blur
+
+    shared = Path(args.shared)
+    a = args.reach_frame
+    frames = load_frames(shared, a + 2, args.width)[a:]
+    style = load_image(shared / "data" / "styles" / args.styles.split(",")[0])
+    cfg = OptimConfig(iterations=args.init_loss_iterations, scales=args.scales, tolerance=0.0)
+    opt = StyleOptimizer(styles=[style], config=cfg, vgg=str(shared / WEIGHTS), device=args.device)
+    fwd, bwd = flow_pair(make_flow_estimator(args.flow), frames[0], frames[1])
+    mask = consistency_mask(fwd, bwd)
+    seq = _Sequencer(optimizer=opt, warm_iterations=1, stabilize=1.0, temporal_weight=0.0, long_term=(1,),
+                     estimator=None, tolerance=0.0, progress=None)
+    seq.step(index=0, image=frames[0], flow_bwd=None, consistency=None, scene_cut=False)
+    past = list(seq.past)
+    original = optim_mod._warp_sharp
+
+    def sampled(mode: str):
+        return lambda image, flow: F.grid_sample(image, flow_to_grid(flow.to(image.dtype)), mode=mode,
+                                                 padding_mode="border", align_corners=True)
+
+    def low_only(image, flow):  # noqa: ANN001, ANN202
+        low = _blur(image, 2.0)
+        return original(low, flow) + (image - low)
+
+    rows = [{"case": "frame a's result on frame a (no warp)", "flow": "zero"}]
+    cases = [("bicubic warp (what the video mode uses)", original), ("nearest warp", sampled("nearest")),
+             ("bilinear warp", sampled("bilinear")), ("low frequencies warped (σ 2), high kept", low_only)]
+    try:
+        seq.past.clear()
+        seq.past.extend(past)
+        seq.step(index=1, image=frames[0], flow_bwd=np.zeros_like(bwd), consistency=np.ones_like(mask), scene_cut=False)
+        rows[0]["losses"] = seq.stats[-1]["losses"]
+        for name, fn in cases:
+            optim_mod._warp_sharp = fn
+            seq.past.clear()
+            seq.past.extend(past)
+            seq.step(index=1, image=frames[1], flow_bwd=bwd, consistency=mask, scene_cut=False)
+            rows.append({"case": name, "flow": "w_b", "losses": seq.stats[-1]["losses"]})
+    finally:
+        optim_mod._warp_sharp = original
+    cold = optimize_image(frames[1], styles=(), optimizer=opt)
+    rows.append({"case": "frame a+1 from scratch", "flow": "–", "losses": cold.losses})
+    results["init_loss"] = rows
+    print()
+    print(f"init loss: frames {a}→{a + 1} at {frames[0].shape[1]}×{frames[0].shape[0]}, mean |flow| "
+          f"{float(np.abs(bwd).mean()):.2f} px, {args.init_loss_iterations} iterations per level from scratch")
+    print("| frame a's result … | content | style | total |")
+    print("|---|---|---|---|")
+    for r in rows:
+        lo = r["losses"]
+        print(f"| {r['case']} | {lo['content']:.0f} | {lo['style']:.0f} | {lo['total']:.0f} |")
+
+
 def run_timing(args: argparse.Namespace, results: dict) -> None:
     shared = Path(args.shared)
     style = load_image(shared / "data" / "styles" / args.styles.split(",")[0])
@@ -345,6 +413,8 @@ def main() -> int:
     p.add_argument("--skip-quality", action="store_true")
     p.add_argument("--reach-iterations", type=int, default=0, help="run the reach experiment with this budget")
     p.add_argument("--reach-frame", type=int, default=3)
+    p.add_argument("--init-loss-iterations", type=int, default=0,
+                   help="run the init-loss experiment (how warps change the loss) with this budget")
     p.add_argument("--timing-sizes", type=lambda s: [int(x) for x in s.split(",") if x], default=[])
     p.add_argument("--timing-iterations", type=int, default=10)
     p.add_argument("--calibrate", action="store_true")
@@ -364,6 +434,8 @@ def main() -> int:
         run_quality(args, results)
     if args.reach_iterations:
         run_reach(args, results)
+    if args.init_loss_iterations:
+        run_init_loss(args, results)
     if args.timing_sizes:
         run_timing(args, results)
     (Path(args.out) / "optim_results.json").write_text(json.dumps(results, indent=1, default=str))

@@ -87,7 +87,7 @@ def test_cli_virtual_camera_missing_device_is_one_line(tmp_path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "vidstyle", "live", "--camera", "lavfi:testsrc2=size=64x48:rate=10",
          "--no-preview", "--duration", "1", "--virtual-camera", str(tmp_path / "video98")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, check=False,
     )
     assert proc.returncode == 1
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("vidstyle: error:")]

@@ -22,7 +22,7 @@ import numpy as np
 
 from vidstyle.errors import CameraError, InvalidOptionError
 
-__all__ = ["VirtualCamera", "FFmpegDeviceOutput", "PyVirtualCamOutput", "open_virtual_camera", "LOOPBACK_HELP"]
+__all__ = ["LOOPBACK_HELP", "FFmpegDeviceOutput", "PyVirtualCamOutput", "VirtualCamera", "open_virtual_camera"]
 
 LOOPBACK_HELP = (
     "create a loopback camera with 'sudo modprobe v4l2loopback devices=1 video_nr=10 card_label=vidstyle "
@@ -66,7 +66,7 @@ class FFmpegDeviceOutput:
         try:
             self._stream = self._container.add_stream("rawvideo", rate=Fraction(fps).limit_denominator(1001))
             self._stream.width, self._stream.height, self._stream.pix_fmt = self.width, self.height, pix_fmt
-        except Exception as exc:  # noqa: BLE001 - any failure here means the device is unusable
+        except Exception as exc:
             self._container.close()
             raise CameraError(f"virtual camera {target} rejected {self.width}x{self.height} {pix_fmt} ({exc}); "
                               f"{LOOPBACK_HELP}") from exc
@@ -110,7 +110,7 @@ class PyVirtualCamOutput:
                               "(on Linux you can instead give a v4l2loopback device: " + LOOPBACK_HELP + ")") from exc
         try:
             self._cam: Any = pyvirtualcam.Camera(width=width, height=height, fps=fps, device=device)
-        except Exception as exc:  # noqa: BLE001 - pyvirtualcam raises RuntimeError and friends
+        except Exception as exc:
             raise CameraError(f"no virtual camera available ({exc}); {LOOPBACK_HELP}") from exc
         self.width, self.height = width, height
         self.frames = 0

@@ -29,9 +29,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidstyle.errors import InvalidOptionError
-from vidstyle.nets.transformer import TransformerNet, _Up, check_image_batch, pad_to_multiple
+from vidstyle.nets.transformer import (
+    TransformerNet,
+    _Up,
+    check_image_batch,
+    pad_to_multiple,
+)
 
-__all__ = ["FusedTransformerNet", "fuse_for_inference", "upsample_conv_weight", "space_to_depth_conv_weight"]
+__all__ = ["FusedTransformerNet", "fuse_for_inference", "space_to_depth_conv_weight", "upsample_conv_weight"]
 
 # Fold a separable up-block into a dense low-resolution conv only while the dense conv needs at most
 # this many times the separable conv's multiply-adds: measured on a 2-core AVX-512 CPU (BENCHMARKS.md,
@@ -164,7 +169,7 @@ class FusedTransformerNet(nn.Module):
                 self.head = _SpaceToDepthHead(net.head)
         self.eval()
 
-    def train(self, mode: bool = True) -> "FusedTransformerNet":
+    def train(self, mode: bool = True) -> FusedTransformerNet:
         if mode:
             raise InvalidOptionError("a fused network is for inference only; train the TransformerNet it came from")
         return super().train(False)
