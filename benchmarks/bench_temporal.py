@@ -78,6 +78,9 @@ def main() -> int:
     ap.add_argument("--models", default="engstrom2016_wave,engstrom2016_scream,starry_tiny,wave_small")
     ap.add_argument("--clips", default="cockatoo_60f.mp4,sintel_raft_demo,realshort.mp4")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--flow", default="dis-fast", help="flow estimator of the stabiliser (FlowStage)")
+    ap.add_argument("--mid-bands", default="", help="DoG bands restored too, e.g. 1:2,2:4 (Stabilizer mid_bands)")
+    ap.add_argument("--detail", type=float, default=1.0, help="sharpness to restore, fraction of per-frame (Stabilizer detail)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     shared = Path(args.shared)
@@ -94,7 +97,7 @@ def main() -> int:
         inputs = read_clip(str(spec), max_width=args.max_width, frames=args.frames)
         ref = warp_reference(inputs, lag=1)
         # flow for the stabiliser, as the pipeline computes it
-        fs = FlowStage(estimator="dis-fast")
+        fs = FlowStage(estimator=args.flow)
         annotated = []
         for i, img in enumerate(inputs):
             annotated += fs.process(Frame(index=i, image=img))
@@ -131,7 +134,8 @@ def main() -> int:
                          "size": f"{inputs[0].shape[1]}x{inputs[0].shape[0]}", "frames": len(inputs)})
             print(f"{clip:18s} {name:20s} {0.0:8.2f} {base[0]:9.5f} {1.0:8.3f} {1.0:11.3f} {1.0:11.3f}", flush=True)
             for s in strengths:
-                stab = Stabilizer(strength=s)
+                bands = tuple(tuple(float(v) for v in b.split(":")) for b in args.mid_bands.split(",") if b)
+                stab = Stabilizer(strength=s, detail=args.detail, mid_bands=bands)
                 outs = []
                 for f, y in zip(annotated, raw):
                     flow = None if f.flow_bwd is None else torch.from_numpy(f.flow_bwd)[None]

@@ -201,3 +201,42 @@ def test_cpu_warp_fast_path_matches_grid_sample(mode: str) -> None:
     assert fast.shape == ref.shape and fast.dtype == ref.dtype
     assert float((fast - ref).abs().max()) < 0.01  # cv2 quantises coordinates to 1/32 px
     assert float((fast - img).abs().mean()) > 0.05  # it did move the picture
+
+
+def test_detail_fraction_and_mid_bands() -> None:
+    from vidstyle.stylize.temporal import _lowpass
+
+    new_np = texture(64, 96, seed=6)
+    new = _t(new_np)
+    ones = torch.ones(1, 1, 64, 96)
+    soft = _t(cv2.GaussianBlur(new_np, (0, 0), 1.2))
+    full = stabilize(new, soft, ones, strength=0.85)
+    less = stabilize(new, soft, ones, strength=0.85, detail=0.8)
+    target = float(sharpness_torch(new)[0])
+    assert float(sharpness_torch(less)[0]) == pytest.approx(0.8 * target, rel=0.1)
+    assert float(sharpness_torch(less)[0]) < float(sharpness_torch(full)[0])
+
+    prev = _t(cv2.GaussianBlur(new_np, (0, 0), 2.5))  # softer at the stroke scale too
+    full = stabilize(new, prev, ones, strength=0.85)
+
+    def band(t: torch.Tensor) -> float:
+        return float((_lowpass(t, 1.0) - _lowpass(t, 3.0)).abs().mean())
+
+    banded = stabilize(new, prev, ones, strength=0.85, mid_bands=((1.0, 3.0),))
+    # the 1-3 px band gets back (most of) the per-frame output's amplitude; without it, it stays low
+    assert band(full) < 0.8 * band(new)
+    assert band(banded) == pytest.approx(band(new), rel=0.15)
+    with pytest.raises(InvalidOptionError):
+        Stabilizer(detail=0.0)
+
+
+def test_lowpass_is_a_blur_at_every_scale() -> None:
+    from vidstyle.stylize.temporal import _lowpass
+
+    x = _t(texture(37, 53, seed=2))
+    for sigma in (1.0, 2.0, 3.0, 4.0):
+        y = _lowpass(x, sigma)
+        assert y.shape == x.shape
+        assert abs(float(y.mean()) - float(x.mean())) < 0.01  # keeps the mean
+        assert float(sharpness_torch(y)[0]) < float(sharpness_torch(x)[0])  # removes detail
+    assert float(sharpness_torch(_lowpass(x, 4.0))[0]) < float(sharpness_torch(_lowpass(x, 1.0))[0])
