@@ -51,6 +51,8 @@ CONFIGS = [
     "tiny-compile",
     "tiny-fp32",
     "tiny-fp32-compile",
+    "tiny-halfflow",
+    "tiny-fullflow",
     "full",
     "full-fp32",
 ]
@@ -135,6 +137,7 @@ def run_config(
                 channels_last=True if name.endswith("-cl") else None,
                 stabilize=0.0 if name.endswith("nostab") else stabilize,
                 flow=flow,
+                **({"flow_scale": 0.5} if name.endswith("halfflow") else {"flow_scale": 1.0} if name.endswith("fullflow") else {}),
                 threads=threads,
                 parallel_flow={"overlap": True, "serial": False}.get(
                     name.rsplit("-", 1)[-1]

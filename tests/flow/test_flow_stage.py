@@ -104,3 +104,18 @@ def test_runs_in_the_pipeline():
     assert [f.index for f in sink.frames] == [0, 1, 2, 3, 4]
     assert sink.frames[0].flow_bwd is None
     assert all(f.flow_bwd is not None and f.consistency is not None and not f.scene_cut for f in sink.frames[1:])
+
+
+def test_work_scale_gives_full_size_fields():
+    stage = FlowStage(estimator="dis-fast", work_scale=0.5)
+    frames = [Frame(index=i, image=img) for i, img in enumerate(_panning(step=4))]
+    out = [f for fr in frames for f in stage.process(fr)]
+    for f in out[1:]:
+        assert f.flow_bwd.shape == f.flow_fwd.shape == (2, 96, 128)
+        assert f.consistency.shape == (96, 128) and set(np.unique(f.consistency)) <= {0.0, 1.0}
+        # computed at half size, the vectors are rescaled to full-size pixels: still +4 / −4
+        assert abs(np.median(f.flow_bwd[0]) - 4) < 0.4 and abs(np.median(f.flow_fwd[0]) + 4) < 0.4
+        assert f.consistency[:, :-16].mean() > 0.9
+        assert not f.scene_cut
+    with pytest.raises(InvalidOptionError, match="work_scale"):
+        FlowStage(work_scale=0.0)

@@ -31,6 +31,10 @@ class FlowStage:
             constancy), which is weaker at occlusions.
         detect_cuts: run :func:`~vidstyle.flow.consistency.is_scene_cut` on each pair.
         device: torch device for learned (RAFT) estimators given by name.
+        work_scale: compute flows, consistency mask and cut detection on images downsized by this
+            factor (INTER_AREA), then upsample the flows (vectors rescaled) and the mask (nearest) to the
+            frame size. Unlike ``scale`` (the estimator's own resolution) this also makes the mask
+            cheaper: live mode uses 0.5.
 
     One instance per pipeline: it keeps the previous frame; not thread-safe.
     """
@@ -45,6 +49,7 @@ class FlowStage:
         compute_forward: bool = True,
         detect_cuts: bool = True,
         device: object = None,
+        work_scale: float = 1.0,
     ) -> None:
         if isinstance(estimator, str):
             from vidstyle.flow.estimators import make_flow_estimator
@@ -59,6 +64,9 @@ class FlowStage:
                 "FlowStage: scale applies to an estimator given by name; build the estimator with "
                 "make_flow_estimator(name, scale=...) instead"
             )
+        if not isinstance(work_scale, (int, float)) or not 0.0 < float(work_scale) <= 1.0:
+            raise InvalidOptionError(f"FlowStage: work_scale must be in (0, 1], got {work_scale!r}")
+        self.work_scale = float(work_scale)
         self.estimator = estimator
         self.compute_forward = bool(compute_forward)
         self.detect_cuts = bool(detect_cuts)
@@ -71,7 +79,8 @@ class FlowStage:
         from vidstyle.flow.consistency import consistency_mask, is_scene_cut, photometric_mask
         from vidstyle.flow.estimators import flow_pair
 
-        image = frame.image
+        full = frame.image
+        image = self._small(full)
         prev = self._prev
         self.frames += 1
         frame.flow_bwd = frame.flow_fwd = frame.consistency = None
@@ -87,13 +96,32 @@ class FlowStage:
             else:
                 bwd = self.estimator(image, prev)
                 mask = photometric_mask(image, prev, bwd)
-            frame.flow_bwd = bwd
-            frame.consistency = mask
             if self.detect_cuts and is_scene_cut(prev, image, bwd, mask):
                 frame.scene_cut = True
                 self.cuts += 1
+            if image.shape[:2] != full.shape[:2]:
+                import cv2
+
+                from vidstyle.flow.estimators import resize_flow
+
+                h, w = full.shape[:2]
+                bwd = resize_flow(bwd, height=h, width=w)
+                mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+                if frame.flow_fwd is not None:
+                    frame.flow_fwd = resize_flow(frame.flow_fwd, height=h, width=w)
+            frame.flow_bwd = bwd
+            frame.consistency = mask
         self._prev = image
         return [frame]
+
+    def _small(self, image: np.ndarray) -> np.ndarray:
+        if self.work_scale == 1.0:
+            return image
+        import cv2
+
+        h, w = image.shape[:2]
+        size = (max(8, round(w * self.work_scale)), max(8, round(h * self.work_scale)))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
     def finish(self) -> list[Frame]:
         """End of stream: nothing is held back."""

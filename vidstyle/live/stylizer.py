@@ -28,6 +28,8 @@ __all__ = ["DEFAULT_LIVE_FLOW", "LiveStylizer"]
 
 #: flow estimator of live mode: the cheapest DIS preset (a few ms at 640×360)
 DEFAULT_LIVE_FLOW = "dis-ultrafast"
+#: flow, consistency mask and cut detection run at this fraction of the frame size (FlowStage.work_scale)
+DEFAULT_LIVE_FLOW_SCALE = 1.0
 
 ModelRef = Any  # a model name, a path, or a loaded StyleModel
 
@@ -59,6 +61,8 @@ class LiveStylizer:
             it on at the default strength).
         flow: flow estimator name (see :func:`vidstyle.flow.make_flow_estimator`), or ``"none"``
             for no flow (and no stabilisation).
+        flow_scale: compute the flow, its consistency mask and cut detection at this fraction of the
+            frame size (:class:`~vidstyle.flow.stage.FlowStage` ``work_scale``).
         threads: torch CPU threads.
         stage_factory: builds the stylize stage for one model (tests inject fakes); default
             :class:`~vidstyle.stylize.feedforward.FeedForwardStage`.
@@ -85,6 +89,7 @@ class LiveStylizer:
         precision: str = "auto",
         stabilize: float | None = None,
         flow: str = DEFAULT_LIVE_FLOW,
+        flow_scale: float = DEFAULT_LIVE_FLOW_SCALE,
         threads: int | None = None,
         stage_factory: Callable[..., Any] | None = None,
         parallel_flow: bool | None = None,
@@ -121,7 +126,7 @@ class LiveStylizer:
         if flow and flow.lower() != "none":
             from vidstyle.flow.stage import FlowStage
 
-            self._flow = FlowStage(estimator=flow)
+            self._flow = FlowStage(estimator=flow, work_scale=flow_scale)
         if parallel_flow is None:
             from vidstyle.runtime import default_threads
 
