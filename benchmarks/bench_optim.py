@@ -209,6 +209,22 @@ def run_quality(args: argparse.Namespace, results: dict) -> None:
               f"{r['losses']['temporal']:.0f} | {f(r['s_per_frame'])} | {f(r['s_cold'])} | {f(r['s_warm'])} | {reach} |")
 
 
+def _frame_pair(args: argparse.Namespace, iterations: int):  # noqa: ANN202
+    """Frames a = ``--reach-frame`` and a+1 at ``--width``, an optimiser with ``iterations`` per level
+    (no early stop), and the flows and consistency mask between the two frames."""
+    from vidstyle.flow.consistency import consistency_mask
+    from vidstyle.flow.estimators import flow_pair, make_flow_estimator
+
+    shared = Path(args.shared)
+    a = args.reach_frame
+    frames = load_frames(shared, a + 2, args.width)[a:]
+    style = load_image(shared / "data" / "styles" / args.styles.split(",")[0])
+    cfg = OptimConfig(iterations=iterations, scales=args.scales, tolerance=0.0)
+    opt = StyleOptimizer(styles=[style], config=cfg, vgg=str(shared / WEIGHTS), device=args.device)
+    fwd, bwd = flow_pair(make_flow_estimator(args.flow), frames[0], frames[1])
+    return a, frames, opt, fwd, bwd, consistency_mask(fwd, bwd)
+
+
 def run_reach(args: argparse.Namespace, results: dict) -> None:
     """How fast a warm-started frame reaches the from-scratch loss, at a realistic iteration budget.
 
@@ -218,21 +234,11 @@ def run_reach(args: argparse.Namespace, results: dict) -> None:
     first reaches L*: with γ = 0 (the same objective as from scratch: what the warm start alone buys)
     and with the video mode's temporal loss (j = 1), for both disocclusion fills.
     """
-    from vidstyle.flow.consistency import consistency_mask
-    from vidstyle.flow.estimators import flow_pair, make_flow_estimator
     from vidstyle.stylize.optim import _Sequencer, optimize_image
 
-    shared = Path(args.shared)
-    a = args.reach_frame
-    frames = load_frames(shared, a + 2, args.width)[a:]
-    style = load_image(shared / "data" / "styles" / args.styles.split(",")[0])
-    cfg = OptimConfig(iterations=args.reach_iterations, scales=args.scales, tolerance=0.0)
-    opt = StyleOptimizer(styles=[style], config=cfg, vgg=str(shared / WEIGHTS), device=args.device)
-    est = make_flow_estimator(args.flow)
+    a, frames, opt, _fwd, bwd, mask = _frame_pair(args, args.reach_iterations)
     cold_b = optimize_image(frames[1], styles=(), optimizer=opt)
     target, t_star = cold_b.losses["total"], cold_b.seconds
-    fwd, bwd = flow_pair(est, frames[0], frames[1])
-    mask = consistency_mask(fwd, bwd)
     rows = []
     seq = _Sequencer(optimizer=opt, warm_iterations=args.reach_iterations, stabilize=1.0,
                      temporal_weight=args.temporal_weight, long_term=(1,), estimator=None, tolerance=0.0, progress=None)
@@ -275,20 +281,11 @@ def run_init_loss(args: argparse.Namespace, results: dict) -> None:
     import torch.nn.functional as F
 
     import vidstyle.stylize.optim as optim_mod
-    from vidstyle.flow.consistency import consistency_mask
-    from vidstyle.flow.estimators import flow_pair, make_flow_estimator
     from vidstyle.flow.warping import flow_to_grid
     from vidstyle.stylize.optim import _Sequencer, optimize_image
     from vidstyle.stylize.temporal import _blur
 
-    shared = Path(args.shared)
-    a = args.reach_frame
-    frames = load_frames(shared, a + 2, args.width)[a:]
-    style = load_image(shared / "data" / "styles" / args.styles.split(",")[0])
-    cfg = OptimConfig(iterations=args.init_loss_iterations, scales=args.scales, tolerance=0.0)
-    opt = StyleOptimizer(styles=[style], config=cfg, vgg=str(shared / WEIGHTS), device=args.device)
-    fwd, bwd = flow_pair(make_flow_estimator(args.flow), frames[0], frames[1])
-    mask = consistency_mask(fwd, bwd)
+    a, frames, opt, _fwd, bwd, mask = _frame_pair(args, args.init_loss_iterations)
     seq = _Sequencer(optimizer=opt, warm_iterations=1, stabilize=1.0, temporal_weight=0.0, long_term=(1,),
                      estimator=None, tolerance=0.0, progress=None)
     seq.step(index=0, image=frames[0], flow_bwd=None, consistency=None, scene_cut=False)

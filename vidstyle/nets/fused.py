@@ -129,9 +129,8 @@ def _dense_kernel(block: _Up) -> tuple[torch.Tensor, torch.Tensor, float]:
 class _FusedUp(nn.Module):
     """Resize-then-conv block computed at the low resolution (see the module docstring)."""
 
-    def __init__(self, block: _Up) -> None:
+    def __init__(self, block: _Up, kernel: torch.Tensor, bias: torch.Tensor) -> None:
         super().__init__()
-        kernel, bias, _ = _dense_kernel(block)
         self.register_buffer("weight", upsample_conv_weight(kernel).contiguous())
         self.register_buffer("bias", bias.repeat_interleave(4).contiguous())
         self.norm = block.conv[1]
@@ -160,8 +159,8 @@ class FusedTransformerNet(nn.Module):
         blocks: list[nn.Module] = []
         with torch.no_grad():
             for block in net.decoder:
-                _, _, ratio = _dense_kernel(block)
-                blocks.append(_FusedUp(block) if ratio <= max_dense_ratio else block)
+                kernel, bias, ratio = _dense_kernel(block)
+                blocks.append(_FusedUp(block, kernel, bias) if ratio <= max_dense_ratio else block)
         self.decoder = nn.Sequential(*blocks)
         self.fused_blocks = sum(isinstance(b, _FusedUp) for b in blocks)
         if net.config.kernel_out >= min_head_kernel:

@@ -125,11 +125,15 @@ def stabilize(
     if not restore_detail:
         return blend.clamp(0.0, 1.0)
     out = blend
+    new_low: dict[float, torch.Tensor] = {}  # lowpasses of the per-frame output, shared by adjacent bands
     for lo, hi in mid_bands:
         # mid-frequency bands (strokes wider than a pixel) lose energy in the average too: give each band
         # of the blend the mean amplitude it has in the per-frame output (its layout stays the blend's)
         band = _lowpass(out, lo) - _lowpass(out, hi)
-        ref = _lowpass(new, lo) - _lowpass(new, hi)
+        for sigma in (lo, hi):
+            if sigma not in new_low:
+                new_low[sigma] = _lowpass(new, sigma)
+        ref = new_low[lo] - new_low[hi]
         g = (ref.abs().mean(dim=(1, 2, 3)) / band.abs().mean(dim=(1, 2, 3)).clamp_min(1e-8)).clamp(1.0, 3.0)
         out = out + (g.view(-1, 1, 1, 1) - 1.0) * band
     target = sharpness_torch(new) * detail
