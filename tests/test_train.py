@@ -151,7 +151,8 @@ def test_model_file_and_card(data: dict[str, Path], tmp_path: Path) -> None:
     assert result.checkpoint_path.is_file() and result.iterations == 2
     card = json.loads((tmp_path / "wavy.json").read_text())
     assert card["name"] == "Wavy One" and card["iterations"] == 2 and card["seed"] == 3
-    assert card["architecture"]["size"] == "tiny" and card["architecture"]["channels"] == [8, 24, 48]
+    assert card["architecture"]["size"] == "tiny" and card["architecture"]["space_to_depth"] is True
+    assert card["architecture"]["channels"] == [32, 32, 32] and card["architecture"]["n_res"] == 4
     assert card["style_images"] == ["stripes.png"]
     assert card["loss_network"] == {"source": "vgg.safetensors", "convention": "caffe", "content_layer": "relu2_2",
                                     "style_layers": ["relu1_2", "relu2_2", "relu3_3"]}

@@ -114,9 +114,12 @@ def _reference_flops(cfg: NetConfig, h: int, w: int) -> int:
         return k * k * cin * cout * pixels
 
     dw = cfg.depthwise
-    macs = conv(3, c1, cfg.kernel_in, full, False)
+    macs = 2 * cfg.n_res * conv(c3, c3, 3, quarter, dw)
+    if cfg.space_to_depth:  # 48 = 3 × 4 × 4 channels of the space-to-depth image, all at 1/4 resolution
+        macs += conv(48, c3, cfg.kernel_in, quarter, False) + conv(c3, 48, cfg.kernel_out, quarter, False)
+        return 2 * macs
+    macs += conv(3, c1, cfg.kernel_in, full, False)
     macs += conv(c1, c2, 3, half, dw) + conv(c2, c3, 3, quarter, dw)
-    macs += 2 * cfg.n_res * conv(c3, c3, 3, quarter, dw)
     macs += conv(c3, c2, 3, half, dw) + conv(c2, c1, 3, full, dw)
     macs += conv(c1, 3, cfg.kernel_out, full, False)
     return 2 * macs
@@ -140,6 +143,7 @@ def test_preset_budgets() -> None:
     flops = {p: _counted_flops(TransformerNet(config=p).eval(), 360, 640) / 1e9 for p in PRESETS}
     assert flops["tiny"] <= 1.2  # real time on a laptop CPU
     assert flops["tiny"] < flops["small"] < flops["full"]
+    assert flops["tiny_pyramid"] < flops["small"]
     # Johnson et al. 2016 at 640×360: 35.4 G multiply-adds of its convs (≈ 71 GFLOP)
     assert flops["full"] == pytest.approx(71.0, rel=0.02)
 
@@ -223,3 +227,30 @@ def test_every_parameter_gets_a_gradient() -> None:
     for name, p in net.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
         assert p.grad.abs().sum() > 0, name
+
+
+def test_space_to_depth_net_runs_at_quarter_resolution_only() -> None:
+    """Every conv of the space-to-depth ``tiny`` sees a 1/4-resolution map, and its output is the
+    depth-to-space of a 48-channel map added to the input."""
+    net = _net("tiny")
+    seen: list[tuple[int, int]] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape[-2:])))
+             for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        net(torch.rand(1, 3, 64, 96))
+    for h in hooks:
+        h.remove()
+    assert len(seen) == 2 + 2 * net.config.n_res * 2  # depthwise + pointwise in each residual conv
+    assert all(hw in {(16, 24), (18, 26)} for hw in seen)  # 1/4 resolution, with or without its reflection pad
+    assert net.head[1].out_channels == 48 and isinstance(net.head[2], torch.nn.PixelShuffle)
+
+
+def test_space_to_depth_head_starts_as_nearest_upsampling() -> None:
+    """ICNR initialisation: before training, the 16 sub-pixel outputs of each colour are equal."""
+    net = _net("tiny")
+    with torch.no_grad():
+        feats = net.residuals(net.encoder(torch.rand(1, 3, 32, 40)))
+        out = net.head(feats)
+    blocks = out.unfold(2, 4, 4).unfold(3, 4, 4)  # 1×3×8×10×4×4
+    torch.testing.assert_close(blocks, blocks[..., :1, :1].expand_as(blocks))
+    assert out.std() > 0  # not trivially constant

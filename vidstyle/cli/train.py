@@ -29,7 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content", required=True, help="folder of content photos")
     p.add_argument("-o", "--output", required=True, help="output model path without extension (writes .safetensors, .md, .json)")
     p.add_argument("--name", default=None, help="model name (default: output file name)")
-    p.add_argument("--size", default=d.size, help="network size: tiny, small or full (default %(default)s)")
+    p.add_argument("--size", default=d.size,
+                   help="network size: tiny (real time on a CPU), small, full (Johnson et al.) or tiny_pyramid "
+                        "(the earlier tiny layout) (default %(default)s)")
     p.add_argument("--image-size", type=int, default=d.image_size, help="training crop size in pixels (default %(default)s)")
     p.add_argument("--style-size", type=int, default=d.style_size, help="longer side of the style image: the brush size (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)

@@ -163,7 +163,7 @@ class FusedTransformerNet(nn.Module):
                 blocks.append(_FusedUp(block, kernel, bias) if ratio <= max_dense_ratio else block)
         self.decoder = nn.Sequential(*blocks)
         self.fused_blocks = sum(isinstance(b, _FusedUp) for b in blocks)
-        if net.config.kernel_out >= min_head_kernel:
+        if net.config.kernel_out >= min_head_kernel and not net.config.space_to_depth:
             with torch.no_grad():
                 self.head = _SpaceToDepthHead(net.head)
         self.eval()

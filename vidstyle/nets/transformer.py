@@ -5,8 +5,14 @@ norm, reflection padding. One class, :class:`TransformerNet`, sized by :class:`N
 
 * ``full``: the size of Johnson et al. (32-64-128 channels, 5 residual blocks, 9×9 end convs).
 * ``small``: depthwise-separable, 16-32-64 channels, 4 residual blocks.
-* ``tiny``: depthwise-separable, 8-24-48 channels, 3 residual blocks, 3×3 end convs —
-  real time on a laptop CPU (~1 GFLOP per 640×360 frame).
+* ``tiny``: every layer at 1/4 resolution: a 4×4 space-to-depth of the image (48 channels), a 3×3
+  conv to 32 channels, 4 depthwise-separable residual blocks, a 3×3 conv back to 48 channels and a
+  depth-to-space (sub-pixel output, Shi et al. 2016) — real time on a laptop CPU (1.1 GFLOP per
+  640×360 frame). A CPU runs the small full- and half-resolution layers of a classic pyramid far below
+  its peak (they are memory-bound), so removing them is what makes it fast; the output stays a residual
+  to the full-resolution input, so edges keep their sharpness.
+* ``tiny_pyramid``: the previous ``tiny`` (depthwise-separable, 8-24-48 channels, 3 residual blocks,
+  3×3 end convs; ~2.7× slower on a 2-core CPU), kept so that models trained with it are reproducible.
 
 Input and output are RGB in [0, 1], N×3×H×W, any H and W (padded to a multiple of 4 by reflection
 and cropped back). The raw output is not clamped during training; :meth:`TransformerNet.forward`
@@ -39,6 +45,9 @@ class NetConfig:
         depthwise: use depthwise-separable convs (3×3 depthwise + 1×1 pointwise) inside the net.
         kernel_in: kernel of the first conv (full resolution).
         kernel_out: kernel of the last conv (full resolution).
+        space_to_depth: encode by a 4×4 space-to-depth (pixel unshuffle) and decode by a conv to 48
+            channels and a depth-to-space, so every layer runs at 1/4 resolution; only ``channels[2]``
+            is used, and both end convs run at 1/4 resolution.
     """
 
     channels: tuple[int, int, int] = (32, 64, 128)
@@ -46,6 +55,7 @@ class NetConfig:
     depthwise: bool = False
     kernel_in: int = 9
     kernel_out: int = 9
+    space_to_depth: bool = False
 
     def __post_init__(self) -> None:
         if len(self.channels) != 3 or any(int(c) < 1 for c in self.channels):
@@ -74,8 +84,12 @@ class NetConfig:
 PRESETS: dict[str, NetConfig] = {
     "full": NetConfig(channels=(32, 64, 128), n_res=5, depthwise=False, kernel_in=9, kernel_out=9),
     "small": NetConfig(channels=(16, 32, 64), n_res=4, depthwise=True, kernel_in=5, kernel_out=5),
-    "tiny": NetConfig(channels=(8, 24, 48), n_res=3, depthwise=True, kernel_in=3, kernel_out=3),
+    "tiny": NetConfig(channels=(32, 32, 32), n_res=4, depthwise=True, kernel_in=3, kernel_out=3, space_to_depth=True),
+    "tiny_pyramid": NetConfig(channels=(8, 24, 48), n_res=3, depthwise=True, kernel_in=3, kernel_out=3),
 }
+
+# Side of the space-to-depth blocks of a ``space_to_depth`` net (its only resolution is 1/BLOCK).
+S2D_BLOCK = 4
 
 
 def check_image_batch(x: torch.Tensor, *, name: str = "input") -> None:
@@ -142,6 +156,17 @@ class _Up(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
+def _icnr_(conv: nn.Conv2d, phases: int) -> None:
+    """Initialise a sub-pixel conv so that all ``phases`` outputs of a channel start equal (ICNR,
+    Aitken et al. 2017): the depth-to-space output then starts as a nearest upsampling, free of the
+    grid pattern that independently initialised phases leave in a trained net."""
+    with torch.no_grad():
+        o = conv.out_channels // phases
+        conv.weight.copy_(conv.weight[::phases].repeat_interleave(phases, dim=0)[: o * phases])
+        if conv.bias is not None:
+            conv.bias.copy_(conv.bias[::phases].repeat_interleave(phases))
+
+
 class TransformerNet(nn.Module):
     """Image transformation network; RGB [0,1] in, RGB [0,1] out, any size.
 
@@ -163,14 +188,26 @@ class TransformerNet(nn.Module):
         self.min_input = max(8, config.kernel_in // 2 + 1, config.kernel_out // 2 + 1)
         c1, c2, c3 = config.channels
         dw = config.depthwise
-        self.encoder = nn.Sequential(
-            _ConvNormAct(3, c1, config.kernel_in, 1, False),
-            _ConvNormAct(c1, c2, 3, 2, dw),
-            _ConvNormAct(c2, c3, 3, 2, dw),
-        )
+        s2d, cs = config.space_to_depth, 3 * S2D_BLOCK * S2D_BLOCK
+        if s2d:
+            self.min_input = S2D_BLOCK * max(2, config.kernel_in // 2 + 1, config.kernel_out // 2 + 1)
+            self.encoder = nn.Sequential(nn.PixelUnshuffle(S2D_BLOCK), _ConvNormAct(cs, c3, config.kernel_in, 1, False))
+        else:
+            self.encoder = nn.Sequential(
+                _ConvNormAct(3, c1, config.kernel_in, 1, False),
+                _ConvNormAct(c1, c2, 3, 2, dw),
+                _ConvNormAct(c2, c3, 3, 2, dw),
+            )
         self.residuals = nn.Sequential(*[_Residual(c3, dw) for _ in range(config.n_res)])
-        self.decoder = nn.Sequential(_Up(c3, c2, dw), _Up(c2, c1, dw))
-        self.head = nn.Sequential(nn.ReflectionPad2d(config.kernel_out // 2), nn.Conv2d(c1, 3, config.kernel_out))
+        if s2d:
+            self.decoder = nn.Sequential()
+            self.head = nn.Sequential(
+                nn.ReflectionPad2d(config.kernel_out // 2), nn.Conv2d(c3, cs, config.kernel_out), nn.PixelShuffle(S2D_BLOCK)
+            )
+            _icnr_(self.head[1], S2D_BLOCK * S2D_BLOCK)
+        else:
+            self.decoder = nn.Sequential(_Up(c3, c2, dw), _Up(c2, c1, dw))
+            self.head = nn.Sequential(nn.ReflectionPad2d(config.kernel_out // 2), nn.Conv2d(c1, 3, config.kernel_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x)
