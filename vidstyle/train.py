@@ -421,12 +421,16 @@ def render_card_markdown(card: dict) -> str:
         "",
         "| field | value |",
         "|---|---|",
-        f"| architecture | TransformerNet `{arch['size']}`: channels {arch['channels']}, {arch['n_res']} residual blocks, depthwise={arch['depthwise']} |",
+        f"| architecture | TransformerNet `{arch['size']}`: "
+        + (f"4×4 space-to-depth, every layer at 1/4 resolution, width {arch['channels'][2]}"
+           if arch.get("space_to_depth") else f"channels {arch['channels']}")
+        + f", {arch['n_res']} residual blocks, depthwise={arch['depthwise']} |",
         f"| style image(s) | {', '.join(card['style_images'])} |",
         f"| loss network | VGG19 ({card['loss_network']['source']}, {card['loss_network']['convention']} convention); content {card['loss_network']['content_layer']}; style {', '.join(card['loss_network']['style_layers'])} |",
         f"| loss weights | content {card['weights']['content']}, style {card['weights']['style']}, tv {card['weights']['tv']}, temporal {card['weights']['temporal']} |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",
-        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}, seed {card['seed']}) |",
+        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}, seed {card['seed']})"
+        + (f", initialised from `{card['initialised_from']}`" if card.get("initialised_from") else "") + " |",
         f"| training time | {card['training_seconds'] / 60:.1f} min on {card['hardware']} |",
         f"| final losses | {', '.join(f'{k} {v:.4g}' for k, v in card['final_losses'].items())} |",
         f"| trained with | `{card['trained_with']}` |",

@@ -206,3 +206,19 @@ def test_ctrl_c_finalises_the_recording(tmp_path, tiny_model) -> None:
     assert "stopping" in err and f"recording saved to {out}" in err
     assert not list(tmp_path.glob("*.partial*"))
     assert len(decoded_times(out)) >= 2
+
+
+@pytest.mark.parametrize("scale", ["0", "1.5", "-0.5"])
+def test_bad_flow_scale_is_one_clear_error(tiny_model, capsys, scale: str) -> None:
+    rc = main(["live", "--camera", SRC, "-m", str(tiny_model), "--no-preview", "--flow-scale", scale])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.strip().splitlines()[-1].startswith("vidstyle: error: --flow-scale must be in (0, 1]")
+    assert "Traceback" not in err
+
+
+def test_flow_scale_reaches_the_flow_stage(tiny_model) -> None:
+    from vidstyle.live import DEFAULT_LIVE_FLOW_SCALE, LiveStylizer
+
+    assert LiveStylizer(models=[str(tiny_model)])._flow.work_scale == DEFAULT_LIVE_FLOW_SCALE == 0.5
+    assert LiveStylizer(models=[str(tiny_model)], flow_scale=1.0)._flow.work_scale == 1.0

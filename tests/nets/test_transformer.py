@@ -243,14 +243,5 @@ def test_space_to_depth_net_runs_at_quarter_resolution_only() -> None:
     assert len(seen) == 2 + 2 * net.config.n_res * 2  # depthwise + pointwise in each residual conv
     assert all(hw in {(16, 24), (18, 26)} for hw in seen)  # 1/4 resolution, with or without its reflection pad
     assert net.head[1].out_channels == 48 and isinstance(net.head[2], torch.nn.PixelShuffle)
+    assert net.head[3].taps == (0.125, 0.25, 0.25, 0.25, 0.125)  # the grid filter (tests/test_filtering.py)
 
-
-def test_space_to_depth_head_starts_as_nearest_upsampling() -> None:
-    """ICNR initialisation: before training, the 16 sub-pixel outputs of each colour are equal."""
-    net = _net("tiny")
-    with torch.no_grad():
-        feats = net.residuals(net.encoder(torch.rand(1, 3, 32, 40)))
-        out = net.head(feats)
-    blocks = out.unfold(2, 4, 4).unfold(3, 4, 4)  # 1×3×8×10×4×4
-    torch.testing.assert_close(blocks, blocks[..., :1, :1].expand_as(blocks))
-    assert out.std() > 0  # not trivially constant

@@ -116,6 +116,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="optical flow for stabilisation: dis-ultrafast (default), dis-fast, none",
     )
     p.add_argument(
+        "--flow-scale",
+        type=float,
+        default=None,
+        metavar="F",
+        help="compute flow and occlusion mask at this fraction of the frame size, in (0, 1] (default 0.5)",
+    )
+    p.add_argument(
         "--compile",
         action="store_true",
         help="torch.compile the network (slow start, then faster)",
@@ -219,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
     from vidstyle.io import check_output, open_sink, output_kind
     from vidstyle.live import (
         DEFAULT_LIVE_FLOW,
+        DEFAULT_LIVE_FLOW_SCALE,
         LiveOutput,
         LiveStylizer,
         WindowPreview,
@@ -239,6 +247,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.threads is not None and args.threads < 1:
         raise InvalidOptionError(f"--threads must be >= 1, got {args.threads}")
+    if args.flow_scale is not None and not 0.0 < args.flow_scale <= 1.0:
+        raise InvalidOptionError(
+            f"--flow-scale must be in (0, 1] (1 = full frame size; default 0.5), got {args.flow_scale}"
+        )
     if args.record is not None:
         try:
             kind = output_kind(args.record)
@@ -264,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         stabilize=args.stabilize,
         flow=args.flow or DEFAULT_LIVE_FLOW,
+        flow_scale=DEFAULT_LIVE_FLOW_SCALE if args.flow_scale is None else args.flow_scale,
         threads=args.threads,
     )
     try:

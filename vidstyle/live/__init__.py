@@ -38,10 +38,11 @@ from vidstyle.live.output import (
     draw_overlay,
 )
 from vidstyle.live.runner import LiveStats, run_live
-from vidstyle.live.stylizer import DEFAULT_LIVE_FLOW, LiveStylizer
+from vidstyle.live.stylizer import DEFAULT_LIVE_FLOW, DEFAULT_LIVE_FLOW_SCALE, LiveStylizer
 
 __all__ = [
     "DEFAULT_LIVE_FLOW",
+    "DEFAULT_LIVE_FLOW_SCALE",
     "KEY_HELP",
     "LIVE_TIME_BASE",
     "CameraDevice",

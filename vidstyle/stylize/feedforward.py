@@ -144,10 +144,12 @@ class FeedForwardStylizer:
         self.model = m.to(self.device, self.dtype).eval()
         self.name = m.name
         if channels_last is None:
-            # measured (BENCHMARKS.md): NHWC helps the depthwise nets on the CPU and is slower
-            # for every net on an H200 (cuDNN, fp32/TF32)
+            # measured (BENCHMARKS.md): NHWC helps the depthwise pyramid nets on the CPU; it is slower
+            # for the all-1/4-resolution tiny net in float32 (18 vs 20 ms, equal in bfloat16) and for
+            # every net on an H200 (cuDNN, fp32/TF32)
             config = getattr(m.net, "config", None)
-            channels_last = self.device.type == "cpu" and bool(getattr(config, "depthwise", False))
+            channels_last = (self.device.type == "cpu" and bool(getattr(config, "depthwise", False))
+                             and not getattr(config, "space_to_depth", False))
         self.channels_last = bool(channels_last)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
