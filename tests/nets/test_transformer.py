@@ -245,3 +245,14 @@ def test_space_to_depth_net_runs_at_quarter_resolution_only() -> None:
     assert net.head[1].out_channels == 48 and isinstance(net.head[2], torch.nn.PixelShuffle)
     assert net.head[3].taps == (0.125, 0.25, 0.25, 0.25, 0.125)  # the grid filter (tests/test_filtering.py)
 
+
+
+def test_grid_filter_keeps_16_bit_dtypes() -> None:
+    """On a CPU the tiny net's output filter computes 16-bit inputs in float32 and returns their dtype."""
+    f = _net("tiny").head[3]
+    x = torch.rand(1, 3, 20, 24)
+    ref = f(x)
+    for dt in (torch.bfloat16, torch.float16):
+        out = f(x.to(dt))
+        assert out.dtype == dt
+        torch.testing.assert_close(out.float(), ref, atol=1e-2, rtol=1e-2)
