@@ -4,6 +4,8 @@
 # SHARED_DIR holds data/content, data/styles and weights/vgg19_imagenet_conv1_1-conv3_4.safetensors.
 # wave_small was trained to 400 iterations, then resumed (--resume --iterations 800), on the 2-core development CPU (one thread,
 # ~8 s/iteration while the machine was shared); on a GPU add `--device cuda` (~15 ms/iteration on an H200).
+# After retraining, copy the files into models/ and update the sha256 in vidstyle.nets.registry.ShippedWeights
+# (tests/nets/test_registry.py checks that they match).
 set -euo pipefail
 shared=${1:?SHARED_DIR}; out=${2:?OUT_DIR}; shift 2
 common=(--content "$shared/data/content" --vgg-weights "$shared/weights/vgg19_imagenet_conv1_1-conv3_4.safetensors"

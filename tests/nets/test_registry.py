@@ -179,3 +179,40 @@ def test_bad_card_metadata_does_not_break_listing_or_loading(models_dir: Path, c
     assert info.description == "" and info.metadata == {}
     model = load_model(path)
     assert model.name == "odd" and model.metadata["style"] == "s"
+
+
+def test_shipped_entries_match_the_files_in_models() -> None:
+    """The weights enum's sha256 is the one of the file shipped in models/ (retraining must update it)."""
+    from vidstyle.nets.registry import file_sha256
+
+    root = Path(__file__).resolve().parents[2] / "models"
+    for entry in ShippedWeights:
+        path = root / f"{entry.model_name}.safetensors"
+        assert path.is_file(), path
+        assert file_sha256(path) == entry.sha256, entry
+        assert load_model(path).metadata.get("architecture", {}).get("size") == entry.meta["size"]
+
+
+def test_download_is_hash_checked(monkeypatch, tmp_path: Path) -> None:
+    from vidstyle.errors import WeightsUnavailableError
+    from vidstyle.nets import registry
+
+    seen = {}
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):  # noqa: ANN001
+        seen.update(url=url, hash_prefix=hash_prefix)
+        raise RuntimeError(f'invalid hash value (expected "{hash_prefix}", got "0000")')
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    with pytest.raises(ModelError, match="does not match its sha256"):
+        registry._download_shipped("starry_tiny")
+    assert seen["hash_prefix"] == ShippedWeights.STARRY_TINY.sha256
+    assert not (tmp_path / "vidstyle" / "starry_tiny.safetensors").exists()
+
+    def offline(url, dst, hash_prefix=None, progress=True):  # noqa: ANN001
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(WeightsUnavailableError, match="could not be downloaded"):
+        registry._download_shipped("starry_tiny")

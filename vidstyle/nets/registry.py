@@ -48,14 +48,30 @@ _RELEASE_URL = "https://github.com/vidstyle/vidstyle/releases/download/models-v1
 
 
 class ShippedWeights(enum.Enum):
-    """Models trained by this project (torchvision-style weights entries: url, sha256, meta)."""
+    """Models trained by this project (torchvision-style weights entries: url, sha256, meta).
 
-    STARRY_TINY = ("starry_tiny", f"{_RELEASE_URL}/starry_tiny.safetensors")
-    WAVE_SMALL = ("wave_small", f"{_RELEASE_URL}/wave_small.safetensors")
+    ``sha256`` is that of the file in ``models/`` (a test keeps them equal); a download is checked
+    against it before it is used.
+    """
 
-    def __init__(self, model_name: str, url: str) -> None:
+    STARRY_TINY = (
+        "starry_tiny",
+        f"{_RELEASE_URL}/starry_tiny.safetensors",
+        "cb264b9c6fc2612b1263c567068413798337bc1a14ba5fa381440aef92013707",
+        {"architecture": "transformer", "size": "tiny", "style": "vangogh_starry_night"},
+    )
+    WAVE_SMALL = (
+        "wave_small",
+        f"{_RELEASE_URL}/wave_small.safetensors",
+        "5f370a4902abf4935eaf3fb04f11f28b574e3e8c7081198e1c281547c04bdce4",
+        {"architecture": "transformer", "size": "small", "style": "hokusai_great_wave"},
+    )
+
+    def __init__(self, model_name: str, url: str, sha256: str, meta: dict[str, str]) -> None:
         self.model_name = model_name
         self.url = url
+        self.sha256 = sha256
+        self.meta = meta
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +182,18 @@ def _download_shipped(name: str) -> Path:
             target = Path(torch.hub.get_dir()) / "vidstyle" / f"{name}.safetensors"
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                torch.hub.download_url_to_file(entry.url, str(target), progress=False)
+                # writes to a temporary file and moves it into place only when its sha256 matches
+                torch.hub.download_url_to_file(entry.url, str(target), hash_prefix=entry.sha256, progress=False)
+            except RuntimeError as exc:
+                if "hash" not in str(exc).lower():
+                    raise WeightsUnavailableError(
+                        f"model {name} could not be downloaded from {entry.url} ({exc}); put {name}.safetensors "
+                        "in $VIDSTYLE_MODELS"
+                    ) from exc
+                raise ModelError(
+                    f"the downloaded {name} does not match its sha256 {entry.sha256[:12]}…; it was not kept: "
+                    f"try again, or put a verified {name}.safetensors in $VIDSTYLE_MODELS"
+                ) from exc
             except Exception as exc:
                 raise WeightsUnavailableError(
                     f"model {name} is not installed and could not be downloaded from {entry.url} "
