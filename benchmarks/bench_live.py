@@ -13,7 +13,8 @@ same run; the ``passthrough`` row (no model) shows what capture and output alone
 ``-fp32`` float32 network (default ``auto``: bfloat16 where the CPU/GPU has it natively),
 ``-serial``/``-overlap`` flow before the network / in a helper thread while the network runs (the
 plain row uses the default: overlapped with 4 cores or more), ``-nostab`` no flow and no
-stabilisation, ``-cl`` channels-last, ``-compile`` torch.compile.
+stabilisation, ``-cl`` channels-last, ``-compile`` torch.compile, ``-t1`` one torch thread (which
+turns the flow helper thread on: network on one core, flow on the other).
 
 Models: the tiny rows use ``models/starry_tiny.safetensors`` when it exists, else a random-weights tiny
 TransformerNet (speed does not depend on the weights); the full row uses
@@ -53,6 +54,7 @@ CONFIGS = [
     "tiny-fp32-compile",
     "tiny-halfflow",
     "tiny-fullflow",
+    "tiny-t1",
     "full",
     "full-fp32",
 ]
@@ -138,7 +140,7 @@ def run_config(
                 stabilize=0.0 if name.endswith("nostab") else stabilize,
                 flow=flow,
                 **({"flow_scale": 0.5} if name.endswith("halfflow") else {"flow_scale": 1.0} if name.endswith("fullflow") else {}),
-                threads=threads,
+                threads=1 if name.endswith("-t1") else threads,
                 parallel_flow={"overlap": True, "serial": False}.get(
                     name.rsplit("-", 1)[-1]
                 ),
@@ -193,7 +195,7 @@ def main() -> None:
         "--threads",
         type=int,
         default=None,
-        help="torch threads (default: all cores available)",
+        help="torch threads (default: the live default, one fewer than the cores on a CPU)",
     )
     ap.add_argument("--stabilize", type=float, default=0.85)
     ap.add_argument("--flow", default="dis-ultrafast")

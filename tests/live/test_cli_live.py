@@ -222,3 +222,15 @@ def test_flow_scale_reaches_the_flow_stage(tiny_model) -> None:
 
     assert LiveStylizer(models=[str(tiny_model)])._flow.work_scale == DEFAULT_LIVE_FLOW_SCALE == 0.5
     assert LiveStylizer(models=[str(tiny_model)], flow_scale=1.0)._flow.work_scale == 1.0
+
+
+@pytest.mark.parametrize("cores,threads,parallel", [(1, 1, False), (2, 1, True), (8, 7, True)])
+def test_live_leaves_a_core_for_capture_and_flow(monkeypatch, tiny_model, cores: int, threads: int, parallel: bool) -> None:
+    import vidstyle.runtime
+    from vidstyle.live import LiveStylizer
+
+    monkeypatch.setattr(vidstyle.runtime, "default_threads", lambda: cores)
+    live = LiveStylizer(models=[str(tiny_model)], device="cpu")
+    assert live._options["threads"] == threads
+    assert live.parallel_flow is parallel
+    assert LiveStylizer(models=[str(tiny_model)], device="cpu", threads=cores)._options["threads"] == cores

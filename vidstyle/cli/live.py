@@ -153,7 +153,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="CPU threads for the network",
+        help="CPU threads for the network (default: one fewer than the cores, so capture and flow keep one)",
     )
     p.add_argument(
         "--camera-option",

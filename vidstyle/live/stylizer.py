@@ -65,7 +65,10 @@ class LiveStylizer:
             for no flow (and no stabilisation).
         flow_scale: compute the flow, its consistency mask and cut detection at this fraction of the
             frame size (:class:`~vidstyle.flow.stage.FlowStage` ``work_scale``).
-        threads: torch CPU threads.
+        threads: torch CPU threads. ``None``: on a CPU, one fewer than the cores (at least 1), so that
+            capture and the flow (in its helper thread, see ``parallel_flow``) have a core of their own:
+            measured on 2 cores (BENCHMARKS.md, "Live mode") 30.0 fps with 0 % dropped and p95 32–42 ms,
+            against 28.1–29.0 fps, 3–6 % dropped and p95 65–71 ms with both cores for the network.
         stage_factory: builds the stylize stage for one model (tests inject fakes); default
             :class:`~vidstyle.stylize.feedforward.FeedForwardStage`.
         parallel_flow: compute the flow of a frame in a helper thread while the network runs on
@@ -108,6 +111,14 @@ class LiveStylizer:
             raise InvalidOptionError(
                 f"--stabilize must be between 0 (off) and 1 (strongest), got {stabilize}"
             )
+        from vidstyle.runtime import default_threads
+
+        cores = default_threads()
+        if threads is None:
+            from vidstyle.stylize.feedforward import resolve_device
+
+            if resolve_device(device).type == "cpu":
+                threads = max(1, cores - 1)
         self._models = models
         self._labels = [_model_label(m) for m in models]
         self._options = {
@@ -130,9 +141,6 @@ class LiveStylizer:
 
             self._flow = FlowStage(estimator=flow, work_scale=flow_scale)
         if parallel_flow is None:
-            from vidstyle.runtime import default_threads
-
-            cores = default_threads()
             parallel_flow = cores >= 4 or (threads is not None and threads < cores)
         self.parallel_flow = bool(parallel_flow)
         self._pool: Any = None
