@@ -184,17 +184,12 @@ def _download_shipped(name: str) -> Path:
             try:
                 # writes to a temporary file and moves it into place only when its sha256 matches
                 torch.hub.download_url_to_file(entry.url, str(target), hash_prefix=entry.sha256, progress=False)
-            except RuntimeError as exc:
-                if "hash" not in str(exc).lower():
-                    raise WeightsUnavailableError(
-                        f"model {name} could not be downloaded from {entry.url} ({exc}); put {name}.safetensors "
-                        "in $VIDSTYLE_MODELS"
-                    ) from exc
-                raise ModelError(
-                    f"the downloaded {name} does not match its sha256 {entry.sha256[:12]}…; it was not kept: "
-                    f"try again, or put a verified {name}.safetensors in $VIDSTYLE_MODELS"
-                ) from exc
             except Exception as exc:
+                if isinstance(exc, RuntimeError) and "hash" in str(exc).lower():
+                    raise ModelError(
+                        f"the downloaded {name} does not match its sha256 {entry.sha256[:12]}…; it was not kept: "
+                        f"try again, or put a verified {name}.safetensors in $VIDSTYLE_MODELS"
+                    ) from exc
                 raise WeightsUnavailableError(
                     f"model {name} is not installed and could not be downloaded from {entry.url} "
                     f"({type(exc).__name__}); connect to the internet or put {name}.safetensors in "

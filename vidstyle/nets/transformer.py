@@ -194,12 +194,14 @@ class TransformerNet(nn.Module):
         self.config = config
         # Smallest padded side for which every reflection pad fits and the 1/4-resolution maps have
         # more than one pixel (instance norm needs it): smaller frames are padded up, then cropped back.
-        self.min_input = max(8, config.kernel_in // 2 + 1, config.kernel_out // 2 + 1)
+        s2d, cs = config.space_to_depth, 3 * S2D_BLOCK * S2D_BLOCK
+        pads = max(config.kernel_in // 2 + 1, config.kernel_out // 2 + 1)
+        self.min_input = S2D_BLOCK * max(2, pads) if s2d else max(8, pads)
         c1, c2, c3 = config.channels
         dw = config.depthwise
-        s2d, cs = config.space_to_depth, 3 * S2D_BLOCK * S2D_BLOCK
+        # encoder, residuals, decoder/head are created in this order for both layouts, so a seed gives
+        # the pyramid nets the same initial weights as before the space-to-depth layout existed
         if s2d:
-            self.min_input = S2D_BLOCK * max(2, config.kernel_in // 2 + 1, config.kernel_out // 2 + 1)
             self.encoder = nn.Sequential(nn.PixelUnshuffle(S2D_BLOCK), _ConvNormAct(cs, c3, config.kernel_in, 1, False))
         else:
             self.encoder = nn.Sequential(
