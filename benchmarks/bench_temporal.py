@@ -79,6 +79,8 @@ def main() -> int:
     ap.add_argument("--clips", default="cockatoo_60f.mp4,sintel_raft_demo,realshort.mp4")
     ap.add_argument("--json", default=None)
     ap.add_argument("--flow", default="dis-fast", help="flow estimator of the stabiliser (FlowStage)")
+    ap.add_argument("--flow-scale", type=float, default=1.0,
+                    help="FlowStage work_scale of the stabiliser's flow, mask and cut detection (live mode uses 0.5)")
     ap.add_argument("--mid-bands", default="", help="DoG bands restored too, e.g. 1:2,2:4 (Stabilizer mid_bands)")
     ap.add_argument("--detail", type=float, default=1.0, help="sharpness to restore, fraction of per-frame (Stabilizer detail)")
     args = ap.parse_args()
@@ -97,7 +99,7 @@ def main() -> int:
         inputs = read_clip(str(spec), max_width=args.max_width, frames=args.frames)
         ref = warp_reference(inputs, lag=1)
         # flow for the stabiliser, as the pipeline computes it
-        fs = FlowStage(estimator=args.flow)
+        fs = FlowStage(estimator=args.flow, work_scale=args.flow_scale)
         annotated = []
         for i, img in enumerate(inputs):
             annotated += fs.process(Frame(index=i, image=img))

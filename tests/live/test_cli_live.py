@@ -220,8 +220,8 @@ def test_bad_flow_scale_is_one_clear_error(tiny_model, capsys, scale: str) -> No
 def test_flow_scale_reaches_the_flow_stage(tiny_model) -> None:
     from vidstyle.live import DEFAULT_LIVE_FLOW_SCALE, LiveStylizer
 
-    assert LiveStylizer(models=[str(tiny_model)])._flow.work_scale == DEFAULT_LIVE_FLOW_SCALE == 0.5
-    assert LiveStylizer(models=[str(tiny_model)], flow_scale=1.0)._flow.work_scale == 1.0
+    assert LiveStylizer(models=[str(tiny_model)])._flow.work_scale == DEFAULT_LIVE_FLOW_SCALE == 1.0
+    assert LiveStylizer(models=[str(tiny_model)], flow_scale=0.5)._flow.work_scale == 0.5
 
 
 @pytest.mark.parametrize("cores,threads,parallel", [(1, 1, False), (2, 1, True), (8, 7, True)])

@@ -120,7 +120,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="F",
-        help="compute flow and occlusion mask at this fraction of the frame size, in (0, 1] (default 0.5)",
+        help="compute flow and occlusion mask at this fraction of the frame size, in (0, 1] (default 1: full size; 0.5 is cheaper but stabilises less)",
     )
     p.add_argument(
         "--compile",
@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidOptionError(f"--threads must be >= 1, got {args.threads}")
     if args.flow_scale is not None and not 0.0 < args.flow_scale <= 1.0:
         raise InvalidOptionError(
-            f"--flow-scale must be in (0, 1] (1 = full frame size; default 0.5), got {args.flow_scale}"
+            f"--flow-scale must be in (0, 1] (1 = full frame size, the default), got {args.flow_scale}"
         )
     if args.record is not None:
         try:

@@ -28,10 +28,11 @@ __all__ = ["DEFAULT_LIVE_FLOW", "DEFAULT_LIVE_FLOW_SCALE", "LiveStylizer"]
 
 #: flow estimator of live mode: the cheapest DIS preset (a few ms at 640×360)
 DEFAULT_LIVE_FLOW = "dis-ultrafast"
-#: flow, consistency mask and cut detection run at this fraction of the frame size (FlowStage.work_scale):
-#: measured with the space-to-depth tiny net (BENCHMARKS.md, "Live mode"): 29.6 vs 28.5 fps from a 30 fps
-#: source, p95 latency 55 vs 68 ms
-DEFAULT_LIVE_FLOW_SCALE = 0.5
+#: flow, consistency mask and cut detection run at this fraction of the frame size (FlowStage.work_scale).
+#: Full size: with the network on cores - 1 threads it keeps 30 fps on 2 cores as well as half size does, and
+#: half-size flow stabilises far less (warping-error ratio 0.29-0.77 instead of 0.07-0.32 on the real clips;
+#: BENCHMARKS.md, "Live mode" and "Temporal stabilisation").
+DEFAULT_LIVE_FLOW_SCALE = 1.0
 
 ModelRef = Any  # a model name, a path, or a loaded StyleModel
 
