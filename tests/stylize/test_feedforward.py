@@ -298,3 +298,27 @@ def test_resolve_precision() -> None:
         resolve_precision("float16", device=cpu)
     with pytest.raises(InvalidOptionError, match="precision must be one of"):
         resolve_precision("fp8", device=cpu)
+
+
+def test_other_nets_run_with_fast_instance_norms_and_the_caller_model_is_untouched() -> None:
+    from vidstyle.nets.engstrom import Engstrom2016Net
+    from vidstyle.nets.registry import StyleModel
+    from vidstyle.stylize.feedforward import FeedForwardStylizer
+
+    torch.manual_seed(0)
+    net = Engstrom2016Net().eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.weight.uniform_(0.5, 2.0)
+                m.bias.uniform_(-0.5, 0.5)
+    model = StyleModel(net=net, name="e", architecture="engstrom2016")
+    fast = FeedForwardStylizer(model=model, device="cpu", threads=1)
+    plain = FeedForwardStylizer(model=model, device="cpu", threads=1, fuse=False)
+    norms = [type(m).__name__ for m in fast.model.net.modules() if "Norm" in type(m).__name__]
+    assert norms and set(norms) == {"_InstanceNorm"}
+    assert all(isinstance(m, torch.nn.InstanceNorm2d) for m in net.modules() if "Norm" in type(m).__name__)
+    x = image_to_tensor(texture(20, 30, seed=5))[None]
+    out, ref = fast(x).numpy(), plain(x).numpy()
+    assert 0.05 < ref.std()  # a real image, not a saturated one
+    np.testing.assert_allclose(out, ref, atol=1e-5)

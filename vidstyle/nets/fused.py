@@ -47,6 +47,7 @@ __all__ = [
     "space_to_depth_conv_weight",
     "upsample_conv_weight",
     "upsample_conv_weight_2x2",
+    "with_fast_instance_norms",
 ]
 
 # Fold a separable up-block into a dense low-resolution conv only while the dense conv needs at most
@@ -168,8 +169,9 @@ class _InstanceNorm(nn.Module):
         return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
 
 
-def _with_fast_norms(module: nn.Module) -> nn.Module:
-    """A copy of ``module`` whose ``InstanceNorm2d`` layers are :class:`_InstanceNorm` (same parameters)."""
+def with_fast_instance_norms(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` (for inference) whose affine ``InstanceNorm2d`` layers compute the same
+    function faster for one image (:class:`_InstanceNorm`, same parameters); ``module`` is not modified."""
     module = copy.deepcopy(module)
     for parent in list(module.modules()):
         for name, child in parent.named_children():
@@ -291,7 +293,7 @@ class FusedTransformerNet(nn.Module):
         self.input_multiple = net.input_multiple
         self.min_input = net.min_input
         # copies whose instance norms run as one-image batch norms (_InstanceNorm): the net is not modified
-        self.encoder, self.residuals = _with_fast_norms(net.encoder), _with_fast_norms(net.residuals)
+        self.encoder, self.residuals = with_fast_instance_norms(net.encoder), with_fast_instance_norms(net.residuals)
         self.head = net.head
         blocks: list[nn.Module] = []
         with torch.no_grad():

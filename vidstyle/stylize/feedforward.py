@@ -18,7 +18,7 @@ import torch
 
 from vidstyle.errors import InvalidOptionError
 from vidstyle.frame import Frame, from_float32
-from vidstyle.nets.fused import fuse_for_inference
+from vidstyle.nets.fused import fuse_for_inference, with_fast_instance_norms
 from vidstyle.nets.registry import DEFAULT_MODEL, StyleModel, load_model
 from vidstyle.nets.transformer import TransformerNet
 from vidstyle.runtime import default_threads, tune_malloc
@@ -140,6 +140,9 @@ class FeedForwardStylizer:
             # exact inference form: the decoder's upsample + conv run at the low resolution
             # (vidstyle.nets.fused; 1.3-1.6x faster for tiny/small on a CPU, BENCHMARKS.md)
             m = StyleModel(net=fuse_for_inference(copy.deepcopy(m.net)), name=m.name,
+                           architecture=m.architecture, metadata=m.metadata)
+        elif fuse:  # other nets (engstrom2016): their instance norms as one-image batch norms
+            m = StyleModel(net=with_fast_instance_norms(m.net), name=m.name,
                            architecture=m.architecture, metadata=m.metadata)
         self.model = m.to(self.device, self.dtype).eval()
         self.name = m.name
