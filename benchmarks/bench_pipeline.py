@@ -175,6 +175,8 @@ VARIANTS = {
     "bf16+compile": {"precision": "bfloat16", "compile": True},
     "stab": {"stabilize": 0.85},
     "bf16+stab": {"precision": "bfloat16", "stabilize": 0.85},
+    "t1": {"threads": 1},
+    "stab+t1": {"stabilize": 0.85, "threads": 1},
 }
 
 
