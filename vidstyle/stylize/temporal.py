@@ -45,16 +45,19 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def _lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian-like low-pass of scale ``sigma``: exact :func:`_blur` below 2 px; above, an area
-    downsample by the largest power of two ≤ sigma, a blur of the rest, and a bilinear upsample
-    (~10× cheaper at σ = 4 than a 21-tap blur; only the band's scale matters here)."""
+    """Gaussian-like low-pass of scale ``sigma``: exact :func:`_blur` below 2 px; above, a box
+    downsample by the largest power of two ``f`` ≤ sigma (the frame replicate-padded to a multiple of
+    ``f``), a blur of the rest, and a bilinear upsample (half-pixel centres) cropped back to the frame
+    (~10× cheaper at σ = 4 than a 21-tap blur; only the band's scale matters here).
+    :func:`_lowpass_hwc` computes the same with OpenCV."""
     if sigma < 2.0:
         return _blur(x, sigma)
     f = 2 ** int(math.floor(math.log2(sigma)))
     h, w = x.shape[-2:]
-    small = F.adaptive_avg_pool2d(x, (max(1, -(-h // f)), max(1, -(-w // f))))
-    small = _blur(small, sigma / f)
-    return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    hp, wp = -(-h // f) * f, -(-w // f) * f
+    xp = F.pad(x, (0, wp - w, 0, hp - h), mode="replicate") if (hp, wp) != (h, w) else x
+    small = _blur(F.avg_pool2d(xp, f), sigma / f)
+    return F.interpolate(small, size=(hp, wp), mode="bilinear", align_corners=False)[..., :h, :w]
 
 
 def sharpness_torch(image: torch.Tensor) -> torch.Tensor:
@@ -139,6 +142,81 @@ def stabilize(
     return (out + k * hf).clamp(0.0, 1.0)
 
 
+def _blur_hwc(x: "np.ndarray", sigma: float) -> "np.ndarray":  # noqa: F821
+    """:func:`_blur` of an ``H×W`` or ``H×W×C`` float32 array (``cv2.sepFilter2D``, same taps and borders)."""
+    import cv2
+    import numpy as np
+
+    k = np.asarray(_gauss_kernel(sigma, torch.device("cpu"), torch.float64).tolist(), dtype=np.float32)
+    return cv2.sepFilter2D(x, -1, k, k, borderType=cv2.BORDER_REPLICATE)
+
+
+def _lowpass_hwc(x: "np.ndarray", sigma: float) -> "np.ndarray":  # noqa: F821
+    """:func:`_lowpass` of an ``H×W×C`` float32 array with OpenCV (INTER_AREA at an integer factor is the
+    box average; INTER_LINEAR on float32 is the half-pixel bilinear of ``F.interpolate``)."""
+    import cv2
+
+    if sigma < 2.0:
+        return _blur_hwc(x, sigma)
+    f = 2 ** int(math.floor(math.log2(sigma)))
+    h, w = x.shape[:2]
+    hp, wp = -(-h // f) * f, -(-w // f) * f
+    xp = cv2.copyMakeBorder(x, 0, hp - h, 0, wp - w, cv2.BORDER_REPLICATE) if (hp, wp) != (h, w) else x
+    small = _blur_hwc(cv2.resize(xp, (wp // f, hp // f), interpolation=cv2.INTER_AREA), sigma / f)
+    up = cv2.resize(small, (wp, hp), interpolation=cv2.INTER_LINEAR)
+    return up[:h, :w] if up.ndim == 3 else up[:h, :w, None]
+
+
+def _luma_laplacian_hwc(x: "np.ndarray") -> "np.ndarray":  # noqa: F821
+    """:func:`_luma_laplacian` of an ``H×W×3`` float32 array (``H×W``)."""
+    import cv2
+    import numpy as np
+
+    r, g, b = _LUMA
+    y = cv2.transform(x, np.array([[r, g, b]], dtype=np.float32))
+    return cv2.Laplacian(y, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REPLICATE)
+
+
+def _mean_abs(x: "np.ndarray") -> float:  # noqa: F821
+    import cv2
+
+    return float(cv2.norm(x, cv2.NORM_L1)) / x.size
+
+
+def _stabilize_hwc(new: "np.ndarray", warped_prev: "np.ndarray", consistency: "np.ndarray", *,  # noqa: F821
+                   strength: float, feather: float, detail: float,
+                   mid_bands: tuple[tuple[float, float], ...]) -> "np.ndarray":  # noqa: F821
+    """:func:`stabilize` (``restore_detail=True``) of one ``H×W×3`` float32 frame with OpenCV.
+
+    The same formula step by step; OpenCV's filters run many times faster than the equivalent chain of
+    small torch ops on a CPU (BENCHMARKS.md, "Temporal stabilisation"). Tested equal to
+    :func:`stabilize` to float rounding."""
+    import cv2
+    import numpy as np
+
+    m = consistency.astype(np.float32, copy=False)
+    if feather > 0:
+        m = _blur_hwc(m, feather)
+    m = cv2.merge([m * np.float32(strength)] * 3)
+    out = cv2.add(new, cv2.multiply(m, cv2.subtract(warped_prev, new)))  # m·W + (1 − m)·N
+    new_low: dict[float, np.ndarray] = {}
+    for lo, hi in mid_bands:
+        band = cv2.subtract(_lowpass_hwc(out, lo), _lowpass_hwc(out, hi))
+        for sigma in (lo, hi):
+            if sigma not in new_low:
+                new_low[sigma] = _lowpass_hwc(new, sigma)
+        ref = cv2.subtract(new_low[lo], new_low[hi])
+        g = min(max(_mean_abs(ref) / max(_mean_abs(band), 1e-8), 1.0), 3.0)
+        out = cv2.scaleAdd(band, g - 1.0, out)
+    target = _mean_abs(_luma_laplacian_hwc(new)) * detail
+    hf = cv2.subtract(out, _blur_hwc(out, 1.0))
+    lap_out = _luma_laplacian_hwc(out)
+    have = _mean_abs(lap_out)
+    probe = _mean_abs(cv2.add(lap_out, _luma_laplacian_hwc(hf)))
+    k = min(max((target - have) / max(probe - have, 1e-8), 0.0), 3.0)
+    return np.clip(cv2.scaleAdd(hf, k, out), 0.0, 1.0, out=None)
+
+
 def _warp_previous(prev: torch.Tensor, flow_bwd: torch.Tensor, *, mode: str) -> torch.Tensor:
     """``warp(prev, flow_bwd)`` clamped to [0, 1]; one float32 CPU frame goes through ``cv2.remap``
     (same bicubic/bilinear kernel and replicate border, 1/32-pixel coordinates; ~1 ms instead of
@@ -209,7 +287,32 @@ class Stabilizer:
             out = new
         else:
             warped = _warp_previous(prev, flow_bwd, mode=self.interpolation)
-            out = stabilize(new, warped, consistency, strength=self.strength, restore_detail=self.restore_detail,
-                            detail=self.detail, mid_bands=self.mid_bands)
+            if _hwc_eligible(new) and self.restore_detail:
+                out = self._step_hwc(new, warped, consistency)
+            else:
+                out = stabilize(new, warped, consistency, strength=self.strength,
+                                restore_detail=self.restore_detail, detail=self.detail, mid_bands=self.mid_bands)
         self.previous = out.detach()
         return out
+
+    def _step_hwc(self, new: torch.Tensor, warped: torch.Tensor, consistency: torch.Tensor) -> torch.Tensor:
+        """:func:`_stabilize_hwc` on one CPU float32 frame; the result is an N×C×H×W view of H×W×C
+        memory (what the next :func:`_warp_previous` and the sink read without a copy)."""
+        import numpy as np
+
+        c = consistency.reshape(consistency.shape[-2:]) if consistency.numel() == new.shape[-2] * new.shape[-1] else None
+        if c is None or warped.shape != new.shape:
+            raise ShapeError(f"consistency {tuple(consistency.shape)} does not match the image {tuple(new.shape)}")
+        out = _stabilize_hwc(
+            np.ascontiguousarray(new[0].permute(1, 2, 0).numpy()),
+            np.ascontiguousarray(warped[0].permute(1, 2, 0).numpy()),
+            np.ascontiguousarray(c.to(torch.float32).numpy()),
+            strength=self.strength, feather=1.0, detail=self.detail, mid_bands=self.mid_bands,
+        )
+        return torch.from_numpy(out).permute(2, 0, 1)[None]
+
+
+def _hwc_eligible(x: torch.Tensor) -> bool:
+    """One RGB float32 CPU frame without autograd: the OpenCV paths apply."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.ndim == 4 and x.shape[0] == 1
+            and x.shape[1] == 3 and not x.requires_grad)
