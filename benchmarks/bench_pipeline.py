@@ -15,9 +15,10 @@ For each frame size and model it measures, in one run on this machine:
 * **pipeline**: ``vidstyle.stylize_video`` from an H.264 file to an H.264 file (decode + stylize +
   encode with the default settings: libx264 CRF 18 preset medium, audio none), per-frame
   stabilisation off, steady state from the progress callback; also each part's busy time.
-* **malloc**: the full net at the largest size in child processes (the raw network, no stage),
-  plain glibc vs the mmap threshold alone vs the ``GLIBC_TUNABLES`` malloc tunable the CLI sets by
-  re-executing itself (mmap and trim thresholds) vs ``mallopt`` at run time (what
+* **malloc**: the full net at the largest size in child processes (the raw network, no stage, run
+  in a worker thread as the pipeline runs it), plain glibc vs the mmap threshold alone vs mmap and
+  trim thresholds (the earlier CLI tunable) vs the ``GLIBC_TUNABLES`` malloc tunable the CLI sets by
+  re-executing itself (also no mmap and one arena) vs ``mallopt`` at run time (what
   ``FeedForwardStage`` does on CPU), with the system CPU time and page faults per frame.
 
 Models: ``tiny`` and ``full`` with random weights (speed does not depend on the values) and
@@ -272,15 +273,25 @@ def malloc_probe(model_path: str, width: int, height: int, mallopt: bool, second
         tune_malloc()
     model = load_model(model_path)
     x = torch.rand(1, 3, height, width)
-    with torch.inference_mode():
-        model(x)
-        r0 = resource.getrusage(resource.RUSAGE_SELF)
-        n, t0 = 0, time.perf_counter()
-        while n < 2 or time.perf_counter() - t0 < seconds:
+    result: dict[str, object] = {}
+
+    def work() -> None:  # in a worker thread, as the pipeline's stylize stage runs it
+        with torch.inference_mode():
             model(x)
-            n += 1
-        dt = time.perf_counter() - t0
-        r1 = resource.getrusage(resource.RUSAGE_SELF)
+            result["r0"] = resource.getrusage(resource.RUSAGE_SELF)
+            n, t0 = 0, time.perf_counter()
+            while n < 2 or time.perf_counter() - t0 < seconds:
+                model(x)
+                n += 1
+            result["dt"], result["n"] = time.perf_counter() - t0, n
+            result["r1"] = resource.getrusage(resource.RUSAGE_SELF)
+
+    import threading
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    r0, r1, n, dt = result["r0"], result["r1"], result["n"], result["dt"]
     return {
         "fps": n / dt,
         "sys_per_frame": (r1.ru_stime - r0.ru_stime) / n,
@@ -296,6 +307,8 @@ def run_probe(model_path: Path, width: int, height: int, variant: str, seconds: 
         env["GLIBC_TUNABLES"] = TUNABLE
     elif variant == "threshold":  # the first version of the tunable: mmap threshold only
         env["GLIBC_TUNABLES"] = "glibc.malloc.mmap_threshold=4294967296"
+    elif variant == "threshold+trim":  # the second version: no arena limit, mmap still allowed
+        env["GLIBC_TUNABLES"] = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296"
     args = [sys.executable, __file__, "--probe", str(model_path), f"{width}x{height}", "--seconds", str(seconds)]
     if variant == "mallopt":
         args.append("--mallopt")
@@ -385,7 +398,7 @@ def main() -> None:
             name = "full" if "full" in names else names[-1]
             path = model_file(name, tmp, args.engstrom)
             assert path is not None
-            for variant in ("plain", "threshold", "tunable", "mallopt"):
+            for variant in ("plain", "threshold", "threshold+trim", "tunable", "mallopt"):
                 r = run_probe(path, width, height, variant, max(3.0, args.seconds / 2))
                 r.update(variant=variant, model=name, size=f"{width}x{height}")
                 malloc.append(r)
@@ -419,6 +432,7 @@ def main() -> None:
         print("| malloc setting | model, size | fps | × plain | system CPU s/frame | user CPU s/frame | minor faults/frame |")
         print("|---|---|---:|---:|---:|---:|---:|")
         labels = {"plain": "plain glibc", "threshold": "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296 only",
+                  "threshold+trim": "mmap and trim thresholds (the earlier CLI tunable)",
                   "tunable": f"GLIBC_TUNABLES={TUNABLE} (CLI)",
                   "mallopt": "mallopt at run time (library)"}
         for r in malloc:

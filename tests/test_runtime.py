@@ -1,0 +1,75 @@
+"""The malloc tuning (vidstyle.runtime): large tensors allocated in a worker thread — where the
+pipeline runs the network — must not page-fault again on every call (page-fault counts, no timing)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from vidstyle.runtime import _TUNABLE, malloc_is_tuned
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc malloc only"
+)
+
+# a worker thread runs three 3×3 convs (reflection pad, ReLU) on 16×360×1280 float maps (28 MiB each)
+# three times, like the pipeline's stylize worker; minor page faults per call after the first
+_PROBE = """
+import resource, sys, threading
+import torch
+import torch.nn.functional as F
+if sys.argv[1] == "mallopt":
+    from vidstyle.runtime import tune_malloc
+    assert tune_malloc()
+torch.set_num_threads(1)
+w = torch.randn(16, 16, 3, 3) * 0.1
+out = {}
+def work():
+    x = torch.rand(1, 16, 360, 1280)
+    with torch.inference_mode():
+        for i in range(3):
+            if i == 1:
+                r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            y = x
+            for _ in range(3):
+                y = F.relu(F.conv2d(F.pad(y, (1, 1, 1, 1), mode="reflect"), w))
+    out["faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) // 2
+th = threading.Thread(target=work)
+th.start()
+th.join()
+print(out["faults"])
+"""
+_PAGES = 28 * 2**20 // 4096  # one map
+
+
+def _faults(mode: str, tunables: str | None) -> int:
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    if tunables:
+        env["GLIBC_TUNABLES"] = tunables
+    proc = subprocess.run([sys.executable, "-c", _PROBE, mode], env=env, capture_output=True, text=True,
+                          check=True, timeout=120)
+    return int(proc.stdout.strip().splitlines()[-1])
+
+
+def test_worker_thread_tensors_are_reused_with_the_cli_tunable_and_with_mallopt() -> None:
+    # glibc as shipped: every call faults its maps in again (measured ~6 maps' worth)
+    assert _faults("plain", None) > 3 * _PAGES
+    # the earlier tunable (no arena limit, mmap allowed): a worker thread's arena still maps them afresh
+    assert _faults("plain", "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296") > 3 * _PAGES
+    assert _faults("plain", _TUNABLE) < 0.1 * _PAGES
+    assert _faults("mallopt", None) < 0.1 * _PAGES
+
+
+def test_malloc_is_tuned_needs_every_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=4294967296")
+    import vidstyle.runtime as rt
+
+    monkeypatch.setattr(rt, "_tuned_at_runtime", False)
+    assert not malloc_is_tuned()  # the CLI re-executes to add the arena limit
+    monkeypatch.setenv("GLIBC_TUNABLES", _TUNABLE)
+    assert malloc_is_tuned()
