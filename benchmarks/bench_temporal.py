@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vidstyle.flow.consistency import _warped_luma_error  # noqa: E402
 from vidstyle.flow.stage import FlowStage  # noqa: E402
 from vidstyle.frame import Frame  # noqa: E402
 from vidstyle.io import open_source  # noqa: E402
@@ -83,6 +84,9 @@ def main() -> int:
                     help="FlowStage work_scale of the stabiliser's flow, mask and cut detection (live mode uses 0.5)")
     ap.add_argument("--mid-bands", default="", help="DoG bands restored too, e.g. 1:2,2:4 (Stabilizer mid_bands)")
     ap.add_argument("--detail", type=float, default=1.0, help="sharpness to restore, fraction of per-frame (Stabilizer detail)")
+    ap.add_argument("--relax-mask", type=float, default=0.0, metavar="TAU",
+                    help="experiment: also blend where the consistency mask is 0 but the input frame matches the "
+                         "previous one warped by w_b to within TAU (luminance 0..1); 0 = the pipeline's mask")
     args = ap.parse_args()
     torch.set_num_threads(2)
     shared = Path(args.shared)
@@ -103,6 +107,12 @@ def main() -> int:
         annotated = []
         for i, img in enumerate(inputs):
             annotated += fs.process(Frame(index=i, image=img))
+        if args.relax_mask > 0:  # experiment (not what the pipeline does): photometrically confirmed pixels count too
+            for t in range(1, len(annotated)):
+                f = annotated[t]
+                if f.consistency is not None:
+                    err = _warped_luma_error(inputs[t], inputs[t - 1], f.flow_bwd)
+                    f.consistency = np.maximum(f.consistency, (err < args.relax_mask).astype(np.float32))
         for name in args.models.split(","):
             path = model_path(name, shared, repo)
             if not path.is_file():
