@@ -267,3 +267,11 @@ def test_opencv_path_equals_the_torch_formula(hw: tuple[int, int], mid_bands: tu
     out = st.step(new, flow_bwd=torch.zeros(1, 2, h, w), consistency=m)
     torch.testing.assert_close(out, stabilize(new, prev, m, strength=0.85, detail=0.93, mid_bands=mid_bands),
                                atol=1e-4, rtol=0)
+
+
+def test_stabilizer_rejects_a_mask_of_another_shape() -> None:
+    new = _t(texture(24, 36, seed=3))
+    st = Stabilizer()
+    st.step(new, flow_bwd=None, consistency=None)
+    with pytest.raises(ShapeError, match="consistency"):  # same pixel count, transposed
+        st.step(new, flow_bwd=torch.zeros(1, 2, 24, 36), consistency=torch.ones(1, 1, 36, 24))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -142,16 +143,15 @@ def stabilize(
     return (out + k * hf).clamp(0.0, 1.0)
 
 
-def _blur_hwc(x: "np.ndarray", sigma: float) -> "np.ndarray":  # noqa: F821
+def _blur_hwc(x: np.ndarray, sigma: float) -> np.ndarray:
     """:func:`_blur` of an ``H×W`` or ``H×W×C`` float32 array (``cv2.sepFilter2D``, same taps and borders)."""
     import cv2
-    import numpy as np
 
     k = np.asarray(_gauss_kernel(sigma, torch.device("cpu"), torch.float64).tolist(), dtype=np.float32)
     return cv2.sepFilter2D(x, -1, k, k, borderType=cv2.BORDER_REPLICATE)
 
 
-def _lowpass_hwc(x: "np.ndarray", sigma: float) -> "np.ndarray":  # noqa: F821
+def _lowpass_hwc(x: np.ndarray, sigma: float) -> np.ndarray:
     """:func:`_lowpass` of an ``H×W×C`` float32 array with OpenCV (INTER_AREA at an integer factor is the
     box average; INTER_LINEAR on float32 is the half-pixel bilinear of ``F.interpolate``)."""
     import cv2
@@ -167,32 +167,30 @@ def _lowpass_hwc(x: "np.ndarray", sigma: float) -> "np.ndarray":  # noqa: F821
     return up[:h, :w] if up.ndim == 3 else up[:h, :w, None]
 
 
-def _luma_laplacian_hwc(x: "np.ndarray") -> "np.ndarray":  # noqa: F821
+def _luma_laplacian_hwc(x: np.ndarray) -> np.ndarray:
     """:func:`_luma_laplacian` of an ``H×W×3`` float32 array (``H×W``)."""
     import cv2
-    import numpy as np
 
     r, g, b = _LUMA
     y = cv2.transform(x, np.array([[r, g, b]], dtype=np.float32))
     return cv2.Laplacian(y, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REPLICATE)
 
 
-def _mean_abs(x: "np.ndarray") -> float:  # noqa: F821
+def _mean_abs(x: np.ndarray) -> float:
     import cv2
 
     return float(cv2.norm(x, cv2.NORM_L1)) / x.size
 
 
-def _stabilize_hwc(new: "np.ndarray", warped_prev: "np.ndarray", consistency: "np.ndarray", *,  # noqa: F821
+def _stabilize_hwc(new: np.ndarray, warped_prev: np.ndarray, consistency: np.ndarray, *,
                    strength: float, feather: float, detail: float,
-                   mid_bands: tuple[tuple[float, float], ...]) -> "np.ndarray":  # noqa: F821
+                   mid_bands: tuple[tuple[float, float], ...]) -> np.ndarray:
     """:func:`stabilize` (``restore_detail=True``) of one ``H×W×3`` float32 frame with OpenCV.
 
     The same formula step by step; OpenCV's filters run many times faster than the equivalent chain of
     small torch ops on a CPU (BENCHMARKS.md, "Temporal stabilisation"). Tested equal to
     :func:`stabilize` to float rounding."""
     import cv2
-    import numpy as np
 
     m = consistency.astype(np.float32, copy=False)
     if feather > 0:
@@ -214,7 +212,8 @@ def _stabilize_hwc(new: "np.ndarray", warped_prev: "np.ndarray", consistency: "n
     have = _mean_abs(lap_out)
     probe = _mean_abs(cv2.add(lap_out, _luma_laplacian_hwc(hf)))
     k = min(max((target - have) / max(probe - have, 1e-8), 0.0), 3.0)
-    return np.clip(cv2.scaleAdd(hf, k, out), 0.0, 1.0, out=None)
+    result = cv2.scaleAdd(hf, k, out)
+    return np.clip(result, 0.0, 1.0, out=result)
 
 
 def _warp_previous(prev: torch.Tensor, flow_bwd: torch.Tensor, *, mode: str) -> torch.Tensor:
@@ -225,7 +224,6 @@ def _warp_previous(prev: torch.Tensor, flow_bwd: torch.Tensor, *, mode: str) -> 
 
     if prev.device.type == "cpu" and prev.dtype == torch.float32 and prev.shape[0] == 1 and not prev.requires_grad:
         import cv2
-        import numpy as np
 
         from vidstyle.flow.warping import remap_coordinates
 
@@ -298,11 +296,10 @@ class Stabilizer:
     def _step_hwc(self, new: torch.Tensor, warped: torch.Tensor, consistency: torch.Tensor) -> torch.Tensor:
         """:func:`_stabilize_hwc` on one CPU float32 frame; the result is an N×C×H×W view of H×W×C
         memory (what the next :func:`_warp_previous` and the sink read without a copy)."""
-        import numpy as np
-
-        c = consistency.reshape(consistency.shape[-2:]) if consistency.numel() == new.shape[-2] * new.shape[-1] else None
-        if c is None or warped.shape != new.shape:
+        h, w = new.shape[-2:]
+        if consistency.shape[-2:] != (h, w) or consistency.numel() != h * w or warped.shape != new.shape:
             raise ShapeError(f"consistency {tuple(consistency.shape)} does not match the image {tuple(new.shape)}")
+        c = consistency.reshape(h, w)
         out = _stabilize_hwc(
             np.ascontiguousarray(new[0].permute(1, 2, 0).numpy()),
             np.ascontiguousarray(warped[0].permute(1, 2, 0).numpy()),
