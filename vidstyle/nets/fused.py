@@ -24,8 +24,8 @@ ops are memory-bound). The same result is computed exactly at the *low* resoluti
   directly, without the full-resolution map in between (:class:`_FusedUpHead`);
 * the instance norms of one image run as batch norm in training mode (:class:`_InstanceNorm`).
 
-Measured on `full` at 640×360 (2-core CPU, BENCHMARKS.md): 560 → 373 ms per frame for the last three
-steps together, 1.1× the network's compute floor.
+Measured on `full` at 640×360 (2-core CPU, BENCHMARKS.md): 560 → 373 ms per frame for the 2×2 phase
+convs, the head fusion and the norms together, 1.1× the network's compute floor.
 
 :func:`fuse_for_inference` builds a :class:`FusedTransformerNet` from a trained net; its output
 equals the net's (eval mode) to float rounding (tested to 1e-5), for any input size. It is what
