@@ -26,7 +26,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidstyle.flow.consistency import _warped_luma_error  # noqa: E402
 from vidstyle.flow.stage import FlowStage  # noqa: E402
 from vidstyle.frame import Frame  # noqa: E402
 from vidstyle.io import open_source  # noqa: E402
@@ -82,11 +81,13 @@ def main() -> int:
     ap.add_argument("--flow", default="dis-fast", help="flow estimator of the stabiliser (FlowStage)")
     ap.add_argument("--flow-scale", type=float, default=1.0,
                     help="FlowStage work_scale of the stabiliser's flow, mask and cut detection (live mode uses 0.5)")
-    ap.add_argument("--mid-bands", default="", help="DoG bands restored too, e.g. 1:2,2:4 (Stabilizer mid_bands)")
-    ap.add_argument("--detail", type=float, default=1.0, help="sharpness to restore, fraction of per-frame (Stabilizer detail)")
-    ap.add_argument("--relax-mask", type=float, default=0.0, metavar="TAU",
-                    help="experiment: also blend where the consistency mask is 0 but the input frame matches the "
-                         "previous one warped by w_b to within TAU (luminance 0..1); 0 = the pipeline's mask")
+    ap.add_argument("--mid-bands", default=None,
+                    help="DoG bands restored too, e.g. 1:2,2:4 or 'none' (Stabilizer mid_bands; default: the library's)")
+    ap.add_argument("--detail", type=float, default=None,
+                    help="sharpness to restore, fraction of per-frame (Stabilizer detail; default: the library's)")
+    ap.add_argument("--confirm", type=float, default=None, metavar="TAU",
+                    help="also blend where the mask is 0 but the input's warp error is below TAU "
+                         "(Stabilizer confirm; 0 = the mask alone; default: the library's)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     shared = Path(args.shared)
@@ -107,12 +108,6 @@ def main() -> int:
         annotated = []
         for i, img in enumerate(inputs):
             annotated += fs.process(Frame(index=i, image=img))
-        if args.relax_mask > 0:  # experiment (not what the pipeline does): photometrically confirmed pixels count too
-            for t in range(1, len(annotated)):
-                f = annotated[t]
-                if f.consistency is not None:
-                    err = _warped_luma_error(inputs[t], inputs[t - 1], f.flow_bwd)
-                    f.consistency = np.maximum(f.consistency, (err < args.relax_mask).astype(np.float32))
         for name in args.models.split(","):
             path = model_path(name, shared, repo)
             if not path.is_file():
@@ -146,13 +141,21 @@ def main() -> int:
                          "size": f"{inputs[0].shape[1]}x{inputs[0].shape[0]}", "frames": len(inputs)})
             print(f"{clip:18s} {name:20s} {0.0:8.2f} {base[0]:9.5f} {1.0:8.3f} {1.0:11.3f} {1.0:11.3f}", flush=True)
             for s in strengths:
-                bands = tuple(tuple(float(v) for v in b.split(":")) for b in args.mid_bands.split(",") if b)
-                stab = Stabilizer(strength=s, detail=args.detail, mid_bands=bands)
+                options: dict = {}
+                if args.mid_bands is not None:
+                    options["mid_bands"] = tuple(tuple(float(v) for v in b.split(":"))
+                                                 for b in args.mid_bands.split(",") if b and b != "none")
+                if args.detail is not None:
+                    options["detail"] = args.detail
+                if args.confirm is not None:
+                    options["confirm"] = args.confirm
+                stab = Stabilizer(strength=s, **options)
                 outs = []
-                for f, y in zip(annotated, raw):
+                for f, y in zip(annotated, raw):  # as FeedForwardStage does
                     flow = None if f.flow_bwd is None else torch.from_numpy(f.flow_bwd)[None]
                     cons = None if f.consistency is None else torch.from_numpy(f.consistency)[None, None]
-                    outs.append(stab.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut))
+                    err = None if f.warp_error is None else torch.from_numpy(f.warp_error)[None, None]
+                    outs.append(stab.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut, warp_error=err))
                 we, sh, st = scores(outs)
                 row = {"clip": clip, "model": name, "strength": s, "we": we, "we_ratio": we / base[0],
                        "sharp_ratio": sh / base[1], "style_ratio": st / base[2], "sharpness": sh, "style": st,

@@ -36,6 +36,9 @@ class Frame:
             (forward-backward check and motion boundaries), 0 where disoccluded.
         scene_cut: ``True`` where the flow stage detected a cut between the previous frame and
             this one (temporal state must not carry across it).
+        warp_error: ``H×W`` float32, ``|Y_t(x) − Y_{t−1}(x + flow_bwd(x))|``: how far this input frame's
+            luminance (0..1) is from the previous one warped by ``flow_bwd`` (the flow stage's photometric
+            check, also used for cut detection); ``None`` with the flow.
         stylized: the output picture, same layout and dtype rules as ``image``.
         extra: free-form per-stage annotations (kept small).
     """
@@ -50,6 +53,7 @@ class Frame:
     flow_fwd: np.ndarray | None = None
     consistency: np.ndarray | None = None
     scene_cut: bool = False
+    warp_error: np.ndarray | None = None
     stylized: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -32,6 +32,10 @@ def test_fills_fields_in_order():
         # frame t shows frame t−1's content moved 3 px left: w_b = +3, w_f = −3
         assert abs(np.median(f.flow_bwd[0]) - 3) < 0.2 and abs(np.median(f.flow_fwd[0]) + 3) < 0.2
         assert f.consistency[:, :-8].mean() > 0.95  # the right edge enters the picture
+        # the input warp error: the pan is explained inside, not where the right edge enters
+        assert f.warp_error.shape == (96, 128) and f.warp_error.dtype == np.float32
+        assert np.median(f.warp_error[:, 8:-8]) < 0.02 and f.warp_error[:, -3:].mean() > f.warp_error[:, 8:-8].mean()
+    assert first.warp_error is None
     assert stage.finish() == []
     stage.close()
     again = stage.process(Frame(index=0, image=frames[0].image))[0]

@@ -275,3 +275,24 @@ def test_stabilizer_rejects_a_mask_of_another_shape() -> None:
     st.step(new, flow_bwd=None, consistency=None)
     with pytest.raises(ShapeError, match="consistency"):  # same pixel count, transposed
         st.step(new, flow_bwd=torch.zeros(1, 2, 24, 36), consistency=torch.ones(1, 1, 36, 24))
+
+
+def test_confirm_blends_rejected_pixels_whose_input_warp_error_is_small() -> None:
+    h, w = 16, 40
+    prev, new = torch.full((1, 3, h, w), 0.2), torch.full((1, 3, h, w), 0.8)
+    rejected = torch.zeros(1, 1, h, w)  # the consistency mask rejects every pixel
+    err = torch.ones(1, 1, h, w)
+    err[..., : w // 2] = 0.0  # ... but the input matches exactly in the left half
+    outs = {}
+    for confirm in (0.0, 0.02):
+        st = Stabilizer(strength=0.85, restore_detail=False, mid_bands=(), confirm=confirm)
+        st.step(prev, flow_bwd=None, consistency=None)
+        outs[confirm] = st.step(new, flow_bwd=torch.zeros(1, 2, h, w), consistency=rejected, warp_error=err)
+    torch.testing.assert_close(outs[0.0], new)  # the mask alone: per-frame output everywhere
+    left, right = outs[0.02][..., : w // 2 - 4], outs[0.02][..., w // 2 + 4 :]
+    torch.testing.assert_close(left, torch.full_like(left, 0.85 * 0.2 + 0.15 * 0.8))
+    torch.testing.assert_close(right, torch.full_like(right, 0.8))
+    with pytest.raises(InvalidOptionError):
+        Stabilizer(confirm=1.5)
+    with pytest.raises(ShapeError, match="warp_error"):
+        Stabilizer().step(new, flow_bwd=torch.zeros(1, 2, h, w), consistency=rejected, warp_error=torch.zeros(1, 1, h, w - 1))

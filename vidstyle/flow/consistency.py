@@ -33,6 +33,7 @@ __all__ = [
     "is_scene_cut",
     "CUT_INCONSISTENT_FRACTION",
     "CUT_PHOTOMETRIC_ERROR",
+    "warp_error",
 ]
 
 _OCC_REL = 0.01
@@ -167,6 +168,12 @@ def _luma01(image: np.ndarray) -> np.ndarray:
     return (x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114).astype(np.float32)
 
 
+def warp_error(image: np.ndarray, prev: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
+    """``|Y_t(x) − Y_{t−1}(x + w_b(x))|`` (``H×W`` float32, luminance in 0..1): how well the backward flow
+    explains frame t (``image``) from frame t−1 (``prev``); 8-bit inputs are compared in 8 bits."""
+    return _warped_luma_error(image, prev, _check_flow(flow_bwd, "flow_bwd"))
+
+
 def _warped_luma_error(image: np.ndarray, prev: np.ndarray, w_b: np.ndarray) -> np.ndarray:
     """``|Y_t(x) − Y_{t−1}(x + w_b(x))|`` in 0..1 (``H×W`` float32); 8-bit fast path for uint8 input."""
     import cv2
@@ -211,11 +218,13 @@ class CutStats:
 
 
 def cut_statistics(
-    prev: np.ndarray, next: np.ndarray, flow_bwd: np.ndarray, consistency: np.ndarray | None
-) -> CutStats:  # noqa: A002
-    """Statistics of a frame pair used by :func:`is_scene_cut` (``next`` = frame t, ``prev`` = t−1)."""
+    prev: np.ndarray, next: np.ndarray, flow_bwd: np.ndarray, consistency: np.ndarray | None,  # noqa: A002
+    *, warp_error: np.ndarray | None = None,
+) -> CutStats:
+    """Statistics of a frame pair used by :func:`is_scene_cut` (``next`` = frame t, ``prev`` = t−1);
+    ``warp_error``: :func:`warp_error` of the pair when already computed."""
     w_b = _check_flow(flow_bwd, "flow_bwd")
-    err = _warped_luma_error(next, prev, w_b)
+    err = _warped_luma_error(next, prev, w_b) if warp_error is None else warp_error
     if consistency is None:
         c = np.ones(err.shape, np.float32)
     else:
@@ -235,6 +244,7 @@ def is_scene_cut(
     *,
     max_inconsistent: float = CUT_INCONSISTENT_FRACTION,
     max_photometric: float = CUT_PHOTOMETRIC_ERROR,
+    warp_error: np.ndarray | None = None,
 ) -> bool:
     """True when frame ``next`` (t) starts a new shot relative to ``prev`` (t−1).
 
@@ -245,5 +255,5 @@ def is_scene_cut(
     and the warped frame matches to within a few grey levels; across a cut the flow is noise, the
     check fails on large areas, and whatever "consistent" pixels remain still do not match.
     """
-    stats = cut_statistics(prev, next, flow_bwd, consistency)
+    stats = cut_statistics(prev, next, flow_bwd, consistency, warp_error=warp_error)
     return stats.inconsistent_fraction > max_inconsistent or stats.photometric_error > max_photometric

@@ -11,7 +11,7 @@ __all__ = ["FlowStage"]
 
 
 class FlowStage:
-    """Fills ``flow_bwd``, ``flow_fwd``, ``consistency`` and ``scene_cut`` of each frame.
+    """Fills ``flow_bwd``, ``flow_fwd``, ``consistency``, ``warp_error`` and ``scene_cut`` of each frame.
 
     Flow is computed between each frame and the previous frame this stage processed, on the input
     images (``frame.image``). The first frame, and a frame whose size differs from the previous one,
@@ -76,14 +76,14 @@ class FlowStage:
 
     def process(self, frame: Frame) -> list[Frame]:
         """Annotate ``frame`` in place and return ``[frame]``."""
-        from vidstyle.flow.consistency import consistency_mask, is_scene_cut, photometric_mask
+        from vidstyle.flow.consistency import consistency_mask, is_scene_cut, photometric_mask, warp_error
         from vidstyle.flow.estimators import flow_pair
 
         full = frame.image
         image = self._small(full)
         prev = self._prev
         self.frames += 1
-        frame.flow_bwd = frame.flow_fwd = frame.consistency = None
+        frame.flow_bwd = frame.flow_fwd = frame.consistency = frame.warp_error = None
         frame.scene_cut = False
         if prev is not None and prev.shape[:2] != image.shape[:2]:
             frame.scene_cut = True  # resolution change: nothing carries over
@@ -96,7 +96,8 @@ class FlowStage:
             else:
                 bwd = self.estimator(image, prev)
                 mask = photometric_mask(image, prev, bwd)
-            if self.detect_cuts and is_scene_cut(prev, image, bwd, mask):
+            err = warp_error(image, prev, bwd)
+            if self.detect_cuts and is_scene_cut(prev, image, bwd, mask, warp_error=err):
                 frame.scene_cut = True
                 self.cuts += 1
             if image.shape[:2] != full.shape[:2]:
@@ -107,10 +108,12 @@ class FlowStage:
                 h, w = full.shape[:2]
                 bwd = resize_flow(bwd, height=h, width=w)
                 mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+                err = cv2.resize(err, (w, h), interpolation=cv2.INTER_LINEAR)
                 if frame.flow_fwd is not None:
                     frame.flow_fwd = resize_flow(frame.flow_fwd, height=h, width=w)
             frame.flow_bwd = bwd
             frame.consistency = mask
+            frame.warp_error = err
         self._prev = image
         return [frame]
 

@@ -283,7 +283,7 @@ class LiveStylizer:
             y = stage.stylizer(image_to_tensor(frame.image)[None])
         finally:
             pending.result()
-        flow = cons = None
+        flow = cons = err = None
         if frame.flow_bwd is not None and frame.consistency is not None:
             flow = torch.from_numpy(np.ascontiguousarray(frame.flow_bwd))[None].to(
                 y.device
@@ -291,8 +291,12 @@ class LiveStylizer:
             cons = torch.from_numpy(np.ascontiguousarray(frame.consistency))[
                 None, None
             ].to(y.device)
+            if frame.warp_error is not None:
+                err = torch.from_numpy(np.ascontiguousarray(frame.warp_error))[
+                    None, None
+                ].to(y.device)
         y = stage.stabilizer.step(
-            y, flow_bwd=flow, consistency=cons, scene_cut=frame.scene_cut
+            y, flow_bwd=flow, consistency=cons, scene_cut=frame.scene_cut, warp_error=err
         )
         frame.stylized = tensor_to_image(y[0], frame.image.dtype)
         return [frame]

@@ -250,7 +250,8 @@ class FeedForwardStage:
             if self.stabilize > 0:
                 flow = None if f.flow_bwd is None else torch.from_numpy(np.ascontiguousarray(f.flow_bwd))[None].to(y.device)
                 cons = None if f.consistency is None else torch.from_numpy(np.ascontiguousarray(f.consistency))[None, None].to(y.device)
-                y = self.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut)
+                err = None if f.warp_error is None else torch.from_numpy(np.ascontiguousarray(f.warp_error))[None, None].to(y.device)
+                y = self.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut, warp_error=err)
             f.stylized = tensor_to_image(y[0], f.image.dtype)
         return frames
 

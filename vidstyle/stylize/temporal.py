@@ -25,10 +25,18 @@ import torch.nn.functional as F
 from vidstyle.errors import InvalidOptionError, ShapeError
 from vidstyle.filtering import separable_filter
 
-__all__ = ["stabilize", "Stabilizer", "sharpness_torch", "DEFAULT_STRENGTH"]
+__all__ = ["stabilize", "Stabilizer", "sharpness_torch", "DEFAULT_STRENGTH", "DEFAULT_DETAIL", "DEFAULT_MID_BANDS",
+           "DEFAULT_CONFIRM"]
 
 #: chosen by measurement on the real clips (BENCHMARKS.md, "Temporal stabilisation")
 DEFAULT_STRENGTH = 0.85
+#: the Stabilizer's other defaults, chosen by measurement on the 12 clip/model pairs (BENCHMARKS.md,
+#: "Temporal stabilisation"): restore the 1–3 px band's amplitude (brush strokes wider than a pixel,
+#: which averaging weakens and the style loss sees) and the per-frame sharpness, and blend pixels the
+#: mask rejects where the input's warp error is below 0.01 (2.5 grey levels)
+DEFAULT_DETAIL = 1.0
+DEFAULT_MID_BANDS: tuple[tuple[float, float], ...] = ((1.0, 3.0),)
+DEFAULT_CONFIRM = 0.01
 
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -59,6 +67,19 @@ def _lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
     xp = F.pad(x, (0, wp - w, 0, hp - h), mode="replicate") if (hp, wp) != (h, w) else x
     small = _blur(F.avg_pool2d(xp, f), sigma / f)
     return F.interpolate(small, size=(hp, wp), mode="bilinear", align_corners=False)[..., :h, :w]
+
+
+def _half(x: torch.Tensor) -> torch.Tensor:
+    """2×2 box average (the frame replicate-padded to even sides); :func:`_half_hwc` with OpenCV."""
+    h, w = x.shape[-2:]
+    if h % 2 or w % 2:
+        x = F.pad(x, (0, w % 2, 0, h % 2), mode="replicate")
+    return F.avg_pool2d(x, 2)
+
+
+def _double(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Bilinear ×2 upsample (half-pixel centres) cropped to ``h×w``; :func:`_double_hwc` with OpenCV."""
+    return F.interpolate(x, size=(2 * x.shape[-2], 2 * x.shape[-1]), mode="bilinear", align_corners=False)[..., :h, :w]
 
 
 def sharpness_torch(image: torch.Tensor) -> torch.Tensor:
@@ -100,8 +121,8 @@ def stabilize(
         restore_detail: match the sharpness of ``new`` (see the module docstring).
         feather: sigma in pixels of the mask's blur.
         detail: the sharpness to restore, as a fraction of the per-frame output's (1 = the same).
-        mid_bands: difference-of-Gaussian bands ``(σ_lo, σ_hi)`` whose mean amplitude is also restored to
-            the per-frame output's before the sharpness step.
+        mid_bands: difference-of-Gaussian bands ``(σ_lo, σ_hi)`` (full-size pixels) whose mean amplitude
+            is also restored to the per-frame output's before the sharpness step (computed at half size).
     """
     if not 0.0 <= strength <= 1.0:
         raise InvalidOptionError(f"stabilisation strength must be in [0, 1], got {strength}")
@@ -121,17 +142,24 @@ def stabilize(
     if not restore_detail:
         return blend.clamp(0.0, 1.0)
     out = blend
-    new_low: dict[float, torch.Tensor] = {}  # lowpasses of the per-frame output, shared by adjacent bands
-    for lo, hi in mid_bands:
+    if mid_bands:
         # mid-frequency bands (strokes wider than a pixel) lose energy in the average too: give each band
-        # of the blend the mean amplitude it has in the per-frame output (its layout stays the blend's)
-        band = _lowpass(out, lo) - _lowpass(out, hi)
-        for sigma in (lo, hi):
-            if sigma not in new_low:
-                new_low[sigma] = _lowpass(new, sigma)
-        ref = new_low[lo] - new_low[hi]
-        g = (ref.abs().mean(dim=(1, 2, 3)) / band.abs().mean(dim=(1, 2, 3)).clamp_min(1e-8)).clamp(1.0, 3.0)
-        out = out + (g.view(-1, 1, 1, 1) - 1.0) * band
+        # of the blend the mean amplitude it has in the per-frame output (its layout stays the blend's).
+        # The bands lie below half the sampling rate, so they are computed on 2×2-averaged images
+        # (σ halved) and the correction is upsampled bilinearly: ~5× cheaper than at full size.
+        h, w = out.shape[-2:]
+        out_h, new_h = _half(out), _half(new)
+        new_low: dict[float, torch.Tensor] = {}  # lowpasses of the per-frame output, shared by adjacent bands
+        for lo, hi in mid_bands:
+            band = _lowpass(out_h, lo / 2) - _lowpass(out_h, hi / 2)
+            for sigma in (lo, hi):
+                if sigma not in new_low:
+                    new_low[sigma] = _lowpass(new_h, sigma / 2)
+            ref = new_low[lo] - new_low[hi]
+            g = (ref.abs().mean(dim=(1, 2, 3)) / band.abs().mean(dim=(1, 2, 3)).clamp_min(1e-8)).clamp(1.0, 3.0)
+            gain = g.view(-1, 1, 1, 1) - 1.0
+            out = out + gain * _double(band, h, w)
+            out_h = out_h + gain * band
     target = sharpness_torch(new) * detail
     hf = out - _blur(out, 1.0)
     lap_out = _luma_laplacian(out)
@@ -167,6 +195,23 @@ def _lowpass_hwc(x: np.ndarray, sigma: float) -> np.ndarray:
     return up[:h, :w] if up.ndim == 3 else up[:h, :w, None]
 
 
+def _half_hwc(x: np.ndarray) -> np.ndarray:
+    """:func:`_half` of an ``H×W×C`` float32 array (bilinear at exactly ½ scale is the 2×2 mean)."""
+    import cv2
+
+    h, w = x.shape[:2]
+    if h % 2 or w % 2:
+        x = cv2.copyMakeBorder(x, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+    return cv2.resize(x, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_LINEAR)
+
+
+def _double_hwc(x: np.ndarray, h: int, w: int) -> np.ndarray:
+    """:func:`_double` of an ``h'×w'×C`` float32 array."""
+    import cv2
+
+    return cv2.resize(x, (2 * x.shape[1], 2 * x.shape[0]), interpolation=cv2.INTER_LINEAR)[:h, :w]
+
+
 def _luma_laplacian_hwc(x: np.ndarray) -> np.ndarray:
     """:func:`_luma_laplacian` of an ``H×W×3`` float32 array (``H×W``)."""
     import cv2
@@ -197,15 +242,19 @@ def _stabilize_hwc(new: np.ndarray, warped_prev: np.ndarray, consistency: np.nda
         m = _blur_hwc(m, feather)
     m = cv2.merge([m * np.float32(strength)] * 3)
     out = cv2.add(new, cv2.multiply(m, cv2.subtract(warped_prev, new)))  # m·W + (1 − m)·N
-    new_low: dict[float, np.ndarray] = {}
-    for lo, hi in mid_bands:
-        band = cv2.subtract(_lowpass_hwc(out, lo), _lowpass_hwc(out, hi))
-        for sigma in (lo, hi):
-            if sigma not in new_low:
-                new_low[sigma] = _lowpass_hwc(new, sigma)
-        ref = cv2.subtract(new_low[lo], new_low[hi])
-        g = min(max(_mean_abs(ref) / max(_mean_abs(band), 1e-8), 1.0), 3.0)
-        out = cv2.scaleAdd(band, g - 1.0, out)
+    if mid_bands:
+        h, w = out.shape[:2]
+        out_h, new_h = _half_hwc(out), _half_hwc(new)
+        new_low: dict[float, np.ndarray] = {}
+        for lo, hi in mid_bands:
+            band = cv2.subtract(_lowpass_hwc(out_h, lo / 2), _lowpass_hwc(out_h, hi / 2))
+            for sigma in (lo, hi):
+                if sigma not in new_low:
+                    new_low[sigma] = _lowpass_hwc(new_h, sigma / 2)
+            ref = cv2.subtract(new_low[lo], new_low[hi])
+            g = min(max(_mean_abs(ref) / max(_mean_abs(band), 1e-8), 1.0), 3.0)
+            out = cv2.scaleAdd(_double_hwc(band, h, w), g - 1.0, out)
+            out_h = cv2.scaleAdd(band, g - 1.0, out_h)
     target = _mean_abs(_luma_laplacian_hwc(new)) * detail
     hf = cv2.subtract(out, _blur_hwc(out, 1.0))
     lap_out = _luma_laplacian_hwc(out)
@@ -241,14 +290,21 @@ def _warp_previous(prev: torch.Tensor, flow_bwd: torch.Tensor, *, mode: str) -> 
 class Stabilizer:
     """Keeps the previous output and applies :func:`stabilize` frame after frame.
 
-    ``step(new, flow_bwd, consistency, scene_cut)`` takes tensors for one frame (1×3×H×W output,
-    1×2×H×W flow back to the previous processed frame, 1×1×H×W mask) and returns the stabilised
-    output, which becomes the new previous output. Without flow (first frame) or on a scene cut it
-    returns ``new`` unchanged and restarts from it.
+    ``step(new, flow_bwd, consistency, scene_cut, warp_error)`` takes tensors for one frame (1×3×H×W
+    output, 1×2×H×W flow back to the previous processed frame, 1×1×H×W mask, optionally the input's
+    1×1×H×W warp error, :attr:`vidstyle.frame.Frame.warp_error`) and returns the stabilised output,
+    which becomes the new previous output. Without flow (first frame) or on a scene cut it returns
+    ``new`` unchanged and restarts from it.
+
+    ``confirm``: a pixel the consistency mask rejects is blended all the same where the input frame
+    matches the previous one warped by the flow to within this luminance difference (0..1): the
+    forward-backward check of a fast flow rejects many pixels whose backward flow is right (13 % of
+    a fast-moving clip, carrying half the remaining flicker; BENCHMARKS.md). 0 turns it off.
     """
 
     def __init__(self, *, strength: float = DEFAULT_STRENGTH, restore_detail: bool = True, interpolation: str = "bicubic",
-                 detail: float = 1.0, mid_bands: tuple[tuple[float, float], ...] = ()) -> None:
+                 detail: float = DEFAULT_DETAIL, mid_bands: tuple[tuple[float, float], ...] = DEFAULT_MID_BANDS,
+                 confirm: float = DEFAULT_CONFIRM) -> None:
         if not 0.0 <= strength <= 1.0:
             raise InvalidOptionError(f"--stabilize must be in [0, 1], got {strength}")
         if interpolation not in ("bilinear", "bicubic"):
@@ -260,6 +316,9 @@ class Stabilizer:
             raise InvalidOptionError(f"detail must be in (0, 2], got {detail}")
         self.detail = detail
         self.mid_bands = tuple(mid_bands)
+        if not 0.0 <= confirm < 1.0:
+            raise InvalidOptionError(f"confirm must be in [0, 1), got {confirm}")
+        self.confirm = confirm
         self.previous: torch.Tensor | None = None
 
     def reset(self) -> None:
@@ -272,8 +331,14 @@ class Stabilizer:
         flow_bwd: torch.Tensor | None,
         consistency: torch.Tensor | None,
         scene_cut: bool = False,
+        warp_error: torch.Tensor | None = None,
     ) -> torch.Tensor:
         prev = self.previous
+        if consistency is not None and warp_error is not None and self.confirm > 0:
+            if warp_error.shape[-2:] != consistency.shape[-2:]:
+                raise ShapeError(f"warp_error {tuple(warp_error.shape)} does not match the mask {tuple(consistency.shape)}")
+            confirmed = (warp_error.reshape(consistency.shape) < self.confirm).to(consistency.dtype)
+            consistency = torch.maximum(consistency, confirmed)
         if (
             self.strength == 0.0
             or prev is None
