@@ -157,6 +157,8 @@ def test_real_network_with_stabilisation(tiny_model) -> None:
         outs.append(out.stylized)
         assert out.stylized.shape == (48, 64, 3) and out.stylized.dtype == np.uint8
     assert st._stages[0].stabilizer.previous is not None
+    # live mode keeps the cheaper detail restoration (no stroke band), and the input-confirmed mask
+    assert st._stages[0].stabilizer.mid_bands == () and st._stages[0].stabilizer.confirm > 0
     st.close()
 
 

@@ -28,6 +28,10 @@ __all__ = ["DEFAULT_LIVE_FLOW", "DEFAULT_LIVE_FLOW_SCALE", "LiveStylizer"]
 
 #: flow estimator of live mode: the cheapest DIS preset (a few ms at 640×360)
 DEFAULT_LIVE_FLOW = "dis-ultrafast"
+#: live mode skips the stabiliser's stroke-band restoration (files keep it): ~1-2 ms per frame on the
+#: one network thread of a 2-core machine, where 30 fps leaves no slack (BENCHMARKS.md, "Live mode").
+LIVE_MID_BANDS: tuple[tuple[float, float], ...] = ()
+
 #: flow, consistency mask and cut detection run at this fraction of the frame size (FlowStage.work_scale).
 #: Full size: with the network on cores - 1 threads it keeps 30 fps on 2 cores as well as half size does, and
 #: half-size flow stabilises far less (warping-error ratio 0.29-0.77 instead of 0.07-0.32 on the real clips;
@@ -201,6 +205,9 @@ class LiveStylizer:
         stage = self._factory(
             model=self._models[index], stabilize=self._on_strength, **self._options
         )
+        stabilizer = getattr(stage, "stabilizer", None)
+        if stabilizer is not None:
+            stabilizer.mid_bands = LIVE_MID_BANDS
         name = getattr(stage, "model_name", None)
         if isinstance(name, str) and name:
             self._labels[index] = name
