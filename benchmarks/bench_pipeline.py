@@ -189,12 +189,13 @@ def make_stage(model_path: Path, *, device: str, variant: str):
 
 
 def make_stages(model_path: Path, *, device: str, variant: str) -> list:
-    """The stylize stage, preceded by the flow stage (dis-fast, what 'vidstyle stylize' uses) when the
-    variant stabilises."""
-    from vidstyle.flow.stage import FlowStage
+    """The stylize stage, preceded by the flow stage (dis-fast, forward flow dis-ultrafast: what
+    'vidstyle stylize' uses) when the variant stabilises."""
+    from vidstyle.flow.stage import FORWARD_FLOW, FlowStage
 
     stage = make_stage(model_path, device=device, variant=variant)
-    return ([FlowStage(estimator="dis-fast")] if stage.stabilize > 0 else []) + [stage]
+    flow = FlowStage(estimator="dis-fast", forward_estimator=FORWARD_FLOW.get("dis-fast"))
+    return ([flow] if stage.stabilize > 0 else []) + [stage]
 
 
 def model_alone(model_path: Path, images: list, *, device: str, warm: int, seconds: float,

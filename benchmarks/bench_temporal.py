@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidstyle.flow.stage import FlowStage  # noqa: E402
+from vidstyle.flow.stage import FORWARD_FLOW, FlowStage  # noqa: E402
 from vidstyle.frame import Frame  # noqa: E402
 from vidstyle.io import open_source  # noqa: E402
 from vidstyle.losses import StyleLoss  # noqa: E402
@@ -79,6 +79,9 @@ def main() -> int:
     ap.add_argument("--clips", default="cockatoo_60f.mp4,sintel_raft_demo,realshort.mp4")
     ap.add_argument("--json", default=None)
     ap.add_argument("--flow", default="dis-fast", help="flow estimator of the stabiliser (FlowStage)")
+    ap.add_argument("--forward-flow", default=None,
+                    help="estimator of the forward flow only (FlowStage forward_estimator; default: what "
+                         "'vidstyle stylize' uses for --flow, FORWARD_FLOW; 'same' = the --flow estimator)")
     ap.add_argument("--flow-scale", type=float, default=1.0,
                     help="FlowStage work_scale of the stabiliser's flow, mask and cut detection (live mode uses 0.5)")
     ap.add_argument("--mid-bands", default=None,
@@ -104,7 +107,9 @@ def main() -> int:
         inputs = read_clip(str(spec), max_width=args.max_width, frames=args.frames)
         ref = warp_reference(inputs, lag=1)
         # flow for the stabiliser, as the pipeline computes it
-        fs = FlowStage(estimator=args.flow, work_scale=args.flow_scale)
+        forward = FORWARD_FLOW.get(args.flow) if args.forward_flow is None else args.forward_flow
+        fs = FlowStage(estimator=args.flow, work_scale=args.flow_scale,
+                       forward_estimator=None if forward == "same" else forward)
         annotated = []
         for i, img in enumerate(inputs):
             annotated += fs.process(Frame(index=i, image=img))

@@ -126,9 +126,10 @@ def build_stages(
                 "--stabilize needs optical flow; pick a --flow estimator (e.g. dis-fast) or use --stabilize 0"
             )
         if use_flow:
-            from vidstyle.flow.stage import FlowStage
+            from vidstyle.flow.stage import FORWARD_FLOW, FlowStage
 
-            stages.append(FlowStage(estimator=str(flow), device=device))
+            stages.append(FlowStage(estimator=str(flow), device=device,
+                                    forward_estimator=FORWARD_FLOW.get(str(flow).strip().lower())))
     except BaseException:
         stylize.close()
         raise

@@ -123,3 +123,39 @@ def test_work_scale_gives_full_size_fields():
         assert not f.scene_cut
     with pytest.raises(InvalidOptionError, match="work_scale"):
         FlowStage(work_scale=0.0)
+
+
+def test_forward_flow_from_another_estimator():
+    calls = []
+
+    def zero_forward(prev, nxt):  # a stand-in estimator: records its calls, returns no motion
+        calls.append(prev.shape)
+        return np.zeros((2, *prev.shape[:2]), np.float32)
+
+    stage = FlowStage(estimator="dis-fast", forward_estimator=zero_forward)
+    out = [stage.process(Frame(index=i, image=img))[0] for i, img in enumerate(_panning(3))]
+    assert len(calls) == 2 and all(np.all(f.flow_fwd == 0) for f in out[1:])
+    for f in out[1:]:  # the backward flow still comes from dis-fast (3 px), and the check sees the mismatch
+        assert abs(np.median(f.flow_bwd[0]) - 3) < 0.2
+        assert f.consistency.mean() < 0.05
+    by_name = FlowStage(estimator="dis-fast", forward_estimator="dis-ultrafast")
+    assert by_name.forward_estimator.name == "dis-ultrafast"
+    with pytest.raises(InvalidOptionError, match="forward_estimator"):
+        FlowStage(forward_estimator=3)
+
+
+def test_file_pipeline_computes_the_forward_flow_with_the_cheaper_estimator():
+    import torch
+
+    from vidstyle.api import build_stages
+    from vidstyle.flow.stage import FORWARD_FLOW
+
+    threads = torch.get_num_threads()
+    try:
+        flow, stylize = build_stages(device="cpu", stabilize=0.85, flow="dis-fast", threads=1)
+        assert flow.estimator.name == "dis-fast" and flow.forward_estimator.name == FORWARD_FLOW["dis-fast"]
+        other, _ = build_stages(device="cpu", stabilize=0.85, flow="farneback", threads=1)
+        assert other.forward_estimator is None  # only the mapped estimators change
+        stylize.close()
+    finally:
+        torch.set_num_threads(threads)
