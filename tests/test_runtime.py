@@ -17,7 +17,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 # a worker thread runs three 3×3 convs (reflection pad, ReLU) on 16×360×1280 float maps (28 MiB each)
-# three times, like the pipeline's stylize worker; minor page faults per call after the first
+# five times, like the pipeline's stylize worker; minor page faults per call over calls 3-5 (the heap
+# may still grow during call 2: one run in five measured 3600 faults there)
 _PROBE = """
 import resource, sys, threading
 import torch
@@ -31,13 +32,13 @@ out = {}
 def work():
     x = torch.rand(1, 16, 360, 1280)
     with torch.inference_mode():
-        for i in range(3):
-            if i == 1:
+        for i in range(5):
+            if i == 2:
                 r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             y = x
             for _ in range(3):
                 y = F.relu(F.conv2d(F.pad(y, (1, 1, 1, 1), mode="reflect"), w))
-    out["faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) // 2
+    out["faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) // 3
 th = threading.Thread(target=work)
 th.start()
 th.join()
@@ -60,8 +61,8 @@ def test_worker_thread_tensors_are_reused_with_the_cli_tunable_and_with_mallopt(
     assert _faults("plain", None) > 3 * _PAGES
     # the earlier tunable (no arena limit, mmap allowed): a worker thread's arena still maps them afresh
     assert _faults("plain", "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296") > 3 * _PAGES
-    assert _faults("plain", _TUNABLE) < 0.1 * _PAGES
-    assert _faults("mallopt", None) < 0.1 * _PAGES
+    assert _faults("plain", _TUNABLE) < 0.25 * _PAGES
+    assert _faults("mallopt", None) < 0.25 * _PAGES
 
 
 def test_malloc_is_tuned_needs_every_part(monkeypatch: pytest.MonkeyPatch) -> None:
