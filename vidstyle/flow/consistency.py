@@ -140,15 +140,17 @@ def consistency_mask_torch(flow_fwd: "torch.Tensor", flow_bwd: "torch.Tensor") -
 
 
 def photometric_mask(
-    image: np.ndarray, prev: np.ndarray, flow_bwd: np.ndarray, *, threshold: float = 0.05
+    image: np.ndarray, prev: np.ndarray, flow_bwd: np.ndarray, *, threshold: float = 0.05,
+    warp_error: np.ndarray | None = None,
 ) -> np.ndarray:
     """A cheaper mask when no forward flow is computed: motion boundaries + out-of-frame (as in
     :func:`consistency_mask`) + photometric check ``|Y_t(x) − Y_{t−1}(x + w_b(x))| > threshold``
-    (luminance in 0..1). Less exact than the forward-backward check at occlusions."""
+    (luminance in 0..1). Less exact than the forward-backward check at occlusions. ``warp_error``:
+    :func:`warp_error` of the pair when already computed."""
     from vidstyle.flow.warping import remap_coordinates
 
     w_b = _check_flow(flow_bwd, "flow_bwd")
-    err = _warped_luma_error(image, prev, w_b)
+    err = _warped_luma_error(image, prev, w_b) if warp_error is None else warp_error
     u, v = w_b[0], w_b[1]
     boundary = _gradient_energy(u, v) > _MB_REL * (u * u + v * v) + _MB_ABS
     _, h, w = w_b.shape

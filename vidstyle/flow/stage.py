@@ -118,8 +118,10 @@ class FlowStage:
                 frame.flow_fwd = fwd
             else:
                 bwd = self.estimator(image, prev)
-                mask = photometric_mask(image, prev, bwd)
-            err = warp_error(image, prev, bwd)
+                mask = None
+            err = warp_error(image, prev, bwd)  # also the photometric mask's and the cut check's input
+            if mask is None:
+                mask = photometric_mask(image, prev, bwd, warp_error=err)
             if self.detect_cuts and is_scene_cut(prev, image, bwd, mask, warp_error=err):
                 frame.scene_cut = True
                 self.cuts += 1
