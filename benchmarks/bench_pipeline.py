@@ -181,21 +181,30 @@ VARIANTS = {
 }
 
 
-def make_stage(model_path: Path, *, device: str, variant: str):
+def make_stage(model_path: Path, *, device: str, variant: str, raw_output: bool = False):
     from vidstyle.stylize.feedforward import FeedForwardStage
 
     options = {"stabilize": 0.0, **VARIANTS[variant]}
+    if raw_output:
+        options.update(stabilize=0.0, raw_output=True)
     return FeedForwardStage(model=model_path, device=device, **options)
 
 
 def make_stages(model_path: Path, *, device: str, variant: str) -> list:
-    """The stylize stage, preceded by the flow stage (dis-fast, forward flow dis-ultrafast: what
-    'vidstyle stylize' uses) when the variant stabilises."""
+    """What 'vidstyle stylize' (:func:`vidstyle.api.build_stages`) runs: the stylize stage, and when the
+    variant stabilises, the flow stage before it (dis-fast, forward flow dis-ultrafast) and, on the
+    CPU, the stabilise stage after it."""
     from vidstyle.flow.stage import FORWARD_FLOW, FlowStage
+    from vidstyle.stylize.stabilize import StabilizeStage
 
-    stage = make_stage(model_path, device=device, variant=variant)
+    strength = float({"stabilize": 0.0, **VARIANTS[variant]}["stabilize"])
+    if strength <= 0:
+        return [make_stage(model_path, device=device, variant=variant)]
     flow = FlowStage(estimator="dis-fast", forward_estimator=FORWARD_FLOW.get("dis-fast"))
-    return ([flow] if stage.stabilize > 0 else []) + [stage]
+    if device != "cpu":
+        return [flow, make_stage(model_path, device=device, variant=variant)]
+    return [flow, make_stage(model_path, device=device, variant=variant, raw_output=True),
+            StabilizeStage(strength=strength)]
 
 
 def model_alone(model_path: Path, images: list, *, device: str, warm: int, seconds: float,

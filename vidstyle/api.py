@@ -99,10 +99,15 @@ def build_stages(
     flow: str | None = "dis-fast",
     threads: int | None = None,
     precision: str = "float32",
+    separate_stabilizer: bool = True,
 ) -> list[Stage]:
-    """The stages of a feed-forward run: ``[flow], stylize`` (flow only when stabilising).
+    """The stages of a feed-forward run: ``[flow], stylize, [stabilize]`` (flow only when stabilising).
 
-    The model is loaded here, so an unknown name or a bad file fails before any output is created.
+    On a CPU the stabiliser runs as a stage of its own
+    (:class:`~vidstyle.stylize.stabilize.StabilizeStage`, its own thread: it overlaps the network's
+    next frame); ``separate_stabilizer=False``, or another device, keeps it inside the stylize stage.
+    The output is the same either way. The model is loaded here, so an unknown name or a bad file
+    fails before any output is created.
     """
     from vidstyle.stylize.feedforward import FeedForwardStage
 
@@ -130,10 +135,16 @@ def build_stages(
 
             stages.append(FlowStage(estimator=str(flow), device=device,
                                     forward_estimator=FORWARD_FLOW.get(str(flow).strip().lower())))
+        stages.append(stylize)
+        if use_flow and separate_stabilizer and stylize.stylizer.device.type == "cpu":
+            from vidstyle.stylize.stabilize import StabilizeStage
+
+            # its own Stabilizer: the runner closes (resets) each stage when that stage's thread ends
+            stages.append(StabilizeStage(strength=strength))
+            stylize.stabilize, stylize.raw_output = 0.0, True
     except BaseException:
         stylize.close()
         raise
-    stages.append(stylize)
     return stages
 
 

@@ -152,9 +152,10 @@ def test_file_pipeline_computes_the_forward_flow_with_the_cheaper_estimator():
 
     threads = torch.get_num_threads()
     try:
-        flow, stylize = build_stages(device="cpu", stabilize=0.85, flow="dis-fast", threads=1)
+        flow, stylize, stab = build_stages(device="cpu", stabilize=0.85, flow="dis-fast", threads=1)
+        assert stab.name == "stabilize" and stylize.raw_output
         assert flow.estimator.name == "dis-fast" and flow.forward_estimator.name == FORWARD_FLOW["dis-fast"]
-        other, _ = build_stages(device="cpu", stabilize=0.85, flow="farneback", threads=1)
+        other, _ = build_stages(device="cpu", stabilize=0.85, flow="farneback", threads=1, separate_stabilizer=False)
         assert other.forward_estimator is None  # only the mapped estimators change
         stylize.close()
     finally:

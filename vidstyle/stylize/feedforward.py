@@ -186,6 +186,10 @@ class FeedForwardStage:
         threads: torch threads on CPU (default: the cores available to the process).
         fuse: run a :class:`TransformerNet` in its exact fused inference form
             (:func:`vidstyle.nets.fused.fuse_for_inference`); ``False`` runs the net as trained.
+        raw_output: write ``frame.stylized`` as the network's unquantised float32 ``H×W×3`` output
+            (not clamped; a strided view) for a following stage, e.g.
+            :class:`~vidstyle.stylize.stabilize.StabilizeStage`; the stage then does not stabilise
+            itself (``stabilize`` must be 0).
     """
 
     name = "stylize"
@@ -202,11 +206,15 @@ class FeedForwardStage:
         stabilize: float = DEFAULT_STRENGTH,
         threads: int | None = None,
         fuse: bool = True,
+        raw_output: bool = False,
     ) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidOptionError(f"batch size must be an integer >= 1, got {batch_size!r}")
         if not 0.0 <= float(stabilize) <= 1.0:
             raise InvalidOptionError(f"--stabilize must be between 0 (off) and 1 (strongest), got {stabilize}")
+        if raw_output and float(stabilize) > 0:
+            raise InvalidOptionError("raw_output hands the output to a later stage: use stabilize=0 with it")
+        self.raw_output = bool(raw_output)
         self.stylizer = FeedForwardStylizer(
             model=model, device=device, compile=compile, channels_last=channels_last, precision=precision,
             threads=threads, fuse=fuse,
@@ -252,7 +260,10 @@ class FeedForwardStage:
                 cons = None if f.consistency is None else torch.from_numpy(np.ascontiguousarray(f.consistency))[None, None].to(y.device)
                 err = None if f.warp_error is None else torch.from_numpy(np.ascontiguousarray(f.warp_error))[None, None].to(y.device)
                 y = self.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut, warp_error=err)
-            f.stylized = tensor_to_image(y[0], f.image.dtype)
+            if self.raw_output:
+                f.stylized = y[0].detach().float().cpu().permute(1, 2, 0).numpy()
+            else:
+                f.stylized = tensor_to_image(y[0], f.image.dtype)
         return frames
 
     def stylize_image(self, image: np.ndarray) -> np.ndarray:
