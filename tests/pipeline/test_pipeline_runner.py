@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import random
+import sys
 import threading
 import time
 import weakref
@@ -151,6 +152,35 @@ def test_stages_satisfy_protocol():
     assert isinstance(DelayStage("a"), Stage)
     assert isinstance(MapStage(name="m", fn=lambda f: None), Stage)
     assert not isinstance(object(), Stage)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are a Linux feature")
+def test_background_stages_run_at_a_lower_priority():
+    import os
+
+    from vidstyle.flow.stage import FlowStage
+    from vidstyle.pipeline.runner import BACKGROUND_NICE
+    from vidstyle.stylize.stabilize import StabilizeStage
+
+    assert FlowStage.background and StabilizeStage.background  # the helpers of the stabilised pipeline
+
+    class Probe(BaseStage):
+        def __init__(self, name: str, background: bool) -> None:
+            self.name, self.background, self.nice = name, background, []
+
+        def process(self, frame: Frame) -> list[Frame]:
+            self.nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            frame.stylized = 255 - frame.image
+            return [frame]
+
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    helper, net = Probe("helper", True), Probe("net", False)
+    sink = FakeSink()
+    run_pipeline(source=FakeSource(5), stages=[helper, net], sink=sink)
+    assert sink.indices == list(range(5)) and all(sink.checks)
+    assert set(net.nice) == {main}
+    assert set(helper.nice) == {min(19, main + BACKGROUND_NICE)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main  # the caller's thread is untouched
 
 
 @pytest.mark.parametrize("queue_size", [1, 2, 8])

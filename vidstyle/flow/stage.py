@@ -48,6 +48,8 @@ class FlowStage:
     """
 
     name = "flow"
+    #: a helper: the runner runs it at a lower OS priority than the network (vidstyle.pipeline.stage)
+    background = True
 
     def __init__(
         self,

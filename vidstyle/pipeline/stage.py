@@ -14,6 +14,10 @@ the error or the Ctrl-C) when the run is being aborted, so a stage whose ``proce
 long time (per-frame optimisation) can return early instead of making the shutdown wait. It must be
 thread-safe and quick: set a flag that ``process`` checks.
 
+A stage may set ``background = True``: it is a helper whose work can wait for a free core (the flow
+and stabilise stages), and the runner runs its thread at a lower OS priority (Linux: nice +10) so
+that the stage that sets the pace, the network, gets the CPU first when the cores are all busy.
+
 Stages must keep frame order: the frames a stage returns over its lifetime have strictly increasing
 ``index``. Temporal state (previous frames, previous outputs) lives inside the stage, never in globals,
 so two pipelines can run in one process.

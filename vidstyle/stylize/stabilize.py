@@ -36,6 +36,8 @@ class StabilizeStage:
     """
 
     name = "stabilize"
+    #: a helper: the runner runs it at a lower OS priority than the network (vidstyle.pipeline.stage)
+    background = True
 
     def __init__(self, *, strength: float = DEFAULT_STRENGTH, stabilizer: Stabilizer | None = None) -> None:
         self.stabilizer = stabilizer if stabilizer is not None else Stabilizer(strength=strength)
