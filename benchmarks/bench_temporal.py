@@ -91,6 +91,8 @@ def main() -> int:
     ap.add_argument("--confirm", type=float, default=None, metavar="TAU",
                     help="also blend where the mask is 0 but the input's warp error is below TAU "
                          "(Stabilizer confirm; 0 = the mask alone; default: the library's)")
+    ap.add_argument("--interpolation", default=None, choices=("bilinear", "bicubic"),
+                    help="warp of the previous output (Stabilizer interpolation; default: the library's)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     shared = Path(args.shared)
@@ -154,6 +156,8 @@ def main() -> int:
                     options["detail"] = args.detail
                 if args.confirm is not None:
                     options["confirm"] = args.confirm
+                if args.interpolation is not None:
+                    options["interpolation"] = args.interpolation
                 stab = Stabilizer(strength=s, **options)
                 outs = []
                 for f, y in zip(annotated, raw):  # as FeedForwardStage does

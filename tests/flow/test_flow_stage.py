@@ -160,3 +160,35 @@ def test_file_pipeline_computes_the_forward_flow_with_the_cheaper_estimator():
         stylize.close()
     finally:
         torch.set_num_threads(threads)
+
+
+def test_8bit_frames_are_converted_to_grey_once_with_the_same_results():
+    from vidstyle.flow.consistency import consistency_mask, warp_error
+
+    frames = [(img * 255 + 0.5).astype(np.uint8) for img in _panning(n=3)]
+    stage = FlowStage(estimator="dis-fast", forward_estimator="dis-ultrafast")
+    assert stage._gray8
+    out = [f for i, img in enumerate(frames) for f in stage.process(Frame(index=i, image=img))]
+    fast, ultra = make_flow_estimator("dis-fast"), make_flow_estimator("dis-ultrafast")
+    for t in (1, 2):
+        bwd, fwd = fast(frames[t], frames[t - 1]), ultra(frames[t - 1], frames[t])  # from the RGB frames
+        np.testing.assert_array_equal(out[t].flow_bwd, bwd)
+        np.testing.assert_array_equal(out[t].flow_fwd, fwd)
+        np.testing.assert_array_equal(out[t].consistency, consistency_mask(fwd, bwd))
+        np.testing.assert_array_equal(out[t].warp_error, warp_error(frames[t], frames[t - 1], bwd))
+    assert out[1].image is frames[1]  # the frame keeps its RGB picture
+
+    class Learned:  # an estimator that needs colour (RAFT): it gets the RGB frames
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def __call__(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+            self.seen.append(prev.ndim)
+            return np.zeros((2, *prev.shape[:2]), np.float32)
+
+    learned = Learned()
+    stage = FlowStage(estimator=learned)
+    assert not stage._gray8
+    for i, img in enumerate(frames):
+        stage.process(Frame(index=i, image=img))
+    assert set(learned.seen) == {3}

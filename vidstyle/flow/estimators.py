@@ -155,6 +155,9 @@ def _check_scale(scale: float) -> float:
 class _OpenCVFlow(FlowEstimator):
     """Common part of the OpenCV backends: 8-bit grey inputs, H×W×2 output transposed."""
 
+    #: the estimator only sees :func:`to_gray8` of its inputs: handing it 8-bit grey frames gives the same flow
+    gray8_input = True
+
     def _estimate(self, prev: np.ndarray, next: np.ndarray) -> np.ndarray:  # noqa: A002
         a, b = to_gray8(prev), to_gray8(next)
         flow = self._calc(a, b)

@@ -89,6 +89,9 @@ class FlowStage:
                 f"FlowStage: forward_estimator must be a flow estimator name or callable, got {type(forward_estimator).__name__}"
             )
         self.forward_estimator = forward_estimator
+        # OpenCV estimators convert each RGB frame to 8-bit grey per call (twice per frame for the two
+        # flows), and the warp error compares 8-bit grey too: convert 8-bit frames once instead
+        self._gray8 = all(getattr(e, "gray8_input", False) for e in (estimator, forward_estimator) if e is not None)
         self.compute_forward = bool(compute_forward)
         self.detect_cuts = bool(detect_cuts)
         self._prev: np.ndarray | None = None
@@ -102,6 +105,10 @@ class FlowStage:
 
         full = frame.image
         image = self._small(full)
+        if self._gray8 and image.dtype == np.uint8 and image.ndim == 3:
+            import cv2
+
+            image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)  # as to_gray8 and warp_error
         prev = self._prev
         self.frames += 1
         frame.flow_bwd = frame.flow_fwd = frame.consistency = frame.warp_error = None
