@@ -427,12 +427,22 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         b = r["busy_ms"]
-        flow_note = f" (flow {b['flow']:.1f})" if "flow" in b else ""
+        flow_note = f" (flow {b['flow']:.1f}, stabilise {b.get('stabilize', 0):.1f})" if "flow" in b else ""
         print(f"| {r['size']} | {r['model']} | {r['gflop']:.2f} | {r['peak_gflops']:.1f} | {r['floor_fps']:.2f} "
               f"| {r['alone_fps']:.2f} | {r['pipeline_fps']:.2f} | {r['pipeline_vs_alone']:.2f} "
               f"| {r['alone_vs_floor']:.2f} | {r['gflop_executed']:.2f} | {r['alone_vs_executed_floor']:.2f} "
               f"| {b.get('source', 0):.1f} / {b.get('stylize', 0):.1f} / "
               f"{b.get('sink', 0):.1f}{flow_note} |")
+    pairs = []  # each stabilised row against the latest per-frame row of the same size, model and precision
+    for i, r in enumerate(rows):
+        plain = {"stab": "fp32", "bf16+stab": "bf16", "stab+t1": "t1"}.get(r["variant"])
+        base = next((q for q in reversed(rows[:i]) if plain and q["variant"] == plain and q["size"] == r["size"]
+                     and q["model"].split(" [")[0] == r["model"].split(" [")[0]), None)
+        if base is not None:
+            pairs.append(f"{r['model']} {r['size']}: {base['pipeline_fps']:.2f} -> {r['pipeline_fps']:.2f} fps "
+                         f"= {r['pipeline_fps'] / base['pipeline_fps']:.2f}")
+    if pairs:
+        print("\nflow + stabilised pipeline ÷ per-frame pipeline (issue target ≥ 0.7): " + "; ".join(pairs))
     if accuracy:
         print(f"\nbfloat16 vs float32, shipped model {accuracy['model']} on 8 test frames: |difference| in 8-bit "
               f"levels mean {accuracy['mean']:.2f}, 99th percentile {accuracy['p99']:.0f}, max {accuracy['max']:.0f}")
