@@ -178,6 +178,9 @@ VARIANTS = {
     "bf16+stab": {"precision": "bfloat16", "stabilize": 0.85},
     "t1": {"threads": 1},
     "stab+t1": {"stabilize": 0.85, "threads": 1},
+    # the stabilised pipeline's earlier layouts, to measure what each step of the current one brings:
+    "stab-inline": {"stabilize": 0.85, "_layout": "inline"},  # the stabiliser inside the stylize stage
+    "stab-fair": {"stabilize": 0.85, "_layout": "fair"},  # its own stage, helpers at the normal priority
 }
 
 
@@ -185,6 +188,7 @@ def make_stage(model_path: Path, *, device: str, variant: str, raw_output: bool 
     from vidstyle.stylize.feedforward import FeedForwardStage
 
     options = {"stabilize": 0.0, **VARIANTS[variant]}
+    options.pop("_layout", None)
     if raw_output:
         options.update(stabilize=0.0, raw_output=True)
     return FeedForwardStage(model=model_path, device=device, **options)
@@ -197,14 +201,17 @@ def make_stages(model_path: Path, *, device: str, variant: str) -> list:
     from vidstyle.flow.stage import FORWARD_FLOW, FlowStage
     from vidstyle.stylize.stabilize import StabilizeStage
 
-    strength = float({"stabilize": 0.0, **VARIANTS[variant]}["stabilize"])
+    spec = {"stabilize": 0.0, **VARIANTS[variant]}
+    strength = float(spec["stabilize"])
     if strength <= 0:
         return [make_stage(model_path, device=device, variant=variant)]
     flow = FlowStage(estimator="dis-fast", forward_estimator=FORWARD_FLOW.get("dis-fast"))
-    if device != "cpu":
+    if device != "cpu" or spec.get("_layout") == "inline":
         return [flow, make_stage(model_path, device=device, variant=variant)]
-    return [flow, make_stage(model_path, device=device, variant=variant, raw_output=True),
-            StabilizeStage(strength=strength)]
+    stab = StabilizeStage(strength=strength)
+    if spec.get("_layout") == "fair":
+        flow.background = stab.background = False
+    return [flow, make_stage(model_path, device=device, variant=variant, raw_output=True), stab]
 
 
 def model_alone(model_path: Path, images: list, *, device: str, warm: int, seconds: float,
@@ -427,7 +434,8 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         b = r["busy_ms"]
-        flow_note = f" (flow {b['flow']:.1f}, stabilise {b.get('stabilize', 0):.1f})" if "flow" in b else ""
+        flow_note = (f" (flow {b['flow']:.1f}" + (f", stabilise {b['stabilize']:.1f}" if "stabilize" in b else "") + ")"
+                     if "flow" in b else "")
         print(f"| {r['size']} | {r['model']} | {r['gflop']:.2f} | {r['peak_gflops']:.1f} | {r['floor_fps']:.2f} "
               f"| {r['alone_fps']:.2f} | {r['pipeline_fps']:.2f} | {r['pipeline_vs_alone']:.2f} "
               f"| {r['alone_vs_floor']:.2f} | {r['gflop_executed']:.2f} | {r['alone_vs_executed_floor']:.2f} "
@@ -435,7 +443,8 @@ def main() -> None:
               f"{b.get('sink', 0):.1f}{flow_note} |")
     pairs = []  # each stabilised row against the latest per-frame row of the same size, model and precision
     for i, r in enumerate(rows):
-        plain = {"stab": "fp32", "bf16+stab": "bf16", "stab+t1": "t1"}.get(r["variant"])
+        plain = {"stab": "fp32", "bf16+stab": "bf16", "stab+t1": "t1", "stab-inline": "fp32",
+                 "stab-fair": "fp32"}.get(r["variant"])
         base = next((q for q in reversed(rows[:i]) if plain and q["variant"] == plain and q["size"] == r["size"]
                      and q["model"].split(" [")[0] == r["model"].split(" [")[0]), None)
         if base is not None:

@@ -107,10 +107,8 @@ class Warp(nn.Module):
 def remap_coordinates(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Absolute sampling maps ``(x + u, y + v)`` for ``cv2.remap`` from a ``2×H×W`` flow."""
     _, h, w = flow.shape
-    map_x = flow[0].astype(np.float32, copy=True)
-    map_y = flow[1].astype(np.float32, copy=True)
-    map_x += np.arange(w, dtype=np.float32)[None, :]
-    map_y += np.arange(h, dtype=np.float32)[:, None]
+    map_x = np.add(flow[0], np.arange(w, dtype=np.float32)[None, :], dtype=np.float32)
+    map_y = np.add(flow[1], np.arange(h, dtype=np.float32)[:, None], dtype=np.float32)
     return map_x, map_y
 
 
