@@ -108,6 +108,32 @@ def test_image_tensor_conversions() -> None:
     assert np.array_equal(tensor_to_image(image_to_tensor(img), np.uint8), img)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_tensor_to_image_planar_and_interleaved_memory_agree(dtype: type) -> None:
+    torch.manual_seed(0)
+    planar = torch.rand(3, 37, 53) * 1.2 - 0.1  # some values outside [0, 1]: clamped
+    interleaved = planar.permute(1, 2, 0).contiguous().permute(2, 0, 1)  # H×W×C memory
+    want = from_float32(np.clip(planar.permute(1, 2, 0).numpy(), 0.0, 1.0), dtype)
+    for t in (planar, interleaved, planar[:, 1:, 2:]):  # and a strided crop
+        got = tensor_to_image(t, dtype)
+        assert got.dtype == np.dtype(dtype) and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want[1:, 2:] if t.shape[1] == 36 else want)
+
+
+def test_chw_to_hwc() -> None:
+    from vidstyle.frame import chw_to_hwc
+
+    rng = np.random.default_rng(0)
+    for c in (1, 3, 4, 5):
+        for dtype in (np.uint8, np.uint16, np.float32, np.float64):
+            planes = (rng.random((c, 9, 11)) * 200).astype(dtype)
+            out = chw_to_hwc(planes)
+            assert out.shape == (9, 11, c) and out.dtype == planes.dtype and out.flags.c_contiguous
+            np.testing.assert_array_equal(out, planes.transpose(1, 2, 0))
+    with pytest.raises(ValueError, match="C×H×W"):
+        chw_to_hwc(np.zeros((4, 4)))
+
+
 # ---- temporal stabilisation -------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from vidstyle.errors import ShapeError
-from vidstyle.frame import Frame, to_float32
+from vidstyle.frame import Frame, chw_to_hwc, to_float32
 from vidstyle.stylize.feedforward import tensor_to_image
 from vidstyle.stylize.temporal import DEFAULT_STRENGTH, Stabilizer
 
@@ -53,6 +53,8 @@ class StabilizeStage:
             return [frame]
         if y.ndim != 3 or y.shape[2] != 3 or y.shape[:2] != frame.image.shape[:2]:
             raise ShapeError(f"stabilize: stylized picture {y.shape} does not match the frame {frame.image.shape}")
+        if y.dtype == np.float32 and y.transpose(2, 0, 1).flags.c_contiguous:  # raw_output: planar memory
+            y = chw_to_hwc(y.transpose(2, 0, 1))
         new = torch.from_numpy(np.ascontiguousarray(to_float32(y))).permute(2, 0, 1)[None]
 
         def tensor(a: np.ndarray | None, lead: tuple[None, ...]) -> torch.Tensor | None:
