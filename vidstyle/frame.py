@@ -111,4 +111,3 @@ def chw_to_hwc(planes: np.ndarray) -> np.ndarray:
         out = cv2.merge([np.ascontiguousarray(p) for p in planes])
         return out if out.ndim == 3 else out[..., None]
     return np.ascontiguousarray(planes.transpose(1, 2, 0))
-

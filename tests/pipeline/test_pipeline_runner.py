@@ -181,6 +181,11 @@ def test_background_stages_run_at_a_lower_priority():
     assert set(net.nice) == {main}
     assert set(helper.nice) == {min(19, main + BACKGROUND_NICE)}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main  # the caller's thread is untouched
+    same = Probe("helper", True)
+    run_pipeline(source=FakeSource(3), stages=[same], sink=FakeSink(), background_nice=0)
+    assert set(same.nice) == {main}
+    with pytest.raises(ValueError, match="background_nice"):
+        run_pipeline(source=FakeSource(3), stages=[], sink=FakeSink(), background_nice=25)
 
 
 @pytest.mark.parametrize("queue_size", [1, 2, 8])

@@ -52,21 +52,24 @@ __all__ = ["ProgressInfo", "RunStats", "SinkLike", "run_pipeline"]
 
 _POLL = 0.05  # seconds between checks of the abort flag while waiting on a queue
 JOIN_TIMEOUT = 30.0  # seconds to wait for each worker to finish the call it is in
-#: how much lower (in nice levels) the runner runs the threads of stages marked ``background``: with
-#: the stylize stage at weight 1024 and helpers at 110, the Linux scheduler gives the network ~90 % of
-#: a contended core (BENCHMARKS.md, "Temporal stabilisation": the flow and stabilise stages at +10
-#: took the tiny stabilised pipeline from 24-27 to 27-30 fps on 2 cores)
+#: how much lower (in nice levels) the runner runs the threads of stages marked ``background`` by
+#: default: with the stylize stage at weight 1024 and helpers at 110, the Linux scheduler gives the
+#: network ~90 % of a contended core (BENCHMARKS.md, "Temporal stabilisation": the flow and stabilise
+#: stages at +10 took the tiny stabilised pipeline from 24-27 to 27-30 fps on 2 cores)
 BACKGROUND_NICE = 10
 
 
-def _run_in_background() -> bool:
-    """Lower the calling thread's scheduling priority by :data:`BACKGROUND_NICE` (Linux, where a
-    thread id names one thread for ``setpriority``); False where that is not possible."""
-    if not sys.platform.startswith("linux"):
+def _run_in_background(nice: int) -> bool:
+    """Lower the calling thread's scheduling priority by ``nice`` levels (Linux, where a thread id
+    names one thread for ``setpriority``); False where that is not possible or ``nice`` is 0.
+
+    Threads the helper starts inherit its priority; this includes OpenCV's worker pool when a helper
+    is the first to run a parallel OpenCV function in the process."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
         return False
     tid = threading.get_native_id()
     try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE))
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
     except OSError:  # pragma: no cover - a sandbox that forbids it: run at the normal priority
         return False
     return True
@@ -182,9 +185,13 @@ class _Run:
         stop: threading.Event | None,
         total: int | None,
         live: bool,
+        background_nice: int = BACKGROUND_NICE,
     ) -> None:
         if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
             raise ValueError(f"queue_size must be an integer >= 1, got {queue_size!r}")
+        if isinstance(background_nice, bool) or not isinstance(background_nice, int) or not 0 <= background_nice <= 19:
+            raise ValueError(f"background_nice must be an integer from 0 to 19, got {background_nice!r}")
+        self.background_nice = background_nice
         self.source = source
         self.stages = list(stages)
         self.names = _unique_names(self.stages)
@@ -326,7 +333,7 @@ class _Run:
         current: int | None = None  # index of the frame being processed (for error reports)
         last_out: int | None = None
         if getattr(stage, "background", False):
-            _run_in_background()
+            _run_in_background(self.background_nice)
         try:
             while True:
                 item = self.get(k)
@@ -479,6 +486,7 @@ def run_pipeline(
     stop: threading.Event | None = None,
     total: int | None = None,
     live: bool = False,
+    background_nice: int = BACKGROUND_NICE,
 ) -> RunStats:
     """Run ``source`` through ``stages`` into ``sink``, overlapping them in threads.
 
@@ -500,6 +508,9 @@ def run_pipeline(
             source has one.
         live: latest-frame semantics for real-time sources: the source never waits, stale frames
             are dropped and counted.
+        background_nice: on Linux, the threads of stages marked ``background = True`` (flow,
+            stabilise) run this many nice levels below the caller (0 = same priority), so the
+            network's stage gets a contended core first. Threads such a stage starts inherit it.
 
     Returns:
         :class:`RunStats`.
@@ -524,6 +535,7 @@ def run_pipeline(
         stop=stop,
         total=total,
         live=live,
+        background_nice=background_nice,
     )
     t_start = time.perf_counter()
     written = 0
