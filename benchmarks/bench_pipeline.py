@@ -184,34 +184,31 @@ VARIANTS = {
 }
 
 
-def make_stage(model_path: Path, *, device: str, variant: str, raw_output: bool = False):
+def make_stage(model_path: Path, *, device: str, variant: str):
     from vidstyle.stylize.feedforward import FeedForwardStage
 
     options = {"stabilize": 0.0, **VARIANTS[variant]}
     options.pop("_layout", None)
-    if raw_output:
-        options.update(stabilize=0.0, raw_output=True)
     return FeedForwardStage(model=model_path, device=device, **options)
 
 
 def make_stages(model_path: Path, *, device: str, variant: str) -> list:
-    """What 'vidstyle stylize' (:func:`vidstyle.api.build_stages`) runs: the stylize stage, and when the
-    variant stabilises, the flow stage before it (dis-fast, forward flow dis-ultrafast) and, on the
-    CPU, the stabilise stage after it."""
-    from vidstyle.flow.stage import FORWARD_FLOW, FlowStage
-    from vidstyle.stylize.stabilize import StabilizeStage
+    """The stylize stage alone, or for a stabilising variant what 'vidstyle stylize' runs
+    (:func:`vidstyle.api.build_stages`: flow, stylize and, on the CPU, stabilise); ``_layout`` rebuilds
+    the earlier layouts (``inline``: the stabiliser inside the stylize stage; ``fair``: helpers at the
+    normal priority)."""
+    from vidstyle.api import build_stages
 
     spec = {"stabilize": 0.0, **VARIANTS[variant]}
-    strength = float(spec["stabilize"])
-    if strength <= 0:
+    if spec["stabilize"] <= 0:
         return [make_stage(model_path, device=device, variant=variant)]
-    flow = FlowStage(estimator="dis-fast", forward_estimator=FORWARD_FLOW.get("dis-fast"))
-    if device != "cpu" or spec.get("_layout") == "inline":
-        return [flow, make_stage(model_path, device=device, variant=variant)]
-    stab = StabilizeStage(strength=strength)
+    stages = build_stages(model=model_path, device=device, stabilize=spec["stabilize"], flow="dis-fast",
+                          separate_stabilizer=spec.get("_layout") != "inline",
+                          **{k: spec[k] for k in ("compile", "threads", "precision") if k in spec})
     if spec.get("_layout") == "fair":
-        flow.background = stab.background = False
-    return [flow, make_stage(model_path, device=device, variant=variant, raw_output=True), stab]
+        for stage in stages:
+            stage.background = False
+    return stages
 
 
 def model_alone(model_path: Path, images: list, *, device: str, warm: int, seconds: float,

@@ -109,23 +109,18 @@ def build_stages(
     The output is the same either way. The model is loaded here, so an unknown name or a bad file
     fails before any output is created.
     """
-    from vidstyle.stylize.feedforward import FeedForwardStage
+    from vidstyle.stylize.feedforward import FeedForwardStage, resolve_device
+    from vidstyle.stylize.temporal import DEFAULT_STRENGTH
 
-    kwargs: dict[str, Any] = {
-        "model": _resolve_model(model),
-        "device": device,
-        "batch_size": batch_size,
-        "compile": compile,
-        "threads": threads,
-        "precision": precision,
-    }
-    if stabilize is not None:
-        kwargs["stabilize"] = float(stabilize)
-    stylize = FeedForwardStage(**kwargs)
+    strength = DEFAULT_STRENGTH if stabilize is None else float(stabilize)
+    use_flow = strength > 0 and flow is not None and str(flow).strip().lower() not in NO_FLOW
+    split = use_flow and separate_stabilizer and resolve_device(device).type == "cpu"
+    stylize = FeedForwardStage(
+        model=_resolve_model(model), device=device, batch_size=batch_size, compile=compile, threads=threads,
+        precision=precision, stabilize=0.0 if split else strength, raw_output=split,
+    )
     stages: list[Stage] = []
     try:
-        strength = float(getattr(stylize, "stabilize", stabilize or 0.0) or 0.0)
-        use_flow = strength > 0 and flow is not None and str(flow).strip().lower() not in NO_FLOW
         if stabilize and stabilize > 0 and not use_flow:
             raise InvalidOptionError(
                 "--stabilize needs optical flow; pick a --flow estimator (e.g. dis-fast) or use --stabilize 0"
@@ -136,12 +131,11 @@ def build_stages(
             stages.append(FlowStage(estimator=str(flow), device=device,
                                     forward_estimator=FORWARD_FLOW.get(str(flow).strip().lower())))
         stages.append(stylize)
-        if use_flow and separate_stabilizer and stylize.stylizer.device.type == "cpu":
+        if split:
             from vidstyle.stylize.stabilize import StabilizeStage
 
             # its own Stabilizer: the runner closes (resets) each stage when that stage's thread ends
             stages.append(StabilizeStage(strength=strength))
-            stylize.stabilize, stylize.raw_output = 0.0, True
     except BaseException:
         stylize.close()
         raise

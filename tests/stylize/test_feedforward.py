@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ff_helpers import (
+from ff_helpers import (  # noqa: F401 - one_torch_thread: fixture used by pytestmark
     DEVICES,
     frames_with_flow,
+    one_torch_thread,
     random_model,
     run_stage,
     texture,
@@ -24,13 +25,7 @@ from vidstyle.stylize.feedforward import (
     tensor_to_image,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _stage(**kw) -> FeedForwardStage:

@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ff_helpers import frames_with_flow, random_model, run_stage, translating_sequence
+from ff_helpers import (  # noqa: F401 - one_torch_thread: fixture used by pytestmark
+    frames_with_flow,
+    one_torch_thread,
+    random_model,
+    run_stage,
+    translating_sequence,
+)
 
 from vidstyle.errors import InvalidOptionError, ShapeError
 from vidstyle.frame import Frame, from_float32
@@ -14,13 +20,7 @@ from vidstyle.stylize.feedforward import FeedForwardStage
 from vidstyle.stylize.stabilize import StabilizeStage
 from vidstyle.stylize.temporal import Stabilizer
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _net(**kw) -> FeedForwardStage:

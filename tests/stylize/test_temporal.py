@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from ff_helpers import DEVICES, texture
+from ff_helpers import DEVICES, one_torch_thread, texture  # noqa: F401 - fixture used by pytestmark
 
 from vidstyle.errors import InvalidOptionError, ShapeError
 from vidstyle.stylize.temporal import Stabilizer, sharpness_torch, stabilize
@@ -15,12 +15,7 @@ from vidstyle.stylize.temporal import Stabilizer, sharpness_torch, stabilize
 DTYPES = [torch.float32, torch.float64]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _t(img: np.ndarray, device: str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:

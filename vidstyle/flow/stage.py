@@ -101,14 +101,12 @@ class FlowStage:
     def process(self, frame: Frame) -> list[Frame]:
         """Annotate ``frame`` in place and return ``[frame]``."""
         from vidstyle.flow.consistency import consistency_mask, is_scene_cut, photometric_mask, warp_error
-        from vidstyle.flow.estimators import flow_pair
+        from vidstyle.flow.estimators import flow_pair, to_gray8
 
         full = frame.image
         image = self._small(full)
         if self._gray8 and image.dtype == np.uint8 and image.ndim == 3:
-            import cv2
-
-            image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)  # as to_gray8 and warp_error
+            image = to_gray8(image)  # what the estimators and warp_error compute from 8-bit RGB
         prev = self._prev
         self.frames += 1
         frame.flow_bwd = frame.flow_fwd = frame.consistency = frame.warp_error = None
