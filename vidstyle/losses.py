@@ -5,7 +5,10 @@ Each loss is a function plus an ``nn.Module`` holding its targets, kornia style.
 
 * Gram matrix of features ``F`` (N×C×H×W): ``G = F·Fᵀ / (C·H·W)`` (N×C×C).
 * content: ``mean((F(x) − F(c))²)`` on one layer.
-* style: ``Σ_l w_l · mean((G_l(x) − G_l(s))²)`` over the style layers.
+* style: ``Σ_l w_l · mean((G_l(x) − G_l(s))²)`` over the style layers (``reduction="mean"``), or the
+  standard form of Gatys et al. and Johnson et al., ``Σ_l w_l · ‖G_l(x) − G_l(s)‖²_F``
+  (``reduction="sum"``), which weighs a layer of C channels C² times more: relu3_3 (256 channels),
+  where the painting's motifs live, counts 16× more against relu1_2 than in the mean form.
 * total variation: ``mean(|∂x I|²) + mean(|∂y I|²)``... here the smooth L2 variant, averaged.
 * short-term temporal (Ruder et al. 2016): ``(1/D) Σ_x c(x)·(x − w)²`` with ``w = warp(S_{t−1})``,
   ``c`` the consistency mask and ``D`` = pixels × channels (× batch).
@@ -25,6 +28,7 @@ from torch import nn
 from vidstyle.errors import ShapeError
 
 __all__ = [
+    "STYLE_REDUCTIONS",
     "ContentLoss",
     "LongTermTemporalLoss",
     "StyleLoss",
@@ -38,6 +42,10 @@ __all__ = [
     "temporal_loss",
     "tv_loss",
 ]
+
+
+#: ``reduction`` values of :func:`style_loss`
+STYLE_REDUCTIONS = ("mean", "sum")
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -61,8 +69,15 @@ def style_loss(
     target_grams: Mapping[str, torch.Tensor],
     *,
     layer_weights: Mapping[str, float] | None = None,
+    reduction: str = "mean",
 ) -> torch.Tensor:
-    """Weighted sum over layers of the MSE between Gram matrices (targets: 1×C×C or N×C×C)."""
+    """Weighted sum over layers of the distance between Gram matrices (targets: 1×C×C or N×C×C).
+
+    ``reduction="mean"`` averages the squared differences of each layer's Gram entries (and over the
+    batch); ``"sum"`` is the squared Frobenius norm per image, averaged over the batch (the standard form).
+    """
+    if reduction not in STYLE_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(STYLE_REDUCTIONS)}, got {reduction!r}")
     total: torch.Tensor | None = None
     for layer, target in target_grams.items():
         if layer not in features:
@@ -70,7 +85,11 @@ def style_loss(
         g = gram_matrix(features[layer])
         if g.shape[1:] != target.shape[1:]:
             raise ShapeError(f"Gram of {layer} is {tuple(g.shape)} but its target is {tuple(target.shape)}")
-        term = F.mse_loss(g, target.expand_as(g)) * (1.0 if layer_weights is None else float(layer_weights[layer]))
+        if reduction == "mean":
+            dist = F.mse_loss(g, target.expand_as(g))
+        else:
+            dist = (g - target).pow(2).sum(dim=(1, 2)).mean()
+        term = dist * (1.0 if layer_weights is None else float(layer_weights[layer]))
         total = term if total is None else total + term
     if total is None:
         raise ShapeError("style_loss needs at least one layer")
@@ -105,6 +124,7 @@ class StyleLoss(nn.Module):
         mix: weights of the style images (normalised to sum 1): the target Gram of each layer is
             their weighted mean, which blends the styles.
         layer_weights: weight of each layer (default 1).
+        reduction: ``"mean"`` or ``"sum"`` (the standard form), see :func:`style_loss`.
     """
 
     def __init__(
@@ -113,8 +133,12 @@ class StyleLoss(nn.Module):
         style_features: list[Mapping[str, torch.Tensor]],
         mix: list[float] | None = None,
         layer_weights: Mapping[str, float] | None = None,
+        reduction: str = "mean",
     ) -> None:
         super().__init__()
+        if reduction not in STYLE_REDUCTIONS:
+            raise ValueError(f"reduction must be one of {', '.join(STYLE_REDUCTIONS)}, got {reduction!r}")
+        self.reduction = reduction
         if not style_features:
             raise ShapeError("StyleLoss needs at least one style image's features")
         mix = mix or [1.0] * len(style_features)
@@ -131,7 +155,7 @@ class StyleLoss(nn.Module):
         return {layer: getattr(self, f"gram_{layer}") for layer in self.layers}
 
     def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return style_loss(features, self.targets(), layer_weights=self.layer_weights)
+        return style_loss(features, self.targets(), layer_weights=self.layer_weights, reduction=self.reduction)
 
 
 class TVLoss(nn.Module):

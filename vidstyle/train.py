@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from vidstyle.errors import InputNotFoundError, InvalidInputError, InvalidOptionError
-from vidstyle.losses import StyleLoss, content_loss, tv_loss
+from vidstyle.losses import STYLE_REDUCTIONS, StyleLoss, content_loss, tv_loss
 from vidstyle.nets.transformer import PRESETS, NetConfig, TransformerNet
 from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
 
@@ -65,6 +65,8 @@ class TrainConfig:
     temporal_weight: float = 0.0
     content_layer: str = "relu2_2"
     style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3")
+    #: "mean" (Gram entries averaged per layer) or "sum" (the standard squared Frobenius norm)
+    style_reduction: str = "mean"
     vgg_weights: str | None = None
     vgg_convention: str | None = None
     seed: int = 0
@@ -88,6 +90,8 @@ class TrainConfig:
                             ("tv-weight", self.tv_weight), ("temporal-weight", self.temporal_weight)]:
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
                 raise InvalidOptionError(f"--{name} must be a positive finite number, got {value}")
+        if self.style_reduction not in STYLE_REDUCTIONS:
+            raise InvalidOptionError(f"style_reduction must be one of {', '.join(STYLE_REDUCTIONS)}, got {self.style_reduction!r}")
         if self.style_size is not None and self.style_size < 32:
             raise InvalidOptionError(f"--style-size must be >= 32 (or unset for the image's own size), got {self.style_size}")
         if self.max_images is not None and self.max_images < 1:
@@ -264,8 +268,8 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
     saved = json.loads(meta.get("config", "{}"))
     mine = dataclasses.asdict(config)
     for key in ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
-                "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init"):
-        a, b = saved.get(key), mine.get(key)
+                "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init", "style_reduction"):
+        a, b = saved.get(key, "mean" if key == "style_reduction" else None), mine.get(key)
         if isinstance(b, tuple):
             b = list(b)
         if a != b:
@@ -326,7 +330,8 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         with torch.no_grad():
             feats = vgg(img)
         style_feats.append({k: feats[k] for k in config.style_layers})
-    style = StyleLoss(style_features=style_feats, mix=list(config.style_mix) if config.style_mix else None).to(device)
+    style = StyleLoss(style_features=style_feats, mix=list(config.style_mix) if config.style_mix else None,
+                      reduction=config.style_reduction).to(device)
 
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -388,7 +393,8 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         "style_mix": list(config.style_mix) if config.style_mix else None,
         "loss_network": {"source": Path(state.source).name if os.sep in state.source else state.source,
                          "convention": state.convention, "content_layer": config.content_layer,
-                         "style_layers": list(config.style_layers)},
+                         "style_layers": list(config.style_layers),
+                         "style_reduction": config.style_reduction},
         "weights": {"content": config.content_weight, "style": config.style_weight, "tv": config.tv_weight,
                     "temporal": config.temporal_weight},
         "data": {"content": Path(config.content).name, "images": len(images), "image_size": config.image_size,

@@ -42,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tv-weight", type=float, default=d.tv_weight)
     p.add_argument("--temporal-weight", type=float, default=d.temporal_weight,
                    help="weight of the output-consistency loss on synthetic frame pairs (0 = off)")
+    p.add_argument("--style-reduction", choices=("mean", "sum"), default=d.style_reduction,
+                   help="per-layer Gram distance: mean of the squared entries, or sum (the standard form of Gatys "
+                        "and Johnson, which weighs deep layers, where motifs live, more) (default %(default)s)")
     p.add_argument("--content-layer", default=d.content_layer)
     p.add_argument("--style-layers", default=",".join(d.style_layers), help="comma-separated VGG19 layers")
     p.add_argument("--vgg-weights", default=None,
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         tv_weight=args.tv_weight, temporal_weight=args.temporal_weight, content_layer=args.content_layer,
         style_layers=tuple(s for s in args.style_layers.split(",") if s), vgg_weights=args.vgg_weights,
         vgg_convention=args.vgg_convention, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        threads=args.threads, max_images=args.max_images, init=args.init,
+        threads=args.threads, max_images=args.max_images, init=args.init, style_reduction=args.style_reduction,
     )
     bar = None if args.quiet else tqdm(total=config.iterations, unit="it", file=sys.stderr, dynamic_ncols=True)
 
