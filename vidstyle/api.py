@@ -19,40 +19,84 @@ from pathlib import Path
 from typing import Any
 
 from vidstyle.errors import InvalidOptionError
+from vidstyle.options import (
+    EncodeOptions,
+    OptimOptions,
+    OptionValueError,
+    StylizeOptions,
+    TemporalOptions,
+    route,
+)
 from vidstyle.pipeline import ProgressInfo, RunStats, Stage, run_pipeline
 
-__all__ = ["build_stages", "stylize_image", "stylize_video", "validate_options"]
+__all__ = ["build_stages", "default_codec", "options_from", "resolve_model", "stylize_image", "stylize_video",
+           "validate_options"]
 
-#: Flow estimator names that disable the flow stage.
-NO_FLOW = ("none", "off", "")
+#: what each container gets when no codec is given
+_CONTAINER_CODEC = {".webm": "vp9"}
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def default_codec(output: str | os.PathLike[str]) -> str:
+    """The codec a video ``output`` gets when none is given: VP9 in .webm, H.264 elsewhere."""
+    return _CONTAINER_CODEC.get(Path(output).suffix.lower(), "h264")
+
+
+def options_from(
+    options: dict[str, Any],
+    *,
+    stylize: StylizeOptions | None = None,
+    temporal: TemporalOptions | None = None,
+    encode: EncodeOptions | None = None,
+    optim: OptimOptions | None = None,
+) -> tuple[StylizeOptions, TemporalOptions, EncodeOptions, OptimOptions]:
+    """The four option groups from given group objects and flat keyword ``options`` (``model=``,
+    ``stabilize=``, ``codec=``...; each name belongs to exactly one group). A group given as an
+    object cannot also get flat values."""
+    given = {StylizeOptions: stylize, TemporalOptions: temporal, EncodeOptions: encode, OptimOptions: optim}
+    built = route(options, where="")
+    out = []
+    for cls, flat in zip(given, built):
+        obj = given[cls]
+        if obj is None:
+            out.append(flat)
+            continue
+        if flat != cls():
+            clash = sorted(k for k in options if k in {f for f in cls.__dataclass_fields__})
+            raise InvalidOptionError(f"{', '.join(clash)} given both directly and in {cls.__name__}; give one")
+        if not isinstance(obj, cls):
+            raise InvalidOptionError(f"expected a {cls.__name__}, got {type(obj).__name__}")
+        out.append(obj)
+    return out[0], out[1], out[2], out[3]
+
+
+def _unknown_keyword(exc: InvalidOptionError) -> TypeError:
+    return TypeError(str(exc).replace("unknown key", "unexpected keyword argument"))
 
 
 def validate_options(
     *,
     output: str | os.PathLike[str] | None = None,
-    codec: str = "h264",
-    crf: int | None = None,
-    pix_fmt: str | None = None,
-    preset: str | None = None,
-    batch_size: int = 1,
-    stabilize: float | None = None,
     start: float | int | str | None = None,  # noqa: PYI041 - int means a frame number
     end: float | int | str | None = None,  # noqa: PYI041
     queue_size: int = 8,
-) -> None:
-    """Check option values before any work; raise :class:`~vidstyle.errors.InvalidOptionError`
-    with a one-line remedy. Encoder options (codec, CRF range per codec, pixel format, preset,
-    codec vs container) are checked against ``output`` when it is a video file."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise InvalidOptionError(f"--batch-size must be an integer >= 1, got {batch_size!r}")
-    if stabilize is not None and (not _is_number(stabilize) or math.isnan(stabilize) or not 0.0 <= stabilize <= 1.0):
-        raise InvalidOptionError(f"--stabilize must be between 0 (off) and 1 (strongest), got {stabilize!r}")
-    if not isinstance(queue_size, int) or isinstance(queue_size, bool) or queue_size < 1:
-        raise InvalidOptionError(f"queue_size must be an integer >= 1, got {queue_size!r}")
+    stylize: StylizeOptions | None = None,
+    temporal: TemporalOptions | None = None,
+    encode: EncodeOptions | None = None,
+    optim: OptimOptions | None = None,
+    **options: Any,
+) -> tuple[StylizeOptions, TemporalOptions, EncodeOptions, OptimOptions]:
+    """Check every option before any work and return the option groups; raise
+    :class:`~vidstyle.options.OptionValueError` (naming the parameter) with a one-line remedy.
+    Encoder options (codec, CRF range per codec, pixel format, preset, codec vs container) are
+    checked against ``output`` when it is a video file."""
+    try:
+        groups = options_from(options, stylize=stylize, temporal=temporal, encode=encode, optim=optim)
+    except InvalidOptionError as exc:
+        if str(exc).startswith("unknown key"):
+            raise _unknown_keyword(exc) from None
+        raise
+    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
+        raise OptionValueError("queue_size", f"queue_size must be an integer >= 1, got {queue_size!r}")
     from vidstyle.io.timespec import parse_time
 
     t0, t1 = parse_time(start, name="start"), parse_time(end, name="end")
@@ -60,20 +104,28 @@ def validate_options(
         both_seconds = t0.seconds is not None and t1.seconds is not None
         both_frames = t0.frame is not None and t1.frame is not None
         if (both_seconds and t1.seconds <= t0.seconds) or (both_frames and t1.frame <= t0.frame):  # type: ignore[operator]
-            raise InvalidOptionError(f"--end ({t1}) must be after --start ({t0}); swap them or drop --end")
-    if not isinstance(codec, str) or not codec:
-        raise InvalidOptionError(f"--codec must be a codec name, got {codec!r}")
+            raise OptionValueError("end", f"end ({t1}) must be after start ({t0}); swap them or drop end")
+    groups[1].uses_flow(groups[0].backend)  # stabilisation without flow
     if output is not None:
-        from vidstyle.io.encode import resolve_encoder
-        from vidstyle.io.output import VIDEO_EXTS, output_kind
-
-        if output_kind(output) == "video":
-            container = VIDEO_EXTS[Path(output).suffix.lower()]
-            resolve_encoder(codec=codec, container_format=container, crf=crf, pix_fmt=pix_fmt, preset=preset)
+        check_encoder(output, groups[2])
+    return groups
 
 
-def _resolve_model(model: str | os.PathLike[str] | Any | None) -> Any:
-    """``None`` means the default model of the registry."""
+def check_encoder(output: str | os.PathLike[str], encode: EncodeOptions, *, bit_depth: int | None = None) -> None:
+    """Check ``encode`` against a video ``output``'s container (nothing to check for images)."""
+    from vidstyle.io.encode import resolve_encoder
+    from vidstyle.io.output import VIDEO_EXTS, output_kind
+
+    if output_kind(output) != "video":
+        return
+    container = VIDEO_EXTS[Path(output).suffix.lower()]
+    kw: dict[str, Any] = {} if bit_depth is None else {"bit_depth": bit_depth}
+    resolve_encoder(codec=encode.codec or default_codec(output), container_format=container, crf=encode.crf,
+                    pix_fmt=encode.pix_fmt, preset=encode.preset, **kw)
+
+
+def resolve_model(model: str | os.PathLike[str] | Any | None) -> Any:
+    """``None`` means the default model of the registry; anything else is returned as it is."""
     if model is not None:
         return model
     from vidstyle.nets import registry
@@ -85,60 +137,91 @@ def _resolve_model(model: str | os.PathLike[str] | Any | None) -> Any:
     if not models:
         from vidstyle.errors import ModelError
 
-        raise ModelError("no shipped model found; pass --model PATH to a .safetensors model file")
+        raise ModelError("no shipped model found; pass model=PATH to a .safetensors model file")
     return models[0].name
+
+
+_resolve_model = resolve_model  # the name render/ used before it was public
 
 
 def build_stages(
     *,
-    model: str | os.PathLike[str] | Any | None = None,
-    device: str | None = None,
-    batch_size: int = 1,
-    compile: bool = False,
-    stabilize: float | None = None,
-    flow: str | None = "dis-fast",
-    threads: int | None = None,
-    precision: str = "float32",
+    stylize: StylizeOptions | None = None,
+    temporal: TemporalOptions | None = None,
+    optim: OptimOptions | None = None,
+    seed: int = 0,
     separate_stabilizer: bool = True,
+    progress: Callable[[Any], None] | None = None,
+    **options: Any,
 ) -> list[Stage]:
-    """The stages of a feed-forward run: ``[flow], stylize, [stabilize]`` (flow only when stabilising).
+    """The stage graph of a run, for files, render jobs and live mode alike: ``[flow], stylize,
+    [stabilize]`` (the flow stage only when some frame is stabilised).
 
-    On a CPU the stabiliser runs as a stage of its own
+    Options come as groups (``stylize=StylizeOptions(...)``...) or flat (``model="wave_small",
+    stabilize=0.5``). The process is set up once here (:func:`vidstyle.runtime.setup`: device,
+    precision, CPU threads). Feed-forward on a CPU: the stabiliser runs as a stage of its own
     (:class:`~vidstyle.stylize.stabilize.StabilizeStage`, its own thread: it overlaps the network's
-    next frame); ``separate_stabilizer=False``, or another device, keeps it inside the stylize stage.
-    The output is the same either way. The model is loaded here, so an unknown name or a bad file
-    fails before any output is created.
+    next frame); ``separate_stabilizer=False``, or another device, keeps it inside the stylize stage
+    (same output). Optimisation: ``[flow], OptimStage`` with ``seed`` and ``progress`` (called after
+    every iteration). Models and style images are loaded here, so a bad name or file fails before
+    any output is created.
     """
-    from vidstyle.stylize.feedforward import FeedForwardStage, resolve_device
-    from vidstyle.stylize.temporal import DEFAULT_STRENGTH
+    from vidstyle.runtime import setup
 
-    strength = DEFAULT_STRENGTH if stabilize is None else float(stabilize)
-    use_flow = strength > 0 and flow is not None and str(flow).strip().lower() not in NO_FLOW
-    split = use_flow and separate_stabilizer and resolve_device(device).type == "cpu"
-    stylize = FeedForwardStage(
-        model=_resolve_model(model), device=device, batch_size=batch_size, compile=compile, threads=threads,
-        precision=precision, stabilize=0.0 if split else strength, raw_output=split,
+    try:
+        st, tm, _, op = options_from(options, stylize=stylize, temporal=temporal, optim=optim)
+    except InvalidOptionError as exc:
+        if str(exc).startswith("unknown key"):
+            raise _unknown_keyword(exc) from None
+        raise
+    rt = setup(device=st.device, precision=st.precision, threads=st.threads)
+    curve = tm.strength(st.backend)
+    use_flow = tm.uses_flow(st.backend)
+    if st.backend == "optim":
+        return _optim_stages(st, tm, op, curve=curve, use_flow=use_flow, seed=seed, progress=progress)
+    from vidstyle.stylize.feedforward import FeedForwardStage
+
+    split = use_flow and separate_stabilizer and rt.device.type == "cpu"
+    stage = FeedForwardStage(
+        model=resolve_model(st.model), device=rt.device, batch_size=st.batch_size, compile=st.compile,
+        precision=st.precision, stabilize=0.0 if split or not use_flow else curve, raw_output=split,
     )
     stages: list[Stage] = []
     try:
-        if stabilize and stabilize > 0 and not use_flow:
-            raise InvalidOptionError(
-                "--stabilize needs optical flow; pick a --flow estimator (e.g. dis-fast) or use --stabilize 0"
-            )
         if use_flow:
             from vidstyle.flow.stage import FORWARD_FLOW, FlowStage
 
-            stages.append(FlowStage(estimator=str(flow), device=device,
-                                    forward_estimator=FORWARD_FLOW.get(str(flow).strip().lower())))
-        stages.append(stylize)
+            stages.append(FlowStage(estimator=tm.flow, device=rt.device, forward_estimator=FORWARD_FLOW.get(tm.flow)))
+        stages.append(stage)
         if split:
             from vidstyle.stylize.stabilize import StabilizeStage
 
             # its own Stabilizer: the runner closes (resets) each stage when that stage's thread ends
-            stages.append(StabilizeStage(strength=strength))
+            stages.append(StabilizeStage(strength=curve))
     except BaseException:
-        stylize.close()
+        stage.close()
         raise
+    return stages
+
+
+def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, curve: Any, use_flow: bool,
+                  seed: int, progress: Callable[[Any], None] | None) -> list[Stage]:
+    from vidstyle.stylize.optim import OptimStage
+
+    if not curve.is_constant:
+        raise OptionValueError("stabilize", "keyframed stabilize works with the feed-forward back end; give the "
+                                            "optim back end one number")
+    styles = st.style or ()
+    stage = OptimStage(styles=[s.path for s in styles], style_mix=[s.weight for s in styles],
+                       config=op.config(seed=seed), stabilize=curve.keys[0][1],
+                       flow=tm.flow if tm.flow != "none" else None, device=st.device, progress=progress,
+                       **op.stage_kwargs())
+    stages: list[Stage] = []
+    if use_flow:
+        from vidstyle.flow.stage import FlowStage
+
+        stages.append(FlowStage(estimator=tm.flow, device=st.device))
+    stages.append(stage)
     return stages
 
 
@@ -153,25 +236,19 @@ def stylize_video(
     input: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
-    model: str | os.PathLike[str] | Any | None = None,
-    device: str | None = None,
-    codec: str = "h264",
-    crf: int | None = None,
-    pix_fmt: str | None = None,
-    preset: str | None = None,
+    stylize: StylizeOptions | None = None,
+    temporal: TemporalOptions | None = None,
+    encode: EncodeOptions | None = None,
+    optim: OptimOptions | None = None,
     start: float | int | str | None = None,  # noqa: PYI041 - int means a frame number
     end: float | int | str | None = None,  # noqa: PYI041
     overwrite: bool = False,
-    batch_size: int = 1,
-    compile: bool = False,
-    stabilize: float | None = None,
-    flow: str | None = "dis-fast",
     progress: Callable[[ProgressInfo], None] | None = None,
+    optim_progress: Callable[[Any], None] | None = None,
     queue_size: int = 8,
-    threads: int | None = None,
-    precision: str = "float32",
     stop: threading.Event | None = None,
     stages: Sequence[Stage] | None = None,
+    **options: Any,
 ) -> RunStats:
     """Stylize a video (or image sequence) into a new video (or image sequence), keeping its audio.
 
@@ -179,33 +256,27 @@ def stylize_video(
         input: a video file, an image sequence (``frames/%04d.png``, a folder or a glob), or an
             FFmpeg input ``format:name`` (e.g. ``lavfi:testsrc2=size=640x360:rate=30``).
         output: a video file (container from the extension) or an image-sequence pattern/folder.
-        model: a shipped model name (see ``vidstyle models``), a ``.safetensors`` path, or a loaded
-            ``StyleModel``; ``None`` = the default shipped model.
-        device: torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``); ``None`` = best available.
-        codec, crf, pix_fmt, preset: encoder settings (defaults: H.264, CRF 18, yuv420p, medium).
+        stylize, temporal, encode, optim: option groups (:mod:`vidstyle.options`); or give their
+            fields flat, e.g. ``model="wave_small"``, ``device="cuda"``, ``precision="bfloat16"``,
+            ``stabilize=0.85`` (or keyframes ``"0:0.3, 48:0.85"``), ``flow="dis-fast"``,
+            ``codec="prores"``, ``crf=20``, ``backend="optim", style="painting.jpg"``.
         start, end: the part to process, in seconds (float), frames (int) or a string the source
             understands (``"1.5"``, ``"00:00:01.5"``, ``"45f"``).
         overwrite: replace an existing output.
-        batch_size: frames per network call.
-        compile: use ``torch.compile`` (slow first call, faster after).
-        stabilize: temporal stabilisation strength in [0, 1] (``None`` = the stylizer's default);
-            uses optical flow from ``flow``.
-        flow: flow estimator for stabilisation (``"dis-fast"``, ``"farneback"``, ``"raft"``…) or ``"none"``.
         progress: called after each written frame with a :class:`~vidstyle.pipeline.ProgressInfo`.
+        optim_progress: the optimisation back end's per-iteration callback.
         queue_size: frames each queue between two stages may hold.
-        threads: torch intra-op threads (``None`` = sensible default).
-        precision: the network's number format: ``"float32"`` (exact), ``"bfloat16"``, ``"float16"``
-            (GPUs) or ``"auto"`` (bfloat16 on CPUs that have it natively: ~2x faster, ~0.5 of 255 levels off).
         stop: set it (from another thread) to end the run early but cleanly; the output is kept.
-        stages: custom stages replacing the default ``[flow], stylize`` (model options are then ignored).
+        stages: custom stages replacing the default ones (model options are then ignored).
 
     Returns:
         :class:`~vidstyle.pipeline.RunStats` (``output`` is the final path, ``warnings`` what the
         input reader noticed, e.g. a truncated file).
 
     Raises:
-        VidstyleError: bad options, input, model or output, one line with a remedy. If the run
-            fails half-way, the exception's ``partial_output`` names the playable partial file.
+        VidstyleError: bad options, input, model or output, one line with a remedy (option errors
+            name the parameter). If the run fails half-way, the exception's ``partial_output``
+            names the playable partial file.
         KeyboardInterrupt: after a clean shutdown, with ``partial_output`` attached.
     """
     from vidstyle.io import check_output, open_sink, open_source
@@ -213,17 +284,16 @@ def stylize_video(
     stage_list: list[Stage] = list(stages) if stages is not None else []
     handed_over = False  # once run_pipeline has the stages, it closes them
     try:
-        validate_options(output=output, codec=codec, crf=crf, pix_fmt=pix_fmt, preset=preset, batch_size=batch_size,
-                         stabilize=stabilize, start=start, end=end, queue_size=queue_size)
+        st, tm, enc, op = validate_options(output=output, start=start, end=end, queue_size=queue_size, stylize=stylize,
+                                           temporal=temporal, encode=encode, optim=optim, **options)
         with open_source(input, start=start, end=end) as source:
             check_output(output, input_spec=input, overwrite=overwrite)
             if stages is None:
-                stage_list = build_stages(model=model, device=device, batch_size=batch_size, compile=compile,
-                                          stabilize=stabilize, flow=flow, threads=threads, precision=precision)
+                stage_list = build_stages(stylize=st, temporal=tm, optim=op, progress=optim_progress)
             info = source.info
             audio_from = input if getattr(info, "kind", None) in ("video", "file") and _input_has_audio(info) else None
-            sink = open_sink(output, info=info, codec=codec, crf=crf, pix_fmt=pix_fmt, preset=preset,
-                             audio_from=audio_from, overwrite=overwrite)
+            sink = open_sink(output, info=info, codec=enc.codec or default_codec(output), crf=enc.crf,
+                             pix_fmt=enc.pix_fmt, preset=enc.preset, audio_from=audio_from, overwrite=overwrite)
             handed_over = True
             return run_pipeline(source=source, stages=stage_list, sink=sink, queue_size=queue_size,
                                 progress=progress, stop=stop)

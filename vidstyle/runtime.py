@@ -1,4 +1,7 @@
-"""Process-level tuning: glibc malloc behaviour and torch thread counts.
+"""Process-level runtime choices: device, precision, torch threads and glibc malloc behaviour.
+
+The composition root (:func:`vidstyle.api.build_stages`) calls :func:`setup` once, where the stages
+are built; stage constructors do not touch process-wide state.
 
 glibc serves large allocations (≥ 32 MiB by default, dynamically raised) with fresh ``mmap``
 regions and returns them on ``free``; torch allocates and frees a few large activations per network
@@ -26,8 +29,20 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["reexec_with_malloc_tunable", "tune_malloc", "malloc_is_tuned", "default_threads"]
+__all__ = [
+    "PRECISIONS",
+    "Runtime",
+    "default_threads",
+    "malloc_is_tuned",
+    "reexec_with_malloc_tunable",
+    "resolve_device",
+    "resolve_precision",
+    "setup",
+    "tune_malloc",
+]
 
 _TUNABLE = (
     "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.mmap_max=0"
@@ -103,3 +118,80 @@ def default_threads() -> int:
     except AttributeError:  # not on Linux
         n = os.cpu_count() or 1
     return max(1, n)
+
+
+# ------------------------------------------------------------------------------ device, precision, threads
+PRECISIONS = ("float32", "bfloat16", "float16", "auto")
+
+
+def resolve_device(device: Any = None) -> Any:
+    """``None`` → CUDA when available, else CPU; otherwise the named device, checked."""
+    import torch
+
+    from vidstyle.options.spec import OptionValueError
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise OptionValueError("device", f"device must be cpu, cuda, cuda:N or mps, got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise OptionValueError("device", f"device {device!r} asked for but no CUDA GPU is available; use device cpu")
+    return dev
+
+
+def resolve_precision(precision: str, *, device: Any) -> Any:
+    """The network's dtype for a ``precision`` name on ``device``.
+
+    ``auto`` is bfloat16 on CPUs that compute it natively (AVX512-BF16 or AMX, which oneDNN uses) and
+    float32 elsewhere: bfloat16 halves the memory traffic of the memory-bound small nets (~2x faster
+    for ``tiny`` on an AVX-512 CPU) at a cost of about half an 8-bit level on average, while on GPUs
+    float32 (TF32) was measured faster than bfloat16 for these nets (BENCHMARKS.md).
+    """
+    import torch
+
+    from vidstyle.options.spec import OptionValueError
+
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if precision == "auto":
+        if device.type == "cpu":
+            try:
+                native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+            except (AttributeError, RuntimeError):  # pragma: no cover - torch builds without oneDNN
+                native = False
+            return torch.bfloat16 if native else torch.float32
+        return torch.float32
+    if precision not in dtypes:
+        raise OptionValueError("precision", f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "float16" and device.type == "cpu":
+        raise OptionValueError("precision", "precision float16 is not supported on the CPU; use bfloat16 or float32")
+    return dtypes[precision]
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What :func:`setup` decided: the torch device, the network's dtype and the CPU threads."""
+
+    device: Any
+    dtype: Any
+    threads: int | None
+
+
+def setup(*, device: Any = None, precision: str = "float32", threads: int | None = None) -> Runtime:
+    """Choose the device and dtype and set the process up for them, once per run.
+
+    On the CPU this sets torch's intra-op thread count (``threads``, default :func:`default_threads`)
+    and tunes malloc (:func:`tune_malloc`); on other devices it changes nothing process-wide.
+    """
+    import torch
+
+    dev = resolve_device(device)
+    dtype = resolve_precision(precision, device=dev)
+    n = None
+    if dev.type == "cpu":
+        n = int(threads) if threads else default_threads()
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+        tune_malloc()
+    return Runtime(device=dev, dtype=dtype, threads=n)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import av
 import pytest
+import torch
 from conftest import decoded_times
 
 from vidstyle.cli.main import main
@@ -230,7 +231,11 @@ def test_live_leaves_a_core_for_capture_and_flow(monkeypatch, tiny_model, cores:
     from vidstyle.live import LiveStylizer
 
     monkeypatch.setattr(vidstyle.runtime, "default_threads", lambda: cores)
-    live = LiveStylizer(models=[str(tiny_model)], device="cpu")
-    assert live._options["threads"] == threads
-    assert live.parallel_flow is parallel
-    assert LiveStylizer(models=[str(tiny_model)], device="cpu", threads=cores)._options["threads"] == cores
+    before = torch.get_num_threads()
+    try:
+        live = LiveStylizer(models=[str(tiny_model)], device="cpu")
+        assert live.threads == threads == torch.get_num_threads()  # set once, by vidstyle.runtime.setup
+        assert live.parallel_flow is parallel
+        assert LiveStylizer(models=[str(tiny_model)], device="cpu", threads=cores).threads == cores
+    finally:
+        torch.set_num_threads(before)

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _net(**kw) -> FeedForwardStage:
-    return FeedForwardStage(model=random_model(0), device="cpu", threads=1, **kw)
+    return FeedForwardStage(model=random_model(0), device="cpu", **kw)
 
 
 def _chain(stages, frames: list[Frame]) -> list[Frame]:

@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("vidstyle: interrupted\n")
         return 130
     except VidstyleError as exc:
-        sys.stderr.write(f"vidstyle: error: {exc}\n")
+        from vidstyle.cli.common import error_line
+
+        sys.stderr.write(f"vidstyle: error: {error_line(exc)}\n")
         if os.environ.get("VIDSTYLE_DEBUG"):
             raise
         return 1

@@ -31,6 +31,8 @@ __all__ = [
     "DeepFlow",
     "RAFTFlow",
     "ESTIMATOR_NAMES",
+    "NO_FLOW_NAMES",
+    "canonical_flow_name",
     "make_flow_estimator",
     "flow_pair",
     "to_gray8",
@@ -47,6 +49,26 @@ ESTIMATOR_NAMES: tuple[str, ...] = (
     "raft-large",
 )
 _ALIASES = {"dis": "dis-fast", "raft": "raft-small"}
+#: names that mean "no optical flow"
+NO_FLOW_NAMES = ("none", "off")
+
+
+def canonical_flow_name(name: str | None) -> str | None:
+    """The estimator a name means, aliases resolved (``"dis"`` → ``"dis-fast"``); ``None`` for
+    ``None``, ``"none"`` or ``"off"`` (no flow). Raises :class:`InvalidOptionError` for an unknown
+    name, listing the valid ones."""
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise InvalidOptionError(f"flow must be an estimator name, got {type(name).__name__}")
+    key = name.strip().lower()
+    if key in NO_FLOW_NAMES or not key:
+        return None
+    key = _ALIASES.get(key, key)
+    if key not in ESTIMATOR_NAMES:
+        raise InvalidOptionError(f"flow must be one of {', '.join(ESTIMATOR_NAMES)} or none "
+                                 f"(aliases: dis = dis-fast, raft = raft-small), got {name!r}")
+    return key
 _MIN_SIDE = 8
 
 

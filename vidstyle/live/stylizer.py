@@ -126,11 +126,14 @@ class LiveStylizer:
                 threads = max(1, cores - 1)
         self._models = models
         self._labels = [_model_label(m) for m in models]
+        from vidstyle.runtime import setup
+
+        #: the network's CPU threads (``None`` on other devices), set once here: stages leave the process alone
+        self.threads = setup(device=device, precision=precision, threads=threads).threads
         self._options = {
             "device": device,
             "compile": compile,
             "channels_last": channels_last,
-            "threads": threads,
             "precision": precision,
         }
         if stage_factory is None:

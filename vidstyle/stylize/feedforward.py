@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from vidstyle.errors import InvalidOptionError
+from vidstyle.options.curve import Curve
 from vidstyle.frame import Frame, chw_to_hwc, from_float32
 from vidstyle.nets.fused import fuse_for_inference, with_fast_instance_norms
 from vidstyle.nets.registry import DEFAULT_MODEL, StyleModel, load_model
 from vidstyle.nets.transformer import TransformerNet
-from vidstyle.runtime import default_threads, tune_malloc
+from vidstyle.runtime import PRECISIONS, resolve_device, resolve_precision
 from vidstyle.stylize.temporal import DEFAULT_STRENGTH, Stabilizer
 
 __all__ = [
@@ -34,47 +35,6 @@ __all__ = [
     "images_to_batch",
     "tensor_to_image",
 ]
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` → CUDA when available, else CPU; otherwise validated."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InvalidOptionError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidOptionError(f"device {device!r} asked for but no CUDA GPU is available; use --device cpu")
-    return dev
-
-
-PRECISIONS = ("float32", "bfloat16", "float16", "auto")
-
-
-def resolve_precision(precision: str, *, device: torch.device) -> torch.dtype:
-    """The network's dtype for a ``precision`` name on ``device``.
-
-    ``auto`` is bfloat16 on CPUs that compute it natively (AVX512-BF16 or AMX, which oneDNN uses) and
-    float32 elsewhere: bfloat16 halves the memory traffic of the memory-bound small nets (~2x faster
-    for ``tiny`` on an AVX-512 CPU) at a cost of about half an 8-bit level on average, while on GPUs
-    float32 (TF32) was measured faster than bfloat16 for these nets (BENCHMARKS.md, "Feed-forward
-    speed" and "GPU paths").
-    """
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if precision == "auto":
-        if device.type == "cpu":
-            try:
-                native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-            except (AttributeError, RuntimeError):  # pragma: no cover - torch builds without oneDNN
-                native = False
-            return torch.bfloat16 if native else torch.float32
-        return torch.float32
-    if precision not in dtypes:
-        raise InvalidOptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "float16" and device.type == "cpu":
-        raise InvalidOptionError("float16 is not supported on the CPU; use --precision bfloat16 or float32")
-    return dtypes[precision]
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -131,15 +91,9 @@ class FeedForwardStylizer:
         compile: bool = False,
         channels_last: bool | None = None,
         precision: str = "float32",
-        threads: int | None = None,
         fuse: bool = True,
     ) -> None:
         self.device = resolve_device(device)
-        if self.device.type == "cpu":
-            torch.set_num_threads(threads or default_threads())
-            tune_malloc()
-        elif threads:
-            torch.set_num_threads(threads)
         self.dtype = resolve_precision(precision, device=self.device)
         m = model if isinstance(model, StyleModel) else load_model(model)
         if fuse and isinstance(m.net, TransformerNet):
@@ -188,8 +142,8 @@ class FeedForwardStage:
         channels_last: NHWC memory layout (default: on for depthwise nets on the CPU only, as measured).
         precision: ``float32`` (default, exact), ``bfloat16`` (GPUs; CPUs with AVX512-BF16 or AMX),
             ``float16`` (GPUs) or ``auto`` (bfloat16 where native, see :func:`resolve_precision`).
-        stabilize: temporal stabilisation strength in [0, 1] (0 = per-frame); needs the flow stage.
-        threads: torch threads on CPU (default: the cores available to the process).
+        stabilize: temporal stabilisation strength in [0, 1] (0 = per-frame), or a keyframed
+            :class:`~vidstyle.options.Curve` over frame numbers; needs the flow stage.
         fuse: run a :class:`TransformerNet` in its exact fused inference form
             (:func:`vidstyle.nets.fused.fuse_for_inference`); ``False`` runs the net as trained.
         raw_output: write ``frame.stylized`` as the network's unquantised float32 ``H×W×3`` output
@@ -209,25 +163,23 @@ class FeedForwardStage:
         compile: bool = False,
         channels_last: bool | None = None,
         precision: str = "float32",
-        stabilize: float = DEFAULT_STRENGTH,
-        threads: int | None = None,
+        stabilize: float | Curve = DEFAULT_STRENGTH,
         fuse: bool = True,
         raw_output: bool = False,
     ) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidOptionError(f"batch size must be an integer >= 1, got {batch_size!r}")
-        if not 0.0 <= float(stabilize) <= 1.0:
-            raise InvalidOptionError(f"--stabilize must be between 0 (off) and 1 (strongest), got {stabilize}")
-        if raw_output and float(stabilize) > 0:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise InvalidOptionError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.stabilizer = Stabilizer(strength=stabilize)  # checks the range
+        top = stabilize.maximum if isinstance(stabilize, Curve) else float(stabilize)
+        if raw_output and top > 0:
             raise InvalidOptionError("raw_output hands the output to a later stage: use stabilize=0 with it")
         self.raw_output = bool(raw_output)
         self.stylizer = FeedForwardStylizer(
-            model=model, device=device, compile=compile, channels_last=channels_last, precision=precision,
-            threads=threads, fuse=fuse,
+            model=model, device=device, compile=compile, channels_last=channels_last, precision=precision, fuse=fuse,
         )
         self.batch_size = batch_size
-        self.stabilize = float(stabilize)
-        self.stabilizer = Stabilizer(strength=self.stabilize)
+        #: the strongest stabilisation of any frame (0 = per-frame output only)
+        self.stabilize = top
         self._held: list[Frame] = []
 
     @property
@@ -265,7 +217,8 @@ class FeedForwardStage:
                 flow = None if f.flow_bwd is None else torch.from_numpy(np.ascontiguousarray(f.flow_bwd))[None].to(y.device)
                 cons = None if f.consistency is None else torch.from_numpy(np.ascontiguousarray(f.consistency))[None, None].to(y.device)
                 err = None if f.warp_error is None else torch.from_numpy(np.ascontiguousarray(f.warp_error))[None, None].to(y.device)
-                y = self.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut, warp_error=err)
+                y = self.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut, warp_error=err,
+                                         index=f.index)
             if self.raw_output:
                 f.stylized = y[0].detach().float().cpu().permute(1, 2, 0).numpy()
             else:

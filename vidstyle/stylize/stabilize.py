@@ -9,6 +9,8 @@ the unquantised output; the result is the same, to the bit, as stabilising insid
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -16,6 +18,9 @@ from vidstyle.errors import ShapeError
 from vidstyle.frame import Frame, chw_to_hwc, to_float32
 from vidstyle.stylize.feedforward import tensor_to_image
 from vidstyle.stylize.temporal import DEFAULT_STRENGTH, Stabilizer
+
+if TYPE_CHECKING:
+    from vidstyle.options.curve import Curve
 
 __all__ = ["StabilizeStage"]
 
@@ -29,7 +34,8 @@ class StabilizeStage:
     back in the dtype of ``frame.image``. Frames without a stylized picture pass unchanged.
 
     Args:
-        strength: blend strength in [0, 1] (0 = per-frame: the picture is only converted).
+        strength: blend strength in [0, 1] (0 = per-frame: the picture is only converted), or a
+            :class:`~vidstyle.options.Curve` over frame numbers (``Frame.index``).
         stabilizer: a configured :class:`Stabilizer` to use instead (``strength`` is then ignored).
 
     One instance per stream: it keeps the previous output; not thread-safe.
@@ -39,7 +45,7 @@ class StabilizeStage:
     #: a helper: the runner runs it at a lower OS priority than the network (vidstyle.pipeline.stage)
     background = True
 
-    def __init__(self, *, strength: float = DEFAULT_STRENGTH, stabilizer: Stabilizer | None = None) -> None:
+    def __init__(self, *, strength: float | Curve = DEFAULT_STRENGTH, stabilizer: Stabilizer | None = None) -> None:
         self.stabilizer = stabilizer if stabilizer is not None else Stabilizer(strength=strength)
 
     @property
@@ -66,6 +72,7 @@ class StabilizeStage:
             consistency=tensor(frame.consistency, (None, None)),
             scene_cut=frame.scene_cut,
             warp_error=tensor(frame.warp_error, (None, None)),
+            index=frame.index,
         )
         frame.stylized = tensor_to_image(out[0], frame.image.dtype)
         return [frame]

@@ -16,6 +16,8 @@ Function + module pair (:class:`Stabilizer` keeps ``S_{t−1}`` and resets on sc
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import numpy as np
@@ -24,6 +26,9 @@ import torch.nn.functional as F
 
 from vidstyle.errors import InvalidOptionError, ShapeError
 from vidstyle.filtering import separable_filter
+
+if TYPE_CHECKING:
+    from vidstyle.options.curve import Curve
 
 __all__ = ["stabilize", "Stabilizer", "sharpness_torch", "DEFAULT_STRENGTH", "DEFAULT_DETAIL", "DEFAULT_MID_BANDS",
            "DEFAULT_CONFIRM"]
@@ -302,11 +307,19 @@ class Stabilizer:
     a fast-moving clip, carrying half the remaining flicker; BENCHMARKS.md). 0 turns it off.
     """
 
-    def __init__(self, *, strength: float = DEFAULT_STRENGTH, restore_detail: bool = True, interpolation: str = "bicubic",
+    def __init__(self, *, strength: float | Curve = DEFAULT_STRENGTH, restore_detail: bool = True, interpolation: str = "bicubic",
                  detail: float = DEFAULT_DETAIL, mid_bands: tuple[tuple[float, float], ...] = DEFAULT_MID_BANDS,
                  confirm: float = DEFAULT_CONFIRM) -> None:
-        if not 0.0 <= strength <= 1.0:
-            raise InvalidOptionError(f"--stabilize must be in [0, 1], got {strength}")
+        from vidstyle.options.curve import Curve
+
+        #: keyframed strength (``step(index=...)`` samples it), or ``None`` for a constant one
+        self.curve = strength if isinstance(strength, Curve) and not strength.is_constant else None
+        if isinstance(strength, Curve):
+            low, high, strength = strength.minimum, strength.maximum, strength.keys[0][1]
+        else:
+            low = high = strength
+        if not (0.0 <= low and high <= 1.0):
+            raise InvalidOptionError(f"stabilize must be in [0, 1], got {low if low < 0 else high}")
         if interpolation not in ("bilinear", "bicubic"):
             raise InvalidOptionError(f"interpolation must be bilinear or bicubic, got {interpolation!r}")
         self.strength = strength
@@ -332,7 +345,12 @@ class Stabilizer:
         consistency: torch.Tensor | None,
         scene_cut: bool = False,
         warp_error: torch.Tensor | None = None,
+        index: float | None = None,
     ) -> torch.Tensor:
+        """Stabilise ``new`` (N×3×H×W) against the previous output; ``index`` is the frame number a
+        keyframed strength is sampled at."""
+        if self.curve is not None and index is not None:
+            self.strength = self.curve.at(index)
         prev = self.previous
         if consistency is not None and warp_error is not None and self.confirm > 0:
             if warp_error.shape[-2:] != consistency.shape[-2:]:

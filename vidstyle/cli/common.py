@@ -1,0 +1,26 @@
+"""What the sub-commands share: turning a library error into one line that names the flag."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["error_line", "parameter_to_flag"]
+
+
+def parameter_to_flag(message: str, parameter: str) -> str:
+    """Name ``parameter`` as its flag: at the start of the message (``"stabilize must be..."``),
+    and anywhere as `` `stabilize` `` or ``'stabilize'``."""
+    from vidstyle.options import flag_of
+
+    flag = flag_of(parameter)
+    message = re.sub(rf"[`']{re.escape(parameter)}[`']", flag, message)
+    return re.sub(rf"^{re.escape(parameter)}(?![\w-])", flag, message)
+
+
+def error_line(exc: BaseException) -> str:
+    """The message of a library error as the command line shows it: parameters named as flags."""
+    message = str(exc)
+    parameter = getattr(exc, "parameter", None)
+    for name in ([parameter] if parameter else []) + list(getattr(exc, "also", ())):
+        message = parameter_to_flag(message, name)
+    return message

@@ -1,0 +1,261 @@
+"""The option groups that the Python API, the CLI, render jobs and live mode share.
+
+Each group is a frozen dataclass; constructing it checks every value once (errors name the
+parameter). Field names are unique across all groups, so a flat mapping (a render job, the keyword
+arguments of :func:`vidstyle.stylize_video`) routes each name to exactly one field.
+
+=================  =====================================================================
+group              fields
+=================  =====================================================================
+StylizeOptions     backend, model, style, device, precision, batch_size, compile, threads
+TemporalOptions    stabilize (a keyframeable curve), flow
+EncodeOptions      codec, crf, pix_fmt, preset
+OptimOptions       the optimisation back end: iterations, weights, layers, video settings
+=================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from vidstyle.options.curve import Curve
+from vidstyle.options.spec import OptionValueError, check_group, option
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_STABILIZE",
+    "EncodeOptions",
+    "OptimOptions",
+    "PRECISIONS",
+    "StyleImage",
+    "StylizeOptions",
+    "TemporalOptions",
+    "parse_flow",
+    "parse_styles",
+]
+
+BACKENDS = ("feedforward", "optim")
+PRECISIONS = ("float32", "bfloat16", "float16", "auto")
+#: default stabilisation strength of each back end (the feed-forward stabiliser's blend strength;
+#: the optimisation back end's fraction of its temporal weight)
+DEFAULT_STABILIZE = {"feedforward": 0.85, "optim": 1.0}
+
+
+# ------------------------------------------------------------------------------ custom kinds
+@dataclass(frozen=True, slots=True)
+class StyleImage:
+    """A style image and its blend weight."""
+
+    path: str
+    weight: float = 1.0
+
+
+def parse_styles(value: Any, name: str) -> tuple[StyleImage, ...]:
+    """``"a.jpg"``, ``"a.jpg:0.3"``, a list of those, ``[path, weight]`` pairs or :class:`StyleImage`."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if items and len(items) == 2 and isinstance(items[0], str) and isinstance(items[1], (int, float)) \
+            and not isinstance(items[1], bool) and not isinstance(value, tuple):
+        items = [items]  # one [path, weight] pair
+    out: list[StyleImage] = []
+    for item in items:
+        if isinstance(item, StyleImage):
+            out.append(item)
+            continue
+        if isinstance(item, (list, tuple)) and len(item) == 2:
+            path, weight = str(item[0]), item[1]
+        elif isinstance(item, (str, os.PathLike)):
+            path, weight = str(item), 1.0
+            head, sep, tail = path.rpartition(":")
+            if sep and head and not os.path.exists(path):
+                try:
+                    weight = float(tail)
+                    path = head
+                except ValueError:
+                    pass
+        else:
+            raise OptionValueError(name, f"{name} must be image paths (PATH or PATH:WEIGHT), got {item!r}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < math.inf:
+            raise OptionValueError(name, f"{name}: the weight of {path} must be a positive number, got {weight!r}")
+        if not path.strip():
+            raise OptionValueError(name, f"{name} must not be an empty path")
+        out.append(StyleImage(path=path, weight=float(weight)))
+    if not out:
+        raise OptionValueError(name, f"{name} needs at least one image path")
+    return tuple(out)
+
+
+def parse_flow(value: Any, name: str) -> str:
+    """An estimator name, aliases resolved (``dis`` → ``dis-fast``); ``"none"``/``"off"`` → ``"none"``."""
+    from vidstyle.errors import InvalidOptionError
+    from vidstyle.flow.estimators import canonical_flow_name
+
+    try:
+        key = canonical_flow_name(value if isinstance(value, str) else str(value))
+    except InvalidOptionError as exc:
+        raise OptionValueError(name, str(exc)) from None
+    return "none" if key is None else key
+
+
+# ------------------------------------------------------------------------------ groups
+@dataclass(frozen=True)
+class StylizeOptions:
+    """What stylizes the frames and where it runs."""
+
+    backend: str = option("feedforward", kind="choice", choices=BACKENDS, group="stylization",
+                          help="feedforward: a trained network (fast); optim: per-frame optimisation (slow, any style)")
+    model: str | None = option(None, kind="str", group="stylization", short="-m", metavar="NAME|PATH",
+                               help="feed-forward model: a shipped name (see `vidstyle models`) or a .safetensors file "
+                                    "(default: the default model)")
+    style: tuple[StyleImage, ...] | None = option(None, kind="custom", parse=parse_styles, group="stylization",
+                                                  short="-s", repeat=True, metavar="STYLE[:W]",
+                                                  help="style image of the optim back end, optionally with a blend "
+                                                       "weight (repeat to blend several)")
+    device: str | None = option(None, kind="str", group="processing", metavar="D", affects_output=False,
+                                help="torch device: cpu, cuda, cuda:1, mps (default: best available)")
+    precision: str = option("float32", kind="choice", choices=PRECISIONS, group="processing",
+                            help="network number format: float32 (exact); bfloat16 (about 2x faster on CPUs with "
+                                 "AVX512-BF16/AMX, ~0.5 of 255 levels off); float16 (GPUs); auto (bfloat16 where native)")
+    batch_size: int = option(1, kind="int", minimum=1, group="processing", metavar="N",
+                             help="frames per network call")
+    compile: bool = option(False, kind="bool", group="processing",
+                           help="use torch.compile (slow start, faster afterwards)")
+    threads: int | None = option(None, kind="int", minimum=1, group="processing", metavar="N", affects_output=False,
+                                 help="CPU threads for the network (default: the cores available)")
+
+    def __post_init__(self) -> None:
+        check_group(self)
+        if self.backend == "optim" and self.model is not None:
+            raise OptionValueError("model", "model is for the feed-forward back end; drop it, or leave out `backend` optim",
+                                   also=("backend",))
+        if self.backend == "optim" and not self.style:
+            raise OptionValueError("style", "`backend` optim needs a style image: add `style` PATH", also=("backend",))
+        if self.backend == "feedforward" and self.style:
+            raise OptionValueError("style", "style is for the optim back end; add `backend` optim, or use a `model`",
+                                   also=("backend", "model"))
+
+
+@dataclass(frozen=True)
+class TemporalOptions:
+    """Temporal coherence: stabilisation strength (keyframeable) and the optical flow it uses."""
+
+    stabilize: Curve | None = option(None, kind="curve", minimum=0.0, maximum=1.0, group="temporal",
+                                     metavar="S|F:S,...",
+                                     help="temporal stabilisation, 0 (per-frame, flickers) to 1 (strongest); "
+                                          "keyframes \"0:0.3, 48:0.85\" interpolate over frame numbers "
+                                          "(default: 0.85 feed-forward, 1.0 optim)")
+    flow: str = option("dis-fast", kind="custom", parse=parse_flow, group="temporal", metavar="NAME",
+                       help="optical flow for stabilisation: dis-fast, dis-ultrafast, dis-medium, farneback, "
+                            "deepflow, raft-small, raft-large, or none (aliases: dis, raft, off)")
+
+    def __post_init__(self) -> None:
+        check_group(self)
+
+    def strength(self, backend: str) -> Curve:
+        """The stabilisation curve, the back end's default when not given."""
+        return self.stabilize if self.stabilize is not None else Curve.constant(DEFAULT_STABILIZE[backend])
+
+    def uses_flow(self, backend: str) -> bool:
+        """Whether any frame is stabilised (so the flow stage is needed); checks that flow is on."""
+        on = self.strength(backend).maximum > 0
+        if on and self.flow == "none":
+            raise OptionValueError("stabilize", "stabilize needs optical flow; pick an estimator (e.g. `flow` "
+                                                "dis-fast) or use `stabilize` 0", also=("flow",))
+        return on
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """Encoder settings of video outputs (checked against the container when the output is known)."""
+
+    codec: str | None = option(None, kind="str", group="encoding", metavar="CODEC",
+                               help="h264 (default for .mp4/.mkv/.mov), hevc, prores, ffv1, vp9, av1")
+    crf: int | None = option(None, kind="int", minimum=0, group="encoding", metavar="N",
+                             help="quality, lower is better: h264/hevc 0-51 (18/20), vp9/av1 0-63 (31/35)")
+    pix_fmt: str | None = option(None, kind="str", group="encoding", metavar="FMT",
+                                 help="pixel format, e.g. yuv420p, yuv444p10le")
+    preset: str | None = option(None, kind="str", group="encoding", metavar="P",
+                                help="encoder speed preset (medium, slow...) or the ProRes profile (hq, 4444...)")
+
+    def __post_init__(self) -> None:
+        check_group(self)
+
+
+_OPT = "optimisation back end (backend optim)"
+
+
+@dataclass(frozen=True)
+class OptimOptions:
+    """Settings of the optimisation back end (Gatys et al. images, Ruder et al. 2016 video)."""
+
+    iterations: int = option(300, kind="int", minimum=1, group=_OPT, metavar="N",
+                             help="iterations of a frame started from scratch, per scale level")
+    warm_iterations: int | None = option(None, kind="int", minimum=1, group=_OPT, metavar="N",
+                                         help="iterations of a frame started from the warped previous result "
+                                              "(default: iterations/4)")
+    optimizer: str = option("lbfgs", kind="choice", choices=("lbfgs", "adam"), group=_OPT, help="optimiser")
+    lr: float | None = option(None, kind="float", above=0.0, group=_OPT, metavar="LR", cli=False,
+                              help="Adam step size (default 0.02)")
+    content_weight: float = option(1.0, kind="float", minimum=0.0, group=_OPT, metavar="A", help="content weight α")
+    style_weight: float = option(10.0, kind="float", minimum=0.0, group=_OPT, metavar="B",
+                                 help="style weight β (higher = more style, less content)")
+    tv_weight: float = option(1e-3, kind="float", minimum=0.0, group=_OPT, metavar="T", help="smoothness weight")
+    temporal_weight: float = option(200.0, kind="float", minimum=0.0, group=_OPT, metavar="G",
+                                    help="temporal loss weight γ at stabilize 1")
+    long_term: tuple[int, ...] = option((1, 2, 4), kind="ints", minimum=1, group=_OPT, cli=False,
+                                        help="previous frames J of the long-term temporal loss (must contain 1)")
+    content_layer: str | None = option(None, kind="str", group=_OPT, cli=False, help="VGG19 content layer")
+    style_layers: tuple[str, ...] | None = option(None, kind="strs", group=_OPT, cli=False, help="VGG19 style layers")
+    pooling: str = option("avg", kind="choice", choices=("avg", "max"), group=_OPT, cli=False, help="VGG pooling")
+    scales: int | None = option(None, kind="int", minimum=1, maximum=6, group=_OPT, cli=False,
+                                help="coarse-to-fine levels")
+    init: str = option("content", kind="choice", choices=("content", "noise"), group=_OPT, cli=False,
+                       help="start of a cold frame")
+    preserve_color: str | None = option(None, kind="choice", choices=("luminance", "histogram"), group=_OPT,
+                                        help="keep the input's colours")
+    style_scale: float = option(1.0, kind="float", minimum=0.05, maximum=8.0, group=_OPT, metavar="S",
+                                help="style image size relative to the frame (brush size)")
+    tolerance: float = option(1e-3, kind="float", minimum=0.0, group=_OPT, cli=False,
+                              help="early stop of warm-started frames (relative loss change)")
+    size: int | None = option(None, kind="int", minimum=16, group=_OPT, metavar="PX",
+                              help="optimise at most at this long side; the output is resized back")
+    passes: int = option(1, kind="int", minimum=1, group=_OPT, metavar="N",
+                         help="multi-pass: N alternating forward/backward passes over the whole file")
+    pass_iterations: int | None = option(None, kind="int", minimum=1, group=_OPT, cli=False,
+                                         help="iterations per frame of the later passes")
+    blend: float = option(0.5, kind="float", minimum=0.0, maximum=1.0, group=_OPT, cli=False,
+                          help="multi-pass blend with the warped neighbour")
+    fill: str = option("content", kind="choice", choices=("content", "warped"), group=_OPT,
+                       help="start of disoccluded pixels in a warm-started frame")
+    vgg_weights: str | None = option(None, kind="str", group="loss network", metavar="PATH",
+                                     help="VGG19 weights (.safetensors) or 'torchvision' "
+                                          "(default: $VIDSTYLE_VGG_WEIGHTS, else torchvision)")
+    vgg_convention: str | None = option(None, kind="choice", choices=("caffe", "torchvision"), group="loss network",
+                                        help="input convention of a weights file whose metadata does not say")
+
+    def __post_init__(self) -> None:
+        check_group(self)
+        if self.content_weight == 0 and self.style_weight == 0:
+            raise OptionValueError("style_weight", "content_weight and style_weight are both 0; give at least one a "
+                                                   "positive weight")
+        if 1 not in self.long_term:
+            raise OptionValueError("long_term", f"long_term must contain 1, got {list(self.long_term)}")
+
+    def config(self, *, seed: int = 0) -> Any:
+        """The per-image :class:`~vidstyle.stylize.optim_config.OptimConfig` these options make."""
+        from vidstyle.stylize.optim_config import OptimConfig
+
+        return OptimConfig(iterations=self.iterations, optimizer=self.optimizer, lr=self.lr,  # type: ignore[arg-type]
+                           content_weight=self.content_weight, style_weight=self.style_weight,
+                           tv_weight=self.tv_weight, content_layer=self.content_layer, style_layers=self.style_layers,
+                           pooling=self.pooling, scales=self.scales, init=self.init,  # type: ignore[arg-type]
+                           preserve_color=self.preserve_color, style_scale=self.style_scale, seed=seed)  # type: ignore[arg-type]
+
+    def stage_kwargs(self) -> dict[str, Any]:
+        """The video settings of :class:`~vidstyle.stylize.optim.OptimStage`."""
+        return {"temporal_weight": self.temporal_weight, "long_term": self.long_term,
+                "warm_iterations": self.warm_iterations, "tolerance": self.tolerance, "size": self.size,
+                "passes": self.passes, "pass_iterations": self.pass_iterations, "blend": self.blend,
+                "fill": self.fill, "vgg": self.vgg_weights, "vgg_convention": self.vgg_convention}
