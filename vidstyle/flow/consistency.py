@@ -170,17 +170,14 @@ def _warped_luma_error(image: np.ndarray, prev: np.ndarray, w_b: np.ndarray) -> 
     import cv2
 
     from vidstyle.colour import luma
+    from vidstyle.flow.estimators import to_gray8
     from vidstyle.flow.warping import warp_numpy
 
     image, prev = np.asarray(image), np.asarray(prev)
     if image.shape[:2] != w_b.shape[1:] or prev.shape[:2] != w_b.shape[1:]:
         raise ShapeError(f"frames {image.shape[:2]} / {prev.shape[:2]} and flow {w_b.shape[1:]} must have the same H×W")
-    if image.dtype == np.uint8 and prev.dtype == np.uint8:
-
-        def gray(x: np.ndarray) -> np.ndarray:
-            return cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2GRAY) if x.ndim == 3 else x
-
-        diff = cv2.absdiff(gray(image), warp_numpy(gray(prev), w_b))
+    if image.dtype == np.uint8 and prev.dtype == np.uint8:  # OpenCV's 8-bit BT.601 grey, compared in 8 bits
+        diff = cv2.absdiff(to_gray8(image), warp_numpy(to_gray8(prev), w_b))
         return diff.astype(np.float32) * np.float32(1.0 / 255.0)
     return np.abs(luma(image) - warp_numpy(luma(prev), w_b))
 
