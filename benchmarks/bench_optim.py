@@ -40,11 +40,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from vidstyle.io.imagefiles import read_image as load_image  # noqa: E402
 from vidstyle.stylize.optim import (  # noqa: E402
     DEFAULT_TEMPORAL_WEIGHT,
     OptimConfig,
     StyleOptimizer,
-    load_image,
     optimize_sequence,
 )
 
@@ -280,7 +280,7 @@ def run_init_loss(args: argparse.Namespace, results: dict) -> None:
     """
     import torch.nn.functional as F
 
-    import vidstyle.stylize.optim as optim_mod
+    import vidstyle.stylize.optim_video as optim_mod
     from vidstyle.flow.warping import flow_to_grid
     from vidstyle.stylize.optim import _Sequencer, optimize_image
     from vidstyle.stylize.temporal import _blur

@@ -37,8 +37,6 @@ __all__ = [
 
 DEFAULT_METRIC_FLOW = "dis-medium"
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
 
 @dataclass(frozen=True)
 class WarpReference:
@@ -206,15 +204,12 @@ def sharpness(image: np.ndarray) -> float:
     """
     import cv2
 
-    from vidstyle.frame import to_float32
+    from vidstyle.colour import luma
 
     image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] == 3:
-        y = to_float32(image) @ _LUMA
-    elif image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        y = to_float32(image.reshape(image.shape[0], image.shape[1], 1))[..., 0]
-    else:
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3))):
         raise InvalidInputError(f"sharpness: image must be H×W×3 RGB or H×W grey, got shape {image.shape}")
+    y = luma(image)
     lap = cv2.Laplacian(np.ascontiguousarray(y, dtype=np.float32), cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT)
     return float(np.abs(lap).mean(dtype=np.float64))
 

@@ -119,6 +119,14 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+def _read_rgb8(path: Path) -> np.ndarray:
+    """An image file as ``H×W×3`` uint8 RGB (:func:`vidstyle.io.imagefiles.read_image`, 16-bit and float
+    files converted to 8 bits)."""
+    from vidstyle.io.imagefiles import convert_depth, read_image
+
+    return convert_depth(read_image(path), 8)
+
+
 def load_image(path: str | os.PathLike, *, max_side: int | None = None) -> torch.Tensor:
     """Read an image file as a 3×H×W float tensor in [0, 1] (RGB), optionally resized."""
     import cv2
@@ -126,10 +134,7 @@ def load_image(path: str | os.PathLike, *, max_side: int | None = None) -> torch
     p = Path(path)
     if not p.is_file():
         raise InputNotFoundError(f"image {p} not found; check the path")
-    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-    if img is None:
-        raise InvalidInputError(f"{p} is not a readable image; use a PNG or JPEG file")
-    img = img[:, :, ::-1]
+    img = _read_rgb8(p)
     if max_side is not None:
         h, w = img.shape[:2]
         s = max_side / max(h, w)
@@ -149,13 +154,14 @@ def _content_images(folder: str, *, min_side: int, limit: int | None) -> list[to
         files = files[:limit]
     images = []
     for p in files:
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if img is None:
+        try:
+            img = _read_rgb8(p)
+        except (InvalidInputError, InputNotFoundError):  # unreadable, unsupported or not a file: skipped
             continue
         h, w = img.shape[:2]
         s = min_side / min(h, w)
         img = cv2.resize(img, (max(min_side, round(w * s)), max(min_side, round(h * s))), interpolation=cv2.INTER_AREA)
-        images.append(torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1])).permute(2, 0, 1).contiguous())
+        images.append(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous())
     if not images:
         raise InvalidInputError(f"no readable images in {root}; put JPEG/PNG photos there")
     return images

@@ -350,7 +350,7 @@ def test_real_weights_stylize_a_real_photo():
     import cv2
 
     weights = SHARED / "weights" / "vgg19_imagenet_conv1_1-conv3_4.safetensors"
-    from vidstyle.stylize.optim import load_image
+    from vidstyle.io.imagefiles import read_image as load_image
 
     content = cv2.resize(load_image(SHARED / "data" / "video" / "sintel_raft_demo" / "frame_0016.png"), (64, 28),
                          interpolation=cv2.INTER_AREA)
@@ -365,7 +365,7 @@ def test_real_weights_stylize_a_real_photo():
 def test_warm_start_keeps_subpixel_motion_sharp():
     """A half-pixel shift: the bicubic warm start keeps the texture; a bilinear one would blur it."""
     from vidstyle.flow.warping import warp
-    from vidstyle.stylize.optim import _warp_sharp
+    from vidstyle.stylize.optim_video import _warp_sharp
 
     img = torch.from_numpy(texture(32, 32, 4)).permute(2, 0, 1)[None]
     img = img + 0.3 * (torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) - 0.5)  # fine strokes
@@ -376,3 +376,24 @@ def test_warm_start_keeps_subpixel_motion_sharp():
     cubic, linear = sharpness(as_np(_warp_sharp(img, flow))), sharpness(as_np(warp(img, flow)))
     assert linear < 0.7 * s0  # bilinear at half a pixel averages neighbours: a low-pass filter
     assert cubic > 1.15 * linear and cubic > 0.72 * s0
+
+
+def test_optimize_returns_a_frozen_level_result():
+    """StyleOptimizer.optimize returns a LevelResult with named fields, not a tuple."""
+    import dataclasses
+
+    from vidstyle.stylize.optim_engine import LevelResult
+
+    opt = StyleOptimizer(styles=[STYLE], config=OptimConfig(iterations=4, scales=1), vgg=STATE, device="cpu")
+    content = torch.from_numpy(CONTENT).permute(2, 0, 1)[None].contiguous()
+    seen = []
+    r = opt.optimize(content, init=opt.initial(content), iterations=4, style=opt.style_target((40, 48)),
+                     progress=lambda i, loss, terms: seen.append(loss))
+    assert isinstance(r, LevelResult)
+    assert r.image.shape == (1, 3, 40, 48)
+    assert r.iterations == len(seen) == len(r.history) and 1 <= r.iterations <= 4
+    assert r.losses["total"] == pytest.approx(min(seen))
+    assert set(r.losses) >= {"total", "content", "style", "tv"}
+    assert r.stopped_early is False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.iterations = 0  # type: ignore[misc]

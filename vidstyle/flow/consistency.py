@@ -159,17 +159,6 @@ def photometric_mask(
     return (~((err > threshold) | boundary | outside)).astype(np.float32)
 
 
-def _luma01(image: np.ndarray) -> np.ndarray:
-    """``H×W`` float32 BT.601 luminance in 0..1 of an RGB/grey uint8/uint16/float image."""
-    from vidstyle.frame import to_float32
-
-    image = np.asarray(image)
-    x = to_float32(image if image.ndim == 3 else image[..., None])
-    if x.shape[2] == 1:
-        return np.ascontiguousarray(x[..., 0])
-    return (x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114).astype(np.float32)
-
-
 def warp_error(image: np.ndarray, prev: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
     """``|Y_t(x) − Y_{t−1}(x + w_b(x))|`` (``H×W`` float32, luminance in 0..1): how well the backward flow
     explains frame t (``image``) from frame t−1 (``prev``); 8-bit inputs are compared in 8 bits."""
@@ -180,19 +169,17 @@ def _warped_luma_error(image: np.ndarray, prev: np.ndarray, w_b: np.ndarray) -> 
     """``|Y_t(x) − Y_{t−1}(x + w_b(x))|`` in 0..1 (``H×W`` float32); 8-bit fast path for uint8 input."""
     import cv2
 
+    from vidstyle.colour import luma
+    from vidstyle.flow.estimators import to_gray8
     from vidstyle.flow.warping import warp_numpy
 
     image, prev = np.asarray(image), np.asarray(prev)
     if image.shape[:2] != w_b.shape[1:] or prev.shape[:2] != w_b.shape[1:]:
         raise ShapeError(f"frames {image.shape[:2]} / {prev.shape[:2]} and flow {w_b.shape[1:]} must have the same H×W")
-    if image.dtype == np.uint8 and prev.dtype == np.uint8:
-
-        def gray(x: np.ndarray) -> np.ndarray:
-            return cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2GRAY) if x.ndim == 3 else x
-
-        diff = cv2.absdiff(gray(image), warp_numpy(gray(prev), w_b))
+    if image.dtype == np.uint8 and prev.dtype == np.uint8:  # OpenCV's 8-bit BT.601 grey, compared in 8 bits
+        diff = cv2.absdiff(to_gray8(image), warp_numpy(to_gray8(prev), w_b))
         return diff.astype(np.float32) * np.float32(1.0 / 255.0)
-    return np.abs(_luma01(image) - warp_numpy(_luma01(prev), w_b))
+    return np.abs(luma(image) - warp_numpy(luma(prev), w_b))
 
 
 # Thresholds measured with DIS-fast on ../shared/data/video (tests/flow/test_scene_cut.py):

@@ -1,6 +1,9 @@
 """Reading and writing single image files (PNG 8/16-bit, TIFF 8/16/32-bit, JPEG, EXR, and
 whatever else OpenCV or FFmpeg decodes, e.g. DPX), and frame-number patterns.
 
+This is the one home of image-file I/O in vidstyle: :func:`read_image`, :func:`write_image` and
+:func:`write_image_atomic` (through a temporary name and a rename, never half written).
+
 All images travel as ``H×W×3`` RGB arrays: ``uint8``, ``uint16`` (full 0..65535) or ``float32``.
 EXR needs the ``OpenEXR`` package (``pip install vidstyle[exr]``); OpenCV's wheels have no EXR
 codec.
@@ -15,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vidstyle.errors import CorruptInputError, InvalidOptionError, UnsupportedFormatError
+from vidstyle.errors import (
+    CorruptInputError,
+    InputNotFoundError,
+    InvalidOptionError,
+    OutputError,
+    UnsupportedFormatError,
+)
 from vidstyle.frame import from_float32, to_float32
 
 __all__ = [
@@ -25,6 +34,7 @@ __all__ = [
     "parse_pattern",
     "read_image",
     "write_image",
+    "write_image_atomic",
     "convert_depth",
     "default_bit_depth",
     "allowed_bit_depths",
@@ -220,12 +230,15 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     replicated to RGB.
 
     Raises:
+        InputNotFoundError: there is no file at ``path``.
         CorruptInputError: the file cannot be decoded.
         UnsupportedFormatError: EXR without the OpenEXR package, or an unusual sample type.
     """
     import cv2
 
     path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"image '{path}' does not exist; check the path")
     if path.suffix.lower() == ".exr":
         return _read_exr(path)
     data = np.fromfile(path, dtype=np.uint8)  # works for any file name on every platform
@@ -281,3 +294,33 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: i
     if not ok:
         raise UnsupportedFormatError(f"OpenCV cannot encode '{ext}' images of depth {depth}; try .png or .tif")
     buf.tofile(path)
+
+
+def write_image_atomic(
+    path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: int | None = None, temp: str | os.PathLike[str] | None = None,
+) -> Path:
+    """:func:`write_image` under a temporary name in the same folder, then renamed to ``path``
+    (``os.replace``): a file under the final name is always complete, and an existing one is
+    replaced in one step. ``temp``: the temporary name (default ``name.partial.ext``, which the
+    image-sequence reader skips). Returns ``path``.
+
+    Raises:
+        OutputError: the file cannot be written (disk full, no permission, folder missing).
+        InvalidOptionError, UnsupportedFormatError: as :func:`write_image`.
+    """
+    from vidstyle.io.output import temp_path_for
+
+    final = Path(path)
+    tmp = Path(temp) if temp is not None else temp_path_for(final)
+    try:
+        write_image(tmp, image, bit_depth=bit_depth)
+        os.replace(tmp, final)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(
+            f"cannot write '{final}' ({e.strerror or e}); check the disk space and permissions"
+        ) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final

@@ -33,9 +33,9 @@ from vidstyle.io.imagefiles import (
     image_bit_depth,
     parse_pattern,
     read_image,
-    write_image,
+    write_image_atomic,
 )
-from vidstyle.io.output import image_output_pattern, temp_path_for
+from vidstyle.io.output import image_output_pattern
 from vidstyle.io.timespec import TimeSpec
 
 __all__ = ["ImageSequenceSource", "ImageSequenceSink", "list_sequence", "is_image_spec"]
@@ -333,16 +333,8 @@ class ImageSequenceSink(Sink):
         else:
             number = frame.number if frame.number is not None else frame.index
         final = self.pattern.path(number)
-        temp = temp_path_for(final)
         depth = self._bit_depth or default_bit_depth(self._ext, image_bit_depth(image))
-        try:
-            write_image(temp, image, bit_depth=depth)
-            os.replace(temp, final)
-        except OSError as e:
-            temp.unlink(missing_ok=True)
-            raise OutputError(
-                f"cannot write '{final}' ({e.strerror or e}); check the disk space and permissions"
-            ) from None
+        write_image_atomic(final, image, bit_depth=depth)
         self.last_written = final
         self.frames_written += 1
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidstyle.colour import luma, luma_torch
 from vidstyle.errors import InvalidOptionError, ShapeError
 from vidstyle.filtering import separable_filter
 
@@ -42,8 +43,6 @@ DEFAULT_STRENGTH = 0.85
 DEFAULT_DETAIL = 1.0
 DEFAULT_MID_BANDS: tuple[tuple[float, float], ...] = ((1.0, 3.0),)
 DEFAULT_CONFIRM = 0.01
-
-_LUMA = (0.299, 0.587, 0.114)
 
 
 def _gauss_kernel(sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -99,8 +98,7 @@ def sharpness_torch(image: torch.Tensor) -> torch.Tensor:
 def _luma_laplacian(image: torch.Tensor) -> torch.Tensor:
     """N×1×H×W 4-neighbour Laplacian (replicate borders) of the luminance of N×3×H×W ``image``;
     linear in ``image``."""
-    r, g, b = _LUMA
-    y = F.pad(image[:, 0:1] * r + image[:, 1:2] * g + image[:, 2:3] * b, (1, 1, 1, 1), mode="replicate")
+    y = F.pad(luma_torch(image), (1, 1, 1, 1), mode="replicate")
     c = y[..., 1:-1, 1:-1]
     return y[..., :-2, 1:-1] + y[..., 2:, 1:-1] + y[..., 1:-1, :-2] + y[..., 1:-1, 2:] - 4.0 * c
 
@@ -221,8 +219,7 @@ def _luma_laplacian_hwc(x: np.ndarray) -> np.ndarray:
     """:func:`_luma_laplacian` of an ``H×W×3`` float32 array (``H×W``)."""
     import cv2
 
-    r, g, b = _LUMA
-    y = cv2.transform(x, np.array([[r, g, b]], dtype=np.float32))
+    y = luma(x)
     return cv2.Laplacian(y, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REPLICATE)
 
 
