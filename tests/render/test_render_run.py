@@ -16,6 +16,7 @@ from render_helpers import (
     SEAM_MEAN_LEVELS,
     SEAM_OVERLAP,
     SEAM_STABILIZE,
+    fail_once,
     read_frames,
     shot_image,
     write_job,
@@ -23,6 +24,7 @@ from render_helpers import (
 
 from vidstyle.errors import InvalidOptionError, OutputExistsError
 from vidstyle.render import load_job, render
+from vidstyle.render.executor import LocalExecutor
 from vidstyle.render.manifest import file_sha256, pixels_sha256
 
 
@@ -192,9 +194,7 @@ def test_resume_without_side_car_reads_the_state_back_from_the_output(
     assert worst <= 2, worst
 
 
-def test_local_chunks_with_warmup_crossfade_and_a_retry(
-    tmp_path: Path, plates: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_local_chunks_with_warmup_crossfade_and_a_retry(tmp_path: Path, plates: Path, tiny_model: Path) -> None:
     """Three chunks in one process (the Ray code path without Ray): close to the single render,
     every frame attributed to its chunk, a failing chunk retried from where it stopped."""
     keys = {"bit_depth": 16, "stabilize": SEAM_STABILIZE}
@@ -203,10 +203,11 @@ def test_local_chunks_with_warmup_crossfade_and_a_retry(
                         overlap=SEAM_OVERLAP, crossfade=SEAM_CROSSFADE, **keys)
     _render(single)
     marker = tmp_path / "fault-marker"
-    monkeypatch.setenv("VIDSTYLE_RENDER_FAULT", f"1:1012:{marker}")
-    result = _render(chunked)
+    job = load_job(chunked)
+    faulty = LocalExecutor(retries=job.retries, chunk_function=fail_once(chunk=1, after=1011, marker=marker))
+    result = render(job, executor=faulty)
     assert marker.exists() and not result.failures
-    assert any("chunk 1 failed" in w for w in result.warnings)
+    assert any("chunk 1 failed" in w and "injected fault" in w for w in result.warnings), result.warnings
     a = read_frames(tmp_path / "single" / "out")
     b = read_frames(tmp_path / "chunked" / "out")
     assert sorted(a) == sorted(b) == list(range(FIRST, FIRST + COUNT))
