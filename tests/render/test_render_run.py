@@ -131,6 +131,34 @@ def test_existing_render_needs_resume_or_overwrite(tmp_path: Path, plates: Path,
         render(load_job(job, overrides={"seed": 6}), resume=True)
 
 
+def test_resume_refuses_a_changed_model_file(
+    tmp_path: Path, plates: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    import torch
+
+    from vidstyle.cli.main import main
+    from vidstyle.nets.registry import save_model
+    from vidstyle.nets.transformer import TransformerNet
+
+    model = tmp_path / "model" / "tiny.safetensors"
+    model.parent.mkdir()
+    shutil.copy(tiny_model, model)
+    job = write_job(tmp_path, plates=plates, model=model, frames="1001-1002", stabilize=0.0)
+    _render(job)
+    torch.manual_seed(1)  # the same name and architecture, other weights
+    save_model(model, net=TransformerNet(config="tiny"), name="tiny_random", style="random")
+    assert file_sha256(model) != file_sha256(tiny_model)
+    capsys.readouterr()
+    assert main(["render", str(job), "--resume", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vidstyle: error: --resume: the model file changed since the render started (different SHA-256); "
+                   "restore it, or start again with --overwrite"]
+    shutil.copy(tiny_model, model)  # restored: resumes (to nothing left to do)
+    assert render(load_job(job), resume=True).frames_rendered == 0
+
+
 def _interrupt_after(n_frames: int):
     """A progress callback raising KeyboardInterrupt (as Ctrl-C does) after n frames."""
 
