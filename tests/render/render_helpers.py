@@ -73,3 +73,45 @@ def read_frames(pattern_folder: Path, glob: str = "sh.*.png") -> dict[int, np.nd
             continue
         out[int(p.name.split(".")[1])] = read_image(p)
     return out
+
+
+# ------------------------------------------------------------------------------ fault injection
+# Chunk functions with render_chunk's signature, for LocalExecutor / RayExecutor(chunk_function=…).
+# They are closures (pickled by value), so they also travel to Ray workers, which cannot import
+# this module.
+def fail_once(*, chunk: int, after: int, marker: Path):
+    """Render chunks as usual, but make chunk ``chunk`` fail once, right after frame ``after`` is
+    finished (written and journaled); ``marker`` is created so that the retry passes."""
+
+    def render_chunk(job, c, *, on_frame=None, **kwargs):
+        from vidstyle.render.chunk import render_chunk as real
+
+        def frame_done(n: int) -> None:
+            if on_frame is not None:
+                on_frame(n)
+            if c.id == chunk and n == after and not marker.exists():
+                marker.touch()
+                raise RuntimeError(f"injected fault after frame {n} of chunk {c.id}")
+
+        return real(job, c, on_frame=frame_done, **kwargs)
+
+    return render_chunk
+
+
+def slow_frames(*, delay: float):
+    """Render chunks as usual, sleeping ``delay`` seconds after each finished frame (to kill a
+    render mid-way)."""
+
+    def render_chunk(job, c, *, on_frame=None, **kwargs):
+        import time
+
+        from vidstyle.render.chunk import render_chunk as real
+
+        def frame_done(n: int) -> None:
+            if on_frame is not None:
+                on_frame(n)
+            time.sleep(delay)
+
+        return real(job, c, on_frame=frame_done, **kwargs)
+
+    return render_chunk

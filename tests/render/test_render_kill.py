@@ -29,11 +29,12 @@ def test_killed_render_resumes_to_the_same_frames(tmp_path: Path, plates: Path, 
     part = write_job(tmp_path / "part", plates=plates, model=tiny_model, **keys)
     render(load_job(full))
 
-    env = {**os.environ, "VIDSTYLE_RENDER_FRAME_DELAY": "0.25", "VIDSTYLE_NO_REEXEC": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "VIDSTYLE_NO_REEXEC": "1", "PYTHONUNBUFFERED": "1"}
     repo = Path(__file__).resolve().parents[2]
     env["PYTHONPATH"] = str(repo) + os.pathsep + env.get("PYTHONPATH", "")
+    driver = Path(__file__).resolve().parent / "slow_render_driver.py"  # the CLI, 0.25 s after each frame
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vidstyle", "render", str(part), "-q"],
+        [sys.executable, str(driver), "0.25", "render", str(part), "-q"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     out = tmp_path / "part" / "out"

@@ -15,12 +15,14 @@ from render_helpers import (
     SEAM_MEAN_LEVELS,
     SEAM_OVERLAP,
     SEAM_STABILIZE,
+    fail_once,
     read_frames,
     shot_image,
     write_job,
 )
 
 from vidstyle.render import load_job, render
+from vidstyle.render.ray_executor import RayExecutor
 from vidstyle.render.seam import border_positions, seam_report
 
 ray = pytest.importorskip("ray")
@@ -84,12 +86,13 @@ def test_ray_render_in_three_chunks(local_ray, tmp_path: Path, plates: Path, tin
     assert seen[-1].done == COUNT  # type: ignore[attr-defined]
 
 
-def test_ray_retries_a_failed_chunk(local_ray, tmp_path: Path, plates: Path, tiny_model: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    job = write_job(tmp_path, plates=plates, model=tiny_model, **_keys(ray="local", workers=2, frames="1001-1016"))
+def test_ray_retries_a_failed_chunk(local_ray, tmp_path: Path, plates: Path, tiny_model: Path) -> None:
+    job = load_job(write_job(tmp_path, plates=plates, model=tiny_model,
+                             **_keys(ray="local", workers=2, frames="1001-1016")))
     marker = tmp_path / "fault"
-    monkeypatch.setenv("VIDSTYLE_RENDER_FAULT", f"1:1011:{marker}")
-    result = render(load_job(job))
+    faulty = RayExecutor(address="local", workers=2, threads=1, retries=job.retries,
+                         chunk_function=fail_once(chunk=1, after=1010, marker=marker))
+    result = render(job, executor=faulty)
     assert marker.exists() and not result.failures
     assert any("chunk 1 failed" in w and "injected fault" in w for w in result.warnings), result.warnings
     manifest = json.loads((tmp_path / "out" / "sh.manifest.json").read_text())

@@ -16,6 +16,7 @@ from render_helpers import (
     SEAM_MEAN_LEVELS,
     SEAM_OVERLAP,
     SEAM_STABILIZE,
+    fail_once,
     read_frames,
     shot_image,
     write_job,
@@ -23,6 +24,7 @@ from render_helpers import (
 
 from vidstyle.errors import InvalidOptionError, OutputExistsError
 from vidstyle.render import load_job, render
+from vidstyle.render.executor import LocalExecutor
 from vidstyle.render.manifest import file_sha256, pixels_sha256
 
 
@@ -129,6 +131,34 @@ def test_existing_render_needs_resume_or_overwrite(tmp_path: Path, plates: Path,
         render(load_job(job, overrides={"seed": 6}), resume=True)
 
 
+def test_resume_refuses_a_changed_model_file(
+    tmp_path: Path, plates: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    import torch
+
+    from vidstyle.cli.main import main
+    from vidstyle.nets.registry import save_model
+    from vidstyle.nets.transformer import TransformerNet
+
+    model = tmp_path / "model" / "tiny.safetensors"
+    model.parent.mkdir()
+    shutil.copy(tiny_model, model)
+    job = write_job(tmp_path, plates=plates, model=model, frames="1001-1002", stabilize=0.0)
+    _render(job)
+    torch.manual_seed(1)  # the same name and architecture, other weights
+    save_model(model, net=TransformerNet(config="tiny"), name="tiny_random", style="random")
+    assert file_sha256(model) != file_sha256(tiny_model)
+    capsys.readouterr()
+    assert main(["render", str(job), "--resume", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vidstyle: error: --resume: the model file changed since the render started (different SHA-256); "
+                   "restore it, or start again with --overwrite"]
+    shutil.copy(tiny_model, model)  # restored: resumes (to nothing left to do)
+    assert render(load_job(job), resume=True).frames_rendered == 0
+
+
 def _interrupt_after(n_frames: int):
     """A progress callback raising KeyboardInterrupt (as Ctrl-C does) after n frames."""
 
@@ -192,9 +222,7 @@ def test_resume_without_side_car_reads_the_state_back_from_the_output(
     assert worst <= 2, worst
 
 
-def test_local_chunks_with_warmup_crossfade_and_a_retry(
-    tmp_path: Path, plates: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_local_chunks_with_warmup_crossfade_and_a_retry(tmp_path: Path, plates: Path, tiny_model: Path) -> None:
     """Three chunks in one process (the Ray code path without Ray): close to the single render,
     every frame attributed to its chunk, a failing chunk retried from where it stopped."""
     keys = {"bit_depth": 16, "stabilize": SEAM_STABILIZE}
@@ -203,10 +231,11 @@ def test_local_chunks_with_warmup_crossfade_and_a_retry(
                         overlap=SEAM_OVERLAP, crossfade=SEAM_CROSSFADE, **keys)
     _render(single)
     marker = tmp_path / "fault-marker"
-    monkeypatch.setenv("VIDSTYLE_RENDER_FAULT", f"1:1012:{marker}")
-    result = _render(chunked)
+    job = load_job(chunked)
+    faulty = LocalExecutor(retries=job.retries, chunk_function=fail_once(chunk=1, after=1011, marker=marker))
+    result = render(job, executor=faulty)
     assert marker.exists() and not result.failures
-    assert any("chunk 1 failed" in w for w in result.warnings)
+    assert any("chunk 1 failed" in w and "injected fault" in w for w in result.warnings), result.warnings
     a = read_frames(tmp_path / "single" / "out")
     b = read_frames(tmp_path / "chunked" / "out")
     assert sorted(a) == sorted(b) == list(range(FIRST, FIRST + COUNT))

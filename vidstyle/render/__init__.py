@@ -7,13 +7,16 @@ chunked rendering on Ray.
 >>> result = render(job, resume=True)          # after a crash or Ctrl-C   # doctest: +SKIP
 
 * :mod:`.job` — the job keys (each also a ``vidstyle render`` option), parsing and validation;
-* :mod:`.runner` — the driver (:func:`render`): checks, chunk plan, cross-fades, video encoding, manifest;
-* :mod:`.chunk` — rendering one chunk (resume from its journal and state side-car);
-* :mod:`.state` — exporting and restoring the stylizer's temporal state;
-* :mod:`.plan` — chunks, warm-up and cross-fade;
-* :mod:`.manifest` — layout of the files, journals, manifest;
-* :mod:`.determinism` — seeds, deterministic kernels, what differs across machines;
+* :mod:`.runner` — the driver (:func:`render`): prepare → execute → cross-fade → encode → clean up;
+* :mod:`.shot` — probing the input, the render's file layout, the encoder and model checks;
+* :mod:`.plan` — chunks, warm-up and cross-fade, what the journals say is done (pure);
+* :mod:`.manifest` — layout of the files, journals, the typed manifest;
+* :mod:`.executor` — the executor protocol and the in-process executor (retries);
 * :mod:`.ray_executor` — chunks as Ray tasks, retries, per-chunk progress;
+* :mod:`.chunk` — rendering one chunk (resume from its journal and state side-car);
+* :mod:`.finish` — cross-fading the chunk borders, encoding a video output, clean-up;
+* :mod:`.state` — exporting and restoring the stylizer's temporal state;
+* :mod:`.determinism` — seeds, deterministic kernels, what differs across machines;
 * :mod:`.seam` — measuring chunk seams (warping error at the borders vs elsewhere).
 """
 
@@ -31,6 +34,10 @@ __all__ = [
     "ChunkStatus",
     "Chunk",
     "plan_chunks",
+    "RenderPlan",
+    "Manifest",
+    "ChunkExecutor",
+    "LocalExecutor",
 ]
 
 _LAZY = {
@@ -43,6 +50,10 @@ _LAZY = {
     "ChunkStatus": "vidstyle.render.runner",
     "Chunk": "vidstyle.render.plan",
     "plan_chunks": "vidstyle.render.plan",
+    "RenderPlan": "vidstyle.render.plan",
+    "Manifest": "vidstyle.render.manifest",
+    "ChunkExecutor": "vidstyle.render.executor",
+    "LocalExecutor": "vidstyle.render.executor",
 }
 
 

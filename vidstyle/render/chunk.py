@@ -10,10 +10,8 @@ Each finished frame: the image is written under a temporary name and renamed; th
 to the chunk's journal; then the state side-car is replaced. A kill at any point loses at most the
 frame in progress.
 
-Testing hooks (environment variables of the driver, read by :func:`testing_hooks` and handed to each
-chunk, also on Ray workers): ``VIDSTYLE_RENDER_FRAME_DELAY`` (seconds to sleep after each written
-frame, to kill a render mid-way) and ``VIDSTYLE_RENDER_FAULT=CHUNK:NUMBER:MARKER`` (raise once,
-before writing frame NUMBER of chunk CHUNK, and create the file MARKER so that the retry passes).
+The executors (:mod:`vidstyle.render.executor`) call :func:`render_chunk`, or a function with its
+signature that a caller gives them (tests wrap it to fail once or to slow the frames down).
 """
 
 from __future__ import annotations
@@ -51,14 +49,7 @@ __all__ = [
     "write_frame",
     "read_frame",
     "build_render_stages",
-    "testing_hooks",
 ]
-
-
-def testing_hooks() -> dict[str, str]:
-    """The testing hooks set in this process's environment (see the module docstring)."""
-    names = {"delay": "VIDSTYLE_RENDER_FRAME_DELAY", "fault": "VIDSTYLE_RENDER_FAULT"}
-    return {k: os.environ[v] for k, v in names.items() if os.environ.get(v)}
 
 
 @dataclass
@@ -243,7 +234,6 @@ class _ChunkSink:
         heads_done: set[int],
         attempt: int,
         on_frame: Callable[[int], None] | None,
-        hooks: dict[str, str] | None = None,
     ) -> None:
         self.layout = layout
         self.chunk = chunk
@@ -256,9 +246,6 @@ class _ChunkSink:
         self.frames_written = 0
         self.warnings: list[str] = []
         self._t = time.perf_counter()
-        hooks = hooks or {}
-        self._delay = float(hooks.get("delay", "0") or 0)
-        self._fault = _parse_fault(hooks.get("fault", ""), chunk.id)
 
     def write(self, frame: Frame) -> None:
         if frame.extra.get(PRIMER_KEY):
@@ -276,11 +263,6 @@ class _ChunkSink:
             return
         if n < self.write_from:  # re-rendered only to rebuild the temporal state
             return
-        if self._fault is not None and n == self._fault[0]:
-            marker = Path(self._fault[1])
-            if not marker.exists():
-                marker.touch()
-                raise RuntimeError(f"injected fault at frame {n} of chunk {chunk.id} (VIDSTYLE_RENDER_FAULT)")
         if self.tail_from is not None and n >= self.tail_from:
             _save_npy(self.layout.xfade_path("tail", n, chunk.id), image)
         path = self.layout.frame_path(n)
@@ -306,26 +288,12 @@ class _ChunkSink:
         self.frames_written += 1
         if self.on_frame is not None:
             self.on_frame(n)
-        if self._delay:
-            time.sleep(self._delay)
 
     def close(self) -> Path:
         return Path(self.layout.frames)
 
     def abort(self) -> Path | None:
         return Path(self.layout.frames) if self.frames_written else None
-
-
-def _parse_fault(text: str, chunk: int) -> tuple[int, str] | None:
-    if not text:
-        return None
-    try:
-        c, n, marker = text.split(":", 2)
-        if int(c) != chunk:
-            return None
-        return int(n), marker
-    except ValueError:
-        return None
 
 
 # --------------------------------------------------------------------------------------- chunk
@@ -340,7 +308,6 @@ def render_chunk(
     threads: int,
     on_frame: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
-    hooks: dict[str, str] | None = None,
 ) -> ChunkResult:
     """Render (the rest of) one chunk; see the module docstring.
 
@@ -355,7 +322,6 @@ def render_chunk(
         threads: torch threads.
         on_frame: called with each finished frame number.
         stop: set to end the chunk early and cleanly (finished frames are kept).
-        hooks: testing hooks (:func:`testing_hooks`).
     """
     from vidstyle.io import open_source
     from vidstyle.pipeline import run_pipeline
@@ -420,7 +386,6 @@ def render_chunk(
         heads_done=heads,
         attempt=attempt,
         on_frame=on_frame,
-        hooks=hooks,
     )
     try:
         try:

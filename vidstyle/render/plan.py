@@ -12,18 +12,33 @@ output of the same frames, with weights rising linearly to the border::
 
 The frames are the shot's own frame numbers (gaps in a numbering are kept: positions count
 frames that exist, not numbers).
+
+Everything here is pure: :class:`RenderPlan` (the shot's frames and chunks) answers which frames
+a chunk owns, which are cross-faded and with what weight; :class:`JournalState` is what the
+journals of a render say was finished (read by the runner, passed in), and :func:`finished_chunks`
+/ :func:`done_counts` tell from it what is left to do. :func:`resolve_resources` picks the threads
+and workers of a render.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vidstyle.errors import InvalidOptionError
 
-__all__ = ["Chunk", "plan_chunks", "crossfade_weights"]
+__all__ = [
+    "Chunk",
+    "plan_chunks",
+    "crossfade_weights",
+    "RenderPlan",
+    "JournalState",
+    "done_counts",
+    "finished_chunks",
+    "resolve_resources",
+]
 
 
 @dataclass(frozen=True)
@@ -114,3 +129,142 @@ def plan_chunks(
             )
         )
     return out
+
+
+# --------------------------------------------------------------------------------------- the plan
+@dataclass(frozen=True)
+class RenderPlan:
+    """The frames of a shot and the chunks they are split into (see :func:`plan_chunks`).
+
+    Attributes:
+        numbers: the shot's frame numbers, in order.
+        chunks: the chunks, in shot order (ids 0, 1, 2…).
+    """
+
+    numbers: tuple[int, ...]
+    chunks: tuple[Chunk, ...]
+    _pos: Mapping[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_pos", {n: i for i, n in enumerate(self.numbers)})
+
+    @classmethod
+    def new(
+        cls,
+        numbers: Sequence[int],
+        *,
+        chunk_frames: int | None = None,
+        chunks: int = 1,
+        overlap: int = 0,
+        crossfade: int = 0,
+    ) -> RenderPlan:
+        """Plan a fresh render (arguments as :func:`plan_chunks`)."""
+        planned = plan_chunks(numbers, chunk_frames=chunk_frames, chunks=chunks, overlap=overlap, crossfade=crossfade)
+        return cls(numbers=tuple(numbers), chunks=tuple(planned))
+
+    def position(self, number: int) -> int:
+        """Index of frame ``number`` in the shot."""
+        return self._pos[number]
+
+    def own_frames(self, chunk: Chunk) -> list[int]:
+        """The frames ``chunk`` outputs (``first … last``)."""
+        return list(self.numbers[self._pos[chunk.first] : self._pos[chunk.last] + 1])
+
+    def owner(self) -> dict[int, int]:
+        """Frame number → id of the chunk that outputs it."""
+        return {n: c.id for c in self.chunks for n in self.own_frames(c)}
+
+    def next_crossfade(self, chunk: Chunk) -> int | None:
+        """The next chunk's ``crossfade_from`` (``None`` for the last chunk)."""
+        if chunk.id + 1 < len(self.chunks):
+            return self.chunks[chunk.id + 1].crossfade_from
+        return None
+
+    def crossfade_zone(self, chunk: Chunk) -> list[tuple[int, float]]:
+        """``(frame, weight of chunk)`` of the frames ``chunk`` blends with the previous chunk's
+        output (its warm-up frames from ``crossfade_from``), empty when none."""
+        if chunk.crossfade_from is None:
+            return []
+        zone = self.numbers[self._pos[chunk.crossfade_from] : self._pos[chunk.first]]
+        return list(zip(zone, crossfade_weights(len(zone))))
+
+
+@dataclass(frozen=True)
+class JournalState:
+    """What the journals of a render say is finished.
+
+    Attributes:
+        frames: frame number → its latest ``frame`` record of the owning chunk's journal, with the
+            driver's ``xfade`` record (``sha256``, ``pixels_sha256``, ``crossfade``) merged in for
+            cross-faded frames.
+        crossfaded: frames whose cross-fade was written (driver journal).
+        heads: ``(chunk, frame)`` of the cross-fade copies (warm-up outputs) that are on disk.
+    """
+
+    frames: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    crossfaded: frozenset[int] = frozenset()
+    heads: frozenset[tuple[int, int]] = frozenset()
+
+    @classmethod
+    def from_records(
+        cls,
+        plan: RenderPlan,
+        *,
+        chunk_records: Mapping[int, Sequence[Mapping[str, Any]]],
+        driver_records: Sequence[Mapping[str, Any]] = (),
+        heads: frozenset[tuple[int, int]] = frozenset(),
+    ) -> JournalState:
+        """Fold the records of the chunk journals (by chunk id) and of the driver's journal."""
+        frames: dict[int, Mapping[str, Any]] = {}
+        for c in plan.chunks:
+            for rec in chunk_records.get(c.id, ()):
+                if rec.get("e") == "frame" and c.first <= int(rec["n"]) <= c.last:
+                    frames[int(rec["n"])] = rec
+        crossfaded: set[int] = set()
+        for rec in driver_records:
+            if rec.get("e") != "xfade":
+                continue
+            n = int(rec["n"])
+            crossfaded.add(n)
+            if n in frames:
+                frames[n] = {**frames[n], "sha256": rec["sha256"], "pixels_sha256": rec["pixels_sha256"],
+                             "crossfade": rec["crossfade"]}
+        return cls(frames=frames, crossfaded=frozenset(crossfaded), heads=heads)
+
+
+def done_counts(plan: RenderPlan, state: JournalState) -> dict[int, int]:
+    """Chunk id → how many of its own frames are finished."""
+    return {c.id: sum(1 for n in state.frames if c.first <= n <= c.last) for c in plan.chunks}
+
+
+def finished_chunks(plan: RenderPlan, state: JournalState) -> set[int]:
+    """Ids of the chunks with nothing left to render: all their frames finished, and the
+    cross-fade copies of their warm-up frames saved (or the cross-fade already written)."""
+    counts = done_counts(plan, state)
+    out = set()
+    for c in plan.chunks:
+        if counts[c.id] != c.frames:
+            continue
+        if all((c.id, n) in state.heads or n in state.crossfaded for n, _ in plan.crossfade_zone(c)):
+            out.add(c.id)
+    return out
+
+
+def resolve_resources(
+    *, ray: str | None, threads: int | None, workers: int | None, cpus: int
+) -> tuple[int, int]:
+    """``(threads per chunk, workers)`` of a render on this machine (``cpus`` cores).
+
+    In process: the job's threads (else all cores), one worker. On a local Ray: ``threads`` 1
+    unless given, as many workers as the cores allow unless given. On a cluster: ``threads`` 1
+    unless given, ``workers`` 0 (the executor asks the cluster) unless given.
+    """
+    if not ray:
+        return (threads or cpus), 1
+    if workers is None and threads is None:
+        threads = 1
+    if threads is None:
+        threads = max(1, cpus // max(1, workers or 1)) if ray == "local" else 1
+    if workers is None:
+        workers = max(1, cpus // threads) if ray == "local" else 0  # 0: ask the cluster
+    return threads, workers

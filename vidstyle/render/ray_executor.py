@@ -16,25 +16,29 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from typing import Any
 
 from vidstyle.errors import InvalidOptionError, VidstyleError
+from vidstyle.render.executor import ChunkContext, ChunkEvents, ChunkFunction, ChunkOutcome, ChunkWork
 
-__all__ = ["run_on_ray", "ray_chunk_task"]
+__all__ = ["RayExecutor", "ray_chunk_task"]
 
 _POLL = 0.5
 
 
-def ray_chunk_task(job: Any, chunk: Any, layout: Any, numbers: list[int], next_crossfade_from: int | None,
-                   attempt: int, threads: int, hooks: dict[str, str] | None = None) -> Any:
+def ray_chunk_task(context: ChunkContext, work: ChunkWork, attempt: int,
+                   chunk_function: ChunkFunction | None = None) -> Any:
     """Body of the Ray task: render one chunk in the worker process."""
-    from vidstyle.render.chunk import render_chunk
+    from vidstyle.render.executor import default_chunk_function
     from vidstyle.runtime import tune_malloc
 
     tune_malloc()
+    fn = chunk_function or default_chunk_function()
     try:
-        return render_chunk(job, chunk, layout=layout, numbers=numbers, next_crossfade_from=next_crossfade_from,
-                            attempt=attempt, threads=threads, hooks=hooks)
+        return fn(context.job, work.chunk, layout=context.layout, numbers=list(context.numbers),
+                  next_crossfade_from=work.next_crossfade_from, attempt=attempt, threads=context.threads)
     except Exception as e:  # noqa: BLE001 - must reach the driver in a form Ray can send
         raise _sendable(e) from None
 
@@ -64,55 +68,90 @@ def _import_ray() -> Any:
     return ray
 
 
-def _connect(ray: Any, render: Any) -> bool:
-    """Initialise Ray if needed; returns whether this call started it (and must shut it down)."""
-    if ray.is_initialized():
-        return False
-    address = render.job.ray
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-    try:
-        if address == "local":
-            ray.init(num_cpus=render.workers * render.threads, **kwargs)
-        else:
-            ray.init(address=address, **kwargs)
-    except Exception as e:  # noqa: BLE001 - Ray raises many kinds
-        raise InvalidOptionError(
-            f"cannot connect to Ray at '{address}' ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-            "check the address (host:port of 'ray start --head') or use --ray local"
-        ) from None
-    return True
+class RayExecutor:
+    """Renders the chunks as Ray tasks, ``workers`` at once (see the module docstring).
 
+    Args:
+        address: ``"local"`` (a Ray on this machine with ``workers × threads`` CPUs), ``"auto"`` or
+            ``host:port`` of a cluster; an already initialised Ray is used as it is.
+        workers: chunks at once; 0 asks the cluster (its CPUs ÷ ``threads``).
+        threads: CPUs each task asks for (the chunks' torch threads).
+        retries: attempts after the first of a failed chunk (over all runs of the render).
+        chunk_function: what a task calls (default :func:`~vidstyle.render.chunk.render_chunk`);
+            it travels to the workers (pickled).
+    """
 
-def run_on_ray(render: Any) -> None:
-    """Run the pending chunks of ``render`` (a ``vidstyle.render.runner._Render``) on Ray."""
-    from vidstyle.render.manifest import read_journal
+    name = "ray"
 
-    ray = _import_ray()
-    started = _connect(ray, render)
-    try:
-        if render.workers == 0:  # a cluster: as many at once as it has CPUs for
-            cpus = int(ray.cluster_resources().get("CPU", 1))
-            render.workers = max(1, cpus // render.threads)
-            render.run_record["workers"] = render.workers
-        options: dict[str, Any] = {"num_cpus": render.threads, "max_retries": 0}
-        task = ray.remote(ray_chunk_task).options(**options)
-        job_ref = ray.put(render.job)
-        queue = [c for c in render.chunks if render.chunk_state[c.id] != "done"]
-        running: dict[Any, Any] = {}
+    def __init__(self, *, address: str, workers: int, threads: int, retries: int,
+                 chunk_function: ChunkFunction | None = None) -> None:
+        self.address = address
+        self._workers = workers
+        self.threads = threads
+        self.retries = retries
+        self.chunk_function = chunk_function
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    def _connect(self, ray: Any) -> bool:
+        """Initialise Ray if needed; returns whether this call started it (and must shut it down)."""
+        if ray.is_initialized():
+            return False
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        try:
+            if self.address == "local":
+                ray.init(num_cpus=self._workers * self.threads, **kwargs)
+            else:
+                ray.init(address=self.address, **kwargs)
+        except Exception as e:  # noqa: BLE001 - Ray raises many kinds
+            raise InvalidOptionError(
+                f"cannot connect to Ray at '{self.address}' "
+                f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                "check the address (host:port of 'ray start --head') or use --ray local"
+            ) from None
+        return True
+
+    def run_chunks(
+        self,
+        work: Sequence[ChunkWork],
+        *,
+        context: ChunkContext,
+        events: ChunkEvents,
+        stop: threading.Event | None = None,
+    ) -> None:
+        ray = _import_ray()
+        started = self._connect(ray)
+        try:
+            if self._workers == 0:  # a cluster: as many at once as it has CPUs for
+                cpus = int(ray.cluster_resources().get("CPU", 1))
+                self._workers = max(1, cpus // self.threads)
+            self._run(ray, work, context=context, events=events)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _run(self, ray: Any, work: Sequence[ChunkWork], *, context: ChunkContext, events: ChunkEvents) -> None:
+        from vidstyle.render.manifest import read_journal
+
+        task = ray.remote(ray_chunk_task).options(num_cpus=self.threads, max_retries=0)
+        context_ref = ray.put(context)
+        attempts = {w.chunk.id: w.attempts for w in work}
+        queue = list(work)
+        running: dict[Any, ChunkWork] = {}
         offsets: dict[int, int] = {}
-        seen: dict[int, set[int]] = {c.id: set() for c in render.chunks}
-        base = dict(render._chunk_done)
+        seen: dict[int, set[int]] = {w.chunk.id: set() for w in work}
 
-        def submit(c: Any) -> None:
-            render.attempts[c.id] = render.attempts.get(c.id, 0) + 1
-            render.chunk_state[c.id] = "running"
-            ref = task.remote(job_ref, c, render.layout, render.numbers, render.next_crossfade(c),
-                              render.attempts[c.id], render.threads, render.hooks)
-            running[ref] = c
+        def submit(w: ChunkWork) -> None:
+            attempts[w.chunk.id] += 1
+            events.chunk_started(w.chunk.id, attempt=attempts[w.chunk.id])
+            running[task.remote(context_ref, w, attempts[w.chunk.id], self.chunk_function)] = w
 
         def poll_journals() -> None:
-            for c in render.chunks:
-                path = render.layout.journal_path(c.id)
+            for w in work:
+                c = w.chunk
+                path = context.layout.journal_path(c.id)
                 try:
                     size = path.stat().st_size
                 except FileNotFoundError:
@@ -121,64 +160,49 @@ def run_on_ray(render: Any) -> None:
                     continue
                 offsets[c.id] = size
                 for rec in read_journal(path):
-                    if rec.get("e") == "frame" and c.first <= int(rec["n"]) <= c.last:
-                        seen[c.id].add(int(rec["n"]))
-            total = 0
-            for c in render.chunks:
-                d = max(base.get(c.id, 0), len(seen[c.id]))
-                render._chunk_done[c.id] = d
-                total += d
-            render.done_run = max(0, total - render.done_before)
+                    n = int(rec["n"]) if rec.get("e") == "frame" else None
+                    if n is not None and c.first <= n <= c.last and n not in seen[c.id]:
+                        seen[c.id].add(n)
+                        events.frame_done(c.id, n)
+
+        def ended(w: ChunkWork, state: str, *, error: str | None = None, warnings: tuple[str, ...] = ()) -> None:
+            events.chunk_ended(ChunkOutcome(chunk=w.chunk.id, state=state, attempt=attempts[w.chunk.id],
+                                            error=error, warnings=warnings))
 
         try:
             while queue or running:
-                submitted = False
-                while queue and len(running) < render.workers:
+                while queue and len(running) < self._workers:
                     submit(queue.pop(0))
-                    submitted = True
-                if submitted:
-                    render.write_manifest()
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL)
                 poll_journals()
                 for ref in ready:
-                    c = running.pop(ref)
+                    w = running.pop(ref)
                     try:
                         result = ray.get(ref)
                     except Exception as e:  # noqa: BLE001 - a failed task: retry or report
                         cause = getattr(e, "cause", None) or e
                         if isinstance(cause, VidstyleError) and not isinstance(cause, OSError):
-                            render.chunk_state[c.id] = "failed"
-                            render.failures.append(f"chunk {c.id} (frames {c.first}-{c.last}): {_line(cause)}")
-                            continue
-                        if render.attempts[c.id] <= render.job.retries:
-                            render.chunk_state[c.id] = "retrying"
-                            render.warnings.append(f"chunk {c.id} failed ({_line(cause)}); retrying")
-                            queue.insert(0, c)
+                            ended(w, "failed", error=_line(cause))
+                        elif attempts[w.chunk.id] <= self.retries:
+                            ended(w, "retrying", error=_line(cause))
+                            queue.insert(0, w)
                         else:
-                            render.chunk_state[c.id] = "failed"
-                            render.failures.append(f"chunk {c.id} (frames {c.first}-{c.last}): {_line(cause)}")
+                            ended(w, "failed", error=_line(cause))
                         continue
-                    render.warnings.extend(result.warnings)
-                    render.chunk_state[c.id] = "done"
-                if ready:
-                    render.write_manifest()
-                render.report()
+                    ended(w, "done", warnings=tuple(result.warnings))
+                events.tick()
             poll_journals()
         except KeyboardInterrupt:
-            for ref, c in running.items():
-                render.chunk_state[c.id] = "interrupted"
+            for ref, w in running.items():
+                ended(w, "interrupted")
                 try:
                     ray.cancel(ref, force=True)
                 except Exception:  # noqa: BLE001
                     pass
             poll_journals()
             raise
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[-1] if text else ''}"
-
