@@ -2,8 +2,9 @@
 
 For one clip and model it prints
 
-* which criterion of the stabiliser's consistency mask (dis-fast flow, DESIGN §3) rejects how many
-  pixels: forward-backward occlusion check, motion boundary, out of frame;
+* which criterion of the stabiliser's consistency mask (dis-fast flow; see docs/architecture.md,
+  'Temporal consistency') rejects how many pixels: forward-backward occlusion check, motion boundary,
+  out of frame;
 * the share of the metric's consistent pixels (dis-medium flow, ``vidstyle.metrics``) that the
   stabiliser's mask rejects, and the share of the per-frame and stabilised outputs' warping error
   that sits on them (the stabiliser keeps the per-frame output there);

@@ -1,4 +1,5 @@
-"""Consistency mask (DESIGN §3): formula, occlusions, translations, torch agreement."""
+"""Consistency mask (see docs/architecture.md, 'Temporal consistency'): formula, occlusions, translations,
+torch agreement."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from vidstyle.flow import (
 
 
 def _reference_mask(w_f: np.ndarray, w_b: np.ndarray) -> np.ndarray:
-    """Pixel-by-pixel transcription of DESIGN §3 (+ out-of-frame), float64."""
+    """Pixel-by-pixel transcription of the mask formulas in docs/architecture.md, 'Temporal consistency'
+    (including out-of-frame), float64."""
     _, h, w = w_b.shape
     w_f = w_f.astype(np.float64)
     w_b = w_b.astype(np.float64)

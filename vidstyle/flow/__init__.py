@@ -1,4 +1,6 @@
-"""Optical flow, consistency masks, warping and the flow pipeline stage (DESIGN §3–4).
+"""Optical flow, consistency masks, warping and the flow pipeline stage.
+
+Algorithms and naming: see docs/architecture.md, 'Temporal consistency' and 'Optical flow'.
 
 Conventions: a flow is a float32 ``2×H×W`` array (``[0]`` horizontal, ``[1]`` vertical, pixels)
 that maps image A to image B, ``A(x) ≈ B(x + flow(x))``. For frame t, ``w_b`` maps t back to t−1

@@ -5,7 +5,7 @@ float32 in 0..1; ``H×W`` grey is accepted too) and returns a float32 ``2×H×W`
 input resolution that maps ``prev`` to ``next``: ``prev(x) ≈ next(x + flow(x))`` (the ``.flo``
 convention; ``flow[0]`` horizontal, ``flow[1]`` vertical).
 
-DESIGN §3 naming: for frame ``t``, ``w_b(t) = estimator(I_t, I_{t−1})`` and
+Naming (see docs/architecture.md, 'Optical flow'): for frame ``t``, ``w_b(t) = estimator(I_t, I_{t−1})`` and
 ``w_f(t) = estimator(I_{t−1}, I_t)``; :func:`flow_pair` returns both.
 
 Backends (see :func:`make_flow_estimator`): OpenCV DIS (ultrafast / fast / medium presets), Farneback,
@@ -444,8 +444,9 @@ def flow_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(forward, backward)`` flows between two frames.
 
-    ``forward`` maps ``prev`` to ``next`` (``prev(x) ≈ next(x + fwd(x))``; DESIGN's ``w_f`` of frame
-    ``next``), ``backward`` maps ``next`` to ``prev`` (``next(x) ≈ prev(x + bwd(x))``; DESIGN's ``w_b``).
+    ``forward`` maps ``prev`` to ``next`` (``prev(x) ≈ next(x + fwd(x))``: the ``w_f`` of frame ``next``),
+    ``backward`` maps ``next`` to ``prev`` (``next(x) ≈ prev(x + bwd(x))``: its ``w_b``); naming as in
+    docs/architecture.md, 'Optical flow'.
     Uses the estimator's batched ``pair`` method when it has one (RAFT).
     """
     pair = getattr(estimator, "pair", None)

@@ -31,10 +31,10 @@ class FlowStage:
             :func:`~vidstyle.flow.estimators.make_flow_estimator` (default ``"dis-fast"``).
         scale: resolution factor for a named estimator (default 1.0); not allowed with an instance
             (build it with the scale instead).
-        compute_forward: compute ``w_f`` too and use the forward-backward check (DESIGN §3). With
-            ``False`` only ``w_b`` is computed (half the cost), ``flow_fwd`` stays ``None`` and the mask
-            is :func:`~vidstyle.flow.consistency.photometric_mask` (motion boundaries + brightness
-            constancy), which is weaker at occlusions.
+        compute_forward: compute ``w_f`` too and use the forward-backward check (see docs/architecture.md,
+            'Temporal consistency'). With ``False`` only ``w_b`` is computed (half the cost), ``flow_fwd``
+            stays ``None`` and the mask is :func:`~vidstyle.flow.consistency.photometric_mask` (motion
+            boundaries + brightness constancy), which is weaker at occlusions.
         detect_cuts: run :func:`~vidstyle.flow.consistency.is_scene_cut` on each pair.
         device: torch device for learned (RAFT) estimators given by name.
         work_scale: compute flows, consistency mask and cut detection on images downsized by this
