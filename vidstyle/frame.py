@@ -58,6 +58,11 @@ class Frame:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def frame_number(self) -> int:
+        """``number`` when the source gave one, else ``index``: what keyframed options are keyed by."""
+        return self.index if self.number is None else self.number
+
+    @property
     def height(self) -> int:
         return int(self.image.shape[0])
 

@@ -47,7 +47,7 @@ def test_optim_render_is_repeatable_and_resumes(tmp_path: Path, optim_shot: Path
     a = _job(tmp_path / "a", optim_shot, plates)
     b = _job(tmp_path / "b", optim_shot, plates)
     job = load_job(a, overrides={"style_weight": "5"})
-    assert job.extra["style_weight"] == 5.0 and job.extra["iterations"] == 2
+    assert job.optim.style_weight == 5.0 and job.optim.iterations == 2 and job.style_weight == 5.0
     render(job)
     fa = read_frames(tmp_path / "a" / "out")
     assert sorted(fa) == list(range(1001, 1006))
@@ -80,8 +80,8 @@ def test_optim_keys_are_validated(tmp_path: Path) -> None:
     base = 'input = "p/%04d.png"\noutput = "o/%04d.png"\n'
     cases = [
         ("iterations = 3\n", "key 'iterations' is for backend = \"optim\""),
-        ('backend = "optim"\n', "needs key 'style'"),
-        ('backend = "optim"\nstyle = "s.png"\niterations = 0\n', "--iterations must be an integer >= 1"),
+        ('backend = "optim"\n', "needs a style image: add key 'style'"),
+        ('backend = "optim"\nstyle = "s.png"\niterations = 0\n', "key 'iterations' must be an integer >= 1"),
         ('backend = "optim"\nstyle = "s.png"\niteratons = 5\n', "did you mean 'iterations'"),
     ]
     for text, words in cases:

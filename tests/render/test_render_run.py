@@ -349,7 +349,55 @@ def test_cli_render_and_errors(tmp_path: Path, plates: Path, tiny_model: Path, c
     capsys.readouterr()
     assert main(["render", str(job), "--bit-depth", "12"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("vidstyle: error: key 'bit_depth' must be 8 or 16 or 32")
+    assert len(err) == 1 and err[0].startswith("vidstyle: error: --bit-depth must be one of 8, 16, 32, got '12'")
     assert main(["render", str(job)]) == 1
     assert "--resume" in capsys.readouterr().err
     assert main(["render", str(job), "--frames", "1002-1003", "--bit-depth", "8", "--resume", "-q"]) == 0
+
+
+def test_precision_reaches_the_stages_manifest_and_output(tmp_path: Path, plates: Path, tiny_model: Path) -> None:
+    """A render job's precision was validated and recorded but never given to the stages (bfloat16
+    jobs ran in float32): now the network runs in it, and the output differs from float32's."""
+    import torch
+
+    from vidstyle.render.chunk import build_render_stages
+
+    outputs = {}
+    for precision in ("float32", "bfloat16"):
+        folder = tmp_path / precision
+        folder.mkdir()
+        job = load_job(write_job(folder, plates=plates, model=tiny_model, frames="1001-1004", precision=precision))
+        stages = build_render_stages(job, threads=1)
+        try:
+            stylize = next(s for s in stages if getattr(s, "name", "") == "stylize")
+            assert stylize.stylizer.dtype == getattr(torch, precision)
+        finally:
+            for s in stages:
+                s.close()
+        result = render(job)
+        manifest = json.loads(Path(result.manifest).read_text())
+        assert manifest["parameters"]["precision"] == precision
+        outputs[precision] = read_frames(folder / "out")
+    diffs = [np.abs(outputs["float32"][n].astype(np.int64) - outputs["bfloat16"][n].astype(np.int64)).max()
+             for n in outputs["float32"]]
+    assert sorted(outputs["float32"]) == sorted(outputs["bfloat16"]) == [1001, 1002, 1003, 1004]
+    assert max(diffs) > 0  # bfloat16 rounds differently ...
+    assert max(diffs) < 0.1 * 65535  # ... but it is the same picture
+
+
+def test_keyframed_stabilize_in_a_job(tmp_path: Path, plates: Path, tiny_model: Path) -> None:
+    """stabilize keyframed over the shot's frame numbers: per-frame output where the curve is 0,
+    stabilised output where it is 1; the manifest records the curve."""
+    outs = {}
+    for name, value in (("per_frame", 0.0), ("stable", 0.9), ("curve", "1001:0, 1003:0, 1004:0.9")):
+        folder = tmp_path / name
+        folder.mkdir()
+        job = load_job(write_job(folder, plates=plates, model=tiny_model, frames="1001-1008", stabilize=value))
+        result = render(job)
+        outs[name] = read_frames(folder / "out")
+        if name == "curve":
+            assert json.loads(Path(result.manifest).read_text())["parameters"]["stabilize"] == "1001:0, 1003:0, 1004:0.9"
+    for n in (1001, 1002, 1003):  # strength 0: exactly the per-frame output
+        assert np.array_equal(outs["curve"][n], outs["per_frame"][n])
+    late = [n for n in range(1005, 1009) if not np.array_equal(outs["curve"][n], outs["per_frame"][n])]
+    assert late == [1005, 1006, 1007, 1008]  # stabilised from 1004 on

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import sys
 from pathlib import Path
@@ -32,43 +31,9 @@ chunk; frames are written under temporary names and renamed, so none is ever hal
 """
 
 
-def _optim_keys() -> list[str]:
-    """Keys of the optim back end: OptimStage parameters (read from the source, without importing
-    torch, so that --help stays instant) and OptimConfig fields (a torch-free module)."""
-    import dataclasses
-
-    from vidstyle.render.job import OPTIM_CONFIG_EXCLUDED, OPTIM_STAGE_EXCLUDED
-
-    path = Path(__file__).resolve().parents[1] / "stylize" / "optim.py"
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError):
-        return []
-    stage: list[str] = []
-    config: list[str] = []
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "OptimStage":
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
-                    args = item.args
-                    stage = [a.arg for a in [*args.args, *args.kwonlyargs]
-                             if a.arg != "self" and a.arg not in OPTIM_STAGE_EXCLUDED]
-        if isinstance(node, ast.ClassDef) and node.name == "OptimConfig":  # older layout
-            config = [item.target.id for item in node.body
-                      if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)]
-    try:
-        from vidstyle.stylize.optim_config import OptimConfig
-
-        config = [f.name for f in dataclasses.fields(OptimConfig)]
-    except (ImportError, AttributeError, TypeError):
-        pass
-    if not stage:
-        return []
-    return stage + [c for c in config if c not in stage and c not in OPTIM_CONFIG_EXCLUDED]
-
-
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from vidstyle.render.job import KEYS, option_name
+    from vidstyle.options import add_arguments
+    from vidstyle.render.job import JOB_GROUPS
 
     p = subparsers.add_parser(
         "render",
@@ -82,49 +47,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the render recorded in the manifest, keeping its finished frames")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    groups: dict[str, Any] = {}
-    titles = {"job": "shot", "style": "stylization", "output": "output", "distribution": "chunks and Ray"}
-    for spec in KEYS.values():
-        group = groups.get(spec.group)
-        if group is None:
-            group = groups[spec.group] = p.add_argument_group(titles.get(spec.group, spec.group))
-        opt = option_name(spec.name)
-        dest = f"key_{spec.name}"
-        default_note = f" (file: {spec.name})"
-        text = spec.help.replace("%", "%%")
-        if spec.kind == "bool":
-            group.add_argument(opt, dest=dest, action="store_const", const=True, default=None,
-                               help=text + default_note)
-            group.add_argument("--no-" + opt[2:], dest=dest, action="store_const", const=False,
-                               help=argparse.SUPPRESS)
-        elif spec.kind == "ray":
-            group.add_argument(opt, dest=dest, nargs="?", const="local", default=None, metavar=spec.metavar,
-                               help=text + default_note)
-        else:
-            group.add_argument(opt, dest=dest, default=None, metavar=spec.metavar or spec.name.upper(),
-                               help=text + default_note)
-    if "overwrite" in KEYS:
-        p.add_argument("-y", dest="key_overwrite", action="store_const", const=True, help=argparse.SUPPRESS)
-    extra = [k for k in _optim_keys() if k not in KEYS]
-    if extra:
-        og = p.add_argument_group("optim back end")
-        for k in extra:
-            og.add_argument(option_name(k), dest=f"extra_{k}", default=None, metavar="V",
-                            help=f"optim back end: {k} (see vidstyle.stylize.optim; lists comma-separated)")
+    for cls in JOB_GROUPS:  # every job key is also an option; the option wins over the file
+        add_arguments(p, cls, exclude=("ray",), every=True)
+    ray = p.add_argument_group("chunks and Ray")
+    ray.add_argument("--ray", dest="ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                     help="render the chunks on Ray: local (when given without ADDRESS; put it after SHOT.toml) "
+                          "or host:port")
+    p.add_argument("-y", dest="overwrite", action="store_const", const=True, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
     return p
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in vars(args).items():
-        if value is None:
-            continue
-        if name.startswith("key_"):
-            out[name[4:]] = value
-        elif name.startswith("extra_"):
-            out[name[6:]] = value
-    return out
+    from vidstyle.render.job import KEYS
+
+    return {name: getattr(args, name) for name in KEYS if getattr(args, name, None) is not None}
 
 
 def _fmt_time(seconds: float | None) -> str:
@@ -183,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
 
-    resume_hint = f"vidstyle render {args.job} --resume"
+    resume_hint = job.command() + " --resume"  # repeats the command-line overrides
     try:
         result = render(job, resume=args.resume, progress=None if args.quiet else progress)
     except KeyboardInterrupt:

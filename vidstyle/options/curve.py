@@ -8,9 +8,9 @@ interpolation between them and the end values held outside them::
     (0.3, 0.575, 0.85)
 
 The same forms work on the command line (``--stabilize "0:0.3, 48:0.85"``) and in render jobs
-(``stabilize = "0:0.3, 48:0.85"``, or ``stabilize = [[0, 0.3], [48, 0.85]]``). Frame numbers are those
-of the frames as the pipeline sees them: ``Frame.index`` for files and cameras (0 = the first frame
-after ``start``), the shot's own frame numbers for render jobs.
+(``stabilize = "0:0.3, 48:0.85"``, or ``stabilize = [[0, 0.3], [48, 0.85]]``). Frames are keyed by
+:attr:`vidstyle.frame.Frame.frame_number`: an image sequence's own frame numbers (``shot.1001.exr`` is
+1001; render jobs), otherwise the frame's position in the stream.
 """
 
 from __future__ import annotations
@@ -91,6 +91,17 @@ class Curve:
         if not keys:
             raise InvalidOptionError(f"{form}, got {value!r}")
         return cls(keys=tuple(sorted(keys.items())))
+
+    def __eq__(self, other: object) -> bool:
+        """A one-key curve equals its number; curves are equal when their keys are."""
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            return len(self.keys) == 1 and self.keys[0][1] == float(other)
+        if isinstance(other, Curve):
+            return self.keys == other.keys
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.keys[0][1]) if len(self.keys) == 1 else hash(self.keys)
 
     # ------------------------------------------------------------------ values
     def at(self, frame: float) -> float:

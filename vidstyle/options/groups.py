@@ -87,6 +87,18 @@ def parse_styles(value: Any, name: str) -> tuple[StyleImage, ...]:
     return tuple(out)
 
 
+def parse_model(value: Any, name: str) -> Any:
+    """A model name or path (as a string), or a loaded model object passed through."""
+    if isinstance(value, (str, os.PathLike)):
+        text = os.fspath(value)
+        if not text.strip():
+            raise OptionValueError(name, f"{name} must be a model name or a .safetensors path, got {value!r}")
+        return text
+    if hasattr(value, "net"):  # a loaded vidstyle.nets.registry.StyleModel
+        return value
+    raise OptionValueError(name, f"{name} must be a model name, a .safetensors path or a loaded StyleModel, got {value!r}")
+
+
 def parse_flow(value: Any, name: str) -> str:
     """An estimator name, aliases resolved (``dis`` → ``dis-fast``); ``"none"``/``"off"`` → ``"none"``."""
     from vidstyle.errors import InvalidOptionError
@@ -106,7 +118,7 @@ class StylizeOptions:
 
     backend: str = option("feedforward", kind="choice", choices=BACKENDS, group="stylization",
                           help="feedforward: a trained network (fast); optim: per-frame optimisation (slow, any style)")
-    model: str | None = option(None, kind="str", group="stylization", short="-m", metavar="NAME|PATH",
+    model: Any = option(None, kind="custom", parse=parse_model, group="stylization", short="-m", metavar="NAME|PATH",
                                help="feed-forward model: a shipped name (see `vidstyle models`) or a .safetensors file "
                                     "(default: the default model)")
     style: tuple[StyleImage, ...] | None = option(None, kind="custom", parse=parse_styles, group="stylization",
@@ -229,7 +241,7 @@ class OptimOptions:
                           help="multi-pass blend with the warped neighbour")
     fill: str = option("content", kind="choice", choices=("content", "warped"), group=_OPT,
                        help="start of disoccluded pixels in a warm-started frame")
-    vgg_weights: str | None = option(None, kind="str", group="loss network", metavar="PATH",
+    vgg_weights: str | None = option(None, kind="str", group="loss network", metavar="PATH", aliases=("vgg",),
                                      help="VGG19 weights (.safetensors) or 'torchvision' "
                                           "(default: $VIDSTYLE_VGG_WEIGHTS, else torchvision)")
     vgg_convention: str | None = option(None, kind="choice", choices=("caffe", "torchvision"), group="loss network",

@@ -70,6 +70,7 @@ class Spec:
         affects_output: a resumed render must use the same value.
         cli: offered on the command line (``False``: API and job files only).
         repeat: the flag may be given several times; the values are collected in a list.
+        aliases: other names a job file may use for this key (older spellings).
         flag: the command-line flag when it is not ``--`` + the name with dashes.
         short: an extra short flag (``-m``).
     """
@@ -88,6 +89,7 @@ class Spec:
     flag: str | None = None
     short: str | None = None
     repeat: bool = False
+    aliases: tuple[str, ...] = ()
 
 
 _META = "vidstyle.option"
@@ -248,16 +250,17 @@ def check_group(group: Any) -> None:
 
 # ------------------------------------------------------------------------------ command line
 def add_arguments(parser: argparse.ArgumentParser, cls: Any, *, exclude: Iterable[str] = (),
-                  defaults: Mapping[str, Any] | None = None, title: str | None = None) -> None:
+                  defaults: Mapping[str, Any] | None = None, title: str | None = None, every: bool = False) -> None:
     """Add one command-line option per field of ``cls`` (values are parsed by :func:`from_args`).
 
     Every option defaults to ``None`` (= not given), so a caller can tell given values from defaults;
     the help shows the field's default. ``defaults`` overrides the shown default for this command.
+    ``every`` adds the fields marked ``cli=False`` too (``vidstyle render``: every job key is a flag).
     """
     groups: dict[str, Any] = {}
     defaults = dict(defaults or {})
     for name, (s, default) in specs(cls).items():
-        if name in exclude or not s.cli:
+        if name in exclude or not (s.cli or every):
             continue
         section = title or s.group
         target = groups.get(section)
@@ -317,12 +320,16 @@ def from_mapping(classes: Iterable[Any], mapping: Mapping[str, Any], *, where: s
     """
     classes = list(classes)
     owner: dict[str, int] = {}
+    alias: dict[str, str] = {}
     for i, cls in enumerate(classes):
-        for name in specs(cls):
+        for name, (s, _) in specs(cls).items():
             owner.setdefault(name, i)
+            for a in s.aliases:
+                alias[a] = name
     out: list[dict[str, Any]] = [{} for _ in classes]
     for key, value in mapping.items():
         name = canonical_key(key)
+        name = alias.get(name, name)
         if name not in owner:
             close = difflib.get_close_matches(name, list(owner), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""

@@ -186,37 +186,15 @@ class _DepthStage:
 
 
 def build_render_stages(job: RenderJob, *, threads: int) -> list[Any]:
-    """``[flow], stylize`` for the job's back end (model loaded here)."""
-    if job.backend == "feedforward":
-        from vidstyle.api import build_stages
+    """The job's stage graph, from the one composition root (:func:`vidstyle.api.build_stages`):
+    every stylizing option of the job (precision included) reaches the stages; the stage that
+    keeps the temporal state is last."""
+    import dataclasses
 
-        return build_stages(
-            model=job.model,
-            device=job.device,
-            batch_size=job.batch_size,
-            compile=job.compile,
-            stabilize=job.stabilize,
-            flow=job.flow,
-            threads=threads,
-        )
-    return _optim_stages(job, threads=threads)
+    from vidstyle.api import build_stages
 
-
-def _optim_stages(job: RenderJob, *, threads: int) -> list[Any]:
-    """``[flow], OptimStage`` of an optim job, built by the back end's own
-    :func:`~vidstyle.stylize.optim.build_optim_stages` (as ``vidstyle stylize --backend optim`` does)."""
-    from vidstyle.render.job import optim_config, optim_stage_kwargs
-    from vidstyle.stylize.optim import build_optim_stages
-
-    return build_optim_stages(
-        styles=list(job.style or ()),
-        config=optim_config(job),
-        stabilize=job.stabilize,
-        flow=job.flow,
-        device=job.device,
-        threads=threads,
-        **optim_stage_kwargs(job),
-    )
+    return build_stages(stylize=dataclasses.replace(job.stylize, threads=threads), temporal=job.temporal,
+                        optim=job.optim, seed=job.seed)
 
 
 # --------------------------------------------------------------------------------------- sink

@@ -10,25 +10,26 @@
     model = "models/starry_tiny.safetensors"
     seed = 1234
     bit_depth = 32                      # 8, 16 or 32 (float)
-    stabilize = 0.85
+    stabilize = "1001:0.3, 1048:0.85"   # a number, or keyframes over the shot's frame numbers
 
-Keys are written with ``_`` or ``-`` (``bit_depth`` = ``bit-depth``); a CLI option ``--bit-depth 16``
-overrides the file. Relative paths in the file are relative to the file's folder; relative paths
-given on the command line are relative to the working directory. Unknown keys and bad values raise
-:class:`~vidstyle.errors.InvalidOptionError` with one line naming the file and the key.
-
-Keys of the optimisation back end that this module does not list (``iterations``, weights...) are
-accepted when :class:`vidstyle.stylize.optim.OptimStage` takes a parameter of that name.
+The schema is generated: the keys are the fields of :class:`ShotOptions` (what to render, output
+format, chunks) and of the option groups every stylizing entry point shares
+(:class:`~vidstyle.options.StylizeOptions`, :class:`~vidstyle.options.TemporalOptions`,
+:class:`~vidstyle.options.EncodeOptions`, :class:`~vidstyle.options.OptimOptions`), each with one
+name, one default and one check. Keys are written with ``_`` or ``-`` (``bit_depth`` = ``bit-depth``);
+a CLI option ``--bit-depth 16`` overrides the file. Relative paths in the file are relative to the
+file's folder; relative paths given on the command line are relative to the working directory.
+Unknown keys and bad values raise :class:`~vidstyle.errors.InvalidOptionError` with one line naming
+the file and the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import inspect
 import math
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -36,20 +37,40 @@ from pathlib import Path
 from typing import Any
 
 from vidstyle.errors import InputNotFoundError, InvalidInputError, InvalidOptionError
+from vidstyle.options import (
+    GROUPS,
+    EncodeOptions,
+    OptimOptions,
+    OptionValueError,
+    Spec,
+    StyleImage,
+    StylizeOptions,
+    TemporalOptions,
+    option,
+    specs,
+)
+from vidstyle.options.curve import Curve
+from vidstyle.options.spec import canonical_key, from_mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 __all__ = [
-    "KeySpec",
+    "DEFAULT_CROSSFADE",
+    "DEFAULT_OVERLAP",
+    "JOB_GROUPS",
     "KEYS",
     "RenderJob",
-    "load_job",
-    "job_from_mapping",
-    "parse_frames",
-    "parse_fps",
-    "parse_timecode",
+    "ShotOptions",
     "canonical_key",
-    "optim_parameters",
-    "DEFAULT_OVERLAP",
-    "DEFAULT_CROSSFADE",
+    "job_from_mapping",
+    "load_job",
+    "option_name",
+    "parse_fps",
+    "parse_frames",
+    "parse_timecode",
 ]
 
 #: warm-up frames each chunk starts early (chosen by measurement: BENCHMARKS.md, "Film rendering")
@@ -59,11 +80,6 @@ DEFAULT_CROSSFADE = 4
 
 _FRAMES = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 _TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;])(\d{2})$")
-
-
-def canonical_key(name: str) -> str:
-    """``bit-depth`` / ``bit_depth`` / ``--bit-depth`` → ``bit_depth``."""
-    return name.strip().lstrip("-").replace("-", "_").lower()
 
 
 def option_name(key: str) -> str:
@@ -137,215 +153,120 @@ def parse_timecode(value: Any, *, key: str = "timecode") -> str | None:
 
 
 # --------------------------------------------------------------------------------------- schema
-@dataclass(frozen=True)
-class KeySpec:
-    """One key of a render job.
+def _custom(parse: Any) -> Any:
+    def run(value: Any, name: str) -> Any:
+        try:
+            return parse(value, key=name)
+        except OptionValueError:
+            raise
+        except InvalidOptionError as exc:
+            raise OptionValueError(name, str(exc)) from None
 
-    Attributes:
-        name: canonical key (``bit_depth``); the CLI option is ``--bit-depth``.
-        kind: ``str``, ``path``, ``int``, ``float``, ``bool``, ``choice``, ``frames``, ``fps``,
-            ``timecode``, ``style`` (a path or a list of paths) or ``ray`` (an address or true).
-        default: value when neither the file nor the command line gives one.
-        help: one line for ``--help``.
-        choices: allowed values of a ``choice`` key (ints or strings).
-        minimum, maximum: bounds of numbers.
-        group: help section.
-        affects_output: a resumed render must use the same value as the manifest.
-        metavar: for ``--help``.
-    """
-
-    name: str
-    kind: str
-    default: Any = None
-    help: str = ""
-    choices: tuple[Any, ...] | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    group: str = "job"
-    affects_output: bool = True
-    metavar: str | None = None
+    return run
 
 
-def _k(name: str, kind: str, default: Any = None, help: str = "", **kw: Any) -> KeySpec:  # noqa: A002
-    return KeySpec(name=name, kind=kind, default=default, help=help, **kw)
-
-
-_SPECS: list[KeySpec] = [
-    # what to render
-    _k("input", "path", None, "input: frame pattern (plates/sh010.%04d.exr), folder, glob or video file", metavar="PATH"),
-    _k("output", "path", None, "output: frame pattern (out/sh010.%04d.exr), folder ending in / or video file (.mov .mkv .mp4)",
-       metavar="PATH"),
-    _k("frames", "frames", None,
-       "inclusive range of the shot's own frame numbers, e.g. 1001-1240 (videos: 0-based frame indices; default: all)",
-       metavar="FIRST-LAST"),
-    _k("fps", "fps", None, "frame rate of an image-sequence input (default 24; 24000/1001 for 23.976)", metavar="RATE"),
-    _k("timecode", "timecode", None, "start timecode HH:MM:SS:FF of the first rendered frame (default: the input's)",
-       metavar="TC"),
-    _k("start_number", "int", None, "number the output frames from N instead of keeping the input's numbers",
-       minimum=0, metavar="N"),
-    # how
-    _k("backend", "choice", "feedforward", "stylization back end", choices=("feedforward", "optim"), group="style"),
-    _k("model", "str", None, "feed-forward model: a shipped name (vidstyle models) or a .safetensors file",
-       group="style", metavar="NAME|PATH"),
-    _k("style", "style", None, "style image(s) of the optim back end (a path, or a list in the file)",
-       group="style", metavar="IMAGE"),
-    _k("seed", "int", 0, "random seed (noise, any sampling); recorded for repeatable renders", minimum=0, group="style",
-       metavar="N"),
-    _k("stabilize", "float", None, "temporal strength 0 (per-frame) to 1 (default: the back end's)", minimum=0.0,
-       maximum=1.0, group="style", metavar="S"),
-    _k("flow", "str", "dis-fast", "optical flow estimator for temporal coherence (dis-fast, dis-medium, farneback, raft)",
-       group="style", metavar="NAME"),
-    _k("batch_size", "int", 1, "frames per network call (1 keeps resume and chunks bit-identical)", minimum=1,
-       group="style", metavar="N"),
-    _k("precision", "choice", "float32", "network precision", choices=("float32", "bfloat16", "float16"), group="style"),
-    _k("compile", "bool", False, "torch.compile the network", group="style"),
-    _k("device", "str", None, "torch device: cpu, cuda, cuda:1 (default: best available)", group="style",
-       affects_output=False, metavar="D"),
-    _k("threads", "int", None, "CPU threads per worker (default: the cores available / workers); recorded",
-       minimum=1, group="style", affects_output=False, metavar="N"),
-    # output format
-    _k("bit_depth", "choice", None, "output bits: 8, 16 or 32 (float; EXR/TIFF) (default: the input's)",
-       choices=(8, 16, 32), group="output", metavar="BITS"),
-    _k("codec", "str", None, "video outputs: prores (422 HQ; 4444 with --preset 4444), ffv1, h264, hevc, vp9, av1",
-       group="output", metavar="CODEC"),
-    _k("crf", "int", None, "video outputs: quality of h264/hevc/vp9/av1", minimum=0, maximum=63, group="output", metavar="N"),
-    _k("pix_fmt", "str", None, "video outputs: pixel format (e.g. yuv444p10le)", group="output", metavar="FMT"),
-    _k("preset", "str", None, "video outputs: encoder preset, or the ProRes profile (proxy, lt, standard, hq, 4444, 4444xq)",
-       group="output", metavar="P"),
-    _k("keep_frames", "bool", False, "video outputs: keep the lossless frames the video was encoded from",
-       group="output", affects_output=False),
-    _k("manifest", "path", None, "manifest path (default: next to the output, <name>.manifest.json)", group="output",
-       affects_output=False, metavar="PATH"),
-    _k("overwrite", "bool", False, "replace an existing output and manifest", group="output", affects_output=False),
-    # distribution
-    _k("chunk_frames", "int", None, "frames per chunk (default: the shot split evenly over --workers)", minimum=1,
-       group="distribution", metavar="N"),
-    _k("overlap", "int", DEFAULT_OVERLAP, f"warm-up frames each chunk starts early (default {DEFAULT_OVERLAP}, measured)",
-       minimum=0, group="distribution", metavar="K"),
-    _k("crossfade", "int", DEFAULT_CROSSFADE,
-       f"of the warm-up frames, the last N are cross-faded with the previous chunk (default {DEFAULT_CROSSFADE})",
-       minimum=0, group="distribution", metavar="N"),
-    _k("workers", "int", None, "chunks rendered at once under Ray (default: the cluster's CPUs / threads)", minimum=1,
-       group="distribution", affects_output=False, metavar="N"),
-    _k("ray", "ray", None, "render the chunks on Ray: local (when given without ADDRESS; put it after SHOT.toml) or host:port",
-       group="distribution", affects_output=False, metavar="ADDRESS"),
-    _k("retries", "int", 2, "times a failed chunk is retried (resuming from its last frame)", minimum=0,
-       group="distribution", affects_output=False, metavar="N"),
-]
-
-#: every key a job understands (without the optim back end's own parameters)
-KEYS: dict[str, KeySpec] = {s.name: s for s in _SPECS}
-_REQUIRED = ("input", "output")
-_PATH_KEYS = ("input", "output", "manifest")
-
-
-#: OptimStage parameters that are job keys of their own, or not values (callbacks, objects)
-OPTIM_STAGE_EXCLUDED = frozenset(
-    {"styles", "config", "progress", "optimizer", "device", "threads", "flow", "stabilize"}
-)
-#: OptimConfig fields set from other keys (``seed``) or named like a stage parameter (``tolerance``)
-OPTIM_CONFIG_EXCLUDED = frozenset({"seed", "tolerance"})
-
-
-@dataclass(frozen=True)
-class OptimKey:
-    """A key of the optim back end: a parameter of ``OptimStage`` (``target="stage"``) or a field
-    of ``OptimConfig`` (``target="config"``), with its default (its type guides CLI strings)."""
-
-    name: str
-    target: str
-    default: Any
-    annotation: str = ""
-
-
-def _optim_config_class() -> Any:
-    """``OptimConfig`` (from the torch-free :mod:`vidstyle.stylize.optim_config` when present)."""
-    try:
-        from vidstyle.stylize import optim_config  # noqa: PLC0415
-
-        return optim_config.OptimConfig
-    except (ImportError, AttributeError):
-        pass
-    try:
-        from vidstyle.stylize import optim  # noqa: PLC0415
-
-        return optim.OptimConfig
-    except (ImportError, AttributeError):
+def _parse_ray(value: Any, *, key: str = "ray") -> str | None:
+    if value is True or (isinstance(value, str) and value.strip().lower() in ("", "local", "true")):
+        return "local"
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if value is False:
         return None
+    if isinstance(value, str):
+        return value.strip()
+    raise InvalidOptionError(f"key '{key}' must be 'local', 'auto' or a cluster address host:port, got {value!r}")
 
 
-def optim_parameters() -> dict[str, OptimKey]:
-    """The optim back end's own keys (empty when :mod:`vidstyle.stylize.optim` is not available)."""
-    try:
-        from vidstyle.stylize import optim  # noqa: PLC0415 - optional, heavy
-    except Exception:  # noqa: BLE001 - the back end is optional
-        return {}
-    stage = getattr(optim, "OptimStage", None)
-    config = _optim_config_class()
-    if stage is None or config is None:
-        return {}
-    out: dict[str, OptimKey] = {}
-    try:
-        params = inspect.signature(stage).parameters
-    except (TypeError, ValueError):
-        return {}
-    for name, p in params.items():
-        if name in OPTIM_STAGE_EXCLUDED or p.kind not in (inspect.Parameter.KEYWORD_ONLY,
-                                                           inspect.Parameter.POSITIONAL_OR_KEYWORD):
-            continue
-        default = None if p.default is inspect.Parameter.empty else p.default
-        out[name] = OptimKey(name=name, target="stage", default=default, annotation=str(p.annotation))
-    if dataclasses.is_dataclass(config):
-        for f in dataclasses.fields(config):
-            if f.name in OPTIM_CONFIG_EXCLUDED or f.name in out:
-                continue
-            out[f.name] = OptimKey(name=f.name, target="config", default=f.default, annotation=str(f.type))
-    return out
+_SHOT, _OUT, _DIST = "shot", "output", "chunks and Ray"
+
+
+@dataclass(frozen=True)
+class ShotOptions:
+    """The render-specific keys: what to render, the output format, chunks and Ray."""
+
+    input: str | None = option(None, kind="path", group=_SHOT, metavar="PATH",
+                               help="input: frame pattern (plates/sh010.%04d.exr), folder, glob or video file")
+    output: str | None = option(None, kind="path", group=_SHOT, metavar="PATH",
+                                help="output: frame pattern (out/sh010.%04d.exr), folder ending in / or video file "
+                                     "(.mov .mkv .mp4)")
+    frames: tuple[int, int] | None = option(None, kind="custom", parse=_custom(lambda v, key: parse_frames(v, key=key)),
+                                            group=_SHOT, metavar="FIRST-LAST",
+                                            help="inclusive range of the shot's own frame numbers, e.g. 1001-1240 "
+                                                 "(videos: 0-based frame indices; default: all)")
+    fps: Fraction | None = option(None, kind="custom", parse=_custom(lambda v, key: parse_fps(v, key=key)),
+                                  group=_SHOT, metavar="RATE",
+                                  help="frame rate of an image-sequence input (default 24; 24000/1001 for 23.976)")
+    timecode: str | None = option(None, kind="custom", parse=_custom(lambda v, key: parse_timecode(v, key=key)),
+                                  group=_SHOT, metavar="TC",
+                                  help="start timecode HH:MM:SS:FF of the first rendered frame (default: the input's)")
+    start_number: int | None = option(None, kind="int", minimum=0, group=_SHOT, metavar="N",
+                                      help="number the output frames from N instead of keeping the input's numbers")
+    seed: int = option(0, kind="int", minimum=0, group=_SHOT, metavar="N",
+                       help="random seed (noise, any sampling); recorded for repeatable renders")
+    bit_depth: int | None = option(None, kind="choice", choices=(8, 16, 32), group=_OUT, metavar="BITS",
+                                   help="output bits: 8, 16 or 32 (float; EXR/TIFF) (default: the input's)")
+    keep_frames: bool = option(False, kind="bool", group=_OUT, affects_output=False,
+                               help="video outputs: keep the lossless frames the video was encoded from")
+    manifest: str | None = option(None, kind="path", group=_OUT, affects_output=False, metavar="PATH",
+                                  help="manifest path (default: next to the output, <name>.manifest.json)")
+    overwrite: bool = option(False, kind="bool", group=_OUT, affects_output=False,
+                             help="replace an existing output and manifest")
+    chunk_frames: int | None = option(None, kind="int", minimum=1, group=_DIST, metavar="N",
+                                      help="frames per chunk (default: the shot split evenly over workers)")
+    overlap: int = option(DEFAULT_OVERLAP, kind="int", minimum=0, group=_DIST, metavar="K",
+                          help="warm-up frames each chunk starts early (measured)")
+    crossfade: int = option(DEFAULT_CROSSFADE, kind="int", minimum=0, group=_DIST, metavar="N",
+                            help="of the warm-up frames, the last N are cross-faded with the previous chunk")
+    workers: int | None = option(None, kind="int", minimum=1, group=_DIST, affects_output=False, metavar="N",
+                                 help="chunks rendered at once under Ray (default: the cluster's CPUs / threads)")
+    ray: str | None = option(None, kind="custom", parse=_custom(_parse_ray), group=_DIST, affects_output=False,
+                             metavar="ADDRESS",
+                             help="render the chunks on Ray: local (when given without ADDRESS; put it after "
+                                  "SHOT.toml) or host:port")
+    retries: int = option(2, kind="int", minimum=0, group=_DIST, affects_output=False, metavar="N",
+                          help="times a failed chunk is retried (resuming from its last frame)")
+
+    def __post_init__(self) -> None:
+        from vidstyle.options.spec import check_group
+
+        check_group(self)
+
+
+#: the option groups a job is made of, in order
+JOB_GROUPS = (ShotOptions, *GROUPS)
+#: every key a job understands: ``{key: Spec}`` (each the field of exactly one group)
+KEYS: dict[str, Spec] = {name: spec for cls in JOB_GROUPS for name, (spec, _) in specs(cls).items()}
+_REQUIRED = ("input", "output")
+_GROUP_ATTR = {ShotOptions: "shot", StylizeOptions: "stylize", TemporalOptions: "temporal",
+               EncodeOptions: "encode", OptimOptions: "optim"}
 
 
 # --------------------------------------------------------------------------------------- job
 @dataclass(frozen=True)
 class RenderJob:
-    """A validated render job. Paths are absolute. ``extra`` holds the optim back end's own keys.
+    """A validated render job: its option groups, plus where each value came from.
 
-    ``given`` records where each value came from (``"file"``, ``"cli"`` or ``"default"``);
-    ``job_file`` is the TOML file (``None`` when built from a mapping).
+    Every key is also readable flat (``job.bit_depth`` is ``job.shot.bit_depth``, ``job.model`` is
+    ``job.stylize.model``). Paths are absolute. ``given`` records where each key's value came from
+    (``"file"``, ``"cli"`` or ``"default"``); ``job_file`` is the TOML file (``None`` when built from
+    a mapping).
     """
 
-    input: str
-    output: str
-    frames: tuple[int, int] | None = None
-    fps: Fraction | None = None
-    timecode: str | None = None
-    start_number: int | None = None
-    backend: str = "feedforward"
-    model: str | None = None
-    style: tuple[str, ...] | None = None
-    seed: int = 0
-    stabilize: float | None = None
-    flow: str = "dis-fast"
-    batch_size: int = 1
-    precision: str = "float32"
-    compile: bool = False
-    device: str | None = None
-    threads: int | None = None
-    bit_depth: int | None = None
-    codec: str | None = None
-    crf: int | None = None
-    pix_fmt: str | None = None
-    preset: str | None = None
-    keep_frames: bool = False
-    manifest: str | None = None
-    overwrite: bool = False
-    chunk_frames: int | None = None
-    overlap: int = DEFAULT_OVERLAP
-    crossfade: int = DEFAULT_CROSSFADE
-    workers: int | None = None
-    ray: str | None = None
-    retries: int = 2
-    extra: dict[str, Any] = field(default_factory=dict)
+    shot: ShotOptions
+    stylize: StylizeOptions = field(default_factory=StylizeOptions)
+    temporal: TemporalOptions = field(default_factory=TemporalOptions)
+    encode: EncodeOptions = field(default_factory=EncodeOptions)
+    optim: OptimOptions = field(default_factory=OptimOptions)
     given: dict[str, str] = field(default_factory=dict)
     job_file: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name not in KEYS:
+            raise AttributeError(name)
+        for cls, attr in _GROUP_ATTR.items():
+            if name in cls.__dataclass_fields__:
+                return getattr(object.__getattribute__(self, attr), name)
+        raise AttributeError(name)  # pragma: no cover - KEYS and the groups agree
 
     # -------------------------------------------------------------------------- derived
     @property
@@ -353,21 +274,20 @@ class RenderJob:
         """``"images"`` or ``"video"``."""
         from vidstyle.io import output_kind
 
-        return output_kind(self.output)
+        return output_kind(self.shot.output)  # type: ignore[arg-type]
+
+    def _keys(self) -> list[str]:
+        groups = JOB_GROUPS if self.stylize.backend == "optim" else JOB_GROUPS[:-1]
+        return [name for cls in groups for name in specs(cls)]
 
     def parameters(self) -> dict[str, Any]:
-        """Every parameter as JSON-friendly values (what the manifest records)."""
-        out: dict[str, Any] = {}
-        for spec in _SPECS:
-            out[spec.name] = _jsonable(getattr(self, spec.name))
-        for k, v in sorted(self.extra.items()):
-            out[k] = _jsonable(v)
-        return out
+        """Every parameter as JSON-friendly values (what the manifest records); the optim back
+        end's keys only for optim jobs."""
+        return {name: _jsonable(getattr(self, name)) for name in self._keys()}
 
     def output_parameters(self) -> dict[str, Any]:
         """The parameters a resumed render must share with the manifest."""
-        params = self.parameters()
-        return {k: v for k, v in params.items() if k not in KEYS or KEYS[k].affects_output}
+        return {k: v for k, v in self.parameters().items() if KEYS[k].affects_output}
 
     def command(self) -> str:
         """A ``vidstyle render`` command line repeating this job (the file plus the values that
@@ -377,169 +297,49 @@ class RenderJob:
         words = ["vidstyle", "render", self.job_file or "JOB.toml"]
         params = self.parameters()
         for key, source in self.given.items():
-            if source != "cli":
+            if source != "cli" or key not in params:
                 continue
-            value = params.get(key)
+            value = params[key]
             if isinstance(value, bool):
                 words.append(option_name(key) if value else "--no-" + key.replace("_", "-"))
                 continue
             if isinstance(value, list):
-                value = ",".join(map(str, value)) if key not in ("frames",) else f"{value[0]}-{value[1]}"
+                if key == "frames":
+                    value = f"{value[0]}-{value[1]}"
+                elif key == "style":
+                    for item in value:
+                        words += [option_name(key), item]
+                    continue
+                else:
+                    value = ",".join(map(str, value))
             words += [option_name(key), str(value)]
         return shlex.join(words)
 
     def replace(self, **changes: Any) -> RenderJob:
-        return dataclasses.replace(self, **changes)
+        """A copy with some keys changed (flat names, checked like any value)."""
+        parts = from_mapping(JOB_GROUPS, changes)
+        groups = {}
+        for cls, part in zip(JOB_GROUPS, parts):
+            attr = _GROUP_ATTR[cls]
+            current = getattr(self, attr)
+            groups[attr] = dataclasses.replace(current, **part) if part else current
+        return dataclasses.replace(self, **groups)
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Fraction):
         return str(value)
+    if isinstance(value, Curve):
+        return value.to_json()
+    if isinstance(value, StyleImage):
+        return value.path if value.weight == 1.0 else f"{value.path}:{value.weight:g}"
     if isinstance(value, tuple):
-        return list(value)
+        return [_jsonable(v) for v in value]
     return value
-
-
-def _did_you_mean(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-def _coerce(spec: KeySpec, value: Any, where: str) -> Any:
-    """Check/convert ``value`` for ``spec``; CLI strings are parsed, file values must have the type."""
-    name = spec.name
-    from_cli = isinstance(value, str) and where == "cli"
-
-    def bad(expect: str) -> InvalidOptionError:
-        return InvalidOptionError(f"{_where(where)}key '{name}' must be {expect}, got {value!r}")
-
-    if value is None:
-        return None
-    kind = spec.kind
-    if kind in ("str", "path"):
-        if not isinstance(value, str) or not value.strip():
-            raise bad("a non-empty string")
-        return value.strip() if kind == "str" else value
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if from_cli and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            return value.lower() in ("1", "true", "yes", "on")
-        raise bad("true or false")
-    if kind == "int":
-        if from_cli:
-            try:
-                value = int(value)
-            except ValueError:
-                raise bad("an integer") from None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad("an integer")
-        _bounds(spec, value, where)
-        return value
-    if kind == "float":
-        if from_cli:
-            try:
-                value = float(value)
-            except ValueError:
-                raise bad("a number") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise bad("a number")
-        _bounds(spec, float(value), where)
-        return float(value)
-    if kind == "choice":
-        assert spec.choices is not None
-        if from_cli and all(isinstance(c, int) for c in spec.choices):
-            try:
-                value = int(value)
-            except ValueError:
-                pass
-        if isinstance(value, str):
-            value = value.strip().lower()
-        if isinstance(value, bool) or value not in spec.choices:
-            raise bad(" or ".join(map(str, spec.choices)))
-        return value
-    if kind == "frames":
-        try:
-            return parse_frames(value, key=name)
-        except InvalidOptionError as e:
-            raise InvalidOptionError(f"{_where(where)}{e}") from None
-    if kind == "fps":
-        try:
-            return parse_fps(value, key=name)
-        except InvalidOptionError as e:
-            raise InvalidOptionError(f"{_where(where)}{e}") from None
-    if kind == "timecode":
-        try:
-            return parse_timecode(value, key=name)
-        except InvalidOptionError as e:
-            raise InvalidOptionError(f"{_where(where)}{e}") from None
-    if kind == "style":
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)) or not items or not all(isinstance(s, str) and s.strip() for s in items):
-            raise bad("a style image path or a list of them")
-        return tuple(items)
-    if kind == "ray":
-        if value is True or (isinstance(value, str) and value.strip().lower() in ("", "local", "true", "auto")):
-            return "local" if value is True or value.strip().lower() in ("", "local", "true") else "auto"
-        if value is False:
-            return None
-        if isinstance(value, str):
-            return value.strip()
-        raise bad("'local', 'auto' or a cluster address host:port")
-    raise AssertionError(kind)  # pragma: no cover
-
-
-def _bounds(spec: KeySpec, value: float, where: str) -> None:
-    if spec.minimum is not None and value < spec.minimum:
-        raise InvalidOptionError(f"{_where(where)}key '{spec.name}' must be >= {spec.minimum:g}, got {value!r}")
-    if spec.maximum is not None and value > spec.maximum:
-        raise InvalidOptionError(f"{_where(where)}key '{spec.name}' must be <= {spec.maximum:g}, got {value!r}")
 
 
 def _where(where: str) -> str:
     return "" if where in ("cli", "default", "") else f"{where}: "
-
-
-def _coerce_extra(name: str, key: OptimKey, value: Any, where: str) -> Any:
-    """Optim back-end keys: CLI strings become the type of the default (numbers, booleans; a
-    comma-separated list for tuple-typed keys); file values are passed as they are."""
-    if isinstance(value, list):
-        return tuple(value)
-    if not (isinstance(value, str) and where == "cli"):
-        return value
-    default = key.default
-    text = value.strip()
-    if isinstance(default, bool):
-        low = text.lower()
-        if low in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            return low in ("1", "true", "yes", "on")
-        raise InvalidOptionError(f"key '{name}' must be true or false, got {value!r}")
-
-    def number(t: str) -> Any:
-        for cast in (int, float):
-            try:
-                return cast(t)
-            except ValueError:
-                continue
-        return t
-
-    if isinstance(default, tuple) or "tuple" in key.annotation or "Sequence" in key.annotation:
-        return tuple(number(t.strip()) for t in text.split(",") if t.strip())
-    if isinstance(default, int) and not isinstance(default, bool):
-        try:
-            return int(text)
-        except ValueError:
-            raise InvalidOptionError(f"key '{name}' must be an integer, got {value!r}") from None
-    if isinstance(default, float):
-        try:
-            return float(text)
-        except ValueError:
-            raise InvalidOptionError(f"key '{name}' must be a number, got {value!r}") from None
-    if default is None:
-        if text.lower() in ("none", "null", ""):
-            return None
-        return number(text)
-    return text
 
 
 def _resolve_path(value: str, base: Path | None) -> str:
@@ -585,62 +385,68 @@ def job_from_mapping(
     """
     label = str(job_file) if job_file is not None else ""
     base_path = Path(base) if base is not None else None
-    optim: dict[str, OptimKey] | None = None  # discovered lazily: importing the back end is heavy
     values: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
     given: dict[str, str] = {}
-
-    def known_extra() -> dict[str, OptimKey]:
-        nonlocal optim
-        if optim is None:
-            optim = {k: p for k, p in optim_parameters().items() if k not in KEYS}
-        return optim
-
     for source, mapping in (("file", data), ("cli", overrides or {})):
         where = label if source == "file" else "cli"
         for raw_key, value in mapping.items():
             if not isinstance(raw_key, str):
                 raise InvalidOptionError(f"{_where(where)}key {raw_key!r} is not a name")
-            key = canonical_key(raw_key)
             if source == "cli" and value is None:
                 continue  # option not given
-            if isinstance(value, Mapping):
+            if isinstance(value, Mapping) and canonical_key(raw_key) != "stabilize":
                 raise InvalidOptionError(
                     f"{_where(where)}key '{raw_key}' is a table; render jobs are flat: write its keys at the top level"
                 )
-            if key in KEYS:
-                coerced = _coerce(KEYS[key], value, where)
-                if KEYS[key].kind == "path" and coerced is not None:
-                    coerced = _resolve_path(coerced, base_path if source == "file" else None)
-                if key == "model" and coerced is not None:
-                    coerced = _resolve_model(coerced, base_path if source == "file" else None)
-                if key == "style" and coerced is not None:
-                    coerced = tuple(_resolve_path(s, base_path if source == "file" else None) for s in coerced)
-                values[key] = coerced
-                given[key] = source
-            elif key in known_extra():
-                coerced = _coerce_extra(key, known_extra()[key], value, where)
-                if key == "vgg" and isinstance(coerced, str):
-                    coerced = _resolve_model(coerced, base_path if source == "file" else None)
-                extra[key] = coerced
-                given[key] = source
-            else:
-                known = sorted([*KEYS, *known_extra()])
-                hint = _did_you_mean(key, known)
-                raise InvalidOptionError(
-                    f"{_where(where)}unknown key '{raw_key}'{hint} (known keys: {', '.join(known)})"
-                )
+            try:
+                (key,) = [k for part in from_mapping(JOB_GROUPS, {raw_key: value}) for k in part]
+            except InvalidOptionError as exc:
+                known = ", ".join(sorted(KEYS))
+                raise InvalidOptionError(f"{_where(where)}{exc} (known keys: {known})") from None
+            rel = base_path if source == "file" else None
+            if isinstance(value, str) and KEYS[key].kind == "path":
+                value = _resolve_path(value, rel)
+            elif isinstance(value, str) and key in ("model", "vgg_weights"):
+                value = _resolve_model(value, rel)
+            elif key == "style":
+                value = _resolve_styles(value, rel, where)
+            values[key] = value
+            given[key] = source
     for key in _REQUIRED:
         if values.get(key) is None:
             where = f"{label}: " if label else ""
             raise InvalidOptionError(f"{where}key '{key}' is missing; add {key} = \"...\" to the job or pass {option_name(key)}")
-    for spec in _SPECS:
-        if spec.name not in values:
-            values[spec.name] = spec.default
-            given.setdefault(spec.name, "default")
-    job = RenderJob(**values, extra=extra, given=given, job_file=str(Path(job_file).absolute()) if job_file else None)
+    for key in KEYS:
+        given.setdefault(key, "default")
+    job = _build(values, given=given, label=label, job_file=job_file)
     _check_combination(job, label)
     return job
+
+
+def _resolve_styles(value: Any, base: Path | None, where: str) -> Any:
+    from vidstyle.options.groups import parse_styles
+
+    try:
+        styles = parse_styles(value, "style")
+    except InvalidOptionError as exc:
+        raise InvalidOptionError(f"{_where(where)}key {exc}") from None
+    return tuple(StyleImage(path=_resolve_path(s.path, base), weight=s.weight) for s in styles)
+
+
+def _build(values: dict[str, Any], *, given: dict[str, str], label: str,
+           job_file: str | os.PathLike[str] | None) -> RenderJob:
+    groups: dict[str, Any] = {}
+    for cls, part in zip(JOB_GROUPS, from_mapping(JOB_GROUPS, values)):
+        try:
+            groups[_GROUP_ATTR[cls]] = cls(**part)
+        except OptionValueError as exc:
+            if given.get(exc.parameter) == "cli":
+                raise  # the CLI names the flag
+            text = re.sub(r"`(\w+)`", r"key '\1'", str(exc))
+            if text.startswith(exc.parameter):
+                text = f"key '{exc.parameter}'{text[len(exc.parameter):]}"
+            raise InvalidOptionError(f"{label}: {text}" if label else text) from None
+    return RenderJob(**groups, given=given, job_file=str(Path(job_file).absolute()) if job_file else None)
 
 
 def _check_combination(job: RenderJob, label: str) -> None:
@@ -655,25 +461,9 @@ def _check_combination(job: RenderJob, label: str) -> None:
         return InvalidOptionError(where + msg)
 
     if job.backend == "feedforward":
-        if job.style is not None:
-            raise fail("key 'style' is for backend = \"optim\"; the feedforward back end takes 'model'")
-        if job.extra:
-            name = sorted(job.extra)[0]
-            raise fail(f"key '{name}' is for backend = \"optim\"; remove it or set backend = \"optim\"")
-    else:
-        if job.style is None:
-            raise fail("backend \"optim\" needs key 'style' (a style image); add style = \"path/to/style.jpg\"")
-        if job.model is not None:
-            raise fail("key 'model' is for backend = \"feedforward\"; the optim back end takes 'style'")
-        keys = optim_parameters()
-        if not keys:
-            raise fail("backend \"optim\" is not available in this installation (vidstyle.stylize.optim.OptimStage is missing)")
-        try:
-            optim_config(job).validate()
-        except InvalidOptionError as e:
-            raise fail(str(e)) from None
-        except (TypeError, ValueError) as e:
-            raise fail(f"bad optim setting ({e})") from None
+        optim_keys = sorted(k for k in specs(OptimOptions) if job.given.get(k) in ("file", "cli"))
+        if optim_keys:
+            raise fail(f"key '{optim_keys[0]}' is for backend = \"optim\"; remove it or set backend = \"optim\"")
     try:
         kind = output_kind(job.output)
     except InvalidOptionError as e:
@@ -704,21 +494,6 @@ def _check_combination(job: RenderJob, label: str) -> None:
         raise fail("key 'start_number' applies to image-sequence outputs; remove it")
 
 
-def optim_config(job: RenderJob) -> Any:
-    """The ``OptimConfig`` of an optim job (its ``config`` keys, and ``seed``)."""
-    OptimConfig = _optim_config_class()  # noqa: N806
-
-    keys = optim_parameters()
-    values = {k: v for k, v in job.extra.items() if k in keys and keys[k].target == "config"}
-    return OptimConfig(**values, seed=job.seed)
-
-
-def optim_stage_kwargs(job: RenderJob) -> dict[str, Any]:
-    """The ``OptimStage`` keyword arguments of an optim job's own keys."""
-    keys = optim_parameters()
-    return {k: v for k, v in job.extra.items() if k in keys and keys[k].target == "stage"}
-
-
 def load_job(
     path: str | os.PathLike[str],
     *,
@@ -731,8 +506,6 @@ def load_job(
         InvalidInputError: the file is not valid TOML.
         InvalidOptionError: unknown key or bad value (the message names the file and the key).
     """
-    import tomllib
-
     p = Path(path)
     if not p.is_file():
         raise InputNotFoundError(f"job file '{p}' does not exist; check the path")

@@ -148,10 +148,10 @@ def check_encoder(job: RenderJob, layout: RenderLayout) -> None:
 def model_record(job: RenderJob) -> dict[str, Any]:
     """The model (feed-forward) or style images and VGG (optim) of the job, with their SHA-256."""
     if job.backend == "feedforward":
-        from vidstyle.api import _resolve_model
+        from vidstyle.api import resolve_model
         from vidstyle.nets.registry import load_model
 
-        model = load_model(_resolve_model(job.model))
+        model = load_model(resolve_model(job.model))
         path = Path(model.metadata.get("path", ""))
         return {
             "name": model.name,
@@ -161,12 +161,12 @@ def model_record(job: RenderJob) -> dict[str, Any]:
         }
     styles = []
     for s in job.style or ():
-        p = Path(s)
+        p = Path(s.path)
         if not p.is_file():
-            raise InputNotFoundError(f"style image '{s}' does not exist; check key 'style'")
+            raise InputNotFoundError(f"style image '{s.path}' does not exist; check key 'style'")
         styles.append({"path": str(p), "sha256": file_sha256(p)})
     rec: dict[str, Any] = {"styles": styles}
-    vgg = job.extra.get("vgg")
+    vgg = job.vgg_weights
     if isinstance(vgg, str) and Path(vgg).is_file():
         rec["vgg"] = {"path": vgg, "sha256": file_sha256(Path(vgg))}
     return rec

@@ -72,7 +72,7 @@ class StabilizeStage:
             consistency=tensor(frame.consistency, (None, None)),
             scene_cut=frame.scene_cut,
             warp_error=tensor(frame.warp_error, (None, None)),
-            index=frame.index,
+            index=frame.frame_number,
         )
         frame.stylized = tensor_to_image(out[0], frame.image.dtype)
         return [frame]
