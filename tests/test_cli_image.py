@@ -90,15 +90,15 @@ def test_image_command_errors_are_one_line(files, capsys, extra, message):
 
 
 def test_style_weight_parsing():
-    from vidstyle.cli.image import _style
+    from vidstyle.options import OptionValueError, StyleImage
+    from vidstyle.options.groups import parse_styles
 
-    assert _style("a.png") == ("a.png", 1.0)
-    assert _style("dir/a.png:0.3") == ("dir/a.png", 0.3)
-    assert _style("a:b.png") == ("a:b.png", 1.0)
-    import argparse
-
-    with pytest.raises(argparse.ArgumentTypeError):
-        _style("a.png:-1")
+    assert parse_styles("a.png", "style") == (StyleImage("a.png", 1.0),)
+    assert parse_styles(["dir/a.png:0.3", "b.png"], "style") == (StyleImage("dir/a.png", 0.3), StyleImage("b.png", 1.0))
+    assert parse_styles("a:b.png", "style") == (StyleImage("a:b.png", 1.0),)
+    assert parse_styles([["a.png", 2]], "style") == (StyleImage("a.png", 2.0),)
+    with pytest.raises(OptionValueError, match="weight of a.png must be a positive number"):
+        parse_styles("a.png:-1", "style")
 
 
 # ------------------------------------------------------------------ vidstyle stylize --backend optim

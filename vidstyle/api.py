@@ -11,10 +11,10 @@ written. The output goes to a temporary file next to the final one and is rename
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,8 @@ from vidstyle.options import (
 )
 from vidstyle.pipeline import ProgressInfo, RunStats, Stage, run_pipeline
 
-__all__ = ["build_stages", "default_codec", "options_from", "resolve_model", "stylize_image", "stylize_video",
-           "validate_options"]
+__all__ = ["PictureResult", "build_stages", "check_encoder", "default_codec", "options_from", "resolve_model",
+           "stylize_image", "stylize_video", "validate_options"]
 
 #: what each container gets when no codec is given
 _CONTAINER_CODEC = {".webm": "vp9"}
@@ -149,7 +149,6 @@ def build_stages(
     stylize: StylizeOptions | None = None,
     temporal: TemporalOptions | None = None,
     optim: OptimOptions | None = None,
-    seed: int = 0,
     separate_stabilizer: bool = True,
     progress: Callable[[Any], None] | None = None,
     **options: Any,
@@ -163,7 +162,7 @@ def build_stages(
     (:class:`~vidstyle.stylize.stabilize.StabilizeStage`, its own thread: it overlaps the network's
     next frame); ``separate_stabilizer=False``, or another device, keeps it inside the stylize stage
     (same output). Optimisation: ``[flow], OptimStage`` with ``seed`` and ``progress`` (called after
-    every iteration). Models and style images are loaded here, so a bad name or file fails before
+    every iteration; the noise seed is ``seed``). Models and style images are loaded here, so a bad name or file fails before
     any output is created.
     """
     from vidstyle.runtime import setup
@@ -178,7 +177,7 @@ def build_stages(
     curve = tm.strength(st.backend)
     use_flow = tm.uses_flow(st.backend)
     if st.backend == "optim":
-        return _optim_stages(st, tm, op, curve=curve, use_flow=use_flow, seed=seed, progress=progress)
+        return _optim_stages(st, tm, op, curve=curve, use_flow=use_flow, progress=progress)
     from vidstyle.stylize.feedforward import FeedForwardStage
 
     split = use_flow and separate_stabilizer and rt.device.type == "cpu"
@@ -205,7 +204,7 @@ def build_stages(
 
 
 def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, curve: Any, use_flow: bool,
-                  seed: int, progress: Callable[[Any], None] | None) -> list[Stage]:
+                  progress: Callable[[Any], None] | None) -> list[Stage]:
     from vidstyle.stylize.optim import OptimStage
 
     if not curve.is_constant:
@@ -213,7 +212,7 @@ def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, 
                                             "optim back end one number")
     styles = st.style or ()
     stage = OptimStage(styles=[s.path for s in styles], style_mix=[s.weight for s in styles],
-                       config=op.config(seed=seed), stabilize=curve.keys[0][1],
+                       config=op.config(seed=st.seed), stabilize=curve.keys[0][1],
                        flow=tm.flow if tm.flow != "none" else None, device=st.device, progress=progress,
                        **op.stage_kwargs())
     stages: list[Stage] = []
@@ -311,49 +310,90 @@ def stylize_image(
     input: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
-    model: str | os.PathLike[str] | Any | None = None,
-    device: str | None = None,
+    stylize: StylizeOptions | None = None,
+    optim: OptimOptions | None = None,
+    size: int | None = None,
+    init: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
-) -> Path:
-    """Stylize one picture with a feed-forward model; returns the written path.
+    progress: Callable[[Any], None] | None = None,
+    **options: Any,
+) -> Any:
+    """Stylize one picture with any back end; returns a :class:`PictureResult`.
 
-    Reads and writes anything OpenCV does (PNG/JPEG/TIFF/WebP…, 8 or 16 bit; 16-bit stays 16-bit).
+    Feed-forward (the default): the model's output at the picture's size. Optimisation
+    (``backend="optim", style="painting.jpg"``; Gatys et al.): ``size`` is the output's long side
+    (``None``: the picture's size), ``init`` a starting image file (default: ``optim.init``, the
+    content or noise), ``progress`` gets an :class:`~vidstyle.stylize.optim_config.OptimProgress`
+    after every iteration. Reads and writes anything OpenCV does (PNG/JPEG/TIFF/WebP…, 8 or 16 bit;
+    16-bit stays 16-bit in PNG/TIFF); the output is written under a temporary name and renamed.
     """
-    import cv2
     import numpy as np
 
-    from vidstyle.errors import (
-        CorruptInputError,
-        InputNotFoundError,
-        OutputError,
-        OutputExistsError,
-    )
-    from vidstyle.frame import Frame
+    from vidstyle.errors import OutputError, OutputExistsError
+    from vidstyle.io.imagefiles import read_image, write_image_atomic
 
+    try:
+        st, _, _, op = options_from(options, stylize=stylize, optim=optim)
+    except InvalidOptionError as exc:
+        if str(exc).startswith("unknown key"):
+            raise _unknown_keyword(exc) from None
+        raise
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 16):
+        raise OptionValueError("size", f"size must be an integer >= 16 (pixels), got {size!r}")
     src, dst = Path(input), Path(output)
-    if not src.is_file():
-        raise InputNotFoundError(f"{src}: no such file; check the path")
-    if dst.exists() and dst.resolve() == src.resolve():
+    if dst.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".exr"):
+        raise OutputError(f"{dst}: unsupported image extension; use .png, .jpg, .tif or .webp")
+    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise OutputError(f"{dst} is the input; choose a different output path")
     if dst.exists() and not overwrite:
         raise OutputExistsError(f"{dst} exists; pass overwrite=True (--overwrite) to replace it")
-    if not dst.parent.is_dir() or not os.access(dst.parent, os.W_OK):
-        raise OutputError(f"cannot write into {dst.parent}: folder missing or not writable; choose another output")
-    image = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
-    if image is None or image.ndim not in (2, 3) or image.size == 0:
-        raise CorruptInputError(f"{src}: not a readable image; check the file (PNG, JPEG, TIFF, WebP...)")
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    elif image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    parent = dst.parent if str(dst.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write into {parent}: folder missing or not writable; choose another output")
+    image = read_image(src)
+    if st.backend == "optim":
+        result = _optimize_picture(image, st, op, size=size, init=init, progress=progress)
+        out, extra = result.image, {"iterations": result.iterations, "seconds": result.seconds,
+                                    "losses": dict(result.losses)}
+        if dst.suffix.lower() not in (".png", ".tif", ".tiff") or image.dtype != np.uint16:
+            out_dtype = np.uint8
+        else:
+            out_dtype = np.uint16
+        from vidstyle.frame import from_float32
+
+        out = from_float32(out, out_dtype)
     else:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image.dtype not in (np.uint8, np.uint16, np.float32):
-        image = image.astype(np.float32)
-    stages = build_stages(model=model, device=device, stabilize=0.0, flow="none")
-    frame = Frame(index=0, image=np.ascontiguousarray(image))
+        out, extra = _feedforward_picture(image, st), {}
+    write_image_atomic(dst, out, temp=dst.with_name(f".{dst.stem}.vidstyle-tmp{dst.suffix}"))
+    return PictureResult(output=dst, width=int(out.shape[1]), height=int(out.shape[0]), **extra)
+
+
+@dataclass(frozen=True, slots=True)
+class PictureResult:
+    """What :func:`stylize_image` wrote; ``iterations``, ``seconds`` and ``losses`` come from the
+    optimisation back end."""
+
+    output: Path
+    width: int
+    height: int
+    iterations: int | None = None
+    seconds: float | None = None
+    losses: dict[str, float] | None = None
+
+    def __fspath__(self) -> str:  # a PictureResult works where its path did
+        return str(self.output)
+
+    def __str__(self) -> str:
+        return str(self.output)
+
+
+def _feedforward_picture(image: Any, st: StylizeOptions) -> Any:
+    from vidstyle.frame import Frame
+
+    stages = build_stages(stylize=st, stabilize=0.0, flow="none")
+    frame = Frame(index=0, image=image)
     try:
-        outs: list[Frame] = [frame]
+        outs: list[Any] = [frame]
         for stage in stages:
             outs = [out for f in outs for out in stage.process(f)] + stage.finish()
     finally:
@@ -362,9 +402,28 @@ def stylize_image(
     result = outs[0].stylized
     if result is None:
         raise RuntimeError("the stylizer returned no picture")  # pragma: no cover - stylizer bug
-    tmp = dst.with_name(f".{dst.stem}.vidstyle-tmp{dst.suffix}")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(result, cv2.COLOR_RGB2BGR)):
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {dst}: unsupported image extension; use .png, .jpg or .tif")
-    os.replace(tmp, dst)
-    return dst
+    return result
+
+
+def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size: int | None,
+                      init: str | os.PathLike[str] | None, progress: Callable[[Any], None] | None) -> Any:
+    import cv2
+
+    from vidstyle.io.imagefiles import read_image
+    from vidstyle.runtime import setup
+    from vidstyle.stylize.optim import StyleOptimizer, optimize_image
+
+    rt = setup(device=st.device, precision="float32", threads=st.threads)
+    if size:
+        h, w = image.shape[:2]
+        s = size / max(h, w)
+        if abs(s - 1) > 1e-6:
+            interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+            image = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interp)
+    styles = st.style or ()
+    style_images = [read_image(s.path) for s in styles]
+    optimizer = StyleOptimizer(styles=style_images, style_mix=[s.weight for s in styles],
+                               config=op.config(seed=st.seed), vgg=op.vgg_weights, vgg_convention=op.vgg_convention,
+                               device=rt.device)
+    init_image = None if init is None else read_image(init)
+    return optimize_image(image, styles=style_images, optimizer=optimizer, init_image=init_image, progress=progress)

@@ -125,6 +125,8 @@ class StylizeOptions:
                                                   short="-s", repeat=True, metavar="STYLE[:W]",
                                                   help="style image of the optim back end, optionally with a blend "
                                                        "weight (repeat to blend several)")
+    seed: int = option(0, kind="int", minimum=0, group="stylization", metavar="N",
+                       help="random seed (noise init, any sampling); recorded for repeatable results")
     device: str | None = option(None, kind="str", group="processing", metavar="D", affects_output=False,
                                 help="torch device: cpu, cuda, cuda:1, mps (default: best available)")
     precision: str = option("float32", kind="choice", choices=PRECISIONS, group="processing",

@@ -194,7 +194,7 @@ def build_render_stages(job: RenderJob, *, threads: int) -> list[Any]:
     from vidstyle.api import build_stages
 
     return build_stages(stylize=dataclasses.replace(job.stylize, threads=threads), temporal=job.temporal,
-                        optim=job.optim, seed=job.seed)
+                        optim=job.optim)
 
 
 # --------------------------------------------------------------------------------------- sink

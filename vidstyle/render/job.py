@@ -201,8 +201,6 @@ class ShotOptions:
                                   help="start timecode HH:MM:SS:FF of the first rendered frame (default: the input's)")
     start_number: int | None = option(None, kind="int", minimum=0, group=_SHOT, metavar="N",
                                       help="number the output frames from N instead of keeping the input's numbers")
-    seed: int = option(0, kind="int", minimum=0, group=_SHOT, metavar="N",
-                       help="random seed (noise, any sampling); recorded for repeatable renders")
     bit_depth: int | None = option(None, kind="choice", choices=(8, 16, 32), group=_OUT, metavar="BITS",
                                    help="output bits: 8, 16 or 32 (float; EXR/TIFF) (default: the input's)")
     keep_frames: bool = option(False, kind="bool", group=_OUT, affects_output=False,
