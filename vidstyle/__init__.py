@@ -4,6 +4,7 @@ Importing the package is cheap; the heavy parts (torch, PyAV, OpenCV) load on fi
 
 >>> import vidstyle
 >>> vidstyle.stylize_video("in.mp4", "out.mp4", model="mosaic_tiny")  # doctest: +SKIP
+>>> vidstyle.run_live(camera="0", models=["mosaic_tiny"], record="take1.mp4")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "stylize_video", "stylize_image"]
+__all__ = ["__version__", "run_live", "stylize_video", "stylize_image"]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,4 +25,8 @@ def __getattr__(name: str) -> Any:
         from vidstyle.api import stylize_image
 
         return stylize_image
+    if name == "run_live":
+        from vidstyle.live import run_live
+
+        return run_live
     raise AttributeError(f"module 'vidstyle' has no attribute {name!r}")

@@ -29,8 +29,8 @@ from vidstyle.options import (
 )
 from vidstyle.pipeline import ProgressInfo, RunStats, Stage, run_pipeline
 
-__all__ = ["PictureResult", "build_stages", "check_encoder", "default_codec", "options_from", "resolve_model",
-           "stylize_image", "stylize_video", "validate_options"]
+__all__ = ["PictureResult", "build_live_stylizer", "build_stages", "check_encoder", "default_codec", "options_from",
+           "resolve_model", "stylize_image", "stylize_video", "validate_options"]
 
 #: what each container gets when no codec is given
 _CONTAINER_CODEC = {".webm": "vp9"}
@@ -427,3 +427,78 @@ def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size:
                                device=rt.device)
     init_image = None if init is None else read_image(init)
     return optimize_image(image, styles=style_images, optimizer=optimizer, init_image=init_image, progress=progress)
+
+
+def build_live_stylizer(
+    *,
+    stylize: StylizeOptions | None = None,
+    temporal: TemporalOptions | None = None,
+    models: Sequence[str | os.PathLike[str] | Any] | None = None,
+    flow_scale: float | None = None,
+    channels_last: bool | None = None,
+    parallel_flow: bool | None = None,
+) -> Any:
+    """The stage graph of live mode: one :class:`~vidstyle.live.LiveStylizer` (flow + network +
+    stabiliser in one thread, models and stabilisation switchable while it runs).
+
+    Args:
+        stylize: device, precision, compile, threads (and ``model``); default: live mode's
+            ``StylizeOptions(precision="auto")``. Live mode is feed-forward, one frame at a time.
+        temporal: ``stabilize`` (one number; ``None``: 0.85, or off when ``flow`` is ``"none"``) and
+            ``flow``; default: live mode's ``TemporalOptions(flow="dis-ultrafast")``.
+        models: the models to cycle through (names, paths or loaded models); ``stylize.model`` is
+            put first when it is not among them. Default: ``[stylize.model]`` (the default model).
+        flow_scale: compute the flow at this fraction of the frame size, in (0, 1] (default 1).
+        channels_last: NHWC layout for the network (``None``: the stage's default).
+        parallel_flow: overlap the flow with the network (``None``: decided from the cores).
+
+    The process is set up once here (:func:`vidstyle.runtime.setup`); on a CPU the network gets one
+    fewer thread than the cores unless ``stylize.threads`` says otherwise, so that capture and the
+    flow keep a core. The first model is loaded here, so a bad one fails before a camera opens.
+    """
+    from vidstyle.live.stylizer import DEFAULT_LIVE_FLOW, DEFAULT_LIVE_FLOW_SCALE, LiveStylizer
+    from vidstyle.runtime import default_threads, resolve_device, setup
+
+    st = stylize if stylize is not None else StylizeOptions(precision="auto")
+    tm = temporal if temporal is not None else TemporalOptions(flow=DEFAULT_LIVE_FLOW)
+    if st.backend != "feedforward":
+        raise OptionValueError("backend", "live mode uses the feed-forward back end; drop `backend` optim")
+    if st.batch_size != 1:
+        raise OptionValueError("batch_size", "live mode processes one frame at a time; drop `batch_size`")
+    scale = DEFAULT_LIVE_FLOW_SCALE if flow_scale is None else flow_scale
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0.0 < scale <= 1.0:
+        raise OptionValueError("flow_scale", f"flow_scale must be in (0, 1] (1 = full frame size), got {flow_scale!r}")
+    if tm.stabilize is not None and not tm.stabilize.is_constant:
+        raise OptionValueError("stabilize", "stabilize must be one number in live mode, not keyframes")
+    use_flow = tm.flow != "none"
+    if tm.stabilize is not None:
+        tm.uses_flow(st.backend)  # a strength > 0 needs flow
+        strength = tm.stabilize.keys[0][1]
+    else:
+        strength = tm.strength(st.backend).keys[0][1] if use_flow else 0.0
+    cycle = list(models) if models is not None else [resolve_model(st.model)]
+    if st.model is not None and st.model not in cycle:
+        cycle.insert(0, st.model)
+    threads = st.threads
+    if threads is None and resolve_device(st.device).type == "cpu":
+        threads = max(1, default_threads() - 1)
+    rt = setup(device=st.device, precision=st.precision, threads=threads)
+
+    def stage_factory(*, model: Any, stabilize: float) -> Stage:
+        from vidstyle.stylize.feedforward import FeedForwardStage
+
+        return FeedForwardStage(model=model, device=rt.device, compile=st.compile, channels_last=channels_last,
+                                precision=st.precision, stabilize=stabilize)
+
+    flow = None
+    if use_flow:
+        from vidstyle.flow.stage import FlowStage
+
+        flow = FlowStage(estimator=tm.flow, work_scale=float(scale), device=rt.device)
+    try:
+        return LiveStylizer(models=cycle, stage_factory=stage_factory, flow=flow, stabilize=strength,
+                            threads=rt.threads, parallel_flow=parallel_flow)
+    except BaseException:
+        if flow is not None:
+            flow.close()
+        raise

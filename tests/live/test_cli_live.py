@@ -219,23 +219,81 @@ def test_bad_flow_scale_is_one_clear_error(tiny_model, capsys, scale: str) -> No
 
 
 def test_flow_scale_reaches_the_flow_stage(tiny_model) -> None:
-    from vidstyle.live import DEFAULT_LIVE_FLOW_SCALE, LiveStylizer
+    from vidstyle.api import build_live_stylizer
+    from vidstyle.live import DEFAULT_LIVE_FLOW_SCALE
 
-    assert LiveStylizer(models=[str(tiny_model)])._flow.work_scale == DEFAULT_LIVE_FLOW_SCALE == 1.0
-    assert LiveStylizer(models=[str(tiny_model)], flow_scale=0.5)._flow.work_scale == 0.5
+    assert build_live_stylizer(models=[str(tiny_model)])._flow.work_scale == DEFAULT_LIVE_FLOW_SCALE == 1.0
+    assert build_live_stylizer(models=[str(tiny_model)], flow_scale=0.5)._flow.work_scale == 0.5
 
 
 @pytest.mark.parametrize("cores,threads,parallel", [(1, 1, False), (2, 1, True), (8, 7, True)])
 def test_live_leaves_a_core_for_capture_and_flow(monkeypatch, tiny_model, cores: int, threads: int, parallel: bool) -> None:
     import vidstyle.runtime
-    from vidstyle.live import LiveStylizer
+    from vidstyle.api import build_live_stylizer
+    from vidstyle.options import StylizeOptions
 
     monkeypatch.setattr(vidstyle.runtime, "default_threads", lambda: cores)
     before = torch.get_num_threads()
     try:
-        live = LiveStylizer(models=[str(tiny_model)], device="cpu")
+        live = build_live_stylizer(stylize=StylizeOptions(device="cpu"), models=[str(tiny_model)])
         assert live.threads == threads == torch.get_num_threads()  # set once, by vidstyle.runtime.setup
         assert live.parallel_flow is parallel
-        assert LiveStylizer(models=[str(tiny_model)], device="cpu", threads=cores).threads == cores
+        again = build_live_stylizer(stylize=StylizeOptions(device="cpu", threads=cores), models=[str(tiny_model)])
+        assert again.threads == cores
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("flow", ["off", "none", "OFF"])
+def test_flow_off_runs_without_stabilisation(tiny_model, capsys, flow: str) -> None:
+    """``--flow off`` used to look up an estimator called "off"; it means no flow, no stabilisation."""
+    rc = main(["live", "--camera", "lavfi:testsrc2=size=64x48:rate=30:duration=0.5", "-m", str(tiny_model),
+               "--no-preview", "--flow", flow, "--threads", "1"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "ended" in err and "Traceback" not in err
+
+
+def test_flow_off_with_a_stabilize_strength_is_one_clear_error(tiny_model, capsys) -> None:
+    rc = main(["live", "--camera", SRC, "-m", str(tiny_model), "--no-preview", "--flow", "off", "--stabilize", "0.5"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.strip().splitlines()[-1] == ("vidstyle: error: --stabilize needs optical flow; pick an estimator "
+                                            "(e.g. --flow dis-fast) or use --stabilize 0")
+
+
+@pytest.mark.parametrize("argv,start", [
+    (["--size", "abc"], "--size must be WIDTHxHEIGHT"),
+    (["--size", "8x8"], "--size 8x8 is out of range"),
+    (["--stabilize", "2"], "--stabilize must be a number in [0, 1]"),
+    (["--duration", "0"], "--duration must be a number > 0"),
+    (["--camera-option", "mjpeg"], "--camera-option must be KEY=VALUE"),
+    (["--model", " "], "--model must not contain an empty name"),
+    (["--threads", "0"], "--threads must be an integer >= 1"),
+    (["--flow", "bogus"], "--flow must be one of"),
+    (["--virtual-camera", "  "], "--virtual-camera must not be empty"),
+])
+def test_bad_values_name_the_flag(tiny_model, capsys, argv: list[str], start: str) -> None:
+    rc = main(["live", "--camera", SRC, "--no-preview", *argv])
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    assert err.strip().splitlines()[-1].startswith("vidstyle: error: " + start), err
+    assert "Traceback" not in err
+
+
+def test_every_flag_maps_to_exactly_one_field() -> None:
+    """The live command is generated from the groups: each flag is one field, no field name is shared."""
+    import argparse
+
+    from vidstyle.cli.live import EXCLUDED, add_parser
+    from vidstyle.live import LiveOptions
+    from vidstyle.options import GROUPS, StylizeOptions, TemporalOptions, specs
+
+    live_fields = set(specs(LiveOptions))
+    for group in GROUPS:
+        assert not live_fields & set(specs(group)), group
+    parser = add_parser(argparse.ArgumentParser().add_subparsers())
+    dests = [a.dest for a in parser._actions if a.dest not in ("help", "overwrite", "quiet")]
+    assert len(dests) == len(set(dests))
+    fields = live_fields | {n for n in specs(StylizeOptions) if n not in EXCLUDED} | set(specs(TemporalOptions))
+    assert set(dests) == fields

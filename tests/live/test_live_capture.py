@@ -20,7 +20,7 @@ def test_parse_size() -> None:
     assert parse_size(" 1280X720 ") == (1280, 720)
     assert parse_size(None) is None and parse_size("auto") is None
     for bad in ("640", "axb", "640x0", "10x10", "99999x10"):
-        with pytest.raises(InvalidOptionError, match="--size"):
+        with pytest.raises(InvalidOptionError, match="^frame_size"):
             parse_size(bad)
 
 

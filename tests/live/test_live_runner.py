@@ -1,4 +1,4 @@
-"""run_live end to end on paced lavfi sources: latest-frame semantics, bounded latency, recordings
+"""run_session end to end on paced lavfi sources: latest-frame semantics, bounded latency, recordings
 with true timestamps, and the quit / end-of-stream / lost-camera / interrupt paths.
 
 Timing bounds are deliberately generous (a busy 2-core machine must not make them flake) but
@@ -16,13 +16,13 @@ from conftest import PERIOD, SRC, ScriptedPreview, SlowStage, decoded_times
 
 from vidstyle.errors import CameraError
 from vidstyle.io import open_sink
-from vidstyle.live import CameraSource, LiveOutput, open_camera, run_live
+from vidstyle.live import CameraSource, LiveOutput, open_camera, run_session
 
 
 def test_slow_model_drops_frames_instead_of_queueing() -> None:
     slow = SlowStage(3 * PERIOD)  # the "model" is 3× slower than the camera
     with open_camera(SRC) as cam:
-        stats = run_live(source=cam, stages=[slow], output=LiveOutput(), duration=3.0)
+        stats = run_session(source=cam, stages=[slow], output=LiveOutput(), duration=3.0)
     assert stats.end_reason == "stopped"
     assert stats.shown >= 6
     assert stats.captured == stats.shown + stats.dropped
@@ -46,7 +46,7 @@ def test_recording_keeps_true_timestamps(tmp_path, ext) -> None:
     slow = SlowStage(3 * PERIOD)
     with open_camera(SRC) as cam:
         recorder = open_sink(path, info=cam.info, codec="h264", preset="ultrafast")
-        stats = run_live(
+        stats = run_session(
             source=cam,
             stages=[slow],
             output=LiveOutput(recorder=recorder),
@@ -71,7 +71,7 @@ def test_quit_key_finalises_a_playable_recording(tmp_path) -> None:
     preview = ScriptedPreview({4: ord("q")})
     with open_camera(SRC) as cam:
         recorder = open_sink(path, info=cam.info, codec="h264", preset="ultrafast")
-        stats = run_live(
+        stats = run_session(
             source=cam,
             stages=[SlowStage(0.0)],
             output=LiveOutput(preview=preview, recorder=recorder),
@@ -87,7 +87,7 @@ def test_end_of_stream_finalises_the_recording(tmp_path) -> None:
     path = tmp_path / "end.mkv"
     with open_camera("lavfi:testsrc2=size=96x64:rate=30:duration=1") as cam:
         recorder = open_sink(path, info=cam.info, codec="h264", preset="ultrafast")
-        stats = run_live(
+        stats = run_session(
             source=cam, stages=[SlowStage(0.0)], output=LiveOutput(recorder=recorder)
         )
     assert stats.end_reason == "ended"
@@ -112,7 +112,7 @@ def test_lost_camera_finalises_the_recording(tmp_path) -> None:
     path = tmp_path / "lost.mp4"
     with _Unplugged(SRC) as cam:
         recorder = open_sink(path, info=cam.info, codec="h264", preset="ultrafast")
-        stats = run_live(
+        stats = run_session(
             source=cam, stages=[SlowStage(PERIOD)], output=LiveOutput(recorder=recorder)
         )
     assert stats.end_reason == "lost" and stats.end_message == "No such device"
@@ -130,7 +130,7 @@ def test_camera_lost_before_the_first_frame_is_a_camera_error() -> None:
         with pytest.raises(
             CameraError, match="stopped before the first frame.*No such device"
         ):
-            run_live(source=cam, stages=[SlowStage(0.0)], output=LiveOutput())
+            run_session(source=cam, stages=[SlowStage(0.0)], output=LiveOutput())
 
 
 class _Interrupting(SlowStage):
@@ -145,7 +145,7 @@ def test_hard_interrupt_keeps_a_playable_partial_recording(tmp_path) -> None:
     with open_camera(SRC) as cam:
         recorder = open_sink(path, info=cam.info, codec="h264", preset="ultrafast")
         with pytest.raises(KeyboardInterrupt) as info:
-            run_live(
+            run_session(
                 source=cam,
                 stages=[_Interrupting(0.0)],
                 output=LiveOutput(recorder=recorder),
@@ -158,5 +158,6 @@ def test_hard_interrupt_keeps_a_playable_partial_recording(tmp_path) -> None:
 def test_bad_duration() -> None:
     from vidstyle.errors import InvalidOptionError
 
-    with open_camera(SRC) as cam, pytest.raises(InvalidOptionError, match="--duration"):
-        run_live(source=cam, stages=[], output=LiveOutput(), duration=0)
+    with open_camera(SRC) as cam, pytest.raises(InvalidOptionError, match="^duration must be") as info:
+        run_session(source=cam, stages=[], output=LiveOutput(), duration=0)
+    assert info.value.parameter == "duration"

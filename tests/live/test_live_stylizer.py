@@ -8,9 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
+from vidstyle.api import build_live_stylizer
 from vidstyle.errors import InvalidOptionError, ModelError
+from vidstyle.flow import FlowStage
 from vidstyle.frame import Frame
 from vidstyle.live import LiveStylizer
+from vidstyle.options import StylizeOptions, TemporalOptions
 
 
 class FakeStage:
@@ -59,7 +62,7 @@ def _shifted(big: np.ndarray, dx: int, h: int = 96, w: int = 128) -> np.ndarray:
 
 def test_flow_is_between_processed_frames_when_frames_are_dropped() -> None:
     big = _texture()
-    st = LiveStylizer(models=["a"], stage_factory=FakeStage, flow="dis-fast")
+    st = LiveStylizer(models=["a"], stage_factory=FakeStage, flow=FlowStage(estimator="dis-fast"))
     # the scene moves 2 px per captured frame; frames 1, 2, 4, 5, 6 were dropped
     processed = [0, 3, 7]
     frames = [Frame(index=i, image=_shifted(big, 2 * i)) for i in processed]
@@ -77,7 +80,7 @@ def test_flow_is_between_processed_frames_when_frames_are_dropped() -> None:
 
 
 def test_model_switching_and_wrap_around() -> None:
-    st = LiveStylizer(models=["a", "b", "c"], stage_factory=FakeStage, flow="none")
+    st = LiveStylizer(models=["a", "b", "c"], stage_factory=FakeStage, flow=None)
     assert st.model_name == "a-net" and st.model_names == ["a-net", "b", "c"]
     img = np.zeros((32, 32, 3), np.uint8)
     models = []
@@ -97,7 +100,7 @@ def test_model_switching_and_wrap_around() -> None:
 
 
 def test_a_model_that_fails_to_load_keeps_the_current_one() -> None:
-    st = LiveStylizer(models=["a", "broken"], stage_factory=FakeStage, flow="none")
+    st = LiveStylizer(models=["a", "broken"], stage_factory=FakeStage, flow=None)
     st.next_model()
     f = Frame(index=0, image=np.zeros((16, 16, 3), np.uint8))
     st.process(f)
@@ -108,7 +111,7 @@ def test_a_model_that_fails_to_load_keeps_the_current_one() -> None:
 def test_stabilisation_toggle_restarts_the_temporal_chain() -> None:
     big = _texture()
     st = LiveStylizer(
-        models=["a"], stage_factory=FakeStage, stabilize=0.7, flow="dis-ultrafast"
+        models=["a"], stage_factory=FakeStage, stabilize=0.7, flow=FlowStage(estimator="dis-ultrafast")
     )
     stage = st._stages[0]
     seq = []
@@ -135,18 +138,28 @@ def test_stabilisation_toggle_restarts_the_temporal_chain() -> None:
 def test_stabilize_zero_starts_off_and_toggles_on_at_the_default() -> None:
     from vidstyle.stylize.temporal import DEFAULT_STRENGTH
 
-    st = LiveStylizer(models=["a"], stage_factory=FakeStage, stabilize=0.0)
+    st = LiveStylizer(models=["a"], stage_factory=FakeStage, stabilize=0.0, flow=FlowStage())
     assert not st.stabilizing and st.strength == 0.0
     st.toggle_stabilize()
     assert st.stabilizing and st.strength == DEFAULT_STRENGTH
-    with pytest.raises(InvalidOptionError):
+    with pytest.raises(InvalidOptionError, match="^stabilize must be") as info:
         LiveStylizer(models=["a"], stage_factory=FakeStage, stabilize=1.5)
-    with pytest.raises(InvalidOptionError):
+    assert info.value.parameter == "stabilize"
+    with pytest.raises(InvalidOptionError, match="`models`") as info:
         LiveStylizer(models=[], stage_factory=FakeStage)
+    assert info.value.parameter == "models"
+
+
+def test_without_flow_the_toggle_says_why_in_parameter_terms() -> None:
+    st = LiveStylizer(models=["a"], stage_factory=FakeStage, flow=None)
+    assert not st.stabilizing
+    st.toggle_stabilize()
+    assert not st.stabilizing and "flow none" in st.notice and "--" not in st.notice
 
 
 def test_real_network_with_stabilisation(tiny_model) -> None:
-    st = LiveStylizer(models=[tiny_model], device="cpu", stabilize=0.85, threads=1)
+    st = build_live_stylizer(stylize=StylizeOptions(device="cpu", threads=1),
+                             temporal=TemporalOptions(stabilize=0.85, flow="dis-ultrafast"), models=[tiny_model])
     assert st.model_name == "rand_tiny"
     st.warmup(width=64, height=48, frames=1)
     big = _texture(48, 64)
@@ -168,13 +181,9 @@ def test_overlapped_flow_gives_the_same_output_as_flow_then_stage(tiny_model) ->
     big = _texture(48, 64)
     outs = {}
     for parallel in (True, False):
-        st = LiveStylizer(
-            models=[tiny_model],
-            device="cpu",
-            stabilize=0.85,
-            threads=1,
-            parallel_flow=parallel,
-        )
+        st = build_live_stylizer(stylize=StylizeOptions(device="cpu", threads=1, precision="auto"),
+                                 temporal=TemporalOptions(stabilize=0.85, flow="dis-ultrafast"),
+                                 models=[tiny_model], parallel_flow=parallel)
         frames = [Frame(index=i, image=_shifted(big, 2 * i, 48, 64)) for i in range(4)]
         outs[parallel] = [st.process(f)[0].stylized for f in frames]
         assert frames[-1].flow_bwd is not None

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["error_line", "parameter_to_flag"]
+__all__ = ["declared_flags", "error_line", "parameter_to_flag"]
+
+
+def declared_flags() -> dict[str, str]:
+    """``{parameter: flag}`` of every option group (a field may declare its own flag, e.g.
+    ``frame_size`` → ``--size``)."""
+    from vidstyle.live.options import LiveOptions
+    from vidstyle.options import GROUPS, flag_of, specs
+    from vidstyle.render.job import ShotOptions
+
+    return {name: flag_of(name, s) for cls in (*GROUPS, ShotOptions, LiveOptions)
+            for name, (s, _) in specs(cls).items()}
 
 
 def parameter_to_flag(message: str, parameter: str) -> str:
@@ -12,7 +23,7 @@ def parameter_to_flag(message: str, parameter: str) -> str:
     and anywhere as `` `stabilize` `` or ``'stabilize'``."""
     from vidstyle.options import flag_of
 
-    flag = flag_of(parameter)
+    flag = declared_flags().get(parameter) or flag_of(parameter)
     message = re.sub(rf"[`']{re.escape(parameter)}[`']", flag, message)
     return re.sub(rf"^{re.escape(parameter)}(?![\w-])", flag, message)
 

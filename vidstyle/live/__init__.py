@@ -1,25 +1,28 @@
 """Live mode: real-time stylization of a camera, a network stream or a test source.
 
->>> from vidstyle.live import open_camera, LiveStylizer, LiveOutput, run_live
->>> with open_camera("lavfi:testsrc2=size=640x360:rate=30") as cam:           # doctest: +SKIP
-...     stylizer = LiveStylizer(models=["starry_tiny"], stabilize=0.85)
-...     stylizer.warmup(width=cam.size[0], height=cam.size[1])
-...     stats = run_live(source=cam, stages=[stylizer], output=LiveOutput(), duration=10)
->>> stats.fps, stats.latency_p95, stats.drop_rate                           # doctest: +SKIP
+>>> from vidstyle.live import run_live
+>>> stats = run_live(camera="lavfi:testsrc2=size=640x360:rate=30", models=["starry_tiny"],  # doctest: +SKIP
+...                  stabilize=0.85, preview=False, duration=10)
+>>> stats.fps, stats.latency_p95, stats.drop_rate                                          # doctest: +SKIP
 
+* :mod:`vidstyle.live.app`: :func:`run_live`, the whole of live mode as one call (what
+  ``vidstyle live`` runs), from :class:`LiveOptions` and the shared option groups.
+* :mod:`vidstyle.live.options`: :class:`LiveOptions` (camera, models, size, recording, virtual
+  camera, preview, duration, flow scale...).
 * :mod:`vidstyle.live.devices`: camera specs (index, ``/dev/video0``, ``FORMAT:NAME``, URL, file)
   and device listing (:func:`list_cameras`).
 * :mod:`vidstyle.live.capture`: :class:`CameraSource`, the capture side (paces generators and files
   to real time; wall-clock timestamps; tells a normal end from a lost device).
 * :mod:`vidstyle.live.stylizer`: :class:`LiveStylizer`, flow + style network in one thread, with
-  models and stabilisation switchable at run time.
+  models and stabilisation switchable at run time (built by :func:`vidstyle.api.build_live_stylizer`).
 * :mod:`vidstyle.live.output`: :class:`LiveOutput` (preview window, overlay, keys, recording,
   snapshots, latency statistics).
-* :mod:`vidstyle.live.runner`: :func:`run_live` wires them with latest-frame semantics.
+* :mod:`vidstyle.live.runner`: :func:`run_session` wires given parts with latest-frame semantics.
 """
 
 from __future__ import annotations
 
+from vidstyle.live.app import LiveStart, live_models, live_options, run_live
 from vidstyle.live.capture import LIVE_TIME_BASE, CameraSource, open_camera, parse_size
 from vidstyle.live.devices import (
     CameraDevice,
@@ -37,18 +40,22 @@ from vidstyle.live.output import (
     display_available,
     draw_overlay,
 )
-from vidstyle.live.runner import LiveStats, run_live
+from vidstyle.live.options import LIVE_DEFAULTS, LiveOptions
+from vidstyle.live.runner import LiveStats, run_session
 from vidstyle.live.stylizer import DEFAULT_LIVE_FLOW, DEFAULT_LIVE_FLOW_SCALE, LiveStylizer
 
 __all__ = [
     "DEFAULT_LIVE_FLOW",
+    "LIVE_DEFAULTS",
     "DEFAULT_LIVE_FLOW_SCALE",
     "KEY_HELP",
     "LIVE_TIME_BASE",
     "CameraDevice",
     "CameraSource",
     "CameraSpec",
+    "LiveOptions",
     "LiveOutput",
+    "LiveStart",
     "LiveStats",
     "LiveStatus",
     "LiveStylizer",
@@ -58,8 +65,11 @@ __all__ = [
     "display_available",
     "draw_overlay",
     "list_cameras",
+    "live_models",
+    "live_options",
     "open_camera",
     "parse_camera",
     "parse_size",
     "run_live",
+    "run_session",
 ]

@@ -35,10 +35,11 @@ from typing import Any
 
 from typing_extensions import Self
 
-from vidstyle.errors import CameraError, InvalidOptionError
+from vidstyle.errors import CameraError
 from vidstyle.frame import Frame
-from vidstyle.io.base import SourceInfo
+from vidstyle.io import SourceInfo
 from vidstyle.live.devices import CameraSpec, camera_open_error, parse_camera
+from vidstyle.options import OptionValueError
 
 __all__ = ["LIVE_TIME_BASE", "CameraSource", "open_camera", "parse_size"]
 
@@ -48,17 +49,18 @@ _MAX_SLEEP = 0.05  # pacing sleeps in slices this long so close() is honoured pr
 _STALE = 0.5  # camera frames older than this when read were buffered, not live: skipped
 
 
-def parse_size(text: str | tuple[int, int] | None) -> tuple[int, int] | None:
+def parse_size(text: str | tuple[int, int] | None, *, name: str = "frame_size") -> tuple[int, int] | None:
     """``"640x360"`` → ``(640, 360)``; ``None``/``""``/``"auto"`` → ``None``.
 
     Raises:
-        InvalidOptionError: not ``WxH`` with positive even-able integers (at least 16×16).
+        OptionValueError: not ``WxH`` with integers from 16 to 8192 (the error names ``name``).
     """
     if text is None:
         return None
-    if isinstance(text, tuple):
+    if isinstance(text, (tuple, list)) and len(text) == 2 \
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in text):
         w, h = text
-    else:
+    elif isinstance(text, str):
         s = text.strip().lower()
         if s in ("", "auto", "native"):
             return None
@@ -66,13 +68,11 @@ def parse_size(text: str | tuple[int, int] | None) -> tuple[int, int] | None:
         try:
             w, h = (int(p) for p in parts)
         except ValueError:
-            raise InvalidOptionError(
-                f"--size must be WIDTHxHEIGHT such as 640x360, got {text!r}"
-            ) from None
+            raise OptionValueError(name, f"{name} must be WIDTHxHEIGHT such as 640x360, got {text!r}") from None
+    else:
+        raise OptionValueError(name, f"{name} must be WIDTHxHEIGHT such as 640x360, got {text!r}")
     if w < 16 or h < 16 or w > 8192 or h > 8192:
-        raise InvalidOptionError(
-            f"--size {w}x{h} is out of range; use 16x16 to 8192x8192, e.g. 640x360"
-        )
+        raise OptionValueError(name, f"{name} {w}x{h} is out of range; use 16x16 to 8192x8192, e.g. 640x360")
     return int(w), int(h)
 
 

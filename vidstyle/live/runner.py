@@ -34,7 +34,7 @@ from vidstyle.frame import Frame
 from vidstyle.live.output import LiveOutput
 from vidstyle.pipeline import Stage, run_pipeline
 
-__all__ = ["LiveStats", "run_live"]
+__all__ = ["LiveStats", "run_session"]
 
 
 @dataclass(slots=True)
@@ -82,7 +82,7 @@ class LiveStats:
         return self.dropped / self.captured if self.captured else 0.0
 
 
-def run_live(
+def run_session(
     *,
     source: Iterable[Frame],
     stages: Sequence[Stage],
@@ -90,7 +90,7 @@ def run_live(
     stop: threading.Event | None = None,
     duration: float | None = None,
 ) -> LiveStats:
-    """Run a live session until the stream ends, the camera is lost, ``stop`` is set or
+    """Run a live session of given parts until the stream ends, the camera is lost, ``stop`` is set or
     ``duration`` seconds have passed.
 
     Args:
@@ -101,6 +101,8 @@ def run_live(
             thread, the recommended set-up); each runs in its own thread.
         output: the :class:`~vidstyle.live.output.LiveOutput` (preview/recording), run in the
             caller's thread.
+
+    :func:`vidstyle.live.run_live` opens the camera, builds these parts from the options and calls this.
         stop: the event that ends the session gracefully (default: ``output.stop``; the output
             sets it on ``q``).
         duration: stop after this many seconds (``None``: no limit).
@@ -114,14 +116,13 @@ def run_live(
         VidstyleError, StageError, KeyboardInterrupt: as :func:`~vidstyle.pipeline.run_pipeline`
             (the recording is then kept under its temporary name, ``exc.partial_output``).
     """
-    from vidstyle.errors import InvalidOptionError
+    from vidstyle.options import OptionValueError
 
     if duration is not None and not (
-        isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0
+        isinstance(duration, (int, float)) and not isinstance(duration, bool)
+        and math.isfinite(duration) and duration > 0
     ):
-        raise InvalidOptionError(
-            f"--duration must be a positive number of seconds, got {duration!r}"
-        )
+        raise OptionValueError("duration", f"duration must be a positive number of seconds, got {duration!r}")
     if stop is None:
         stop = output.stop
     elif stop is not output.stop:

@@ -21,10 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from vidstyle.errors import InvalidOptionError, VidstyleError
+from vidstyle.errors import VidstyleError
 from vidstyle.frame import Frame
+from vidstyle.options import DEFAULT_STABILIZE, OptionValueError
 
-__all__ = ["DEFAULT_LIVE_FLOW", "DEFAULT_LIVE_FLOW_SCALE", "LiveStylizer"]
+__all__ = ["DEFAULT_LIVE_FLOW", "DEFAULT_LIVE_FLOW_SCALE", "DEFAULT_STRENGTH", "LiveStylizer"]
+
+#: the stabilisation strength of live mode when none is given (the feed-forward default)
+DEFAULT_STRENGTH = DEFAULT_STABILIZE["feedforward"]
 
 #: flow estimator of live mode: the cheapest DIS preset (a few ms at 640×360)
 DEFAULT_LIVE_FLOW = "dis-ultrafast"
@@ -54,28 +58,22 @@ class LiveStylizer:
     """Pipeline stage for live mode: flow, then a feed-forward style network with temporal
     stabilisation (:class:`~vidstyle.stylize.feedforward.FeedForwardStage`).
 
+    It is given its parts: build one with :func:`vidstyle.api.build_live_stylizer`, which sets the
+    process up (:func:`vidstyle.runtime.setup`) and makes the flow stage and the network stages from
+    the option groups. This class touches no process-wide state.
+
     Args:
         models: the models to cycle through (names, ``.safetensors`` paths or loaded
-            :class:`~vidstyle.nets.registry.StyleModel` objects); the first is loaded now (so a
+            :class:`~vidstyle.nets.registry.StyleModel` objects); the first is built now (so a
             bad model fails before the camera opens), the others when first selected.
-        device: torch device (``None``: CUDA when available, else CPU).
-        compile: ``torch.compile`` each network (its first frame takes seconds).
-        channels_last: NHWC memory layout for the network (``None``: the stage's default).
-        precision: the network's number format (see
-            :func:`~vidstyle.stylize.feedforward.resolve_precision`); default ``"auto"``: bfloat16 on
-            CPUs that have it natively (real time matters more here than the ~0.5/255 it costs).
-        stabilize: stabilisation strength in [0, 1] (0 starts with it off; the toggle then turns
-            it on at the default strength).
-        flow: flow estimator name (see :func:`vidstyle.flow.make_flow_estimator`), or ``"none"``
-            for no flow (and no stabilisation).
-        flow_scale: compute the flow, its consistency mask and cut detection at this fraction of the
-            frame size (:class:`~vidstyle.flow.stage.FlowStage` ``work_scale``).
-        threads: torch CPU threads. ``None``: on a CPU, one fewer than the cores (at least 1), so that
-            capture and the flow (in its helper thread, see ``parallel_flow``) have a core of their own:
-            measured on 2 cores (BENCHMARKS.md, "Live mode") 30.0 fps with 0 % dropped and p95 32–42 ms,
-            against 28.1–29.0 fps, 3–6 % dropped and p95 65–71 ms with both cores for the network.
-        stage_factory: builds the stylize stage for one model (tests inject fakes); default
-            :class:`~vidstyle.stylize.feedforward.FeedForwardStage`.
+        stage_factory: ``stage_factory(model=..., stabilize=strength)`` builds the stylize stage of
+            one model (a :class:`~vidstyle.stylize.feedforward.FeedForwardStage`; tests inject fakes).
+        flow: the :class:`~vidstyle.flow.stage.FlowStage` computing the flow between processed
+            frames, or ``None`` for no flow (and no stabilisation).
+        stabilize: stabilisation strength in [0, 1] (``None``: the default, 0.85; 0 starts with it
+            off, the toggle then turns it on at the default strength).
+        threads: the network's CPU threads as set up for the run (``None``: not on a CPU); with
+            ``parallel_flow`` ``None`` it decides whether the flow overlaps the network.
         parallel_flow: compute the flow of a frame in a helper thread while the network runs on
             it (the stabiliser needs both only afterwards), so flow costs no latency when a core is
             free. ``None``: on when the process has at least 4 CPU cores or ``threads`` leaves one
@@ -93,62 +91,33 @@ class LiveStylizer:
         self,
         *,
         models: Sequence[ModelRef],
-        device: Any = None,
-        compile: bool = False,
-        channels_last: bool | None = None,
-        precision: str = "auto",
+        stage_factory: Callable[..., Any],
+        flow: Any = None,
         stabilize: float | None = None,
-        flow: str = DEFAULT_LIVE_FLOW,
-        flow_scale: float = DEFAULT_LIVE_FLOW_SCALE,
         threads: int | None = None,
-        stage_factory: Callable[..., Any] | None = None,
         parallel_flow: bool | None = None,
     ) -> None:
-        from vidstyle.stylize.temporal import DEFAULT_STRENGTH
-
         models = list(models)
         if not models:
-            raise InvalidOptionError(
-                "live mode needs at least one model; give --model NAME (see 'vidstyle models')"
+            raise OptionValueError(
+                "models", "live mode needs at least one model; give `models` NAME (see 'vidstyle models')"
             )
         strength = DEFAULT_STRENGTH if stabilize is None else float(stabilize)
         if not 0.0 <= strength <= 1.0:
-            raise InvalidOptionError(
-                f"--stabilize must be between 0 (off) and 1 (strongest), got {stabilize}"
+            raise OptionValueError(
+                "stabilize", f"stabilize must be between 0 (off) and 1 (strongest), got {stabilize}"
             )
-        from vidstyle.runtime import default_threads
-
-        cores = default_threads()
-        if threads is None:
-            from vidstyle.stylize.feedforward import resolve_device
-
-            if resolve_device(device).type == "cpu":
-                threads = max(1, cores - 1)
         self._models = models
         self._labels = [_model_label(m) for m in models]
-        from vidstyle.runtime import setup
-
-        #: the network's CPU threads (``None`` on other devices), set once here: stages leave the process alone
-        self.threads = setup(device=device, precision=precision, threads=threads).threads
-        self._options = {
-            "device": device,
-            "compile": compile,
-            "channels_last": channels_last,
-            "precision": precision,
-        }
-        if stage_factory is None:
-            from vidstyle.stylize.feedforward import FeedForwardStage
-
-            stage_factory = FeedForwardStage
+        #: the network's CPU threads (``None`` on other devices), as set up for the run
+        self.threads = threads
         self._factory = stage_factory
         self._on_strength = strength if strength > 0 else DEFAULT_STRENGTH
-        self._flow_name = flow
-        self._flow: Any = None
-        if flow and flow.lower() != "none":
-            from vidstyle.flow.stage import FlowStage
-
-            self._flow = FlowStage(estimator=flow, work_scale=flow_scale)
+        self._flow: Any = flow
         if parallel_flow is None:
+            from vidstyle.runtime import default_threads
+
+            cores = default_threads()
             parallel_flow = cores >= 4 or (threads is not None and threads < cores)
         self.parallel_flow = bool(parallel_flow)
         self._pool: Any = None
@@ -196,18 +165,14 @@ class LiveStylizer:
         with self._lock:
             self._stab_wanted = bool(on) and self._flow is not None
             if on and self._flow is None:
-                self.notice = (
-                    "no flow estimator (--flow none): stabilisation unavailable"
-                )
+                self.notice = "no optical flow (flow none): stabilisation unavailable"
 
     def toggle_stabilize(self) -> None:
         self.set_stabilize(not self._stab_wanted)
 
     # ------------------------------------------------------------------------------ stage
     def _build(self, index: int) -> Any:
-        stage = self._factory(
-            model=self._models[index], stabilize=self._on_strength, **self._options
-        )
+        stage = self._factory(model=self._models[index], stabilize=self._on_strength)
         stabilizer = getattr(stage, "stabilizer", None)
         if stabilizer is not None:
             stabilizer.mid_bands = LIVE_MID_BANDS
@@ -280,7 +245,7 @@ class LiveStylizer:
         for one frame, with the flow overlapped."""
         import torch
 
-        from vidstyle.stylize.feedforward import image_to_tensor, tensor_to_image
+        from vidstyle.stylize.feedforward import image_to_tensor, tensor_to_image  # public helpers
 
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor

@@ -3,8 +3,8 @@ camera.
 
 * **Linux**: a v4l2loopback device written through FFmpeg's ``v4l2`` output device (PyAV; no extra
   package). Create one with ``sudo modprobe v4l2loopback devices=1 video_nr=10 card_label=vidstyle
-  exclusive_caps=1`` and pass ``--virtual-camera /dev/video10``.
-* **Windows / macOS** (and Linux too): ``--virtual-camera auto`` uses the optional `pyvirtualcam`
+  exclusive_caps=1`` and use ``/dev/video10`` (``vidstyle live --virtual-camera /dev/video10``).
+* **Windows / macOS** (and Linux too): ``auto`` uses the optional `pyvirtualcam`
   package (``pip install pyvirtualcam``; OBS Studio's virtual camera on Windows and macOS).
 
 :class:`FFmpegDeviceOutput` writes RGB frames to any FFmpeg output device or raw format (``v4l2`` for
@@ -21,12 +21,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from vidstyle.errors import CameraError, InvalidOptionError
+from vidstyle.options import OptionValueError
 
 __all__ = ["LOOPBACK_HELP", "FFmpegDeviceOutput", "PyVirtualCamOutput", "VirtualCamera", "open_virtual_camera"]
 
 LOOPBACK_HELP = (
     "create a loopback camera with 'sudo modprobe v4l2loopback devices=1 video_nr=10 card_label=vidstyle "
-    "exclusive_caps=1' and pass --virtual-camera /dev/video10 (or install pyvirtualcam and use auto)"
+    "exclusive_caps=1' and use /dev/video10 as the virtual camera (or install pyvirtualcam and use auto)"
 )
 
 
@@ -106,7 +107,7 @@ class PyVirtualCamOutput:
         try:
             import pyvirtualcam  # type: ignore[import-not-found]
         except ImportError as exc:
-            raise CameraError("--virtual-camera auto needs the pyvirtualcam package: pip install pyvirtualcam "
+            raise CameraError("virtual camera 'auto' needs the pyvirtualcam package: pip install pyvirtualcam "
                               "(on Linux you can instead give a v4l2loopback device: " + LOOPBACK_HELP + ")") from exc
         try:
             self._cam: Any = pyvirtualcam.Camera(width=width, height=height, fps=fps, device=device)
@@ -130,15 +131,16 @@ class PyVirtualCamOutput:
 
 
 def open_virtual_camera(spec: str, *, width: int, height: int, fps: float = 30.0) -> VirtualCamera:
-    """A virtual camera for ``--virtual-camera SPEC``: ``auto`` (pyvirtualcam) or a v4l2loopback device path."""
+    """A virtual camera for ``spec`` (the ``virtual_camera`` option): ``auto`` (pyvirtualcam) or a
+    v4l2loopback device path."""
     if not isinstance(spec, str) or not spec.strip():
-        raise InvalidOptionError("--virtual-camera needs 'auto' or a device such as /dev/video10")
+        raise OptionValueError("virtual_camera", "virtual_camera needs 'auto' or a device such as /dev/video10")
     spec = spec.strip()
     if spec == "auto":
         return PyVirtualCamOutput(width=width, height=height, fps=fps)
     if not sys.platform.startswith("linux"):
-        raise InvalidOptionError(f"--virtual-camera {spec}: device paths are for Linux (v4l2loopback); "
-                                 "use --virtual-camera auto with pyvirtualcam (OBS virtual camera)")
+        raise OptionValueError("virtual_camera", f"virtual_camera {spec}: device paths are for Linux (v4l2loopback); "
+                                                 "use `virtual_camera` auto with pyvirtualcam (OBS virtual camera)")
     if not os.path.exists(spec):
         raise CameraError(f"virtual camera device {spec} does not exist; {LOOPBACK_HELP}")
     return FFmpegDeviceOutput(spec, width=width, height=height, fps=fps, format="v4l2")
