@@ -39,7 +39,9 @@ sys.path.insert(0, str(ROOT))
 import torch
 
 from vidstyle.frame import Frame
-from vidstyle.live import LiveOutput, LiveStylizer, open_camera, run_live
+from vidstyle.api import build_live_stylizer
+from vidstyle.live import LiveOutput, open_camera, run_session
+from vidstyle.options import StylizeOptions, TemporalOptions
 
 SHARED = ROOT.parent / "shared"
 CONFIGS = [
@@ -131,24 +133,20 @@ def run_config(
         else:
             kind = "full" if name.startswith("full") else "tiny"
             path, label = models[kind]
-            stage = LiveStylizer(
+            stage = build_live_stylizer(
+                stylize=StylizeOptions(device=device, compile=name.endswith("compile"),
+                                       precision="float32" if "-fp32" in name else "auto",
+                                       threads=1 if name.endswith("-t1") else threads),
+                temporal=TemporalOptions(stabilize=0.0 if name.endswith("nostab") else stabilize, flow=flow),
                 models=[path],
-                device=device,
-                compile=name.endswith("compile"),
-                precision="float32" if "-fp32" in name else "auto",
                 channels_last=True if name.endswith("-cl") else None,
-                stabilize=0.0 if name.endswith("nostab") else stabilize,
-                flow=flow,
-                **({"flow_scale": 0.5} if name.endswith("halfflow") else {"flow_scale": 1.0} if name.endswith("fullflow") else {}),
-                threads=1 if name.endswith("-t1") else threads,
-                parallel_flow={"overlap": True, "serial": False}.get(
-                    name.rsplit("-", 1)[-1]
-                ),
+                flow_scale=0.5 if name.endswith("halfflow") else 1.0 if name.endswith("fullflow") else None,
+                parallel_flow={"overlap": True, "serial": False}.get(name.rsplit("-", 1)[-1]),
             )
             t0 = time.perf_counter()
             stage.warmup(width=w, height=h, frames=3)
             label += f"; warm-up {time.perf_counter() - t0:.1f} s"
-        stats = run_live(
+        stats = run_session(
             source=cam, stages=[stage], output=LiveOutput(), duration=seconds
         )
     lat = stats.latencies

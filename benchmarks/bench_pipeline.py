@@ -185,10 +185,12 @@ VARIANTS = {
 
 
 def make_stage(model_path: Path, *, device: str, variant: str):
+    from vidstyle.runtime import setup
     from vidstyle.stylize.feedforward import FeedForwardStage
 
     options = {"stabilize": 0.0, **VARIANTS[variant]}
     options.pop("_layout", None)
+    setup(device=device, threads=options.pop("threads", None))  # the process-wide part, as build_stages does
     return FeedForwardStage(model=model_path, device=device, **options)
 
 
