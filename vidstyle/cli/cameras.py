@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from vidstyle.cli.common import add_command
+
 EPILOG = """examples:
   vidstyle cameras
   vidstyle live --camera /dev/video0      # then use one of them
@@ -18,13 +20,7 @@ work with `vidstyle live` too, without being listed.
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "cameras",
-        help="list the cameras vidstyle live can use",
-        description="List the capture devices this machine has, as `vidstyle live --camera` takes them.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "cameras", help="list the cameras vidstyle live can use", description="List the capture devices this machine has, as `vidstyle live --camera` takes them.", epilog=EPILOG)
     p.set_defaults(func=run)
     return p
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import re
+from typing import Any
 
-__all__ = ["declared_flags", "error_line", "parameter_to_flag"]
+__all__ = ["add_command", "declared_flags", "error_line", "parameter_to_flag"]
 
 
 def declared_flags() -> dict[str, str]:
@@ -35,3 +37,14 @@ def error_line(exc: BaseException) -> str:
     for name in ([parameter] if parameter else []) + list(getattr(exc, "also", ())):
         message = parameter_to_flag(message, name)
     return message
+
+
+def add_command(subparsers: Any, name: str, *, help: str, description: str, epilog: str | None = None,  # noqa: A002
+                run: Any = None) -> argparse.ArgumentParser:
+    """A sub-command's parser with the house layout (examples kept as written); ``run`` is what
+    ``vidstyle NAME`` calls with the parsed arguments."""
+    parser = subparsers.add_parser(name, help=help, description=description, epilog=epilog,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    if run is not None:
+        parser.set_defaults(func=run)
+    return parser

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vidstyle.cli.common import add_command
+
 DESCRIPTION = """\
 Measure how stable a stylized video is: the temporal warping error (Lai et al. 2018; optical flow
 and occlusion masks computed on the INPUT video, RGB in [0,1]) at lag 1 (short-term) and lag K
@@ -24,13 +26,7 @@ examples:
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "eval",
-        help="temporal warping error and sharpness of stylized videos",
-        description=DESCRIPTION,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "eval", help="temporal warping error and sharpness of stylized videos", description=DESCRIPTION, epilog=EXAMPLES)
     p.add_argument("input", metavar="INPUT", help="the input (unstylized) video or image sequence")
     p.add_argument("stylized", metavar="STYLIZED", help="a stylization of INPUT (same frames and size)")
     p.add_argument("--per-frame", metavar="OTHER", help="a per-frame stylization of INPUT to compare with")

@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from vidstyle.cli.common import add_command
+
 EPILOG = """examples:
   vidstyle image photo.jpg --style starry_night.jpg -o out.png --vgg-weights vgg19.safetensors
   vidstyle image photo.jpg --style a.jpg --style b.jpg:0.3 -o blend.png          # 70/30 blend of two styles
@@ -29,13 +31,7 @@ _NOT_FOR_IMAGES = ("backend", "model", "precision", "batch_size", "compile", "wa
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from vidstyle.options import OptimOptions, StylizeOptions, add_arguments
 
-    p = subparsers.add_parser(
-        "image",
-        help="stylize one picture by optimisation (slow, highest quality)",
-        description="Stylize a picture by optimising it directly (Gatys et al.): any style image, no training.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "image", help="stylize one picture by optimisation (slow, highest quality)", description="Stylize a picture by optimising it directly (Gatys et al.): any style image, no training.", epilog=EPILOG)
     p.add_argument("content", metavar="CONTENT", help="the picture to stylize (PNG, JPEG, TIFF, WebP; 8 or 16 bit)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output picture (.png, .jpg, .tif, .webp)")
     add_arguments(p, StylizeOptions, exclude=_NOT_FOR_IMAGES)

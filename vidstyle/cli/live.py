@@ -14,6 +14,8 @@ import sys
 import threading
 from typing import Any
 
+from vidstyle.cli.common import add_command
+
 EPILOG = """examples:
   vidstyle live                                   # camera 0, default model, preview window
   vidstyle live --camera /dev/video2 --model wave_small --record take1.mp4
@@ -39,14 +41,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from vidstyle.live.options import LIVE_DEFAULTS, LiveOptions
     from vidstyle.options import StylizeOptions, TemporalOptions, add_arguments
 
-    p = subparsers.add_parser(
-        "live",
-        help="stylize a camera or network stream in real time",
-        description="Stylize a camera, network stream or test source in real time: preview window with an "
-        "fps/latency overlay, optional recording. A slow model drops frames instead of falling behind.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "live", help="stylize a camera or network stream in real time", description="Stylize a camera, network stream or test source in real time: preview window with an " "fps/latency overlay, optional recording. A slow model drops frames instead of falling behind.", epilog=EPILOG)
     add_arguments(p, LiveOptions)
     add_arguments(p, StylizeOptions, exclude=EXCLUDED, defaults=LIVE_DEFAULTS)
     add_arguments(p, TemporalOptions, defaults=LIVE_DEFAULTS)

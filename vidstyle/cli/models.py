@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from vidstyle.cli.common import add_command
+
 EPILOG = """examples:
   vidstyle models               # table of shipped models
   vidstyle models starry_tiny   # the model card of one model
@@ -13,13 +15,7 @@ EPILOG = """examples:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "models",
-        help="list shipped style models or show a model card",
-        description="List the style models shipped with vidstyle, or print the card of one of them.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "models", help="list shipped style models or show a model card", description="List the style models shipped with vidstyle, or print the card of one of them.", epilog=EPILOG)
     p.add_argument("name", nargs="?", metavar="NAME", help="a model name: print its card")
     p.set_defaults(func=run)
     return p

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vidstyle.cli.common import add_command
+
 EPILOG = """a job file (TOML), one per shot:
   input = "plates/sh010.%04d.exr"
   output = "styled/sh010.%04d.exr"
@@ -35,14 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from vidstyle.options import add_arguments
     from vidstyle.render.job import JOB_GROUPS
 
-    p = subparsers.add_parser(
-        "render",
-        help="render a film shot from a TOML job (resumable, deterministic, on Ray)",
-        description="Render a shot described by a TOML job file: exact frames, full bit depth, a manifest, "
-        "resume after a crash, and chunks in parallel on Ray.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "render", help="render a film shot from a TOML job (resumable, deterministic, on Ray)", description="Render a shot described by a TOML job file: exact frames, full bit depth, a manifest, " "resume after a crash, and chunks in parallel on Ray.", epilog=EPILOG)
     p.add_argument("job", metavar="SHOT.toml", help="the job file")
     p.add_argument("--resume", action="store_true",
                    help="continue the render recorded in the manifest, keeping its finished frames")

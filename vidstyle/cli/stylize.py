@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from vidstyle.cli.common import add_command
+
 EPILOG = """examples:
   vidstyle stylize samples/clip.mp4 -o clip_styled.mp4
   vidstyle stylize in.mov -o out.mov --model wave_small --codec prores
@@ -30,13 +32,7 @@ def _time(text: str) -> str:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from vidstyle.options import EncodeOptions, OptimOptions, StylizeOptions, TemporalOptions, add_arguments
 
-    p = subparsers.add_parser(
-        "stylize",
-        help="stylize a video file or image sequence",
-        description="Stylize a video (or image sequence) with a feed-forward style network, keeping its audio.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "stylize", help="stylize a video file or image sequence", description="Stylize a video (or image sequence) with a feed-forward style network, keeping its audio.", epilog=EPILOG)
     p.add_argument("input", metavar="INPUT",
                    help="video file, image sequence (frames/%%04d.png, a folder or a glob) or FORMAT:NAME FFmpeg input")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",

@@ -267,7 +267,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: Any, *, exclude: Iterabl
         if target is None:
             target = groups[section] = parser.add_argument_group(section)
         shown = defaults.get(name, default)
-        text = s.help
+        text = s.help.replace("%", "%%")  # argparse formats help strings with %
         if shown is not None and shown != () and s.kind != "bool":
             text += f" (default: {shown})"
         flags = [flag_of(name, s)] + ([s.short] if s.short else [])
