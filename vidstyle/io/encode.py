@@ -15,7 +15,9 @@ from vidstyle.errors import InvalidOptionError, OutputError, ShapeError, Unsuppo
 from vidstyle.frame import Frame, from_float32
 from vidstyle.io.avinput import open_av_input
 from vidstyle.io.base import Sink, SourceInfo, frame_output
+from vidstyle.io.naming import with_parameter
 from vidstyle.io.output import VIDEO_EXTS, check_output, temp_path_for
+from vidstyle.options.spec import OptionValueError
 
 __all__ = ["EncoderSettings", "resolve_encoder", "VideoSink", "CODECS", "CONTAINER_CODECS"]
 
@@ -47,7 +49,7 @@ class _Codec:
     crf_max: int | None
 
 
-#: the codecs a video sink writes: ``--codec`` name → encoder and default pixel formats
+#: the codecs a video sink writes: ``codec`` name → encoder and default pixel formats
 CODECS: dict[str, _Codec] = {
     "h264": _Codec("h264", "libx264", "yuv420p", "yuv420p10le", 18, 51),
     "hevc": _Codec("hevc", "libx265", "yuv420p", "yuv420p10le", 20, 51),
@@ -146,9 +148,9 @@ def resolve_encoder(
     try:
         av_codec = av.Codec(spec.encoder, "w")
     except Exception:
-        raise UnsupportedFormatError(
-            f"this FFmpeg build has no {spec.encoder} encoder for {key}; choose another --codec"
-        ) from None
+        raise with_parameter(UnsupportedFormatError(
+            f"this FFmpeg build has no {spec.encoder} encoder for {key}; choose another `codec`"
+        ), "codec") from None
     formats = [f.name for f in (av_codec.video_formats or ())]
 
     # pixel format
@@ -157,9 +159,10 @@ def resolve_encoder(
             pix_fmt = "yuv444p10le"
         elif bit_depth is not None and bit_depth > 8:
             if spec.pix16 is None or spec.pix16 not in formats:
-                raise InvalidOptionError(
+                raise OptionValueError(
+                    "codec",
                     f"{key} cannot be encoded above 8 bits with this FFmpeg build; "
-                    "use --codec hevc, av1, prores or ffv1 for high bit depth"
+                    "use `codec` hevc, av1, prores or ffv1 for high bit depth",
                 )
             pix_fmt = spec.pix16
         else:
@@ -170,21 +173,23 @@ def resolve_encoder(
     # quality
     options: dict[str, str] = {}
     if crf is not None and spec.crf_default is None:
-        raise InvalidOptionError(
-            f"--crf does not apply to {key} ({'fixed-quality profiles' if key == 'prores' else 'lossless'}); "
-            "drop --crf" + (", or pick a profile with --preset" if key == "prores" else "")
+        raise OptionValueError(
+            "crf",
+            f"crf does not apply to {key} ({'fixed-quality profiles' if key == 'prores' else 'lossless'}); "
+            "drop `crf`" + (", or pick a profile with `preset`" if key == "prores" else ""),
+            also=("preset",),
         )
     if spec.crf_default is not None:
         value = spec.crf_default if crf is None else crf
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= (spec.crf_max or 51):
-            raise InvalidOptionError(
-                f"--crf {crf} is out of range for {key}; use 0 (best) to {spec.crf_max} (smallest)"
+            raise OptionValueError(
+                "crf", f"crf must be 0 (best) to {spec.crf_max} (smallest) for {key}, got {crf}"
             )
         options["crf"] = str(value)
 
     # preset / profile and codec specifics
-    def bad_preset(choices: tuple[str, ...] | list[str]) -> InvalidOptionError:
-        return InvalidOptionError(f"unknown --preset '{preset}' for {key}; use one of {', '.join(choices)}")
+    def bad_preset(choices: tuple[str, ...] | list[str]) -> OptionValueError:
+        return OptionValueError("preset", f"preset must be one of {', '.join(choices)} for {key}, got '{preset}'")
 
     codec_tag = None
     if key in ("h264", "hevc"):
@@ -214,14 +219,16 @@ def resolve_encoder(
         if p not in _PRORES_PROFILES:
             raise bad_preset(_PRORES_PROFILES)
         if p.startswith("4444") != is444:
-            raise InvalidOptionError(
+            raise OptionValueError(
+                "pix_fmt",
                 f"prores profile {p} needs pixel format {'yuv444p10le' if p.startswith('4444') else 'yuv422p10le'} "
-                f"(got {pix_fmt}); drop --pix-fmt or choose a matching profile"
+                f"(got {pix_fmt}); drop `pix_fmt` or choose a matching profile with `preset`",
+                also=("preset",),
             )
         options.update({"profile": p, "vendor": "apl0"})
     elif key == "ffv1":
         if preset is not None:
-            raise InvalidOptionError("--preset does not apply to ffv1 (lossless); drop it")
+            raise OptionValueError("preset", "preset does not apply to ffv1 (lossless); drop it")
         options.update({"level": "3", "slicecrc": "1", "g": "1"})
     return EncoderSettings(codec=key, encoder=spec.encoder, pix_fmt=pix_fmt, options=options, codec_tag=codec_tag)
 

@@ -46,6 +46,7 @@ from typing import Any, Protocol
 
 from vidstyle.errors import InvalidInputError, StageError, VidstyleError
 from vidstyle.frame import Frame
+from vidstyle.io.naming import with_parameter
 from vidstyle.pipeline.stage import Stage
 
 __all__ = ["ProgressInfo", "RunStats", "SinkLike", "run_pipeline"]
@@ -558,10 +559,10 @@ def run_pipeline(
             run.fail(
                 "source",
                 None,
-                InvalidInputError(
+                with_parameter(InvalidInputError(
                     "the input produced no video frames; check that it has a video stream and that "
-                    "--start/--end select part of it"
-                ),
+                    "`start`/`end` select part of it"
+                ), "start", also=("end",)),
             )
         if run.error is None:
             t0 = time.perf_counter()
