@@ -34,8 +34,8 @@ from vidstyle.io.imagefiles import (
     read_image,
     write_image_atomic,
 )
-from vidstyle.io.output import image_output_pattern, refuse_existing_frames
 from vidstyle.io.naming import with_parameter
+from vidstyle.io.output import image_output_pattern, refuse_existing_frames
 from vidstyle.io.timespec import TimeSpec, check_order
 
 __all__ = ["ImageSequenceSource", "ImageSequenceSink", "list_sequence", "is_image_spec"]
