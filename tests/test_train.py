@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from vidstyle.cli.common import error_line
 from vidstyle.errors import InputNotFoundError, InvalidInputError, InvalidOptionError
 from vidstyle.train import TrainConfig, TrainProgress, synthetic_pair, train
 
@@ -135,8 +136,10 @@ def test_same_seed_same_model_other_seed_other_model(data: dict[str, Path], tmp_
 
 
 def test_resume_with_other_options_is_refused(data: dict[str, Path], tmp_path: Path) -> None:
-    with pytest.raises(InputNotFoundError, match="--resume"):
+    with pytest.raises(InputNotFoundError, match="^resume: no checkpoint .*run without `resume`") as info:
         train(config=_config(data, tmp_path / "m", iterations=2), resume=True)
+    assert error_line(info.value).startswith("--resume: no checkpoint")
+    assert "run without --resume" in error_line(info.value)
     train(config=_config(data, tmp_path / "m", iterations=2))
     for change in ({"lr": 5e-3}, {"style_weight": 3.0}, {"image_size": 40}, {"seed": 9}, {"size": "small"}):
         with pytest.raises(InvalidOptionError, match=next(iter(change))):
@@ -317,5 +320,6 @@ def test_init_fine_tunes_from_a_trained_model(data: dict[str, Path], tmp_path: P
 
 def test_init_of_another_size_is_refused(data: dict[str, Path], tmp_path: Path) -> None:
     first = train(config=_config(data, tmp_path / "first", iterations=1))
-    with pytest.raises(InvalidOptionError, match="same --size"):
+    with pytest.raises(InvalidOptionError, match="^init .*same `size`, or drop `init`") as info:
         train(config=_config(data, tmp_path / "other", iterations=1, size="small", init=str(first.model_path)))
+    assert error_line(info.value).startswith("--init ") and "same --size, or drop --init" in error_line(info.value)

@@ -16,7 +16,7 @@ class Frame:
     """One video frame and what the stages add to it.
 
     Attributes:
-        index: position in the stream as decoded, 0-based, after ``--start`` selection
+        index: position in the stream as decoded, 0-based, after ``start`` selection
             (the pipeline keeps frames in this order).
         image: the input picture, RGB, ``H×W×3``, C-contiguous. ``uint8`` for 8-bit sources,
             ``uint16`` for 16-bit sources (full 0..65535 range) and ``float32`` for float sources

@@ -34,10 +34,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidstyle.errors import InputNotFoundError, InvalidInputError, InvalidOptionError
+from vidstyle.errors import InputNotFoundError, InvalidInputError
+from vidstyle.io.naming import with_parameter
 from vidstyle.losses import STYLE_REDUCTIONS, StyleLoss, content_loss, tv_loss
 from vidstyle.nets.transformer import PRESETS, NetConfig, TransformerNet
 from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
+from vidstyle.options.spec import OptionValueError
 
 __all__ = ["TrainConfig", "TrainProgress", "TrainResult", "train", "load_image", "synthetic_pair"]
 
@@ -77,27 +79,30 @@ class TrainConfig:
 
     def validate(self) -> None:
         if not self.style:
-            raise InvalidOptionError("at least one --style image is needed")
+            raise OptionValueError("style", "at least one `style` image is needed")
         if not self.style_layers:
-            raise InvalidOptionError("--style-layers needs at least one VGG19 layer, e.g. relu1_2,relu2_2,relu3_3")
+            raise OptionValueError("style_layers",
+                                   "style_layers needs at least one VGG19 layer, e.g. relu1_2,relu2_2,relu3_3")
         if self.size not in PRESETS:
-            raise InvalidOptionError(f"--size must be one of {sorted(PRESETS)}, got {self.size!r}")
-        for name, value, low in [("image-size", self.image_size, 32), ("batch-size", self.batch_size, 1),
-                                 ("iterations", self.iterations, 1), ("checkpoint-every", self.checkpoint_every, 1)]:
+            raise OptionValueError("size", f"size must be one of {sorted(PRESETS)}, got {self.size!r}")
+        for name, value, low in [("image_size", self.image_size, 32), ("batch_size", self.batch_size, 1),
+                                 ("iterations", self.iterations, 1), ("checkpoint_every", self.checkpoint_every, 1)]:
             if value < low:
-                raise InvalidOptionError(f"--{name} must be >= {low}, got {value}")
-        for name, value in [("lr", self.lr), ("content-weight", self.content_weight), ("style-weight", self.style_weight),
-                            ("tv-weight", self.tv_weight), ("temporal-weight", self.temporal_weight)]:
+                raise OptionValueError(name, f"{name} must be >= {low}, got {value}")
+        for name, value in [("lr", self.lr), ("content_weight", self.content_weight), ("style_weight", self.style_weight),
+                            ("tv_weight", self.tv_weight), ("temporal_weight", self.temporal_weight)]:
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-                raise InvalidOptionError(f"--{name} must be a positive finite number, got {value}")
+                raise OptionValueError(name, f"{name} must be a positive finite number, got {value}")
         if self.style_reduction not in STYLE_REDUCTIONS:
-            raise InvalidOptionError(f"style_reduction must be one of {', '.join(STYLE_REDUCTIONS)}, got {self.style_reduction!r}")
+            raise OptionValueError("style_reduction", f"style_reduction must be one of {', '.join(STYLE_REDUCTIONS)}, "
+                                   f"got {self.style_reduction!r}")
         if self.style_size is not None and self.style_size < 32:
-            raise InvalidOptionError(f"--style-size must be >= 32 (or unset for the image's own size), got {self.style_size}")
+            raise OptionValueError("style_size", "style_size must be >= 32 (or unset for the image's own size), "
+                                   f"got {self.style_size}")
         if self.max_images is not None and self.max_images < 1:
-            raise InvalidOptionError(f"--max-images must be >= 1, got {self.max_images}")
+            raise OptionValueError("max_images", f"max_images must be >= 1, got {self.max_images}")
         if self.style_mix is not None and len(self.style_mix) != len(self.style):
-            raise InvalidOptionError("give one --style-mix weight per --style image")
+            raise OptionValueError("style_mix", "give one `style_mix` weight per `style` image", also=("style",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +153,9 @@ def _content_images(folder: str, *, min_side: int, limit: int | None) -> list[to
 
     root = Path(folder)
     if not root.is_dir():
-        raise InputNotFoundError(f"content folder {root} not found; pass a folder of photos with --content")
+        raise with_parameter(
+            InputNotFoundError(f"content folder {root} not found; pass a folder of photos as `content`"), "content"
+        )
     files = sorted(p for p in root.iterdir() if p.suffix.lower() in _IMAGE_EXTS)
     if limit:
         files = files[:limit]
@@ -259,8 +266,8 @@ def _init_from(net: TransformerNet, spec: str, *, size: str) -> None:
     src = model.net
     if not isinstance(src, TransformerNet) or src.config != net.config:
         got = getattr(src, "config", type(src).__name__)
-        raise InvalidOptionError(f"--init {spec}: not a '{size}' TransformerNet ({got}); pick a model of the same "
-                                 f"--size, or drop --init to train from scratch")
+        raise OptionValueError("init", f"init {spec}: not a '{size}' TransformerNet ({got}); pick a model of the "
+                               "same `size`, or drop `init` to train from scratch", also=("size",))
     net.load_state_dict(src.state_dict(), strict=True)
 
 
@@ -279,7 +286,8 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
         if isinstance(b, tuple):
             b = list(b)
         if a != b:
-            raise InvalidOptionError(f"--resume: checkpoint {path} was made with {key}={a!r}, not {b!r}; use the same options or start fresh")
+            raise OptionValueError("resume", f"resume: checkpoint {path} was made with {key}={a!r}, not {b!r}; "
+                                   "use the same options or start fresh")
     net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")}, strict=True)
     steps = json.loads(meta.get("steps", "{}"))
     for i, p in enumerate(net.parameters()):
@@ -350,7 +358,9 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
     start, elapsed, history = 0, 0.0, []
     if resume:
         if not ckpt.is_file():
-            raise InputNotFoundError(f"--resume: no checkpoint {ckpt}; run without --resume to start training")
+            raise with_parameter(InputNotFoundError(
+                f"resume: no checkpoint {ckpt}; run without `resume` to start training"
+            ), "resume")
         start, elapsed, history = _load_checkpoint(ckpt, net=net, opt=opt, gen=gen, config=config)
 
     t0 = time.perf_counter() - elapsed

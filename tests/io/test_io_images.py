@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from media import frame_id, frame_image, make_images
 
+from vidstyle.cli.common import error_line
 from vidstyle.errors import (
     CorruptInputError,
     InputNotFoundError,
@@ -257,8 +258,9 @@ def test_start_number(tmp_path):
 def test_sequence_overwrite_protection(seq, tmp_path):
     make_images(tmp_path / "out", pattern="%04d.png", numbers=[1005])
     with open_source(seq / "shot.%04d.png") as src:
-        with pytest.raises(OutputExistsError, match="--overwrite"):
+        with pytest.raises(OutputExistsError, match="pass `overwrite`") as info:
             open_sink(tmp_path / "out" / "%04d.png", info=src.info)
+        assert "pass --overwrite" in error_line(info.value)
         with open_sink(tmp_path / "out" / "%04d.png", info=src.info, overwrite=True) as sink:
             for f in src:
                 sink.write(f)
@@ -290,8 +292,9 @@ def test_check_output(tmp_path):
         check_output(src, input_spec=str(tmp_path / "." / "in.mp4"), overwrite=True)
     with pytest.raises(OutputError, match="is the input"):  # its temporary name would be the input
         check_output(tmp_path / "a.mp4", input_spec=tmp_path / "a.partial.mp4", overwrite=True)
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="pass `overwrite`") as info:
         check_output(src, input_spec=None, overwrite=False)
+    assert "pass --overwrite" in error_line(info.value)
     with pytest.raises(OutputError, match="does not exist"):
         check_output(tmp_path / "no" / "out.mp4", input_spec=src, overwrite=False)
     (tmp_path / "d.mp4").mkdir()

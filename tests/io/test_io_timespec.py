@@ -1,4 +1,4 @@
-"""--start / --end parsing."""
+"""start / end parsing."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import pytest
 
+from vidstyle.cli.common import error_line
 from vidstyle.errors import InvalidOptionError
 from vidstyle.io import TimeSpec, parse_time
 
@@ -35,8 +36,10 @@ def test_parse(value, expected):
     "value", ["", "abc", "-1", -1, -0.5, "1:60", "1:60:00", "nan", float("inf"), True, "4.5f", [1]]
 )
 def test_bad(value):
-    with pytest.raises(InvalidOptionError, match="--end"):
+    with pytest.raises(InvalidOptionError, match="^end must be seconds") as info:
         parse_time(value, name="end")
+    assert info.value.parameter == "end"
+    assert error_line(info.value).startswith("--end must be seconds")  # the command line names the flag
 
 
 def test_to_seconds():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from media import audio_onsets, frame_id, frame_image, make_video, probe
 
+from vidstyle.cli.common import error_line
 from vidstyle.errors import InvalidOptionError, OutputError, OutputExistsError, ShapeError
 from vidstyle.frame import Frame
 from vidstyle.io import SourceInfo, open_sink, open_source, temp_path_for
@@ -240,10 +241,10 @@ def test_timecode_carried(tmp_path):
         ("a.mov", {"codec": "ffv1"}, r"ffv1 cannot be written into \.mov files; use \.mp4 or \.mkv"),
         ("a.webm", {"codec": "h264"}, r"h264 cannot be written into \.webm"),
         ("a.mp4", {"codec": "divx"}, "unknown codec"),
-        ("a.mp4", {"crf": 60}, "out of range"),
-        ("a.mkv", {"codec": "ffv1", "crf": 10}, "does not apply to ffv1"),
+        ("a.mp4", {"crf": 60}, r"^crf must be 0 \(best\) to 51 \(smallest\) for h264, got 60"),
+        ("a.mkv", {"codec": "ffv1", "crf": 10}, "^crf does not apply to ffv1"),
         ("a.mp4", {"pix_fmt": "rgb24"}, "does not take pixel format"),
-        ("a.mp4", {"preset": "ludicrous"}, "unknown --preset"),
+        ("a.mp4", {"preset": "ludicrous"}, "^preset must be one of ultrafast.* for h264, got 'ludicrous'"),
         ("a.mov", {"codec": "prores", "preset": "4444", "pix_fmt": "yuv422p10le"}, "needs pixel format yuv444p10le"),
         ("a.webm", {"codec": "vp9", "bit_depth": 16}, "above 8 bits"),
         ("a.xyz", {}, "unknown output type"),
@@ -312,8 +313,9 @@ def test_close_without_frames_is_an_error(tmp_path):
 def test_overwrite_protection(av_clip, tmp_path):
     out = tmp_path / "exists.mp4"
     out.write_bytes(b"precious")
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="pass `overwrite`") as info:
         open_sink(out, info=info_for())
+    assert "pass --overwrite" in error_line(info.value)
     assert out.read_bytes() == b"precious"
     copy(av_clip, out, overwrite=True)
     assert probe(out)["frames"] == 48

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from media import frame_id, frame_image, make_audio_only, make_video
 
+from vidstyle.cli.common import error_line
 from vidstyle.errors import (
     CorruptInputError,
     InputNotFoundError,
@@ -144,21 +145,24 @@ def test_frames_range(clip):
 
 
 def test_start_after_end(clip):
-    with pytest.raises(InvalidInputError, match=r"after the end.*duration 2\.00 s"):
+    with pytest.raises(InvalidInputError, match=r"^start 3\.5 s is after the end.*duration 2\.00 s") as info:
         open_source(clip, start="3.5")
+    assert error_line(info.value).startswith("--start 3.5 s is after the end")
     with pytest.raises(InvalidInputError, match="after the end"):
         open_source(clip, start="48f")
 
 
 @pytest.mark.parametrize("bad", ["abc", "-1", "1:99", "12x"])
 def test_bad_time_values(clip, bad):
-    with pytest.raises(InvalidOptionError, match="--start"):
+    with pytest.raises(InvalidOptionError, match="^start must be") as info:
         open_source(clip, start=bad)
+    assert error_line(info.value).startswith("--start must be")
 
 
 def test_end_before_start(clip):
-    with pytest.raises(InvalidOptionError, match="after --start"):
+    with pytest.raises(InvalidOptionError, match=r"^end \(0\.5 s\) must come after `start`") as info:
         open_source(clip, start="1.0", end="0.5")
+    assert error_line(info.value).startswith("--end (0.5 s) must come after --start (1 s)")
 
 
 # ------------------------------------------------------------------------------- bad input

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from nets_helpers import DEVICES, fake_vgg_state_dict, write_fake_vgg
 
+from vidstyle.cli.common import error_line
 from vidstyle.errors import (
     InputNotFoundError,
     InvalidOptionError,
@@ -49,8 +50,9 @@ def test_convention_from_argument_or_missing(tmp_path: Path) -> None:
     path = write_fake_vgg(tmp_path / "plain.safetensors", n_convs=2)
     assert load_vgg_state(weights=path, convention="torchvision").convention == "torchvision"
     assert load_vgg_state(weights=path, convention="caffe").convention == "caffe"
-    with pytest.raises(InvalidOptionError, match="--vgg-convention"):
+    with pytest.raises(InvalidOptionError, match="pass `vgg_convention` caffe") as info:
         load_vgg_state(weights=path)
+    assert "pass --vgg-convention caffe" in error_line(info.value)
     with pytest.raises(InvalidOptionError, match="caffe"):
         load_vgg_state(weights=path, convention="bgr")  # type: ignore[arg-type]
 
@@ -125,8 +127,9 @@ def test_unknown_layer_and_pooling(fake_vgg_caffe: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InputNotFoundError, match="--vgg-weights"):
+    with pytest.raises(InputNotFoundError, match="nope.safetensors not found; pass an existing file as `vgg_weights`") as info:
         load_vgg_state(weights=tmp_path / "nope.safetensors")
+    assert "pass an existing file as --vgg-weights" in error_line(info.value)
 
 
 def test_bad_files_are_model_errors(tmp_path: Path) -> None:
@@ -200,7 +203,8 @@ def test_offline_torchvision_is_weights_unavailable(monkeypatch: pytest.MonkeyPa
     with pytest.raises(WeightsUnavailableError) as info:
         load_vgg_state(weights="torchvision")
     msg = str(info.value)
-    assert "--vgg-weights" in msg and "VIDSTYLE_VGG_WEIGHTS" in msg and "internet" in msg
+    assert "`vgg_weights`" in msg and "VIDSTYLE_VGG_WEIGHTS" in msg and "internet" in msg
+    assert "--vgg-weights" in error_line(info.value) and "--vgg-weights" not in msg
     assert "\n" not in msg
     from torchvision.models import VGG19_Weights
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from vidstyle.cli.common import error_line
 from vidstyle.errors import InvalidOptionError, WeightsUnavailableError
 from vidstyle.flow.consistency import consistency_mask
 from vidstyle.frame import Frame
@@ -243,8 +244,9 @@ def test_offline_without_weights_is_one_clear_error(monkeypatch):
 
     monkeypatch.setattr(torchvision.models, "vgg19", offline)
     monkeypatch.delenv("VIDSTYLE_VGG_WEIGHTS", raising=False)
-    with pytest.raises(WeightsUnavailableError, match="--vgg-weights"):
+    with pytest.raises(WeightsUnavailableError, match="`vgg_weights`") as info:
         StyleOptimizer(styles=[STYLE], vgg=None, device="cpu")
+    assert "--vgg-weights" in error_line(info.value)
 
 
 # -------------------------------------------------------------------------------------------- video

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vidstyle.errors import InvalidOptionError, ShapeError, WeightsUnavailableError
+from vidstyle.options.spec import OptionValueError
 
 __all__ = [
     "FlowEstimator",
@@ -256,9 +257,10 @@ class DeepFlow(_OpenCVFlow):
         import cv2
 
         if not hasattr(cv2, "optflow"):
-            raise InvalidOptionError(
+            raise OptionValueError(
+                "flow",
                 "flow 'deepflow' needs opencv-contrib-python (cv2.optflow is missing); "
-                "pip install opencv-contrib-python, or use --flow dis"
+                "pip install opencv-contrib-python, or use `flow` dis",
             )
         self._impl = cv2.optflow.createOptFlow_DeepFlow()
 

@@ -107,28 +107,34 @@ def open_av_input(spec: str | os.PathLike[str], *, options: Mapping[str, str] | 
             container_options=dict(options or {}),
             metadata_errors="replace",
         )
-    except av.error.FileNotFoundError as e:
-        if parsed.kind == "device":
-            raise CameraError(
-                f"cannot open '{name}' ({e.strerror}); check the device name and that it is connected"
-            ) from None
-        raise InputNotFoundError(f"input '{name}' does not exist; check the path") from None
-    except av.error.InvalidDataError as e:
-        if parsed.format == "lavfi":
-            raise InvalidInputError(f"bad lavfi input '{name}' ({e.strerror}); check the filter description") from None
-        if parsed.kind == "device":
-            raise CameraError(f"cannot open '{name}' ({e.strerror}); check the device name and its options") from None
-        raise CorruptInputError(
+    except (av.error.FFmpegError, PermissionError) as e:
+        raise _open_error(e, name, parsed) from None
+    return container, parsed
+
+
+def _open_error(e: BaseException, name: str, parsed: AvSpec) -> Exception:
+    """The typed one-line error of a failed ``av.open`` of input ``name``."""
+    import av
+
+    if not isinstance(e, av.error.FFmpegError):  # a PermissionError before FFmpeg
+        return InvalidInputError(f"input '{name}' is not readable (permission denied); fix its permissions")
+    missing = isinstance(e, av.error.FileNotFoundError)
+    bad_data = isinstance(e, av.error.InvalidDataError)
+    if bad_data and parsed.format == "lavfi":
+        return InvalidInputError(f"bad lavfi input '{name}' ({e.strerror}); check the filter description")
+    if parsed.kind == "device":
+        if missing or bad_data:
+            remedy = "that it is connected" if missing else "its options"
+            return CameraError(f"cannot open '{name}' ({e.strerror}); check the device name and {remedy}")
+        return CameraError(f"cannot open '{name}' ({e}); check the device name, permissions and options")
+    if missing:
+        return InputNotFoundError(f"input '{name}' does not exist; check the path")
+    if bad_data:
+        return CorruptInputError(
             f"input '{name}' is not a readable video (FFmpeg: {e.strerror}); "
             "the file is damaged, truncated before its index, or not a video — re-export or re-copy it"
-        ) from None
-    except av.error.FFmpegError as e:
-        if parsed.kind == "device":
-            raise CameraError(f"cannot open '{name}' ({e}); check the device name, permissions and options") from None
-        raise UnsupportedFormatError(
-            f"input '{name}' cannot be opened (FFmpeg: {getattr(e, 'strerror', e)}); "
-            "convert it to a common format (e.g. mp4) first"
-        ) from None
-    except PermissionError:
-        raise InvalidInputError(f"input '{name}' is not readable (permission denied); fix its permissions") from None
-    return container, parsed
+        )
+    return UnsupportedFormatError(
+        f"input '{name}' cannot be opened (FFmpeg: {getattr(e, 'strerror', e)}); "
+        "convert it to a common format (e.g. mp4) first"
+    )

@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from vidstyle.frame import Frame
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 __all__ = ["SourceInfo", "Source", "Sink", "NullSink"]
 
@@ -67,7 +71,25 @@ class SourceInfo:
     timecode: str | None = None
 
 
-class Source:
+class _Managed:
+    """A context manager that ends with :meth:`_leave` (``ok``: the block ended without an exception)."""
+
+    def _leave(self, ok: bool) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._leave(exc_type is None)
+
+
+class Source(_Managed):
     """A source of frames: a context manager; iterating yields :class:`~vidstyle.frame.Frame`
     objects in presentation order, each with ``index`` counting from 0 within the selection.
 
@@ -88,15 +110,7 @@ class Source:
     def close(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def __enter__(self) -> Source:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _leave(self, ok: bool) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -104,7 +118,7 @@ class Source:
         return f"<{type(self).__name__} {i.path!r} {i.width}x{i.height} fps={i.fps} frames={i.frame_count}>"
 
 
-class Sink:
+class Sink(_Managed):
     """Where frames go: a context manager. Leaving the ``with`` block normally calls
     :meth:`close` (the output appears under its final name); leaving it with an exception calls
     :meth:`abort` (what was written is kept, playable, under :attr:`temp_path`)."""
@@ -126,16 +140,8 @@ class Sink:
     def abort(self) -> Path | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def __enter__(self) -> Sink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
+    def _leave(self, ok: bool) -> None:
+        if ok:
             self.close()
         else:
             self.abort()

@@ -1,10 +1,12 @@
-"""Video file sink: encoding through PyAV, with the input's audio carried over in sync."""
+"""Video file sink: encoding through PyAV, with the input's audio carried over in sync.
+
+The codec settings are resolved in :mod:`vidstyle.io.codecs`, the audio is carried over by
+:mod:`vidstyle.io.audio_mux`; both are re-exported here.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -13,366 +15,14 @@ import numpy as np
 
 from vidstyle.errors import InvalidOptionError, OutputError, ShapeError, UnsupportedFormatError
 from vidstyle.frame import Frame, from_float32
-from vidstyle.io.avinput import open_av_input
+from vidstyle.io.audio_mux import AudioMux
 from vidstyle.io.base import Sink, SourceInfo, frame_output
+from vidstyle.io.codecs import CODECS, CONTAINER_CODECS, EncoderSettings, resolve_encoder
 from vidstyle.io.output import VIDEO_EXTS, check_output, temp_path_for
 
 __all__ = ["EncoderSettings", "resolve_encoder", "VideoSink", "CODECS", "CONTAINER_CODECS"]
 
-_X26X_PRESETS = (
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-)
-_VP9_CPU_USED = dict(zip(_X26X_PRESETS, ("8", "7", "6", "5", "4", "3", "2", "1", "0", "0")))
-_SVT_PRESET = dict(zip(_X26X_PRESETS, ("12", "11", "10", "9", "8", "7", "5", "4", "2", "0")))
-_PRORES_PROFILES = ("proxy", "lt", "standard", "hq", "4444", "4444xq")
-_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
-
-@dataclass(frozen=True, slots=True)
-class _Codec:
-    name: str
-    encoder: str
-    pix8: str
-    pix16: str | None
-    crf_default: int | None
-    crf_max: int | None
-
-
-#: the codecs a video sink writes: ``--codec`` name → encoder and default pixel formats
-CODECS: dict[str, _Codec] = {
-    "h264": _Codec("h264", "libx264", "yuv420p", "yuv420p10le", 18, 51),
-    "hevc": _Codec("hevc", "libx265", "yuv420p", "yuv420p10le", 20, 51),
-    "prores": _Codec("prores", "prores_ks", "yuv422p10le", "yuv422p10le", None, None),
-    "ffv1": _Codec("ffv1", "ffv1", "bgr0", "gbrp16le", None, None),
-    "vp9": _Codec("vp9", "libvpx-vp9", "yuv420p", None, 31, 63),
-    "av1": _Codec("av1", "libsvtav1", "yuv420p", "yuv420p10le", 35, 63),
-}
-_ALIASES = {
-    "x264": "h264",
-    "libx264": "h264",
-    "avc": "h264",
-    "h265": "hevc",
-    "x265": "hevc",
-    "libx265": "hevc",
-    "prores_ks": "prores",
-    "libvpx-vp9": "vp9",
-    "vp09": "vp9",
-    "libsvtav1": "av1",
-    "svtav1": "av1",
-    "svt-av1": "av1",
-}
-#: which codecs each muxer takes (checked on this FFmpeg build; ProRes is not allowed in MP4,
-#: FFV1 not in MOV)
-CONTAINER_CODECS: dict[str, frozenset[str]] = {
-    "mp4": frozenset({"h264", "hevc", "ffv1", "vp9", "av1"}),
-    "mov": frozenset({"h264", "hevc", "prores", "vp9", "av1"}),
-    "matroska": frozenset(CODECS),
-    "webm": frozenset({"vp9", "av1"}),
-    "avi": frozenset({"h264", "ffv1", "vp9", "av1"}),
-}
-_EXT_OF = {"mp4": ".mp4", "mov": ".mov", "matroska": ".mkv", "webm": ".webm", "avi": ".avi"}
-
-
-@dataclass(frozen=True, slots=True)
-class EncoderSettings:
-    """Everything needed to open the video encoder."""
-
-    codec: str
-    encoder: str
-    pix_fmt: str
-    options: dict[str, str] = field(default_factory=dict)
-    codec_tag: str | None = None
-
-    @property
-    def high_bit_depth(self) -> bool:
-        import av
-
-        return max(c.bits for c in av.VideoFormat(self.pix_fmt).components) > 8
-
-    @property
-    def is_rgb(self) -> bool:
-        import av
-
-        return bool(av.VideoFormat(self.pix_fmt).is_rgb)
-
-
-def resolve_encoder(
-    *,
-    codec: str,
-    container_format: str,
-    crf: int | None = None,
-    pix_fmt: str | None = None,
-    preset: str | None = None,
-    bit_depth: int | None = None,
-) -> EncoderSettings:
-    """Validate the codec options against the codec, the container and this FFmpeg build.
-
-    Defaults: h264 → libx264 yuv420p CRF 18 preset medium; hevc → libx265 yuv420p CRF 20;
-    prores → prores_ks yuv422p10le profile HQ (``pix_fmt`` yuv444p10le/yuva444p10le → 4444;
-    ``preset`` picks the profile: proxy, lt, standard, hq, 4444, 4444xq); ffv1 → lossless RGB
-    (bgr0, gbrp16le for 16-bit): the decoded frames are bit-identical to what was written;
-    vp9 → libvpx-vp9 yuv420p CRF 31 (``preset`` → cpu-used); av1 → libsvtav1 yuv420p CRF 35
-    (``preset`` → SVT preset 0–13). ``bit_depth`` > 8 picks the codec's 10/16-bit format.
-
-    Raises:
-        InvalidOptionError: unknown codec, a codec the container cannot hold, a pixel format
-            the encoder does not take, a CRF out of range or for a codec without CRF, an
-            unknown preset.
-        UnsupportedFormatError: the encoder is missing from this FFmpeg build.
-    """
-    import av
-
-    key = _ALIASES.get(codec.lower(), codec.lower())
-    if key not in CODECS:
-        raise InvalidOptionError(f"unknown codec '{codec}'; use one of {', '.join(CODECS)}")
-    spec = CODECS[key]
-    allowed = CONTAINER_CODECS.get(container_format, frozenset(CODECS))
-    if key not in allowed:
-        good = [_EXT_OF[f] for f, cs in CONTAINER_CODECS.items() if key in cs]
-        ext = _EXT_OF.get(container_format, container_format)
-        raise InvalidOptionError(
-            f"{key} cannot be written into {ext} files; use {' or '.join(good)} for {key}, "
-            f"or another codec ({', '.join(sorted(allowed))}) for {ext}"
-        )
-    try:
-        av_codec = av.Codec(spec.encoder, "w")
-    except Exception:
-        raise UnsupportedFormatError(
-            f"this FFmpeg build has no {spec.encoder} encoder for {key}; choose another --codec"
-        ) from None
-    formats = [f.name for f in (av_codec.video_formats or ())]
-
-    # pixel format
-    if pix_fmt is None:
-        if key == "prores" and preset in ("4444", "4444xq"):
-            pix_fmt = "yuv444p10le"
-        elif bit_depth is not None and bit_depth > 8:
-            if spec.pix16 is None or spec.pix16 not in formats:
-                raise InvalidOptionError(
-                    f"{key} cannot be encoded above 8 bits with this FFmpeg build; "
-                    "use --codec hevc, av1, prores or ffv1 for high bit depth"
-                )
-            pix_fmt = spec.pix16
-        else:
-            pix_fmt = spec.pix8
-    elif formats and pix_fmt not in formats:
-        raise InvalidOptionError(f"{key} does not take pixel format '{pix_fmt}'; use one of {', '.join(formats)}")
-
-    # quality
-    options: dict[str, str] = {}
-    if crf is not None and spec.crf_default is None:
-        raise InvalidOptionError(
-            f"--crf does not apply to {key} ({'fixed-quality profiles' if key == 'prores' else 'lossless'}); "
-            "drop --crf" + (", or pick a profile with --preset" if key == "prores" else "")
-        )
-    if spec.crf_default is not None:
-        value = spec.crf_default if crf is None else crf
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= (spec.crf_max or 51):
-            raise InvalidOptionError(
-                f"--crf {crf} is out of range for {key}; use 0 (best) to {spec.crf_max} (smallest)"
-            )
-        options["crf"] = str(value)
-
-    # preset / profile and codec specifics
-    def bad_preset(choices: tuple[str, ...] | list[str]) -> InvalidOptionError:
-        return InvalidOptionError(f"unknown --preset '{preset}' for {key}; use one of {', '.join(choices)}")
-
-    codec_tag = None
-    if key in ("h264", "hevc"):
-        p = preset or "medium"
-        if p not in _X26X_PRESETS:
-            raise bad_preset(_X26X_PRESETS)
-        options["preset"] = p
-        if key == "hevc":
-            options["x265-params"] = "log-level=error"
-            if container_format in ("mp4", "mov"):
-                codec_tag = "hvc1"  # what Apple players expect
-    elif key == "vp9":
-        p = preset or "fast"
-        cpu = _VP9_CPU_USED.get(p, p)
-        if not (cpu.isdigit() and 0 <= int(cpu) <= 8):
-            raise bad_preset([*_X26X_PRESETS, "0-8"])
-        options.update({"b": "0", "cpu-used": cpu, "row-mt": "1", "deadline": "good"})
-    elif key == "av1":
-        p = preset or "fast"
-        level = _SVT_PRESET.get(p, p)
-        if not (level.isdigit() and 0 <= int(level) <= 13):
-            raise bad_preset([*_X26X_PRESETS, "0-13"])
-        options["preset"] = level
-    elif key == "prores":
-        is444 = pix_fmt in ("yuv444p10le", "yuva444p10le")
-        p = preset or ("4444" if is444 else "hq")
-        if p not in _PRORES_PROFILES:
-            raise bad_preset(_PRORES_PROFILES)
-        if p.startswith("4444") != is444:
-            raise InvalidOptionError(
-                f"prores profile {p} needs pixel format {'yuv444p10le' if p.startswith('4444') else 'yuv422p10le'} "
-                f"(got {pix_fmt}); drop --pix-fmt or choose a matching profile"
-            )
-        options.update({"profile": p, "vendor": "apl0"})
-    elif key == "ffv1":
-        if preset is not None:
-            raise InvalidOptionError("--preset does not apply to ffv1 (lossless); drop it")
-        options.update({"level": "3", "slicecrc": "1", "g": "1"})
-    return EncoderSettings(codec=key, encoder=spec.encoder, pix_fmt=pix_fmt, options=options, codec_tag=codec_tag)
-
-
-# --------------------------------------------------------------------------------------- audio
-@dataclass
-class _AudioTrack:
-    src: Any
-    out: Any
-    copy: bool
-    rate: int = 0
-
-
-class _AudioMux:
-    """Carries every audio stream of an input into the output, in step with the video.
-
-    Stream copy where the output container takes the codec (PCM into MP4 is re-encoded to AAC
-    for player compatibility; WebM takes only Opus/Vorbis, so others become Opus), else
-    re-encoded to AAC. Packets are read lazily, up to the time of the last video frame written,
-    so memory does not grow with the length of the video, and the muxer interleaves them.
-
-    Timing: output time 0 is the input time ``t0`` of the first video frame; audio before it is
-    dropped, and audio is cut at the end of the video, a packet being kept when at least half
-    of it lies inside (so the audio length matches the video within half a packet, ~21 ms for AAC).
-    """
-
-    def __init__(
-        self, *, spec: str | os.PathLike[str], container: Any, container_format: str, warnings: list[str]
-    ) -> None:
-        self._in, _ = open_av_input(spec)
-        self._warnings = warnings
-        self._tracks: dict[int, _AudioTrack] = {}
-        supported = container.supported_codecs
-        for s in self._in.streams.audio:
-            name = s.codec_context.name
-            copy = name in supported and not (container_format == "mp4" and name.startswith("pcm_"))
-            if copy:
-                out = container.add_stream_from_template(s)
-                self._tracks[s.index] = _AudioTrack(src=s, out=out, copy=True)
-            else:
-                target = "libopus" if container_format == "webm" else "aac"
-                rate = 48000 if target == "libopus" else (s.codec_context.sample_rate or 48000)
-                channels = min(s.codec_context.channels or 2, 2 if target == "libopus" else 8)
-                layout = _LAYOUTS[channels]  # a named layout ("2 channels" is refused by aac)
-                out = container.add_stream(target, rate=rate, layout=layout)
-                self._tracks[s.index] = _AudioTrack(src=s, out=out, copy=False, rate=rate)
-            out.metadata.update({k: v for k, v in s.metadata.items() if k in ("language", "title", "handler_name")})
-        self._packets: Iterator[Any] | None = None
-        self._pending: Any = None
-        self._t0 = 0.0
-        self._exhausted = not self._tracks
-        self._container = container
-        self.packets_written = 0
-
-    @property
-    def tracks(self) -> int:
-        return len(self._tracks)
-
-    def start(self, t0: float) -> None:
-        """Output time 0 is input time ``t0`` (seconds)."""
-        self._t0 = t0
-        if not self._tracks:
-            return
-        if t0 > 1.0:
-            try:
-                self._in.seek(int((t0 - 1.0) * 1_000_000), backward=True)
-            except Exception:
-                pass
-        self._packets = self._in.demux(*[t.src for t in self._tracks.values()])
-
-    def _next_packet(self) -> Any:
-        if self._pending is not None:
-            pkt, self._pending = self._pending, None
-            return pkt
-        if self._exhausted or self._packets is None:
-            return None
-        try:
-            return next(self._packets)
-        except StopIteration:
-            self._exhausted = True
-        except Exception as e:  # a damaged audio track must not stop the video
-            self._exhausted = True
-            self._warnings.append(f"audio: stopped reading '{self._in.name}' ({e}); the rest of the audio is missing")
-        return None
-
-    def pump(self, until: float, *, final: bool = False) -> None:
-        """Write the audio up to output time ``until`` (seconds). ``final``: ``until`` is the
-        end of the video; audio beyond it is dropped and encoders are flushed."""
-        while True:
-            pkt = self._next_packet()
-            if pkt is None:
-                break
-            track = self._tracks[pkt.stream.index]
-            if pkt.dts is None and pkt.pts is None:  # flush packet at the end of the input
-                if not track.copy:
-                    self._encode(track, pkt, until if final else None)
-                continue
-            tb = pkt.time_base
-            t = float((pkt.pts if pkt.pts is not None else pkt.dts) * tb) - self._t0
-            if not final and t > until:
-                self._pending = pkt
-                return
-            if final and t > until + 1.0:
-                break
-            if track.copy:
-                dur = float((pkt.duration or 0) * tb)
-                if t < -1e-3 or (final and t + dur / 2 > until + 1e-9):
-                    continue
-                out_pts = max(0, round(t / tb))
-                pkt.pts = out_pts
-                pkt.dts = out_pts
-                pkt.stream = track.out
-                self._mux(pkt)
-            else:
-                self._encode(track, pkt, until if final else None)
-        if final:
-            for track in self._tracks.values():
-                if not track.copy:
-                    try:
-                        for p in track.out.encode(None):
-                            self._mux(p)
-                    except Exception as e:
-                        self._warnings.append(f"audio: could not flush the encoder ({e})")
-
-    def _encode(self, track: _AudioTrack, pkt: Any, limit: float | None) -> None:
-        try:
-            frames = pkt.decode()
-        except Exception as e:
-            self._warnings.append(f"audio: skipped an undecodable packet ({e})")
-            return
-        for af in frames:
-            if af.pts is None:
-                continue
-            t = float(af.pts * af.time_base) - self._t0
-            dur = af.samples / (af.sample_rate or 1)
-            if t < -1e-3 or (limit is not None and t + dur / 2 > limit + 1e-9):
-                continue
-            af.pts = round(t * af.sample_rate)
-            af.time_base = Fraction(1, af.sample_rate)
-            for p in track.out.encode(af):
-                self._mux(p)
-
-    def _mux(self, pkt: Any) -> None:
-        self._container.mux(pkt)
-        self.packets_written += 1
-
-    def close(self) -> None:
-        self._in.close()
-
-
-# --------------------------------------------------------------------------------------- video
 class VideoSink(Sink):
     """Encodes frames into a video file with PyAV.
 
@@ -386,7 +36,7 @@ class VideoSink(Sink):
     * Odd sizes: chroma-subsampled formats (yuv420p needs even width and height) get the last
       row/column replicated up to the next even size (never a crash); the output is then one
       pixel wider/taller than the input.
-    * Audio: every audio stream of ``audio_from`` is carried over in sync (see :class:`_AudioMux`).
+    * Audio: every audio stream of ``audio_from`` is carried over in sync (see :class:`~vidstyle.io.audio_mux.AudioMux`).
     * Safety: everything goes to ``<stem>.partial<suffix>`` in the target folder;
       :meth:`close` renames it to the final name; :meth:`abort` flushes and closes it so it plays,
       and leaves it under the temporary name.
@@ -425,7 +75,7 @@ class VideoSink(Sink):
         self._audio_from = audio_from
         self._high = self.settings.high_bit_depth
         self._stream: Any = None
-        self._audio: _AudioMux | None = None
+        self._audio: AudioMux | None = None
         self._t0: Fraction | None = None
         self._last_pts = -1
         self._end_time = 0.0  # output seconds covered by the video so far
@@ -481,7 +131,7 @@ class VideoSink(Sink):
         self._stream = stream
         if self._audio_from is not None and self._info.kind != "images":
             try:
-                self._audio = _AudioMux(
+                self._audio = AudioMux(
                     spec=self._audio_from,
                     container=self._container,
                     container_format=self._format,

@@ -19,7 +19,6 @@ from vidstyle.errors import (
     InvalidInputError,
     InvalidOptionError,
     OutputError,
-    OutputExistsError,
     ShapeError,
 )
 from vidstyle.frame import Frame
@@ -35,8 +34,9 @@ from vidstyle.io.imagefiles import (
     read_image,
     write_image_atomic,
 )
-from vidstyle.io.output import image_output_pattern
-from vidstyle.io.timespec import TimeSpec
+from vidstyle.io.naming import with_parameter
+from vidstyle.io.output import image_output_pattern, refuse_existing_frames
+from vidstyle.io.timespec import TimeSpec, check_order
 
 __all__ = ["ImageSequenceSource", "ImageSequenceSink", "list_sequence", "is_image_spec"]
 
@@ -224,14 +224,13 @@ class ImageSequenceSource(Source):
             return it[1] / self._fps < end.seconds - 1e-6  # type: ignore[operator]
 
         s0, e0 = (start.to_seconds(self._fps) if start else None), (end.to_seconds(self._fps) if end else None)
-        if s0 is not None and e0 is not None and e0 <= s0:
-            raise InvalidOptionError(f"--end ({end}) must come after --start ({start}); swap or fix them")
+        check_order(start, end, s0, e0)
         sel = [it for i, it in enumerate(items) if keep_from(i, it) and keep_until(i, it)]
         if not sel:
-            raise InvalidInputError(
-                f"--start {start} is after the end of '{self._spec}' ({total} frames, duration "
+            raise with_parameter(InvalidInputError(
+                f"start {start} is after the end of '{self._spec}' ({total} frames, duration "
                 f"{total_duration:.2f} s at {float(self._fps):g} fps); choose an earlier start"
-            )
+            ), "start")
         return sel
 
     def _frames(self) -> Iterator[Frame]:
@@ -308,12 +307,7 @@ class ImageSequenceSink(Sink):
         self.final_path = Path(str(self.pattern))
         self.temp_path = self.final_path
         if not overwrite:
-            existing = self.pattern.existing()
-            if existing:
-                raise OutputExistsError(
-                    f"output frames exist ('{existing[0][1]}' and {len(existing) - 1} more); "
-                    "pass --overwrite to replace them or choose another folder"
-                )
+            refuse_existing_frames(self.pattern)
         try:
             self.pattern.folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from vidstyle.errors import InvalidOptionError, OutputError, OutputExistsError
 from vidstyle.io.imagefiles import IMAGE_EXTS, WRITABLE_EXTS, SeqPattern, parse_pattern
+from vidstyle.io.naming import with_parameter
 
-__all__ = ["VIDEO_EXTS", "output_kind", "temp_path_for", "check_output", "image_output_pattern", "is_null"]
+__all__ = ["VIDEO_EXTS", "output_kind", "temp_path_for", "check_output", "image_output_pattern", "is_null",
+           "refuse_existing_frames"]
 
 #: video file extensions and the FFmpeg muxer each one uses
 VIDEO_EXTS: dict[str, str] = {
@@ -127,7 +129,9 @@ def check_output(
             raise OutputError(f"output '{p}' is the input file; choose another output name")
         _writable_folder(p.parent, create_ok=False)
         if p.exists() and not overwrite:
-            raise OutputExistsError(f"output '{p}' exists; pass --overwrite to replace it or choose another name")
+            raise with_parameter(OutputExistsError(
+                f"output '{p}' exists; pass `overwrite` to replace it or choose another name"
+            ), "overwrite")
         return
     pattern = image_output_pattern(path)
     if input_spec is not None:
@@ -144,9 +148,14 @@ def check_output(
             )
     _writable_folder(pattern.folder, create_ok=True)
     if not overwrite:
-        existing = pattern.existing()
-        if existing:
-            raise OutputExistsError(
-                f"output frames exist ('{existing[0][1]}' and {len(existing) - 1} more); "
-                "pass --overwrite to replace them or choose another folder"
-            )
+        refuse_existing_frames(pattern)
+
+
+def refuse_existing_frames(pattern: SeqPattern) -> None:
+    """Raise :class:`OutputExistsError` (naming ``overwrite``) when any frame matching ``pattern`` exists."""
+    existing = pattern.existing()
+    if existing:
+        raise with_parameter(OutputExistsError(
+            f"output frames exist ('{existing[0][1]}' and {len(existing) - 1} more); "
+            "pass `overwrite` to replace them or choose another folder"
+        ), "overwrite")

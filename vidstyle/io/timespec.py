@@ -1,4 +1,4 @@
-"""Parsing ``--start`` / ``--end`` values: a time in seconds or a frame number."""
+"""Parsing ``start`` / ``end`` values (a time in seconds or a frame number) and checking their order."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from vidstyle.errors import InvalidOptionError
+from vidstyle.options.spec import OptionValueError
 
-__all__ = ["TimeSpec", "parse_time"]
+__all__ = ["TimeSpec", "parse_time", "check_order"]
 
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
 _FRAME = re.compile(r"^(\d+)\s*f$", re.IGNORECASE)
@@ -43,13 +43,14 @@ def parse_time(value: str | int | float | None, *, name: str = "start") -> TimeS
     ``"48f"``). ``None`` means no selection.
 
     Raises:
-        InvalidOptionError: the value is negative or not in one of these forms.
+        OptionValueError: the value is negative or not in one of these forms (names ``name``).
     """
     if value is None:
         return None
-    bad = InvalidOptionError(
-        f"bad --{name} value {value!r}; use seconds (2.5), a clock time (00:01:02.5) "
-        "or a frame number with an f suffix (48f)"
+    bad = OptionValueError(
+        name,
+        f"{name} must be seconds (2.5), a clock time (00:01:02.5) or a frame number with an f suffix (48f), "
+        f"got {value!r}",
     )
     if isinstance(value, bool):
         raise bad
@@ -84,3 +85,17 @@ def parse_time(value: str | int | float | None, *, name: str = "start") -> TimeS
     if not math.isfinite(seconds) or seconds < 0:
         raise bad
     return TimeSpec(seconds=seconds)
+
+
+def check_order(
+    start: TimeSpec | None, end: TimeSpec | None, start_seconds: float | None, end_seconds: float | None
+) -> None:
+    """Refuse an ``end`` at or before ``start`` (both in seconds from the first frame, ``None`` if not given).
+
+    Raises:
+        OptionValueError: ``end`` does not come after ``start``.
+    """
+    if start_seconds is not None and end_seconds is not None and end_seconds <= start_seconds:
+        raise OptionValueError(
+            "end", f"end ({end}) must come after `start` ({start}); swap or fix them", also=("start",)
+        )

@@ -20,7 +20,8 @@ from vidstyle.errors import (
 from vidstyle.frame import Frame
 from vidstyle.io.avinput import describe_streams, open_av_input
 from vidstyle.io.base import Source, SourceInfo
-from vidstyle.io.timespec import TimeSpec
+from vidstyle.io.naming import with_parameter
+from vidstyle.io.timespec import TimeSpec, check_order
 
 __all__ = ["VideoSource", "offset_timecode"]
 
@@ -158,8 +159,7 @@ class VideoSource(Source):
                 )
         start_rel = start.to_seconds(self._fps) if start is not None else None
         end_rel = end.to_seconds(self._fps) if end is not None else None
-        if start_rel is not None and end_rel is not None and end_rel <= start_rel:
-            raise InvalidOptionError(f"--end ({end}) must come after --start ({start}); swap or fix them")
+        check_order(start, end, start_rel, end_rel)
         half = 0.5 / float(self._fps) if self._fps else 0.0005
         tol = min(1e-3, half)
 
@@ -262,13 +262,13 @@ class VideoSource(Source):
     def _past_end(self, start: TimeSpec | None, total_duration: float | None, total_frames: int | None) -> Exception:
         if total_duration is not None:
             frames = f", {total_frames} frames" if total_frames else ""
-            return InvalidInputError(
-                f"--start {start} is after the end of '{self._spec}' (duration {total_duration:.2f} s{frames}); "
+            return with_parameter(InvalidInputError(
+                f"start {start} is after the end of '{self._spec}' (duration {total_duration:.2f} s{frames}); "
                 f"choose a start before {total_duration:.2f} s"
-            )
-        return InvalidInputError(
-            f"--start {start} is after the end of '{self._spec}' (no frame at or after it); choose an earlier start"
-        )
+            ), "start")
+        return with_parameter(InvalidInputError(
+            f"start {start} is after the end of '{self._spec}' (no frame at or after it); choose an earlier start"
+        ), "start")
 
     @staticmethod
     def _rotation(frame: Any, stream: Any) -> int:

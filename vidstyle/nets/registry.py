@@ -15,7 +15,6 @@ installs without the folder (downloaded into the torch hub cache only when that 
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from vidstyle.errors import InputNotFoundError, ModelError, WeightsUnavailableError
+from vidstyle.io.hashing import file_sha256
 from vidstyle.nets.engstrom import Engstrom2016Net
 from vidstyle.nets.transformer import NetConfig, TransformerNet
 
@@ -120,14 +120,6 @@ def models_dirs() -> list[Path]:
     dirs.append(Path.cwd() / "models")  # running from a checkout with a non-editable install
     dirs.append(Path(torch.hub.get_dir()) / "vidstyle")  # downloaded shipped models
     return dirs
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -5,7 +5,7 @@ Sources of weights and their input conventions (the loader must know which one i
 * ``"torchvision"``: ``torchvision.models.VGG19_Weights.IMAGENET1K_V1`` through the weights API
   (downloaded into the torch cache on first use, only when a :class:`VGGFeatures` is built).
   Convention: RGB in [0, 1], normalised by the ImageNet mean and std.
-* a local file (``--vgg-weights PATH`` or ``VIDSTYLE_VGG_WEIGHTS``): safetensors (or a
+* a local file (``vgg_weights`` or ``VIDSTYLE_VGG_WEIGHTS``): safetensors (or a
   ``weights_only`` torch file) with keys ``features.N.weight/bias`` (or ``N.weight``) of any prefix of
   VGG19. Convention from the file's metadata (``convention`` = ``caffe``/``torchvision``, or an
   ``input`` description mentioning Caffe), else from the ``convention`` argument. Caffe: RGB in
@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidstyle.errors import InputNotFoundError, InvalidOptionError, ModelError, WeightsUnavailableError
+from vidstyle.io.naming import with_parameter
+from vidstyle.options.spec import OptionValueError
 
 __all__ = ["VGG19_LAYERS", "VGGFeatures", "load_vgg_state", "VGGState", "DEFAULT_STYLE_LAYERS", "DEFAULT_CONTENT_LAYER"]
 
@@ -115,20 +117,20 @@ def load_vgg_state(
         try:
             model = vgg19(weights=VGG19_Weights.IMAGENET1K_V1, progress=False)
         except Exception as exc:  # URLError, socket errors, hash mismatch...
-            raise WeightsUnavailableError(
+            raise with_parameter(WeightsUnavailableError(
                 "VGG19 ImageNet weights are not in the torch cache and could not be downloaded "
-                f"({type(exc).__name__}); connect to the internet once, or pass a local file with "
-                "--vgg-weights PATH (or set VIDSTYLE_VGG_WEIGHTS)"
-            ) from exc
+                f"({type(exc).__name__}); connect to the internet once, or pass a local file as "
+                "`vgg_weights` (or set VIDSTYLE_VGG_WEIGHTS)"
+            ), "vgg_weights") from exc
         sd = {f"features.{k}": v for k, v in model.features.state_dict().items()}
         return VGGState(convs=_convs_from_features(sd, "torchvision VGG19"), convention="torchvision", source="torchvision:IMAGENET1K_V1")
 
     path = Path(weights)
     if not path.is_file():
-        raise InputNotFoundError(
-            f"VGG weights file {path} not found; pass an existing file with --vgg-weights, or "
+        raise with_parameter(InputNotFoundError(
+            f"VGG weights file {path} not found; pass an existing file as `vgg_weights`, or "
             "'torchvision' to download ImageNet VGG19"
-        )
+        ), "vgg_weights")
     meta: dict[str, str] = {}
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError, safe_open
@@ -155,9 +157,10 @@ def load_vgg_state(
         found = "caffe"
     conv = found or convention
     if conv is None:
-        raise InvalidOptionError(
-            f"{path} does not say which input convention its weights use; pass --vgg-convention caffe "
-            "(RGB 0..255 minus mean) or torchvision (0..1, ImageNet mean/std)"
+        raise OptionValueError(
+            "vgg_convention",
+            f"{path} does not say which input convention its weights use; pass `vgg_convention` caffe "
+            "(RGB 0..255 minus mean) or torchvision (0..1, ImageNet mean/std)",
         )
     if conv not in ("caffe", "torchvision"):
         raise InvalidOptionError(f"unknown VGG input convention {conv!r}; use 'caffe' or 'torchvision'")

@@ -32,418 +32,20 @@ thread) interrupts the run promptly; all waits in the caller use short timeouts.
 
 from __future__ import annotations
 
-import os
-import queue
-import sys
 import threading
 import time
-import types
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from vidstyle.errors import InvalidInputError, StageError, VidstyleError
 from vidstyle.frame import Frame
+from vidstyle.io.naming import with_parameter
 from vidstyle.pipeline.stage import Stage
+from vidstyle.pipeline.stats import ProgressInfo, RunStats, SinkLike
+from vidstyle.pipeline.threads import BACKGROUND_NICE, JOIN_TIMEOUT, Aborted, Run
 
-__all__ = ["ProgressInfo", "RunStats", "SinkLike", "run_pipeline"]
-
-_POLL = 0.05  # seconds between checks of the abort flag while waiting on a queue
-JOIN_TIMEOUT = 30.0  # seconds to wait for each worker to finish the call it is in
-#: how much lower (in nice levels) the runner runs the threads of stages marked ``background`` by
-#: default: with the stylize stage at weight 1024 and helpers at 110, the Linux scheduler gives the
-#: network ~90 % of a contended core (BENCHMARKS.md, "Temporal stabilisation": the flow and stabilise
-#: stages at +10 took the tiny stabilised pipeline from 24-27 to 27-30 fps on 2 cores)
-BACKGROUND_NICE = 10
-
-
-def _run_in_background(nice: int) -> bool:
-    """Lower the calling thread's scheduling priority by ``nice`` levels (Linux, where a thread id
-    names one thread for ``setpriority``); False where that is not possible or ``nice`` is 0.
-
-    Threads the helper starts inherit its priority; this includes OpenCV's worker pool when a helper
-    is the first to run a parallel OpenCV function in the process."""
-    if nice <= 0 or not sys.platform.startswith("linux"):
-        return False
-    tid = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-    except OSError:  # pragma: no cover - a sandbox that forbids it: run at the normal priority
-        return False
-    return True
-
-
-class SinkLike(Protocol):
-    """What the runner needs from a sink (``vidstyle.io`` sinks satisfy it)."""
-
-    def write(self, frame: Frame) -> None: ...
-
-    def close(self) -> Any: ...
-
-    def abort(self) -> Any: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ProgressInfo:
-    """Progress of a run, passed to the ``progress`` callback after each frame reaches the sink.
-
-    Attributes:
-        frames: frames written so far.
-        total: frames expected in all, when known.
-        elapsed: seconds since the run started.
-        fps: recent throughput (frames per second, smoothed over the last second or so).
-        eta: estimated seconds left, when ``total`` is known.
-        dropped: frames dropped so far (live mode only).
-        latency: seconds from the last frame's ``capture_time`` to the end of its write, when
-            the source stamps ``capture_time`` (live sources do).
-    """
-
-    frames: int
-    total: int | None
-    elapsed: float
-    fps: float
-    eta: float | None
-    dropped: int = 0
-    latency: float | None = None
-
-
-@dataclass(slots=True)
-class RunStats:
-    """What a run did.
-
-    Attributes:
-        frames: frames written to the sink.
-        seconds: wall-clock duration of the run.
-        fps: ``frames / seconds``.
-        dropped: frames dropped (live mode, or reported by the source as ``dropped``).
-        busy: seconds each part spent working (not waiting): keys ``"source"``, each stage's
-            name (``"name#2"`` for a repeated name) and ``"sink"``. The largest is the bottleneck.
-        queue_peak: the most frames each queue held at once (``queue_peak[i]`` feeds stage ``i``;
-            the last one feeds the sink); never above the ``queue_size`` bound.
-        stopped: ``True`` when the run ended because ``stop`` was set.
-        output: what the sink's ``close()`` returned (the final path for file sinks).
-        warnings: messages the source and sink collected (e.g. a truncated input).
-        latency_mean, latency_max: capture → written latency in seconds, over the frames whose
-            ``capture_time`` was set (``None`` when none was).
-    """
-
-    frames: int
-    seconds: float
-    fps: float
-    dropped: int = 0
-    busy: dict[str, float] = field(default_factory=dict)
-    queue_peak: list[int] = field(default_factory=list)
-    stopped: bool = False
-    output: Path | None = None
-    warnings: list[str] = field(default_factory=list)
-    latency_mean: float | None = None
-    latency_max: float | None = None
-
-
-class _End:
-    """End-of-stream marker travelling through the queues."""
-
-    def __repr__(self) -> str:  # pragma: no cover
-        return "<end of stream>"
-
-
-_END = _End()
-
-
-class _Aborted(Exception):
-    """Internal: a queue wait gave up because the run is being aborted."""
-
-
-def _unique_names(stages: Sequence[Stage]) -> list[str]:
-    seen: dict[str, int] = {}
-    names = []
-    for stage in stages:
-        name = getattr(stage, "name", None)
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"stage {stage!r} has no 'name' string attribute")
-        for method in ("process", "finish", "close"):
-            if not callable(getattr(stage, method, None)):
-                raise TypeError(f"stage {name!r} has no {method}() method; see vidstyle.pipeline.Stage")
-        seen[name] = seen.get(name, 0) + 1
-        names.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
-    return names
-
-
-class _Run:
-    """State shared by the threads of one run."""
-
-    def __init__(
-        self,
-        *,
-        source: Iterable[Frame],
-        stages: Sequence[Stage],
-        sink: SinkLike,
-        queue_size: int,
-        progress: Callable[[ProgressInfo], None] | None,
-        stop: threading.Event | None,
-        total: int | None,
-        live: bool,
-        background_nice: int = BACKGROUND_NICE,
-    ) -> None:
-        if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
-            raise ValueError(f"queue_size must be an integer >= 1, got {queue_size!r}")
-        if isinstance(background_nice, bool) or not isinstance(background_nice, int) or not 0 <= background_nice <= 19:
-            raise ValueError(f"background_nice must be an integer from 0 to 19, got {background_nice!r}")
-        self.background_nice = background_nice
-        self.source = source
-        self.stages = list(stages)
-        self.names = _unique_names(self.stages)
-        self.sink = sink
-        self.progress = progress
-        self.stop = stop if stop is not None else threading.Event()
-        self.total = total
-        self.live = live
-        self.queues: list[queue.Queue[Any]] = [
-            queue.Queue(maxsize=1 if (live and i == 0) else queue_size) for i in range(len(self.stages) + 1)
-        ]
-        self.queue_peak = [0] * len(self.queues)
-        self.abort = threading.Event()
-        self.lock = threading.Lock()
-        self.error: tuple[str, int | None, BaseException] | None = None
-        self.busy: dict[str, float] = {"source": 0.0, **{n: 0.0 for n in self.names}, "sink": 0.0}
-        self.dropped = 0
-        self.latency_sum = 0.0
-        self.latency_n = 0
-        self.latency_max: float | None = None
-        self.source_stopped = False
-        self.threads: list[threading.Thread] = []
-
-    # -- errors -------------------------------------------------------------------------------
-    def fail(self, where: str, frame_index: int | None, exc: BaseException) -> None:
-        """Record the first error and tell every thread to stop."""
-        with self.lock:
-            if self.error is None:
-                self.error = (where, frame_index, exc)
-        self.stop_all()
-
-    def stop_all(self) -> None:
-        """Set the abort flag and call each stage's optional ``interrupt()`` (once)."""
-        with self.lock:
-            first = not self.abort.is_set()
-            self.abort.set()
-        if not first:
-            return
-        for stage in self.stages:
-            hook = getattr(stage, "interrupt", None)
-            if callable(hook):
-                try:
-                    hook()
-                except Exception:  # noqa: BLE001, S110 - best effort; the shutdown goes on
-                    pass
-
-    # -- queues -------------------------------------------------------------------------------
-    def put(self, i: int, item: Any) -> None:
-        q = self.queues[i]
-        while True:
-            if self.abort.is_set():
-                raise _Aborted
-            try:
-                q.put(item, timeout=_POLL)
-            except queue.Full:
-                continue
-            if item is not _END:
-                n = q.qsize()
-                self.queue_peak[i] = max(self.queue_peak[i], n)
-            return
-
-    def put_latest(self, i: int, item: Any) -> None:
-        """Live mode: never wait; replace the waiting frame by the newest one."""
-        q = self.queues[i]
-        while True:
-            if self.abort.is_set():
-                raise _Aborted
-            try:
-                q.put_nowait(item)
-            except queue.Full:
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    pass
-                else:
-                    with self.lock:
-                        self.dropped += 1
-                continue
-            n = q.qsize()
-            self.queue_peak[i] = max(self.queue_peak[i], n)
-            return
-
-    def get(self, i: int) -> Any:
-        q = self.queues[i]
-        while True:
-            if self.abort.is_set():
-                raise _Aborted
-            try:
-                return q.get(timeout=_POLL)
-            except queue.Empty:
-                continue
-
-    # -- workers ------------------------------------------------------------------------------
-    def source_worker(self) -> None:
-        produced = 0
-        last_index: int | None = None
-        it: Any = None
-        try:
-            it = iter(self.source)
-            while not self.abort.is_set():
-                if self.stop.is_set():
-                    self.source_stopped = True
-                    break
-                t0 = time.perf_counter()
-                try:
-                    frame = next(it)
-                except StopIteration:
-                    break
-                finally:
-                    self.busy["source"] += time.perf_counter() - t0
-                if not isinstance(frame, Frame):
-                    raise TypeError(f"the source yielded {type(frame).__name__}, not a vidstyle Frame")
-                if last_index is not None and frame.index <= last_index:
-                    raise RuntimeError(
-                        f"the source yielded frame {frame.index} after frame {last_index}; "
-                        "frame indices must increase"
-                    )
-                last_index = frame.index
-                produced += 1
-                if self.live:
-                    self.put_latest(0, frame)
-                else:
-                    self.put(0, frame)
-            self.put(0, _END)
-        except _Aborted:
-            pass
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-            self.fail("source", last_index + 1 if last_index is not None else produced, exc)
-        finally:
-            if isinstance(it, types.GeneratorType):
-                try:
-                    it.close()
-                except BaseException as exc:  # noqa: BLE001
-                    self.fail("source", last_index, exc)
-
-    def stage_worker(self, k: int) -> None:
-        stage = self.stages[k]
-        name = self.names[k]
-        current: int | None = None  # index of the frame being processed (for error reports)
-        last_out: int | None = None
-        if getattr(stage, "background", False):
-            _run_in_background(self.background_nice)
-        try:
-            while True:
-                item = self.get(k)
-                t0 = time.perf_counter()
-                if item is _END:
-                    outs = stage.finish()
-                else:
-                    current = item.index
-                    outs = stage.process(item)
-                self.busy[name] += time.perf_counter() - t0
-                if outs is None:
-                    raise TypeError(f"{type(stage).__name__}.process()/finish() returned None; return a list of frames")
-                for out in outs:
-                    if not isinstance(out, Frame):
-                        raise TypeError(f"the stage emitted {type(out).__name__}, not a vidstyle Frame")
-                    if last_out is not None and out.index <= last_out:
-                        raise RuntimeError(
-                            f"the stage emitted frame {out.index} after frame {last_out}; stages must keep frame order"
-                        )
-                    last_out = out.index
-                    self.put(k + 1, out)
-                if item is _END:
-                    self.put(k + 1, _END)
-                    return
-        except _Aborted:
-            pass
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-            self.fail(name, current, exc)
-        finally:
-            try:
-                stage.close()
-            except BaseException as exc:  # noqa: BLE001
-                self.fail(name, current, exc)
-
-    # -- the caller's part --------------------------------------------------------------------
-    def start(self) -> None:
-        self.threads.append(threading.Thread(target=self.source_worker, name="vidstyle-source", daemon=True))
-        for k, name in enumerate(self.names):
-            self.threads.append(
-                threading.Thread(target=self.stage_worker, args=(k,), name=f"vidstyle-stage-{name}", daemon=True)
-            )
-        for t in self.threads:
-            t.start()
-
-    def join(self) -> list[str]:
-        """Join every worker; returns the names of those still running after the timeout."""
-        deadline = time.monotonic() + JOIN_TIMEOUT
-        for t in self.threads:
-            t.join(timeout=max(0.0, deadline - time.monotonic()))
-        stuck = [t.name for t in self.threads if t.is_alive()]
-        if self.abort.is_set() and not stuck:
-            self.drain()
-        return stuck
-
-    def drain(self) -> None:
-        """Drop the frames still queued (after an abort), so an exception that keeps this run
-        alive through its traceback does not keep their images in memory."""
-        for q in self.queues:
-            while True:
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    break
-
-    def sink_loop(self, t_start: float) -> int:
-        last = len(self.queues) - 1
-        written = 0
-        recent: deque[tuple[float, int]] = deque([(t_start, 0)])
-        while True:
-            item = self.get(last)
-            if item is _END:
-                return written
-            t0 = time.perf_counter()
-            try:
-                self.sink.write(item)
-            except (KeyboardInterrupt, _Aborted):
-                raise
-            except BaseException as exc:  # noqa: BLE001
-                self.fail("sink", item.index, exc)
-                raise _Aborted from None
-            finally:
-                self.busy["sink"] += time.perf_counter() - t0
-            written += 1
-            now = time.perf_counter()
-            latency = None
-            if item.capture_time is not None:
-                latency = now - item.capture_time
-                self.latency_sum += latency
-                self.latency_n += 1
-                self.latency_max = latency if self.latency_max is None else max(self.latency_max, latency)
-            if self.progress is not None:
-                recent.append((now, written))
-                while len(recent) > 2 and now - recent[1][0] >= 1.0:
-                    recent.popleft()
-                span = now - recent[0][0]
-                fps = (written - recent[0][1]) / span if span > 0 else 0.0
-                eta = None
-                if self.total is not None and fps > 0:
-                    eta = max(0, self.total - written) / fps
-                info = ProgressInfo(
-                    frames=written, total=self.total, elapsed=now - t_start, fps=fps, eta=eta, dropped=self.dropped,
-                    latency=latency,
-                )
-                try:
-                    self.progress(info)
-                except (KeyboardInterrupt, _Aborted):
-                    raise
-                except BaseException as exc:  # noqa: BLE001
-                    self.fail("progress", item.index, exc)
-                    raise _Aborted from None
+__all__ = ["BACKGROUND_NICE", "JOIN_TIMEOUT", "ProgressInfo", "RunStats", "SinkLike", "run_pipeline"]
 
 
 def _describe(where: str, frame_index: int | None) -> str:
@@ -526,7 +128,7 @@ def run_pipeline(
         info = getattr(source, "info", None)
         count = getattr(info, "frame_count", None)
         total = count if isinstance(count, int) and count > 0 else None
-    run = _Run(
+    run = Run(
         source=source,
         stages=stages,
         sink=sink,
@@ -543,7 +145,7 @@ def run_pipeline(
         run.start()
         try:
             written = run.sink_loop(t_start)
-        except _Aborted:
+        except Aborted:
             pass
         stuck = run.join()
         if run.error is None and written == 0 and run.source_stopped:
@@ -558,10 +160,10 @@ def run_pipeline(
             run.fail(
                 "source",
                 None,
-                InvalidInputError(
+                with_parameter(InvalidInputError(
                     "the input produced no video frames; check that it has a video stream and that "
-                    "--start/--end select part of it"
-                ),
+                    "`start`/`end` select part of it"
+                ), "start", also=("end",)),
             )
         if run.error is None:
             t0 = time.perf_counter()
@@ -611,7 +213,7 @@ def run_pipeline(
     raise error from exc
 
 
-def _abort_sink(run: _Run) -> Path | None:
+def _abort_sink(run: Run) -> Path | None:
     try:
         return _as_path(run.sink.abort())
     except Exception:  # noqa: BLE001 - the original error matters more

@@ -30,6 +30,7 @@ from vidstyle.colour import match_color, preserve_luminance, rgb_to_yuv
 from vidstyle.errors import InvalidOptionError, ShapeError
 from vidstyle.frame import Frame, from_float32
 from vidstyle.io.imagefiles import read_image
+from vidstyle.options.spec import OptionValueError
 from vidstyle.stylize.optim_config import (
     DEFAULT_LONG_TERM,
     DEFAULT_STABILIZE,
@@ -146,7 +147,7 @@ class OptimStage:
                                               warm_iterations=warm_iterations, passes=passes, blend=blend,
                                               tolerance=tolerance, fill=fill)
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 16):
-            raise InvalidOptionError(f"--size must be an integer >= 16 (pixels), got {size!r}")
+            raise OptionValueError("size", f"size must be an integer >= 16 (pixels), got {size!r}")
         if threads is not None:
             torch.set_num_threads(int(threads))
         if optimizer is None:
@@ -287,8 +288,9 @@ def build_optim_stages(
     strength = DEFAULT_STABILIZE if stabilize is None else float(stabilize)
     use_flow = flow is not None and str(flow).strip().lower() not in ("none", "off", "")
     if strength > 0 and not use_flow:
-        raise InvalidOptionError(
-            "--stabilize needs optical flow; pick a --flow estimator (e.g. dis-fast) or use --stabilize 0"
+        raise OptionValueError(
+            "stabilize", "stabilize needs optical flow; pick a `flow` estimator (e.g. dis-fast) or use `stabilize` 0",
+            also=("flow",),
         )
     stage = OptimStage(styles=styles, style_mix=style_mix, config=config, stabilize=strength,
                        flow=flow if use_flow else None, device=device, threads=threads, progress=progress,

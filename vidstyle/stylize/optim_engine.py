@@ -33,6 +33,7 @@ from vidstyle.colour import luma_torch, luminance_image, match_color, preserve_l
 from vidstyle.errors import InvalidInputError, InvalidOptionError, ShapeError
 from vidstyle.frame import to_float32
 from vidstyle.losses import StyleLoss, content_loss, long_term_temporal_loss, tv_loss
+from vidstyle.options.spec import OptionValueError
 from vidstyle.stylize.optim_config import OptimConfig, OptimProgress, OptimResult
 
 __all__ = ["DEFAULT_CONFIG", "LevelResult", "StyleOptimizer", "default_layers", "optimize_image"]
@@ -174,7 +175,7 @@ class StyleOptimizer:
 
         config.validate()
         if not styles:
-            raise InvalidOptionError("at least one style image is needed (--style PATH)")
+            raise OptionValueError("style", "at least one style image is needed (`style` PATH)")
         if style_mix is not None:
             if len(style_mix) != len(styles):
                 raise InvalidOptionError(f"{len(style_mix)} style weights for {len(styles)} style images; give one each")

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from vidstyle.errors import InvalidInputError, InvalidOptionError
 from vidstyle.frame import from_float32
+from vidstyle.options.spec import OptionValueError
 from vidstyle.stylize.optim_config import (
     DEFAULT_LONG_TERM,
     DEFAULT_STABILIZE,
@@ -216,19 +217,19 @@ def _check_video_options(*, stabilize: float, temporal_weight: float, long_term:
     if fill not in ("content", "warped"):
         raise InvalidOptionError(f"disocclusion fill must be 'content' or 'warped', got {fill!r}")
     if isinstance(stabilize, bool) or not isinstance(stabilize, (int, float)) or not 0.0 <= stabilize <= 1.0:
-        raise InvalidOptionError(f"--stabilize must be between 0 (per-frame) and 1 (strongest), got {stabilize!r}")
+        raise OptionValueError("stabilize", f"stabilize must be between 0 (per-frame) and 1 (strongest), got {stabilize!r}")
     if not isinstance(temporal_weight, (int, float)) or not math.isfinite(temporal_weight) or temporal_weight < 0:
-        raise InvalidOptionError(f"--temporal-weight must be a finite number >= 0, got {temporal_weight!r}")
+        raise OptionValueError("temporal_weight", f"temporal_weight must be a finite number >= 0, got {temporal_weight!r}")
     lags = tuple(sorted({int(j) for j in long_term}))
     if not lags or lags[0] != 1 or any(j < 1 or j > 16 for j in lags):
         raise InvalidOptionError(f"long-term lags must include 1 and lie in 1..16, got {tuple(long_term)!r}")
     if warm_iterations is not None and (isinstance(warm_iterations, bool) or not isinstance(warm_iterations, int)
                                         or warm_iterations < 1):
-        raise InvalidOptionError(f"--warm-iterations must be an integer >= 1, got {warm_iterations!r}")
+        raise OptionValueError("warm_iterations", f"warm_iterations must be an integer >= 1, got {warm_iterations!r}")
     if isinstance(passes, bool) or not isinstance(passes, int) or not 1 <= passes <= 50:
-        raise InvalidOptionError(f"--passes must be an integer from 1 to 50, got {passes!r}")
+        raise OptionValueError("passes", f"passes must be an integer from 1 to 50, got {passes!r}")
     if not isinstance(blend, (int, float)) or not 0.0 <= blend <= 1.0:
-        raise InvalidOptionError(f"--blend must be between 0 and 1, got {blend!r}")
+        raise OptionValueError("blend", f"blend must be between 0 and 1, got {blend!r}")
     if not isinstance(tolerance, (int, float)) or not math.isfinite(tolerance) or tolerance < 0:
         raise InvalidOptionError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
     return lags
