@@ -1,4 +1,4 @@
-"""Quality metrics for stylized video: temporal warping error and texture sharpness (DESIGN §3).
+"""Quality metrics for stylized video: temporal warping error and texture sharpness (docs/architecture.md, "Metrics").
 
 **Warping error** (Lai et al. 2018, "Learning Blind Video Temporal Consistency"), for a stylized
 video ``O`` of an input video ``I``, lag ``k`` (1 = short-term):

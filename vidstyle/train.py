@@ -372,7 +372,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
             x2, flow, mask = synthetic_pair(x, gen=gen)
             y_all = net(torch.cat([x, x2.to(device)]))
             y, y2 = y_all[: len(x)], y_all[len(x):]
-            # on 0..255 pixel values, like the Caffe-scale feature losses (DESIGN §5)
+            # on 0..255 pixel values, like the Caffe-scale feature losses (docs/architecture.md, "Loss network")
             l_tmp = ((y2 - _warp(y, flow.to(device))).mul(255.0).pow(2) * mask.to(device)).mean()
         else:
             y = net(x)

@@ -1,6 +1,6 @@
 """Consistency (occlusion) masks and scene-cut detection.
 
-DESIGN §3 (Sundaram et al. 2010; Ruder et al. 2016; Lai et al. 2018). For frame ``t`` with
+docs/architecture.md, "Temporal consistency" (Sundaram et al. 2010; Ruder et al. 2016; Lai et al. 2018). For frame ``t`` with
 ``w_b`` = flow from t back to t−1 and ``w_f`` = flow from t−1 to t, and ``w̃_f(x) = w_f(x + w_b(x))``
 (bilinear):
 

@@ -3,7 +3,7 @@
 ``warp(image, flow)(x) = image(x + flow(x))``: for every pixel ``x`` of the *output* frame, fetch the
 input image where ``flow`` says that pixel came from (bilinear interpolation, border padding: samples
 outside the image take the nearest edge value). With ``flow = w_b(t)`` (frame t back to t−1) this
-moves the previous output ``S_{t−1}`` into frame ``t`` (DESIGN §3).
+moves the previous output ``S_{t−1}`` into frame ``t`` (docs/architecture.md, "Temporal consistency").
 
 Two implementations of the same operation:
 

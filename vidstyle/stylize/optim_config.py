@@ -86,9 +86,7 @@ class OptimConfig:
     def validate(self) -> None:
         """Raise :class:`InvalidOptionError` (with a remedy) for a bad value."""
         if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 1:
-            # still names the flag: tests/render/test_render_optim.py (not this branch's) expects
-            # "--iterations must be ..." from load_job; drop the dashes together with that test
-            raise OptionValueError("iterations", f"--iterations must be an integer >= 1, got {self.iterations!r}")
+            raise OptionValueError("iterations", f"iterations must be an integer >= 1, got {self.iterations!r}")
         if self.optimizer not in _OPTIMIZERS:
             raise OptionValueError("optimizer", f"optimizer must be one of {', '.join(_OPTIMIZERS)}, got {self.optimizer!r}")
         if self.lr is not None and (not math.isfinite(self.lr) or self.lr <= 0):

@@ -1,4 +1,4 @@
-"""Inference-time temporal stabilisation of feed-forward output (DESIGN §3), detail-preserving.
+"""Inference-time temporal stabilisation of feed-forward output (docs/architecture.md, "Temporal consistency"), detail-preserving.
 
 Plain exponential blending with the warped previous output removes flicker by blurring the strokes
 away: every warp resamples and every blend averages. :func:`stabilize` instead
