@@ -184,6 +184,7 @@ def build_stages(
     stage = FeedForwardStage(
         model=resolve_model(st.model), device=rt.device, batch_size=st.batch_size, compile=st.compile,
         precision=st.precision, stabilize=0.0 if split or not use_flow else curve, raw_output=split,
+        style_mix=st.style_mix, style_strength=st.style_strength,
     )
     stages: list[Stage] = []
     try:
@@ -488,7 +489,8 @@ def build_live_stylizer(
         from vidstyle.stylize.feedforward import FeedForwardStage
 
         return FeedForwardStage(model=model, device=rt.device, compile=st.compile, channels_last=channels_last,
-                                precision=st.precision, stabilize=stabilize)
+                                precision=st.precision, stabilize=stabilize, style_mix=st.style_mix,
+                                style_strength=st.style_strength)
 
     flow = None
     if use_flow:

@@ -76,6 +76,16 @@ class TrainConfig:
     threads: int | None = None
     max_images: int | None = None
     init: str | None = None
+    #: train one network for all ``style`` images (conditional instance norm, Dumoulin et al.)
+    multi_style: bool = False
+    #: train only new (γ, β) rows for ``style`` in the multi-style model ``init`` (the rest frozen)
+    add_style: bool = False
+    #: names of the styles of a multi-style model (default: the image files' stems)
+    style_names: tuple[str, ...] | None = None
+    #: stop after this many seconds (the model is saved as it is then); None = run every iteration
+    time_budget: float | None = None
+    #: weight of the pixel loss that teaches a multi-style model's identity slot to give the photo back
+    identity_weight: float = 10.0
 
     def validate(self) -> None:
         if not self.style:
@@ -101,6 +111,19 @@ class TrainConfig:
                                    f"got {self.style_size}")
         if self.max_images is not None and self.max_images < 1:
             raise OptionValueError("max_images", f"max_images must be >= 1, got {self.max_images}")
+        if self.multi_style and self.add_style:
+            raise OptionValueError("add_style", "add_style extends an existing multi-style model (`init`); "
+                                                "multi_style trains a new one: give one of them")
+        if self.add_style and not self.init:
+            raise OptionValueError("add_style", "add_style needs the multi-style model to extend: give `init` MODEL",
+                                   also=("init",))
+        if self.style_names is not None and len(self.style_names) != len(self.style):
+            raise OptionValueError("style_names", "give one `style_names` entry per `style` image", also=("style",))
+        if (self.multi_style or self.add_style) and self.style_mix is not None:
+            raise OptionValueError("style_mix", "style_mix blends styles into one network's single style; a "
+                                                "multi-style model keeps them apart: drop `style_mix`")
+        if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
+            raise OptionValueError("time_budget", f"time_budget must be a positive number of seconds, got {self.time_budget}")
         if self.style_mix is not None and len(self.style_mix) != len(self.style):
             raise OptionValueError("style_mix", "give one `style_mix` weight per `style` image", also=("style",))
 
@@ -258,7 +281,7 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
     os.replace(tmp, path)
 
 
-def _init_from(net: TransformerNet, spec: str, *, size: str) -> None:
+def _init_from(net: TransformerNet, spec: str, *, size: str, strict: bool = True) -> None:
     """Start from a trained model's weights (fine-tuning); it must be a TransformerNet of the same size."""
     from vidstyle.nets.registry import load_model
 
@@ -268,7 +291,24 @@ def _init_from(net: TransformerNet, spec: str, *, size: str) -> None:
         got = getattr(src, "config", type(src).__name__)
         raise OptionValueError("init", f"init {spec}: not a '{size}' TransformerNet ({got}); pick a model of the "
                                "same `size`, or drop `init` to train from scratch", also=("size",))
-    net.load_state_dict(src.state_dict(), strict=True)
+    if strict:
+        net.load_state_dict(src.state_dict(), strict=True)
+        return
+    # a multi-style body from a one-style net: the convolutions as they are, each style's (γ, β) from its norms
+    own = net.state_dict()
+    with torch.no_grad():
+        for key, value in src.state_dict().items():
+            if key not in own:
+                continue
+            if own[key].shape == value.shape:
+                own[key].copy_(value)
+            elif own[key].ndim == 2 and value.ndim == 1 and own[key].shape[1] == value.shape[0]:
+                own[key].copy_(value.expand_as(own[key]))
+    net.load_state_dict(own, strict=True)
+
+
+#: what a checkpoint written before a setting existed had in effect
+_OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "multi_style": False, "add_style": False, "identity_weight": 10.0}
 
 
 def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
@@ -281,8 +321,9 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
     saved = json.loads(meta.get("config", "{}"))
     mine = dataclasses.asdict(config)
     for key in ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
-                "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init", "style_reduction"):
-        a, b = saved.get(key, "mean" if key == "style_reduction" else None), mine.get(key)
+                "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init", "style_reduction",
+                "multi_style", "add_style", "style_names", "identity_weight"):
+        a, b = saved.get(key, _OLD_CHECKPOINT_DEFAULTS.get(key)), mine.get(key)
         if isinstance(b, tuple):
             b = list(b)
         if a != b:
@@ -300,6 +341,77 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
     gen.set_state(tensors["rng.data"])
     torch.set_rng_state(tensors["rng.torch"])
     return int(meta["iteration"]), float(meta.get("elapsed", "0")), json.loads(meta.get("history", "[]"))
+
+
+class _StylePlan:
+    """What each iteration trains: the network, the style slot and its loss.
+
+    One style (``TransformerNet``): every iteration the same (blended) style loss. ``multi_style``: a
+    :class:`~vidstyle.nets.multistyle.MultiStyleNet`; iterations cycle through the identity slot (the
+    photo back, pixel loss) and each style in turn, one style per batch (Dumoulin et al.).
+    ``add_style``: the model ``init`` plus one new (γ, β) row per style; only those rows learn.
+    """
+
+    def __init__(self, *, net: torch.nn.Module, slots: list[int], losses: list[StyleLoss | None]) -> None:
+        self.net, self.slots, self.losses = net, slots, losses
+
+    @classmethod
+    def build(cls, config: TrainConfig, *, names: list[str], style_feats: list[dict[str, torch.Tensor]],
+              device: torch.device) -> _StylePlan:
+        from vidstyle.nets.multistyle import ConditionalInstanceNorm2d, MultiStyleNet, add_style_row
+
+        def loss(feats: list[dict[str, torch.Tensor]], mix: list[float] | None = None) -> StyleLoss:
+            return StyleLoss(style_features=feats, mix=mix, reduction=config.style_reduction).to(device)
+
+        if not (config.multi_style or config.add_style):
+            net = TransformerNet(config=PRESETS[config.size])
+            if config.init is not None:
+                _init_from(net, config.init, size=config.size)
+            mix = list(config.style_mix) if config.style_mix else None
+            return cls(net=net.to(device), slots=[-1], losses=[loss(style_feats, mix)])
+        per_style = [loss([f]) for f in style_feats]
+        if config.multi_style:
+            net = MultiStyleNet(config=PRESETS[config.size], styles=names)
+            if config.init is not None:
+                _init_from(net.body, config.init, size=config.size, strict=False)
+            return cls(net=net.to(device), slots=[0, *range(1, len(names) + 1)], losses=[None, *per_style])
+        net = _multistyle_from(config.init, size=config.size)  # type: ignore[arg-type]
+        slots = [add_style_row(net, n) for n in names]
+        for p in net.parameters():
+            p.requires_grad_(False)
+        for m in net.modules():
+            if isinstance(m, ConditionalInstanceNorm2d):
+                for p in (m.weight, m.bias):
+                    p.requires_grad_(True)
+                    keep = torch.zeros(p.shape[0], 1)
+                    keep[slots] = 1.0
+                    p.register_hook(lambda g, k=keep: g * k.to(g.device, g.dtype))  # only the new rows learn
+        return cls(net=net.to(device), slots=slots, losses=per_style)
+
+    def step(self, it: int) -> tuple[int, StyleLoss | None]:
+        k = it % len(self.slots)
+        return self.slots[k], self.losses[k]
+
+    def forward(self, x: torch.Tensor, slot: int) -> torch.Tensor:
+        if slot < 0:
+            return self.net(x)
+        mix = torch.zeros(len(self.net.styles), device=x.device)
+        mix[slot] = 1.0
+        return self.net(x, mix)
+
+
+def _multistyle_from(spec: str, *, size: str) -> torch.nn.Module:
+    from vidstyle.nets.registry import list_models, load_model
+
+    model = load_model(spec)
+    if not model.styles:
+        multi = [m.name for m in list_models() if getattr(m, "architecture", "") == "multistyle"]
+        hint = f"; multi-style models: {', '.join(multi)}" if multi else "; train one with `multi_style`"
+        raise OptionValueError("init", f"add_style needs a multi-style model as `init`; {spec!r} has one style{hint}",
+                               also=("add_style", "multi_style"))
+    if model.net.config != PRESETS[size]:
+        raise OptionValueError("size", f"size must match the model {spec!r} ({model.net.config}), got {size!r}")
+    return model.net
 
 
 def _hardware(device: torch.device) -> str:
@@ -333,6 +445,8 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         raise InputNotFoundError(f"output folder {output.parent} does not exist; create it first")
     name = config.name or output.name
     ckpt = _checkpoint_path(output)
+    if config.add_style:  # a wrong init fails before the loss network loads
+        _multistyle_from(config.init, size=config.size)  # type: ignore[arg-type]
 
     state = load_vgg_state(weights=config.vgg_weights, convention=config.vgg_convention)  # type: ignore[arg-type]
     layers = list(dict.fromkeys([config.content_layer, *config.style_layers]))
@@ -344,17 +458,16 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         with torch.no_grad():
             feats = vgg(img)
         style_feats.append({k: feats[k] for k in config.style_layers})
-    style = StyleLoss(style_features=style_feats, mix=list(config.style_mix) if config.style_mix else None,
-                      reduction=config.style_reduction).to(device)
 
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     images = _content_images(config.content, min_side=config.image_size, limit=config.max_images)
-    net = TransformerNet(config=PRESETS[config.size]).to(device)
-    if config.init is not None:
-        _init_from(net, config.init, size=config.size)
+    names = list(config.style_names or [Path(s).stem for s in config.style])
+    plan = _StylePlan.build(config, names=names, style_feats=style_feats, device=device)
+    net = plan.net
     net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=config.lr)
     start, elapsed, history = 0, 0.0, []
     if resume:
         if not ckpt.is_file():
@@ -365,25 +478,32 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
 
     t0 = time.perf_counter() - elapsed
     losses: dict[str, float] = {}
+    done = start
     for it in range(start, config.iterations):
         x = _sample_batch(images, size=config.image_size, batch=config.batch_size, gen=gen).to(device)
         opt.zero_grad(set_to_none=True)
+        slot, style = plan.step(it)
         if config.temporal_weight > 0:
             x2, flow, mask = synthetic_pair(x, gen=gen)
-            y_all = net(torch.cat([x, x2.to(device)]))
+            y_all = plan.forward(torch.cat([x, x2.to(device)]), slot)
             y, y2 = y_all[: len(x)], y_all[len(x):]
             # on 0..255 pixel values, like the Caffe-scale feature losses (docs/architecture.md, "Loss network")
             l_tmp = ((y2 - _warp(y, flow.to(device))).mul(255.0).pow(2) * mask.to(device)).mean()
         else:
-            y = net(x)
+            y = plan.forward(x, slot)
             l_tmp = torch.zeros((), device=device)
         with torch.no_grad():
             target = vgg(x)[config.content_layer]
         feats = vgg(y)
         l_content = content_loss(feats[config.content_layer], target)
-        l_style = style(feats)
         l_tv = tv_loss(y * 255.0)
-        total = (config.content_weight * l_content + config.style_weight * l_style + config.tv_weight * l_tv
+        if style is None:  # the identity slot of a multi-style model: give the photo back
+            l_style = (y - x).mul(255.0).pow(2).mean()
+            style_term = config.identity_weight * l_style
+        else:
+            l_style = style(feats)
+            style_term = config.style_weight * l_style
+        total = (config.content_weight * l_content + style_term + config.tv_weight * l_tv
                  + config.temporal_weight * l_tmp)
         total.backward()
         opt.step()
@@ -392,19 +512,27 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         if (it + 1) % 10 == 0 or it + 1 == config.iterations:
             history.append({"iteration": it + 1, **losses})
         done = it + 1
-        if done % config.checkpoint_every == 0 or done == config.iterations:
+        out_of_time = config.time_budget is not None and time.perf_counter() - t0 >= config.time_budget
+        if done % config.checkpoint_every == 0 or done == config.iterations or out_of_time:
             _save_checkpoint(ckpt, net=net, opt=opt, gen=gen, iteration=done, elapsed=time.perf_counter() - t0,
                              config=config, history=history)
         if progress is not None:
             progress(TrainProgress(iteration=done, iterations=config.iterations, losses=losses, elapsed=time.perf_counter() - t0))
+        if out_of_time:
+            break
 
     seconds = time.perf_counter() - t0
     from vidstyle.nets.registry import save_model
 
+    multi = bool(getattr(net, "styles", None))
     card = {
         "name": name,
-        "description": f"{config.size} network in the style of {Path(config.style[0]).stem}",
-        "architecture": {"family": "transformer", "size": config.size, **dataclasses.asdict(PRESETS[config.size])},
+        "description": (f"{config.size} multi-style network: {', '.join(net.styles[1:])}" if multi
+                        else f"{config.size} network in the style of {Path(config.style[0]).stem}"),
+        "architecture": {"family": "multistyle" if multi else "transformer", "size": config.size,
+                         **dataclasses.asdict(PRESETS[config.size])},
+        "styles": list(net.styles) if multi else None,
+        "trained_styles": names if config.add_style else None,
         "style_images": [Path(s).name for s in config.style],
         "style_mix": list(config.style_mix) if config.style_mix else None,
         "loss_network": {"source": Path(state.source).name if os.sep in state.source else state.source,
@@ -415,7 +543,8 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
                     "temporal": config.temporal_weight},
         "data": {"content": Path(config.content).name, "images": len(images), "image_size": config.image_size,
                  "style_size": config.style_size, "batch_size": config.batch_size},
-        "iterations": config.iterations,
+        "iterations": done if start < config.iterations else config.iterations,
+        "time_budget_s": config.time_budget,
         "initialised_from": config.init,
         "lr": config.lr,
         "seed": config.seed,
@@ -424,7 +553,8 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         "final_losses": {k: float(f"{v:.6g}") for k, v in losses.items()},
         "trained_with": "vidstyle train",
     }
-    model_path = save_model(output.with_suffix(".safetensors"), net=net, name=name, style=Path(config.style[0]).stem, card=card)
+    style_label = ",".join(net.styles[1:]) if multi else Path(config.style[0]).stem
+    model_path = save_model(output.with_suffix(".safetensors"), net=net, name=name, style=style_label, card=card)
     card_path = output.with_suffix(".json")
     card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     md = output.with_suffix(".md")
@@ -448,6 +578,7 @@ def render_card_markdown(card: dict) -> str:
            if arch.get("space_to_depth") else f"channels {arch['channels']}")
         + f", {arch['n_res']} residual blocks, depthwise={arch['depthwise']} |",
         f"| style image(s) | {', '.join(card['style_images'])} |",
+        *([f"| styles (slot 0 gives the photo back) | {', '.join(card['styles'])} |"] if card.get("styles") else []),
         f"| loss network | VGG19 ({card['loss_network']['source']}, {card['loss_network']['convention']} convention); content {card['loss_network']['content_layer']}; style {', '.join(card['loss_network']['style_layers'])} |",
         f"| loss weights | content {card['weights']['content']}, style {card['weights']['style']}, tv {card['weights']['tv']}, temporal {card['weights']['temporal']} |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",

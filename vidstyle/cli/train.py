@@ -24,7 +24,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a feed-forward style network", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Train a TransformerNet on a folder of photos with perceptual losses (Johnson et al.).")
-    p.add_argument("--style", action="append", required=True, help="style image (repeat to blend several)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--style", action="append", default=None,
+                   help="style image (repeat to blend several into one style, or with --multi-style to learn each)")
+    p.add_argument("--multi-style", action="store_true",
+                   help="one network for all --style images (conditional instance norm, Dumoulin et al.); "
+                        "select and mix them with `vidstyle stylize --style-mix`")
+    which.add_argument("--add-style", action="append", default=None, metavar="PAINTING",
+                   help="add a style to the multi-style model given by --init: only its (γ, β) are trained "
+                        "(minutes on a CPU); repeatable")
+    p.add_argument("--style-names", default=None, metavar="A,B,...",
+                   help="names of the styles of a multi-style model (default: the image file names)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                   help="stop after this many minutes and save the model as it is (default: run every iteration)")
     p.add_argument("--style-mix", type=_floats, default=None, help="comma-separated weights of the style images")
     p.add_argument("--content", required=True, help="folder of content photos")
     p.add_argument("-o", "--output", required=True, help="output model path without extension (writes .safetensors, .md, .json)")
@@ -69,7 +81,10 @@ def run(args: argparse.Namespace) -> int:
     from vidstyle.train import TrainConfig, train
 
     config = TrainConfig(
-        style=tuple(args.style), style_mix=args.style_mix, content=args.content, output=args.output, name=args.name,
+        style=tuple(args.add_style or args.style or ()), style_mix=args.style_mix,
+        multi_style=args.multi_style, add_style=bool(args.add_style),
+        style_names=tuple(n.strip() for n in args.style_names.split(",")) if args.style_names else None,
+        time_budget=None if args.time_budget is None else args.time_budget * 60.0, content=args.content, output=args.output, name=args.name,
         size=args.size, image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size,
         iterations=args.iterations, lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, temporal_weight=args.temporal_weight, content_layer=args.content_layer,

@@ -1,7 +1,8 @@
 """Style models: file format, the shipped-model registry, loading and saving.
 
 A model file is **safetensors** (never pickle) holding the network's state dict and metadata:
-``vidstyle.format`` = ``1``, ``vidstyle.architecture`` (``transformer`` or ``engstrom2016``),
+``vidstyle.format`` = ``1``, ``vidstyle.architecture`` (``transformer``, ``multistyle`` or ``engstrom2016``;
+a multi-style model also has ``vidstyle.styles``, its style names as JSON),
 ``vidstyle.config`` (the :class:`~vidstyle.nets.transformer.NetConfig` as JSON), ``vidstyle.name``,
 ``vidstyle.style`` and ``vidstyle.card`` (the model card as JSON). Files without vidstyle metadata are
 accepted when their keys are exactly those of a known architecture (e.g. Engstrom's networks), and
@@ -97,17 +98,29 @@ class StyleModel(nn.Module):
         self.architecture = architecture
         self.metadata = dict(metadata or {})
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def styles(self) -> list[str]:
+        """The style names of a multi-style model (slot 0 is the identity); ``[]`` for one-style models."""
+        return list(getattr(self.net, "styles", []))
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        """``mix``: the style weights of a multi-style model (``N×S``; see :mod:`vidstyle.nets.multistyle`)."""
+        if mix is not None or self.styles:
+            return self.net(x, mix).clamp(0.0, 1.0)
         return self.net(x).clamp(0.0, 1.0)
 
 
-def build_net(architecture: str, config: NetConfig | None = None) -> nn.Module:
+def build_net(architecture: str, config: NetConfig | None = None, *, styles: list[str] | None = None) -> nn.Module:
     """A fresh (randomly initialised) network of the given architecture."""
+    if architecture == "multistyle":
+        from vidstyle.nets.multistyle import MultiStyleNet
+
+        return MultiStyleNet(config=config or "tiny", styles=styles or [])
     if architecture == "engstrom2016":
         return Engstrom2016Net()
     if architecture == "transformer":
         return TransformerNet(config=config or "tiny")
-    raise ModelError(f"unknown architecture {architecture!r}; known: transformer, engstrom2016")
+    raise ModelError(f"unknown architecture {architecture!r}; known: transformer, multistyle, engstrom2016")
 
 
 def models_dirs() -> list[Path]:
@@ -246,7 +259,13 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
     sd, meta = _read_safetensors(path)
     arch = meta.get("vidstyle.architecture") or _detect_architecture(sd, path)
     config = None
-    if arch == "transformer":
+    styles: list[str] | None = None
+    if arch == "multistyle":
+        try:
+            styles = [str(x) for x in json.loads(meta["vidstyle.styles"])]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{path}: a multi-style model without its style names ({exc}); re-export it") from exc
+    if arch in ("transformer", "multistyle"):
         try:
             data = json.loads(meta["vidstyle.config"])
             if not isinstance(data, dict):
@@ -256,7 +275,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
             raise ModelError(
                 f"{path}: missing or bad network config in its metadata ({exc}); re-export it with 'vidstyle train'"
             ) from exc
-    net = build_net(arch, config)
+    net = build_net(arch, config, styles=styles)
     try:
         net.load_state_dict(sd, strict=True)
     except RuntimeError as exc:
@@ -285,14 +304,20 @@ def save_model(
     """Write a model file (safetensors + vidstyle metadata) atomically."""
     from safetensors.torch import save_file
 
+    from vidstyle.nets.multistyle import MultiStyleNet
+
     if isinstance(net, StyleModel):
         net = net.net
-    if isinstance(net, TransformerNet):
+    extra: dict[str, str] = {}
+    if isinstance(net, MultiStyleNet):
+        arch, config = "multistyle", net.config.to_json()
+        extra["vidstyle.styles"] = json.dumps(net.styles)
+    elif isinstance(net, TransformerNet):
         arch, config = "transformer", net.config.to_json()
     elif isinstance(net, Engstrom2016Net):
         arch, config = "engstrom2016", "{}"
     else:
-        raise ModelError(f"cannot save a {type(net).__name__}; expected TransformerNet or Engstrom2016Net")
+        raise ModelError(f"cannot save a {type(net).__name__}; expected TransformerNet, MultiStyleNet or Engstrom2016Net")
     meta = {
         "vidstyle.format": FORMAT_VERSION,
         "vidstyle.architecture": arch,
@@ -300,6 +325,7 @@ def save_model(
         "vidstyle.name": name,
         "vidstyle.style": style,
         "vidstyle.card": json.dumps(card or {}, sort_keys=True),
+        **extra,
     }
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "StylizeOptions",
     "TemporalOptions",
     "parse_flow",
+    "parse_style_mix",
     "parse_styles",
 ]
 
@@ -99,6 +101,59 @@ def parse_model(value: Any, name: str) -> Any:
     raise OptionValueError(name, f"{name} must be a model name, a .safetensors path or a loaded StyleModel, got {value!r}")
 
 
+def parse_style_mix(value: Any, name: str) -> tuple[tuple[str, Curve], ...]:
+    """Style weights of a multi-style model, each a number or keyframes.
+
+    ``"starry:0.7,wave:0.3"``; ``"starry=0.7; wave=0.3"``; keyframed ``"starry=0:1, 48:0; wave=0:0, 48:1"``
+    (a cross-dissolve over 48 frames); ``"starry"`` alone; or a mapping ``{"starry": 0.7, ...}`` (TOML
+    table). Weights must be >= 0 and sum to more than 0 at every frame; they are normalised.
+    """
+    from vidstyle.errors import InvalidOptionError
+
+    form = (f'{name} must be STYLE:WEIGHT,... (e.g. "starry:0.7,wave:0.3") or keyframed STYLE=FRAME:W, '
+            f'FRAME:W; ... (e.g. "starry=0:1, 48:0; wave=0:0, 48:1")')
+    pairs: list[tuple[str, Any]]
+    if isinstance(value, Mapping):
+        pairs = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+        pairs = [(str(p[0]), p[1]) for p in value]
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        if "=" in text:
+            pairs = []
+            for part in text.split(";"):
+                if part.strip():
+                    key, sep, curve = part.partition("=")
+                    if not sep:
+                        raise OptionValueError(name, f"{form}, got {value!r}")
+                    pairs.append((key.strip(), curve.strip()))
+        else:
+            pairs = []
+            for part in text.split(","):
+                key, sep, w = part.strip().rpartition(":")
+                pairs.append((key.strip(), w.strip()) if sep else (w.strip(), 1.0))
+    else:
+        raise OptionValueError(name, f"{form}, got {value!r}")
+    out: list[tuple[str, Curve]] = []
+    for key, weight in pairs:
+        if not key or any(key == k for k, _ in out):
+            raise OptionValueError(name, f"{name}: style names must be given once each, got {value!r}")
+        try:
+            curve = Curve.parse(weight, name=f"{name} weight of {key!r}")
+        except InvalidOptionError as exc:
+            raise OptionValueError(name, str(exc)) from None
+        if curve.minimum < 0:
+            raise OptionValueError(name, f"{name}: the weight of {key!r} must be >= 0, got {curve.minimum:g}")
+        out.append((key, curve))
+    if not out:
+        raise OptionValueError(name, f"{form}, got {value!r}")
+    frames = sorted({f for _, c in out for f, _ in c.keys})
+    for f in frames:  # piecewise linear: positive at every key frame means positive everywhere
+        if sum(c.at(f) for _, c in out) <= 0:
+            raise OptionValueError(name, f"{name}: the weights sum to 0 at frame {f:g}; give a style a positive weight")
+    return tuple(out)
+
+
 def parse_flow(value: Any, name: str) -> str:
     """An estimator name, aliases resolved (``dis`` → ``dis-fast``); ``"none"``/``"off"`` → ``"none"``."""
     from vidstyle.errors import InvalidOptionError
@@ -125,6 +180,13 @@ class StylizeOptions:
                                                   short="-s", repeat=True, metavar="STYLE[:W]",
                                                   help="style image of the optim back end, optionally with a blend "
                                                        "weight (repeat to blend several)")
+    style_mix: tuple[tuple[str, Curve], ...] | None = option(
+        None, kind="custom", parse=parse_style_mix, group="stylization", metavar="STYLE:W,...",
+        help="styles of a multi-style model and their weights, e.g. starry:0.7,wave:0.3; keyframed "
+             "\"starry=0:1, 48:0; wave=0:0, 48:1\" cross-dissolves (default: the model's first style)")
+    style_strength: Curve | None = option(None, kind="curve", minimum=0.0, maximum=1.0, group="stylization",
+                                          metavar="S|F:S,...",
+                                          help="how much style: 0 (the photo) to 1 (full, default); keyframeable")
     seed: int = option(0, kind="int", minimum=0, group="stylization", metavar="N",
                        help="random seed (noise init, any sampling); recorded for repeatable results")
     device: str | None = option(None, kind="str", group="processing", metavar="D", affects_output=False,
@@ -146,6 +208,10 @@ class StylizeOptions:
                                    also=("backend",))
         if self.backend == "optim" and not self.style:
             raise OptionValueError("style", "`backend` optim needs a style image: add `style` PATH", also=("backend",))
+        if self.backend == "optim" and (self.style_mix is not None or self.style_strength is not None):
+            raise OptionValueError("style_mix", "style_mix and style_strength are for feed-forward models; use "
+                                                "style PATH:WEIGHT to blend styles in the optim back end",
+                                   also=("style_strength", "style"))
         if self.backend == "feedforward" and self.style:
             raise OptionValueError("style", "style is for the optim back end; add `backend` optim, or use a `model`",
                                    also=("backend", "model"))

@@ -23,6 +23,7 @@ from vidstyle.nets.fused import fuse_for_inference, with_fast_instance_norms
 from vidstyle.nets.registry import DEFAULT_MODEL, StyleModel, load_model
 from vidstyle.nets.transformer import TransformerNet
 from vidstyle.runtime import PRECISIONS, resolve_device, resolve_precision
+from vidstyle.stylize.style_control import StyleControl
 from vidstyle.stylize.temporal import DEFAULT_STRENGTH, Stabilizer
 
 __all__ = [
@@ -101,7 +102,7 @@ class FeedForwardStylizer:
             # (vidstyle.nets.fused; 1.3-1.6x faster for tiny/small on a CPU, BENCHMARKS.md)
             m = StyleModel(net=fuse_for_inference(copy.deepcopy(m.net)), name=m.name,
                            architecture=m.architecture, metadata=m.metadata)
-        elif fuse:  # other nets (engstrom2016): their instance norms as one-image batch norms
+        elif fuse and not m.styles:  # other nets (engstrom2016): their instance norms as one-image batch norms
             m = StyleModel(net=with_fast_instance_norms(m.net), name=m.name,
                            architecture=m.architecture, metadata=m.metadata)
         self.model = m.to(self.device, self.dtype).eval()
@@ -123,11 +124,19 @@ class FeedForwardStylizer:
             except Exception as exc:  # pragma: no cover - depends on the toolchain
                 warnings.warn(f"torch.compile unavailable ({exc}); running eagerly", RuntimeWarning, stacklevel=2)
 
+    @property
+    def styles(self) -> list[str]:
+        """The style names of a multi-style model (slot 0: the identity), else ``[]``."""
+        return self.model.styles
+
     @torch.inference_mode()
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+    def __call__(self, batch: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        """``mix``: ``N×S`` style weights of a multi-style model (see :mod:`vidstyle.nets.multistyle`)."""
         x = batch.to(self.device, self.dtype, non_blocking=True)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        if self.styles:
+            return self._fn(x, mix).float()
         return self._fn(x).float()
 
 
@@ -150,6 +159,9 @@ class FeedForwardStage:
             (not clamped; a strided view) for a following stage, e.g.
             :class:`~vidstyle.stylize.stabilize.StabilizeStage`; the stage then does not stabilise
             itself (``stabilize`` must be 0).
+        style_mix: a multi-style model's styles and weights (``((name, Curve), ...)``, see
+            :class:`~vidstyle.options.StylizeOptions`), sampled at each frame's number.
+        style_strength: 0 (the photo) to 1 (the full style), a number or a Curve.
     """
 
     name = "stylize"
@@ -166,6 +178,8 @@ class FeedForwardStage:
         stabilize: float | Curve = DEFAULT_STRENGTH,
         fuse: bool = True,
         raw_output: bool = False,
+        style_mix: tuple[tuple[str, Curve], ...] | None = None,
+        style_strength: Curve | float | None = None,
     ) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise InvalidOptionError(f"batch_size must be an integer >= 1, got {batch_size!r}")
@@ -180,6 +194,7 @@ class FeedForwardStage:
         self.batch_size = batch_size
         #: the strongest stabilisation of any frame (0 = per-frame output only)
         self.stabilize = top
+        self.style = StyleControl(styles=self.stylizer.styles, style_mix=style_mix, style_strength=style_strength)
         self._held: list[Frame] = []
 
     @property
@@ -207,7 +222,8 @@ class FeedForwardStage:
         outs: list[torch.Tensor | None] = [None] * len(frames)
         for idx in groups.values():
             batch = images_to_batch([frames[i].image for i in idx], device=self.stylizer.device)
-            y = self.stylizer(batch)
+            numbers = [frames[i].frame_number for i in idx]
+            y = self.style.apply(self.stylizer, batch, numbers)
             for j, i in enumerate(idx):
                 outs[i] = y[j : j + 1]
         for f, y in zip(frames, outs):
@@ -227,6 +243,6 @@ class FeedForwardStage:
 
     def stylize_image(self, image: np.ndarray) -> np.ndarray:
         """One picture, no temporal state: H×W×3 in, same dtype out."""
-        y = self.stylizer(image_to_tensor(image)[None])
+        y = self.style.apply(self.stylizer, image_to_tensor(image)[None], [0])
         return tensor_to_image(y[0], image.dtype)
 
