@@ -463,3 +463,33 @@ def test_given_stages_are_closed_when_the_run_cannot_start(media, tmp_path):
         with pytest.raises((InputNotFoundError, OutputError)):
             vidstyle.stylize_video(kwargs["input"], kwargs["output"], stages=[stage])
         assert stage.closed == 1
+
+
+def test_one_picture_in_one_picture_out(models, tmp_path, capsys):
+    """`vidstyle stylize photo.png -o out.png` stylizes the picture (no frame-number pattern needed)."""
+    import cv2
+
+    src = tmp_path / "photo.png"
+    cv2.imwrite(str(src), (np.random.default_rng(2).random((40, 52, 3)) * 255).astype(np.uint8))
+    code, _, err = _run(capsys, "stylize", str(src), "-o", str(tmp_path / "out.png"), "--model", str(models["good"]))
+    assert code == 0 and "wrote" in err
+    out = cv2.imread(str(tmp_path / "out.png"))
+    assert out.shape == (40, 52, 3)
+
+
+def test_image_sequence_rate_is_said_and_can_be_given(models, tmp_path, capsys):
+    import av
+    import cv2
+
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f"f.{i:04d}.png"), (np.random.default_rng(i).random((32, 48, 3)) * 255).astype(np.uint8))
+    pattern = str(tmp_path / "f.%04d.png")
+    code, _, err = _run(capsys, "stylize", pattern, "-o", str(tmp_path / "a.mp4"), "--model", str(models["good"]))
+    assert code == 0 and "assumed to be 24 fps" in err and "--fps" in err
+    code, _, err = _run(capsys, "stylize", pattern, "-o", str(tmp_path / "b.mp4"), "--model", str(models["good"]),
+                        "--fps", "25")
+    assert code == 0 and "assumed" not in err
+    with av.open(str(tmp_path / "b.mp4")) as c:
+        assert c.streams.video[0].average_rate == 25
+    code, _, err = _run(capsys, "stylize", pattern, "-o", str(tmp_path / "c.mp4"), "--fps", "fast")
+    assert code == 1 and err.strip().startswith("vidstyle: error: --fps must be a positive frame rate")

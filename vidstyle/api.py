@@ -225,6 +225,17 @@ def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, 
     return stages
 
 
+def _parse_fps(value: Any) -> Any:
+    if value is None:
+        return None
+    from vidstyle.render.job import parse_fps
+
+    try:
+        return parse_fps(value, key="fps")
+    except InvalidOptionError as exc:
+        raise OptionValueError("fps", str(exc).replace("key 'fps'", "fps")) from None
+
+
 def _input_has_audio(info: Any) -> bool:
     audio = getattr(info, "audio_streams", None)
     if isinstance(audio, int):
@@ -242,6 +253,7 @@ def stylize_video(
     optim: OptimOptions | None = None,
     start: float | int | str | None = None,  # noqa: PYI041 - int means a frame number
     end: float | int | str | None = None,  # noqa: PYI041
+    fps: Any = None,
     overwrite: bool = False,
     progress: Callable[[ProgressInfo], None] | None = None,
     optim_progress: Callable[[Any], None] | None = None,
@@ -262,6 +274,8 @@ def stylize_video(
             ``codec="prores"``, ``crf=20``, ``backend="optim", style="painting.jpg"``.
         start, end: the part to process, in seconds (float), frames (int) or a string the source
             understands (``"1.5"``, ``"00:00:01.5"``, ``"45f"``).
+        fps: frame rate of an image-sequence input (``24``, ``"24000/1001"``, ``23.976``); without it
+            a sequence plays at 24 fps and the result's ``warnings`` say so. Ignored for videos.
         overwrite: replace an existing output.
         progress: called after each written frame with a :class:`~vidstyle.pipeline.ProgressInfo`.
         optim_progress: the optimisation back end's per-iteration callback.
@@ -286,7 +300,8 @@ def stylize_video(
     try:
         st, tm, enc, op = validate_options(output=output, start=start, end=end, queue_size=queue_size, stylize=stylize,
                                            temporal=temporal, encode=encode, optim=optim, **options)
-        with open_source(input, start=start, end=end) as source:
+        rate = _parse_fps(fps)
+        with open_source(input, start=start, end=end, fps=rate) as source:
             check_output(output, input_spec=input, overwrite=overwrite)
             if stages is None:
                 stage_list = build_stages(stylize=st, temporal=tm, optim=op, progress=optim_progress)
@@ -295,8 +310,11 @@ def stylize_video(
             sink = open_sink(output, info=info, codec=enc.codec or default_codec(output), crf=enc.crf,
                              pix_fmt=enc.pix_fmt, preset=enc.preset, audio_from=audio_from, overwrite=overwrite)
             handed_over = True
-            return run_pipeline(source=source, stages=stage_list, sink=sink, queue_size=queue_size,
-                                progress=progress, stop=stop)
+            stats = run_pipeline(source=source, stages=stage_list, sink=sink, queue_size=queue_size,
+                                 progress=progress, stop=stop)
+            if getattr(info, "kind", None) == "images" and rate is None:
+                stats.warnings.append(f"image sequence assumed to be {info.fps} fps; pass fps (the --fps option) for another rate")
+            return stats
     except BaseException:
         if not handed_over:
             for stage in stage_list:

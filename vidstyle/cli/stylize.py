@@ -44,6 +44,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     sel.add_argument("--start", type=_time, default=None, metavar="T",
                      help="start at T: seconds (12.5), [HH:]MM:SS(.ms) or a frame number (300f)")
     sel.add_argument("--end", type=_time, default=None, metavar="T", help="stop before T (same forms as --start)")
+    sel.add_argument("--fps", default=None, metavar="RATE",
+                     help="frame rate of an image-sequence input: 24, 25, 24000/1001 or 23.976 (default 24, with a note)")
     add_arguments(p, OptimOptions)
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary (warnings and errors still shown)")
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     # every value checked before any work; an error names the flag (vidstyle.cli.main)
     groups = {"stylize": from_args(StylizeOptions, args), "temporal": from_args(TemporalOptions, args),
               "encode": from_args(EncodeOptions, args), "optim": from_args(OptimOptions, args)}
+    if _one_picture(args.input, args.output):
+        return _run_picture(args, groups)
     validate_options(output=args.output, start=args.start, end=args.end, **groups)
 
     bar: Any = None
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         stats = stylize_video(
-            args.input, args.output, start=args.start, end=args.end, overwrite=args.overwrite,
+            args.input, args.output, start=args.start, end=args.end, fps=args.fps, overwrite=args.overwrite,
             progress=None if args.quiet else progress, optim_progress=None if args.quiet else optim_progress,
             **groups,
         )
@@ -119,3 +123,25 @@ def run(args: argparse.Namespace) -> int:
         )
     return 0
 
+
+
+_PICTURE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".exr")
+
+
+def _one_picture(source: str, output: str) -> bool:
+    """One picture in and one picture out (no frame-number pattern): stylize it as a picture."""
+    from pathlib import Path
+
+    src, dst = Path(source), Path(output)
+    return (src.is_file() and src.suffix.lower() in _PICTURE_EXTS and dst.suffix.lower() in _PICTURE_EXTS
+            and "%" not in output and "#" not in output)
+
+
+def _run_picture(args: argparse.Namespace, groups: dict[str, Any]) -> int:
+    from vidstyle.api import stylize_image
+
+    result = stylize_image(args.input, args.output, stylize=groups["stylize"], optim=groups["optim"],
+                           size=groups["optim"].size, overwrite=args.overwrite)
+    if not args.quiet:
+        sys.stderr.write(f"vidstyle: wrote {result.output} ({result.width}×{result.height})\n")
+    return 0
