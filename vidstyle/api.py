@@ -228,7 +228,7 @@ def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, 
 def _parse_fps(value: Any) -> Any:
     if value is None:
         return None
-    from vidstyle.render.job import parse_fps
+    from vidstyle.options.values import parse_fps
 
     try:
         return parse_fps(value, key="fps")

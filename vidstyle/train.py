@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from vidstyle.errors import InputNotFoundError, InvalidInputError
 from vidstyle.io.naming import with_parameter
 from vidstyle.losses import STYLE_REDUCTIONS, StyleLoss, content_loss, tv_loss
-from vidstyle.nets.transformer import PRESETS, NetConfig, TransformerNet
+from vidstyle.nets.transformer import PRESETS, TransformerNet
 from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
 from vidstyle.options.spec import OptionValueError
 
