@@ -174,7 +174,8 @@ def main() -> int:
     for item in filter(None, args.models.split(",")):
         spec, _, painting = item.partition("=")
         model = resolve_model(spec, shared)
-        name = Path(spec).name.removesuffix(".safetensors") if spec.endswith(".safetensors") else spec
+        name = model.name if spec.endswith(".ckpt.safetensors") else \
+            Path(spec).name.removesuffix(".safetensors") if spec.endswith(".safetensors") else spec
         ppath = resolve_painting(painting or None, name, model, shared)
         if ppath not in references:
             references[ppath] = StyleReference(ppath, vgg=vgg)
