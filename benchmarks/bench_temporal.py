@@ -1,7 +1,8 @@
 """Temporal quality of feed-forward video: stabilised vs per-frame output of the same model.
 
 For each clip and model: the warping error (Lai et al., flows and masks on the input), the sharpness
-(mean |Laplacian| of luminance) and the Gram style loss against the model's style image, for the
+(mean |Laplacian| of luminance) and the standard Gram style loss against the model's style image
+(vidstyle.fidelity: squared Frobenius norms summed over relu1_2, relu2_2, relu3_3, painting at 512 px), for the
 per-frame output and for the stabilised output at several strengths. The network runs once per frame;
 stabilisation post-processes those same outputs, exactly as FeedForwardStage does with flow from
 FlowStage (dis-fast on the input frames).
@@ -29,13 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vidstyle.flow.stage import FORWARD_FLOW, FlowStage  # noqa: E402
 from vidstyle.frame import Frame  # noqa: E402
 from vidstyle.io import open_source  # noqa: E402
-from vidstyle.losses import StyleLoss  # noqa: E402
+from vidstyle.fidelity import StyleReference, fidelity_vgg, style_distance  # noqa: E402
 from vidstyle.metrics import sharpness, warp_reference, warping_error  # noqa: E402
 from vidstyle.nets.registry import load_model  # noqa: E402
-from vidstyle.nets.vgg import VGGFeatures, load_vgg_state  # noqa: E402
 from vidstyle.stylize.feedforward import image_to_tensor, tensor_to_image  # noqa: E402
 from vidstyle.stylize.temporal import Stabilizer  # noqa: E402
-from vidstyle.train import load_image  # noqa: E402
 
 STYLE_OF = {
     "engstrom2016_wave": "hokusai_great_wave.jpg",
@@ -43,7 +42,6 @@ STYLE_OF = {
     "starry_tiny": "vangogh_starry_night.jpg",
     "wave_small": "hokusai_great_wave.jpg",
 }
-STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3")
 
 
 def read_clip(spec: str, *, max_width: int, frames: int) -> list[np.ndarray]:
@@ -98,8 +96,7 @@ def main() -> int:
     shared = Path(args.shared)
     repo = Path(__file__).resolve().parents[1]
     strengths = [float(s) for s in args.strengths.split(",")]
-    vgg_state = load_vgg_state(weights=shared / "weights" / "vgg19_imagenet_conv1_1-conv3_4.safetensors")
-    vgg = VGGFeatures(layers=list(STYLE_LAYERS), state=vgg_state)
+    vgg = fidelity_vgg(shared / "weights" / "vgg19_imagenet_conv1_1-conv3_4.safetensors")
     rows = []
     print(f"{'clip':18s} {'model':20s} {'strength':>8s} {'WE':>9s} {'WE ratio':>8s} {'sharp ratio':>11s} {'style ratio':>11s}")
     for clip in args.clips.split(","):
@@ -125,10 +122,7 @@ def main() -> int:
             if style_name is None:
                 print(f"  (skipping {name}: no style image known; its card has no style_images)")
                 continue
-            style_img = load_image(shared / "data" / "styles" / style_name, max_side=384)[None]
-            with torch.no_grad():
-                sf = vgg(style_img)
-            style = StyleLoss(style_features=[{k: sf[k] for k in STYLE_LAYERS}])
+            grams = StyleReference(shared / "data" / "styles" / style_name, vgg=vgg).grams  # painting at 512 px
             t0 = time.perf_counter()
             with torch.inference_mode():
                 raw = [model(image_to_tensor(img)[None]) for img in inputs]
@@ -139,7 +133,7 @@ def main() -> int:
                 we = warping_error(frames, reference=ref).mean
                 sh = float(np.mean([sharpness(f) for f in frames]))
                 with torch.no_grad():
-                    st = float(np.mean([style(vgg(t)).item() for t in tensors[:: max(1, len(tensors) // 10)]]))
+                    st = float(np.mean([style_distance(vgg(t), grams) for t in tensors[:: max(1, len(tensors) // 10)]]))
                 return we, sh, st
 
             base = scores(raw)

@@ -106,3 +106,56 @@ def test_errors(clips, capsys, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
     assert main(["eval", str(clips["input"]), str(clips["stable"]), "--plot", str(tmp_path / "p.png")]) == 1
     assert "pip install" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def painting_and_vgg(clips):
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "nets"))
+    from nets_helpers import write_fake_vgg
+
+    d = clips["dir"]
+    vgg = write_fake_vgg(d / "vgg.safetensors", n_convs=7, metadata={"convention": "caffe"})
+    painting = d / "painting.png"
+    cv2.imwrite(str(painting), (_texture(60, 80, seed=5)[..., ::-1] * 255).astype(np.uint8))
+    return painting, vgg
+
+
+def test_style_columns(clips, painting_and_vgg, capsys):
+    painting, vgg = painting_and_vgg
+    rc = main(["eval", str(clips["input"]), str(clips["stable"]), "--per-frame", str(clips["per_frame"]), "--lag", "3",
+               "--flow", "dis-fast", "--style", str(painting), "--vgg-weights", str(vgg), "--style-every", "3"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "style ratio" in out and "texture ratio" in out and "content" in out and "3 frame(s)" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[3:] if line}
+    # video, lag 1, lag 3, sharpness, style loss, style ratio, texture ratio, content, file
+    assert float(rows["input"][5]) == pytest.approx(1.0) and float(rows["input"][6]) == pytest.approx(1.0)
+    assert float(rows["input"][7]) == pytest.approx(0.0, abs=1e-6)
+    assert float(rows["per-frame"][7]) > float(rows["stylized"][7]) > 0
+
+
+def test_style_errors_are_immediate_one_liners(clips, painting_and_vgg, capsys, tmp_path):
+    painting, vgg = painting_and_vgg
+    base = ["eval", str(clips["input"]), str(clips["stable"])]
+    assert main([*base, "--style", str(tmp_path / "none.jpg"), "--vgg-weights", str(vgg)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "none.jpg" in err and "does not exist" in err and "\n" not in err
+    assert main([*base, "--style", str(painting), "--vgg-weights", str(tmp_path / "none.safetensors")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "--vgg-weights" in err and "not found" in err and "\n" not in err
+    assert main([*base, "--style", str(painting), "--vgg-weights", str(vgg), "--style-every", "0"]) == 1
+    assert "--style-every" in capsys.readouterr().err
+
+
+def test_plot_extension_checked_first(clips, capsys, tmp_path, monkeypatch):
+    import vidstyle.metrics
+
+    def boom(*a, **k):  # the work must not start
+        raise AssertionError("compare_videos ran")
+
+    monkeypatch.setattr(vidstyle.metrics, "compare_videos", boom)
+    assert main(["eval", str(clips["input"]), str(clips["stable"]), "--plot", str(tmp_path / "x.txt")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vidstyle: error: --plot") and ".txt" in err and ".png" in err and "\n" not in err

@@ -130,3 +130,31 @@ def test_sharpness_reference():
     assert sharpness(cv2.GaussianBlur(img, (0, 0), 2)) < 0.5 * sharpness(img)
     with pytest.raises(InvalidInputError):
         sharpness(np.zeros((4, 4, 2)))
+
+
+def test_style_frames_and_compare_videos_style(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "nets"))
+    from nets_helpers import write_fake_vgg
+
+    from vidstyle.fidelity import StyleReference
+    from vidstyle.metrics import compare_videos, style_frames
+    from vidstyle.options.spec import OptionValueError
+
+    assert style_frames(10) == list(range(10))
+    assert len(style_frames(100)) <= 30 and style_frames(100)[:2] == [0, 4]
+    assert style_frames(7, 3) == [0, 3, 6]
+    with pytest.raises(OptionValueError) as e:
+        style_frames(5, 0)
+    assert e.value.parameter == "style_every"
+    video = _panning_video(n=4, h=40, w=48)
+    vgg = write_fake_vgg(tmp_path / "vgg.safetensors", n_convs=7, metadata={"convention": "caffe"})
+    ref = StyleReference(_texture(50, 40, seed=3), vgg_weights=vgg)
+    noisy = [np.clip(f.astype(np.int16) + 20, 0, 255).astype(np.uint8) for f in video]
+    s = compare_videos(video, {"input": video, "other": noisy}, estimator="dis-fast", style=ref, style_every=2)
+    assert s["input"].style_frames == (0, 2)
+    assert s["input"].style.style_ratio == pytest.approx(1.0) and s["input"].style.content_loss == pytest.approx(0.0, abs=1e-9)
+    assert s["other"].style.content_loss > 0
+    assert compare_videos(video, {"other": noisy}, estimator="dis-fast")["other"].style is None

@@ -12,17 +12,23 @@ t+k (:func:`vidstyle.flow.consistency.consistency_mask`), both computed on the *
 so two stylizations of one input are compared on the same flows (:func:`warp_reference`).
 
 A low warping error alone proves nothing: a blurred or frozen video has one too. Report it next to a
-texture measure: :func:`sharpness` (mean |Laplacian| of the luminance) and the Gram style loss.
+texture measure: :func:`sharpness` (mean |Laplacian| of the luminance) and the Gram style loss
+(:mod:`vidstyle.fidelity`: style ratio, texture ratio and relative content loss against a painting,
+which :func:`compare_videos` reports when given a :class:`~vidstyle.fidelity.StyleReference`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from vidstyle.errors import InvalidInputError, InvalidOptionError
+from vidstyle.options.spec import OptionValueError
+
+if TYPE_CHECKING:
+    from vidstyle.fidelity import StyleReference, StyleScores
 
 __all__ = [
     "WarpReference",
@@ -33,9 +39,13 @@ __all__ = [
     "VideoScores",
     "compare_videos",
     "DEFAULT_METRIC_FLOW",
+    "MAX_STYLE_FRAMES",
+    "style_frames",
 ]
 
 DEFAULT_METRIC_FLOW = "dis-medium"
+#: by default :func:`compare_videos` scores the style of at most this many frames
+MAX_STYLE_FRAMES = 30
 
 
 @dataclass(frozen=True)
@@ -221,10 +231,26 @@ class VideoScores:
     Attributes:
         warping: warping-error result per lag (``{1: ..., k: ...}``).
         sharpness: mean :func:`sharpness` over the frames.
+        style: style fidelity against the painting (:class:`~vidstyle.fidelity.StyleScores`, field-wise
+            mean over the sampled frames, each compared with the input frame of the same index), or
+            ``None`` when no painting was given.
+        style_frames: indices of the frames whose style was scored.
     """
 
     warping: dict[int, WarpingErrorResult]
     sharpness: float
+    style: "StyleScores | None" = None
+    style_frames: tuple[int, ...] = ()
+
+
+def style_frames(n: int, every: int | None = None) -> list[int]:
+    """Indices of the frames of an ``n``-frame video whose style is scored: every ``every``-th frame
+    from 0; by default the step that keeps at most :data:`MAX_STYLE_FRAMES` frames."""
+    if every is None:
+        every = max(1, -(-n // MAX_STYLE_FRAMES))
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise OptionValueError("style_every", f"style_every must be an integer ≥ 1, got {every!r}")
+    return list(range(0, n, int(every)))
 
 
 def compare_videos(
@@ -234,12 +260,18 @@ def compare_videos(
     lags: Sequence[int] = (1,),
     estimator: Callable[[np.ndarray, np.ndarray], np.ndarray] | str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    style: "StyleReference | None" = None,
+    style_every: int | None = None,
 ) -> dict[str, VideoScores]:
     """Score several stylizations of one input video on the **same** flows and masks.
 
     Returns ``{name: VideoScores}`` for every candidate (and nothing for the input unless it is
-    passed as a candidate). Lags longer than the video are skipped. ``progress(lag_label, done,
-    total)`` reports the flow computation.
+    passed as a candidate). Lags longer than the video are skipped. ``progress(label, done,
+    total)`` reports the flow computation and the style scoring.
+
+    With ``style`` (a :class:`~vidstyle.fidelity.StyleReference` of the painting), each candidate's
+    style loss, style ratio, texture ratio and relative content loss are scored too, on every
+    ``style_every``-th frame (default: at most :data:`MAX_STYLE_FRAMES` frames, :func:`style_frames`).
     """
     from vidstyle.flow.estimators import make_flow_estimator
 
@@ -258,6 +290,7 @@ def compare_videos(
                 f"{name} frames are {shape[1]}×{shape[0]} but the input frames are {size[1]}×{size[0]}; "
                 "compare videos of the same size"
             )
+    sampled = style_frames(n, style_every) if style is not None else []
     refs: dict[int, WarpReference] = {}
     for lag in dict.fromkeys(lags):
         if n <= lag:
@@ -268,5 +301,15 @@ def compare_videos(
     for name, frames in candidates.items():
         warping = {lag: warping_error(frames, reference=ref) for lag, ref in refs.items()}
         sharp = float(np.mean([sharpness(f) for f in frames])) if n else float("nan")
-        out[name] = VideoScores(warping=warping, sharpness=sharp)
+        fidelity = None
+        if style is not None:
+            from vidstyle.fidelity import mean_scores
+
+            per = []
+            for j, i in enumerate(sampled):
+                per.append(style(frames[i], inputs[i]))
+                if progress is not None:
+                    progress(f"style {name}", j + 1, len(sampled))
+            fidelity = mean_scores(per)
+        out[name] = VideoScores(warping=warping, sharpness=sharp, style=fidelity, style_frames=tuple(sampled))
     return out

@@ -1,4 +1,4 @@
-"""``vidstyle eval``: temporal warping error and sharpness of stylized videos of one input."""
+"""``vidstyle eval``: temporal warping error, sharpness and style fidelity of stylized videos of one input."""
 
 from __future__ import annotations
 
@@ -16,12 +16,17 @@ and occlusion masks computed on the INPUT video, RGB in [0,1]) at lag 1 (short-t
 (long-term), next to the sharpness of each video (mean |Laplacian| of the luminance), since a
 blurred or frozen video also has a low warping error. With --per-frame, the same numbers for a
 per-frame stylization of the same input, and the ratio (stabilized ÷ per-frame: lower is better,
-while sharpness should stay close to 1.0)."""
+while sharpness should stay close to 1.0). With --style PAINTING, the style fidelity too (the standard
+Gram style loss against the painting: squared Frobenius norms of Gram differences summed over
+relu1_2, relu2_2, relu3_3 of VGG19, painting at 512 px): the style loss, the style ratio (÷ the
+input frame's loss: 1 = no style, lower = more of the painting), the texture ratio (the same in
+grey) and the relative content loss (0 = the input), on every Nth frame (--style-every)."""
 
 EXAMPLES = """\
 examples:
   vidstyle eval clip.mp4 clip_styled.mp4
   vidstyle eval clip.mp4 clip_stable.mp4 --per-frame clip_perframe.mp4 --lag 5 --plot err.png
+  vidstyle eval clip.mp4 clip_styled.mp4 --style starry_night.jpg --vgg-weights vgg19_caffe.safetensors
 """
 
 
@@ -48,6 +53,20 @@ def add_parser(subparsers: Any) -> None:
         help="compute the flow at this fraction of the resolution (default: 1.0)",
     )
     p.add_argument("--plot", metavar="PNG", help="write a plot of the per-frame warping error (needs matplotlib)")
+    p.add_argument("--style", metavar="PAINTING", help="also score the style fidelity against this painting")
+    p.add_argument(
+        "--vgg-weights",
+        metavar="PATH",
+        default=None,
+        help="VGG19 weights of the style measure (default: $VIDSTYLE_VGG_WEIGHTS, else torchvision's)",
+    )
+    p.add_argument(
+        "--style-every",
+        metavar="N",
+        type=int,
+        default=None,
+        help="score the style of every Nth frame (default: the step that scores at most 30 frames)",
+    )
     p.set_defaults(func=run)
 
 
@@ -58,9 +77,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.lag < 1:
         raise InvalidOptionError(f"--lag must be ≥ 1, got {args.lag}")
+    if args.style_every is not None and args.style_every < 1:
+        raise InvalidOptionError(f"--style-every must be ≥ 1, got {args.style_every}")
     if args.plot:
         _check_plot_target(Path(args.plot))
     estimator = make_flow_estimator(args.flow or DEFAULT_METRIC_FLOW, scale=args.flow_scale)
+    style = _style_reference(args) if args.style else None
 
     inputs = _read_frames(args.input)
     candidates = {"stylized": _read_frames(args.stylized)}
@@ -71,7 +93,15 @@ def run(args: argparse.Namespace) -> int:
 
     progress = _Progress()
     try:
-        scores = compare_videos(inputs, candidates, lags=(1, args.lag), estimator=estimator, progress=progress)
+        scores = compare_videos(
+            inputs,
+            candidates,
+            lags=(1, args.lag),
+            estimator=estimator,
+            progress=progress,
+            style=style,
+            style_every=args.style_every,
+        )
     finally:
         progress.close()
     sys.stdout.write(_table(args, scores, frames=len(inputs), estimator=estimator.name))
@@ -79,6 +109,16 @@ def run(args: argparse.Namespace) -> int:
         _plot(Path(args.plot), scores, lag=args.lag)
         sys.stdout.write(f"plot: {args.plot}\n")
     return 0
+
+
+def _style_reference(args: argparse.Namespace) -> Any:
+    """The painting's Grams (checked before any video is read: a missing painting or VGG fails at once)."""
+    from vidstyle.errors import InputNotFoundError
+    from vidstyle.fidelity import StyleReference
+
+    if not Path(args.style).is_file():
+        raise InputNotFoundError(f"--style: painting {args.style} does not exist; give an image file")
+    return StyleReference(args.style, vgg_weights=args.vgg_weights)
 
 
 # --------------------------------------------------------------------------------------- reading
@@ -152,11 +192,20 @@ def _table(args: argparse.Namespace, scores: dict, *, frames: int, estimator: st
     def err(s: Any, k: int) -> float | None:
         return s.warping[k].mean if k in s.warping else None
 
+    styled = getattr(args, "style", None) is not None
+
+    def style_cells(s: Any) -> list[str]:
+        if not styled:
+            return []
+        f = s.style
+        return [_fmt(f.style_loss, ".4g"), _fmt(f.style_ratio, ".3f"), _fmt(f.texture_ratio, ".3f"), _fmt(f.content_loss, ".3f")]
+
     rows = [
         [
             name,
             *(_fmt(err(s, k)) for k in lags),
             _fmt(s.sharpness, ".4f"),
+            *style_cells(s),
             os.path.basename(str(paths[name]).rstrip("/")),
         ]
         for name, s in scores.items()
@@ -172,10 +221,13 @@ def _table(args: argparse.Namespace, scores: dict, *, frames: int, estimator: st
                 "ratio stylized/per-frame",
                 *(ratio(err(a, k), err(b, k)) for k in lags),
                 ratio(a.sharpness, b.sharpness),
+                *([ratio(a.style.style_loss, b.style.style_loss), "-", ratio(a.style.texture_ratio, b.style.texture_ratio), "-"]
+                  if styled else []),
                 "",
             ]
         )
-    header = ["video", *(f"warp err (lag {k})" for k in lags), "sharpness", "file"]
+    style_header = ["style loss", "style ratio", "texture ratio", "content"] if styled else []
+    header = ["video", *(f"warp err (lag {k})" for k in lags), "sharpness", *style_header, "file"]
     left = {0, len(header) - 1}
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
@@ -190,6 +242,14 @@ def _table(args: argparse.Namespace, scores: dict, *, frames: int, estimator: st
         line(header),
         *(line(r) for r in rows),
     ]
+    if styled:
+        sampled = next(iter(scores.values())).style_frames
+        out.insert(
+            1,
+            f"style vs {os.path.basename(args.style)} (painting at 512 px) on {len(sampled)} frame(s) "
+            f"(step {sampled[1] - sampled[0] if len(sampled) > 1 else frames}): loss = Σ over relu1_2, relu2_2, "
+            "relu3_3 of ‖G(out) − G(painting)‖²_F; ratios ÷ the input frame's (1 = no style); content relative (0 = input)",
+        )
     if args.lag not in next(iter(scores.values())).warping:
         out.append(f"(lag {args.lag}: no pair of frames that far apart in {frames} frames)")
     return "\n".join(out) + "\n"
@@ -204,6 +264,15 @@ def _check_plot_target(path: Path) -> None:
         raise InvalidOptionError(
             "--plot needs matplotlib, which is not installed; pip install 'vidstyle[plot]' (or matplotlib)"
         ) from None
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kinds = sorted(FigureCanvasBase.get_supported_filetypes())
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in kinds:
+        raise InvalidOptionError(
+            f"--plot {path}: {'.' + suffix if suffix else 'no extension'} is not an image format matplotlib "
+            f"writes; end the name in one of {', '.join('.' + k for k in kinds)}"
+        )
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"cannot write the plot {path}: folder {folder} does not exist; create it first")
