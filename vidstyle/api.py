@@ -213,7 +213,7 @@ def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, 
                                             "optim back end one number")
     styles = st.style or ()
     stage = OptimStage(styles=[s.path for s in styles], style_mix=[s.weight for s in styles],
-                       config=op.config(seed=st.seed), stabilize=curve.keys[0][1],
+                       config=_optim_config(st, op), stabilize=curve.keys[0][1],
                        flow=tm.flow if tm.flow != "none" else None, device=st.device, progress=progress,
                        **op.stage_kwargs())
     stages: list[Stage] = []
@@ -234,6 +234,10 @@ def _parse_fps(value: Any) -> Any:
         return parse_fps(value, key="fps")
     except InvalidOptionError as exc:
         raise OptionValueError("fps", str(exc).replace("key 'fps'", "fps")) from None
+
+
+def _optim_config(st: StylizeOptions, op: OptimOptions) -> Any:
+    return op.config(seed=st.seed, preserve_color=st.preserve_color, style_scale=st.style_scale)
 
 
 def _input_has_audio(info: Any) -> bool:
@@ -442,7 +446,7 @@ def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size:
     styles = st.style or ()
     style_images = [read_image(s.path) for s in styles]
     optimizer = StyleOptimizer(styles=style_images, style_mix=[s.weight for s in styles],
-                               config=op.config(seed=st.seed), vgg=op.vgg_weights, vgg_convention=op.vgg_convention,
+                               config=_optim_config(st, op), vgg=op.vgg_weights, vgg_convention=op.vgg_convention,
                                device=rt.device)
     init_image = None if init is None else read_image(init)
     return optimize_image(image, styles=style_images, optimizer=optimizer, init_image=init_image, progress=progress)

@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_STABILIZE",
     "EncodeOptions",
     "OptimOptions",
+    "METHODS",
     "PRECISIONS",
     "StyleImage",
     "StylizeOptions",
@@ -39,7 +40,9 @@ __all__ = [
     "parse_styles",
 ]
 
-BACKENDS = ("feedforward", "optim")
+BACKENDS = ("feedforward", "optim", "arbitrary")
+#: the feature transforms of the arbitrary-style back end
+METHODS = ("adain", "wct", "swap")
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")
 #: default stabilisation strength of each back end (the feed-forward stabiliser's blend strength;
 #: the optimisation back end's fraction of its temporal weight)
@@ -187,6 +190,15 @@ class StylizeOptions:
     style_strength: Curve | None = option(None, kind="curve", minimum=0.0, maximum=1.0, group="stylization",
                                           metavar="S|F:S,...",
                                           help="how much style: 0 (the photo) to 1 (full, default); keyframeable")
+    method: str = option("adain", kind="choice", choices=METHODS, group="stylization",
+                         help="arbitrary back end: adain (fast), wct (whitening and colouring) or swap (style patches)")
+    decoder: str | None = option(None, kind="str", group="stylization", metavar="NAME|PATH",
+                                 help="arbitrary back end: the decoder (a shipped name or a .safetensors file; default: "
+                                      "the shipped relu3_1 decoder)")
+    preserve_color: str | None = option(None, kind="choice", choices=("luminance", "histogram"), group="stylization",
+                                        help="keep the input's colours (optim and arbitrary back ends)")
+    style_scale: float = option(1.0, kind="float", minimum=0.05, maximum=8.0, group="stylization", metavar="S",
+                                help="style image size relative to the frame: the brush size (optim and arbitrary)")
     seed: int = option(0, kind="int", minimum=0, group="stylization", metavar="N",
                        help="random seed (noise init, any sampling); recorded for repeatable results")
     device: str | None = option(None, kind="str", group="processing", metavar="D", affects_output=False,
@@ -206,14 +218,19 @@ class StylizeOptions:
         if self.backend == "optim" and self.model is not None:
             raise OptionValueError("model", "model is for the feed-forward back end; drop it, or leave out `backend` optim",
                                    also=("backend",))
-        if self.backend == "optim" and not self.style:
-            raise OptionValueError("style", "`backend` optim needs a style image: add `style` PATH", also=("backend",))
+        if self.backend in ("optim", "arbitrary") and not self.style:
+            raise OptionValueError("style", f"`backend` {self.backend} needs a style image: add `style` PATH",
+                                   also=("backend",))
+        if self.backend == "arbitrary" and self.model is not None:
+            raise OptionValueError("model", "model is for the feed-forward back end; the arbitrary back end takes "
+                                            "`style` (and `decoder`)", also=("backend", "decoder"))
         if self.backend == "optim" and (self.style_mix is not None or self.style_strength is not None):
             raise OptionValueError("style_mix", "style_mix and style_strength are for feed-forward models; use "
                                                 "style PATH:WEIGHT to blend styles in the optim back end",
                                    also=("style_strength", "style"))
         if self.backend == "feedforward" and self.style:
-            raise OptionValueError("style", "style is for the optim back end; add `backend` optim, or use a `model`",
+            raise OptionValueError("style", "style is for the optim and arbitrary back ends; add `backend` arbitrary "
+                                            "(or optim), or use a `model`",
                                    also=("backend", "model"))
 
 
@@ -293,10 +310,6 @@ class OptimOptions:
                                 help="coarse-to-fine levels")
     init: str = option("content", kind="choice", choices=("content", "noise"), group=_OPT, cli=False,
                        help="start of a cold frame")
-    preserve_color: str | None = option(None, kind="choice", choices=("luminance", "histogram"), group=_OPT,
-                                        help="keep the input's colours")
-    style_scale: float = option(1.0, kind="float", minimum=0.05, maximum=8.0, group=_OPT, metavar="S",
-                                help="style image size relative to the frame (brush size)")
     tolerance: float = option(1e-3, kind="float", minimum=0.0, group=_OPT, cli=False,
                               help="early stop of warm-started frames (relative loss change)")
     size: int | None = option(None, kind="int", minimum=16, group=_OPT, metavar="PX",
@@ -323,15 +336,16 @@ class OptimOptions:
         if 1 not in self.long_term:
             raise OptionValueError("long_term", f"long_term must contain 1, got {list(self.long_term)}")
 
-    def config(self, *, seed: int = 0) -> Any:
-        """The per-image :class:`~vidstyle.stylize.optim_config.OptimConfig` these options make."""
+    def config(self, *, seed: int = 0, preserve_color: str | None = None, style_scale: float = 1.0) -> Any:
+        """The per-image :class:`~vidstyle.stylize.optim_config.OptimConfig` these options make (with the
+        stylization options ``seed``, ``preserve_color`` and ``style_scale``)."""
         from vidstyle.stylize.optim_config import OptimConfig
 
         return OptimConfig(iterations=self.iterations, optimizer=self.optimizer, lr=self.lr,  # type: ignore[arg-type]
                            content_weight=self.content_weight, style_weight=self.style_weight,
                            tv_weight=self.tv_weight, content_layer=self.content_layer, style_layers=self.style_layers,
                            pooling=self.pooling, scales=self.scales, init=self.init,  # type: ignore[arg-type]
-                           preserve_color=self.preserve_color, style_scale=self.style_scale, seed=seed)  # type: ignore[arg-type]
+                           preserve_color=preserve_color, style_scale=style_scale, seed=seed)  # type: ignore[arg-type]
 
     def stage_kwargs(self) -> dict[str, Any]:
         """The video settings of :class:`~vidstyle.stylize.optim.OptimStage`."""
