@@ -285,7 +285,7 @@ def test_stage_warm_starts_long_term_lags_and_scene_cuts():
     cons = consistency_mask(flows[0][0], flows[0][1])
     seen = []
     opt = StyleOptimizer(styles=[STYLE], config=OptimConfig(iterations=8, scales=1), vgg=STATE, device="cpu")
-    stage = OptimStage(optimizer=opt, threads=1, warm_iterations=3, long_term=(1, 2, 4), flow="dis-fast",
+    stage = OptimStage(optimizer=opt, warm_iterations=3, long_term=(1, 2, 4), flow="dis-fast",
                        progress=lambda p: seen.append((p.frame, p.iteration, p.warm)))
     out = []
     for t, img in enumerate(images):
@@ -310,7 +310,7 @@ def test_stage_warm_starts_long_term_lags_and_scene_cuts():
 def test_stage_per_frame_when_stabilize_is_zero_and_resizes():
     images, flows, _ = translating_sequence(frames=2, size=40)
     opt = StyleOptimizer(styles=[STYLE], config=OptimConfig(iterations=4, scales=1), vgg=STATE, device="cpu")
-    stage = OptimStage(optimizer=opt, threads=1, stabilize=0.0, size=24)
+    stage = OptimStage(optimizer=opt, stabilize=0.0, size=24)
     frames = [Frame(index=i, image=(img * 65535).astype(np.uint16)) for i, img in enumerate(images)]
     frames[1].flow_bwd, frames[1].flow_fwd = flows[0][1], flows[0][0]
     frames[1].consistency = consistency_mask(flows[0][0], flows[0][1])
@@ -324,7 +324,7 @@ def test_multipass_holds_frames_and_does_not_flicker_more():
     opt = StyleOptimizer(styles=[STYLE], config=OptimConfig(iterations=10, init="noise", scales=1), vgg=STATE,
                          device="cpu")
     passes_seen = set()
-    stage = OptimStage(optimizer=opt, threads=1, passes=3, warm_iterations=4, long_term=(1,), flow=None,
+    stage = OptimStage(optimizer=opt, passes=3, warm_iterations=4, long_term=(1,), flow=None,
                        progress=lambda p: passes_seen.add((p.pass_index, p.frame)))
     held = []
     for t, img in enumerate(images):

@@ -12,7 +12,7 @@ with VGG19 features (docs/architecture.md, 'Loss network'). The back end is spli
   consistency'): warm starts from the warped previous result, short- and long-term temporal losses,
   and the multi-pass :func:`optimize_sequence`;
 * this module — :class:`OptimStage` (the pipeline's ``"stylize"`` stage; ``OptimStage(passes=N)``
-  runs the multi-pass algorithm on a whole file) and :func:`build_optim_stages`. It re-exports the
+  runs the multi-pass algorithm on a whole file). The stages of a run are built by :func:`vidstyle.api.build_stages`. It re-exports the
   public names of the modules above.
 """
 
@@ -68,7 +68,6 @@ __all__ = [
     "OptimResult",
     "OptimStage",
     "StyleOptimizer",
-    "build_optim_stages",
     "default_layers",
     "load_image",
     "match_color",
@@ -109,7 +108,7 @@ class OptimStage:
             frame: ``"content"`` (the input frame, or noise with ``config.init="noise"``) or
             ``"warped"`` (the warped previous result everywhere, stretched from the nearest visible
             pixels; closer to the optimum, so fewer iterations are needed).
-        vgg, vgg_convention, device, threads: the loss network's weights, device and CPU threads.
+        vgg, vgg_convention, device: the loss network's weights and device (CPU threads: vidstyle.runtime.setup).
         progress: called after every iteration with an :class:`OptimProgress` (frame, iteration, loss).
         optimizer: a prepared :class:`StyleOptimizer` to reuse (its styles and config win).
 
@@ -139,7 +138,6 @@ class OptimStage:
         vgg: Any = None,
         vgg_convention: str | None = None,
         device: str | torch.device | None = None,
-        threads: int | None = None,
         progress: Callable[[OptimProgress], None] | None = None,
         optimizer: StyleOptimizer | None = None,
     ) -> None:
@@ -148,19 +146,11 @@ class OptimStage:
                                               tolerance=tolerance, fill=fill)
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 16):
             raise OptionValueError("size", f"size must be an integer >= 16 (pixels), got {size!r}")
-        if threads is not None:
-            torch.set_num_threads(int(threads))
         if optimizer is None:
             images = [read_image(s) if isinstance(s, (str, os.PathLike)) else s for s in styles]
             optimizer = StyleOptimizer(styles=images, style_mix=style_mix, config=config, vgg=vgg,
                                        vgg_convention=vgg_convention, device=device)
         self.optimizer = optimizer
-        if self.optimizer.device.type == "cpu":
-            from vidstyle.runtime import default_threads, tune_malloc
-
-            tune_malloc()
-            if threads is None:
-                torch.set_num_threads(default_threads())
         self.stabilize = float(stabilize)
         self.temporal_weight = float(temporal_weight)
         self.warm_iterations = warm_iterations or max(1, self.optimizer.config.iterations // 4)
@@ -262,43 +252,3 @@ class OptimStage:
         work = _working_size(hw, self.size)  # type: ignore[arg-type]
         r = optimize_image(_resize_image(image, work), styles=(), optimizer=self.optimizer, progress=self.progress)
         return _resize_image(from_float32(r.image, image.dtype), hw)  # type: ignore[arg-type]
-
-
-def build_optim_stages(
-    *,
-    styles: Sequence[str | os.PathLike[str] | np.ndarray],
-    style_mix: Sequence[float] | None = None,
-    config: OptimConfig = DEFAULT_CONFIG,
-    stabilize: float | None = None,
-    flow: str | None = "dis-fast",
-    device: str | None = None,
-    threads: int | None = None,
-    progress: Callable[[OptimProgress], None] | None = None,
-    **stage_options: Any,
-) -> list[Any]:
-    """The stages of an optimisation run: ``[flow], stylize`` — pass them as ``stages=`` to
-    :func:`vidstyle.api.stylize_video`.
-
-    ``stabilize``: ``None`` = :data:`DEFAULT_STABILIZE`; 0 = per-frame (no flow stage). ``flow``: the
-    estimator of the flow stage and of the stage's own long-term flows (``"none"`` is only allowed
-    with ``stabilize = 0``). Other keyword arguments go to :class:`OptimStage` (``size``, ``passes``,
-    ``warm_iterations``, ``temporal_weight``, ``long_term``, ``vgg``…). Everything is loaded and
-    checked here, before any output exists.
-    """
-    strength = DEFAULT_STABILIZE if stabilize is None else float(stabilize)
-    use_flow = flow is not None and str(flow).strip().lower() not in ("none", "off", "")
-    if strength > 0 and not use_flow:
-        raise OptionValueError(
-            "stabilize", "stabilize needs optical flow; pick a `flow` estimator (e.g. dis-fast) or use `stabilize` 0",
-            also=("flow",),
-        )
-    stage = OptimStage(styles=styles, style_mix=style_mix, config=config, stabilize=strength,
-                       flow=flow if use_flow else None, device=device, threads=threads, progress=progress,
-                       **stage_options)
-    stages: list[Any] = []
-    if strength > 0:
-        from vidstyle.flow.stage import FlowStage
-
-        stages.append(FlowStage(estimator=str(flow), device=device))
-    stages.append(stage)
-    return stages
