@@ -10,6 +10,8 @@ EXAMPLES = """examples:
       --vgg-weights vgg19_imagenet_conv1_1-conv3_4.safetensors --iterations 2000
   vidstyle train ... --resume          # continue from models/starry_tiny.ckpt.safetensors
   vidstyle train ... --temporal-weight 10   # add the temporal (anti-flicker) loss
+  vidstyle train --kind decoder --layer relu3_1 --content photos/ -o models/decoder_relu31 \
+      --vgg-weights vgg19_imagenet_conv1_1-conv3_4.safetensors   # arbitrary-style decoder (no style image)
 """
 
 
@@ -24,7 +26,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a feed-forward style network", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Train a TransformerNet on a folder of photos with perceptual losses (Johnson et al.).")
-    which = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--kind", choices=("style", "decoder"), default="style",
+                   help="style: a feed-forward network for the --style image(s); decoder: the decoder that inverts "
+                        "VGG19 features at --layer, for arbitrary-style transfer (no style image) (default %(default)s)")
+    p.add_argument("--layer", choices=("relu3_1", "relu2_1", "relu1_1"), default="relu3_1",
+                   help="with --kind decoder: the VGG19 layer whose features the decoder inverts (default %(default)s)")
+    which = p.add_mutually_exclusive_group(required=False)
     which.add_argument("--style", action="append", default=None,
                    help="style image (repeat to blend several into one style, or with --multi-style to learn each)")
     p.add_argument("--multi-style", action="store_true",
@@ -72,13 +79,66 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
     p.add_argument("--max-images", type=int, default=None, help="use only the first N content images")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, train_parser=p)
+
+
+def _progress_bar(total: int, quiet: bool):  # noqa: ANN202
+    from tqdm import tqdm
+
+    bar = None if quiet else tqdm(total=total, unit="it", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(p):  # noqa: ANN001
+        if bar is not None:
+            bar.n = p.iteration
+            bar.set_postfix({k: f"{v:.3g}" for k, v in p.losses.items() if k != "total" and v}, refresh=False)
+            bar.refresh()
+
+    return bar, progress
+
+
+def _style_default(name: str) -> object:
+    import dataclasses
+
+    from vidstyle.train import TrainConfig
+
+    return next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name)
+
+
+def run_decoder(args: argparse.Namespace) -> int:
+    from vidstyle.options.spec import OptionValueError
+    from vidstyle.train_decoder import DecoderTrainConfig, train_decoder
+
+    if args.style or args.add_style:
+        raise OptionValueError("style", "a decoder is trained on photos only (kind decoder): drop `style`",
+                               also=("add_style",))
+    config = DecoderTrainConfig(
+        content=args.content, output=args.output, name=args.name, layer=args.layer, image_size=args.image_size,
+        batch_size=args.batch_size, iterations=args.iterations,
+        **({} if args.lr == _style_default("lr") else {"lr": args.lr}),  # a decoder's own default lr
+        vgg_weights=args.vgg_weights, vgg_convention=args.vgg_convention, seed=args.seed,
+        checkpoint_every=args.checkpoint_every, threads=args.threads, max_images=args.max_images,
+        time_budget=None if args.time_budget is None else args.time_budget * 60.0,
+    )
+    bar, progress = _progress_bar(config.iterations, args.quiet)
+    try:
+        result = train_decoder(config=config, resume=args.resume, progress=progress, device=args.device)
+    finally:
+        if bar is not None:
+            bar.close()
+    psnr = "n/a" if result.psnr is None else f"{result.psnr:.2f} dB"
+    print(f"decoder: {result.model_path}\ncard: {result.card_path}\n"
+          f"{result.iterations} iterations in {result.seconds / 60:.1f} min; held-out PSNR {psnr}; final losses "
+          + ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items()))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from vidstyle.train import TrainConfig, train
+
+    if args.kind == "decoder":
+        return run_decoder(args)
+    if not (args.style or args.add_style):  # what argparse said when one of them was required
+        args.train_parser.error("one of the arguments --style --add-style is required (or --kind decoder)")
 
     config = TrainConfig(
         style=tuple(args.add_style or args.style or ()), style_mix=args.style_mix,
@@ -92,14 +152,7 @@ def run(args: argparse.Namespace) -> int:
         vgg_convention=args.vgg_convention, seed=args.seed, checkpoint_every=args.checkpoint_every,
         threads=args.threads, max_images=args.max_images, init=args.init, style_reduction=args.style_reduction,
     )
-    bar = None if args.quiet else tqdm(total=config.iterations, unit="it", file=sys.stderr, dynamic_ncols=True)
-
-    def progress(p):  # noqa: ANN001
-        if bar is not None:
-            bar.n = p.iteration
-            bar.set_postfix({k: f"{v:.3g}" for k, v in p.losses.items() if k != "total" and v}, refresh=False)
-            bar.refresh()
-
+    bar, progress = _progress_bar(config.iterations, args.quiet)
     try:
         result = train(config=config, resume=args.resume, progress=progress, device=args.device)
     finally:

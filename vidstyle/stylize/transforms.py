@@ -1,0 +1,290 @@
+"""Feature transforms of arbitrary-style transfer, between a VGG encoder and its decoder
+(:mod:`vidstyle.nets.decoder`).
+
+Each is a function plus an ``nn.Module`` whose ``forward`` only calls the function (kornia style).
+Features are N×C×H×W (any float dtype; statistics are computed in float64 where a matrix is
+decomposed); the style is either features (1×C×H×W) or a :class:`StyleStatistics` from
+:func:`prepare_style`, which analyses one or several styles **once** so that every video frame reuses it.
+
+* :func:`adain` (Huang & Belongie 2017): ``σ_s · (c − μ_c) / σ_c + μ_s`` per channel.
+* :func:`wct` (Li et al. 2017): whiten the content's feature covariance, colour with the style's:
+  ``E_s D_s^{1/2} E_sᵀ · E_c D_c^{−1/2} E_cᵀ (c − μ_c) + μ_s``.
+* :func:`style_swap` (Chen & Schmidt 2016): every 3×3 content patch is replaced by the style patch of
+  highest normalised cross-correlation (a convolution with the normalised style patches; the content
+  patch's own norm does not change the argmax), the chosen patches put back by the transposed
+  convolution of the one-hot match map with the style patches (computed as a gather and ``fold``,
+  which is the same sum) and averaged by the number of patches overlapping each position.
+
+Controls shared by all: ``strength`` α blends ``α · T(c) + (1 − α) · c`` (α = 0 gives the content
+features exactly). Several styles with ``weights``: AdaIN blends the per-channel means and stds (as
+AdaIN is affine in them, the same as blending the outputs); WCT blends the means and covariances
+(``Σ w_i Σ_i``, the within-style scatter); style swap blends the outputs of a swap against each style
+(each style keeps its own patches, so weights mean the same as for the other two and one style's
+patches never win every match). Helpers: :func:`style_image_at` (the style analysed at a given long
+side: the brush size) and :func:`keep_colours` (luminance-only transfer, :func:`vidstyle.colour.preserve_luminance`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidstyle.errors import ShapeError
+from vidstyle.options.spec import OptionValueError
+
+__all__ = ["StyleStatistics", "prepare_style", "adain", "wct", "style_swap", "AdaIN", "WCT", "StyleSwap",
+           "style_image_at", "keep_colours", "METHODS"]
+
+METHODS = ("adain", "wct", "swap")
+Method = Literal["adain", "wct", "swap"]
+
+
+@dataclass(frozen=True, slots=True)
+class StyleStatistics:
+    """What a transform needs of one or several styles, computed once by :func:`prepare_style`.
+
+    Attributes:
+        method: ``adain``, ``wct`` or ``swap``.
+        mean: C (blended per-channel mean; adain, wct).
+        std: C (blended per-channel std; adain).
+        colouring: C×C float64 ``Σ^{1/2}`` of the blended covariance (wct).
+        patches: per style, K×C×p×p style patches (swap).
+        weights: per style, summing to 1 (swap blends its outputs with them).
+        patch, stride: swap patch size and stride.
+    """
+
+    method: str
+    mean: torch.Tensor | None = None
+    std: torch.Tensor | None = None
+    colouring: torch.Tensor | None = None
+    patches: tuple[torch.Tensor, ...] = ()
+    weights: tuple[float, ...] = (1.0,)
+    patch: int = 3
+    stride: int = 1
+
+
+def _check_feats(x: torch.Tensor, what: str) -> None:
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
+        raise ShapeError(f"{what} must be floating N×C×H×W features, got {getattr(x, 'shape', type(x).__name__)}")
+
+
+def _weights(n: int, weights: Sequence[float] | None) -> tuple[float, ...]:
+    if weights is None:
+        return tuple([1.0 / n] * n)
+    if len(weights) != n or any(not (w >= 0) for w in weights) or sum(weights) <= 0:
+        raise OptionValueError("weights", f"give {n} non-negative style weights with a positive sum, got {list(weights)}")
+    total = float(sum(weights))
+    return tuple(float(w) / total for w in weights)
+
+
+def _check_strength(strength: float) -> None:
+    if not (0.0 <= float(strength) <= 1.0):
+        raise OptionValueError("strength", f"strength must be between 0 and 1, got {strength}")
+
+
+def _blend(content: torch.Tensor, out: torch.Tensor, strength: float) -> torch.Tensor:
+    _check_strength(strength)
+    if strength == 1.0:
+        return out
+    if strength == 0.0:
+        return content
+    return strength * out + (1.0 - strength) * content
+
+
+def _mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """C-vector mean and C×C covariance (float64, biased: divided by H·W) of 1×C×H×W or C×HW features."""
+    x = f.reshape(f.shape[-3] if f.ndim == 4 else f.shape[0], -1).double()
+    mu = x.mean(1)
+    d = x - mu[:, None]
+    return mu, d @ d.T / x.shape[1]
+
+
+def _sym_power(m: torch.Tensor, power: float, eps: float) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh(m)
+    return (vecs * (vals.clamp_min(0.0) + eps).pow(power)) @ vecs.T
+
+
+def prepare_style(style_feats: torch.Tensor | Sequence[torch.Tensor], *, method: Method,
+                  weights: Sequence[float] | None = None, eps: float = 1e-5, patch: int = 3,
+                  stride: int = 1) -> StyleStatistics:
+    """Analyse one style's features (1×C×H×W) or several (a sequence) for ``method``, blended by ``weights``."""
+    feats = [style_feats] if isinstance(style_feats, torch.Tensor) else list(style_feats)
+    if method not in METHODS:
+        raise OptionValueError("method", f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if not feats:
+        raise OptionValueError("style", "give at least one style's features")
+    for f in feats:
+        _check_feats(f, "style features")
+        if f.shape[0] != 1 or f.shape[1] != feats[0].shape[1]:
+            raise ShapeError(f"style features must be 1×C×H×W with one C, got {tuple(f.shape)}")
+    w = _weights(len(feats), weights)
+    if method == "adain":
+        flat = [f.reshape(f.shape[1], -1) for f in feats]
+        mean = sum(wi * x.mean(1) for wi, x in zip(w, flat))
+        std = sum(wi * (x.var(1, unbiased=False) + eps).sqrt() for wi, x in zip(w, flat))
+        return StyleStatistics(method="adain", mean=mean, std=std, weights=w)  # type: ignore[arg-type]
+    if method == "wct":
+        stats = [_mean_cov(f) for f in feats]
+        mean = sum(wi * m for wi, (m, _) in zip(w, stats))
+        cov = sum(wi * c for wi, (_, c) in zip(w, stats))
+        return StyleStatistics(method="wct", mean=mean.to(feats[0].dtype), colouring=_sym_power(cov, 0.5, 0.0),  # type: ignore[union-attr]
+                               weights=w)
+    if patch < 1 or stride < 1:
+        raise OptionValueError("patch", f"patch and stride must be >= 1, got {patch} and {stride}", also=("stride",))
+    patches = []
+    for f in feats:
+        if f.shape[-2] < patch or f.shape[-1] < patch:
+            raise ShapeError(f"style features {tuple(f.shape)} are smaller than a {patch}×{patch} patch")
+        p = F.unfold(f, patch, stride=stride)[0].T  # K × (C·p·p)
+        patches.append(p.reshape(-1, f.shape[1], patch, patch).contiguous())
+    return StyleStatistics(method="swap", patches=tuple(patches), weights=w, patch=patch, stride=stride)
+
+
+def _as_stats(style: torch.Tensor | StyleStatistics, method: Method, **kw: object) -> StyleStatistics:
+    if isinstance(style, StyleStatistics):
+        if style.method != method:
+            raise OptionValueError("style", f"these style statistics were prepared for {style.method}, not {method}")
+        return style
+    return prepare_style(style, method=method, **kw)  # type: ignore[arg-type]
+
+
+def adain(content_feats: torch.Tensor, style_feats: torch.Tensor | StyleStatistics, *, eps: float = 1e-5,
+          strength: float = 1.0) -> torch.Tensor:
+    """Adaptive instance normalisation: each channel of each image gets the style's mean and std."""
+    _check_feats(content_feats, "content features")
+    st = _as_stats(style_feats, "adain", eps=eps)
+    if st.mean.shape[0] != content_feats.shape[1]:  # type: ignore[union-attr]
+        raise ShapeError(f"style has {st.mean.shape[0]} channels, content {content_feats.shape[1]}")  # type: ignore[union-attr]
+    mu = content_feats.mean((2, 3), keepdim=True)
+    sigma = (content_feats.var((2, 3), unbiased=False, keepdim=True) + eps).sqrt()
+    shape = (1, -1, 1, 1)
+    out = (content_feats - mu) / sigma * st.std.to(content_feats).view(shape) + st.mean.to(content_feats).view(shape)  # type: ignore[union-attr]
+    return _blend(content_feats, out, strength)
+
+
+def wct(content_feats: torch.Tensor, style_feats: torch.Tensor | StyleStatistics, *, eps: float = 1e-5,
+        strength: float = 1.0) -> torch.Tensor:
+    """Whitening and colouring transform: each image's feature mean and covariance become the style's
+    (``eps`` is added to the content covariance's eigenvalues before whitening)."""
+    _check_feats(content_feats, "content features")
+    st = _as_stats(style_feats, "wct", eps=eps)
+    n, c, h, w = content_feats.shape
+    if st.colouring.shape[0] != c:  # type: ignore[union-attr]
+        raise ShapeError(f"style has {st.colouring.shape[0]} channels, content {c}")  # type: ignore[union-attr]
+    outs = []
+    for i in range(n):
+        mu_c, cov_c = _mean_cov(content_feats[i])
+        x = content_feats[i].reshape(c, -1).double() - mu_c[:, None]
+        white = _sym_power(cov_c, -0.5, eps) @ x
+        coloured = st.colouring.to(white.device) @ white + st.mean.to(white)[:, None]  # type: ignore[union-attr]
+        outs.append(coloured.reshape(c, h, w).to(content_feats.dtype))
+    return _blend(content_feats, torch.stack(outs), strength)
+
+
+def _swap_one(content: torch.Tensor, patches: torch.Tensor, *, stride: int, chunk: int) -> torch.Tensor:
+    """Style swap of N×C×H×W content against one style's K×C×p×p patches."""
+    p = patches.shape[-1]
+    patches = patches.to(content)
+    norms = patches.flatten(1).norm(dim=1).clamp_min(1e-8)
+    best_val: torch.Tensor | None = None
+    best_idx: torch.Tensor | None = None
+    for start in range(0, patches.shape[0], chunk):  # running argmax over chunks of patches (memory)
+        filt = patches[start : start + chunk] / norms[start : start + chunk].view(-1, 1, 1, 1)
+        score = F.conv2d(content, filt, stride=stride)  # N × k × H' × W'
+        val, idx = score.max(dim=1)
+        if best_val is None:
+            best_val, best_idx = val, idx + start
+        else:
+            better = val > best_val
+            best_val = torch.where(better, val, best_val)
+            best_idx = torch.where(better, idx + start, best_idx)
+    n, c, h, w = content.shape
+    idx = best_idx.flatten(1)  # type: ignore[union-attr]  # N × L
+    cols = patches.flatten(1)[idx].transpose(1, 2)  # N × (C·p·p) × L: the one-hot map's transposed convolution
+    summed = F.fold(cols, (h, w), p, stride=stride)
+    count = F.fold(torch.ones_like(cols[:1, :1].expand(1, p * p, -1)), (h, w), p, stride=stride)
+    count = count.expand(1, 1, h, w)
+    out = summed / count.clamp_min(1.0)
+    return torch.where(count > 0, out, content)  # positions no patch covers (stride > 1): the content
+
+
+def style_swap(content_feats: torch.Tensor, style_feats: torch.Tensor | StyleStatistics, *, patch: int = 3,
+               stride: int = 1, strength: float = 1.0, chunk: int = 4096) -> torch.Tensor:
+    """Style swap: each content patch replaced by its best-correlated style patch (overlaps averaged).
+
+    Not differentiable in the match (an argmax); ``chunk`` bounds the memory of the correlation.
+    """
+    _check_feats(content_feats, "content features")
+    st = _as_stats(style_feats, "swap", patch=patch, stride=stride)
+    if st.patches[0].shape[1] != content_feats.shape[1]:
+        raise ShapeError(f"style has {st.patches[0].shape[1]} channels, content {content_feats.shape[1]}")
+    if content_feats.shape[-2] < st.patch or content_feats.shape[-1] < st.patch:
+        raise ShapeError(f"content features {tuple(content_feats.shape)} are smaller than a {st.patch}×{st.patch} patch")
+    out = sum(wi * _swap_one(content_feats, pt, stride=st.stride, chunk=chunk) for wi, pt in zip(st.weights, st.patches))
+    return _blend(content_feats, out, strength)  # type: ignore[arg-type]
+
+
+class AdaIN(nn.Module):
+    """:func:`adain` as a module."""
+
+    def __init__(self, *, eps: float = 1e-5, strength: float = 1.0) -> None:
+        super().__init__()
+        self.eps, self.strength = eps, strength
+
+    def forward(self, content_feats: torch.Tensor, style: torch.Tensor | StyleStatistics) -> torch.Tensor:
+        return adain(content_feats, style, eps=self.eps, strength=self.strength)
+
+
+class WCT(nn.Module):
+    """:func:`wct` as a module."""
+
+    def __init__(self, *, eps: float = 1e-5, strength: float = 1.0) -> None:
+        super().__init__()
+        self.eps, self.strength = eps, strength
+
+    def forward(self, content_feats: torch.Tensor, style: torch.Tensor | StyleStatistics) -> torch.Tensor:
+        return wct(content_feats, style, eps=self.eps, strength=self.strength)
+
+
+class StyleSwap(nn.Module):
+    """:func:`style_swap` as a module."""
+
+    def __init__(self, *, patch: int = 3, stride: int = 1, strength: float = 1.0) -> None:
+        super().__init__()
+        self.patch, self.stride, self.strength = patch, stride, strength
+
+    def forward(self, content_feats: torch.Tensor, style: torch.Tensor | StyleStatistics) -> torch.Tensor:
+        return style_swap(content_feats, style, patch=self.patch, stride=self.stride, strength=self.strength)
+
+
+def style_image_at(image: torch.Tensor, *, long_side: int | None) -> torch.Tensor:
+    """The style image (N×3×H×W in [0, 1]) resized so its longer side is ``long_side`` (area filter
+    when shrinking, bicubic when enlarging): the scale at which the style is analysed sets the brush
+    size in the output. ``None`` keeps it as it is."""
+    if image.ndim != 4 or image.shape[1] != 3:
+        raise ShapeError(f"style image must be N×3×H×W, got {tuple(image.shape)}")
+    if long_side is None:
+        return image
+    if long_side < 8:
+        raise OptionValueError("style_size", f"style size must be >= 8 px, got {long_side}")
+    h, w = image.shape[-2:]
+    s = long_side / max(h, w)
+    size = (max(1, round(h * s)), max(1, round(w * s)))
+    if size == (h, w):
+        return image
+    mode = "area" if s < 1 else "bicubic"
+    return F.interpolate(image, size=size, mode=mode).clamp(0.0, 1.0)
+
+
+def keep_colours(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Luminance-only transfer: the stylized image's luminance with the photo's colours
+    (:func:`vidstyle.colour.preserve_luminance`; both N×3×H×W in [0, 1]). For a stronger effect, also
+    analyse the style on its luminance (:func:`vidstyle.colour.luminance_image`)."""
+    from vidstyle.colour import preserve_luminance
+
+    return preserve_luminance(stylized, content)
