@@ -136,7 +136,7 @@ def test_stylize_backend_optim_writes_every_frame(files, tmp_path, capsys, extra
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--style", "STYLE"], "--backend arbitrary"),
+        (["--style", "STYLE", "--model", "x"], "--backend arbitrary"),
         (["--backend", "optim"], "--style"),
         (["--backend", "optim", "--style", "STYLE", "--model", "x"], "--model"),
         (["--backend", "optim", "--style", "STYLE", "--flow", "none"], "optical flow"),

@@ -181,8 +181,9 @@ def build_stages(
     from vidstyle.stylize.feedforward import FeedForwardStage
 
     split = use_flow and separate_stabilizer and rt.device.type == "cpu"
+    model = resolve_model(st.model) if st.backend == "feedforward" else _arbitrary_model(st)
     stage = FeedForwardStage(
-        model=resolve_model(st.model), device=rt.device, batch_size=st.batch_size, compile=st.compile,
+        model=model, device=rt.device, batch_size=st.batch_size, compile=st.compile,
         precision=st.precision, stabilize=0.0 if split or not use_flow else curve, raw_output=split,
         style_mix=st.style_mix, style_strength=st.style_strength,
     )
@@ -213,7 +214,8 @@ def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, 
                                             "optim back end one number")
     styles = st.style or ()
     stage = OptimStage(styles=[s.path for s in styles], style_mix=[s.weight for s in styles],
-                       config=_optim_config(st, op), stabilize=curve.keys[0][1],
+                       config=_optim_config(st, op), stabilize=curve.keys[0][1], vgg=st.vgg_weights,
+                       vgg_convention=st.vgg_convention,
                        flow=tm.flow if tm.flow != "none" else None, device=st.device, progress=progress,
                        **op.stage_kwargs())
     stages: list[Stage] = []
@@ -234,6 +236,15 @@ def _parse_fps(value: Any) -> Any:
         return parse_fps(value, key="fps")
     except InvalidOptionError as exc:
         raise OptionValueError("fps", str(exc).replace("key 'fps'", "fps")) from None
+
+
+def _arbitrary_model(st: StylizeOptions) -> Any:
+    """The arbitrary-style back end as a style model: the painting analysed once, here."""
+    from vidstyle.stylize.arbitrary import build_arbitrary_model
+
+    return build_arbitrary_model(styles=st.style or (), method=st.method, decoder=st.decoder,
+                                 vgg_weights=st.vgg_weights, vgg_convention=st.vgg_convention,
+                                 preserve_color=st.preserve_color, style_scale=st.style_scale)
 
 
 def _optim_config(st: StylizeOptions, op: OptimOptions) -> Any:
@@ -373,7 +384,12 @@ def stylize_image(
     parent = dst.parent if str(dst.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise OutputError(f"cannot write into {parent}: folder missing or not writable; choose another output")
+    import time
+
+    t0 = time.perf_counter()
     image = read_image(src)
+    if size and st.backend != "optim":
+        image = _fit_long_side(image, size)
     if st.backend == "optim":
         result = _optimize_picture(image, st, op, size=size, init=init, progress=progress)
         out, extra = result.image, {"iterations": result.iterations, "seconds": result.seconds,
@@ -386,7 +402,7 @@ def stylize_image(
 
         out = from_float32(out, out_dtype)
     else:
-        out, extra = _feedforward_picture(image, st), {}
+        out, extra = _feedforward_picture(image, st), {"seconds": time.perf_counter() - t0}
     write_image_atomic(dst, out, temp=dst.with_name(f".{dst.stem}.vidstyle-tmp{dst.suffix}"))
     return PictureResult(output=dst, width=int(out.shape[1]), height=int(out.shape[0]), **extra)
 
@@ -410,6 +426,17 @@ class PictureResult:
         return str(self.output)
 
 
+def _fit_long_side(image: Any, size: int) -> Any:
+    import cv2
+
+    h, w = image.shape[:2]
+    s = size / max(h, w)
+    if abs(s - 1) <= 1e-6:
+        return image
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interp)
+
+
 def _feedforward_picture(image: Any, st: StylizeOptions) -> Any:
     from vidstyle.frame import Frame
 
@@ -430,23 +457,17 @@ def _feedforward_picture(image: Any, st: StylizeOptions) -> Any:
 
 def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size: int | None,
                       init: str | os.PathLike[str] | None, progress: Callable[[Any], None] | None) -> Any:
-    import cv2
-
     from vidstyle.io.imagefiles import read_image
     from vidstyle.runtime import setup
     from vidstyle.stylize.optim import StyleOptimizer, optimize_image
 
     rt = setup(device=st.device, precision="float32", threads=st.threads)
     if size:
-        h, w = image.shape[:2]
-        s = size / max(h, w)
-        if abs(s - 1) > 1e-6:
-            interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
-            image = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interp)
+        image = _fit_long_side(image, size)
     styles = st.style or ()
     style_images = [read_image(s.path) for s in styles]
     optimizer = StyleOptimizer(styles=style_images, style_mix=[s.weight for s in styles],
-                               config=_optim_config(st, op), vgg=op.vgg_weights, vgg_convention=op.vgg_convention,
+                               config=_optim_config(st, op), vgg=st.vgg_weights, vgg_convention=st.vgg_convention,
                                device=rt.device)
     init_image = None if init is None else read_image(init)
     return optimize_image(image, styles=style_images, optimizer=optimizer, init_image=init_image, progress=progress)
@@ -484,8 +505,8 @@ def build_live_stylizer(
 
     st = stylize if stylize is not None else StylizeOptions(precision="auto")
     tm = temporal if temporal is not None else TemporalOptions(flow=DEFAULT_LIVE_FLOW)
-    if st.backend != "feedforward":
-        raise OptionValueError("backend", "live mode uses the feed-forward back end; drop `backend` optim")
+    if st.backend == "optim":
+        raise OptionValueError("backend", "live mode uses the feed-forward or arbitrary back end; drop `backend` optim")
     if st.batch_size != 1:
         raise OptionValueError("batch_size", "live mode processes one frame at a time; drop `batch_size`")
     scale = DEFAULT_LIVE_FLOW_SCALE if flow_scale is None else flow_scale
@@ -499,9 +520,12 @@ def build_live_stylizer(
         strength = tm.stabilize.keys[0][1]
     else:
         strength = tm.strength(st.backend).keys[0][1] if use_flow else 0.0
-    cycle = list(models) if models is not None else [resolve_model(st.model)]
-    if st.model is not None and st.model not in cycle:
-        cycle.insert(0, st.model)
+    if st.backend == "arbitrary":  # the painting is analysed once, here; other models stay selectable
+        cycle = [_arbitrary_model(st), *(list(models) if models is not None else [])]
+    else:
+        cycle = list(models) if models is not None else [resolve_model(st.model)]
+        if st.model is not None and st.model not in cycle:
+            cycle.insert(0, st.model)
     threads = st.threads
     if threads is None and resolve_device(st.device).type == "cpu":
         threads = max(1, default_threads() - 1)

@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         init_mode["init"] = args.init_from
     elif args.init_from is not None:
         init_file = args.init_from
-    stylize = from_args(StylizeOptions, args, backend="optim")
+    # --method (adain, wct, swap) or --decoder: the arbitrary back end's preview in seconds; else optimisation
+    fast = args.method is not None or args.decoder is not None
+    stylize = from_args(StylizeOptions, args, backend="arbitrary" if fast else "optim")
     optim = from_args(OptimOptions, args, **{**{k: v for k, v in IMAGE_DEFAULTS.items() if getattr(args, k) is None},
                                             **init_mode})
     bar: Any = None
@@ -87,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    if not args.quiet:
+    if not args.quiet and result.iterations is None:
+        sys.stderr.write(f"vidstyle: wrote {result.output} ({result.width}×{result.height}, {stylize.method} in "
+                         f"{result.seconds:.1f} s)\n")
+    elif not args.quiet:
         losses = result.losses or {}
         terms = ", ".join(f"{k} {v:.4g}" for k, v in losses.items() if k != "total")
         sys.stderr.write(

@@ -33,7 +33,7 @@ Exit status: 0 when stopped or when the stream ended, 1 when the camera was lost
 
 #: StylizeOptions fields that do not apply to live mode (feed-forward, one frame at a time; the
 #: models are LiveOptions.models, a repeatable --model)
-EXCLUDED = ("backend", "model", "style", "batch_size")
+EXCLUDED = ("backend", "model", "batch_size")
 THREADS_HELP = "CPU threads for the network (default: one fewer than the cores, so capture and flow keep one)"
 
 
@@ -109,7 +109,8 @@ def _run(args: argparse.Namespace) -> int:
     def unset(cls: Any) -> dict[str, Any]:  # live defaults of the options not given
         return {k: v for k, v in LIVE_DEFAULTS.items() if k in cls.__dataclass_fields__ and getattr(args, k) is None}
 
-    stylize = from_args(StylizeOptions, args, **unset(StylizeOptions))
+    stylize = from_args(StylizeOptions, args, **unset(StylizeOptions),
+                        **({"backend": "arbitrary"} if args.style else {}))  # a painting: the arbitrary back end
     temporal = from_args(TemporalOptions, args, **unset(TemporalOptions))
     live = from_args(LiveOptions, args)
 

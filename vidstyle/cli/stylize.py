@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from vidstyle.options import EncodeOptions, OptimOptions, StylizeOptions, TemporalOptions, from_args
 
     # every value checked before any work; an error names the flag (vidstyle.cli.main)
+    if args.style and args.backend is None and not args.model:
+        args.backend = "arbitrary"  # a painting without a back end: any-style, no training
     groups = {"stylize": from_args(StylizeOptions, args), "temporal": from_args(TemporalOptions, args),
               "encode": from_args(EncodeOptions, args), "optim": from_args(OptimOptions, args)}
     if _one_picture(args.input, args.output):

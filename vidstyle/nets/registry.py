@@ -103,8 +103,12 @@ class StyleModel(nn.Module):
         """The style names of a multi-style model (slot 0 is the identity); ``[]`` for one-style models."""
         return list(getattr(self.net, "styles", []))
 
-    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
-        """``mix``: the style weights of a multi-style model (``N×S``; see :mod:`vidstyle.nets.multistyle`)."""
+    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None,
+                strength: torch.Tensor | None = None) -> torch.Tensor:
+        """``mix``: the style weights of a multi-style model (``N×S``; see :mod:`vidstyle.nets.multistyle`);
+        ``strength``: per-image style strength of a network that applies it itself (``feature_strength``)."""
+        if strength is not None:
+            return self.net(x, strength=strength).clamp(0.0, 1.0)
         if mix is not None or self.styles:
             return self.net(x, mix).clamp(0.0, 1.0)
         return self.net(x).clamp(0.0, 1.0)

@@ -46,7 +46,7 @@ METHODS = ("adain", "wct", "swap")
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")
 #: default stabilisation strength of each back end (the feed-forward stabiliser's blend strength;
 #: the optimisation back end's fraction of its temporal weight)
-DEFAULT_STABILIZE = {"feedforward": 0.85, "optim": 1.0}
+DEFAULT_STABILIZE = {"feedforward": 0.85, "optim": 1.0, "arbitrary": 0.85}
 
 
 # ------------------------------------------------------------------------------ custom kinds
@@ -199,6 +199,12 @@ class StylizeOptions:
                                         help="keep the input's colours (optim and arbitrary back ends)")
     style_scale: float = option(1.0, kind="float", minimum=0.05, maximum=8.0, group="stylization", metavar="S",
                                 help="style image size relative to the frame: the brush size (optim and arbitrary)")
+    vgg_weights: str | None = option(None, kind="str", group="loss network (optim and arbitrary back ends)", metavar="PATH", aliases=("vgg",),
+                                     help="VGG19 weights (.safetensors) or 'torchvision' "
+                                          "(default: $VIDSTYLE_VGG_WEIGHTS, else torchvision)")
+    vgg_convention: str | None = option(None, kind="choice", choices=("caffe", "torchvision"), group="loss network (optim and arbitrary back ends)",
+                                        help="input convention of a weights file whose metadata does not say")
+
     seed: int = option(0, kind="int", minimum=0, group="stylization", metavar="N",
                        help="random seed (noise init, any sampling); recorded for repeatable results")
     device: str | None = option(None, kind="str", group="processing", metavar="D", affects_output=False,
@@ -322,12 +328,6 @@ class OptimOptions:
                           help="multi-pass blend with the warped neighbour")
     fill: str = option("content", kind="choice", choices=("content", "warped"), group=_OPT,
                        help="start of disoccluded pixels in a warm-started frame")
-    vgg_weights: str | None = option(None, kind="str", group="loss network", metavar="PATH", aliases=("vgg",),
-                                     help="VGG19 weights (.safetensors) or 'torchvision' "
-                                          "(default: $VIDSTYLE_VGG_WEIGHTS, else torchvision)")
-    vgg_convention: str | None = option(None, kind="choice", choices=("caffe", "torchvision"), group="loss network",
-                                        help="input convention of a weights file whose metadata does not say")
-
     def __post_init__(self) -> None:
         check_group(self)
         if self.content_weight == 0 and self.style_weight == 0:
@@ -352,4 +352,4 @@ class OptimOptions:
         return {"temporal_weight": self.temporal_weight, "long_term": self.long_term,
                 "warm_iterations": self.warm_iterations, "tolerance": self.tolerance, "size": self.size,
                 "passes": self.passes, "pass_iterations": self.pass_iterations, "blend": self.blend,
-                "fill": self.fill, "vgg": self.vgg_weights, "vgg_convention": self.vgg_convention}
+                "fill": self.fill}

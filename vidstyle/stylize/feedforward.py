@@ -102,7 +102,7 @@ class FeedForwardStylizer:
             # (vidstyle.nets.fused; 1.3-1.6x faster for tiny/small on a CPU, BENCHMARKS.md)
             m = StyleModel(net=fuse_for_inference(copy.deepcopy(m.net)), name=m.name,
                            architecture=m.architecture, metadata=m.metadata)
-        elif fuse and not m.styles:  # other nets (engstrom2016): their instance norms as one-image batch norms
+        elif fuse and not m.styles and not getattr(m.net, "feature_strength", False):  # other nets (engstrom2016): their instance norms as one-image batch norms
             m = StyleModel(net=with_fast_instance_norms(m.net), name=m.name,
                            architecture=m.architecture, metadata=m.metadata)
         self.model = m.to(self.device, self.dtype).eval()
@@ -130,11 +130,20 @@ class FeedForwardStylizer:
         return self.model.styles
 
     @torch.inference_mode()
-    def __call__(self, batch: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
-        """``mix``: ``N×S`` style weights of a multi-style model (see :mod:`vidstyle.nets.multistyle`)."""
+    @property
+    def feature_strength(self) -> bool:
+        """Whether the network applies the style strength itself (the arbitrary-style back end)."""
+        return bool(getattr(self.model.net, "feature_strength", False))
+
+    def __call__(self, batch: torch.Tensor, mix: torch.Tensor | None = None,
+                 strength: torch.Tensor | None = None) -> torch.Tensor:
+        """``mix``: ``N×S`` style weights of a multi-style model (see :mod:`vidstyle.nets.multistyle`);
+        ``strength``: N style strengths for a network with :attr:`feature_strength`."""
         x = batch.to(self.device, self.dtype, non_blocking=True)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        if strength is not None:
+            return self._fn(x, strength=strength).float()
         if self.styles:
             return self._fn(x, mix).float()
         return self._fn(x).float()

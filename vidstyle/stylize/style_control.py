@@ -1,7 +1,8 @@
 """Which style, and how much of it, each frame gets: style mix and style strength.
 
 Multi-style models (:mod:`vidstyle.nets.multistyle`) take a mix of their styles' ``(γ, β)`` and move
-toward their identity slot for a strength below 1. One-style models have no style to mix; their
+toward their identity slot for a strength below 1. The arbitrary-style back end interpolates its
+features (the transform's α). One-style models have no style to mix; their
 strength blends the output with the input picture (``s·f(x) + (1 − s)·x``), the nearest thing a
 per-style network allows. Both values may be keyframed (:class:`~vidstyle.options.Curve`) and are
 sampled at each frame's number.
@@ -64,6 +65,11 @@ class StyleControl:
         if self.styles:
             rows = [self.weights(numbers[0])] * len(numbers) if self.constant else [self.weights(n) for n in numbers]
             return stylizer(batch, torch.stack(rows))  # type: ignore[operator]
+        if getattr(stylizer, "feature_strength", False):  # the network applies it (arbitrary back end)
+            if self.strength is None:
+                return stylizer(batch)  # type: ignore[operator]
+            s = torch.tensor([self.strength.at(n) for n in numbers], dtype=torch.float32)
+            return stylizer(batch, strength=s)  # type: ignore[operator]
         y = stylizer(batch)  # type: ignore[operator]
         if self.strength is None:
             return y

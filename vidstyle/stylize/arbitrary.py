@@ -1,0 +1,135 @@
+"""The arbitrary-style back end: any painting at run time, no training per style.
+
+``output = decoder(transform(encoder(frame), style))``: the frame is encoded by VGG19 up to relu3_1
+(:class:`~vidstyle.nets.decoder.VGGEncoder`), its features are moved toward the painting's statistics
+(:mod:`vidstyle.stylize.transforms`: AdaIN, WCT or style swap) and a decoder trained by this project
+(:class:`~vidstyle.nets.decoder.Decoder`, ``vidstyle train --kind decoder``) turns them back into a
+picture. The painting is analysed **once**, when the stage is built (``prepare_style``); frames only pay
+for the encoder, the transform and the decoder.
+
+:class:`ArbitraryNet` is an ``nn.Module`` with the interface of a style network, so the feed-forward
+stage runs it (batching, precision, stabilisation, keyframed ``style_strength`` = the transform's α).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vidstyle.errors import InputNotFoundError, ModelError
+from vidstyle.options.spec import OptionValueError
+
+__all__ = ["DEFAULT_DECODER", "ArbitraryNet", "build_arbitrary_model", "find_decoder"]
+
+#: the decoder the project ships (``models/decoder_relu31.safetensors``)
+DEFAULT_DECODER = "decoder_relu31"
+#: the long side a painting is analysed at, before ``style_scale``
+STYLE_SIZE = 512
+
+
+def find_decoder(spec: str | os.PathLike[str] | None) -> Path:
+    """A decoder file: a path, or a name looked up where shipped models live."""
+    from vidstyle.nets.registry import models_dirs
+
+    text = os.fspath(spec) if spec is not None else DEFAULT_DECODER
+    p = Path(text)
+    if p.suffix == ".safetensors" or os.sep in text:
+        if not p.is_file():
+            raise InputNotFoundError(f"decoder file {p} not found; check the path, or train one with "
+                                     "`vidstyle train --kind decoder`")
+        return p
+    for folder in models_dirs():
+        candidate = folder / f"{text}.safetensors"
+        if candidate.is_file():
+            return candidate
+    raise ModelError(f"no decoder named {text!r}; give a .safetensors path (train one with `vidstyle train --kind "
+                     "decoder`)")
+
+
+class ArbitraryNet(nn.Module):
+    """Encoder → feature transform toward prepared style statistics → decoder; RGB [0, 1] in and out.
+
+    ``forward(x, strength=None)``: ``strength`` (N values in [0, 1], or one) is the transform's α:
+    0 gives the decoded photo, 1 the full style.
+    """
+
+    styles: list[str] = []  # not a multi-style network
+    #: the style strength is applied in feature space (see :mod:`vidstyle.stylize.style_control`)
+    feature_strength = True
+
+    def __init__(self, *, encoder: nn.Module, decoder: nn.Module, statistics: Any, method: str,
+                 preserve_color: str | None = None) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.statistics = statistics
+        self.method = method
+        self.preserve_color = preserve_color
+
+    def forward(self, x: torch.Tensor, strength: torch.Tensor | float | None = None) -> torch.Tensor:
+        from vidstyle.stylize import transforms
+
+        feats = self.encoder(x)
+        stats = self.statistics
+        fn = {"adain": transforms.adain, "wct": transforms.wct, "swap": transforms.style_swap}[self.method]
+        if strength is None or isinstance(strength, float):
+            moved = fn(feats, stats, strength=1.0 if strength is None else float(strength))
+        else:
+            values = strength.flatten().tolist()
+            if len(set(values)) == 1:
+                moved = fn(feats, stats, strength=float(values[0]))
+            else:
+                moved = torch.cat([fn(feats[i:i + 1], stats, strength=float(v)) for i, v in enumerate(values)])
+        y = self.decoder(moved.to(feats.dtype), size=tuple(x.shape[-2:]))
+        if self.preserve_color:
+            y = transforms.keep_colours(y.float().clamp(0, 1), x.float()).to(y.dtype)
+        return y
+
+
+def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decoder: str | None = None,
+                          vgg_weights: str | None = None, vgg_convention: str | None = None,
+                          preserve_color: str | None = None, style_scale: float = 1.0) -> Any:
+    """A :class:`~vidstyle.nets.registry.StyleModel` running :class:`ArbitraryNet` for ``styles``
+    (:class:`~vidstyle.options.StyleImage` entries: paths and blend weights).
+
+    The decoder must decode the encoder's layer, and must have been trained on the same VGG19 weights
+    (a decoder learns one encoder's features): a mismatch is refused with a one-line error.
+
+    Raises:
+        InputNotFoundError, ModelError, OptionValueError: a missing painting or decoder, a decoder of
+            another layer or VGG, a painting too small to analyse.
+    """
+    from vidstyle.io.imagefiles import read_image
+    from vidstyle.nets.decoder import VGGEncoder, load_decoder
+    from vidstyle.nets.registry import StyleModel
+    from vidstyle.stylize import transforms
+    from vidstyle.stylize.feedforward import image_to_tensor
+
+    path = find_decoder(decoder)
+    dec = load_decoder(path)
+    encoder = VGGEncoder(layer=dec.layer, weights=vgg_weights, convention=vgg_convention)  # type: ignore[arg-type]
+    wanted = getattr(dec, "vgg_source", "") or ""
+    have = Path(str(encoder.source)).name
+    if wanted and wanted != have and not os.environ.get("VIDSTYLE_ANY_VGG"):
+        raise ModelError(f"decoder {path.name} was trained on the VGG19 weights {wanted}, but the encoder has {have}; "
+                         f"pass vgg_weights (--vgg-weights) pointing to {wanted}, or train a decoder for yours with "
+                         "`vidstyle train --kind decoder`")
+    feats = []
+    for style in styles:
+        image = read_image(style.path)
+        h, w = image.shape[:2]
+        if min(h, w) < 32:
+            raise OptionValueError("style", f"style image {style.path} is {w}×{h}; it must be at least 32 px on each side")
+        t = transforms.style_image_at(image_to_tensor(image)[None], long_side=max(32, round(STYLE_SIZE * style_scale)))
+        with torch.no_grad():
+            feats.append(encoder(t))
+    stats = transforms.prepare_style(feats, method=method, weights=[s.weight for s in styles])  # type: ignore[arg-type]
+    net = ArbitraryNet(encoder=encoder, decoder=dec, statistics=stats, method=method, preserve_color=preserve_color)
+    names = ", ".join(Path(s.path).stem for s in styles)
+    return StyleModel(net=net.eval(), name=f"{method}:{names}", architecture="arbitrary",
+                      metadata={"path": str(path), "style": names, "decoder": path.name})
