@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -313,17 +314,28 @@ _OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "multi_style": False, "ad
 
 def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
                      config: TrainConfig) -> tuple[int, float, list[dict[str, float]]]:
+    keys = ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
+            "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init",
+            "style_reduction", "multi_style", "add_style", "style_names", "identity_weight")
+    return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, defaults=_OLD_CHECKPOINT_DEFAULTS)
+
+
+def restore_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
+                       config: Any, keys: tuple[str, ...], defaults: dict[str, Any] | None = None,
+                       kind: str | None = None) -> tuple[int, float, list[dict[str, float]]]:
+    """Restore a training checkpoint (network, Adam state, RNG states) after checking that it was made
+    with the same ``keys`` of ``config`` (``defaults``: what older checkpoints had in effect) and, when
+    given, that its metadata ``kind`` matches. Returns ``(iteration, elapsed seconds, loss history)``."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    saved = json.loads(meta.get("config", "{}"))
-    mine = dataclasses.asdict(config)
-    for key in ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
-                "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init", "style_reduction",
-                "multi_style", "add_style", "style_names", "identity_weight"):
-        a, b = saved.get(key, _OLD_CHECKPOINT_DEFAULTS.get(key)), mine.get(key)
+    if kind is not None and meta.get("kind") != kind:
+        raise OptionValueError("resume", f"resume: {path} is not a {kind.replace('_', ' ')}; start fresh")
+    saved, mine = json.loads(meta.get("config", "{}")), dataclasses.asdict(config)
+    for key in keys:
+        a, b = saved.get(key, (defaults or {}).get(key)), mine.get(key)
         if isinstance(b, tuple):
             b = list(b)
         if a != b:
@@ -333,11 +345,9 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
     steps = json.loads(meta.get("steps", "{}"))
     for i, p in enumerate(net.parameters()):
         if str(i) in steps:
-            opt.state[p] = {
-                "step": torch.tensor(steps[str(i)]),
-                "exp_avg": tensors[f"opt.{i}.exp_avg"].to(p.device, copy=True),
-                "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(p.device, copy=True),
-            }
+            opt.state[p] = {"step": torch.tensor(steps[str(i)]),
+                            "exp_avg": tensors[f"opt.{i}.exp_avg"].to(p.device, copy=True),
+                            "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(p.device, copy=True)}
     gen.set_state(tensors["rng.data"])
     torch.set_rng_state(tensors["rng.torch"])
     return int(meta["iteration"]), float(meta.get("elapsed", "0")), json.loads(meta.get("history", "[]"))
@@ -399,7 +409,6 @@ class _StylePlan:
         mix[slot] = 1.0
         return self.net(x, mix)
 
-
 def _multistyle_from(spec: str, *, size: str) -> torch.nn.Module:
     from vidstyle.nets.registry import list_models, load_model
 
@@ -412,6 +421,22 @@ def _multistyle_from(spec: str, *, size: str) -> torch.nn.Module:
     if model.net.config != PRESETS[size]:
         raise OptionValueError("size", f"size must match the model {spec!r} ({model.net.config}), got {size!r}")
     return model.net
+
+
+def start_run(*, device: str | torch.device, threads: int | None, output: str | os.PathLike[str]) -> tuple[torch.device, Path]:
+    """What every training run does first: the device, the CPU threads (a training owns its process),
+    and the output path without its extension, whose folder must exist."""
+    from vidstyle.runtime import resolve_device
+
+    dev = resolve_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    out = Path(output)
+    if out.suffix == ".safetensors":
+        out = out.with_suffix("")
+    if not out.parent.is_dir():
+        raise InputNotFoundError(f"output folder {out.parent} does not exist; create it first")
+    return dev, out
 
 
 def _hardware(device: torch.device) -> str:
@@ -432,17 +457,8 @@ def _hardware(device: torch.device) -> str:
 def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[TrainProgress], None] | None = None,
           device: str | torch.device = "cpu") -> TrainResult:
     """Train a style network; see the module docstring. Returns paths and final losses."""
-    from vidstyle.stylize.feedforward import resolve_device
-
     config.validate()
-    device = resolve_device(device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    output = Path(config.output)
-    if output.suffix == ".safetensors":
-        output = output.with_suffix("")
-    if not output.parent.is_dir():
-        raise InputNotFoundError(f"output folder {output.parent} does not exist; create it first")
+    device, output = start_run(device=device, threads=config.threads, output=config.output)
     name = config.name or output.name
     ckpt = _checkpoint_path(output)
     if config.add_style:  # a wrong init fails before the loss network loads

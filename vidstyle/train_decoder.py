@@ -18,7 +18,6 @@ identical state.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -152,32 +151,11 @@ def _loss_layers(layer: str) -> tuple[str, ...]:
 
 def _load_checkpoint(path: Path, *, net: Decoder, opt: torch.optim.Optimizer, gen: torch.Generator,
                      config: DecoderTrainConfig) -> tuple[int, float, list[dict[str, float]]]:
-    from safetensors import safe_open
+    from vidstyle.train import restore_checkpoint
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    if meta.get("kind") != "decoder_checkpoint":
-        raise OptionValueError("resume", f"resume: {path} is not a decoder training checkpoint; start fresh")
-    saved, mine = json.loads(meta.get("config", "{}")), dataclasses.asdict(config)
-    for key in ("layer", "image_size", "batch_size", "content", "seed", "lr", "pixel_weight", "perceptual_weight",
-                "max_images", "held_out", "held_out_count"):
-        a, b = saved.get(key), mine.get(key)
-        if isinstance(b, tuple):
-            b = list(b)
-        if a != b:
-            raise OptionValueError("resume", f"resume: checkpoint {path} was made with {key}={a!r}, not {b!r}; "
-                                   "use the same options or start fresh")
-    net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")}, strict=True)
-    steps = json.loads(meta.get("steps", "{}"))
-    for i, p in enumerate(net.parameters()):
-        if str(i) in steps:
-            opt.state[p] = {"step": torch.tensor(steps[str(i)]),
-                            "exp_avg": tensors[f"opt.{i}.exp_avg"].to(p.device, copy=True),
-                            "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(p.device, copy=True)}
-    gen.set_state(tensors["rng.data"])
-    torch.set_rng_state(tensors["rng.torch"])
-    return int(meta["iteration"]), float(meta.get("elapsed", "0")), json.loads(meta.get("history", "[]"))
+    keys = ("layer", "image_size", "batch_size", "content", "seed", "lr", "pixel_weight", "perceptual_weight",
+            "max_images", "held_out", "held_out_count")
+    return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, kind="decoder_checkpoint")
 
 
 def _mark_checkpoint(path: Path, *, state_source: str, convention: str) -> None:
@@ -198,17 +176,10 @@ def train_decoder(*, config: DecoderTrainConfig, resume: bool = False,
                   progress: Callable[[TrainProgress], None] | None = None,
                   device: str | torch.device = "cpu") -> DecoderTrainResult:
     """Train a decoder; see the module docstring. Returns paths, final losses and the held-out PSNR."""
-    from vidstyle.stylize.feedforward import resolve_device
+    from vidstyle.train import start_run
 
     config.validate()
-    device = resolve_device(device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    output = Path(config.output)
-    if output.suffix == ".safetensors":
-        output = output.with_suffix("")
-    if not output.parent.is_dir():
-        raise InputNotFoundError(f"output folder {output.parent} does not exist; create it first")
+    device, output = start_run(device=device, threads=config.threads, output=config.output)
     name = config.name or output.name
     ckpt = output.with_name(output.name + ".ckpt.safetensors")
 
