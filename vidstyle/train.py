@@ -41,6 +41,7 @@ from vidstyle.losses import STYLE_REDUCTIONS, StyleLoss, content_loss, tv_loss
 from vidstyle.nets.transformer import PRESETS, TransformerNet
 from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
 from vidstyle.options.spec import OptionValueError
+from vidstyle.io.files import publish
 
 __all__ = ["TrainConfig", "TrainProgress", "TrainResult", "train", "load_image", "synthetic_pair"]
 
@@ -279,7 +280,7 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
     }
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    publish(tmp, path)
 
 
 def _init_from(net: TransformerNet, spec: str, *, size: str, strict: bool = True) -> None:

@@ -33,6 +33,7 @@ from vidstyle.io.naming import with_parameter
 from vidstyle.nets.decoder import ENCODER_LAYERS, Decoder, VGGEncoder, save_decoder
 from vidstyle.nets.vgg import load_vgg_state
 from vidstyle.options.spec import OptionValueError
+from vidstyle.io.files import publish
 from vidstyle.train import (
     _IMAGE_EXTS,
     TrainProgress,
@@ -169,7 +170,7 @@ def _mark_checkpoint(path: Path, *, state_source: str, convention: str) -> None:
     meta.update({"kind": "decoder_checkpoint", "vgg_source": Path(state_source).name, "vgg_convention": convention})
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    publish(tmp, path)
 
 
 def train_decoder(*, config: DecoderTrainConfig, resume: bool = False,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -85,7 +87,10 @@ def test_file_round_trip(tmp_path) -> None:
     from vidstyle.nets.registry import load_model, save_model
 
     net = _net()
-    save_model(tmp_path / "m.safetensors", net=net, name="m", style="a,b")
+    path = save_model(tmp_path / "m.safetensors", net=net, name="m", style="a,b")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any file the user writes, not 0600
     model = load_model(tmp_path / "m.safetensors")
     assert model.architecture == "multistyle" and model.styles == [IDENTITY, "a", "b"]
     x = torch.rand(1, 3, 32, 32)

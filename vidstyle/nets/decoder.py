@@ -27,6 +27,7 @@ from vidstyle.errors import InputNotFoundError, ModelError
 from vidstyle.nets.transformer import check_image_batch, pad_to_multiple
 from vidstyle.nets.vgg import VGG19_LAYERS, VGGFeatures, VGGState, load_vgg_state
 from vidstyle.options.spec import OptionValueError
+from vidstyle.io.files import publish
 
 __all__ = ["ENCODER_LAYERS", "VGGEncoder", "Decoder", "save_decoder", "load_decoder", "decoder_plan", "DECODER_FORMAT", "FEATURE_SCALE"]
 
@@ -156,7 +157,7 @@ def save_decoder(path: str | os.PathLike, *, decoder: Decoder, vgg_source: str, 
     tensors = {k: v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    publish(tmp, path)
     return path
 
 

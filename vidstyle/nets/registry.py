@@ -29,6 +29,7 @@ from vidstyle.errors import InputNotFoundError, ModelError, WeightsUnavailableEr
 from vidstyle.io.hashing import file_sha256
 from vidstyle.nets.engstrom import Engstrom2016Net
 from vidstyle.nets.transformer import NetConfig, TransformerNet
+from vidstyle.io.files import publish
 
 __all__ = [
     "StyleModel",
@@ -335,5 +336,5 @@ def save_model(
     tmp = path.with_name(path.name + ".tmp")
     sd = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     save_file(sd, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    publish(tmp, path)
     return path
