@@ -323,3 +323,18 @@ def test_init_of_another_size_is_refused(data: dict[str, Path], tmp_path: Path) 
     with pytest.raises(InvalidOptionError, match="^init .*same `size`, or drop `init`") as info:
         train(config=_config(data, tmp_path / "other", iterations=1, size="small", init=str(first.model_path)))
     assert error_line(info.value).startswith("--init ") and "same --size, or drop --init" in error_line(info.value)
+
+
+def test_cli_ctrl_c_says_where_the_checkpoint_is(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch) -> None:
+    import vidstyle.train
+    from vidstyle.cli.main import main
+
+    def interrupted(**kw: object) -> None:
+        (tmp_path / "mine.ckpt.safetensors").write_bytes(b"checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vidstyle.train, "train", interrupted)
+    rc = main(["train", "--style", "s.jpg", "--content", "photos", "-o", str(tmp_path / "mine"), "--iterations", "7"])
+    err = capsys.readouterr().err
+    assert rc == 130
+    assert str(tmp_path / "mine.ckpt.safetensors") in err and "--iterations 7 --resume" in err

@@ -14,7 +14,7 @@ EPILOG = """a job file (TOML), one per shot:
   output = "styled/sh010.%04d.exr"
   frames = "1001-1240"
   backend = "feedforward"
-  model = "models/starry_tiny.safetensors"
+  model = "starry_tiny"                # a shipped name, or a .safetensors file
   seed = 1234
   bit_depth = 32
 

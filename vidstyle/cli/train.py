@@ -19,12 +19,16 @@ def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(t) for t in text.split(",") if t)
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Examples kept as written, and every option's default shown."""
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from vidstyle.train import TrainConfig
 
     d = TrainConfig(style=("x",), content="", output="")
     p = sub.add_parser("train", help="train a feed-forward style network", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       formatter_class=_Formatter,
                        description="Train a TransformerNet on a folder of photos with perceptual losses (Johnson et al.).")
     p.add_argument("--kind", choices=("style", "decoder"), default="style",
                    help="style: a feed-forward network for the --style image(s); decoder: the decoder that inverts "
@@ -79,6 +83,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
     p.add_argument("--max-images", type=int, default=None, help="use only the first N content images")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    for action in p._actions:  # ArgumentDefaultsHelpFormatter shows a default only next to a help text
+        if action.help is None:
+            action.help = "(default: %(default)s)"
     p.set_defaults(func=run, train_parser=p)
 
 
@@ -122,6 +129,8 @@ def run_decoder(args: argparse.Namespace) -> int:
     bar, progress = _progress_bar(config.iterations, args.quiet)
     try:
         result = train_decoder(config=config, resume=args.resume, progress=progress, device=args.device)
+    except KeyboardInterrupt:
+        return _interrupted(bar, config.output)
     finally:
         if bar is not None:
             bar.close()
@@ -155,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
     bar, progress = _progress_bar(config.iterations, args.quiet)
     try:
         result = train(config=config, resume=args.resume, progress=progress, device=args.device)
+    except KeyboardInterrupt:
+        return _interrupted(bar, config.output)
     finally:
         if bar is not None:
             bar.close()
@@ -162,3 +173,23 @@ def run(args: argparse.Namespace) -> int:
           f"{result.iterations} iterations in {result.seconds / 60:.1f} min; final losses "
           + ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items()))
     return 0
+
+
+def _interrupted(bar: object, output: str) -> int:
+    """Ctrl-C: say where the last checkpoint is and how to continue (exit 130)."""
+    import shlex
+    from pathlib import Path
+
+    if bar is not None:
+        bar.close()  # type: ignore[attr-defined]
+    out = Path(output)
+    out = out.with_suffix("") if out.suffix == ".safetensors" else out
+    ckpt = out.with_name(out.name + ".ckpt.safetensors")
+    words = ["vidstyle", *sys.argv[1:]]
+    if "--resume" not in words:
+        words.append("--resume")
+    if ckpt.is_file():
+        sys.stderr.write(f"vidstyle: interrupted; the last checkpoint is {ckpt}; continue with: {shlex.join(words)}\n")
+    else:
+        sys.stderr.write("vidstyle: interrupted before the first checkpoint; nothing to resume from\n")
+    return 130
