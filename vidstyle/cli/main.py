@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         reexec_with_malloc_tunable()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what the user typed (resume hints repeat it)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

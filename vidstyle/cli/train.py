@@ -130,7 +130,7 @@ def run_decoder(args: argparse.Namespace) -> int:
     try:
         result = train_decoder(config=config, resume=args.resume, progress=progress, device=args.device)
     except KeyboardInterrupt:
-        return _interrupted(bar, config.output)
+        return _interrupted(bar, config.output, args.argv)
     finally:
         if bar is not None:
             bar.close()
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = train(config=config, resume=args.resume, progress=progress, device=args.device)
     except KeyboardInterrupt:
-        return _interrupted(bar, config.output)
+        return _interrupted(bar, config.output, args.argv)
     finally:
         if bar is not None:
             bar.close()
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _interrupted(bar: object, output: str) -> int:
+def _interrupted(bar: object, output: str, argv: list[str]) -> int:
     """Ctrl-C: say where the last checkpoint is and how to continue (exit 130)."""
     import shlex
     from pathlib import Path
@@ -185,7 +185,7 @@ def _interrupted(bar: object, output: str) -> int:
     out = Path(output)
     out = out.with_suffix("") if out.suffix == ".safetensors" else out
     ckpt = out.with_name(out.name + ".ckpt.safetensors")
-    words = ["vidstyle", *sys.argv[1:]]
+    words = ["vidstyle", *argv]
     if "--resume" not in words:
         words.append("--resume")
     if ckpt.is_file():
