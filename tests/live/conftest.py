@@ -1,56 +1,10 @@
-"""Shared helpers of the live-mode tests: small lavfi sources, a tiny random model, slow fake stages."""
+"""Fixtures of the live-mode tests (a tiny random model); helpers are in live_helpers.py."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-from vidstyle.frame import Frame
-
-#: a small paced test source (a camera at 30 fps); small so that the CPU is not the bottleneck
-SRC = "lavfi:testsrc2=size=160x96:rate=30"
-PERIOD = 1.0 / 30.0
-
-
-class SlowStage:
-    """A deliberately slow "model": sleeps ``delay`` seconds per frame, outputs the inverted image."""
-
-    name = "slow"
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.indices: list[int] = []
-
-    def process(self, frame: Frame) -> list[Frame]:
-        time.sleep(self.delay)
-        frame.stylized = 255 - frame.image
-        self.indices.append(frame.index)
-        return [frame]
-
-    def finish(self) -> list[Frame]:
-        return []
-
-    def close(self) -> None:
-        pass
-
-
-class ScriptedPreview:
-    """A fake preview window: records what it shows, returns ``keys[n]`` for the n-th frame."""
-
-    def __init__(self, keys: dict[int, int] | None = None) -> None:
-        self.keys = dict(keys or {})
-        self.shown: list[np.ndarray] = []
-        self.closed = False
-
-    def show(self, image_bgr: np.ndarray) -> int:
-        self.shown.append(image_bgr.copy())
-        return self.keys.get(len(self.shown) - 1, -1)
-
-    def close(self) -> None:
-        self.closed = True
 
 
 @pytest.fixture(scope="session")
@@ -67,12 +21,3 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path, net=TransformerNet(config="tiny"), name="rand_tiny", style="random"
     )
     return path
-
-
-def decoded_times(path: Path) -> list[float]:
-    """Presentation times (seconds) of every frame of a video file, decoded with PyAV."""
-    import av
-
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        return [float(f.pts * f.time_base) for f in c.decode(s)]

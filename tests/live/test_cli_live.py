@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import pytest
 import torch
-from conftest import decoded_times
+from live_helpers import decoded_times
 
 from vidstyle.cli.main import main
 from vidstyle.live import CameraSource

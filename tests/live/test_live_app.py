@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import decoded_times
+from live_helpers import decoded_times
 
 import vidstyle
 from vidstyle.errors import InvalidOptionError, OutputExistsError

@@ -9,7 +9,7 @@ import time
 import av
 import numpy as np
 import pytest
-from conftest import PERIOD, SRC
+from live_helpers import PERIOD, SRC
 
 from vidstyle.errors import InvalidOptionError
 from vidstyle.live import LIVE_TIME_BASE, CameraSource, open_camera, parse_size

@@ -7,7 +7,7 @@ import threading
 import cv2
 import numpy as np
 import pytest
-from conftest import ScriptedPreview
+from live_helpers import ScriptedPreview
 
 from vidstyle.frame import Frame
 from vidstyle.live import LiveOutput, display_available, draw_overlay

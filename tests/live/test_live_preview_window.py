@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import decoded_times
+from live_helpers import decoded_times
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = "lavfi:testsrc2=size=160x96:rate=30"

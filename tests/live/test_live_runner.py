@@ -12,7 +12,7 @@ import statistics
 
 import av
 import pytest
-from conftest import PERIOD, SRC, ScriptedPreview, SlowStage, decoded_times
+from live_helpers import PERIOD, SRC, ScriptedPreview, SlowStage, decoded_times
 
 from vidstyle.errors import CameraError
 from vidstyle.io import open_sink
