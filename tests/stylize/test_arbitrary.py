@@ -104,3 +104,13 @@ def test_bad_inputs_are_one_clear_error(parts) -> None:
         _stages(parts, vgg_weights=str(other))
     with pytest.raises(OptionValueError, match="needs a style image"):
         _stages(parts, style=None)
+
+
+def test_method_and_decoder_need_a_painting() -> None:
+    from vidstyle.options import StylizeOptions
+
+    assert StylizeOptions(backend="arbitrary", style="p.jpg").method == "adain"
+    for kw in ({"method": "wct"}, {"decoder": "d.safetensors"}):
+        with pytest.raises(OptionValueError, match="is for the arbitrary back end") as info:
+            StylizeOptions(**kw)
+        assert info.value.parameter in kw

@@ -190,8 +190,9 @@ class StylizeOptions:
     style_strength: Curve | None = option(None, kind="curve", minimum=0.0, maximum=1.0, group="stylization",
                                           metavar="S|F:S,...",
                                           help="how much style: 0 (the photo) to 1 (full, default); keyframeable")
-    method: str = option("adain", kind="choice", choices=METHODS, group="stylization",
-                         help="arbitrary back end: adain (fast), wct (whitening and colouring) or swap (style patches)")
+    method: str | None = option(None, kind="choice", choices=METHODS, group="stylization",
+                                help="arbitrary back end: adain (default, fast), wct (whitening and colouring) or swap "
+                                     "(style patches)")
     decoder: str | None = option(None, kind="str", group="stylization", metavar="NAME|PATH",
                                  help="arbitrary back end: the decoder (a shipped name or a .safetensors file; default: "
                                       "the shipped relu3_1 decoder)")
@@ -227,6 +228,12 @@ class StylizeOptions:
         if self.backend in ("optim", "arbitrary") and not self.style:
             raise OptionValueError("style", f"`backend` {self.backend} needs a style image: add `style` PATH",
                                    also=("backend",))
+        if self.backend != "arbitrary" and (self.method is not None or self.decoder is not None):
+            which = "method" if self.method is not None else "decoder"
+            raise OptionValueError(which, f"{which} is for the arbitrary back end: give a painting with `style` "
+                                          "(and `backend` arbitrary)", also=("style", "backend"))
+        if self.backend == "arbitrary" and self.method is None:
+            object.__setattr__(self, "method", "adain")
         if self.backend == "arbitrary" and self.model is not None:
             raise OptionValueError("model", "model is for the feed-forward back end; the arbitrary back end takes "
                                             "`style` (and `decoder`)", also=("backend", "decoder"))
