@@ -216,3 +216,26 @@ def test_download_is_hash_checked(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(WeightsUnavailableError, match="could not be downloaded"):
         registry._download_shipped("starry_tiny")
+
+
+def test_models_by_path_and_listing_skips_checkpoints(tmp_path, capsys, monkeypatch) -> None:
+    """`vidstyle models PATH` prints the card next to a model file; checkpoints and foreign files are not listed."""
+    import torch
+
+    from vidstyle.cli.main import main
+    from vidstyle.nets.registry import list_models, save_model
+    from vidstyle.nets.transformer import TransformerNet
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    save_model(folder / "mine.safetensors", net=TransformerNet(config="tiny"), name="mine", style="x")
+    (folder / "mine.md").write_text("# mine\n\nthe card\n")
+    (folder / "mine.ckpt.safetensors").write_bytes((folder / "mine.safetensors").read_bytes())
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(1)}, str(folder / "foreign.safetensors"))
+    monkeypatch.setenv("VIDSTYLE_MODELS", str(folder))
+    names = [m.name for m in list_models()]
+    assert "mine" in names and "mine.ckpt" not in names and "foreign" not in names
+    assert main(["models", str(folder / "mine.safetensors")]) == 0
+    assert "the card" in capsys.readouterr().out

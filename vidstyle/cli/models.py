@@ -16,7 +16,7 @@ EPILOG = """examples:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = add_command(subparsers, "models", help="list shipped style models or show a model card", description="List the style models shipped with vidstyle, or print the card of one of them.", epilog=EPILOG)
-    p.add_argument("name", nargs="?", metavar="NAME", help="a model name: print its card")
+    p.add_argument("name", nargs="?", metavar="NAME|PATH", help="a model name or a model file: print its card")
     p.set_defaults(func=run)
     return p
 
@@ -90,5 +90,19 @@ def run(args: argparse.Namespace) -> int:
                 f"{m.name}: {m.architecture}, style {m.style or '-'}; {m.description or ''}\n(no model card found)\n"
             )
             return 0
+    from pathlib import Path
+
+    path = Path(args.name)
+    if path.is_file():  # a model file given by path, as --model takes it
+        card = path.with_name(path.name.removesuffix(".safetensors") + ".md")
+        if card.is_file():
+            sys.stdout.write(card.read_text(encoding="utf-8"))
+            return 0
+        from vidstyle.nets.registry import load_model
+
+        model = load_model(path)
+        sys.stdout.write(f"{model.name}: {model.architecture}, style {model.metadata.get('style', '-')}\n"
+                         "(no model card next to the file)\n")
+        return 0
     names = ", ".join(m.name for m in models) or "none shipped"
-    raise ModelError(f"unknown model {args.name!r}; choose one of: {names}")
+    raise ModelError(f"unknown model {args.name!r}; choose one of: {names}, or give a model file's path")

@@ -216,7 +216,7 @@ def list_models() -> list[ModelInfo]:
         if not d.is_dir():
             continue
         for p in sorted(d.glob("*.safetensors")):
-            if p.stem in seen:
+            if p.stem in seen or p.name.endswith(".ckpt.safetensors"):  # training checkpoints are not models
                 continue
             try:
                 from safetensors import safe_open
@@ -224,6 +224,8 @@ def list_models() -> list[ModelInfo]:
                 with safe_open(str(p), framework="pt") as f:
                     meta = dict(f.metadata() or {})
             except Exception:
+                continue
+            if "vidstyle.architecture" not in meta:  # not a vidstyle file (it still loads with --model PATH)
                 continue
             card = p.with_suffix(".md")
             card_json = _card_of(meta)
@@ -263,6 +265,9 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
         path = found
     sd, meta = _read_safetensors(path)
     arch = meta.get("vidstyle.architecture") or _detect_architecture(sd, path)
+    if arch == "decoder":
+        raise ModelError(f"{path.name} is a decoder of the arbitrary-style back end, not a style model; use it with "
+                         f"--style PAINTING --decoder {path.stem}")
     config = None
     styles: list[str] | None = None
     if arch == "multistyle":
