@@ -354,7 +354,9 @@ def test_subprocess_bad_input_has_no_traceback(media, models, tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_subprocess_ctrl_c_keeps_playable_partial(models, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_subprocess_ctrl_c_keeps_playable_partial(models, tmp_path, sig):
+    """Ctrl-C, or a SIGTERM from a scheduler or `kill`, stops cleanly and leaves a partial that plays."""
     out = tmp_path / "live.mp4"
     src = "lavfi:testsrc2=size=96x64:rate=25:duration=600"
     proc = subprocess.Popen(
@@ -375,7 +377,7 @@ def test_subprocess_ctrl_c_keeps_playable_partial(models, tmp_path):
         time.sleep(0.1)
     time.sleep(1.0)  # let it write a few more frames
     assert proc.poll() is None, "".join(chunks)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     code = proc.wait(60)
     t.join(5)
     err = "".join(chunks)

@@ -95,6 +95,15 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
 
+    import signal
+
+    def on_term(signum: int, frame: Any) -> None:  # a scheduler's or `kill`'s SIGTERM stops cleanly, like Ctrl-C
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (an embedding application)
+        pass
     try:
         stats = stylize_video(
             args.input, args.output, start=args.start, end=args.end, fps=args.fps, overwrite=args.overwrite,
