@@ -270,3 +270,17 @@ def test_shared_vgg_prefix(shared_weights: Path, content_photo: Path) -> None:
     for layer in ("relu2_1", "relu3_1"):
         ga, gm, go = gram_matrix(fa[layer]), gram_matrix(fm[layer]), gram_matrix(fo[layer])
         assert (ga - gm).norm() < 0.5 * (ga - go).norm(), layer
+
+
+def test_a_style_model_as_vgg_weights_is_named_for_what_it_is(tmp_path) -> None:
+    """Checked by keys first: the metadata question (which input convention) would mislead."""
+    from vidstyle.cli.common import error_line
+    from vidstyle.errors import ModelError
+    from vidstyle.nets.registry import save_model
+    from vidstyle.nets.transformer import TransformerNet
+    from vidstyle.nets.vgg import load_vgg_state
+
+    path = save_model(tmp_path / "style.safetensors", net=TransformerNet(config="tiny"), name="s", style="s")
+    with pytest.raises(ModelError, match="is not VGG19 weights") as info:
+        load_vgg_state(weights=path)
+    assert "--vgg-weights" in error_line(info.value)

@@ -75,7 +75,9 @@ def _convs_from_features(sd: dict[str, torch.Tensor], source: str) -> dict[str, 
         if parts[0] == "features":
             parts = parts[1:]
         if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in ("weight", "bias"):
-            raise ModelError(f"{source}: unexpected key {key!r}; expected torchvision vgg19().features keys like 'features.0.weight'")
+            raise with_parameter(ModelError(f"{source} is not VGG19 weights (key {key!r}); pass the ImageNet VGG19 "
+                                            "weights as `vgg_weights` (keys like 'features.0.weight'), not a style model"),
+                                 "vgg_weights")
         by_index.setdefault(int(parts[0]), {})[parts[1]] = value
     convs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for name, index in _CONV_INDEX.items():
@@ -152,6 +154,7 @@ def load_vgg_state(
         if not isinstance(obj, dict):
             raise ModelError(f"{path} does not hold a state dict; expected VGG19 features weights")
         sd = obj
+    convs = _convs_from_features(sd, str(path))  # the keys first: a style model is not VGG weights, whatever its metadata
     found = meta.get("convention")
     if found is None and "caffe" in meta.get("input", "").lower():
         found = "caffe"
@@ -164,7 +167,7 @@ def load_vgg_state(
         )
     if conv not in ("caffe", "torchvision"):
         raise InvalidOptionError(f"unknown VGG input convention {conv!r}; use 'caffe' or 'torchvision'")
-    return VGGState(convs=_convs_from_features(sd, str(path)), convention=conv, source=str(path))  # type: ignore[arg-type]
+    return VGGState(convs=convs, convention=conv, source=str(path))  # type: ignore[arg-type]
 
 
 class VGGFeatures(nn.Module):
