@@ -96,7 +96,7 @@ def test_resample_keeps_the_texture_and_removes_flicker(frames: list[np.ndarray]
     outs = _run(Stabilizer(strength=0.85, method="resample"), frames)
     gram = _gram_distance(outs, frames)
     we_ratio = _warping_error(outs) / _warping_error(frames)
-    # measured: Gram 0.052 (another noise draw of the per-frame output: 0.033), warping-error ratio 0.15
+    # measured: Gram 0.060 (another noise draw of the per-frame output: 0.033), warping-error ratio 0.14
     assert gram <= 0.10, gram
     assert we_ratio <= 0.3, we_ratio
 

@@ -101,8 +101,12 @@ class TextureTracker:
         self.t = 0
         self.shape: tuple[int, int] | None = None
         self.atlas: np.ndarray | None = None
-        self.coords: np.ndarray | None = None  # H×W×4: x_a, y_a, x_b, y_b (source-frame pixels)
-        self.meta: np.ndarray | None = None  # H×W×4: src_a, src_b, a (progress of a→b), unused
+        #: the two tracks' sampling positions, H×W×2 (x, y) in atlas pixels (the source slot's origin added)
+        self.track_a: np.ndarray | None = None
+        self.track_b: np.ndarray | None = None
+        #: H×W×4: source frame of a and b, progress of the crossfade a→b (0 = none), and a key that differs
+        #: between neighbours with different sources
+        self.meta: np.ndarray | None = None
 
     # -- state ---------------------------------------------------------------------------------------
     def _layout(self, h: int, w: int) -> None:
@@ -119,20 +123,20 @@ class TextureTracker:
         phase = np.empty(h * w, np.float32)
         phase[np.argsort(field, kind="stable")] = np.linspace(0.0, 1.0, h * w, endpoint=False, dtype=np.float32)
         self.phase = phase.reshape(h, w)  # smooth, uniform in [0, 1): staggers the refreshes
-        self.grid_x = np.broadcast_to(np.arange(w, dtype=np.float32)[None, :], (h, w))
-        self.grid_y = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w))
+        self.grid = cv2.merge([np.broadcast_to(np.arange(w, dtype=np.float32)[None, :], (h, w)),
+                               np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w))])
 
-    def _origin(self, src: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
-        slot = np.mod(src, self.slots)
-        row = np.mod(slot, self.rows)
-        col = np.floor_divide(slot, self.rows)
-        return col * self.cell[1] + _PAD, row * self.cell[0] + _PAD
+    def _origin(self, src: int) -> tuple[int, int]:
+        slot = src % self.slots
+        return (slot // self.rows) * self.cell[1] + _PAD, (slot % self.rows) * self.cell[0] + _PAD
 
-    def _store(self, new: np.ndarray) -> None:
+    def _store(self, new: np.ndarray) -> np.ndarray:
+        """Put ``new`` in frame ``t``'s ring slot; returns its identity track (atlas positions)."""
         ox, oy = self._origin(self.t)
-        x0, y0 = int(ox) - _PAD, int(oy) - _PAD
         ch, cw = self.cell
-        self.atlas[y0:y0 + ch, x0:x0 + cw] = cv2.copyMakeBorder(new, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REPLICATE)
+        self.atlas[oy - _PAD:oy - _PAD + ch, ox - _PAD:ox - _PAD + cw] = cv2.copyMakeBorder(
+            new, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REPLICATE)
+        return self.grid + np.array([ox, oy], np.float32)
 
     def _restart(self, new: np.ndarray) -> np.ndarray:
         h, w = new.shape[:2]
@@ -140,19 +144,21 @@ class TextureTracker:
             self._layout(h, w)
             self.shape = (h, w)
         self.t = 0
-        self._store(new)
-        self.coords = cv2.merge([self.grid_x, self.grid_y, self.grid_x, self.grid_y])
+        self.track_a = self._store(new)
+        self.track_b = self.track_a.copy()
         self.meta = np.zeros((h, w, 4), np.float32)
         return new
 
-    def _sample(self, x: np.ndarray, y: np.ndarray, src: np.ndarray) -> np.ndarray:
-        h, w = self.shape
-        ox, oy = self._origin(src)
-        mx = np.clip(x, 0.0, w - 1.0) + ox
-        my = np.clip(y, 0.0, h - 1.0) + oy
-        out = cv2.remap(self.atlas, mx.astype(np.float32), my.astype(np.float32), KERNELS[self.settings.kernel],
-                        borderMode=cv2.BORDER_REPLICATE)
-        return out
+    def _sample(self, track: np.ndarray) -> np.ndarray:
+        return cv2.remap(self.atlas, track, None, KERNELS[self.settings.kernel], borderMode=cv2.BORDER_REPLICATE)
+
+    def _sample_points(self, points: np.ndarray) -> np.ndarray:
+        """Samples at N×2 atlas positions (remapped as rows of 1024: cv2.remap's sides stay < 2¹⁵)."""
+        n = points.shape[0]
+        rows = -(-n // 1024)
+        grid = np.zeros((rows * 1024, 2), np.float32)
+        grid[:n] = points
+        return self._sample(grid.reshape(rows, 1024, 2)).reshape(-1, 3)[:n]
 
     # -- one frame -------------------------------------------------------------------------------------
     def step(self, new: np.ndarray, *, flow_bwd: np.ndarray | None, consistency: np.ndarray | None,
@@ -161,116 +167,152 @@ class TextureTracker:
             raise ShapeError(f"resample stabiliser: expected an H×W×3 float32 frame, got {new.shape} {new.dtype}")
         h, w = new.shape[:2]
         if (strength <= 0.0 or flow_bwd is None or consistency is None or scene_cut or self.shape != (h, w)
-                or self.coords is None):
+                or self.track_a is None):
             return self._restart(new)
         if flow_bwd.shape != (2, h, w) or consistency.shape != (h, w):
             raise ShapeError(f"resample stabiliser: flow {flow_bwd.shape} / mask {consistency.shape} do not match {w}×{h}")
         s = self.settings
         life = lifetime(strength, s.max_age)
         fade = max(1, min(MAX_FADE, int(round(life / 2))))
-        # 1. compose the tracks with the backward flow
-        map_x = np.add(flow_bwd[0], self.grid_x, dtype=np.float32)
-        map_y = np.add(flow_bwd[1], self.grid_y, dtype=np.float32)
-        coords = cv2.remap(self.coords, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        meta = cv2.remap(self.meta, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-        src_lin = cv2.remap(np.ascontiguousarray(self.meta[..., :2]), map_x, map_y, cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_REPLICATE)
-        mixed = (np.abs(src_lin - meta[..., :2]) > 1e-3).any(axis=2)
-        if mixed.any():
-            # neighbours from different sources: their coordinates do not interpolate. Take the nearest
-            # pixel's track and move it by the sub-pixel remainder (the track's Jacobian taken as 1)
-            iy, ix = np.nonzero(mixed)
-            px, py = map_x[iy, ix], map_y[iy, ix]
-            jx = np.clip(np.rint(px), 0, w - 1).astype(np.intp)
-            jy = np.clip(np.rint(py), 0, h - 1).astype(np.intp)
-            near = self.coords[jy, jx]
-            near[:, 0::2] += (np.clip(px, 0, w - 1) - jx)[:, None]
-            near[:, 1::2] += (np.clip(py, 0, h - 1) - jy)[:, None]
-            coords[iy, ix] = near
-            meta[iy, ix] = self.meta[jy, jx]
+        # 1. compose the tracks with the backward flow: coords_t(x) = coords_{t−1}(x + w_b(x))
+        maps = cv2.merge([flow_bwd[0], flow_bwd[1]])
+        maps += self.grid
+        lin, near, rep = cv2.INTER_LINEAR, cv2.INTER_NEAREST, cv2.BORDER_REPLICATE
+        track_a = cv2.remap(self.track_a, maps, None, lin, borderMode=rep)
+        track_b = cv2.remap(self.track_b, maps, None, lin, borderMode=rep)
+        meta = cv2.remap(self.meta, maps, None, near, borderMode=rep)
+        # where neighbours come from different sources their coordinates do not interpolate: there, take
+        # the nearest pixel's track moved by the sub-pixel remainder (its Jacobian taken as 1). Detected as
+        # a disagreement of the two by more than half a pixel (a smooth track field agrees to well below)
+        frac = maps - cv2.remap(self.grid, maps, None, near, borderMode=rep)
+        for track, old in ((track_a, self.track_a), (track_b, self.track_b)):
+            nearest = cv2.remap(old, maps, None, near, borderMode=rep)
+            nearest += frac
+            jump = np.flatnonzero(cv2.transform(np.abs(track - nearest), np.ones((1, 2), np.float32)) > 0.5)
+            _put(track, nearest, jump)
         self.t += 1
         t = self.t
-        self._store(new)
-        src_a, src_b, a = meta[..., 0], meta[..., 1], meta[..., 2]
+        fresh = self._store(new)
+        src_a, src_b, a = meta[..., 0], meta[..., 1], np.ascontiguousarray(meta[..., 2])
+        flat_meta = meta.reshape(-1, 4)
         # 2. advance the crossfades; finished ones promote b to a
-        a = np.where(a > 0, a + 1.0 / fade, 0.0).astype(np.float32)
-        done = a >= 1.0
-        if done.any():
-            src_a = np.where(done, src_b, src_a)
-            coords[..., 0:2][done] = coords[..., 2:4][done]
-            a[done] = 0.0
-        # the ring slot about to be reused must not be read
-        stale = (t - src_a >= self.slots - 1) | ((a > 0) & (t - src_b >= self.slots - 1))
-        sample_a = self._sample(coords[..., 0], coords[..., 1], src_a)
         fading = a > 0
-        sample_b = self._sample(coords[..., 2], coords[..., 3], src_b) if fading.any() else sample_a
-        mix = sample_a + a[..., None] * (sample_b - sample_a)
-        # 3. where to regenerate: mask, colour disagreement, stretch, age
+        a += fading * np.float32(1.0 / fade)
+        done = np.flatnonzero(a >= 1.0)
+        if done.size:
+            _put(track_a, track_b, done)
+            _put(meta, meta, done, (0, 1))
+            a.reshape(-1)[done] = 0.0
+        sample_a = self._sample(track_a)
+        fading = a > 0
+        any_fading = bool(fading.any())
+        if any_fading:  # the incoming layer only where a crossfade runs
+            idx = np.flatnonzero(fading)
+            sample_b = sample_a.copy()
+            sample_b.reshape(-1, 3)[idx] = self._sample_points(track_b.reshape(-1, 2)[idx])
+        else:
+            sample_b = sample_a
+        mix = sample_a + a[..., None] * (sample_b - sample_a) if any_fading else sample_a
+        # 3. where to regenerate: mask, colour disagreement (at half size), stretch, age
         reject = 1.0 - _blur(np.clip(consistency.astype(np.float32, copy=False), 0.0, 1.0), _FEATHER)
-        diff = _blur(mix - new, _ERR_SIGMA)
-        err = np.sqrt(np.square(diff).mean(axis=2))
-        reject = np.maximum(reject, np.clip(err / s.tolerance - 1.0, 0.0, 1.0))
-        reject[stale] = 1.0
-        reject[reject < 0.02] = 0.0
-        age = t - src_a
-        trigger = (age >= np.clip(life * (0.5 + self.phase), 1.0, s.max_age)) | self._stretched(coords, src_a)
+        hw2 = (max(1, w // 2), max(1, h // 2))
+        diff = _blur(cv2.resize(mix - new, hw2, interpolation=cv2.INTER_AREA), _ERR_SIGMA / 2)
+        err = cv2.resize(np.sqrt(cv2.transform(np.square(diff), np.full((1, 3), 1.0 / 3.0, np.float32))), (w, h),
+                         interpolation=cv2.INTER_LINEAR)
+        np.maximum(reject, np.clip(err * np.float32(1.0 / s.tolerance) - 1.0, 0.0, 1.0), out=reject)
+        age = np.float32(t) - src_a
+        stale = (age >= self.slots - 2) | (fading & (t - src_b >= self.slots - 2))
+        # tracks from outside the previous frame cannot be followed (as the mask's out-of-frame rule)
+        mx, my = maps[..., 0], maps[..., 1]
+        stale |= (mx < 0.0) | (mx > w - 1.0) | (my < 0.0) | (my > h - 1.0)
+        np.maximum(reject, stale.view(np.uint8), out=reject)
+        reject *= reject >= 0.02
+        limit = np.clip(self.phase * np.float32(life) + np.float32(0.5 * life), 1.0, s.max_age)
+        trigger = (age >= limit) | self._stretched(track_a, meta[..., 3])
         # a fading pixel restarts only when rejected strongly; a steady one starts fading where rejected
-        restart = (reject >= 0.5) | ((a == 0) & (reject > 0))
-        begin = (a == 0) & trigger & ~restart
-        hard = reject >= 0.999
-        if restart.any() or begin.any():
-            promote = restart & (a > 0)  # drop the old layer of an interrupted crossfade
-            sample_a = np.where(promote[..., None], sample_b, sample_a)
-            src_a = np.where(promote, src_b, src_a)
-            coords[..., 0:2][promote] = coords[..., 2:4][promote]
-            start = restart | begin
-            a = np.where(restart, reject, np.where(begin, 1.0 / fade, a)).astype(np.float32)
-            sample_b = np.where(start[..., None], new, sample_b)
-            src_b = np.where(start, np.float32(t), src_b)
-            coords[..., 2][start] = self.grid_x[start]
-            coords[..., 3][start] = self.grid_y[start]
-            # a full rejection regenerates at once
-            sample_a = np.where(hard[..., None], new, sample_a)
-            src_a = np.where(hard, np.float32(t), src_a)
-            coords[..., 0][hard] = self.grid_x[hard]
-            coords[..., 1][hard] = self.grid_y[hard]
-            a[hard] = 0.0
-            if a.max() >= 1.0:
-                a = np.minimum(a, 1.0 - 1e-3)
+        restart = (reject >= 0.5) | (~fading & (reject > 0))
+        begin = ~fading & trigger & ~restart
+        start = restart | begin
+        if start.any():
+            promote = np.flatnonzero(restart & fading)  # drop the old layer of an interrupted crossfade
+            if promote.size:
+                _put(sample_a, sample_b, promote)
+                _put(meta, meta, promote, (0, 1))
+                _put(track_a, track_b, promote)
+            flat_a = a.reshape(-1)
+            begin_i, restart_i = np.flatnonzero(begin), np.flatnonzero(restart)
+            flat_a[begin_i] = np.float32(1.0 / fade)
+            flat_a[restart_i] = reject.reshape(-1)[restart_i]
+            if not any_fading:
+                sample_b = sample_a.copy()
+            start_i = np.flatnonzero(start)
+            _put(sample_b, new, start_i)
+            flat_meta[start_i, 1] = t
+            _put(track_b, fresh, start_i)
+            hard = np.flatnonzero(reject >= 0.999)  # a full rejection regenerates at once
+            _put(sample_a, new, hard)
+            flat_meta[hard, 0] = t
+            _put(track_a, fresh, hard)
+            flat_a[hard] = 0.0
+            np.minimum(a, np.float32(1.0 - 1e-3), out=a)
         fading = a > 0
-        src_b = np.where(fading, src_b, src_a)
-        coords[..., 2:4][~fading] = coords[..., 0:2][~fading]
-        out = _variance_preserving_mix(sample_a, sample_b, a) if fading.any() else sample_a
-        self.coords = coords
-        self.meta = cv2.merge([src_a.astype(np.float32), src_b.astype(np.float32), a, np.zeros_like(a)])
+        keep = np.flatnonzero(fading)
+        track_b_new = track_a.copy()
+        _put(track_b_new, track_b, keep)
+        track_b = track_b_new
+        src_b_new = flat_meta[:, 0].copy()
+        src_b_new[keep] = flat_meta[keep, 1]
+        flat_meta[:, 1] = src_b_new
+        out = _variance_preserving_mix(sample_a, sample_b, a, keep) if keep.size else sample_a
+        meta[..., 2] = a
+        # exact while frames since the restart < 2¹⁸; only needs to differ between neighbouring tracks
+        meta[..., 3] = src_a * np.float32(64.0) + (meta[..., 1] - src_a)
+        self.track_a, self.track_b, self.meta = track_a, track_b, meta
         return np.clip(out, 0.0, 1.0, out=out)
 
-    def _stretched(self, coords: np.ndarray, src: np.ndarray) -> np.ndarray:
-        """Where the track's footprint has grown or shrunk beyond ``max_stretch`` in area."""
-        x, y = coords[..., 0], coords[..., 1]
-        dxx = np.diff(x, axis=1, append=x[:, -1:] + 1.0)
-        dyx = np.diff(y, axis=1, append=y[:, -1:])
-        dxy = np.diff(x, axis=0, append=x[-1:, :])
-        dyy = np.diff(y, axis=0, append=y[-1:, :] + 1.0)
-        det = _blur(dxx * dyy - dxy * dyx, 1.0)
-        same = (np.diff(src, axis=1, append=src[:, -1:]) == 0) & (np.diff(src, axis=0, append=src[-1:, :]) == 0)
-        bound = math.log(self.settings.max_stretch)
-        return same & (np.abs(np.log(np.maximum(det, 1e-3))) > bound)
+    def _stretched(self, track: np.ndarray, key: np.ndarray) -> np.ndarray:
+        """Where the track's footprint has grown or shrunk beyond ``max_stretch`` in area (at half size)."""
+        h, w = track.shape[:2]
+        if h < 4 or w < 4:
+            return np.zeros((h, w), bool)
+        x, y, k = track[::2, ::2, 0], track[::2, ::2, 1], key[::2, ::2]
+        dxx, dyx, dkx = x[:-1, 1:] - x[:-1, :-1], y[:-1, 1:] - y[:-1, :-1], k[:-1, 1:] - k[:-1, :-1]
+        dxy, dyy, dky = x[1:, :-1] - x[:-1, :-1], y[1:, :-1] - y[:-1, :-1], k[1:, :-1] - k[:-1, :-1]
+        det = (dxx * dyy - dxy * dyx) * 0.25
+        bound = self.settings.max_stretch
+        bad = ((det > bound) | (det < 1.0 / bound)) & (dkx == 0) & (dky == 0)
+        return cv2.resize(bad.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
 
 
-def _variance_preserving_mix(sample_a: np.ndarray, sample_b: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """``(1 − a)·A + a·B`` with the local high-frequency energy (luminance) of the mix set to the
-    weighted energy of ``A`` and ``B``: averaging two textures would otherwise halve their contrast."""
-    a3 = a[..., None]
-    mix = sample_a + a3 * (sample_b - sample_a)
-    low = _blur(mix, _VAR_SIGMA)
-    hf = mix - low
-    ya, yb = _luma(sample_a), _luma(sample_b)
-    va = _blur(np.square(ya - _blur(ya, _VAR_SIGMA)), 2 * _VAR_SIGMA)
-    vb = _blur(np.square(yb - _blur(yb, _VAR_SIGMA)), 2 * _VAR_SIGMA)
-    ym = _luma(mix)
-    vm = _blur(np.square(ym - _blur(ym, _VAR_SIGMA)), 2 * _VAR_SIGMA)
-    gain = np.sqrt(((1.0 - a) * va + a * vb + 1e-8) / (vm + 1e-8))
-    gain = np.clip(gain, 1.0, 1.5)
-    gain[a <= 0] = 1.0
-    return low + gain[..., None] * hf
+def _put(dst: np.ndarray, src: np.ndarray, index: np.ndarray, channels: tuple[int, int] | None = None) -> None:
+    """``dst[p] = src[p]`` for the flat pixel indices ``index`` (both H×W×C, C-contiguous); with
+    ``channels=(i, j)``: ``dst[p, i] = src[p, j]``."""
+    if not index.size:
+        return
+    d, s_ = dst.reshape(-1, dst.shape[-1]), src.reshape(-1, src.shape[-1])
+    if channels is None:
+        d[index] = s_[index]
+    else:
+        d[index, channels[0]] = s_[index, channels[1]]
+
+
+def _variance_preserving_mix(sample_a: np.ndarray, sample_b: np.ndarray, a: np.ndarray,
+                             index: np.ndarray) -> np.ndarray:
+    """``(1 − a)·A + a·B`` at the flat pixel indices ``index`` (``A`` elsewhere), with the mix's high
+    frequencies scaled to the energy of one layer: averaging two textures lowers their contrast by
+    ``√((1 − a)² + a² + 2a(1 − a)ρ)``, ``ρ`` the correlation of their high frequencies (luminance,
+    estimated over the crossfading pixels)."""
+    out = sample_a.copy()
+    flat = out.reshape(-1, 3)
+    sa, sb = sample_a.reshape(-1, 3)[index], sample_b.reshape(-1, 3)[index]
+    af = a.reshape(-1)[index][:, None]
+    flat[index] = sa + af * (sb - sa)
+    low = cv2.GaussianBlur(out, (7, 7), _VAR_SIGMA, borderType=cv2.BORDER_REPLICATE).reshape(-1, 3)[index]
+    weights = np.array([0.299, 0.587, 0.114], np.float32)
+    ha, hb = (sa - low) @ weights, (sb - low) @ weights
+    rho = float(np.dot(ha, hb)) / max(math.sqrt(float(np.dot(ha, ha)) * float(np.dot(hb, hb))), 1e-12)
+    rho = min(max(rho, 0.0), 1.0)
+    energy = np.square(1.0 - af) + np.square(af) + (2.0 * rho) * af * (1.0 - af)
+    gain = np.clip(1.0 / np.sqrt(np.maximum(energy, 1e-6)), 1.0, 1.5).astype(np.float32)
+    flat[index] = low + gain * (flat[index] - low)
+    return out
