@@ -53,7 +53,8 @@ MAX_FADE = 4
 _PAD = 4  # replicate border of each ring slot: Lanczos reads 3 px before and 4 after
 _ERR_SIGMA = 2.0
 _VAR_SIGMA = 1.5
-_FEATHER = 1.5
+_FEATHER = 2.0
+_MIN_REJECT = 0.25  # weaker rejections leave the track alone (scattered restarts fragment the texture)
 _MAX_ATLAS_SIDE = 32000  # cv2.remap's fixed-point maps
 
 
@@ -214,7 +215,10 @@ class TextureTracker:
             sample_b = sample_a
         mix = sample_a + a[..., None] * (sample_b - sample_a) if any_fading else sample_a
         # 3. where to regenerate: mask, colour disagreement (at half size), stretch, age
+        # the mask rejects regions, not single pixels: an isolated regenerated texel would be a speckle
+        # of another texture for the whole life of its track (blurred rejection below 0.3 is ignored)
         reject = 1.0 - _blur(np.clip(consistency.astype(np.float32, copy=False), 0.0, 1.0), _FEATHER)
+        reject = np.clip((reject - np.float32(0.3)) * np.float32(1.0 / 0.4), 0.0, 1.0)
         hw2 = (max(1, w // 2), max(1, h // 2))
         diff = _blur(cv2.resize(mix - new, hw2, interpolation=cv2.INTER_AREA), _ERR_SIGMA / 2)
         err = cv2.resize(np.sqrt(cv2.transform(np.square(diff), np.full((1, 3), 1.0 / 3.0, np.float32))), (w, h),
@@ -226,7 +230,7 @@ class TextureTracker:
         mx, my = maps[..., 0], maps[..., 1]
         stale |= (mx < 0.0) | (mx > w - 1.0) | (my < 0.0) | (my > h - 1.0)
         np.maximum(reject, stale.view(np.uint8), out=reject)
-        reject *= reject >= 0.02
+        reject *= reject >= _MIN_REJECT
         limit = np.clip(self.phase * np.float32(life) + np.float32(0.5 * life), 1.0, s.max_age)
         trigger = (age >= limit) | self._stretched(track_a, meta[..., 3])
         # a fading pixel restarts only when rejected strongly; a steady one starts fading where rejected
