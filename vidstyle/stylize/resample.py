@@ -80,10 +80,6 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
 
 
-def _luma(x: np.ndarray) -> np.ndarray:
-    return cv2.transform(x, np.array([[0.299, 0.587, 0.114]], np.float32))
-
-
 class TextureTracker:
     """Per-pixel texture tracks over a ring buffer of network outputs (see the module docstring).
 
