@@ -9,6 +9,12 @@ FlowStage (dis-fast on the input frames).
 
     python benchmarks/bench_temporal.py --shared ../shared [--max-width 640] [--strengths 0.5,0.7,0.85,0.95]
         [--models engstrom2016_wave,engstrom2016_scream,starry_tiny,wave_small] [--frames 40] [--json out.json]
+        [--methods blend,resample] [--crops quality/stab_crops.png]
+
+``--methods``: the Stabilizer methods compared (``blend``: blend with the warped previous output and restore
+detail; ``resample``: sample each texel once from the output it was generated in, issue 16). ``--crops``
+writes a contact sheet of 2× crops (nearest-neighbour) of three consecutive frames, per-frame output and
+each method, for the first clip and model.
 
 Targets (issue 3): warping-error ratio ≤ 0.3, sharpness ≥ 0.9× and style loss within 10% of per-frame.
 """
@@ -67,6 +73,34 @@ def model_path(name: str, shared: Path, repo: Path) -> Path:
     return repo / "models" / f"{name}.safetensors"
 
 
+def contact_sheet(path: Path, variants: dict[str, list[torch.Tensor]], first: int | None, *, size: int = 96) -> None:
+    """Rows: the variants; columns: 2× nearest-neighbour crops (``size`` px of the frame) of three
+    consecutive frames, taken around the most textured ``size``-square of the per-frame output."""
+    frames = [tensor_to_image(t[0], np.uint8) for t in variants["per-frame"]]
+    n = len(frames)
+    first = min(max(0, (2 * n) // 3 if first is None else first), n - 3)
+    grey = cv2.cvtColor(frames[first], cv2.COLOR_RGB2GRAY).astype(np.float32)
+    energy = cv2.boxFilter(np.abs(cv2.Laplacian(grey, cv2.CV_32F)), -1, (size, size))
+    h, w = grey.shape
+    half = size // 2
+    e = energy[half:h - half, half:w - half]
+    y, x = np.unravel_index(int(np.argmax(e)), e.shape)
+    rows = []
+    for label, outs in variants.items():
+        tiles = []
+        for i in range(first, first + 3):
+            img = tensor_to_image(outs[i][0], np.uint8)[y:y + size, x:x + size]
+            tiles.append(cv2.resize(img, (2 * size, 2 * size), interpolation=cv2.INTER_NEAREST))
+            tiles.append(np.full((2 * size, 4, 3), 255, np.uint8))
+        row = np.concatenate(tiles[:-1], axis=1)
+        bar = np.full((18, row.shape[1], 3), 255, np.uint8)
+        cv2.putText(bar, f"{label}   frames {first}-{first + 2}   crop at ({x},{y})", (4, 13), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        rows += [bar, row, np.full((6, row.shape[1], 3), 255, np.uint8)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
@@ -89,6 +123,11 @@ def main() -> int:
     ap.add_argument("--confirm", type=float, default=None, metavar="TAU",
                     help="also blend where the mask is 0 but the input's warp error is below TAU "
                          "(Stabilizer confirm; 0 = the mask alone; default: the library's)")
+    ap.add_argument("--methods", default="blend", help="Stabilizer methods, comma-separated: blend, resample")
+    ap.add_argument("--kernel", default=None, choices=("bicubic", "lanczos"),
+                    help="texture kernel of the resample method (default: the library's)")
+    ap.add_argument("--crops", default=None, metavar="PNG", help="contact sheet of 2x crops (first clip and model)")
+    ap.add_argument("--crop-frame", type=int, default=None, help="first frame of the crops (default: 2/3 through)")
     ap.add_argument("--interpolation", default=None, choices=("bilinear", "bicubic"),
                     help="warp of the previous output (Stabilizer interpolation; default: the library's)")
     args = ap.parse_args()
@@ -98,7 +137,9 @@ def main() -> int:
     strengths = [float(s) for s in args.strengths.split(",")]
     vgg = fidelity_vgg(shared / "weights" / "vgg19_imagenet_conv1_1-conv3_4.safetensors")
     rows = []
-    print(f"{'clip':18s} {'model':20s} {'strength':>8s} {'WE':>9s} {'WE ratio':>8s} {'sharp ratio':>11s} {'style ratio':>11s}")
+    methods = args.methods.split(",")
+    sheet_done = False
+    print(f"{'clip':18s} {'model':20s} {'method':>8s} {'strength':>8s} {'WE':>9s} {'WE ratio':>8s} {'sharp ratio':>11s} {'style ratio':>11s}")
     for clip in args.clips.split(","):
         spec = shared / "data" / "video" / clip
         if spec.is_dir():
@@ -140,9 +181,12 @@ def main() -> int:
             rows.append({"clip": clip, "model": name, "strength": 0.0, "we": base[0], "we_ratio": 1.0, "sharp_ratio": 1.0,
                          "style_ratio": 1.0, "sharpness": base[1], "style": base[2], "net_s_per_frame": net_s,
                          "size": f"{inputs[0].shape[1]}x{inputs[0].shape[0]}", "frames": len(inputs)})
-            print(f"{clip:18s} {name:20s} {0.0:8.2f} {base[0]:9.5f} {1.0:8.3f} {1.0:11.3f} {1.0:11.3f}", flush=True)
-            for s in strengths:
-                options: dict = {}
+            print(f"{clip:18s} {name:20s} {'-':>8s} {0.0:8.2f} {base[0]:9.5f} {1.0:8.3f} {1.0:11.3f} {1.0:11.3f}", flush=True)
+            variants = {}
+            for method, s in [(m, s) for m in methods for s in strengths]:
+                options: dict = {"method": method}
+                if method == "resample" and args.kernel is not None:
+                    options["kernel"] = args.kernel
                 if args.mid_bands is not None:
                     options["mid_bands"] = tuple(tuple(float(v) for v in b.split(":"))
                                                  for b in args.mid_bands.split(",") if b and b != "none")
@@ -150,7 +194,7 @@ def main() -> int:
                     options["detail"] = args.detail
                 if args.confirm is not None:
                     options["confirm"] = args.confirm
-                if args.interpolation is not None:
+                if args.interpolation is not None and method == "blend":
                     options["interpolation"] = args.interpolation
                 stab = Stabilizer(strength=s, **options)
                 outs = []
@@ -158,13 +202,18 @@ def main() -> int:
                     flow = None if f.flow_bwd is None else torch.from_numpy(f.flow_bwd)[None]
                     cons = None if f.consistency is None else torch.from_numpy(f.consistency)[None, None]
                     err = None if f.warp_error is None else torch.from_numpy(f.warp_error)[None, None]
-                    outs.append(stab.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut, warp_error=err))
+                    outs.append(stab.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut, warp_error=err,
+                                          index=f.frame_number).clone())
+                variants[f"{method} {s:g}"] = outs
                 we, sh, st = scores(outs)
-                row = {"clip": clip, "model": name, "strength": s, "we": we, "we_ratio": we / base[0],
+                row = {"clip": clip, "model": name, "method": method, "strength": s, "we": we, "we_ratio": we / base[0],
                        "sharp_ratio": sh / base[1], "style_ratio": st / base[2], "sharpness": sh, "style": st,
                        "size": f"{inputs[0].shape[1]}x{inputs[0].shape[0]}", "frames": len(inputs)}
                 rows.append(row)
-                print(f"{clip:18s} {name:20s} {s:8.2f} {we:9.5f} {row['we_ratio']:8.3f} {row['sharp_ratio']:11.3f} {row['style_ratio']:11.3f}", flush=True)
+                print(f"{clip:18s} {name:20s} {method:>8s} {s:8.2f} {we:9.5f} {row['we_ratio']:8.3f} {row['sharp_ratio']:11.3f} {row['style_ratio']:11.3f}", flush=True)
+            if args.crops and not sheet_done:
+                contact_sheet(Path(args.crops), {"per-frame": raw, **variants}, args.crop_frame)
+                sheet_done = True
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

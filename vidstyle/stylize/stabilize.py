@@ -17,7 +17,7 @@ import torch
 from vidstyle.errors import ShapeError
 from vidstyle.frame import Frame, chw_to_hwc, to_float32
 from vidstyle.stylize.feedforward import tensor_to_image
-from vidstyle.stylize.temporal import DEFAULT_STRENGTH, Stabilizer
+from vidstyle.stylize.temporal import DEFAULT_METHOD, DEFAULT_STRENGTH, Stabilizer
 
 if TYPE_CHECKING:
     from vidstyle.options.curve import Curve
@@ -36,7 +36,9 @@ class StabilizeStage:
     Args:
         strength: blend strength in [0, 1] (0 = per-frame: the picture is only converted), or a
             :class:`~vidstyle.options.Curve` over frame numbers (``Frame.index``).
-        stabilizer: a configured :class:`Stabilizer` to use instead (``strength`` is then ignored).
+        method: ``"blend"`` or ``"resample"`` (:class:`~vidstyle.stylize.temporal.Stabilizer`'s method).
+        stabilizer: a configured :class:`Stabilizer` to use instead (``strength`` and ``method`` are then
+            ignored).
 
     One instance per stream: it keeps the previous output; not thread-safe.
     """
@@ -45,8 +47,9 @@ class StabilizeStage:
     #: a helper: the runner runs it at a lower OS priority than the network (vidstyle.pipeline.stage)
     background = True
 
-    def __init__(self, *, strength: float | Curve = DEFAULT_STRENGTH, stabilizer: Stabilizer | None = None) -> None:
-        self.stabilizer = stabilizer if stabilizer is not None else Stabilizer(strength=strength)
+    def __init__(self, *, strength: float | Curve = DEFAULT_STRENGTH, method: str = DEFAULT_METHOD,
+                 stabilizer: Stabilizer | None = None) -> None:
+        self.stabilizer = stabilizer if stabilizer is not None else Stabilizer(strength=strength, method=method)
 
     @property
     def stabilize(self) -> float:
@@ -86,4 +89,4 @@ class StabilizeStage:
         self.stabilizer.reset()
 
     def __repr__(self) -> str:
-        return f"StabilizeStage(strength={self.stabilizer.strength})"
+        return f"StabilizeStage(strength={self.stabilizer.strength}, method={self.stabilizer.method!r})"

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from vidstyle.options.curve import Curve
 
 __all__ = ["stabilize", "Stabilizer", "sharpness_torch", "DEFAULT_STRENGTH", "DEFAULT_DETAIL", "DEFAULT_MID_BANDS",
-           "DEFAULT_CONFIRM"]
+           "DEFAULT_CONFIRM", "DEFAULT_METHOD", "METHODS"]
 
 #: chosen by measurement on the real clips (BENCHMARKS.md, "Temporal stabilisation")
 DEFAULT_STRENGTH = 0.85
@@ -43,6 +43,11 @@ DEFAULT_STRENGTH = 0.85
 DEFAULT_DETAIL = 1.0
 DEFAULT_MID_BANDS: tuple[tuple[float, float], ...] = ((1.0, 3.0),)
 DEFAULT_CONFIRM = 0.01
+#: ``blend``: :func:`stabilize` (blend with the warped previous output, restore detail); ``resample``:
+#: :class:`vidstyle.stylize.resample.TextureTracker` (track where each texel was generated and sample it
+#: once from there; issue 16, BENCHMARKS.md "Temporal stabilisation")
+METHODS = ("blend", "resample")
+DEFAULT_METHOD = "blend"
 
 
 def _gauss_kernel(sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -302,12 +307,23 @@ class Stabilizer:
     matches the previous one warped by the flow to within this luminance difference (0..1): the
     forward-backward check of a fast flow rejects many pixels whose backward flow is right (13 % of
     a fast-moving clip, carrying half the remaining flicker; BENCHMARKS.md). 0 turns it off.
+
+    ``method``: ``"blend"`` (the above) or ``"resample"`` (:mod:`vidstyle.stylize.resample`: each texel
+    is sampled once from the network output it was generated in, and refreshed after
+    ``1/(1 − strength)`` frames, at most ``max_age``, or where the mask rejects it, its tracked colour
+    differs from the fresh output by more than ``tolerance`` or its footprint stretched by more than
+    ``max_stretch``; ``kernel`` ``"bicubic"`` or ``"lanczos"``). ``restore_detail``, ``interpolation``,
+    ``detail`` and ``mid_bands`` apply to ``blend`` only. ``resample`` works on one frame (N = 1) at a
+    time, on the CPU with OpenCV (other devices and dtypes are converted there and back).
     """
 
     def __init__(self, *, strength: float | Curve = DEFAULT_STRENGTH, restore_detail: bool = True, interpolation: str = "bicubic",
                  detail: float = DEFAULT_DETAIL, mid_bands: tuple[tuple[float, float], ...] = DEFAULT_MID_BANDS,
-                 confirm: float = DEFAULT_CONFIRM) -> None:
+                 confirm: float = DEFAULT_CONFIRM, method: str = DEFAULT_METHOD, max_age: int | None = None,
+                 tolerance: float | None = None, max_stretch: float | None = None, kernel: str | None = None) -> None:
         from vidstyle.options.curve import Curve
+        from vidstyle.options.spec import OptionValueError
+        from vidstyle.stylize import resample
 
         #: keyframed strength (``step(index=...)`` samples it), or ``None`` for a constant one
         self.curve = strength if isinstance(strength, Curve) and not strength.is_constant else None
@@ -329,10 +345,31 @@ class Stabilizer:
         if not 0.0 <= confirm < 1.0:
             raise InvalidOptionError(f"confirm must be in [0, 1), got {confirm}")
         self.confirm = confirm
+        if method not in METHODS:
+            raise OptionValueError("method", f"stabilisation method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.method = method
+        settings = resample.ResampleSettings(
+            max_age=resample.DEFAULT_MAX_AGE if max_age is None else max_age,
+            tolerance=resample.DEFAULT_TOLERANCE if tolerance is None else tolerance,
+            max_stretch=resample.DEFAULT_MAX_STRETCH if max_stretch is None else max_stretch,
+            kernel=resample.DEFAULT_KERNEL if kernel is None else kernel,
+        )
+        if not (isinstance(settings.max_age, int) and 1 <= settings.max_age <= 120):
+            raise OptionValueError("max_age", f"max_age must be an integer in [1, 120], got {settings.max_age!r}")
+        if not 0.0 < settings.tolerance <= 1.0:
+            raise OptionValueError("tolerance", f"tolerance must be in (0, 1], got {settings.tolerance}")
+        if not settings.max_stretch > 1.0:
+            raise OptionValueError("max_stretch", f"max_stretch must be > 1, got {settings.max_stretch}")
+        if settings.kernel not in resample.KERNELS:
+            raise OptionValueError("kernel", f"kernel must be one of {', '.join(resample.KERNELS)}, got {settings.kernel!r}")
+        #: the resample method's state (``None`` with ``method="blend"``)
+        self.tracker = resample.TextureTracker(settings) if method == "resample" else None
         self.previous: torch.Tensor | None = None
 
     def reset(self) -> None:
         self.previous = None
+        if self.tracker is not None:
+            self.tracker.reset()
 
     def step(
         self,
@@ -354,6 +391,8 @@ class Stabilizer:
                 raise ShapeError(f"warp_error {tuple(warp_error.shape)} does not match the mask {tuple(consistency.shape)}")
             confirmed = (warp_error.reshape(consistency.shape) < self.confirm).to(consistency.dtype)
             consistency = torch.maximum(consistency, confirmed)
+        if self.tracker is not None:
+            return self._step_resample(new, flow_bwd, consistency, scene_cut)
         if (
             self.strength == 0.0
             or prev is None
@@ -372,6 +411,29 @@ class Stabilizer:
                                 restore_detail=self.restore_detail, detail=self.detail, mid_bands=self.mid_bands)
         self.previous = out.detach()
         return out
+
+    def _step_resample(self, new: torch.Tensor, flow_bwd: torch.Tensor | None, consistency: torch.Tensor | None,
+                       scene_cut: bool) -> torch.Tensor:
+        """:class:`~vidstyle.stylize.resample.TextureTracker` on one frame; returns an N×C×H×W view of
+        H×W×C memory on ``new``'s device and dtype."""
+        if new.ndim != 4 or new.shape[0] != 1 or new.shape[1] != 3:
+            raise ShapeError(f"the resample stabiliser takes one 1×3×H×W frame at a time, got {tuple(new.shape)}")
+        h, w = new.shape[-2:]
+        image = np.ascontiguousarray(new[0].detach().to("cpu", torch.float32).permute(1, 2, 0).numpy())
+        flow = cons = None
+        if flow_bwd is not None and consistency is not None:
+            if flow_bwd.shape[-3:] != (2, h, w) or consistency.numel() != h * w:
+                raise ShapeError(f"flow {tuple(flow_bwd.shape)} / consistency {tuple(consistency.shape)} do not match "
+                                 f"the image {tuple(new.shape)}")
+            flow = np.ascontiguousarray(flow_bwd.reshape(2, h, w).detach().to("cpu", torch.float32).numpy())
+            cons = np.ascontiguousarray(consistency.reshape(h, w).detach().to("cpu", torch.float32).numpy())
+        out = self.tracker.step(image, flow_bwd=flow, consistency=cons, strength=float(self.strength),
+                                scene_cut=scene_cut)
+        result = torch.from_numpy(out).permute(2, 0, 1)[None]
+        if result.device != new.device or result.dtype != new.dtype:
+            result = result.to(new.device, new.dtype)
+        self.previous = result
+        return result
 
     def _step_hwc(self, new: torch.Tensor, warped: torch.Tensor, consistency: torch.Tensor) -> torch.Tensor:
         """:func:`_stabilize_hwc` on one CPU float32 frame; the result is an N×C×H×W view of H×W×C

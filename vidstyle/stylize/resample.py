@@ -1,0 +1,318 @@
+"""Resample-once temporal stabilisation (issue 16; docs/architecture.md, "Temporal consistency").
+
+Blending with the warped previous output (:func:`vidstyle.stylize.temporal.stabilize`) resamples every
+texel again each frame: the texture's amplitude can be restored, its structure cannot (the network's
+motifs become streaks along the motion). :class:`TextureTracker` instead keeps, per pixel, *where its
+texture was generated*: a source frame (one of the last ``K`` network outputs, kept in a ring buffer)
+and coordinates in that frame. Each frame
+
+1. the coordinate field is composed with the backward flow, ``coords_t(x) = coords_{t−1}(x + w_b(x))``
+   (bilinear on the smooth coordinate field; nearest where neighbouring pixels come from different
+   sources), and the texture is sampled **once** from its source frame with a sharp kernel (bicubic or
+   Lanczos), never from an earlier output;
+2. a pixel is regenerated — source ``t``, coordinates ``x`` — where the consistency mask rejects it,
+   where the tracked colour disagrees with the fresh output at a coarse scale (``tolerance``), where its
+   track has stretched or shrunk by more than ``max_stretch`` in area (zoom), or when it has been
+   tracked for its lifetime. The lifetime follows the strength, ``1/(1 − strength)`` frames (the time
+   constant of an exponential blend of that strength) up to ``max_age``, jittered per pixel by a
+   smooth random field so that patches refresh at different times;
+3. a refresh is a crossfade over a few frames from the old track to the new one (both tracked, so the
+   crossfade itself does not flicker), spatially feathered where it comes from the mask; the mix's
+   local high-frequency energy is set to the weighted energy of its two layers (a variance-preserving
+   blend, as in Lagrangian texture advection), so crossfades do not wash the texture out.
+
+One ``H×W×3`` float32 frame at a time (NumPy/OpenCV); :class:`~vidstyle.stylize.temporal.Stabilizer`
+with ``method="resample"`` wraps it for tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vidstyle.errors import ShapeError
+
+__all__ = ["TextureTracker", "ResampleSettings", "KERNELS", "DEFAULT_MAX_AGE", "DEFAULT_TOLERANCE",
+           "DEFAULT_MAX_STRETCH", "DEFAULT_KERNEL", "lifetime"]
+
+#: sampling kernels of the texture (``cv2.remap``)
+KERNELS = {"bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+DEFAULT_KERNEL = "bicubic"
+#: longest life of a track in frames (the ring buffer holds ``max_age + MAX_FADE + 2`` outputs)
+DEFAULT_MAX_AGE = 12
+#: RMS colour difference (0..1) between the tracked and the fresh output, low-passed at ``_ERR_SIGMA``,
+#: above which a pixel starts regenerating (fully at twice this value)
+DEFAULT_TOLERANCE = 0.08
+#: area ratio of a track's source footprint beyond which it is refreshed (zoom)
+DEFAULT_MAX_STRETCH = 1.4
+#: longest crossfade of a refresh, frames
+MAX_FADE = 4
+_PAD = 4  # replicate border of each ring slot: Lanczos reads 3 px before and 4 after
+_ERR_SIGMA = 2.0
+_VAR_SIGMA = 1.5
+_FEATHER = 2.0
+_MIN_REJECT = 0.25  # weaker rejections leave the track alone (scattered restarts fragment the texture)
+_MAX_ATLAS_SIDE = 32000  # cv2.remap's fixed-point maps
+
+
+def lifetime(strength: float, max_age: int) -> float:
+    """Frames a texel is tracked before it is refreshed: ``1/(1 − strength)``, at most ``max_age``."""
+    if strength >= 1.0:
+        return float(max_age)
+    return float(min(max_age, 1.0 / max(1.0 - strength, 1e-6)))
+
+
+@dataclass(frozen=True, slots=True)
+class ResampleSettings:
+    """The tracker's parameters (checked by :class:`~vidstyle.stylize.temporal.Stabilizer`)."""
+
+    max_age: int = DEFAULT_MAX_AGE
+    tolerance: float = DEFAULT_TOLERANCE
+    max_stretch: float = DEFAULT_MAX_STRETCH
+    kernel: str = DEFAULT_KERNEL
+    seed: int = 0
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+class TextureTracker:
+    """Per-pixel texture tracks over a ring buffer of network outputs (see the module docstring).
+
+    ``step(new, flow_bwd=..., consistency=..., strength=..., scene_cut=...)`` takes one ``H×W×3``
+    float32 output in [0, 1], the ``2×H×W`` backward flow and the ``H×W`` mask in [0, 1] (or ``None``
+    for the first frame) and returns the stabilised frame. Scene cuts, size changes, a missing flow and
+    strength 0 restart from ``new``.
+    """
+
+    def __init__(self, settings: ResampleSettings = ResampleSettings()) -> None:
+        self.settings = settings
+        self.slots = settings.max_age + MAX_FADE + 2
+        self.reset()
+
+    def reset(self) -> None:
+        self.t = 0
+        self.shape: tuple[int, int] | None = None
+        self.atlas: np.ndarray | None = None
+        #: the two tracks' sampling positions, H×W×2 (x, y) in atlas pixels (the source slot's origin added)
+        self.track_a: np.ndarray | None = None
+        self.track_b: np.ndarray | None = None
+        #: H×W×4: source frame of a and b, progress of the crossfade a→b (0 = none), and a key that differs
+        #: between neighbours with different sources
+        self.meta: np.ndarray | None = None
+
+    # -- state ---------------------------------------------------------------------------------------
+    def _layout(self, h: int, w: int) -> None:
+        ch, cw = h + 2 * _PAD, w + 2 * _PAD
+        rows = max(1, min(self.slots, _MAX_ATLAS_SIDE // ch))
+        cols = -(-self.slots // rows)
+        if cols * cw > _MAX_ATLAS_SIDE:
+            raise ShapeError(f"resample stabiliser: frame {w}×{h} too large for its ring buffer")
+        self.rows, self.cell = rows, (ch, cw)
+        self.atlas = np.empty((rows * ch, cols * cw, 3), np.float32)
+        rng = np.random.default_rng(self.settings.seed)
+        coarse = rng.random((max(2, -(-h // 24)), max(2, -(-w // 24)))).astype(np.float32)
+        field = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC).ravel()
+        phase = np.empty(h * w, np.float32)
+        phase[np.argsort(field, kind="stable")] = np.linspace(0.0, 1.0, h * w, endpoint=False, dtype=np.float32)
+        self.phase = phase.reshape(h, w)  # smooth, uniform in [0, 1): staggers the refreshes
+        self.grid = cv2.merge([np.broadcast_to(np.arange(w, dtype=np.float32)[None, :], (h, w)),
+                               np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w))])
+
+    def _origin(self, src: int) -> tuple[int, int]:
+        slot = src % self.slots
+        return (slot // self.rows) * self.cell[1] + _PAD, (slot % self.rows) * self.cell[0] + _PAD
+
+    def _store(self, new: np.ndarray) -> np.ndarray:
+        """Put ``new`` in frame ``t``'s ring slot; returns its identity track (atlas positions)."""
+        ox, oy = self._origin(self.t)
+        ch, cw = self.cell
+        self.atlas[oy - _PAD:oy - _PAD + ch, ox - _PAD:ox - _PAD + cw] = cv2.copyMakeBorder(
+            new, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REPLICATE)
+        return self.grid + np.array([ox, oy], np.float32)
+
+    def _restart(self, new: np.ndarray) -> np.ndarray:
+        h, w = new.shape[:2]
+        if self.shape != (h, w):
+            self._layout(h, w)
+            self.shape = (h, w)
+        self.t = 0
+        self.track_a = self._store(new)
+        self.track_b = self.track_a.copy()
+        self.meta = np.zeros((h, w, 4), np.float32)
+        return new
+
+    def _sample(self, track: np.ndarray) -> np.ndarray:
+        return cv2.remap(self.atlas, track, None, KERNELS[self.settings.kernel], borderMode=cv2.BORDER_REPLICATE)
+
+    def _sample_points(self, points: np.ndarray) -> np.ndarray:
+        """Samples at N×2 atlas positions (remapped as rows of 1024: cv2.remap's sides stay < 2¹⁵)."""
+        n = points.shape[0]
+        rows = -(-n // 1024)
+        grid = np.zeros((rows * 1024, 2), np.float32)
+        grid[:n] = points
+        return self._sample(grid.reshape(rows, 1024, 2)).reshape(-1, 3)[:n]
+
+    # -- one frame -------------------------------------------------------------------------------------
+    def step(self, new: np.ndarray, *, flow_bwd: np.ndarray | None, consistency: np.ndarray | None,
+             strength: float, scene_cut: bool = False) -> np.ndarray:
+        if new.ndim != 3 or new.shape[2] != 3 or new.dtype != np.float32:
+            raise ShapeError(f"resample stabiliser: expected an H×W×3 float32 frame, got {new.shape} {new.dtype}")
+        h, w = new.shape[:2]
+        if (strength <= 0.0 or flow_bwd is None or consistency is None or scene_cut or self.shape != (h, w)
+                or self.track_a is None):
+            return self._restart(new)
+        if flow_bwd.shape != (2, h, w) or consistency.shape != (h, w):
+            raise ShapeError(f"resample stabiliser: flow {flow_bwd.shape} / mask {consistency.shape} do not match {w}×{h}")
+        s = self.settings
+        life = lifetime(strength, s.max_age)
+        fade = max(1, min(MAX_FADE, int(round(life / 2))))
+        # 1. compose the tracks with the backward flow: coords_t(x) = coords_{t−1}(x + w_b(x))
+        maps = cv2.merge([flow_bwd[0], flow_bwd[1]])
+        maps += self.grid
+        lin, near, rep = cv2.INTER_LINEAR, cv2.INTER_NEAREST, cv2.BORDER_REPLICATE
+        track_a = cv2.remap(self.track_a, maps, None, lin, borderMode=rep)
+        track_b = cv2.remap(self.track_b, maps, None, lin, borderMode=rep)
+        meta = cv2.remap(self.meta, maps, None, near, borderMode=rep)
+        # where neighbours come from different sources their coordinates do not interpolate: there, take
+        # the nearest pixel's track moved by the sub-pixel remainder (its Jacobian taken as 1). Detected as
+        # a disagreement of the two by more than half a pixel (a smooth track field agrees to well below)
+        frac = maps - cv2.remap(self.grid, maps, None, near, borderMode=rep)
+        for track, old in ((track_a, self.track_a), (track_b, self.track_b)):
+            nearest = cv2.remap(old, maps, None, near, borderMode=rep)
+            nearest += frac
+            jump = np.flatnonzero(cv2.transform(np.abs(track - nearest), np.ones((1, 2), np.float32)) > 0.5)
+            _put(track, nearest, jump)
+        self.t += 1
+        t = self.t
+        fresh = self._store(new)
+        src_a, src_b, a = meta[..., 0], meta[..., 1], np.ascontiguousarray(meta[..., 2])
+        flat_meta = meta.reshape(-1, 4)
+        # 2. advance the crossfades; finished ones promote b to a
+        fading = a > 0
+        a += fading * np.float32(1.0 / fade)
+        done = np.flatnonzero(a >= 1.0)
+        if done.size:
+            _put(track_a, track_b, done)
+            _put(meta, meta, done, (0, 1))
+            a.reshape(-1)[done] = 0.0
+        sample_a = self._sample(track_a)
+        fading = a > 0
+        any_fading = bool(fading.any())
+        if any_fading:  # the incoming layer only where a crossfade runs
+            idx = np.flatnonzero(fading)
+            sample_b = sample_a.copy()
+            sample_b.reshape(-1, 3)[idx] = self._sample_points(track_b.reshape(-1, 2)[idx])
+        else:
+            sample_b = sample_a
+        mix = sample_a + a[..., None] * (sample_b - sample_a) if any_fading else sample_a
+        # 3. where to regenerate: mask, colour disagreement (at half size), stretch, age
+        # the mask rejects regions, not single pixels: an isolated regenerated texel would be a speckle
+        # of another texture for the whole life of its track (blurred rejection below 0.3 is ignored)
+        reject = 1.0 - _blur(np.clip(consistency.astype(np.float32, copy=False), 0.0, 1.0), _FEATHER)
+        reject = np.clip((reject - np.float32(0.3)) * np.float32(1.0 / 0.4), 0.0, 1.0)
+        hw2 = (max(1, w // 2), max(1, h // 2))
+        diff = _blur(cv2.resize(mix - new, hw2, interpolation=cv2.INTER_AREA), _ERR_SIGMA / 2)
+        err = cv2.resize(np.sqrt(cv2.transform(np.square(diff), np.full((1, 3), 1.0 / 3.0, np.float32))), (w, h),
+                         interpolation=cv2.INTER_LINEAR)
+        np.maximum(reject, np.clip(err * np.float32(1.0 / s.tolerance) - 1.0, 0.0, 1.0), out=reject)
+        age = np.float32(t) - src_a
+        stale = (age >= self.slots - 2) | (fading & (t - src_b >= self.slots - 2))
+        # tracks from outside the previous frame cannot be followed (as the mask's out-of-frame rule)
+        mx, my = maps[..., 0], maps[..., 1]
+        stale |= (mx < 0.0) | (mx > w - 1.0) | (my < 0.0) | (my > h - 1.0)
+        np.maximum(reject, stale.view(np.uint8), out=reject)
+        reject *= reject >= _MIN_REJECT
+        limit = np.clip(self.phase * np.float32(life) + np.float32(0.5 * life), 1.0, s.max_age)
+        trigger = (age >= limit) | self._stretched(track_a, meta[..., 3])
+        # a fading pixel restarts only when rejected strongly; a steady one starts fading where rejected
+        restart = (reject >= 0.5) | (~fading & (reject > 0))
+        begin = ~fading & trigger & ~restart
+        start = restart | begin
+        if start.any():
+            promote = np.flatnonzero(restart & fading)  # drop the old layer of an interrupted crossfade
+            if promote.size:
+                _put(sample_a, sample_b, promote)
+                _put(meta, meta, promote, (0, 1))
+                _put(track_a, track_b, promote)
+            flat_a = a.reshape(-1)
+            begin_i, restart_i = np.flatnonzero(begin), np.flatnonzero(restart)
+            flat_a[begin_i] = np.float32(1.0 / fade)
+            flat_a[restart_i] = reject.reshape(-1)[restart_i]
+            if not any_fading:
+                sample_b = sample_a.copy()
+            start_i = np.flatnonzero(start)
+            _put(sample_b, new, start_i)
+            flat_meta[start_i, 1] = t
+            _put(track_b, fresh, start_i)
+            hard = np.flatnonzero(reject >= 0.999)  # a full rejection regenerates at once
+            _put(sample_a, new, hard)
+            flat_meta[hard, 0] = t
+            _put(track_a, fresh, hard)
+            flat_a[hard] = 0.0
+            np.minimum(a, np.float32(1.0 - 1e-3), out=a)
+        fading = a > 0
+        keep = np.flatnonzero(fading)
+        track_b_new = track_a.copy()
+        _put(track_b_new, track_b, keep)
+        track_b = track_b_new
+        src_b_new = flat_meta[:, 0].copy()
+        src_b_new[keep] = flat_meta[keep, 1]
+        flat_meta[:, 1] = src_b_new
+        out = _variance_preserving_mix(sample_a, sample_b, a, keep) if keep.size else sample_a
+        meta[..., 2] = a
+        # exact while frames since the restart < 2¹⁸; only needs to differ between neighbouring tracks
+        meta[..., 3] = src_a * np.float32(64.0) + (meta[..., 1] - src_a)
+        self.track_a, self.track_b, self.meta = track_a, track_b, meta
+        return np.clip(out, 0.0, 1.0, out=out)
+
+    def _stretched(self, track: np.ndarray, key: np.ndarray) -> np.ndarray:
+        """Where the track's footprint has grown or shrunk beyond ``max_stretch`` in area (at half size)."""
+        h, w = track.shape[:2]
+        if h < 4 or w < 4:
+            return np.zeros((h, w), bool)
+        x, y, k = track[::2, ::2, 0], track[::2, ::2, 1], key[::2, ::2]
+        dxx, dyx, dkx = x[:-1, 1:] - x[:-1, :-1], y[:-1, 1:] - y[:-1, :-1], k[:-1, 1:] - k[:-1, :-1]
+        dxy, dyy, dky = x[1:, :-1] - x[:-1, :-1], y[1:, :-1] - y[:-1, :-1], k[1:, :-1] - k[:-1, :-1]
+        det = (dxx * dyy - dxy * dyx) * 0.25
+        bound = self.settings.max_stretch
+        bad = ((det > bound) | (det < 1.0 / bound)) & (dkx == 0) & (dky == 0)
+        return cv2.resize(bad.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
+
+
+def _put(dst: np.ndarray, src: np.ndarray, index: np.ndarray, channels: tuple[int, int] | None = None) -> None:
+    """``dst[p] = src[p]`` for the flat pixel indices ``index`` (both H×W×C, C-contiguous); with
+    ``channels=(i, j)``: ``dst[p, i] = src[p, j]``."""
+    if not index.size:
+        return
+    d, s_ = dst.reshape(-1, dst.shape[-1]), src.reshape(-1, src.shape[-1])
+    if channels is None:
+        d[index] = s_[index]
+    else:
+        d[index, channels[0]] = s_[index, channels[1]]
+
+
+def _variance_preserving_mix(sample_a: np.ndarray, sample_b: np.ndarray, a: np.ndarray,
+                             index: np.ndarray) -> np.ndarray:
+    """``(1 − a)·A + a·B`` at the flat pixel indices ``index`` (``A`` elsewhere), with the mix's high
+    frequencies scaled to the energy of one layer: averaging two textures lowers their contrast by
+    ``√((1 − a)² + a² + 2a(1 − a)ρ)``, ``ρ`` the correlation of their high frequencies (luminance,
+    estimated over the crossfading pixels)."""
+    out = sample_a.copy()
+    flat = out.reshape(-1, 3)
+    sa, sb = sample_a.reshape(-1, 3)[index], sample_b.reshape(-1, 3)[index]
+    af = a.reshape(-1)[index][:, None]
+    flat[index] = sa + af * (sb - sa)
+    low = cv2.GaussianBlur(out, (7, 7), _VAR_SIGMA, borderType=cv2.BORDER_REPLICATE).reshape(-1, 3)[index]
+    weights = np.array([0.299, 0.587, 0.114], np.float32)
+    ha, hb = (sa - low) @ weights, (sb - low) @ weights
+    rho = float(np.dot(ha, hb)) / max(math.sqrt(float(np.dot(ha, ha)) * float(np.dot(hb, hb))), 1e-12)
+    rho = min(max(rho, 0.0), 1.0)
+    energy = np.square(1.0 - af) + np.square(af) + (2.0 * rho) * af * (1.0 - af)
+    gain = np.clip(1.0 / np.sqrt(np.maximum(energy, 1e-6)), 1.0, 1.5).astype(np.float32)
+    flat[index] = low + gain * (flat[index] - low)
+    return out
