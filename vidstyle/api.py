@@ -185,7 +185,7 @@ def build_stages(
     stage = FeedForwardStage(
         model=model, device=rt.device, batch_size=st.batch_size, compile=st.compile,
         precision=st.precision, stabilize=0.0 if split or not use_flow else curve, raw_output=split,
-        style_mix=st.style_mix, style_strength=st.style_strength,
+        style_mix=st.style_mix, style_strength=st.style_strength, stabilizer=tm.stabilizer,
     )
     stages: list[Stage] = []
     try:
@@ -198,7 +198,7 @@ def build_stages(
             from vidstyle.stylize.stabilize import StabilizeStage
 
             # its own Stabilizer: the runner closes (resets) each stage when that stage's thread ends
-            stages.append(StabilizeStage(strength=curve))
+            stages.append(StabilizeStage(strength=curve, method=tm.stabilizer))
     except BaseException:
         stage.close()
         raise
@@ -536,7 +536,7 @@ def build_live_stylizer(
 
         return FeedForwardStage(model=model, device=rt.device, compile=st.compile, channels_last=channels_last,
                                 precision=st.precision, stabilize=stabilize, style_mix=st.style_mix,
-                                style_strength=st.style_strength)
+                                style_strength=st.style_strength, stabilizer=tm.stabilizer)
 
     flow = None
     if use_flow:

@@ -260,6 +260,11 @@ class TemporalOptions:
                        help="optical flow for stabilisation: dis-fast, dis-ultrafast, dis-medium, farneback, "
                             "deepflow, raft-small, raft-large, or none (aliases: dis, raft, off)")
 
+    stabilizer: str = option("blend", kind="choice", choices=("blend", "resample"), group="temporal",
+                             help="blend: the warped previous output blended in, detail restored (fast, default); "
+                                  "resample: each texel tracked and sampled once from where it was generated (keeps "
+                                  "the style's motifs on pans; ~5x the cost; weaker on fast motion)")
+
     def __post_init__(self) -> None:
         check_group(self)
 

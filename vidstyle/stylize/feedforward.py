@@ -129,12 +129,12 @@ class FeedForwardStylizer:
         """The style names of a multi-style model (slot 0: the identity), else ``[]``."""
         return self.model.styles
 
-    @torch.inference_mode()
     @property
     def feature_strength(self) -> bool:
         """Whether the network applies the style strength itself (the arbitrary-style back end)."""
         return bool(getattr(self.model.net, "feature_strength", False))
 
+    @torch.inference_mode()
     def __call__(self, batch: torch.Tensor, mix: torch.Tensor | None = None,
                  strength: torch.Tensor | None = None) -> torch.Tensor:
         """``mix``: ``N×S`` style weights of a multi-style model (see :mod:`vidstyle.nets.multistyle`);
@@ -171,6 +171,7 @@ class FeedForwardStage:
         style_mix: a multi-style model's styles and weights (``((name, Curve), ...)``, see
             :class:`~vidstyle.options.StylizeOptions`), sampled at each frame's number.
         style_strength: 0 (the photo) to 1 (the full style), a number or a Curve.
+        stabilizer: the stabilisation method, ``"blend"`` or ``"resample"`` (see :class:`Stabilizer`).
     """
 
     name = "stylize"
@@ -189,10 +190,11 @@ class FeedForwardStage:
         raw_output: bool = False,
         style_mix: tuple[tuple[str, Curve], ...] | None = None,
         style_strength: Curve | float | None = None,
+        stabilizer: str = "blend",
     ) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise InvalidOptionError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        self.stabilizer = Stabilizer(strength=stabilize)  # checks the range
+        self.stabilizer = Stabilizer(strength=stabilize, method=stabilizer)  # checks the range
         top = stabilize.maximum if isinstance(stabilize, Curve) else float(stabilize)
         if raw_output and top > 0:
             raise InvalidOptionError("raw_output hands the output to a later stage: use stabilize=0 with it")
