@@ -110,7 +110,7 @@ def main() -> int:
     state = load_vgg_state(weights=args.vgg_weights)
     encoder = VGGEncoder(layer="relu3_1", state=state).to(dev)
     decoder = load_decoder(args.decoder, layer="relu3_1").to(dev)
-    loss_net = VGGFeatures(layers=tuple(dict.fromkeys(STYLE_LAYERS + CONTENT_LAYERS)), state=state).to(dev)
+    loss_net = VGGFeatures(layers=tuple(dict.fromkeys(STYLE_LAYERS + CONTENT_LAYERS)), state=state, pooling="max").to(dev)  # as vidstyle.fidelity: the published VGG19
     frames = held_out_frames(Path(args.video), args.frame_size)
     styles = [s for s in args.styles.split(",") if s]
     methods = [m for m in args.methods.split(",") if m]

@@ -383,8 +383,6 @@ class LiveOutput:
 
     def snapshot(self) -> Path | None:
         """Save the last frame shown (stylized, without overlay) as a PNG; returns its path."""
-        import cv2
-
         if self._last_image is None:
             return None
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
@@ -396,7 +394,12 @@ class LiveOutput:
             from vidstyle.frame import from_float32, to_float32
 
             image = from_float32(to_float32(image), np.uint8)
-        if not cv2.imwrite(str(path), np.ascontiguousarray(image[:, :, ::-1])):
+        from vidstyle.errors import OutputError
+        from vidstyle.io.imagefiles import write_image_atomic
+
+        try:
+            write_image_atomic(path, np.ascontiguousarray(image))
+        except OutputError:
             self.warnings.append(f"could not write the snapshot {path}")
             self._message(f"could not write the snapshot {path}")
             return None

@@ -37,6 +37,7 @@ import numpy as np
 from vidstyle.errors import InvalidInputError, InvalidOptionError
 from vidstyle.io.imagefiles import SeqPattern
 from vidstyle.render.plan import Chunk
+from vidstyle.io.hashing import file_sha256  # the one home; re-exported for render/
 
 if TYPE_CHECKING:
     from vidstyle.render.plan import JournalState, RenderPlan
@@ -146,14 +147,6 @@ class RenderLayout:
 
 
 # --------------------------------------------------------------------------------------- hashes
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def pixels_sha256(array: np.ndarray) -> str:
     """SHA-256 of an image's samples (dtype, shape and C-order bytes): independent of the file
     encoder, so two renders can be compared even when their PNG/EXR bytes differ."""
