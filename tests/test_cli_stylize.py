@@ -495,3 +495,17 @@ def test_image_sequence_rate_is_said_and_can_be_given(models, tmp_path, capsys):
         assert c.streams.video[0].average_rate == 25
     code, _, err = _run(capsys, "stylize", pattern, "-o", str(tmp_path / "c.mp4"), "--fps", "fast")
     assert code == 1 and err.strip().startswith("vidstyle: error: --fps must be a positive frame rate")
+
+
+def test_rerun_keeps_the_partial_of_an_interrupted_run(models, media, tmp_path, capsys):
+    from vidstyle.io.output import temp_path_for
+
+    out = tmp_path / "o.mp4"
+    partial = temp_path_for(out)
+    partial.write_bytes(b"an interrupted run's frames")
+    code, _, err = _run(capsys, "stylize", str(media["clip"]), "-o", str(out), "--model", str(models["good"]))
+    assert code == 1 and "partial output of an interrupted run" in err and "--overwrite" in err
+    assert partial.read_bytes() == b"an interrupted run's frames" and not out.exists()
+    code, _, _ = _run(capsys, "stylize", str(media["clip"]), "-o", str(out), "--model", str(models["good"]),
+                      "--overwrite")
+    assert code == 0 and out.exists() and not partial.exists()

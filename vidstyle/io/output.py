@@ -132,6 +132,12 @@ def check_output(
             raise with_parameter(OutputExistsError(
                 f"output '{p}' exists; pass `overwrite` to replace it or choose another name"
             ), "overwrite")
+        partial = temp_path_for(p)
+        if partial.exists() and not overwrite:  # an interrupted run's work: never deleted silently
+            raise with_parameter(OutputExistsError(
+                f"'{partial}' is the partial output of an interrupted run; keep it by renaming it, or pass "
+                "`overwrite` to start again"
+            ), "overwrite")
         return
     pattern = image_output_pattern(path)
     if input_spec is not None:
