@@ -30,11 +30,6 @@ def content_photo() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors: one intra-op thread avoids OpenMP spin-waits on busy shared cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
+    """Small tensors: one intra-op thread (the shared ``one_torch_thread`` fixture) for every nets test."""
     yield
-    torch.set_num_threads(before)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 import torch
 
 from vidstyle.frame import Frame
@@ -15,13 +14,6 @@ from vidstyle.nets.transformer import TransformerNet
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Run a test with one torch thread (results independent of the machine's cores), then restore."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def random_model(seed: int = 0, config: str = "tiny") -> StyleModel:

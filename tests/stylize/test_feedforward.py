@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ff_helpers import (  # noqa: F401 - one_torch_thread: fixture used by pytestmark
+from ff_helpers import (
     DEVICES,
     frames_with_flow,
-    one_torch_thread,
     random_model,
     run_stage,
     texture,

@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from ff_helpers import one_torch_thread  # noqa: F401 - fixture used by pytestmark
 
 from vidstyle.errors import InvalidOptionError, ShapeError
 from vidstyle.flow.warping import warp_numpy

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from ff_helpers import DEVICES, one_torch_thread, texture  # noqa: F401 - fixture used by pytestmark
+from ff_helpers import DEVICES, texture
 
 from vidstyle.errors import InvalidOptionError, ShapeError
 from vidstyle.stylize.temporal import Stabilizer, sharpness_torch, stabilize

@@ -25,12 +25,7 @@ from vidstyle.stylize.transforms import (
 DTYPES = [torch.float32, torch.float64]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _feats(*shape: int, seed: int, dtype: torch.dtype = torch.float64, mix: bool = True) -> torch.Tensor:
