@@ -51,9 +51,14 @@ def options_from(
 ) -> tuple[StylizeOptions, TemporalOptions, EncodeOptions, OptimOptions]:
     """The four option groups from given group objects and flat keyword ``options`` (``model=``,
     ``stabilize=``, ``codec=``...; each name belongs to exactly one group). A group given as an
-    object cannot also get flat values."""
+    object cannot also get flat values. An unknown name is a ``TypeError`` (as for any function)."""
     given = {StylizeOptions: stylize, TemporalOptions: temporal, EncodeOptions: encode, OptimOptions: optim}
-    built = route(options, where="")
+    try:
+        built = route(options, where="")
+    except InvalidOptionError as exc:
+        if str(exc).startswith("unknown key"):
+            raise TypeError(str(exc).replace("unknown key", "unexpected keyword argument")) from None
+        raise
     out = []
     for cls, flat in zip(given, built):
         obj = given[cls]
@@ -67,10 +72,6 @@ def options_from(
             raise InvalidOptionError(f"expected a {cls.__name__}, got {type(obj).__name__}")
         out.append(obj)
     return out[0], out[1], out[2], out[3]
-
-
-def _unknown_keyword(exc: InvalidOptionError) -> TypeError:
-    return TypeError(str(exc).replace("unknown key", "unexpected keyword argument"))
 
 
 def validate_options(
@@ -89,12 +90,7 @@ def validate_options(
     :class:`~vidstyle.options.OptionValueError` (naming the parameter) with a one-line remedy.
     Encoder options (codec, CRF range per codec, pixel format, preset, codec vs container) are
     checked against ``output`` when it is a video file."""
-    try:
-        groups = options_from(options, stylize=stylize, temporal=temporal, encode=encode, optim=optim)
-    except InvalidOptionError as exc:
-        if str(exc).startswith("unknown key"):
-            raise _unknown_keyword(exc) from None
-        raise
+    groups = options_from(options, stylize=stylize, temporal=temporal, encode=encode, optim=optim)
     if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
         raise OptionValueError("queue_size", f"queue_size must be an integer >= 1, got {queue_size!r}")
     from vidstyle.io.timespec import parse_time
@@ -167,12 +163,7 @@ def build_stages(
     """
     from vidstyle.runtime import setup
 
-    try:
-        st, tm, _, op = options_from(options, stylize=stylize, temporal=temporal, optim=optim)
-    except InvalidOptionError as exc:
-        if str(exc).startswith("unknown key"):
-            raise _unknown_keyword(exc) from None
-        raise
+    st, tm, _, op = options_from(options, stylize=stylize, temporal=temporal, optim=optim)
     rt = setup(device=st.device, precision=st.precision, threads=st.threads)
     curve = tm.strength(st.backend)
     use_flow = tm.uses_flow(st.backend)
@@ -366,12 +357,7 @@ def stylize_image(
     from vidstyle.errors import OutputError, OutputExistsError
     from vidstyle.io.imagefiles import read_image, write_image_atomic
 
-    try:
-        st, _, _, op = options_from(options, stylize=stylize, optim=optim)
-    except InvalidOptionError as exc:
-        if str(exc).startswith("unknown key"):
-            raise _unknown_keyword(exc) from None
-        raise
+    st, _, _, op = options_from(options, stylize=stylize, optim=optim)
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 16):
         raise OptionValueError("size", f"size must be an integer >= 16 (pixels), got {size!r}")
     src, dst = Path(input), Path(output)
