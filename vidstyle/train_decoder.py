@@ -265,7 +265,10 @@ def train_decoder(*, config: DecoderTrainConfig, resume: bool = False,
         "final_losses": {k: float(f"{v:.6g}") for k, v in losses.items()},
         "trained_with": "vidstyle train --kind decoder",
     }
+    from vidstyle.nets.decoder import vgg_fingerprint
+
     model_path = save_decoder(output.with_suffix(".safetensors"), decoder=net, vgg_source=state.source,
+                              fingerprint=vgg_fingerprint(state),
                               convention=state.convention, card=card)
     card_path = output.with_suffix(".json")
     card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")

@@ -22,10 +22,13 @@ from vidstyle.options import OptionValueError  # noqa: E402
 def parts(tmp_path: Path) -> dict[str, Path]:
     from vidstyle.nets.decoder import Decoder, save_decoder
 
+    from vidstyle.nets.decoder import vgg_fingerprint
+    from vidstyle.nets.vgg import load_vgg_state
+
     vgg = write_fake_vgg(tmp_path / "vgg.safetensors", metadata={"convention": "caffe"})
     torch.manual_seed(0)
     decoder = save_decoder(tmp_path / "dec.safetensors", decoder=Decoder(layer="relu3_1"), vgg_source=str(vgg),
-                           convention="caffe")
+                           convention="caffe", fingerprint=vgg_fingerprint(load_vgg_state(weights=vgg)))
     rng = np.random.default_rng(0)
     painting = tmp_path / "painting.png"
     cv2.imwrite(str(painting), (rng.random((60, 80, 3)) * 255).astype(np.uint8))
@@ -102,6 +105,9 @@ def test_bad_inputs_are_one_clear_error(parts) -> None:
     other = write_fake_vgg(parts["tmp"] / "other_vgg.safetensors", metadata={"convention": "caffe"}, seed=1)
     with pytest.raises(ModelError, match="trained on the VGG19 weights vgg.safetensors"):
         _stages(parts, vgg_weights=str(other))
+    renamed = parts["tmp"] / "renamed.safetensors"  # the same weights under another name: accepted
+    renamed.write_bytes(parts["vgg"].read_bytes())
+    assert _stages(parts, vgg_weights=str(renamed))
     with pytest.raises(OptionValueError, match="needs a style image"):
         _stages(parts, style=None)
 

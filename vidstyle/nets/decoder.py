@@ -29,7 +29,8 @@ from vidstyle.nets.vgg import VGG19_LAYERS, VGGFeatures, VGGState, load_vgg_stat
 from vidstyle.options.spec import OptionValueError
 from vidstyle.io.files import publish
 
-__all__ = ["ENCODER_LAYERS", "VGGEncoder", "Decoder", "save_decoder", "load_decoder", "decoder_plan", "DECODER_FORMAT", "FEATURE_SCALE"]
+__all__ = ["ENCODER_LAYERS", "VGGEncoder", "Decoder", "save_decoder", "load_decoder", "decoder_plan", "DECODER_FORMAT",
+           "FEATURE_SCALE", "vgg_fingerprint"]
 
 #: layers a decoder can invert (the first ReLU of blocks 1–3)
 ENCODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
@@ -85,6 +86,7 @@ class VGGEncoder(nn.Module):
         self.layer = layer
         self.source = state.source
         self.convention = state.convention
+        self.fingerprint = vgg_fingerprint(state)
         for extra in extra_layers:
             if extra not in VGG19_LAYERS or VGG19_LAYERS.index(extra) > VGG19_LAYERS.index(layer):
                 raise OptionValueError("extra_layers", f"extra layer {extra!r} is not a VGG19 layer at or before {layer}")
@@ -140,9 +142,19 @@ class Decoder(nn.Module):
         return out if self.training else out.clamp(0.0, 1.0)
 
 
+def vgg_fingerprint(state: VGGState) -> str:
+    """A short hash of the VGG19 weights' first conv layer: which encoder a decoder belongs to, whatever
+    the weights file is called."""
+    import hashlib
+
+    weight = state.convs["conv1_1"][0].detach().float().cpu().contiguous()
+    return hashlib.sha256(weight.numpy().tobytes()).hexdigest()[:16]
+
+
 def save_decoder(path: str | os.PathLike, *, decoder: Decoder, vgg_source: str, convention: str,
-                 card: dict[str, Any] | None = None) -> Path:
-    """Write a decoder file (safetensors with metadata) atomically; returns its path."""
+                 card: dict[str, Any] | None = None, fingerprint: str | None = None) -> Path:
+    """Write a decoder file (safetensors with metadata) atomically; returns its path. ``fingerprint``:
+    :func:`vgg_fingerprint` of the encoder's weights."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -153,6 +165,7 @@ def save_decoder(path: str | os.PathLike, *, decoder: Decoder, vgg_source: str, 
         "vidstyle.vgg_source": Path(vgg_source).name if os.sep in vgg_source else vgg_source,
         "vidstyle.vgg_convention": convention,
         "vidstyle.card": json.dumps(card or {}, sort_keys=True),
+        **({"vidstyle.vgg_fingerprint": fingerprint} if fingerprint else {}),
     }
     tensors = {k: v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
@@ -182,10 +195,12 @@ def load_decoder(path: str | os.PathLike, *, layer: str | None = None) -> Decode
     if meta.get("vidstyle.architecture") == "decoder":
         saved_layer, card = meta.get("vidstyle.layer", ""), json.loads(meta.get("vidstyle.card", "{}"))
         source, convention = meta.get("vidstyle.vgg_source", ""), meta.get("vidstyle.vgg_convention", "")
+        fingerprint = meta.get("vidstyle.vgg_fingerprint", "")
     elif meta.get("kind") == "decoder_checkpoint":  # a training checkpoint: the decoder so far
         config = json.loads(meta.get("config", "{}"))
         saved_layer, card = config.get("layer", ""), {"checkpoint_iteration": int(meta.get("iteration", "0"))}
         source, convention = meta.get("vgg_source", ""), meta.get("vgg_convention", "")
+        fingerprint = meta.get("vgg_fingerprint", "")
         tensors = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
     else:
         got = meta.get("vidstyle.architecture") or "no vidstyle architecture"
@@ -200,4 +215,5 @@ def load_decoder(path: str | os.PathLike, *, layer: str | None = None) -> Decode
     except RuntimeError as exc:
         raise ModelError(f"{path}: weights do not fit a {saved_layer} decoder ({str(exc).splitlines()[0]})") from exc
     decoder.vgg_source, decoder.vgg_convention, decoder.card = source, convention, card
+    decoder.vgg_fingerprint = fingerprint
     return decoder.eval()

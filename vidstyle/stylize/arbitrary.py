@@ -115,7 +115,9 @@ def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decod
     encoder = VGGEncoder(layer=dec.layer, weights=vgg_weights, convention=vgg_convention)  # type: ignore[arg-type]
     wanted = getattr(dec, "vgg_source", "") or ""
     have = Path(str(encoder.source)).name
-    if wanted and wanted != have and not os.environ.get("VIDSTYLE_ANY_VGG"):
+    known = getattr(dec, "vgg_fingerprint", "")  # the weights themselves, whatever the file is called
+    mismatch = known != encoder.fingerprint if known else (bool(wanted) and wanted != have)
+    if mismatch and not os.environ.get("VIDSTYLE_ANY_VGG"):
         raise ModelError(f"decoder {path.name} was trained on the VGG19 weights {wanted}, but the encoder has {have}; "
                          f"pass vgg_weights (--vgg-weights) pointing to {wanted}, or train a decoder for yours with "
                          "`vidstyle train --kind decoder`")
