@@ -333,3 +333,34 @@ def test_cli_ctrl_c_says_where_the_checkpoint_is(tmp_path: Path, capsys: pytest.
     err = capsys.readouterr().err
     assert rc == 130
     assert str(tmp_path / "mine.ckpt.safetensors") in err and "--iterations 7 --resume" in err
+
+
+def test_multi_style_training_and_add_style_change_only_the_new_row(data: dict[str, Path], tmp_path: Path) -> None:
+    """--multi-style trains one network for several styles (plus the identity slot); --add-style then
+    trains one new (γ, β) row and leaves every other weight exactly as it was."""
+    from vidstyle.nets.registry import load_model
+
+    style2 = tmp_path / "style2.png"
+    cv2.imwrite(str(style2), np.full((48, 48, 3), (40, 160, 60), np.uint8))
+    base = train(config=_config(data, tmp_path / "multi", style=(str(data["style"]), str(style2)), multi_style=True,
+                                style_names=("stripes", "green"), iterations=3))
+    model = load_model(base.model_path)
+    assert model.styles == ["identity", "stripes", "green"]
+    card = json.loads((tmp_path / "multi.json").read_text())
+    assert card["architecture"]["family"] == "multistyle" and card["styles"] == ["identity", "stripes", "green"]
+    more = train(config=_config(data, tmp_path / "more", style=(str(style2),), add_style=True, style_names=("green2",),
+                                init=str(base.model_path), iterations=2))
+    before, after = _tensors(base.model_path), _tensors(more.model_path)
+    for key, old in before.items():
+        new = after[key]
+        if new.ndim == 2 and new.shape[0] == old.shape[0] + 1:  # a (γ, β) matrix: one row more
+            assert torch.equal(new[:-1], old), key
+        else:
+            assert torch.equal(new, old), key
+    assert any(not torch.equal(after[k][-1], after[k][1:-1].mean(0)) for k in after if after[k].ndim == 2)
+
+
+def test_time_budget_stops_and_saves(data: dict[str, Path], tmp_path: Path) -> None:
+    result = train(config=_config(data, tmp_path / "quick", iterations=10_000, time_budget=1e-6))
+    card = json.loads((tmp_path / "quick.json").read_text())
+    assert result.model_path.is_file() and card["iterations"] == 1 and card["time_budget_s"] == 1e-6

@@ -120,3 +120,20 @@ def test_method_and_decoder_need_a_painting() -> None:
         with pytest.raises(OptionValueError, match="is for the arbitrary back end") as info:
             StylizeOptions(**kw)
         assert info.value.parameter in kw
+
+
+def test_one_style_model_strength_blends_with_the_input() -> None:
+    """A per-style network has no style space to interpolate: strength s gives s·f(x) + (1 − s)·x."""
+    from vidstyle.options import Curve
+    from vidstyle.stylize.style_control import StyleControl
+
+    x = torch.rand(2, 3, 8, 8)
+
+    def net(batch: torch.Tensor) -> torch.Tensor:
+        return 1.0 - batch
+
+    ctl = StyleControl(styles=[], style_strength=Curve.parse("0:0, 10:1"))
+    torch.testing.assert_close(ctl.apply(net, x, [0, 10]), torch.stack([x[0], 1 - x[1]]))
+    torch.testing.assert_close(ctl.apply(net, x, [5, 5]), 0.5 * (1 - x) + 0.5 * x)
+    with pytest.raises(OptionValueError, match="needs a multi-style model"):
+        StyleControl(styles=[], style_mix=(("a", Curve.constant(1.0)),))
