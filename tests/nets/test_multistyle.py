@@ -116,3 +116,27 @@ def test_strength_zero_is_the_identity_slot() -> None:
         ident = net(x, torch.tensor([1.0, 0.0, 0.0]))
         zero = net(x, strength_mix(torch.tensor([0.0, 1.0, 0.0]), 0.0))
     torch.testing.assert_close(zero, ident)
+
+
+def test_keyframed_mix_cross_dissolves_in_the_pipeline(tmp_path) -> None:
+    """style_mix "a=0:1, 4:0; b=0:0, 4:1": frame 0 is style a, frame 4 style b, frame 2 halfway in γ/β."""
+    import numpy as np
+
+    from vidstyle.api import build_stages
+    from vidstyle.frame import Frame
+    from vidstyle.nets.registry import save_model
+
+    net = _net()
+    path = save_model(tmp_path / "m.safetensors", net=net, name="m", style="a,b")
+    frame = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+
+    def run(mix: str) -> list:
+        stages = build_stages(model=str(path), style_mix=mix, stabilize=0, device="cpu", threads=1)
+        out = [f.stylized for i in range(5) for f in stages[0].process(Frame(index=i, image=frame))]
+        stages[0].close()
+        return out
+
+    fade = run("a=0:1, 4:0; b=0:0, 4:1")
+    only_a, only_b, half = run("a"), run("b"), run("a:1,b:1")
+    assert np.array_equal(fade[0], only_a[0]) and np.array_equal(fade[4], only_b[4])
+    assert np.array_equal(fade[2], half[2]) and not np.array_equal(fade[2], fade[0])
