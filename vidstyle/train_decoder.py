@@ -240,6 +240,8 @@ def train_decoder(*, config: DecoderTrainConfig, resume: bool = False,
                                    elapsed=time.perf_counter() - t0))
         if out_of_time:
             break
+    if not losses and history:  # exported from a finished checkpoint: its last recorded losses
+        losses = {k: v for k, v in history[-1].items() if k not in ("iteration", "psnr")}
     if psnr is None and held:
         psnr = reconstruction_psnr(encoder=encoder, decoder=net, images=held)
 
