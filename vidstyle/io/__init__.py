@@ -23,7 +23,7 @@ from vidstyle.errors import InvalidOptionError
 from vidstyle.io.avinput import parse_av_spec
 from vidstyle.io.base import NullSink, Sink, Source, SourceInfo
 from vidstyle.io.encode import CODECS, EncoderSettings, VideoSink, resolve_encoder
-from vidstyle.io.imagefiles import read_image, write_image
+from vidstyle.io.imagefiles import read_image, write_image, write_image_atomic
 from vidstyle.io.images import ImageSequenceSink, ImageSequenceSource, is_image_spec, list_sequence
 from vidstyle.io.output import check_output, output_kind, temp_path_for
 from vidstyle.io.timespec import TimeSpec, parse_time
@@ -50,6 +50,7 @@ __all__ = [
     "resolve_encoder",
     "read_image",
     "write_image",
+    "write_image_atomic",
     "list_sequence",
 ]
 

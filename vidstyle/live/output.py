@@ -395,7 +395,7 @@ class LiveOutput:
 
             image = from_float32(to_float32(image), np.uint8)
         from vidstyle.errors import OutputError
-        from vidstyle.io.imagefiles import write_image_atomic
+        from vidstyle.io import write_image_atomic
 
         try:
             write_image_atomic(path, np.ascontiguousarray(image))
