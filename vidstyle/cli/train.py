@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 import sys
 
 EXAMPLES = """examples:
@@ -126,14 +127,9 @@ def run_decoder(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, threads=args.threads, max_images=args.max_images,
         time_budget=None if args.time_budget is None else args.time_budget * 60.0,
     )
-    bar, progress = _progress_bar(config.iterations, args.quiet)
-    try:
-        result = train_decoder(config=config, resume=args.resume, progress=progress, device=args.device)
-    except KeyboardInterrupt:
-        return _interrupted(bar, config.output, args.argv)
-    finally:
-        if bar is not None:
-            bar.close()
+    result = _run_training(train_decoder, config, args)
+    if result is None:
+        return 130
     psnr = "n/a" if result.psnr is None else f"{result.psnr:.2f} dB"
     print(f"decoder: {result.model_path}\ncard: {result.card_path}\n"
           f"{result.iterations} iterations in {result.seconds / 60:.1f} min; held-out PSNR {psnr}; final losses "
@@ -161,27 +157,37 @@ def run(args: argparse.Namespace) -> int:
         vgg_convention=args.vgg_convention, seed=args.seed, checkpoint_every=args.checkpoint_every,
         threads=args.threads, max_images=args.max_images, init=args.init, style_reduction=args.style_reduction,
     )
-    bar, progress = _progress_bar(config.iterations, args.quiet)
-    try:
-        result = train(config=config, resume=args.resume, progress=progress, device=args.device)
-    except KeyboardInterrupt:
-        return _interrupted(bar, config.output, args.argv)
-    finally:
-        if bar is not None:
-            bar.close()
+    result = _run_training(train, config, args)
+    if result is None:
+        return 130
     print(f"model: {result.model_path}\ncard: {result.card_path}\n"
           f"{result.iterations} iterations in {result.seconds / 60:.1f} min; final losses "
           + ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items()))
     return 0
 
 
-def _interrupted(bar: object, output: str, argv: list[str]) -> int:
-    """Ctrl-C: say where the last checkpoint is and how to continue (exit 130)."""
+def _run_training(fn: Any, config: Any, args: argparse.Namespace) -> Any:
+    """Run a training (``train`` or ``train_decoder``) with a progress bar; ``None`` after Ctrl-C, when the
+    user has been told where the checkpoint is and how to continue."""
+    bar, progress = _progress_bar(config.iterations, args.quiet)
+    try:
+        return fn(config=config, resume=args.resume, progress=progress, device=args.device)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        _interrupted(config.output, args.argv)
+        return None
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _interrupted(output: str, argv: list[str]) -> None:
+    """Ctrl-C: say where the last checkpoint is and how to continue."""
     import shlex
     from pathlib import Path
 
-    if bar is not None:
-        bar.close()  # type: ignore[attr-defined]
     out = Path(output)
     out = out.with_suffix("") if out.suffix == ".safetensors" else out
     ckpt = out.with_name(out.name + ".ckpt.safetensors")
@@ -192,4 +198,3 @@ def _interrupted(bar: object, output: str, argv: list[str]) -> int:
         sys.stderr.write(f"vidstyle: interrupted; the last checkpoint is {ckpt}; continue with: {shlex.join(words)}\n")
     else:
         sys.stderr.write("vidstyle: interrupted before the first checkpoint; nothing to resume from\n")
-    return 130
