@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from vidstyle.colour.spaces import SRGB
 from vidstyle.errors import InvalidInputError, OutputError, ShapeError
 from vidstyle.frame import Frame
 from vidstyle.render.job import RenderJob
@@ -72,7 +73,8 @@ def _dtype_of(layout: RenderLayout) -> np.dtype:
 
 def write_frame(path: Path, image: np.ndarray, *, layout: RenderLayout, number: int) -> str:
     """Write ``image`` to ``path`` through a temporary name; returns the pixel hash of what the
-    file holds. EXR frames get ``timeCode`` and ``framesPerSecond`` attributes when known."""
+    file holds. EXR frames get the output colour space (``chromaticities``, ``colorInteropID``,
+    ``oiio:ColorSpace``) and ``timeCode`` and ``framesPerSecond`` attributes when known."""
     from vidstyle.io import temp_path_for, write_image
     from vidstyle.io.imagefiles import convert_depth
 
@@ -100,6 +102,7 @@ def _write_exr(path: Path, image: np.ndarray, *, layout: RenderLayout, number: i
     pixels = convert_depth(image, 32)
     pixels = np.ascontiguousarray(pixels.astype(np.float16) if layout.bit_depth == 16 else pixels)
     header: dict[str, Any] = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    header.update((layout.colour or SRGB).exr_attributes())
     from fractions import Fraction
 
     fps = Fraction(layout.fps) if layout.fps else None

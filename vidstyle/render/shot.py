@@ -9,6 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from vidstyle.colour.spaces import VideoTags
 from vidstyle.errors import InputNotFoundError, InvalidInputError, InvalidOptionError
 from vidstyle.render.job import RenderJob
 from vidstyle.render.manifest import RenderLayout, file_sha256, manifest_path_for
@@ -28,6 +29,8 @@ class Shot:
     fps: Fraction | None
     timecode: str | None
     has_audio: bool
+    colour_tags: VideoTags | None = None
+    half_float: bool = False
 
 
 # --------------------------------------------------------------------------------------- probing
@@ -91,6 +94,8 @@ def probe_shot(job: RenderJob) -> Shot:
         fps=Fraction(fps) if fps else None,
         timecode=timecode,
         has_audio=bool(info.audio_streams),
+        colour_tags=info.colour_tags,
+        half_float=info.half_float,
     )
 
 
@@ -104,7 +109,8 @@ def render_layout(job: RenderJob, shot: Shot) -> RenderLayout:
     if job.output_kind == "images":
         pattern = image_output_pattern(job.output, bit_depth=job.bit_depth)
         ext = Path("x" + pattern.suffix).suffix.lower()
-        depth = job.bit_depth or default_bit_depth(ext, shot.bit_depth)
+        half = ext == ".exr" and shot.half_float  # half in, half out
+        depth = job.bit_depth or (16 if half else default_bit_depth(ext, shot.bit_depth))
         frames = str(pattern)
         final = True
     else:
