@@ -348,7 +348,11 @@ def render_chunk(
             read_from = primer[0]
         else:  # no exportable state: warm up again like at a chunk border
             state_from = "warmup"
-            read_from = numbers[max(pos[write_from] - job.overlap, pos[chunk.warmup_from])]
+            back = pos[write_from] - job.overlap
+            if chunk.warmup_from in pos:
+                read_from = numbers[max(back, pos[chunk.warmup_from])]
+            else:  # the first chunk of a sub-range warms up on the input's frames before it
+                read_from = numbers[back] if back >= 0 else chunk.warmup_from
     stylize_stage = StatefulStage(stylize, primer=primer)
     stages = [_DepthStage(np.dtype(layout.work_dtype)), *stages[:-1], stylize_stage]
 

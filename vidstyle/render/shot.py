@@ -19,7 +19,8 @@ __all__ = ["Shot", "probe_shot", "render_layout", "default_codec", "check_encode
 
 @dataclass(frozen=True)
 class Shot:
-    """What the input offers for the job (see :func:`probe_shot`)."""
+    """What the input offers for the job (see :func:`probe_shot`). ``lead_in``: the input's
+    frames just before a sub-range (at most ``overlap`` of them), the first chunk's warm-up."""
 
     numbers: list[int]
     kind: str
@@ -31,6 +32,7 @@ class Shot:
     has_audio: bool
     colour_tags: VideoTags | None = None
     half_float: bool = False
+    lead_in: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------------------------- probing
@@ -65,6 +67,8 @@ def probe_shot(job: RenderJob) -> Shot:
     if info.kind == "images" and is_image_spec(job.input):
         entries = list_sequence(job.input)
         nums = [n if n is not None else i for i, (n, _) in enumerate(entries)]
+        before = [n for n in nums if frames is not None and n < frames[0]]
+        lead_in = before[max(0, len(before) - job.overlap):]
         if frames is not None:
             nums = [n for n in nums if frames[0] <= n <= frames[1]]
         first_path = dict((n if n is not None else i, p) for i, (n, p) in enumerate(entries)).get(nums[0])
@@ -83,6 +87,7 @@ def probe_shot(job: RenderJob) -> Shot:
             )
         first = frames[0] if frames is not None else 0
         numbers = list(range(first, first + count))
+        lead_in = list(range(max(0, first - job.overlap), first))
     if not numbers:
         raise InvalidInputError(f"no frames of '{job.input}' are selected; check 'frames'")
     return Shot(
@@ -96,6 +101,7 @@ def probe_shot(job: RenderJob) -> Shot:
         has_audio=bool(info.audio_streams),
         colour_tags=info.colour_tags,
         half_float=info.half_float,
+        lead_in=tuple(lead_in),
     )
 
 
