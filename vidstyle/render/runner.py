@@ -43,7 +43,15 @@ from vidstyle.render.manifest import (
     read_journal,
 )
 from vidstyle.render.plan import JournalState, RenderPlan, finished_chunks, resolve_resources
-from vidstyle.render.shot import Shot, check_encoder, default_codec, model_record, probe_shot, render_layout
+from vidstyle.render.shot import (
+    Shot,
+    check_encoder,
+    colour_management,
+    default_codec,
+    model_record,
+    probe_shot,
+    render_layout,
+)
 
 __all__ = ["render", "RenderResult", "RenderProgress", "ChunkStatus", "probe_shot", "Shot", "default_codec"]
 
@@ -221,7 +229,8 @@ class _Render:
 
         job = self.job
         self.shot = shot = probe_shot(job)
-        self.layout = layout = render_layout(job, shot)
+        management = colour_management(job)  # one line now if a colour space or the config is wrong
+        self.layout = layout = render_layout(job, shot, colour=management.output if management else None)
         if job.output_kind == "video":
             check_encoder(job, layout)
         manifest_path = Path(layout.manifest)

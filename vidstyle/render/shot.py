@@ -7,14 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vidstyle.colour.spaces import VideoTags
+from vidstyle.colour.spaces import ColourSpace, VideoTags
 from vidstyle.errors import InputNotFoundError, InvalidInputError, InvalidOptionError
+from vidstyle.options.spec import OptionValueError
 from vidstyle.render.job import RenderJob
 from vidstyle.render.manifest import RenderLayout, file_sha256, manifest_path_for
 
-__all__ = ["Shot", "probe_shot", "render_layout", "default_codec", "check_encoder", "model_record"]
+if TYPE_CHECKING:
+    from vidstyle.colour.management import ColourManagement
+
+__all__ = ["Shot", "probe_shot", "colour_management", "render_layout", "default_codec", "check_encoder", "model_record"]
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,26 @@ def probe_shot(job: RenderJob) -> Shot:
     )
 
 
-def render_layout(job: RenderJob, shot: Shot) -> RenderLayout:
-    """Where the render of ``job`` keeps its manifest, work folder and frames, and their format."""
+def colour_management(job: RenderJob) -> ColourManagement | None:
+    """The job's colour management, ``None`` when it declares no colour space (today's behaviour:
+    frames go to the network as they are). Fails at once, one line, on a missing OpenColorIO, a
+    missing config or an unknown colour space."""
+    if job.input_colorspace is None and job.output_colorspace is None:
+        if job.ocio_config is not None:
+            raise OptionValueError("ocio_config", "ocio_config is set but no colour space is declared; give "
+                                                  "input_colorspace (and output_colorspace), or drop ocio_config")
+        return None
+    if job.input_colorspace is None:
+        raise OptionValueError("input_colorspace", "input_colorspace: declare the plates' colour space too "
+                                                   "(output_colorspace alone cannot say what the input is)")
+    from vidstyle.colour.management import ColourManagement
+
+    return ColourManagement(input=job.input_colorspace, output=job.output_colorspace, config=job.ocio_config)
+
+
+def render_layout(job: RenderJob, shot: Shot, *, colour: ColourSpace | None = None) -> RenderLayout:
+    """Where the render of ``job`` keeps its manifest, work folder and frames, and their format;
+    ``colour``: the output's colour space under colour management (``None``: sRGB)."""
     from vidstyle.io.imagefiles import default_bit_depth, parse_pattern
     from vidstyle.io.output import image_output_pattern
 
@@ -136,6 +158,7 @@ def render_layout(job: RenderJob, shot: Shot) -> RenderLayout:
         work_dtype=dtype,
         shot_first=shot.numbers[0],
         start_number=job.start_number,
+        colour=colour,
         timecode=shot.timecode,
         fps=str(shot.fps) if shot.fps else None,
     )
