@@ -106,3 +106,15 @@ def test_patch_without_a_render_is_one_line(tmp_path: Path, plates: Path, tiny_m
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
     assert "no render of" in r.stderr and "render the shot first" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_patch_of_a_video_or_with_resume_is_refused(tmp_path: Path, plates: Path, tiny_model: Path) -> None:
+    from vidstyle.errors import InvalidOptionError
+
+    video = load_job(write_job(tmp_path, plates=plates, model=tiny_model, output="sh.mov", frames="1010-1012"))
+    with pytest.raises(InvalidOptionError, match="image-sequence render"):
+        render(video, patch=True)
+    frames = load_job(write_job(tmp_path, plates=plates, model=tiny_model, name="b.toml", frames="1010-1012"))
+    with pytest.raises(InvalidOptionError, match="--patch and --resume"):
+        render(frames, patch=True, resume=True)
+    assert not list(tmp_path.glob("**/*.png")) and not list(tmp_path.glob("*.mov"))
