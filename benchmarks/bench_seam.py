@@ -1,6 +1,9 @@
 """Chunk seams and patch seams on real clips (a quality measurement; no timing).
 
-For each clip of ``../shared/data/video`` (``cockatoo_60f.mp4``, ``realshort.mp4`` by default),
+For each clip (a path, or a name in ``../shared/data/video``: ``cockatoo_60f.mp4``, ``realshort.mp4`` by
+default; ``samples/clip.mp4`` is the project's own), a clip shorter than 2·K + 2 frames only measures
+something with a smaller ``--overlap`` (its chunk would warm up from the first frame, i.e. render the
+single render's frames exactly),
 the frames are resized to ``--width`` and written as 16-bit PNG plates numbered 1001…; then
 
 * a single-process render of the whole clip (the reference),
@@ -90,7 +93,7 @@ def main() -> int:
     work = Path(args.work)
     rows = []
     for name in args.clips.split(","):
-        clip = SHARED / "data" / "video" / name
+        clip = Path(name) if Path(name).is_file() else SHARED / "data" / "video" / name
         if not clip.is_file():
             print(f"skipping {name}: not in {clip.parent}")
             continue
