@@ -59,6 +59,9 @@ def test_declared_tags_win_over_the_inputs(tagged_clip, tmp_path):
     out = tmp_path / "declared.mov"
     _copy(tagged_clip, out, codec="prores", colour_tags=SRGB.video_tags())
     assert _tags(out) == ((1, 13, 1), (1, 13, 1))  # BT.709 primaries, sRGB transfer, BT.709 matrix
+    acescg = tmp_path / "acescg.mov"
+    _copy(tagged_clip, acescg, codec="prores", colour_tags=ColourSpace("ACEScg", "lin_ap1_scene").video_tags())
+    assert _tags(acescg)[0] == (2, 8, 1)  # AP1 has no H.273 code: unspecified, not a false BT.709; linear
 
 
 def test_bt2020_matrix_is_applied_not_only_tagged(tmp_path):

@@ -31,7 +31,7 @@ def _output_tags(given: VideoTags | None, input_tags: VideoTags | None) -> Video
     """The tags a video output gets: ``given`` (the declared output space), else the input's,
     else BT.709; the matrix is always one the encoder applies (BT.709, or BT.2020 for BT.2020)."""
     if given is not None:
-        tags = given.completed(BT709_TAGS)
+        tags = given  # as declared: primaries without an H.273 code (ACES AP0/AP1) stay unspecified
     elif input_tags is not None and input_tags.specified:
         tags = input_tags.completed(BT709_TAGS)
     else:
