@@ -114,13 +114,16 @@ def open_sink(
     audio_from: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     start_number: int | None = None,
+    playable_partial: bool = True,
 ) -> Sink:
     """Open an output.
 
     ``path``: a video file (codec options apply; see :func:`resolve_encoder`), an image pattern
     or folder (``bit_depth`` and ``start_number`` apply; see :class:`ImageSequenceSink`), or
     ``null:`` (:class:`NullSink`). ``audio_from``: the input whose audio streams the video
-    gets (usually the input file itself; ignored for image sequences).
+    gets (usually the input file itself; ignored for image sequences). ``playable_partial``:
+    MP4/MOV are written as Matroska and remuxed at the end, so that a partial output plays
+    however the run ends (see :mod:`vidstyle.io.remux`); false writes them directly.
 
     Raises (before any work): InvalidOptionError (bad codec/container/options), OutputError
     (output is the input, folder missing or unwritable), OutputExistsError (exists and not
@@ -142,4 +145,5 @@ def open_sink(
         bit_depth=bit_depth,
         audio_from=audio_from,
         overwrite=overwrite,
+        playable_partial=playable_partial,
     )
