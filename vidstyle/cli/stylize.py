@@ -95,16 +95,7 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
 
-    import signal
-
-    def on_term(signum: int, frame: Any) -> None:  # a scheduler's or `kill`'s SIGTERM stops cleanly, like Ctrl-C
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread (an embedding application)
-        pass
-    try:
+    try:  # (a SIGTERM arrives as KeyboardInterrupt too: vidstyle.cli.main)
         stats = stylize_video(
             args.input, args.output, start=args.start, end=args.end, fps=args.fps, overwrite=args.overwrite,
             progress=None if args.quiet else progress, optim_progress=None if args.quiet else optim_progress,
