@@ -103,6 +103,7 @@ class VideoSink(Sink):
         self._pad = (0, 0)
         self._closed = False
         self._setups: list[StreamSetup] = []
+        self._pts_moved = 0  # frames whose timestamp was not after the previous one
         if self.settings.codec == "av1":
             os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner unless told otherwise
         container_options = {}
@@ -235,6 +236,7 @@ class VideoSink(Sink):
             pts = self.frames_written * self._frame_dur
         if pts <= self._last_pts:  # encoders need strictly increasing timestamps
             pts = self._last_pts + 1
+            self._pts_moved += 1
         self._last_pts = pts
         return pts
 
@@ -272,6 +274,11 @@ class VideoSink(Sink):
     # ----------------------------------------------------------------------------- ending
     def _finish(self) -> None:
         """Flush the encoder, write the remaining audio up to the end of the video, close."""
+        if self._pts_moved:
+            self.warnings.append(
+                f"{self._pts_moved} frame(s) had a timestamp equal to or before the previous frame's; each was "
+                f"moved to one tick ({self._tb} s) after it"
+            )
         try:
             if self._stream is not None:
                 for packet in self._stream.encode(None):
