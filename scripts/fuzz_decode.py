@@ -308,10 +308,23 @@ def judge(case: Case, status: str, answer: dict | None, seconds: float) -> Outco
     errors = [ln for ln in lines if ln.startswith("vidstyle: error: ")]
     if len(errors) != 1:
         return Outcome(verdict="bad", code=code, stderr=err, why=f"{len(errors)} error lines", **base)
-    silent = [f for f in left if f not in err and os.path.join(case.out_dir, f) not in err]
+    silent = [f for f in left if not _named(os.path.join(case.out_dir, f), err)]
     if silent:
         return Outcome(verdict="bad", code=code, stderr=err, why=f"files left and not named: {silent}", **base)
     return Outcome(verdict="error", code=code, stderr=err, **base)
+
+
+def _named(path: str, text: str) -> bool:
+    """``path`` is named in ``text``, itself or by a frame-number pattern (``out/%04d.png``) it matches."""
+    import re
+
+    if path in text:
+        return True
+    for word in re.findall(r"\S*%0?\d*d\S*", text):
+        parts = re.split(r"%0?\d*d", word.strip("'\";,"), maxsplit=1)
+        if len(parts) == 2 and re.fullmatch(re.escape(parts[0]) + r"\d+" + re.escape(parts[1]), path):
+            return True
+    return False
 
 
 # ------------------------------------------------------------------------------------------------ driver

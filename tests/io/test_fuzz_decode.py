@@ -69,3 +69,8 @@ def test_the_judge_tells_clean_endings_from_failures(tmp_path):
     assert verdict("ok", {"code": 1, "stderr": error, "plays": None}) == "bad"
     said = error + f"vidstyle: partial output kept at {out / 'o.partial.mkv'} (it plays)\n"
     assert verdict("ok", {"code": 1, "stderr": said, "plays": None}) == "error"  # announced, not silent
+    (out / "o.partial.mkv").unlink()
+    (out / "0001.png").write_bytes(b"x")  # a finished frame of an image-sequence output
+    assert verdict("ok", {"code": 1, "stderr": error, "plays": None}) == "bad"
+    said = error + f"vidstyle: the frames finished so far are kept at {out / '%04d.png'}\n"
+    assert verdict("ok", {"code": 1, "stderr": said, "plays": None}) == "error"

@@ -126,7 +126,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _partial_said(exc: BaseException, *, nothing: str) -> str:
     """Where the partial output of a stopped run is, or why none could be kept."""
+    from vidstyle.io.output import output_kind
+
     partial = getattr(exc, "partial_output", None)
+    if partial and output_kind(partial) == "images":
+        return f"the frames finished so far are kept at {partial}"
     if partial:
         return f"partial output kept at {partial} (it plays)"
     return getattr(exc, "partial_lost", None) or nothing
