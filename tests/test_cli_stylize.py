@@ -358,7 +358,7 @@ def test_subprocess_bad_input_has_no_traceback(media, models, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_subprocess_ctrl_c_keeps_playable_partial(models, tmp_path, sig):
     """Ctrl-C, or a SIGTERM from a scheduler or `kill`, stops cleanly and leaves a partial that plays;
-    after a SIGKILL (no clean-up at all) the partial plays too, up to its last written second."""
+    after a SIGKILL (no clean-up at all) the partial plays too, up to the last frames the encoder finished."""
     out = tmp_path / "live.mp4"
     src = "lavfi:testsrc2=size=96x64:rate=25:duration=600"
     proc = subprocess.Popen(
@@ -374,7 +374,7 @@ def test_subprocess_ctrl_c_keeps_playable_partial(models, tmp_path, sig):
 
     t = threading.Thread(target=reader, daemon=True)
     t.start()
-    # (a SIGKILL waits for 40 frames: the partial is written a second of video at a time)
+    # (a SIGKILL waits for 40 frames: the partial is written a quarter second of video at a time)
     need = 40 if sig == signal.SIGKILL else 1
     deadline = time.monotonic() + 180
 

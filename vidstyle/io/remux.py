@@ -26,9 +26,10 @@ __all__ = ["PARTIAL_FORMAT", "PARTIAL_EXT", "PARTIAL_OPTIONS", "REMUXED_FORMATS"
 #: the container a partial is written in when the final one does not survive an abrupt end
 PARTIAL_FORMAT = "matroska"
 PARTIAL_EXT = ".mkv"
-#: a cluster (Matroska's unit of writing) at least every second, handed to the OS when complete:
-#: a kill loses at most the last second (plus what the encoder holds), never the file
-PARTIAL_OPTIONS = {"cluster_time_limit": "1000", "flush_packets": "1"}
+#: a cluster (Matroska's unit of writing) every quarter second of video, handed to the OS when complete:
+#: a kill loses the frames the encoder still holds (H.264's default preset looks 40 frames ahead) plus
+#: at most a quarter second, never the file
+PARTIAL_OPTIONS = {"cluster_time_limit": "250", "flush_packets": "1"}
 #: final containers written through a Matroska partial (their index is written last). Matroska,
 #: WebM and AVI files play up to the point where they were cut, so those are written directly.
 REMUXED_FORMATS = frozenset({"mp4", "mov"})
