@@ -21,7 +21,7 @@ with the case's arguments, its stderr captured at the file-descriptor level (FFm
 included). A crash or a hang kills only the worker: the case is recorded and a new worker takes the
 next case. Run it niced:
 
-    nice -n 10 python scripts/fuzz_decode.py --cases 500 --seed 17 --report /tmp/fuzz.json
+    nice -n 10 python scripts/fuzz_decode.py --cases 500 --seed 17 --workers 3 --report /tmp/fuzz.json
 
 It prints a table (cases, correct outputs, clean errors, tracebacks, crashes, hangs, other failures,
 and ``noise``: cases whose stderr also has lines that are not vidstyle's, e.g. libpng's own messages)
@@ -329,7 +329,11 @@ def _named(path: str, text: str) -> bool:
 
 # ------------------------------------------------------------------------------------------------ driver
 def run_cases(*, n: int, seed: int, work: Path, timeout: float, nice: int, keep: Path | None,
-              kinds: list[str] | None = None, verbose: bool = False) -> list[Outcome]:
+              kinds: list[str] | None = None, verbose: bool = False, workers: int = 1) -> list[Outcome]:
+    """Make and run ``n`` cases; ``workers`` worker processes take them in turn. The cases are made in
+    index order from one seeded RNG, so the set of cases does not depend on ``workers``."""
+    import threading
+
     rng = random.Random(seed)
     model = make_model(work / "fuzz_tiny.safetensors")
     pool = seeds(work, model)
@@ -338,33 +342,53 @@ def run_cases(*, n: int, seed: int, work: Path, timeout: float, nice: int, keep:
     clip = REPO / "samples" / "clip.mp4"
     weights = {"video": 5, "picture": 2, "sequence": 2, "model": 1}
     kinds_list = [k for k in pool for _ in range(weights[k])]
-    results: list[Outcome] = []
-    w = Worker(nice)
-    try:
-        for i in range(n):
+    results: dict[int, Outcome] = {}
+    lock = threading.Lock()
+    next_index = [0]
+
+    def next_case() -> Case | None:
+        with lock:  # one RNG, used in index order
+            i = next_index[0]
+            if i >= n:
+                return None
+            next_index[0] += 1
             kind = rng.choice(kinds_list)
             seed_file = rng.choice(pool[kind])
             mutation = rng.choice(MUTATIONS)
-            case = make_case(i, kind, seed_file, mutation, rng, work, model, clip)
-            if not w.alive():
-                w = Worker(nice)
-            t0 = time.monotonic()
-            status, answer = w.run(case, timeout)
-            outcome = judge(case, status, answer, time.monotonic() - t0)
-            results.append(outcome)
-            if status != "ok":
-                w = Worker(nice)
-            failed = outcome.verdict not in ("output", "error")
-            if failed and keep is not None:
-                shutil.copytree(Path(case.out_dir).parent, keep / f"case{i:04d}", dirs_exist_ok=True)
-            shutil.rmtree(Path(case.out_dir).parent, ignore_errors=True)
-            if verbose or failed:
-                first = outcome.stderr.strip().splitlines()[:1]
-                print(f"[{i + 1}/{n}] {kind}:{seed_file} {mutation}: {outcome.verdict} {outcome.why} "
-                      f"{first[0][:160] if first else ''}", file=sys.stderr, flush=True)
-    finally:
-        w.kill()
-    return results
+            return make_case(i, kind, seed_file, mutation, rng, work, model, clip)
+
+    def run_worker() -> None:
+        w = Worker(nice)
+        try:
+            while (case := next_case()) is not None:
+                if not w.alive():
+                    w = Worker(nice)
+                t0 = time.monotonic()
+                status, answer = w.run(case, timeout)
+                outcome = judge(case, status, answer, time.monotonic() - t0)
+                if status != "ok":
+                    w = Worker(nice)
+                failed = outcome.verdict not in ("output", "error")
+                if failed and keep is not None:
+                    shutil.copytree(Path(case.out_dir).parent, keep / f"case{case.index:04d}", dirs_exist_ok=True)
+                shutil.rmtree(Path(case.out_dir).parent, ignore_errors=True)
+                with lock:
+                    results[case.index] = outcome
+                    done = len(results)
+                if verbose or failed:
+                    first = outcome.stderr.strip().splitlines()[:1]
+                    print(f"[{done}/{n}] case {case.index} {case.seed_kind}:{case.seed_file} {case.mutation}: "
+                          f"{outcome.verdict} {outcome.why} {first[0][:160] if first else ''}", file=sys.stderr,
+                          flush=True)
+        finally:
+            w.kill()
+
+    threads = [threading.Thread(target=run_worker, daemon=True) for _ in range(max(1, workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [results[i] for i in sorted(results)]
 
 
 def table(results: list[Outcome]) -> str:
@@ -389,6 +413,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds a case may take before it counts as a hang")
     ap.add_argument("--nice", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=1, help="worker processes running cases side by side")
     ap.add_argument("--kinds", default=None, help="only these seed kinds (video,picture,sequence,model)")
     ap.add_argument("--keep", default=None, help="copy the files of failing cases here")
     ap.add_argument("--report", default=None, help="write every outcome as JSON here")
@@ -405,7 +430,8 @@ def main() -> int:
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="vidstyle_fuzz_") as tmp:
         results = run_cases(n=args.cases, seed=args.seed, work=Path(tmp), timeout=args.timeout, nice=args.nice,
-                            keep=keep, kinds=args.kinds.split(",") if args.kinds else None, verbose=args.verbose)
+                            keep=keep, kinds=args.kinds.split(",") if args.kinds else None, verbose=args.verbose,
+                            workers=args.workers)
     print(table(results))
     print(f"{len(results)} cases in {time.monotonic() - t0:.0f} s (seed {args.seed})")
     if args.report:
