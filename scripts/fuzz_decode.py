@@ -403,7 +403,8 @@ def table(results: list[Outcome]) -> str:
     lines = [head, "-" * len(head)]
     for key in sorted(k for k in rows if k != "all") + ["all"]:
         c = rows[key]
-        lines.append(f"{key:28} {sum(c.values()):6d} " + " ".join(f"{c[v]:9d}" for v in cols))
+        cases = sum(c[v] for v in cols if v != "noise")  # noise is a property of some cases, not a verdict
+        lines.append(f"{key:28} {cases:6d} " + " ".join(f"{c[v]:9d}" for v in cols))
     return "\n".join(lines)
 
 

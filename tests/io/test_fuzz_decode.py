@@ -74,3 +74,12 @@ def test_the_judge_tells_clean_endings_from_failures(tmp_path):
     assert verdict("ok", {"code": 1, "stderr": error, "plays": None}) == "bad"
     said = error + f"vidstyle: the frames finished so far are kept at {out / '%04d.png'}\n"
     assert verdict("ok", {"code": 1, "stderr": said, "plays": None}) == "error"
+
+
+def test_the_table_counts_each_case_once(tmp_path):
+    fuzz = _fuzz()
+    rows = [fuzz.Outcome(case=i, seed_kind="video", seed_file="a.mp4", mutation="flip", verdict=v, code=1,
+                         stderr="libpng error: x\nvidstyle: error: y\n" if i == 0 else "vidstyle: error: y\n")
+            for i, v in enumerate(["error", "error", "output"])]
+    all_row = fuzz.table(rows).splitlines()[-1].split()
+    assert all_row == ["all", "3", "1", "2", "0", "0", "0", "0", "1"]  # cases, output, error, …, noise

@@ -355,7 +355,10 @@ def test_cli_render_and_errors(tmp_path: Path, plates: Path, tiny_model: Path, c
     assert len(err) == 1 and err[0].startswith("vidstyle: error: --bit-depth must be one of 8, 16, 32, got '12'")
     assert main(["render", str(job)]) == 1
     assert "--resume" in capsys.readouterr().err
-    assert main(["render", str(job), "--frames", "1002-1003", "--bit-depth", "8", "--resume", "-q"]) == 0
+    # the same options: the job is found, and it is finished, so there is nothing to resume (issue 17)
+    assert main(["render", str(job), "--frames", "1002-1003", "--bit-depth", "8", "--resume", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is complete" in err[0] and "nothing to resume" in err[0]
 
 
 def test_precision_reaches_the_stages_manifest_and_output(tmp_path: Path, plates: Path, tiny_model: Path) -> None:
