@@ -7,6 +7,7 @@ remedy, exit code 1, no traceback, and nothing under the final output name.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -354,9 +355,10 @@ def test_subprocess_bad_input_has_no_traceback(media, models, tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_subprocess_ctrl_c_keeps_playable_partial(models, tmp_path, sig):
-    """Ctrl-C, or a SIGTERM from a scheduler or `kill`, stops cleanly and leaves a partial that plays."""
+    """Ctrl-C, or a SIGTERM from a scheduler or `kill`, stops cleanly and leaves a partial that plays;
+    after a SIGKILL (no clean-up at all) the partial plays too, up to the last frames the encoder finished."""
     out = tmp_path / "live.mp4"
     src = "lavfi:testsrc2=size=96x64:rate=25:duration=600"
     proc = subprocess.Popen(
@@ -372,8 +374,15 @@ def test_subprocess_ctrl_c_keeps_playable_partial(models, tmp_path, sig):
 
     t = threading.Thread(target=reader, daemon=True)
     t.start()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None and "frame" not in "".join(chunks):
+    # (a SIGKILL waits for 40 frames: the partial is written a quarter second of video at a time)
+    need = 40 if sig == signal.SIGKILL else 1
+    deadline = time.monotonic() + 180
+
+    def frames_done() -> int:  # tqdm's "12/15000 [" or "12frame ["
+        counts = re.findall(r"(\d+)(?:/\d+|frame) \[", "".join(chunks))
+        return int(counts[-1]) if counts else 0
+
+    while time.monotonic() < deadline and proc.poll() is None and frames_done() < need:
         time.sleep(0.1)
     time.sleep(1.0)  # let it write a few more frames
     assert proc.poll() is None, "".join(chunks)
@@ -381,6 +390,15 @@ def test_subprocess_ctrl_c_keeps_playable_partial(models, tmp_path, sig):
     code = proc.wait(60)
     t.join(5)
     err = "".join(chunks)
+    if sig == signal.SIGKILL:
+        assert code == -signal.SIGKILL
+        from vidstyle.io.output import temp_path_for
+
+        partial = temp_path_for(out)
+        assert partial.exists() and not out.exists()
+        with av.open(str(partial)) as c:  # decodes without an error
+            assert sum(1 for _ in c.decode(video=0)) > 0
+        return
     assert code == 130, err
     assert "Traceback" not in err
     assert "partial output kept at" in err

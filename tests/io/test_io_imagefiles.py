@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 
 import numpy as np
 import pytest
@@ -78,3 +79,34 @@ def test_file_sha256(tmp_path):
     assert file_sha256(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
     with pytest.raises(InputNotFoundError):
         file_sha256(tmp_path / "missing.bin")
+
+
+def test_damaged_png_is_named_before_libpng_prints_anything(tmp_path, capfd):
+    import cv2
+
+    from vidstyle.errors import CorruptInputError
+    from vidstyle.io.imagefiles import png_damage, read_image
+
+    good = tmp_path / "good.png"
+    img = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    cv2.imwrite(str(good), img)
+    data = good.read_bytes()
+    assert png_damage(data) is None and png_damage(b"GIF89a...") is None  # not a PNG: not judged here
+    idat = data.index(b"IDAT")
+    flipped = bytearray(data)
+    flipped[idat + 20] ^= 0x55
+    cases = {
+        "truncated.png": (data[: len(data) // 2], "chunk IDAT runs past the end of the file: the file is truncated"),
+        "no_end.png": (data[:-12], "it ends before its last chunk (IEND): the file is truncated"),
+        "flipped.png": (bytes(flipped), "chunk IDAT fails its checksum"),
+        "header.png": (data[:8] + b"\0\0\0\0JUNK" + data[8:], "its first chunk is not the header (IHDR)"),
+    }
+    for name, (content, reason) in cases.items():
+        assert png_damage(content) == reason, name
+        (tmp_path / name).write_bytes(content)
+        capfd.readouterr()
+        with pytest.raises(CorruptInputError, match=re.escape(f"is damaged: {reason}")):
+            read_image(tmp_path / name)
+        out, err = capfd.readouterr()
+        assert err == "" and out == "", name  # no libpng / OpenCV lines of their own
+    assert np.array_equal(read_image(good), img[:, :, ::-1])

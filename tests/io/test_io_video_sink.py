@@ -243,6 +243,45 @@ def test_frames_without_pts_use_index_at_fps(tmp_path):
     assert [x * p["time_base"] for x in p["pts"]] == [Fraction(1001, 30000) * i for i in range(5)]
 
 
+def test_duplicate_and_decreasing_timestamps_are_moved_after_the_previous_and_said(tmp_path):
+    out = tmp_path / "dup.mp4"
+    pts = [0, 1, 1, 0, 5, 5]  # a repeated timestamp, one going back, then a gap
+    with open_sink(out, info=info_for()) as sink:
+        for i, t in enumerate(pts):
+            sink.write(Frame(index=i, image=frame_image(i), pts=t, time_base=Fraction(1, 24)))
+    p = probe(out)
+    assert [x * p["time_base"] for x in p["pts"]] == [Fraction(t, 24) for t in (0, 1, 2, 3, 5, 6)]
+    assert [frame_id(f.image) for f in open_source(out)] == list(range(6))  # every frame, in order
+    assert sink.warnings == ["3 frame(s) had a timestamp equal to or before the previous frame's; each was moved "
+                             "to one tick (1/24 s) after it"]
+
+
+def test_audio_cut_keeps_a_packet_only_when_half_of_it_is_inside(tmp_path):
+    """At 48 kHz an AAC packet is 1024 samples (21.3 ms): the packet across the end of the video is
+    kept exactly when its middle lies inside (finer than one video frame, 41.7 ms)."""
+    src = make_video(tmp_path / "a.mp4", frames=48, fps=24, audio=1, audio_rate=48000)  # exact time bases
+    with av.open(str(src)) as c:
+        s = c.streams.audio[0]
+        packets = [(Fraction(p.pts * s.time_base), Fraction(p.duration * s.time_base))
+                   for p in c.demux(s) if p.size and p.pts is not None]
+    # the priming packet before 0 is kept too (issue 20): it ends at 0, and the edit list hides it
+    assert packets[0][0] < 0 <= packets[0][0] + packets[0][1]
+    for frames in (11, 12, 13):  # video ends at 0.458, 0.5, 0.542 s: different packets straddle the end
+        end = Fraction(frames, 24)
+        out = copy(src, tmp_path / f"cut{frames}.mp4", end=f"{frames}f").final_path
+        with av.open(str(out)) as c:
+            s = c.streams.audio[0]
+            got = [Fraction(p.pts * s.time_base) for p in c.demux(s) if p.size]
+        assert probe(out)["duration"] == pytest.approx(float(end), abs=1e-6)
+        expected = [t for t, d in packets if t + d / 2 <= end]
+        assert len(got) == len(expected), (frames, len(got), len(expected))
+        assert got[0] == packets[0][0]
+        last_start, last_dur = packets[len(expected) - 1]
+        next_start, next_dur = packets[len(expected)]
+        assert last_start + last_dur / 2 <= end < next_start + next_dur / 2  # the rule, at the boundary
+        assert abs(got[-1] - last_start) <= Fraction(1, 48000)
+
+
 def test_timecode_carried(tmp_path):
     src_path = make_video(tmp_path / "tc.mov", frames=24, fps=24)
     with av.open(str(src_path)) as c:
@@ -294,7 +333,7 @@ def test_wrong_frame_shape(tmp_path):
 def test_temp_name_until_close(tmp_path):
     out = tmp_path / "clip.mp4"
     sink = open_sink(out, info=info_for())
-    assert sink.temp_path == tmp_path / "clip.partial.mp4"
+    assert sink.temp_path == tmp_path / "clip.partial.mkv"  # plays however the run ends (test_io_partial.py)
     sink.write(Frame(index=0, image=frame_image(0), pts=0, time_base=Fraction(1, 24)))
     assert sink.temp_path.exists() and not out.exists()
     assert sink.close() == out

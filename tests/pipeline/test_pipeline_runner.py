@@ -528,6 +528,44 @@ def test_live_mode_drops_stale_frames_keeps_order():
     assert stats.latency_mean is not None and 0 < stats.latency_mean <= stats.latency_max
 
 
+def test_live_mode_hands_the_newest_frame_on_deterministically():
+    """Latest-frame semantics without timing: while the stage is busy with frame 0, the camera
+    delivers frames 1..5; the stage must get frame 5 next (1..4 dropped), never a stale one."""
+    busy, delivered = threading.Event(), threading.Event()
+
+    class Blocking:
+        name = "net"
+
+        def process(self, frame):
+            if frame.index == 0:
+                busy.set()
+                assert delivered.wait(10)
+            return [_invert(frame)]
+
+        def finish(self):
+            return []
+
+        def close(self):
+            pass
+
+    def camera():
+        frames = make_frames(6)
+        yield next(frames)
+        assert busy.wait(10)  # the stage holds frame 0
+        yield from frames  # 1..5, each replacing the one waiting
+        delivered.set()  # (frame 5 is queued: the source asks for the next one only after putting it)
+
+    sink = FakeSink()
+    stats = run_pipeline(source=camera(), stages=[Blocking()], sink=sink, live=True)
+    assert sink.indices == [0, 5]
+    assert stats.dropped == 4 and stats.frames == 2
+
+
+def _invert(frame):
+    frame.stylized = 255 - frame.image
+    return frame
+
+
 def test_no_latency_without_capture_times():
     infos = []
     stats = run_pipeline(source=make_frames(3), stages=[], sink=FakeSink(), progress=infos.append)

@@ -125,8 +125,10 @@ def test_existing_render_needs_resume_or_overwrite(tmp_path: Path, plates: Path,
         _render(job)
     result = _render(job, overwrite=True)
     assert result.frames_rendered == 3
-    # a finished render resumes to nothing; a changed parameter refuses to resume
-    assert render(load_job(job), resume=True).frames_rendered == 0
+    # a finished render is not an interrupted one: --resume refuses it (it would "succeed" doing nothing);
+    # a changed parameter refuses to resume
+    with pytest.raises(InvalidOptionError, match=r"--resume: the render of '.*' is complete .*nothing to resume"):
+        render(load_job(job), resume=True)
     with pytest.raises(InvalidOptionError, match="key 'seed' is 5 in the manifest but 6 now"):
         render(load_job(job, overrides={"seed": 6}), resume=True)
 
@@ -155,8 +157,9 @@ def test_resume_refuses_a_changed_model_file(
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["vidstyle: error: --resume: the model file changed since the render started (different SHA-256); "
                    "restore it, or start again with --overwrite"]
-    shutil.copy(tiny_model, model)  # restored: resumes (to nothing left to do)
-    assert render(load_job(job), resume=True).frames_rendered == 0
+    shutil.copy(tiny_model, model)  # restored: the model check passes (and the finished render has nothing to resume)
+    with pytest.raises(InvalidOptionError, match="is complete"):
+        render(load_job(job), resume=True)
 
 
 def _interrupt_after(n_frames: int):
@@ -352,7 +355,10 @@ def test_cli_render_and_errors(tmp_path: Path, plates: Path, tiny_model: Path, c
     assert len(err) == 1 and err[0].startswith("vidstyle: error: --bit-depth must be one of 8, 16, 32, got '12'")
     assert main(["render", str(job)]) == 1
     assert "--resume" in capsys.readouterr().err
-    assert main(["render", str(job), "--frames", "1002-1003", "--bit-depth", "8", "--resume", "-q"]) == 0
+    # the same options: the job is found, and it is finished, so there is nothing to resume (issue 17)
+    assert main(["render", str(job), "--frames", "1002-1003", "--bit-depth", "8", "--resume", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is complete" in err[0] and "nothing to resume" in err[0]
 
 
 def test_precision_reaches_the_stages_manifest_and_output(tmp_path: Path, plates: Path, tiny_model: Path) -> None:
@@ -401,3 +407,36 @@ def test_keyframed_stabilize_in_a_job(tmp_path: Path, plates: Path, tiny_model: 
         assert np.array_equal(outs["curve"][n], outs["per_frame"][n])
     late = [n for n in range(1005, 1009) if not np.array_equal(outs["curve"][n], outs["per_frame"][n])]
     assert late == [1005, 1006, 1007, 1008]  # stabilised from 1004 on
+
+
+def test_resume_hint_repeats_overrides_and_a_finished_job_is_not_resumed(
+    tmp_path: Path, plates: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: after Ctrl-C on `render shot.toml --output other/…`, the hint must name --output, and
+    `render shot.toml --resume` (the finished default job) must refuse instead of "succeeding"."""
+    import shlex
+
+    import vidstyle.render.runner as runner
+    from vidstyle.cli.main import main
+
+    job = write_job(tmp_path, plates=plates, model=tiny_model, frames="1001-1004", stabilize=0.0)
+    assert main(["render", str(job), "-q"]) == 0  # the default output, finished
+    real = runner.render
+    monkeypatch.setattr(runner, "render", lambda job, **kw: real(job, **{**kw, "progress": _interrupt_after(1)}))
+    other = tmp_path / "other" / "sh.%04d.png"
+    capsys.readouterr()
+    assert main(["render", str(job), "--output", str(other)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vidstyle: interrupted; finished frames are kept; continue with: ")
+    hint = err[0].split("continue with: ")[1]
+    assert "--output" in hint and str(other) in hint and hint.endswith(" --resume")
+    monkeypatch.setattr(runner, "render", real)
+    assert main(["render", str(job), "--resume", "-q"]) == 1  # the job it finds is the finished one
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is complete" in err[0] and "nothing to resume" in err[0] and "--output" in err[0]
+    argv = shlex.split(hint)[1:]  # the hint as typed, without "vidstyle"
+    assert main(argv) == 0
+    out = capsys.readouterr().err
+    rendered = int(out.split("(")[1].split(" this run")[0])
+    assert 0 < rendered < 4 and sorted(p.name for p in other.parent.glob("sh.*.png")) == [
+        f"sh.{n}.png" for n in range(1001, 1005)]

@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from vidstyle.errors import VidstyleError
 
+    _sigterm_like_ctrl_c()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -81,6 +82,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 1
+
+
+def _sigterm_like_ctrl_c() -> None:
+    """A SIGTERM (``kill``, a scheduler, a container stopping) stops every command the way Ctrl-C
+    does: partial outputs kept and playable, training checkpoints named, exit 130. ``vidstyle live``
+    installs its own handler (the first signal finalises the recording)."""
+    import signal
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (main() called by an embedding application)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

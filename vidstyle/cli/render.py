@@ -72,21 +72,11 @@ def _fmt_time(seconds: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import signal
-
     from vidstyle.errors import VidstyleError
     from vidstyle.render.job import load_job
     from vidstyle.render.runner import render
 
     job = load_job(args.job, overrides=_overrides(args))
-
-    def on_term(signum: int, frame: Any) -> None:  # a scheduler's SIGTERM stops cleanly, like Ctrl-C
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread
-        pass
 
     bar: Any = None
     states: dict[int, str] = {}

@@ -95,16 +95,7 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
 
-    import signal
-
-    def on_term(signum: int, frame: Any) -> None:  # a scheduler's or `kill`'s SIGTERM stops cleanly, like Ctrl-C
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread (an embedding application)
-        pass
-    try:
+    try:  # (a SIGTERM arrives as KeyboardInterrupt too: vidstyle.cli.main)
         stats = stylize_video(
             args.input, args.output, start=args.start, end=args.end, fps=args.fps, overwrite=args.overwrite,
             progress=None if args.quiet else progress, optim_progress=None if args.quiet else optim_progress,
@@ -112,18 +103,16 @@ def run(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt as exc:
         close_bar()
-        partial = getattr(exc, "partial_output", None)
-        where = f"; partial output kept at {partial}" if partial else "; nothing was written"
-        sys.stderr.write(f"vidstyle: interrupted{where}\n")
+        sys.stderr.write(f"vidstyle: interrupted; {_partial_said(exc, nothing='nothing was written')}\n")
         return 130
     except VidstyleError as exc:
         close_bar()
         if os.environ.get("VIDSTYLE_DEBUG"):
             raise
         sys.stderr.write(f"vidstyle: error: {error_line(exc)}\n")
-        partial = getattr(exc, "partial_output", None)
-        if partial:
-            sys.stderr.write(f"vidstyle: partial output kept at {partial}\n")
+        said = _partial_said(exc, nothing="")
+        if said:
+            sys.stderr.write(f"vidstyle: {said}\n")
         return 1
     close_bar()
     for warning in stats.warnings:
@@ -135,6 +124,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _partial_said(exc: BaseException, *, nothing: str) -> str:
+    """Where the partial output of a stopped run is, or why none could be kept."""
+    from vidstyle.io.output import output_kind
+
+    partial = getattr(exc, "partial_output", None)
+    if partial and output_kind(partial) == "images":
+        return f"the frames finished so far are kept at {partial}"
+    if partial:
+        return f"partial output kept at {partial} (it plays)"
+    return getattr(exc, "partial_lost", None) or nothing
 
 _PICTURE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".exr")
 

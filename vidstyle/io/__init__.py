@@ -118,6 +118,7 @@ def open_sink(
     start_number: int | None = None,
     colour: ColourSpace | None = None,
     colour_tags: VideoTags | None = None,
+    playable_partial: bool = True,
 ) -> Sink:
     """Open an output.
 
@@ -127,7 +128,9 @@ def open_sink(
     gets (usually the input file itself; ignored for image sequences). ``colour``: the colour
     space of the frames written (EXR headers; default sRGB, the networks' space);
     ``colour_tags``: a video's colour tags (default: the input's, else BT.709). A half-float EXR
-    input gives a half-float EXR output unless ``bit_depth`` says otherwise.
+    input gives a half-float EXR output unless ``bit_depth`` says otherwise. ``playable_partial``:
+    MP4/MOV are written as Matroska and remuxed at the end, so that a partial output plays
+    however the run ends (see :mod:`vidstyle.io.remux`); false writes them directly.
 
     Raises (before any work): InvalidOptionError (bad codec/container/options), OutputError
     (output is the input, folder missing or unwritable), OutputExistsError (exists and not
@@ -153,4 +156,5 @@ def open_sink(
         audio_from=audio_from,
         overwrite=overwrite,
         colour_tags=colour_tags,
+        playable_partial=playable_partial,
     )

@@ -26,6 +26,7 @@ _X26X_PRESETS = (
 _VP9_CPU_USED = dict(zip(_X26X_PRESETS, ("8", "7", "6", "5", "4", "3", "2", "1", "0", "0")))
 _SVT_PRESET = dict(zip(_X26X_PRESETS, ("12", "11", "10", "9", "8", "7", "5", "4", "2", "0")))
 _PRORES_PROFILES = ("proxy", "lt", "standard", "hq", "4444", "4444xq")
+_PRORES_TAGS = dict(zip(_PRORES_PROFILES, ("apco", "apcs", "apcn", "apch", "ap4h", "ap4x")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,7 @@ def resolve_encoder(
                 also=("preset",),
             )
         options.update({"profile": p, "vendor": "apl0"})
+        codec_tag = _PRORES_TAGS[p]  # the profile's own fourcc, also in a Matroska partial (which defaults to apch)
     elif key == "ffv1":
         if preset is not None:
             raise OptionValueError("preset", "preset does not apply to ffv1 (lossless); drop it")

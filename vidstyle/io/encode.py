@@ -6,6 +6,7 @@ The codec settings are resolved in :mod:`vidstyle.io.codecs`, the audio is carri
 
 from __future__ import annotations
 
+import errno
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +21,16 @@ from vidstyle.io.audio_mux import AudioMux
 from vidstyle.io.base import Sink, SourceInfo, frame_output
 from vidstyle.io.codecs import CODECS, CONTAINER_CODECS, EncoderSettings, resolve_encoder
 from vidstyle.io.output import VIDEO_EXTS, check_output, temp_path_for
+from vidstyle.io.remux import (
+    PARTIAL_FORMAT,
+    PARTIAL_OPTIONS,
+    REMUXED_FORMATS,
+    PacketLog,
+    RemuxError,
+    StreamSetup,
+    remux,
+    unplayable_reason,
+)
 
 __all__ = ["EncoderSettings", "resolve_encoder", "VideoSink", "CODECS", "CONTAINER_CODECS"]
 
@@ -56,9 +67,13 @@ class VideoSink(Sink):
       row/column replicated up to the next even size (never a crash); the output is then one
       pixel wider/taller than the input.
     * Audio: every audio stream of ``audio_from`` is carried over in sync (see :class:`~vidstyle.io.audio_mux.AudioMux`).
-    * Safety: everything goes to ``<stem>.partial<suffix>`` in the target folder;
+    * Safety: everything goes to a temporary file in the target folder (:attr:`temp_path`);
       :meth:`close` renames it to the final name; :meth:`abort` flushes and closes it so it plays,
-      and leaves it under the temporary name.
+      and leaves it under the temporary name. MP4 and MOV, which a kill or a full disk would leave
+      unplayable (their index comes last), are written as ``<stem>.partial.mkv`` and remuxed into
+      the final container at the end, with the exact timestamps of a direct write
+      (:mod:`vidstyle.io.remux`); ``playable_partial=False`` writes them directly.
+      A partial that does not play after an abort is removed, and :attr:`partial_lost` says why.
     """
 
     def __init__(
@@ -74,16 +89,21 @@ class VideoSink(Sink):
         audio_from: str | os.PathLike[str] | None = None,
         overwrite: bool = False,
         colour_tags: VideoTags | None = None,
+        playable_partial: bool = True,
     ) -> None:
         import av
 
         super().__init__()
         self.final_path = Path(path)
-        self.temp_path = temp_path_for(path)
         ext = self.final_path.suffix.lower()
         if ext not in VIDEO_EXTS:
             raise InvalidOptionError(f"unknown video type '{ext}'; use one of {', '.join(VIDEO_EXTS)}")
         self._format = VIDEO_EXTS[ext]
+        self._remux = playable_partial and self._format in REMUXED_FORMATS
+        #: the file being written; a partial output keeps this name
+        self.temp_path = temp_path_for(path, playable=playable_partial)
+        #: why a partial output could not be kept playable (set by :meth:`abort`), else ``None``
+        self.partial_lost: str | None = None
         self.settings = resolve_encoder(
             codec=codec, container_format=self._format, crf=crf, pix_fmt=pix_fmt, preset=preset, bit_depth=bit_depth
         )
@@ -103,20 +123,27 @@ class VideoSink(Sink):
         self._size: tuple[int, int] | None = None
         self._pad = (0, 0)
         self._closed = False
+        self._setups: list[StreamSetup] = []
+        self._pts_moved = 0  # frames whose timestamp was not after the previous one
         if self.settings.codec == "av1":
             os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner unless told otherwise
         container_options = {}
         if self._format in ("mp4", "mov") and self._tb.numerator == 1 and self._tb.denominator < 2**31:
             # keep the input's time base (movenc would otherwise pick a multiple of it ≥ 10000)
             container_options["video_track_timescale"] = str(self._tb.denominator)
+        self._final_options = container_options
         try:
             self._container = av.open(
-                str(self.temp_path), mode="w", format=self._format, container_options=container_options
+                str(self.temp_path), mode="w", format=PARTIAL_FORMAT if self._remux else self._format,
+                container_options=dict(PARTIAL_OPTIONS) if self._remux or self._format in ("matroska", "webm")
+                else container_options,
             )
         except (OSError, av.error.FFmpegError) as e:
             raise OutputError(
                 f"cannot create '{self.temp_path}' ({getattr(e, 'strerror', None) or e}); check the folder is writable"
             ) from None
+        # where packets go: the container, through a record of their exact timing when remuxed
+        self._muxer: Any = PacketLog(self._container, final_format=self._format) if self._remux else self._container
 
     # ----------------------------------------------------------------------------- set-up
     def _open_streams(self, width: int, height: int) -> None:
@@ -155,20 +182,24 @@ class VideoSink(Sink):
             try:
                 self._audio = AudioMux(
                     spec=self._audio_from,
-                    container=self._container,
+                    container=self._muxer,
                     container_format=self._format,
                     warnings=self.warnings,
                 )
             except Exception as e:  # no audio rather than no video
                 self.warnings.append(f"audio: cannot read '{self._audio_from}' ({e}); the output has no audio")
                 self._audio = None
+        time_bases = [st.time_base for st in self._container.streams]  # the header changes them
         try:
             self._container.start_encoding()  # writes the header: the temporary file exists from here on
         except av.error.FFmpegError as e:
-            raise OutputError(
-                f"cannot start writing '{self.temp_path}' ({getattr(e, 'strerror', None) or e}); "
-                "check the codec options and the folder"
-            ) from None
+            raise OutputError(f"cannot start writing '{self.temp_path}' ({_failure(e, 'the codec options')})") from None
+        self._setups = [  # what the final container's streams need beyond the partial's codec parameters
+            StreamSetup(time_base=tb, rate=self._fps if st.index == stream.index else None,
+                        codec_tag=s.codec_tag if st.index == stream.index else None, metadata=dict(st.metadata),
+                        extradata=bool(st.codec_context.extradata))
+            for st, tb in zip(self._container.streams, time_bases)
+        ]
 
     # ----------------------------------------------------------------------------- writing
     def _to_video_frame(self, image: np.ndarray, index: int) -> Any:
@@ -232,6 +263,7 @@ class VideoSink(Sink):
             pts = self.frames_written * self._frame_dur
         if pts <= self._last_pts:  # encoders need strictly increasing timestamps
             pts = self._last_pts + 1
+            self._pts_moved += 1
         self._last_pts = pts
         return pts
 
@@ -254,11 +286,10 @@ class VideoSink(Sink):
         vf.duration = self._frame_dur
         try:
             for packet in self._stream.encode(vf):
-                self._container.mux(packet)
+                self._muxer.mux(packet)
         except av.error.FFmpegError as e:
             raise OutputError(
-                f"encoding frame {frame.index} into '{self.temp_path}' failed ({getattr(e, 'strerror', None) or e}); "
-                "check the disk space and the codec options"
+                f"encoding frame {frame.index} into '{self.temp_path}' failed ({_failure(e, 'the codec options')})"
             ) from None
         if self._audio is not None:
             if self.frames_written == 0:
@@ -270,10 +301,15 @@ class VideoSink(Sink):
     # ----------------------------------------------------------------------------- ending
     def _finish(self) -> None:
         """Flush the encoder, write the remaining audio up to the end of the video, close."""
+        if self._pts_moved:
+            self.warnings.append(
+                f"{self._pts_moved} frame(s) had a timestamp equal to or before the previous frame's; each was "
+                f"moved to one tick ({self._tb} s) after it"
+            )
         try:
             if self._stream is not None:
                 for packet in self._stream.encode(None):
-                    self._container.mux(packet)
+                    self._muxer.mux(packet)
                 if self._audio is not None:
                     if self.frames_written and self._packets_started():
                         self._audio.pump(self._end_time, final=True)
@@ -302,14 +338,36 @@ class VideoSink(Sink):
         try:
             self._finish()
         except Exception as e:
-            raise OutputError(
-                f"finishing '{self.temp_path}' failed ({e}); the partial file is kept under that name"
-            ) from None
+            reason = unplayable_reason(self.temp_path) if self.temp_path.exists() else "it was not written"
+            if reason is None:
+                kept = "the partial file, which plays, is kept under that name"
+            else:
+                self.temp_path.unlink(missing_ok=True)
+                kept = f"the partial file does not play ({reason}), so it was removed"
+            raise OutputError(f"finishing '{self.temp_path}' failed ({_failure(e, 'the codec options')}); {kept}") from None
+        done = self.temp_path
+        if self._remux:
+            done = self._remux_path()
+            try:
+                remux(self.temp_path, done, container_format=self._format, streams=self._setups,
+                      times=self._muxer.times, container_options=self._final_options)
+            except (RemuxError, OSError) as e:
+                done.unlink(missing_ok=True)
+                raise OutputError(
+                    f"the video is complete but writing it as '{self.final_path}' failed "
+                    f"({_failure(e, 'the container')}); it is kept, playable, at '{self.temp_path}'"
+                ) from None
         try:
-            os.replace(self.temp_path, self.final_path)
+            os.replace(done, self.final_path)
         except OSError as e:
-            raise OutputError(f"cannot rename '{self.temp_path}' to '{self.final_path}' ({e.strerror})") from None
+            raise OutputError(f"cannot rename '{done}' to '{self.final_path}' ({e.strerror})") from None
+        if done != self.temp_path:
+            self.temp_path.unlink(missing_ok=True)
         return self.final_path
+
+    def _remux_path(self) -> Path:
+        """The temporary name of the final container while the partial is copied into it."""
+        return self.final_path.with_name(f"{self.final_path.stem}.partial{self.final_path.suffix}")
 
     def abort(self) -> Path | None:
         """Stop: flush what was encoded, close the container so the file plays, keep it under
@@ -323,7 +381,14 @@ class VideoSink(Sink):
             self._finish()
         except Exception as e:  # keep going: the container is closed in _finish's finally
             self.warnings.append(f"while stopping: {e}")
-        return self.temp_path if self.temp_path.exists() else None
+        if not self.temp_path.exists():
+            return None
+        reason = unplayable_reason(self.temp_path)
+        if reason is not None:  # never report a file that does not play as "kept"
+            self.partial_lost = f"the partial output '{self.temp_path}' does not play ({reason}), so it was removed"
+            self.temp_path.unlink(missing_ok=True)
+            return None
+        return self.temp_path
 
     def _discard(self) -> None:
         try:
@@ -334,3 +399,18 @@ class VideoSink(Sink):
             pass
         self._closed = True
         self.temp_path.unlink(missing_ok=True)
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _failure(e: BaseException, blame: str) -> str:
+    """What went wrong writing a file, and the remedy: the OS's own words for an OS error
+    (a full disk, a read-only or special file system), else ``blame``."""
+    code = getattr(e, "errno", None)
+    said = getattr(e, "strerror", None) or str(e)
+    if code in _DISK_FULL:
+        return f"{said}; free some disk space or write to another disk"
+    if code is not None and 0 < code < 1000:  # an errno from the OS, not an FFmpeg code
+        return f"the system said: {said}; choose another output folder"
+    return f"{said}; check {blame}"

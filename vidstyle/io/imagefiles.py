@@ -34,6 +34,7 @@ __all__ = [
     "SeqPattern",
     "parse_pattern",
     "read_image",
+    "png_damage",
     "write_image",
     "write_image_atomic",
     "convert_depth",
@@ -242,6 +243,36 @@ def _read_with_ffmpeg(path: Path) -> np.ndarray | None:
     return None
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_damage(data: bytes | memoryview) -> str | None:
+    """What is wrong with a PNG file's structure (``None``: nothing, or not a PNG): every chunk must
+    lie inside the file and match its CRC-32, the first be IHDR and the last IEND."""
+    import zlib
+
+    buf = memoryview(data).cast("B")
+    if bytes(buf[:8]) != _PNG_SIGNATURE:
+        return None
+    pos, first = 8, True
+    while True:
+        if pos + 12 > len(buf):
+            return "it ends before its last chunk (IEND): the file is truncated"
+        length = int.from_bytes(buf[pos:pos + 4], "big")
+        kind = bytes(buf[pos + 4:pos + 8])
+        name = kind.decode("ascii", "replace")
+        if first and kind != b"IHDR":
+            return "its first chunk is not the header (IHDR)"
+        end = pos + 12 + length
+        if end > len(buf):
+            return f"chunk {name} runs past the end of the file: the file is truncated"
+        if zlib.crc32(buf[pos + 4:pos + 8 + length]) != int.from_bytes(buf[end - 4:end], "big"):
+            return f"chunk {name} fails its checksum"
+        if kind == b"IEND":
+            return None
+        pos, first = end, False
+
+
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read one image as ``H×W×3`` RGB (uint8, uint16 or float32); alpha is dropped, gray is
     replicated to RGB.
@@ -259,6 +290,9 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     if path.suffix.lower() == ".exr":
         return _read_exr(path)
     data = np.fromfile(path, dtype=np.uint8)  # works for any file name on every platform
+    damage = png_damage(memoryview(data))
+    if damage is not None:  # said here: libpng would print its own lines, then fail
+        raise CorruptInputError(f"image '{path}' is damaged: {damage}; re-export it or remove it from the sequence")
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
         img = _read_with_ffmpeg(path) if data.size else None

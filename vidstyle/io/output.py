@@ -56,10 +56,25 @@ def output_kind(path: str | os.PathLike[str]) -> str:
     )
 
 
-def temp_path_for(path: str | os.PathLike[str]) -> Path:
-    """``clip.mp4`` → ``clip.partial.mp4`` in the same folder (a partial file still plays)."""
+def temp_path_for(path: str | os.PathLike[str], *, playable: bool = True) -> Path:
+    """The temporary name an output is written under, which an interrupted run leaves behind:
+    ``clip.mkv`` → ``clip.partial.mkv`` in the same folder. MP4 and MOV outputs are written as
+    Matroska, which plays however the run ends (``clip.mp4`` → ``clip.partial.mkv``; see
+    :mod:`vidstyle.io.remux`) unless ``playable`` is false."""
+    from vidstyle.io.remux import PARTIAL_EXT, REMUXED_FORMATS
+
     p = Path(path)
-    return p.with_name(f"{p.stem}.partial{p.suffix}")
+    suffix = p.suffix
+    if playable and VIDEO_EXTS.get(suffix.lower()) in REMUXED_FORMATS:
+        suffix = PARTIAL_EXT
+    return p.with_name(f"{p.stem}.partial{suffix}")
+
+
+def _partial_names(path: Path) -> list[Path]:
+    """Every temporary name an earlier run may have left for ``path`` (the partial, and the
+    final container being written from it)."""
+    names = [temp_path_for(path), temp_path_for(path, playable=False)]
+    return list(dict.fromkeys(names))
 
 
 def image_output_pattern(path: str | os.PathLike[str], *, bit_depth: int | None = None) -> SeqPattern:
@@ -125,19 +140,19 @@ def check_output(
         p = Path(path)
         if p.is_dir():
             raise OutputError(f"output '{p}' is a folder; give a file name such as '{p / 'out.mp4'}'")
-        if _same_path(p, input_spec) or _same_path(temp_path_for(p), input_spec):
+        if _same_path(p, input_spec) or any(_same_path(t, input_spec) for t in _partial_names(p)):
             raise OutputError(f"output '{p}' is the input file; choose another output name")
         _writable_folder(p.parent, create_ok=False)
         if p.exists() and not overwrite:
             raise with_parameter(OutputExistsError(
                 f"output '{p}' exists; pass `overwrite` to replace it or choose another name"
             ), "overwrite")
-        partial = temp_path_for(p)
-        if partial.exists() and not overwrite:  # an interrupted run's work: never deleted silently
-            raise with_parameter(OutputExistsError(
-                f"'{partial}' is the partial output of an interrupted run; keep it by renaming it, or pass "
-                "`overwrite` to start again"
-            ), "overwrite")
+        for partial in _partial_names(p):
+            if partial.exists() and not overwrite:  # an interrupted run's work: never deleted silently
+                raise with_parameter(OutputExistsError(
+                    f"'{partial}' is the partial output of an interrupted run; keep it by renaming it, or pass "
+                    "`overwrite` to start again"
+                ), "overwrite")
         return
     pattern = image_output_pattern(path)
     if input_spec is not None:

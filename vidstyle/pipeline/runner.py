@@ -19,7 +19,8 @@
   waits poll it), finishes the call it is in (stages with an ``interrupt()`` method are told to cut
   long calls short), closes its stage and exits; the caller joins them, then
   *aborts* the sink (its encoder is flushed so the partial file plays; it stays under its temporary
-  name) and re-raises. The partial file's path is attached to the exception as ``partial_output``.
+  name) and re-raises. The partial file's path is attached to the exception as ``partial_output``;
+  when the sink could not keep a playable one, ``partial_lost`` says why (else ``None``).
   On success the sink is *closed* (finalised and renamed to its final name).
 * **Stop.** Setting the ``stop`` event ends the run gracefully: the source stops reading, the frames
   already read go through every stage, and the sink is closed normally (a live recording ends cleanly).
@@ -53,7 +54,8 @@ def _describe(where: str, frame_index: int | None) -> str:
     return f"in the {where} stage at {at}"
 
 
-def _attach(exc: BaseException, *, stage: str | None, frame_index: int | None, partial: Path | None) -> None:
+def _attach(exc: BaseException, *, stage: str | None, frame_index: int | None, partial: Path | None,
+            lost: str | None = None) -> None:
     if stage is not None and not isinstance(exc, StageError):
         try:
             exc.stage = stage  # type: ignore[attr-defined]
@@ -63,8 +65,11 @@ def _attach(exc: BaseException, *, stage: str | None, frame_index: int | None, p
             pass
     try:
         exc.partial_output = partial  # type: ignore[attr-defined]
+        exc.partial_lost = lost  # type: ignore[attr-defined]
         if partial is not None:
             exc.add_note(f"partial output kept at {partial}")
+        elif lost is not None:
+            exc.add_note(lost)
     except (AttributeError, TypeError):  # pragma: no cover
         pass
 
@@ -192,7 +197,7 @@ def run_pipeline(
         run.stop_all()
         stuck = run.join()
         partial = _abort_sink(run)
-        _attach(interrupt, stage=None, frame_index=None, partial=partial)
+        _attach(interrupt, stage=None, frame_index=None, partial=partial, lost=_lost(run))
         if stuck:
             interrupt.add_note(f"worker threads still running after {JOIN_TIMEOUT:.0f} s: {', '.join(stuck)}")
         raise
@@ -205,12 +210,18 @@ def run_pipeline(
         error: BaseException = exc  # bad input (or an interrupt seen by a worker): unchanged
     else:
         error = StageError(stage=where, frame_index=frame_index, error=exc)
-    _attach(error, stage=where, frame_index=frame_index, partial=partial)
+    _attach(error, stage=where, frame_index=frame_index, partial=partial, lost=_lost(run))
     if stuck:
         error.add_note(f"worker threads still running after {JOIN_TIMEOUT:.0f} s: {', '.join(stuck)}")
     if error is exc:
         raise exc
     raise error from exc
+
+
+def _lost(run: Run) -> str | None:
+    """Why the sink could not keep a playable partial output (``sink.partial_lost``), if it says."""
+    lost = getattr(run.sink, "partial_lost", None)
+    return lost if isinstance(lost, str) else None
 
 
 def _abort_sink(run: Run) -> Path | None:

@@ -266,9 +266,14 @@ class _Render:
             self.plan = RenderPlan.new(shot.numbers, chunk_frames=job.chunk_frames, chunks=n_chunks,
                                        overlap=job.overlap, crossfade=job.crossfade, lead_in=shot.lead_in)
             self.manifest = manifest = _new_manifest(job, shot=shot, layout=layout, plan=self.plan, model=model)
-        self.already_complete = False
-        if self.resume and not Path(layout.work).exists():
-            self.already_complete = _seed_journals(manifest, self.plan, layout, job)
+        if self.resume and not Path(layout.work).exists() and _seed_journals(manifest, self.plan, layout, job):
+            # a finished render is not an interrupted one: most likely the interrupted render had other
+            # options (another --output), and resuming this one would report success having done nothing
+            raise InvalidOptionError(
+                f"--resume: the render of '{job.output}' is complete (manifest '{manifest_path}'), so there is "
+                "nothing to resume; to resume an interrupted render, repeat its options (e.g. --output), or "
+                "pass --overwrite to render this one again"
+            )
         Path(layout.work).mkdir(parents=True, exist_ok=True)
         self.executor: ChunkExecutor = self._given_executor or make_executor(job, threads=self.threads, workers=workers)
         self.run = RunRecord(started=_now(), resume=self.resume, executor=self.executor.name, address=job.ray,
@@ -291,8 +296,7 @@ class _Render:
         self.done_before = len(state.frames)
         self.done: dict[int, set[int]] = {c.id: {n for n in state.frames if c.first <= n <= c.last}
                                           for c in self.plan.chunks}
-        if not self.already_complete:
-            self.write_manifest()
+        self.write_manifest()
 
     # -------------------------------------------------------------------------- bookkeeping
     def write_manifest(self) -> None:
@@ -374,14 +378,6 @@ class _Render:
         from vidstyle.render.finish import clean_up, crossfade, encode_video
 
         job, layout, plan = self.job, self.layout, self.plan
-        if self.already_complete:
-            self.run.status, self.run.ended, self.run.frames = "complete", _now(), 0
-            self.driver_journal.close()
-            shutil.rmtree(layout.work, ignore_errors=True)
-            self.manifest.save(layout.manifest)
-            return RenderResult(output=Path(job.output), manifest=Path(layout.manifest), frames=len(plan.numbers),
-                                frames_rendered=0, seconds=time.perf_counter() - self.t0, fps=0.0,
-                                chunks=len(plan.chunks), resumed=True)
         state, _ = _read_journals(plan, layout, heads=True)
         crossfaded = set(state.crossfaded)
         for cid in finished_chunks(plan, state):
