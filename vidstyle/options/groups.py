@@ -200,6 +200,10 @@ class StylizeOptions:
                                         help="keep the input's colours (optim and arbitrary back ends)")
     style_scale: float = option(1.0, kind="float", minimum=0.05, maximum=8.0, group="stylization", metavar="S",
                                 help="style image size relative to the frame: the brush size (optim and arbitrary)")
+    mask: str | None = option(None, kind="path", group="mask", metavar="PATH",
+                              help="stylise only where this matte is white (soft edges kept): a sequence "
+                                   "'matte.%04d.png' (frame numbers follow the input's) or one image for every "
+                                   "frame; colour mattes use their luminance")
     vgg_weights: str | None = option(None, kind="str", group="loss network (optim and arbitrary back ends)", metavar="PATH", aliases=("vgg",),
                                      help="VGG19 weights (.safetensors) or 'torchvision' "
                                           "(default: $VIDSTYLE_VGG_WEIGHTS, else torchvision)")

@@ -188,7 +188,7 @@ class _DepthStage:
 def build_render_stages(job: RenderJob, *, threads: int) -> list[Any]:
     """The job's stage graph, from the one composition root (:func:`vidstyle.api.build_stages`):
     every stylizing option of the job (precision included) reaches the stages; the stage that
-    keeps the temporal state is last."""
+    keeps the temporal state is last, or last but one before the compositing stage of a masked job."""
     import dataclasses
 
     from vidstyle.api import build_stages
@@ -320,6 +320,9 @@ def render_chunk(
         return ChunkResult(chunk=chunk.id, frames=0, seconds=0.0, resumed_from=None, state_from="complete", host=host)
 
     stages = build_render_stages(job, threads=threads)
+    # a masked render ends with the compositing stage; the stage with the temporal state is the one before
+    tail = stages[-1:] if getattr(stages[-1], "name", None) == "mask" else []
+    stages = stages[: len(stages) - len(tail)]
     stylize = stages[-1]
     primer: tuple[int, dict[str, Any]] | None = None
     state_from = "cold"
@@ -335,7 +338,7 @@ def render_chunk(
             primer = (number, state)
             write_from = numbers[pos[number] + 1]
             state_from = "sidecar"
-        elif has_state(stylize):
+        elif has_state(stylize) and not tail:  # a composited output is not the stylizer's state
             image = read_frame(layout.frame_path(last), layout=layout)
             rebuilt = state_from_output(stylize, image)
             if rebuilt is not None:
@@ -347,7 +350,7 @@ def render_chunk(
             state_from = "warmup"
             read_from = numbers[max(pos[write_from] - job.overlap, pos[chunk.warmup_from])]
     stylize_stage = StatefulStage(stylize, primer=primer)
-    stages = [_DepthStage(np.dtype(layout.work_dtype)), *stages[:-1], stylize_stage]
+    stages = [_DepthStage(np.dtype(layout.work_dtype)), *stages[:-1], stylize_stage, *tail]
 
     journal = Journal(layout.journal_path(chunk.id))
     journal.append(

@@ -222,6 +222,10 @@ class _Render:
         job = self.job
         self.shot = shot = probe_shot(job)
         self.layout = layout = render_layout(job, shot)
+        if job.stylize.mask is not None:  # a matte sequence must cover the shot before any frame is made
+            from vidstyle.io.mattes import Matte
+
+            Matte(job.stylize.mask).check_covers(shot.numbers)
         if job.output_kind == "video":
             check_encoder(job, layout)
         manifest_path = Path(layout.manifest)
