@@ -178,6 +178,7 @@ def build_stages(
         model=model, device=rt.device, batch_size=st.batch_size, compile=st.compile,
         precision=st.precision, stabilize=0.0 if split or not use_flow else curve, raw_output=split,
         style_mix=st.style_mix, style_strength=st.style_strength, stabilizer=tm.stabilizer,
+        style_scale=st.style_scale if st.backend == "feedforward" else 1.0,  # arbitrary: the painting's size
     )
     stages: list[Stage] = []
     try:
@@ -233,7 +234,7 @@ def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, 
         raise OptionValueError("stabilize", "keyframed stabilize works with the feed-forward back end; give the "
                                             "optim back end one number")
     styles = st.style or ()
-    stage = OptimStage(styles=[s.path for s in styles], style_mix=[s.weight for s in styles],
+    stage = OptimStage(styles=_optim_styles(st), style_mix=[s.weight for s in styles],
                        config=_optim_config(st, op), stabilize=curve.keys[0][1], vgg=st.vgg_weights,
                        vgg_convention=st.vgg_convention,
                        flow=tm.flow if tm.flow != "none" else None, device=st.device, progress=progress,
@@ -264,7 +265,23 @@ def _arbitrary_model(st: StylizeOptions) -> Any:
 
     return build_arbitrary_model(styles=st.style or (), method=st.method, decoder=st.decoder,
                                  vgg_weights=st.vgg_weights, vgg_convention=st.vgg_convention,
-                                 preserve_color=st.preserve_color, style_scale=st.style_scale)
+                                 preserve_color=st.preserve_color, style_scale=st.style_scale,
+                                 style_rotate=st.style_rotate)
+
+
+def _optim_styles(st: StylizeOptions) -> list[Any]:
+    """The optimisation back end's style images: paths, or the pictures turned by ``style_rotate``."""
+    styles = st.style or ()
+    regional = [s for s in styles if s.matte is not None]
+    if regional:  # until the optimisation back end's guided Gram matrices (issue 18, the losses' side) take them
+        raise OptionValueError("style", f"per-region styles ({regional[0]}) work with the arbitrary back end; use "
+                                        "`backend` arbitrary, or give `style` without @MATTE", also=("backend",))
+    if not st.style_rotate:
+        return [s.path for s in styles]
+    from vidstyle.io.imagefiles import read_image
+    from vidstyle.stylize.style_image import rotate_image
+
+    return [rotate_image(read_image(s.path), st.style_rotate) for s in styles]
 
 
 def _optim_config(st: StylizeOptions, op: OptimOptions) -> Any:
@@ -508,7 +525,7 @@ def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size:
     if size:
         image = _fit_long_side(image, size)
     styles = st.style or ()
-    style_images = [read_image(s.path) for s in styles]
+    style_images = [read_image(s) if isinstance(s, str) else s for s in _optim_styles(st)]
     optimizer = StyleOptimizer(styles=style_images, style_mix=[s.weight for s in styles],
                                config=_optim_config(st, op), vgg=st.vgg_weights, vgg_convention=st.vgg_convention,
                                device=rt.device)
@@ -579,7 +596,8 @@ def build_live_stylizer(
 
         return FeedForwardStage(model=model, device=rt.device, compile=st.compile, channels_last=channels_last,
                                 precision=st.precision, stabilize=stabilize, style_mix=st.style_mix,
-                                style_strength=st.style_strength, stabilizer=tm.stabilizer)
+                                style_strength=st.style_strength, stabilizer=tm.stabilizer,
+                                style_scale=st.style_scale if st.backend == "feedforward" else 1.0)
 
     flow = None
     if use_flow:

@@ -45,16 +45,17 @@ def matte_alpha(image: np.ndarray) -> np.ndarray:
     return np.clip(luma(image), 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def read_matte(path: str | os.PathLike[str]) -> np.ndarray:
+def read_matte(path: str | os.PathLike[str], *, parameter: str = "mask") -> np.ndarray:
     """The alpha (:func:`matte_alpha`) of the matte file at ``path``; a missing or unreadable file is
-    a one-line error naming it."""
+    a one-line error naming it and the option (``parameter``) that gave it."""
     import cv2
 
     from vidstyle.io.imagefiles import read_image
 
     p = Path(path)
     if not p.is_file():
-        raise with_parameter(InputNotFoundError(f"mask: matte '{p}' does not exist; check the `mask` path"), "mask")
+        raise with_parameter(InputNotFoundError(
+            f"{parameter}: matte '{p}' does not exist; check the `{parameter}` path"), parameter)
     if p.suffix.lower() != ".exr":
         data = np.fromfile(p, dtype=np.uint8)
         img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
@@ -65,7 +66,7 @@ def read_matte(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         return matte_alpha(read_image(p))  # EXR, and what only FFmpeg decodes
     except InvalidInputError as exc:
-        raise with_parameter(InvalidInputError(f"mask: {exc}"), "mask") from None
+        raise with_parameter(InvalidInputError(f"{parameter}: {exc}"), parameter) from None
 
 
 @dataclass(frozen=True, slots=True)
