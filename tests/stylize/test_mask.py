@@ -242,3 +242,14 @@ def test_frames_without_a_stylized_picture_pass(tmp_path: Path) -> None:
     cv2.imwrite(str(tmp_path / "m.png"), np.zeros((4, 4), np.uint8))
     f = Frame(index=0, image=np.zeros((4, 4, 3), np.uint8))
     assert MaskStage(matte=Matte(tmp_path / "m.png")).process(f)[0].stylized is None
+
+
+def test_live_mode_takes_one_matte_image_and_refuses_a_sequence(clip: dict[str, Path]) -> None:
+    from vidstyle.api import build_live_mask
+    from vidstyle.options import OptionValueError, StylizeOptions
+
+    assert build_live_mask(StylizeOptions()) == []
+    (stage,) = build_live_mask(StylizeOptions(mask=str(clip["root"] / "mattes" / "matte.1003.png")))
+    assert isinstance(stage, MaskStage) and not stage.matte.is_sequence
+    with pytest.raises(OptionValueError, match="live mode takes one matte image for `mask`, not the sequence"):
+        build_live_mask(StylizeOptions(mask=str(clip["mattes"])))

@@ -264,3 +264,18 @@ def test_rotate_image_turns_the_strokes_and_leaves_no_empty_corner() -> None:
         assert abs(diff) < 3, (deg, _stroke_angle(out[:, :, 0]))
     flat = np.full((50, 70, 3), 200, np.uint8)
     assert np.all(rotate_image(flat, 17) == 200)  # no border colour comes in
+    marker = np.zeros((101, 101, 3), np.uint8)
+    marker[45:56, 80:95] = 255  # on the right: a counter-clockwise turn takes it to the top, either code path
+    for deg in (80, 90):
+        ys, xs = np.nonzero(rotate_image(marker, deg)[:, :, 0] > 128)
+        assert ys.mean() < 20 and 35 < xs.mean() < 60, deg
+
+
+def test_optim_back_end_gets_the_turned_paintings(tmp_path: Path) -> None:
+    from vidstyle.api import _optim_styles
+
+    painting = (np.random.default_rng(4).random((30, 50, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "p.png"), painting[:, :, ::-1])
+    assert _optim_styles(StylizeOptions(backend="optim", style=str(tmp_path / "p.png"))) == [str(tmp_path / "p.png")]
+    (turned,) = _optim_styles(StylizeOptions(backend="optim", style=str(tmp_path / "p.png"), style_rotate=-90))
+    assert np.array_equal(turned, np.rot90(painting, k=-1))
