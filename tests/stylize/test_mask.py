@@ -253,3 +253,23 @@ def test_live_mode_takes_one_matte_image_and_refuses_a_sequence(clip: dict[str, 
     assert isinstance(stage, MaskStage) and not stage.matte.is_sequence
     with pytest.raises(OptionValueError, match="live mode takes one matte image for `mask`, not the sequence"):
         build_live_mask(StylizeOptions(mask=str(clip["mattes"])))
+
+
+def test_a_still_with_the_optim_back_end_is_composited_at_the_output_size(
+    clip: dict[str, Path], tmp_path: Path, one_torch_thread: None
+) -> None:
+    from vidstyle.api import stylize_image
+    from vidstyle.io import read_image
+
+    photo = clip["root"] / "plates" / f"sh.{FIRST}.png"
+    matte = clip["root"] / "mattes" / f"matte.{FIRST}.png"  # 64×48, the output 32×24: resized, with a note
+    opts = {k: v for k, v in _backend_options("optim", clip, Path()).items() if k != "warm_iterations"}
+    plain = stylize_image(photo, tmp_path / "plain.png", size=32, **opts)
+    masked = stylize_image(photo, tmp_path / "masked.png", size=32, mask=str(matte), **opts)
+    assert (masked.width, masked.height) == (32, 24) and plain.warnings == ()
+    assert len(masked.warnings) == 1 and "resized to the frame size" in masked.warnings[0]
+    small = cv2.resize(read_image(photo), (32, 24), interpolation=cv2.INTER_AREA).astype(np.float64)
+    a = cv2.resize(_matte(0).astype(np.float32) / 255, (32, 24), interpolation=cv2.INTER_AREA)[:, :, None]
+    got, styled = read_image(tmp_path / "masked.png").astype(np.float64), read_image(tmp_path / "plain.png")
+    assert np.abs(got - (a * styled + (1 - a) * small)).max() <= 1.0
+    assert np.abs(styled - small)[a[:, :, 0] > 0.99].mean() > 8
