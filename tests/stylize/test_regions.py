@@ -98,12 +98,11 @@ def test_region_weights_share_overlaps_and_leave_the_rest() -> None:
     a[:, :3] = 1.0
     b = torch.zeros(4, 4)
     b[:, 2:] = 1.0
-    (wa, wb), rest = region_weights = T.region_weights([a, b], (4, 4))
+    (wa, wb), rest = T.region_weights([a, b], (4, 4))
     assert torch.allclose(wa[0, 0, 0], torch.tensor([1, 1, 0.5, 0])) and torch.allclose(wb[0, 0, 0], torch.tensor([0, 0, 0.5, 1]))
     assert torch.all(rest == 0)
     (wa,), rest = T.region_weights([a], (2, 2))  # area-resized to the features
     assert torch.allclose(wa[0, 0], torch.tensor([[1.0, 0.5], [1.0, 0.5]])) and torch.allclose(rest + wa, torch.ones(1, 1, 2, 2))
-    del region_weights
 
 
 @pytest.mark.parametrize("method", ["adain", "wct", "swap"])
@@ -196,11 +195,15 @@ def test_the_back_end_runs_the_regional_transform_of_each_styles_statistics(part
         torch.testing.assert_close(T.regional_transform(feats, whole.net.statistics), plain, rtol=1e-4, atol=1e-4)
 
 
-def test_two_regions_through_the_stage(parts: dict[str, Path], one_torch_thread: None) -> None:
+def test_weights_blend_the_paintings_that_share_a_region(parts: dict[str, Path], one_torch_thread: None) -> None:
     d = parts["d"]
+    p1, p2 = _model(parts, [str(d / "p1.png")]), _model(parts, [str(d / "p2.png")])
+    model = _model(parts, [f"{d / 'p1.png'}@{d / 'left.png'}", f"{d / 'p2.png'}:2", f"{d / 'p1.png'}:1"])
+    rest = model.net.statistics.rest
+    torch.testing.assert_close(rest.mean, 2 / 3 * p2.net.statistics.mean + 1 / 3 * p1.net.statistics.mean)
     image = (np.random.default_rng(1).random((48, 64, 3)) * 255).astype(np.uint8)
     out = _picture(parts, [f"{d / 'p1.png'}@{d / 'left.png'}", f"{d / 'p2.png'}:2"], image, method="wct")
-    assert out.shape == image.shape and out.dtype == np.uint8
+    assert out.shape == image.shape and out.dtype == np.uint8  # through the stage
 
 
 def test_a_missing_style_matte_is_one_error_naming_style(parts: dict[str, Path]) -> None:
