@@ -9,7 +9,8 @@ sintel_raft_demo/, middlebury_rubberwhale/; none is in data/content/), resized t
         --models starry_tiny=vangogh_starry_night.jpg,wave_small=hokusai_great_wave.jpg,engstrom2016_wave=hokusai_great_wave.jpg \\
         [--vgg-weights PATH] [--size 384] [--sheet sheet.png] [--json out.json]
 
-``--models``: comma-separated ``MODEL[=PAINTING]``. MODEL is a shipped name (``starry_tiny``), a
+``--models``: comma-separated ``MODEL[#STYLE][=PAINTING]``; a multi-style MODEL (or checkpoint) stands for
+each of its styles, ``MODEL#STYLE`` for one. MODEL is a shipped name (``starry_tiny``), a
 reference net of ``SHARED/weights`` (``engstrom2016_wave``), a ``.safetensors`` model file, or a training
 checkpoint ``*.ckpt.safetensors`` of ``vidstyle train`` (keys ``net.*``, network size in its ``config``
 metadata), so a running training can be evaluated. PAINTING is a file, or a name in ``SHARED/data/styles``;
@@ -80,17 +81,63 @@ def load_checkpoint(path: Path):
         meta = dict(f.metadata() or {})
         sd = {k[4:]: f.get_tensor(k) for k in f.keys() if k.startswith("net.")}
     config = json.loads(meta.get("config", "{}"))
-    net = TransformerNet(config=PRESETS[config.get("size", "tiny")])
-    net.load_state_dict(sd, strict=True)
     styles = config.get("style") or []
     name = f"{path.name.removesuffix('.ckpt.safetensors')}@{meta.get('iteration', '?')}"
-    return StyleModel(net=net, name=name, architecture="transformer",
+    if config.get("multi_style") or config.get("add_style"):
+        from vidstyle.nets.multistyle import MultiStyleNet
+
+        names = config.get("style_names") or [Path(s).stem for s in styles]
+        base = json.loads(meta["styles"]) if "styles" in meta else names
+        net = MultiStyleNet(config=PRESETS[config.get("size", "tiny")], styles=base)
+        architecture = "multistyle"
+    else:
+        net = TransformerNet(config=PRESETS[config.get("size", "tiny")])
+        architecture = "transformer"
+    net.load_state_dict(sd, strict=True)
+    return StyleModel(net=net, name=name, architecture=architecture,
                       metadata={"path": str(path), "style_images": [Path(s).name for s in styles]}).eval()
+
+
+class OneStyle(torch.nn.Module):
+    """One style slot of a multi-style model, as a one-style callable (``MODEL#style`` in ``--models``)."""
+
+    def __init__(self, model, style: str) -> None:
+        super().__init__()
+        if style not in model.styles[1:]:
+            raise SystemExit(f"bench_quality: {model.name} has no style {style!r}; it has {', '.join(model.styles[1:])}")
+        self.model, self.style = model, style
+        self.name = f"{model.name}#{style}"
+        images = model.metadata.get("style_images") or []
+        slot = model.styles.index(style)
+        self.metadata = {"style_images": [images[slot - 1]] if slot - 1 < len(images) else []}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mix = torch.zeros(len(self.model.styles))
+        mix[self.model.styles.index(self.style)] = 1.0
+        return self.model(x, mix[None])
+
+
+def expand_specs(specs: list[str], shared: Path) -> list[tuple[str, str]]:
+    """``MODEL[#style][=PAINTING]`` items → (model spec, painting); a multi-style MODEL without ``#`` → each style."""
+    out = []
+    for item in specs:
+        spec, _, painting = item.partition("=")
+        base, _, style = spec.partition("#")
+        if not style:
+            model = resolve_model(base, shared)
+            if model.styles:
+                out.extend((f"{base}#{s}", "") for s in model.styles[1:])
+                continue
+        out.append((spec, painting))
+    return out
 
 
 def resolve_model(spec: str, shared: Path):
     from vidstyle.nets.registry import load_model
 
+    base, _, style = spec.partition("#")
+    if style:
+        return OneStyle(resolve_model(base, shared), style).eval()
     if spec.endswith(".ckpt.safetensors"):
         return load_checkpoint(Path(spec))
     if spec.startswith("engstrom2016_") and not spec.endswith(".safetensors"):
@@ -171,11 +218,11 @@ def main() -> int:
     photos = held_out_photos(shared, args.size)
     references: dict[Path, StyleReference] = {}
     columns = []
-    for item in filter(None, args.models.split(",")):
-        spec, _, painting = item.partition("=")
+    for spec, painting in expand_specs(list(filter(None, args.models.split(","))), shared):
         model = resolve_model(spec, shared)
-        name = model.name if spec.endswith(".ckpt.safetensors") else \
-            Path(spec).name.removesuffix(".safetensors") if spec.endswith(".safetensors") else spec
+        base, _, style = spec.partition("#")
+        name = model.name if base.endswith(".ckpt.safetensors") else \
+            Path(base).name.removesuffix(".safetensors") + (f"#{style}" if style else "")
         ppath = resolve_painting(painting or None, name, model, shared)
         if ppath not in references:
             references[ppath] = StyleReference(ppath, vgg=vgg)

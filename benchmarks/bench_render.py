@@ -252,7 +252,8 @@ def main() -> int:
                 last = numbers[min(n - 1, bi + M - 1)]
                 folder = work / f"sweep_K{K}_{b}"
                 t = time.perf_counter()
-                render(load_job(_job(folder, plates=plates, model=model, threads=cores, frames=f"{first}-{last}")))
+                render(load_job(_job(folder, plates=plates, model=model, threads=cores, frames=f"{first}-{last}",
+                                     overlap=0, crossfade=0)))  # cold: no lead-in warm-up of its own
                 cold = _read(folder / "out", numbers[max(0, bi - K) : bi + M])
                 if not args.keep:
                     shutil.rmtree(folder, ignore_errors=True)

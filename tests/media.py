@@ -94,11 +94,13 @@ def make_video(
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
     high_bit: bool | None = None,
+    colour_tags: tuple[int, int, int] | None = None,
 ) -> Path:
     """Write a test video. ``pts`` (in ``time_base`` units) makes it variable-frame-rate;
     ``audio`` adds that many sine-tone audio streams (440, 660, ... Hz) lasting the video's
     duration (or ``audio_seconds``), gated to ``bursts`` ``[(start_s, end_s), ...]`` if given;
-    ``rotation`` writes a display matrix (counter-clockwise degrees, PyAV's convention)."""
+    ``rotation`` writes a display matrix (counter-clockwise degrees, PyAV's convention);
+    ``colour_tags`` = (primaries, transfer, matrix) tags the stream and its frames (H.273 codes)."""
     import av
 
     path = Path(path)
@@ -114,6 +116,9 @@ def make_video(
     vs.codec_context.time_base = tb
     if rotation is not None:
         vs.set_display_rotation(rotation)
+    if colour_tags is not None:
+        cc = vs.codec_context
+        cc.color_primaries, cc.color_trc, cc.colorspace = colour_tags
     a_streams = []
     for k in range(audio):
         a = out.add_stream(audio_codec, rate=audio_rate, layout="stereo" if k == 0 else "mono")
@@ -148,6 +153,9 @@ def make_video(
     for i, p_ in enumerate(pts):
         img = frame_image(i, width, height, dtype=np.uint16 if high_bit else np.uint8)
         vf = av.VideoFrame.from_ndarray(img, format="rgb48le" if high_bit else "rgb24")
+        if colour_tags is not None:
+            vf = vf.reformat(format=pix_fmt)
+            vf.color_primaries, vf.color_trc, vf.colorspace = colour_tags
         vf.pts = p_
         vf.time_base = tb
         for p in vs.encode(vf):

@@ -130,7 +130,7 @@ def test_field_names_are_unique_across_all_groups() -> None:
 
 
 # CLI options that are not option values: what to do with the result, not how to stylize
-_COMMAND_FLAGS = {"help", "quiet", "overwrite", "resume", "output", "start", "end", "version", "input", "job"}
+_COMMAND_FLAGS = {"help", "quiet", "overwrite", "resume", "patch", "output", "start", "end", "version", "input", "job"}
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:

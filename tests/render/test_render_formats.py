@@ -118,3 +118,42 @@ def test_prores_4444(tmp_path: Path, plates: Path, tiny_model: Path) -> None:
         assert "444" in (src.info.pix_fmt or "")
     manifest = json.loads((tmp_path / "sh.mov.manifest.json").read_text())
     assert manifest["output"]["encoder"]["options"]["profile"] == "4444"
+
+
+def test_half_exr_plates_give_half_exr_with_colour_attributes(tmp_path: Path, tiny_model: Path) -> None:
+    """Half in, half out by default (the help says: the input's depth), and the header says which
+    colour space the frames are in: sRGB-encoded Rec.709 without colour management."""
+    import OpenEXR
+
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    for i in range(3):
+        OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                     {"RGB": np.ascontiguousarray(shot_image(i, np.float32).astype(np.float16))}
+                     ).write(str(plates / f"sh.{1001 + i:04d}.exr"))
+    job = write_job(tmp_path / "job", plates=plates, model=tiny_model, output="out/sh.%04d.exr", stabilize=0.0)
+    job.write_text(job.read_text().replace("sh.%04d.png", "sh.%04d.exr"))
+    render(load_job(job))
+    with OpenEXR.File(str(tmp_path / "job" / "out" / "sh.1003.exr")) as f:
+        header = dict(f.header())
+        assert f.channels()["RGB"].pixels.dtype == np.float16
+    assert header["chromaticities"] == pytest.approx((0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290))
+    assert header["colorInteropID"] == "srgb_rec709_scene"
+    assert header["oiio:ColorSpace"] == "sRGB Encoded Rec.709 (sRGB)"
+    manifest = json.loads((tmp_path / "job" / "out" / "sh.manifest.json").read_text())
+    assert manifest["layout"]["bit_depth"] == 16
+
+
+def test_prores_render_keeps_the_inputs_colour_tags(tmp_path: Path, tiny_model: Path) -> None:
+    import av
+    from media import make_video
+
+    src = make_video(tmp_path / "in.mp4", frames=3, colour_tags=(9, 14, 9))
+    job = write_job(tmp_path, plates=tmp_path, model=tiny_model, output="sh.mov", stabilize=0.0)
+    job.write_text(job.read_text().replace(str(tmp_path / "sh.%04d.png"), str(src)))
+    render(load_job(job))
+    with av.open(str(tmp_path / "sh.mov")) as c:
+        cc = c.streams.video[0].codec_context
+        frame = next(c.decode(video=0))
+        assert (cc.color_primaries, cc.color_trc, cc.colorspace) == (9, 14, 9)
+        assert (frame.color_primaries, frame.color_trc, frame.colorspace) == (9, 14, 9)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from vidstyle.errors import InvalidInputError
+from vidstyle.errors import InvalidInputError, InvalidOptionError
 from vidstyle.render.manifest import ChunkRecord, Manifest, OutputRecord, RenderLayout, RunRecord, ShotRecord
-from vidstyle.render.plan import JournalState, RenderPlan, done_counts, finished_chunks, resolve_resources
+from vidstyle.render.plan import JournalState, RenderPlan, done_counts, finished_chunks, plan_chunks, resolve_resources
 
 # a numbering with a gap (1004 is missing): positions count frames that exist
 NUMBERS = [1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011]
@@ -94,3 +94,15 @@ def test_manifest_round_trip_keeps_order_and_unknown_keys() -> None:
     assert [c.chunk for c in back.chunks] == list(plan.chunks)
     with pytest.raises(InvalidInputError, match="damaged"):
         Manifest.from_json({"format": data["format"]})
+
+
+def test_a_sub_range_warms_up_on_the_frames_before_it() -> None:
+    numbers = list(range(1010, 1031))
+    c = plan_chunks(numbers, chunks=2, overlap=6, crossfade=2, lead_in=range(1001, 1010))
+    assert (c[0].first, c[0].warmup_from, c[0].warmup, c[0].crossfade_from) == (1010, 1004, 6, None)
+    assert (c[1].first, c[1].warmup_from, c[1].crossfade_from) == (1021, 1015, 1019)  # later chunks as before
+    short = plan_chunks(numbers, overlap=6, lead_in=[1007, 1008, 1009])  # fewer frames before than the overlap
+    assert (short[0].warmup_from, short[0].warmup) == (1007, 3)
+    assert plan_chunks(numbers, overlap=0, lead_in=range(1001, 1010))[0].warmup_from == 1010
+    with pytest.raises(InvalidOptionError):
+        plan_chunks(numbers, overlap=6, lead_in=[1009, 1010])  # reaches into the shot

@@ -23,6 +23,7 @@ examples:
   vidstyle render sh010.toml --resume                  # after a crash, kill or Ctrl-C
   vidstyle render sh010.toml --frames 1001-1100 --bit-depth 16 --output out/sh010.%04d.png
   vidstyle render sh010.toml --output sh010.mov --codec prores --preset 4444
+  vidstyle render sh010.toml --patch --frames 1010-1030  # re-render a range and splice it in
   vidstyle render sh010.toml --ray                     # chunks in parallel on a local Ray
   vidstyle render sh010.toml --ray head-node:6379 --chunk-frames 48 --overlap 24
 
@@ -40,6 +41,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("job", metavar="SHOT.toml", help="the job file")
     p.add_argument("--resume", action="store_true",
                    help="continue the render recorded in the manifest, keeping its finished frames")
+    p.add_argument("--patch", action="store_true",
+                   help="re-render --frames FIRST-LAST of a finished image-sequence render (warming up on the "
+                        "frames before them) and replace those frames in it, updating its manifest")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     for cls in JOB_GROUPS:  # every job key is also an option; the option wins over the file
         add_arguments(p, cls, exclude=("ray",), every=True)
@@ -116,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
     resume_hint = job.command() + " --resume"  # repeats the command-line overrides
     try:
-        result = render(job, resume=args.resume, progress=None if args.quiet else progress)
+        result = render(job, resume=args.resume, patch=args.patch, progress=None if args.quiet else progress)
     except KeyboardInterrupt:
         close_bar()
         sys.stderr.write(f"vidstyle: interrupted; finished frames are kept; continue with: {resume_hint}\n")
@@ -135,7 +139,10 @@ def run(args: argparse.Namespace) -> int:
             f"fix the cause and continue with: {resume_hint}\n"
         )
         return 1
-    if not args.quiet:
+    if not args.quiet and args.patch:
+        sys.stderr.write(f"vidstyle: patched frames {job.frames[0]}-{job.frames[1]} of {result.output} "
+                         f"({result.frames_rendered} frames in {_fmt_time(result.seconds)}); manifest {result.manifest}\n")
+    elif not args.quiet:
         sys.stderr.write(
             f"vidstyle: rendered {result.output} — {result.frames} frames "
             f"({result.frames_rendered} this run) in {_fmt_time(result.seconds)} ({result.fps:.2f} fps), "

@@ -18,7 +18,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from fractions import Fraction
+from pathlib import Path
 
+from vidstyle.colour.spaces import SRGB, ColourSpace, VideoTags
 from vidstyle.errors import InvalidOptionError
 from vidstyle.io.avinput import parse_av_spec
 from vidstyle.io.base import NullSink, Sink, Source, SourceInfo
@@ -114,13 +116,18 @@ def open_sink(
     audio_from: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     start_number: int | None = None,
+    colour: ColourSpace | None = None,
+    colour_tags: VideoTags | None = None,
 ) -> Sink:
     """Open an output.
 
     ``path``: a video file (codec options apply; see :func:`resolve_encoder`), an image pattern
     or folder (``bit_depth`` and ``start_number`` apply; see :class:`ImageSequenceSink`), or
     ``null:`` (:class:`NullSink`). ``audio_from``: the input whose audio streams the video
-    gets (usually the input file itself; ignored for image sequences).
+    gets (usually the input file itself; ignored for image sequences). ``colour``: the colour
+    space of the frames written (EXR headers; default sRGB, the networks' space);
+    ``colour_tags``: a video's colour tags (default: the input's, else BT.709). A half-float EXR
+    input gives a half-float EXR output unless ``bit_depth`` says otherwise.
 
     Raises (before any work): InvalidOptionError (bad codec/container/options), OutputError
     (output is the input, folder missing or unwritable), OutputExistsError (exists and not
@@ -131,7 +138,10 @@ def open_sink(
         return NullSink()
     if kind == "images":
         check_output(path, input_spec=info.path, overwrite=overwrite)
-        return ImageSequenceSink(path, bit_depth=bit_depth, overwrite=overwrite, start_number=start_number)
+        if bit_depth is None and info.half_float and Path(path).suffix.lower() == ".exr":
+            bit_depth = 16
+        return ImageSequenceSink(path, bit_depth=bit_depth, overwrite=overwrite, start_number=start_number,
+                                 colour=colour or SRGB)
     return VideoSink(
         path,
         info=info,
@@ -142,4 +152,5 @@ def open_sink(
         bit_depth=bit_depth,
         audio_from=audio_from,
         overwrite=overwrite,
+        colour_tags=colour_tags,
     )

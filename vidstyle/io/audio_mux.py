@@ -32,8 +32,10 @@ class AudioMux:
     so memory does not grow with the length of the video, and the muxer interleaves them.
 
     Timing: output time 0 is the input time ``t0`` of the first video frame; audio before it is
-    dropped, and audio is cut at the end of the video, a packet being kept when at least half
-    of it lies inside (so the audio length matches the video within half a packet, ~21 ms for AAC).
+    dropped, except in MP4/MOV the packet that overlaps ``t0`` (AAC's priming packet at pts −1024
+    on an untrimmed input), kept at its negative time so that the decoded samples equal the
+    input's (the edit list hides the priming samples); audio is cut at the end of the video, a
+    packet being kept when at least half of it lies inside (so the audio length matches the video within half a packet, ~21 ms for AAC).
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class AudioMux:
         self._t0 = 0.0
         self._exhausted = not self._tracks
         self._container = container
+        self._edit_lists = container_format in ("mp4", "mov")
         self.packets_written = 0
 
     @property
@@ -116,9 +119,14 @@ class AudioMux:
                 break
             if track.copy:
                 dur = float((pkt.duration or 0) * tb)
-                if t < -1e-3 or (final and t + dur / 2 > until + 1e-9):
+                # MP4/MOV: a packet that ends at or after output time 0 is kept, with its negative
+                # time if it starts before (AAC's priming packet, pts -1024, or after a cut the
+                # packet the decoder primes itself with); the muxer's edit list hides it. Other
+                # containers cannot store negative times without shifting the video: dropped there.
+                first = t + dur if self._edit_lists else t
+                if first < -1e-3 or (final and t + dur / 2 > until + 1e-9):
                     continue
-                out_pts = max(0, round(t / tb))
+                out_pts = round(t / tb)
                 pkt.pts = out_pts
                 pkt.dts = out_pts
                 pkt.stream = track.out

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from vidstyle.colour.spaces import VideoTags
 from vidstyle.frame import Frame
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ class SourceInfo:
         pix_fmt: the input's pixel format as decoded (``"yuv420p10le"``...), if known.
         timecode: the input's start timecode (``"01:00:00:00"``) where the container has one,
             already offset to the first selected frame.
+        colour_tags: the video stream's colour tags (primaries, transfer, matrix), ``None`` for
+            image sequences; video outputs carry them over.
+        half_float: the frames are half floats in the file (EXR ``HALF``; :attr:`bit_depth` is 32
+            because they travel as float32): an EXR output is written as half by default.
     """
 
     kind: str
@@ -69,6 +74,8 @@ class SourceInfo:
     codec: str | None = None
     pix_fmt: str | None = None
     timecode: str | None = None
+    colour_tags: VideoTags | None = None
+    half_float: bool = False
 
 
 class _Managed:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from vidstyle.colour.spaces import BT709_TAGS, VideoTags
 from vidstyle.errors import InvalidOptionError, OutputError, ShapeError, UnsupportedFormatError
 from vidstyle.frame import Frame, from_float32
 from vidstyle.io.audio_mux import AudioMux
@@ -23,13 +24,31 @@ from vidstyle.io.output import VIDEO_EXTS, check_output, temp_path_for
 __all__ = ["EncoderSettings", "resolve_encoder", "VideoSink", "CODECS", "CONTAINER_CODECS"]
 
 
+_BT2020_NCL = 9
+
+
+def _output_tags(given: VideoTags | None, input_tags: VideoTags | None) -> VideoTags:
+    """The tags a video output gets: ``given`` (the declared output space), else the input's,
+    else BT.709; the matrix is always one the encoder applies (BT.709, or BT.2020 for BT.2020)."""
+    if given is not None:
+        tags = given  # as declared: primaries without an H.273 code (ACES AP0/AP1) stay unspecified
+    elif input_tags is not None and input_tags.specified:
+        tags = input_tags.completed(BT709_TAGS)
+    else:
+        tags = BT709_TAGS
+    matrix = _BT2020_NCL if tags.matrix == _BT2020_NCL else 1
+    return VideoTags(primaries=tags.primaries, transfer=tags.transfer, matrix=matrix)
+
+
 class VideoSink(Sink):
     """Encodes frames into a video file with PyAV.
 
     * Timing: same frame rate and time base as the input; each frame keeps its ``pts``
       (shifted so the first written frame is at 0), so variable frame rate stays variable.
       Frames without ``pts`` are placed at ``index / fps`` (25 fps when the input has no rate).
-    * Colour: RGB → YUV with the BT.709 matrix, limited range, tagged as such; RGB codecs
+    * Colour: RGB → YUV with the BT.709 matrix (BT.2020's for a BT.2020 input), limited range.
+      The stream and every frame are tagged with ``colour_tags`` (the declared output space),
+      else the input's primaries and transfer (``info.colour_tags``), else BT.709; RGB codecs
       (ffv1's default bgr0) store the RGB values losslessly.
     * High bit depth: uint16 (and float) frames are handed to the encoder as ``rgb48le`` when
       the pixel format has more than 8 bits (no 8-bit quantisation on the way).
@@ -54,6 +73,7 @@ class VideoSink(Sink):
         bit_depth: int | None = None,
         audio_from: str | os.PathLike[str] | None = None,
         overwrite: bool = False,
+        colour_tags: VideoTags | None = None,
     ) -> None:
         import av
 
@@ -69,6 +89,7 @@ class VideoSink(Sink):
         )
         check_output(path, input_spec=info.path, overwrite=overwrite)
         self._info = info
+        self.colour_tags = _output_tags(colour_tags, info.colour_tags)
         self._fps = Fraction(info.fps) if info.fps else Fraction(25)
         self._tb = Fraction(info.time_base) if info.time_base else 1 / self._fps
         self._frame_dur = max(1, round(1 / (self._fps * self._tb)))
@@ -119,10 +140,11 @@ class VideoSink(Sink):
         if s.codec_tag:
             stream.codec_tag = s.codec_tag
         if not s.is_rgb:
+            tags = self.colour_tags
             cc = stream.codec_context
-            cc.colorspace = 1  # AVCOL_SPC_BT709
-            cc.color_primaries = 1
-            cc.color_trc = 1
+            cc.colorspace = tags.matrix
+            cc.color_primaries = tags.primaries
+            cc.color_trc = tags.transfer
             cc.color_range = 1  # limited ("tv") range
         if s.codec in ("prores", "ffv1"):
             stream.codec_context.thread_type = "AUTO"
@@ -188,9 +210,14 @@ class VideoSink(Sink):
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
         if self.settings.is_rgb:
             return vf.reformat(format=self.settings.pix_fmt)
-        return vf.reformat(
-            format=self.settings.pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
-        )
+        tags = self.colour_tags
+        matrix = Colorspace.BT2020 if tags.matrix == _BT2020_NCL else Colorspace.ITU709
+        out = vf.reformat(format=self.settings.pix_fmt, dst_colorspace=matrix, dst_color_range=ColorRange.MPEG)
+        # some encoders (prores_ks) write the frame's tags, not the stream's, into each frame header
+        out.color_primaries = tags.primaries
+        out.color_trc = tags.transfer
+        out.colorspace = tags.matrix
+        return out
 
     def _pts_for(self, frame: Frame) -> int:
         if frame.pts is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidstyle.colour.spaces import ColourSpace
 from vidstyle.errors import (
     CorruptInputError,
     InputNotFoundError,
@@ -39,6 +40,7 @@ __all__ = [
     "default_bit_depth",
     "allowed_bit_depths",
     "image_bit_depth",
+    "exr_is_half",
 ]
 
 #: extensions read as image sequences (decoded by OpenCV, OpenEXR or FFmpeg)
@@ -210,6 +212,21 @@ def _read_exr(path: Path) -> np.ndarray:
     return np.ascontiguousarray(rgb, dtype=np.float32)
 
 
+def exr_is_half(path: str | os.PathLike[str]) -> bool:
+    """The EXR file's colour channels are half floats (``False`` when it cannot be read)."""
+    try:
+        import OpenEXR
+
+        with OpenEXR.File(str(path)) as f:
+            channels = f.channels()
+            for name in ("RGB", "RGBA", "R", "Y"):
+                if name in channels:
+                    return bool(channels[name].pixels.dtype == np.float16)
+    except Exception:  # noqa: BLE001 - unreadable files fail later, with their own message
+        return False
+    return False
+
+
 def _read_with_ffmpeg(path: Path) -> np.ndarray | None:
     import av
 
@@ -252,9 +269,13 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     return _to_rgb(img)
 
 
-def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: int | None = None) -> None:
+def write_image(
+    path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: int | None = None, colour: ColourSpace | None = None
+) -> None:
     """Write an RGB image. The format follows the extension; ``bit_depth`` (8, 16 or 32 = float;
     for EXR 16 = half, 32 = float) defaults to the image's own depth where the format takes it.
+    ``colour``: the colour space the pixels are in, written into EXR headers (``chromaticities``,
+    ``colorInteropID``, ``oiio:ColorSpace``); ``None`` writes no colour attributes.
 
     The file is written as given (callers wanting atomic replacement write to a temporary name
     and rename).
@@ -282,6 +303,8 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: i
         pixels = convert_depth(image, 32)
         pixels = np.ascontiguousarray(pixels.astype(np.float16) if depth == 16 else pixels)
         header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+        if colour is not None:
+            header.update(colour.exr_attributes())
         OpenEXR.File(header, {"RGB": pixels}).write(str(path))
         return
     pixels = np.ascontiguousarray(convert_depth(image, depth)[:, :, ::-1])  # RGB -> BGR
@@ -297,7 +320,8 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: i
 
 
 def write_image_atomic(
-    path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: int | None = None, temp: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: int | None = None,
+    temp: str | os.PathLike[str] | None = None, colour: ColourSpace | None = None,
 ) -> Path:
     """:func:`write_image` under a temporary name in the same folder, then renamed to ``path``
     (``os.replace``): a file under the final name is always complete, and an existing one is
@@ -313,7 +337,7 @@ def write_image_atomic(
     final = Path(path)
     tmp = Path(temp) if temp is not None else temp_path_for(final)
     try:
-        write_image(tmp, image, bit_depth=bit_depth)
+        write_image(tmp, image, bit_depth=bit_depth, colour=colour)
         os.replace(tmp, final)
     except OSError as e:
         tmp.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidstyle.colour.spaces import SRGB, ColourSpace
 from vidstyle.errors import (
     InputNotFoundError,
     InvalidInputError,
@@ -29,6 +30,7 @@ from vidstyle.io.imagefiles import (
     allowed_bit_depths,
     convert_depth,
     default_bit_depth,
+    exr_is_half,
     image_bit_depth,
     parse_pattern,
     read_image,
@@ -197,6 +199,7 @@ class ImageSequenceSource(Source):
             end_time=None if end is None else float((items[-1][1] + 1) / self._fps),
             codec=items[0][2].suffix.lower().lstrip("."),
             pix_fmt=None,
+            half_float=items[0][2].suffix.lower() == ".exr" and exr_is_half(items[0][2]),
         )
         self._pool: ThreadPoolExecutor | None = None
         self._iter = self._frames()
@@ -286,6 +289,8 @@ class ImageSequenceSink(Sink):
     * ``bit_depth``: 8 or 16 for PNG, 8/16/32 for TIFF, 16 (half) or 32 (float) for EXR, 8 for
       JPEG; ``None`` keeps the frames' own depth where the format has it (float → 16-bit PNG,
       uint16 → half EXR).
+    * ``colour``: the colour space written into EXR headers (default :data:`~vidstyle.colour.spaces.SRGB`,
+      the networks' space: without colour management the stylised frames are sRGB-encoded).
     * Every image is written under a temporary name (``0001.partial.png``) and renamed when
       complete, so no file under a final name is ever half written. The folder is created if
       missing. Existing frames matching the pattern are an error unless ``overwrite``.
@@ -298,8 +303,10 @@ class ImageSequenceSink(Sink):
         bit_depth: int | None = None,
         overwrite: bool = False,
         start_number: int | None = None,
+        colour: ColourSpace | None = SRGB,
     ) -> None:
         super().__init__()
+        self.colour = colour
         self.pattern: SeqPattern = image_output_pattern(path, bit_depth=bit_depth)
         self._ext = Path("x" + self.pattern.suffix).suffix.lower()
         if bit_depth is not None and bit_depth not in allowed_bit_depths(self._ext):
@@ -333,7 +340,7 @@ class ImageSequenceSink(Sink):
             number = frame.number if frame.number is not None else frame.index
         final = self.pattern.path(number)
         depth = self._bit_depth or default_bit_depth(self._ext, image_bit_depth(image))
-        write_image_atomic(final, image, bit_depth=depth)
+        write_image_atomic(final, image, bit_depth=depth, colour=self.colour)
         self.last_written = final
         self.frames_written += 1
 

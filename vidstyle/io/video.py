@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from vidstyle.colour.spaces import VideoTags
 from vidstyle.errors import (
     CorruptInputError,
     InvalidInputError,
@@ -256,6 +257,8 @@ class VideoSource(Source):
             codec=stream.codec_context.name if stream.codec_context else None,
             pix_fmt=first.format.name,
             timecode=offset_timecode(timecode, self._number0, self._fps),
+            colour_tags=VideoTags(primaries=int(first.color_primaries), transfer=int(first.color_trc),
+                                  matrix=int(first.colorspace)),
         )
         self._iter = self._frames()
 

@@ -27,11 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from vidstyle.colour.management import ColourManagement
+from vidstyle.colour.spaces import SRGB
+from vidstyle.colour.stages import ToNetworkStage, restore_output
 from vidstyle.errors import InvalidInputError, OutputError, ShapeError
 from vidstyle.frame import Frame
 from vidstyle.render.job import RenderJob
 from vidstyle.render.manifest import Journal, RenderLayout, file_sha256, pixels_sha256, read_journal
 from vidstyle.render.plan import Chunk
+from vidstyle.render.shot import colour_management
 from vidstyle.render.state import (
     PRIMER_KEY,
     STATE_KEY,
@@ -72,7 +76,8 @@ def _dtype_of(layout: RenderLayout) -> np.dtype:
 
 def write_frame(path: Path, image: np.ndarray, *, layout: RenderLayout, number: int) -> str:
     """Write ``image`` to ``path`` through a temporary name; returns the pixel hash of what the
-    file holds. EXR frames get ``timeCode`` and ``framesPerSecond`` attributes when known."""
+    file holds. EXR frames get the output colour space (``chromaticities``, ``colorInteropID``,
+    ``oiio:ColorSpace``) and ``timeCode`` and ``framesPerSecond`` attributes when known."""
     from vidstyle.io import temp_path_for, write_image
     from vidstyle.io.imagefiles import convert_depth
 
@@ -100,6 +105,7 @@ def _write_exr(path: Path, image: np.ndarray, *, layout: RenderLayout, number: i
     pixels = convert_depth(image, 32)
     pixels = np.ascontiguousarray(pixels.astype(np.float16) if layout.bit_depth == 16 else pixels)
     header: dict[str, Any] = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    header.update((layout.colour or SRGB).exr_attributes())
     from fractions import Fraction
 
     fps = Fraction(layout.fps) if layout.fps else None
@@ -212,8 +218,10 @@ class _ChunkSink:
         heads_done: set[int],
         attempt: int,
         on_frame: Callable[[int], None] | None,
+        colour: ColourManagement | None = None,
     ) -> None:
         self.layout = layout
+        self.colour = colour
         self.chunk = chunk
         self.journal = journal
         self.write_from = write_from
@@ -233,6 +241,8 @@ class _ChunkSink:
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
             raise ShapeError(f"frame {n}: the stylizer returned {getattr(image, 'shape', type(image).__name__)}, not H×W×3")
         chunk = self.chunk
+        if self.colour is not None and n >= min(chunk.crossfade_from or chunk.first, self.write_from):
+            image = restore_output(frame, image, self.colour)  # to the output space, highlights restored
         if n < chunk.first:  # warm-up
             if chunk.crossfade_from is not None and n >= chunk.crossfade_from and n not in self.heads_done:
                 _save_npy(self.layout.xfade_path("head", n, chunk.id), image)
@@ -319,6 +329,8 @@ def render_chunk(
     if k == len(own):
         return ChunkResult(chunk=chunk.id, frames=0, seconds=0.0, resumed_from=None, state_from="complete", host=host)
 
+    management = colour_management(job)
+    colour_in = [ToNetworkStage(management)] if management is not None else []
     stages = build_render_stages(job, threads=threads)
     # a masked render ends with the compositing stage; the stage with the temporal state is the one before
     tail = stages[-1:] if getattr(stages[-1], "name", None) == "mask" else []
@@ -338,7 +350,8 @@ def render_chunk(
             primer = (number, state)
             write_from = numbers[pos[number] + 1]
             state_from = "sidecar"
-        elif has_state(stylize) and not tail:  # a composited output is not the stylizer's state
+        elif has_state(stylize) and management is None and not tail:
+            # a colour-managed frame is not in the network's space; a composited one is not the stylizer's state
             image = read_frame(layout.frame_path(last), layout=layout)
             rebuilt = state_from_output(stylize, image)
             if rebuilt is not None:
@@ -348,9 +361,13 @@ def render_chunk(
             read_from = primer[0]
         else:  # no exportable state: warm up again like at a chunk border
             state_from = "warmup"
-            read_from = numbers[max(pos[write_from] - job.overlap, pos[chunk.warmup_from])]
+            back = pos[write_from] - job.overlap
+            if chunk.warmup_from in pos:
+                read_from = numbers[max(back, pos[chunk.warmup_from])]
+            else:  # the first chunk of a sub-range warms up on the input's frames before it
+                read_from = numbers[back] if back >= 0 else chunk.warmup_from
     stylize_stage = StatefulStage(stylize, primer=primer)
-    stages = [_DepthStage(np.dtype(layout.work_dtype)), *stages[:-1], stylize_stage, *tail]
+    stages = [*colour_in, _DepthStage(np.dtype(layout.work_dtype)), *stages[:-1], stylize_stage, *tail]
 
     journal = Journal(layout.journal_path(chunk.id))
     journal.append(
@@ -367,6 +384,7 @@ def render_chunk(
         heads_done=heads,
         attempt=attempt,
         on_frame=on_frame,
+        colour=management,
     )
     try:
         try:

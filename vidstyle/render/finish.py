@@ -98,11 +98,12 @@ def encode_video(
         kind=shot.kind, path=job.input, width=shot.width, height=shot.height, fps=fps, time_base=1 / fps,
         frame_count=len(numbers), duration=len(numbers) / float(fps), bit_depth=layout.bit_depth,
         rotation=0, audio_streams=1 if audio_from else 0, start_time=start_time, first_number=numbers[0],
-        timecode=shot.timecode,
+        timecode=shot.timecode, colour_tags=shot.colour_tags,
     )
+    declared = layout.colour.video_tags() if layout.colour is not None else None
     sink = VideoSink(job.output, info=info, codec=job.codec or default_codec(job.output), crf=job.crf,
                      pix_fmt=job.pix_fmt, preset=job.preset, bit_depth=layout.bit_depth,
-                     audio_from=audio_from, overwrite=True)
+                     audio_from=audio_from, overwrite=True, colour_tags=declared)
     try:
         for i, n in enumerate(numbers):
             image = read_frame(layout.frame_path(n), layout=layout)

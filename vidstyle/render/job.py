@@ -108,7 +108,7 @@ def _parse_ray(value: Any, *, key: str = "ray") -> str | None:
     raise InvalidOptionError(f"key '{key}' must be 'local', 'auto' or a cluster address host:port, got {value!r}")
 
 
-_SHOT, _OUT, _DIST = "shot", "output", "chunks and Ray"
+_SHOT, _OUT, _DIST, _COLOUR = "shot", "output", "chunks and Ray", "colour management (OpenColorIO)"
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,15 @@ class ShotOptions:
                                       help="number the output frames from N instead of keeping the input's numbers")
     bit_depth: int | None = option(None, kind="choice", choices=(8, 16, 32), group=_OUT, metavar="BITS",
                                    help="output bits: 8, 16 or 32 (float; EXR/TIFF) (default: the input's)")
+    input_colorspace: str | None = option(None, kind="str", group=_COLOUR, metavar="NAME",
+                                          help="colour space of the plates (e.g. ACEScg); with it the frames go to "
+                                               "the networks' sRGB and back, highlights kept (default: no colour "
+                                               "management, files are taken and written as sRGB)")
+    output_colorspace: str | None = option(None, kind="str", group=_COLOUR, metavar="NAME",
+                                           help="colour space of the output (default: input_colorspace)")
+    ocio_config: str | None = option(None, kind="str", group=_COLOUR, metavar="CONFIG",
+                                     help="OpenColorIO config: a .ocio file or an ocio:// URI (default: $OCIO, else "
+                                          "the ACES studio config ocio://studio-config-latest)")
     keep_frames: bool = option(False, kind="bool", group=_OUT, affects_output=False,
                                help="video outputs: keep the lossless frames the video was encoded from")
     manifest: str | None = option(None, kind="path", group=_OUT, affects_output=False, metavar="PATH",

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vidstyle.colour.spaces import ColourSpace
 from vidstyle.errors import InvalidInputError, InvalidOptionError
 from vidstyle.io.imagefiles import SeqPattern
 from vidstyle.render.plan import Chunk
@@ -96,6 +97,8 @@ class RenderLayout:
         start_number: renumbering of the output (``None``: keep the shot's numbers).
         timecode: timecode of the shot's first frame, if known.
         fps: frame rate as a string fraction (``"24"``, ``"24000/1001"``).
+        colour: the colour space the output files are in (EXR headers, video tags); ``None``
+            for renders made before it was recorded (read as sRGB).
     """
 
     manifest: str
@@ -108,6 +111,7 @@ class RenderLayout:
     start_number: int | None = None
     timecode: str | None = None
     fps: str | None = None
+    colour: ColourSpace | None = None
 
     # -------------------------------------------------------------------------- paths
     @property
@@ -143,6 +147,9 @@ class RenderLayout:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RenderLayout:
+        d = dict(d)
+        if d.get("colour") is not None:
+            d["colour"] = ColourSpace.from_dict(d["colour"])
         return cls(**d)
 
 

@@ -48,7 +48,8 @@ class Chunk:
     Attributes:
         id: 0, 1, 2… in shot order.
         first, last: the frames this chunk outputs (inclusive).
-        warmup_from: the frame the chunk starts rendering at (``== first`` for chunk 0).
+        warmup_from: the frame the chunk starts rendering at (``== first`` for chunk 0, unless the
+            shot is a sub-range of its input: then the frames before it warm the first chunk up).
         crossfade_from: the first warm-up frame whose output is blended with the previous chunk
             (``None`` when nothing is cross-faded); the blend covers ``crossfade_from … first-1``.
         frames: how many frames the chunk outputs.
@@ -83,6 +84,7 @@ def plan_chunks(
     chunks: int = 1,
     overlap: int = 0,
     crossfade: int = 0,
+    lead_in: Sequence[int] = (),
 ) -> list[Chunk]:
     """Split the frames ``numbers`` (increasing) into chunks.
 
@@ -93,12 +95,18 @@ def plan_chunks(
         overlap: warm-up frames each chunk after the first starts early (clipped at the shot's start).
         crossfade: how many of the warm-up frames are cross-faded (≤ overlap; clipped to the
             previous chunk's length).
+        lead_in: the input's frames just before ``numbers`` (a sub-range of a longer shot): the
+            first chunk warms up on the last ``overlap`` of them, like any later chunk, so the
+            range starts as the full render would have it (nothing is cross-faded there).
     """
     n = len(numbers)
     if n == 0:
         raise InvalidOptionError("the shot has no frames to render; check 'input' and 'frames'")
     if any(b <= a for a, b in zip(numbers, numbers[1:])):
         raise InvalidOptionError("frame numbers must increase")
+    lead_in = list(lead_in)
+    if any(b <= a for a, b in zip(lead_in, lead_in[1:])) or (lead_in and lead_in[-1] >= numbers[0]):
+        raise InvalidOptionError("lead-in frame numbers must increase and come before the shot's")
     if overlap < 0 or crossfade < 0 or crossfade > overlap:
         raise InvalidOptionError(f"need 0 <= crossfade ({crossfade}) <= overlap ({overlap})")
     if chunk_frames is None:
@@ -111,8 +119,10 @@ def plan_chunks(
     for cid, s in enumerate(starts):
         e = min(n, s + chunk_frames) - 1
         if cid == 0:
-            warm = 0
-            xf = 0
+            lead = lead_in[len(lead_in) - min(overlap, len(lead_in)):]
+            out.append(Chunk(id=0, first=numbers[0], last=numbers[e], warmup_from=lead[0] if lead else numbers[0],
+                             crossfade_from=None, frames=e + 1, warmup=len(lead)))
+            continue
         else:
             warm = min(overlap, s)
             prev_len = s - starts[cid - 1]
@@ -157,9 +167,11 @@ class RenderPlan:
         chunks: int = 1,
         overlap: int = 0,
         crossfade: int = 0,
+        lead_in: Sequence[int] = (),
     ) -> RenderPlan:
         """Plan a fresh render (arguments as :func:`plan_chunks`)."""
-        planned = plan_chunks(numbers, chunk_frames=chunk_frames, chunks=chunks, overlap=overlap, crossfade=crossfade)
+        planned = plan_chunks(numbers, chunk_frames=chunk_frames, chunks=chunks, overlap=overlap, crossfade=crossfade,
+                              lead_in=lead_in)
         return cls(numbers=tuple(numbers), chunks=tuple(planned))
 
     def position(self, number: int) -> int:

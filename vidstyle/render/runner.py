@@ -43,7 +43,15 @@ from vidstyle.render.manifest import (
     read_journal,
 )
 from vidstyle.render.plan import JournalState, RenderPlan, finished_chunks, resolve_resources
-from vidstyle.render.shot import Shot, check_encoder, default_codec, model_record, probe_shot, render_layout
+from vidstyle.render.shot import (
+    Shot,
+    check_encoder,
+    colour_management,
+    default_codec,
+    model_record,
+    probe_shot,
+    render_layout,
+)
 
 __all__ = ["render", "RenderResult", "RenderProgress", "ChunkStatus", "probe_shot", "Shot", "default_codec"]
 
@@ -221,7 +229,8 @@ class _Render:
 
         job = self.job
         self.shot = shot = probe_shot(job)
-        self.layout = layout = render_layout(job, shot)
+        management = colour_management(job)  # one line now if a colour space or the config is wrong
+        self.layout = layout = render_layout(job, shot, colour=management.output if management else None)
         if job.stylize.mask is not None:  # a matte sequence must cover the shot before any frame is made
             from vidstyle.io.mattes import Matte
 
@@ -259,7 +268,7 @@ class _Render:
             check_output(job.output, input_spec=job.input, overwrite=job.overwrite)
             n_chunks = workers if job.chunk_frames is None and job.ray else 1
             self.plan = RenderPlan.new(shot.numbers, chunk_frames=job.chunk_frames, chunks=n_chunks,
-                                       overlap=job.overlap, crossfade=job.crossfade)
+                                       overlap=job.overlap, crossfade=job.crossfade, lead_in=shot.lead_in)
             self.manifest = manifest = _new_manifest(job, shot=shot, layout=layout, plan=self.plan, model=model)
         self.already_complete = False
         if self.resume and not Path(layout.work).exists():
@@ -436,12 +445,15 @@ def render(
     progress: Callable[[RenderProgress], None] | None = None,
     stop: threading.Event | None = None,
     executor: ChunkExecutor | None = None,
+    patch: bool = False,
 ) -> RenderResult:
     """Render a shot.
 
     Args:
         job: a validated job (:func:`~vidstyle.render.load_job`).
         resume: continue the render recorded in the manifest (same job), keeping its finished frames.
+        patch: re-render ``job.frames`` of the finished render of ``job.output`` and replace those
+            frames in it, updating its manifest (:func:`vidstyle.render.patch.patch_render`).
         progress: called with a :class:`RenderProgress` as frames finish (and about twice a second under Ray).
         stop: set it to end the render early and cleanly (resumable).
         executor: what runs the chunks (:class:`~vidstyle.render.executor.ChunkExecutor`); by
@@ -455,6 +467,12 @@ def render(
         VidstyleError: a bad job, input, model or output (nothing rendered), one line with a remedy.
         KeyboardInterrupt: after the finished frames and the manifest are saved (resumable).
     """
+    if patch:
+        if resume:
+            raise InvalidOptionError("--patch and --resume do not go together; a patch renders its range afresh")
+        from vidstyle.render.patch import patch_render
+
+        return patch_render(job, progress=progress, stop=stop, executor=executor)  # type: ignore[no-any-return]
     r = _Render(job, resume=resume, progress=progress, stop=stop, executor=executor)
     r.prepare()
     return r.execute()

@@ -7,18 +7,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from vidstyle.colour.spaces import ColourSpace, VideoTags
 from vidstyle.errors import InputNotFoundError, InvalidInputError, InvalidOptionError
+from vidstyle.options.spec import OptionValueError
 from vidstyle.render.job import RenderJob
 from vidstyle.render.manifest import RenderLayout, file_sha256, manifest_path_for
 
-__all__ = ["Shot", "probe_shot", "render_layout", "default_codec", "check_encoder", "model_record"]
+if TYPE_CHECKING:
+    from vidstyle.colour.management import ColourManagement
+
+__all__ = ["Shot", "probe_shot", "colour_management", "render_layout", "default_codec", "check_encoder", "model_record"]
 
 
 @dataclass(frozen=True)
 class Shot:
-    """What the input offers for the job (see :func:`probe_shot`)."""
+    """What the input offers for the job (see :func:`probe_shot`). ``lead_in``: the input's
+    frames just before a sub-range (at most ``overlap`` of them), the first chunk's warm-up."""
 
     numbers: list[int]
     kind: str
@@ -28,6 +34,9 @@ class Shot:
     fps: Fraction | None
     timecode: str | None
     has_audio: bool
+    colour_tags: VideoTags | None = None
+    half_float: bool = False
+    lead_in: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------------------------- probing
@@ -62,6 +71,8 @@ def probe_shot(job: RenderJob) -> Shot:
     if info.kind == "images" and is_image_spec(job.input):
         entries = list_sequence(job.input)
         nums = [n if n is not None else i for i, (n, _) in enumerate(entries)]
+        before = [n for n in nums if frames is not None and n < frames[0]]
+        lead_in = before[max(0, len(before) - job.overlap):]
         if frames is not None:
             nums = [n for n in nums if frames[0] <= n <= frames[1]]
         first_path = dict((n if n is not None else i, p) for i, (n, p) in enumerate(entries)).get(nums[0])
@@ -80,6 +91,7 @@ def probe_shot(job: RenderJob) -> Shot:
             )
         first = frames[0] if frames is not None else 0
         numbers = list(range(first, first + count))
+        lead_in = list(range(max(0, first - job.overlap), first))
     if not numbers:
         raise InvalidInputError(f"no frames of '{job.input}' are selected; check 'frames'")
     return Shot(
@@ -91,11 +103,32 @@ def probe_shot(job: RenderJob) -> Shot:
         fps=Fraction(fps) if fps else None,
         timecode=timecode,
         has_audio=bool(info.audio_streams),
+        colour_tags=info.colour_tags,
+        half_float=info.half_float,
+        lead_in=tuple(lead_in),
     )
 
 
-def render_layout(job: RenderJob, shot: Shot) -> RenderLayout:
-    """Where the render of ``job`` keeps its manifest, work folder and frames, and their format."""
+def colour_management(job: RenderJob) -> ColourManagement | None:
+    """The job's colour management, ``None`` when it declares no colour space (today's behaviour:
+    frames go to the network as they are). Fails at once, one line, on a missing OpenColorIO, a
+    missing config or an unknown colour space."""
+    if job.input_colorspace is None and job.output_colorspace is None:
+        if job.ocio_config is not None:
+            raise OptionValueError("ocio_config", "ocio_config is set but no colour space is declared; give "
+                                                  "input_colorspace (and output_colorspace), or drop ocio_config")
+        return None
+    if job.input_colorspace is None:
+        raise OptionValueError("input_colorspace", "input_colorspace: declare the plates' colour space too "
+                                                   "(output_colorspace alone cannot say what the input is)")
+    from vidstyle.colour.management import ColourManagement
+
+    return ColourManagement(input=job.input_colorspace, output=job.output_colorspace, config=job.ocio_config)
+
+
+def render_layout(job: RenderJob, shot: Shot, *, colour: ColourSpace | None = None) -> RenderLayout:
+    """Where the render of ``job`` keeps its manifest, work folder and frames, and their format;
+    ``colour``: the output's colour space under colour management (``None``: sRGB)."""
     from vidstyle.io.imagefiles import default_bit_depth, parse_pattern
     from vidstyle.io.output import image_output_pattern
 
@@ -104,7 +137,8 @@ def render_layout(job: RenderJob, shot: Shot) -> RenderLayout:
     if job.output_kind == "images":
         pattern = image_output_pattern(job.output, bit_depth=job.bit_depth)
         ext = Path("x" + pattern.suffix).suffix.lower()
-        depth = job.bit_depth or default_bit_depth(ext, shot.bit_depth)
+        half = ext == ".exr" and shot.half_float  # half in, half out
+        depth = job.bit_depth or (16 if half else default_bit_depth(ext, shot.bit_depth))
         frames = str(pattern)
         final = True
     else:
@@ -124,6 +158,7 @@ def render_layout(job: RenderJob, shot: Shot) -> RenderLayout:
         work_dtype=dtype,
         shot_first=shot.numbers[0],
         start_number=job.start_number,
+        colour=colour,
         timecode=shot.timecode,
         fps=str(shot.fps) if shot.fps else None,
     )
