@@ -41,8 +41,8 @@ CLIP = ROOT / "samples" / "clip.mp4"
 N = 45
 
 
-def _frames() -> list[np.ndarray]:
-    with open_source(CLIP, end=f"{N}f") as src:
+def _frames(n: int) -> list[np.ndarray]:
+    with open_source(CLIP, end=f"{n}f") as src:
         return [f.image for f in src]
 
 
@@ -61,10 +61,11 @@ def _seconds_per_frame(stages: list, frames: list[np.ndarray], repeats: int) -> 
 
 
 def bench_mask(frames: list[np.ndarray], repeats: int) -> None:
+    n = len(frames)
     with tempfile.TemporaryDirectory() as d:
         folder = Path(d) / "m"
         folder.mkdir()
-        for i in range(N):
+        for i in range(n):
             a = np.zeros((360, 640), np.uint8)
             cv2.ellipse(a, (320 + 2 * i, 180), (160, 120), 0, 0, 360, 255, -1)
             cv2.imwrite(str(folder / f"matte.{i:04d}.png"), cv2.GaussianBlur(a, (0, 0), 4))
@@ -73,7 +74,7 @@ def bench_mask(frames: list[np.ndarray], repeats: int) -> None:
             best = 0.0
             for r in range(repeats):
                 out = Path(d) / f"o{r}{len(extra)}.%04d.png"
-                stats = stylize_video(CLIP, out, end=f"{N}f", model="starry_tiny", **extra)
+                stats = stylize_video(CLIP, out, end=f"{n}f", model="starry_tiny", **extra)
                 best = max(best, stats.fps)
             fps[name] = best
         print(f"mask: {fps['no mask']:.1f} fps without, {fps['--mask']:.1f} fps with a matte sequence "
@@ -84,7 +85,7 @@ def bench_scale(frames: list[np.ndarray], repeats: int) -> None:
     base = None
     for s in (1.0, 0.5, 2.0):
         stages = build_stages(model="starry_tiny", style_scale=s, stabilize=0, flow="none")
-        spf = _seconds_per_frame(stages, frames[:15], repeats)
+        spf = _seconds_per_frame(stages, frames[:15], repeats)  # 15 frames: the network alone
         base = spf if base is None else base
         print(f"feed-forward --style-scale {s:g}: {1000 * spf:.1f} ms/frame, ratio {spf / base:.2f} "
               f"(compute floor {s ** -2:.2f})")
@@ -140,9 +141,10 @@ def main() -> None:
     ap.add_argument("--vgg-weights", required=True)
     ap.add_argument("--styles-dir", required=True)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--frames", type=int, default=N, help=f"frames of the shot to use (default {N})")
     ap.add_argument("--quality", action="store_true", help="only the (untimed) rotation measurement")
     args = ap.parse_args()
-    frames = _frames()
+    frames = _frames(max(3, min(N, args.frames)))
     if args.quality:
         quality_rotation(frames, Path(args.styles_dir), args.vgg_weights)
         return
