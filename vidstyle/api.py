@@ -29,7 +29,7 @@ from vidstyle.options import (
 )
 from vidstyle.pipeline import ProgressInfo, RunStats, Stage, run_pipeline
 
-__all__ = ["PictureResult", "build_live_stylizer", "build_stages", "check_encoder", "default_codec", "options_from",
+__all__ = ["PictureResult", "build_live_mask", "build_live_stylizer", "build_stages", "check_encoder", "default_codec", "options_from",
            "resolve_model", "stylize_image", "stylize_video", "validate_options"]
 
 #: what each container gets when no codec is given
@@ -164,11 +164,12 @@ def build_stages(
     from vidstyle.runtime import setup
 
     st, tm, _, op = options_from(options, stylize=stylize, temporal=temporal, optim=optim)
+    matte = _matte(st)  # a wrong matte path fails before any model is loaded
     rt = setup(device=st.device, precision=st.precision, threads=st.threads)
     curve = tm.strength(st.backend)
     use_flow = tm.uses_flow(st.backend)
     if st.backend == "optim":
-        return _optim_stages(st, tm, op, curve=curve, use_flow=use_flow, progress=progress)
+        return _with_mask(_optim_stages(st, tm, op, curve=curve, use_flow=use_flow, progress=progress), matte)
     from vidstyle.stylize.feedforward import FeedForwardStage
 
     split = use_flow and separate_stabilizer and rt.device.type == "cpu"
@@ -177,6 +178,7 @@ def build_stages(
         model=model, device=rt.device, batch_size=st.batch_size, compile=st.compile,
         precision=st.precision, stabilize=0.0 if split or not use_flow else curve, raw_output=split,
         style_mix=st.style_mix, style_strength=st.style_strength, stabilizer=tm.stabilizer,
+        style_scale=st.style_scale if st.backend == "feedforward" else 1.0,  # arbitrary: the painting's size
     )
     stages: list[Stage] = []
     try:
@@ -193,7 +195,35 @@ def build_stages(
     except BaseException:
         stage.close()
         raise
-    return stages
+    return _with_mask(stages, matte)
+
+
+def _matte(st: StylizeOptions) -> Any:
+    """The run's :class:`~vidstyle.io.mattes.Matte` (``None`` without ``mask``)."""
+    if st.mask is None:
+        return None
+    from vidstyle.io.mattes import Matte
+
+    return Matte(st.mask)
+
+
+def build_live_mask(stylize: StylizeOptions) -> list[Stage]:
+    """Live mode's compositing stage (``[]`` without ``mask``): after the live stylizer, with one matte
+    image for every camera frame (a camera has no frame numbers to follow a sequence)."""
+    matte = _matte(stylize)
+    if matte is not None and matte.is_sequence:
+        raise OptionValueError("mask", f"live mode takes one matte image for `mask`, not the sequence '{stylize.mask}'")
+    return _with_mask([], matte)
+
+
+def _with_mask(stages: list[Stage], matte: Any) -> list[Stage]:
+    """``stages`` then the compositing stage, last: after the stabiliser, whose history stays the
+    un-composited stylised frame (see vidstyle/stylize/mask.py for why)."""
+    if matte is None:
+        return stages
+    from vidstyle.stylize.mask import MaskStage
+
+    return [*stages, MaskStage(matte=matte)]
 
 
 def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, curve: Any, use_flow: bool,
@@ -204,7 +234,7 @@ def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, 
         raise OptionValueError("stabilize", "keyframed stabilize works with the feed-forward back end; give the "
                                             "optim back end one number")
     styles = st.style or ()
-    stage = OptimStage(styles=[s.path for s in styles], style_mix=[s.weight for s in styles],
+    stage = OptimStage(styles=_optim_styles(st), style_mix=[s.weight for s in styles],
                        config=_optim_config(st, op), stabilize=curve.keys[0][1], vgg=st.vgg_weights,
                        vgg_convention=st.vgg_convention,
                        flow=tm.flow if tm.flow != "none" else None, device=st.device, progress=progress,
@@ -235,11 +265,36 @@ def _arbitrary_model(st: StylizeOptions) -> Any:
 
     return build_arbitrary_model(styles=st.style or (), method=st.method, decoder=st.decoder,
                                  vgg_weights=st.vgg_weights, vgg_convention=st.vgg_convention,
-                                 preserve_color=st.preserve_color, style_scale=st.style_scale)
+                                 preserve_color=st.preserve_color, style_scale=st.style_scale,
+                                 style_rotate=st.style_rotate)
+
+
+def _optim_styles(st: StylizeOptions) -> list[Any]:
+    """The optimisation back end's style images: paths, or the pictures turned by ``style_rotate``."""
+    styles = st.style or ()
+    regional = [s for s in styles if s.matte is not None]
+    if regional:  # until the optimisation back end's guided Gram matrices (issue 18, the losses' side) take them
+        raise OptionValueError("style", f"per-region styles ({regional[0]}) work with the arbitrary back end; use "
+                                        "`backend` arbitrary, or give `style` without @MATTE", also=("backend",))
+    if not st.style_rotate:
+        return [s.path for s in styles]
+    from vidstyle.io.imagefiles import read_image
+    from vidstyle.stylize.style_image import rotate_image
+
+    return [rotate_image(read_image(s.path), st.style_rotate) for s in styles]
 
 
 def _optim_config(st: StylizeOptions, op: OptimOptions) -> Any:
     return op.config(seed=st.seed, preserve_color=st.preserve_color, style_scale=st.style_scale)
+
+
+def _check_mattes(stages: Sequence[Stage], source: Any) -> None:
+    """A matte sequence must cover every frame the source will give (checked before any output)."""
+    numbers = getattr(source, "frame_numbers", None)
+    for stage in stages:
+        matte = getattr(stage, "matte", None)
+        if matte is not None and numbers is not None:
+            matte.check_covers(numbers)
 
 
 def _input_has_audio(info: Any) -> bool:
@@ -311,6 +366,7 @@ def stylize_video(
             check_output(output, input_spec=input, overwrite=overwrite)
             if stages is None:
                 stage_list = build_stages(stylize=st, temporal=tm, optim=op, progress=optim_progress)
+                _check_mattes(stage_list, source)
             info = source.info
             audio_from = input if getattr(info, "kind", None) in ("video", "file") and _input_has_audio(info) else None
             sink = open_sink(output, info=info, codec=enc.codec or default_codec(output), crf=enc.crf,
@@ -370,6 +426,10 @@ def stylize_image(
     parent = dst.parent if str(dst.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise OutputError(f"cannot write into {parent}: folder missing or not writable; choose another output")
+    matte = _matte(st)
+    if matte is not None and matte.is_sequence:
+        raise OptionValueError("mask", f"a picture takes one matte image for `mask`, not the sequence '{st.mask}'")
+    import dataclasses
     import time
 
     t0 = time.perf_counter()
@@ -388,7 +448,19 @@ def stylize_image(
 
         out = from_float32(out, out_dtype)
     else:
-        out, extra = _feedforward_picture(image, st), {"seconds": time.perf_counter() - t0}
+        out, extra = _feedforward_picture(image, dataclasses.replace(st, mask=None)), {"seconds": time.perf_counter() - t0}
+    if matte is not None:  # the style only where the matte is white, over the picture at the output's size
+        from vidstyle.io.imagefiles import convert_depth, image_bit_depth
+        from vidstyle.stylize.mask import composite
+
+        base = image
+        if image.shape[:2] != out.shape[:2]:
+            import cv2
+
+            base = cv2.resize(image, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
+        base = convert_depth(base, image_bit_depth(out))
+        out = composite(out, base, matte.alpha(0, out.shape[:2]))
+        extra["warnings"] = tuple(matte.warnings)
     write_image_atomic(dst, out, temp=dst.with_name(f".{dst.stem}.vidstyle-tmp{dst.suffix}"))
     return PictureResult(output=dst, width=int(out.shape[1]), height=int(out.shape[0]), **extra)
 
@@ -404,6 +476,8 @@ class PictureResult:
     iterations: int | None = None
     seconds: float | None = None
     losses: dict[str, float] | None = None
+    #: notes for the user (e.g. a matte resized to the picture)
+    warnings: tuple[str, ...] = ()
 
     def __fspath__(self) -> str:  # a PictureResult works where its path did
         return str(self.output)
@@ -451,7 +525,7 @@ def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size:
     if size:
         image = _fit_long_side(image, size)
     styles = st.style or ()
-    style_images = [read_image(s.path) for s in styles]
+    style_images = [read_image(s) if isinstance(s, str) else s for s in _optim_styles(st)]
     optimizer = StyleOptimizer(styles=style_images, style_mix=[s.weight for s in styles],
                                config=_optim_config(st, op), vgg=st.vgg_weights, vgg_convention=st.vgg_convention,
                                device=rt.device)
@@ -522,7 +596,8 @@ def build_live_stylizer(
 
         return FeedForwardStage(model=model, device=rt.device, compile=st.compile, channels_last=channels_last,
                                 precision=st.precision, stabilize=stabilize, style_mix=st.style_mix,
-                                style_strength=st.style_strength, stabilizer=tm.stabilizer)
+                                style_strength=st.style_strength, stabilizer=tm.stabilizer,
+                                style_scale=st.style_scale if st.backend == "feedforward" else 1.0)
 
     flow = None
     if use_flow:

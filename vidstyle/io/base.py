@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -113,6 +113,12 @@ class Source(_Managed):
 
     def __iter__(self) -> Iterator[Frame]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @property
+    def frame_numbers(self) -> Sequence[int] | None:
+        """The :attr:`Frame.frame_number` of every frame the source will give, in order, where it
+        knows them before reading (``None`` otherwise: cameras, unknown lengths)."""
+        return None
 
     def close(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -268,6 +268,11 @@ class ImageSequenceSource(Source):
     def __iter__(self) -> Iterator[Frame]:
         return self._iter
 
+    @property
+    def frame_numbers(self) -> list[int]:
+        """The frame number of every selected file, in order."""
+        return [number for number, _, _ in self._items]
+
     def close(self) -> None:
         self._iter.close()
         if self._pool is not None:

@@ -399,6 +399,13 @@ class VideoSource(Source):
     def __iter__(self) -> Iterator[Frame]:
         return self._iter
 
+    @property
+    def frame_numbers(self) -> range | None:
+        """Positions in the file of the selected frames, when the selection's frame count is known."""
+        if self.info.frame_count is None or self.info.kind != "video":
+            return None
+        return range(self._number0, self._number0 + self.info.frame_count)
+
     def close(self) -> None:
         try:
             self._iter.close()

@@ -163,7 +163,7 @@ def run_live(
             first frame. All before anything is recorded.
         KeyboardInterrupt: the recording is kept, playable, under ``exc.partial_output``.
     """
-    from vidstyle.api import build_live_stylizer
+    from vidstyle.api import build_live_mask, build_live_stylizer
     from vidstyle.io import check_output, open_sink
     from vidstyle.live.capture import open_camera
     from vidstyle.live.output import LiveOutput, WindowPreview, display_available
@@ -182,6 +182,7 @@ def run_live(
         if on_message is not None:
             on_message(text)
 
+    masks = build_live_mask(st)  # a bad matte fails before a camera opens
     stylizer = build_live_stylizer(stylize=st, temporal=tm, models=models, flow_scale=lv.flow_scale)
     try:
         size = lv.frame_size
@@ -218,6 +219,6 @@ def run_live(
             output = LiveOutput(preview=preview, recorder=recorder, controls=stylizer, stop=stop, overlay=lv.overlay,
                                 snapshot_dir=lv.snapshot_dir, on_status=None if preview is not None else on_status,
                                 on_message=message, virtual_camera=virtual_camera)
-            return run_session(source=camera, stages=[stylizer], output=output, stop=stop, duration=lv.duration)
+            return run_session(source=camera, stages=[stylizer, *masks], output=output, stop=stop, duration=lv.duration)
     finally:
         stylizer.close()

@@ -52,14 +52,31 @@ DEFAULT_STABILIZE = {"feedforward": 0.85, "optim": 1.0, "arbitrary": 0.85}
 # ------------------------------------------------------------------------------ custom kinds
 @dataclass(frozen=True, slots=True)
 class StyleImage:
-    """A style image and its blend weight."""
+    """A style image, its blend weight and, for per-region styles, the matte of the region of the frame
+    it goes to (``None``: everywhere no other style's matte is)."""
 
     path: str
     weight: float = 1.0
+    matte: str | None = None
+
+    def __str__(self) -> str:
+        """The command-line form ``PATH[:WEIGHT][@MATTE]``."""
+        text = self.path if self.weight == 1.0 else f"{self.path}:{self.weight:g}"
+        return text if self.matte is None else f"{text}@{self.matte}"
+
+
+def _split_matte(text: str) -> tuple[str, str | None]:
+    """``"a.jpg@matte.png"`` → ``("a.jpg", "matte.png")``: the part after the last ``@`` is a matte path
+    (unless the whole text names an existing file)."""
+    head, sep, tail = text.rpartition("@")
+    if not sep or not head or os.path.exists(text):
+        return text, None
+    return head, tail
 
 
 def parse_styles(value: Any, name: str) -> tuple[StyleImage, ...]:
-    """``"a.jpg"``, ``"a.jpg:0.3"``, a list of those, ``[path, weight]`` pairs or :class:`StyleImage`."""
+    """``"a.jpg"``, ``"a.jpg:0.3"``, ``"a.jpg@matte_a.png"`` (the style only in that matte's region;
+    ``"a.jpg:0.3@matte_a.png"`` with a weight), a list of those, ``[path, weight]`` pairs or :class:`StyleImage`."""
     items = value if isinstance(value, (list, tuple)) else [value]
     if items and len(items) == 2 and isinstance(items[0], str) and isinstance(items[1], (int, float)) \
             and not isinstance(items[1], bool) and not isinstance(value, tuple):
@@ -69,10 +86,14 @@ def parse_styles(value: Any, name: str) -> tuple[StyleImage, ...]:
         if isinstance(item, StyleImage):
             out.append(item)
             continue
+        matte: str | None = None
         if isinstance(item, (list, tuple)) and len(item) == 2:
             path, weight = str(item[0]), item[1]
         elif isinstance(item, (str, os.PathLike)):
-            path, weight = str(item), 1.0
+            path, matte = _split_matte(str(item))
+            weight = 1.0
+            if matte is not None and not matte.strip():
+                raise OptionValueError(name, f"{name}: the matte after '@' in {item!r} is empty; give PATH@MATTE")
             head, sep, tail = path.rpartition(":")
             if sep and head and not os.path.exists(path):
                 try:
@@ -86,7 +107,7 @@ def parse_styles(value: Any, name: str) -> tuple[StyleImage, ...]:
             raise OptionValueError(name, f"{name}: the weight of {path} must be a positive number, got {weight!r}")
         if not path.strip():
             raise OptionValueError(name, f"{name} must not be an empty path")
-        out.append(StyleImage(path=path, weight=float(weight)))
+        out.append(StyleImage(path=path, weight=float(weight), matte=matte))
     if not out:
         raise OptionValueError(name, f"{name} needs at least one image path")
     return tuple(out)
@@ -180,9 +201,11 @@ class StylizeOptions:
                                help="feed-forward model: a shipped name (see `vidstyle models`) or a .safetensors file "
                                     "(default: the default model)")
     style: tuple[StyleImage, ...] | None = option(None, kind="custom", parse=parse_styles, group="stylization",
-                                                  short="-s", repeat=True, metavar="STYLE[:W]",
-                                                  help="style image of the optim back end, optionally with a blend "
-                                                       "weight (repeat to blend several)")
+                                                  short="-s", repeat=True, metavar="STYLE[:W][@MATTE]",
+                                                  help="style image of the optim and arbitrary back ends, optionally "
+                                                       "with a blend weight (repeat to blend several); @MATTE puts it "
+                                                       "only where that matte is white (per-region styles, arbitrary "
+                                                       "back end)")
     style_mix: tuple[tuple[str, Curve], ...] | None = option(
         None, kind="custom", parse=parse_style_mix, group="stylization", metavar="STYLE:W,...",
         help="styles of a multi-style model and their weights, e.g. starry:0.7,wave:0.3; keyframed "
@@ -199,7 +222,17 @@ class StylizeOptions:
     preserve_color: str | None = option(None, kind="choice", choices=("luminance", "histogram"), group="stylization",
                                         help="keep the input's colours (optim and arbitrary back ends)")
     style_scale: float = option(1.0, kind="float", minimum=0.05, maximum=8.0, group="stylization", metavar="S",
-                                help="style image size relative to the frame: the brush size (optim and arbitrary)")
+                                help="brush size: the style image's size relative to the frame (optim and arbitrary); "
+                                     "feed-forward: the network runs at 1/S of the frame size, resized back (S > 1: "
+                                     "bigger strokes, faster; S < 1: finer strokes, S^-2 times the work)")
+    style_rotate: float = option(0.0, kind="float", minimum=-360.0, maximum=360.0, group="stylization",
+                                 metavar="DEG", help="turn the style image DEG degrees counter-clockwise before it is "
+                                                     "analysed, so the strokes follow that direction (optim and "
+                                                     "arbitrary)")
+    mask: str | None = option(None, kind="path", group="mask", metavar="PATH",
+                              help="stylise only where this matte is white (soft edges kept): a sequence "
+                                   "'matte.%04d.png' (frame numbers follow the input's) or one image for every "
+                                   "frame; colour mattes use their luminance")
     vgg_weights: str | None = option(None, kind="str", group="loss network (optim and arbitrary back ends)", metavar="PATH", aliases=("vgg",),
                                      help="VGG19 weights (.safetensors) or 'torchvision' "
                                           "(default: $VIDSTYLE_VGG_WEIGHTS, else torchvision)")
@@ -241,6 +274,10 @@ class StylizeOptions:
             raise OptionValueError("style_mix", "style_mix and style_strength are for feed-forward models; use "
                                                 "style PATH:WEIGHT to blend styles in the optim back end",
                                    also=("style_strength", "style"))
+        if self.backend == "feedforward" and self.style_rotate:
+            raise OptionValueError("style_rotate", "style_rotate turns the painting of the arbitrary and optim back "
+                                                   "ends; a feed-forward model's strokes are fixed when it is trained",
+                                   also=("backend",))
         if self.backend == "feedforward" and self.style:
             raise OptionValueError("style", "style is for the optim and arbitrary back ends; add `backend` arbitrary "
                                             "(or optim), or use a `model`",

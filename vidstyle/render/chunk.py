@@ -194,7 +194,7 @@ class _DepthStage:
 def build_render_stages(job: RenderJob, *, threads: int) -> list[Any]:
     """The job's stage graph, from the one composition root (:func:`vidstyle.api.build_stages`):
     every stylizing option of the job (precision included) reaches the stages; the stage that
-    keeps the temporal state is last."""
+    keeps the temporal state is last, or last but one before the compositing stage of a masked job."""
     import dataclasses
 
     from vidstyle.api import build_stages
@@ -332,6 +332,9 @@ def render_chunk(
     management = colour_management(job)
     colour_in = [ToNetworkStage(management)] if management is not None else []
     stages = build_render_stages(job, threads=threads)
+    # a masked render ends with the compositing stage; the stage with the temporal state is the one before
+    tail = stages[-1:] if getattr(stages[-1], "name", None) == "mask" else []
+    stages = stages[: len(stages) - len(tail)]
     stylize = stages[-1]
     primer: tuple[int, dict[str, Any]] | None = None
     state_from = "cold"
@@ -347,7 +350,8 @@ def render_chunk(
             primer = (number, state)
             write_from = numbers[pos[number] + 1]
             state_from = "sidecar"
-        elif has_state(stylize) and management is None:  # a colour-managed frame is not in the network's space
+        elif has_state(stylize) and management is None and not tail:
+            # a colour-managed frame is not in the network's space; a composited one is not the stylizer's state
             image = read_frame(layout.frame_path(last), layout=layout)
             rebuilt = state_from_output(stylize, image)
             if rebuilt is not None:
@@ -363,7 +367,7 @@ def render_chunk(
             else:  # the first chunk of a sub-range warms up on the input's frames before it
                 read_from = numbers[back] if back >= 0 else chunk.warmup_from
     stylize_stage = StatefulStage(stylize, primer=primer)
-    stages = [*colour_in, _DepthStage(np.dtype(layout.work_dtype)), *stages[:-1], stylize_stage]
+    stages = [*colour_in, _DepthStage(np.dtype(layout.work_dtype)), *stages[:-1], stylize_stage, *tail]
 
     journal = Journal(layout.journal_path(chunk.id))
     journal.append(

@@ -270,7 +270,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Curve):
         return value.to_json()
     if isinstance(value, StyleImage):
-        return value.path if value.weight == 1.0 else f"{value.path}:{value.weight:g}"
+        return str(value)
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     return value
@@ -368,7 +368,8 @@ def _resolve_styles(value: Any, base: Path | None, where: str) -> Any:
         styles = parse_styles(value, "style")
     except InvalidOptionError as exc:
         raise InvalidOptionError(f"{_where(where)}key {exc}") from None
-    return tuple(StyleImage(path=_resolve_path(s.path, base), weight=s.weight) for s in styles)
+    return tuple(StyleImage(path=_resolve_path(s.path, base), weight=s.weight,
+                            matte=None if s.matte is None else _resolve_path(s.matte, base)) for s in styles)
 
 
 def _build(values: dict[str, Any], *, given: dict[str, str], label: str,

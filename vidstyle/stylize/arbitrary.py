@@ -77,6 +77,8 @@ class ArbitraryNet(nn.Module):
         feats = self.encoder(x)
         stats = self.statistics
         fn = {"adain": transforms.adain, "wct": transforms.wct, "swap": transforms.style_swap}[self.method]
+        if isinstance(stats, transforms.StyleRegions):
+            fn = transforms.regional_transform
         if strength is None or isinstance(strength, float):
             moved = fn(feats, stats, strength=1.0 if strength is None else float(strength))
         else:
@@ -93,9 +95,16 @@ class ArbitraryNet(nn.Module):
 
 def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decoder: str | None = None,
                           vgg_weights: str | None = None, vgg_convention: str | None = None,
-                          preserve_color: str | None = None, style_scale: float = 1.0) -> Any:
+                          preserve_color: str | None = None, style_scale: float = 1.0,
+                          style_rotate: float = 0.0) -> Any:
     """A :class:`~vidstyle.nets.registry.StyleModel` running :class:`ArbitraryNet` for ``styles``
-    (:class:`~vidstyle.options.StyleImage` entries: paths and blend weights).
+    (:class:`~vidstyle.options.StyleImage` entries: paths, blend weights and region mattes).
+
+    Styles with a matte (``a.jpg@matte_a.png``) are per-region styles
+    (:func:`~vidstyle.stylize.transforms.regional_transform`): the ones sharing a matte blend by their
+    weights, the ones without a matte fill what no matte covers. ``style_scale`` sets the size the
+    paintings are analysed at (the brush size: 1 = 512 px on the long side), ``style_rotate`` turns them
+    (degrees counter-clockwise: the strokes' direction; :func:`~vidstyle.stylize.style_image.rotate_image`).
 
     The decoder must decode the encoder's layer, and must have been trained on the same VGG19 weights
     (a decoder learns one encoder's features): a mismatch is refused with a one-line error.
@@ -127,11 +136,37 @@ def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decod
         h, w = image.shape[:2]
         if min(h, w) < 32:
             raise OptionValueError("style", f"style image {style.path} is {w}×{h}; it must be at least 32 px on each side")
+        if style_rotate:
+            from vidstyle.stylize.style_image import rotate_image
+
+            image = rotate_image(image, style_rotate)
         t = transforms.style_image_at(image_to_tensor(image)[None], long_side=max(32, round(STYLE_SIZE * style_scale)))
         with torch.no_grad():
             feats.append(encoder(t))
-    stats = transforms.prepare_style(feats, method=method, weights=[s.weight for s in styles])  # type: ignore[arg-type]
+    stats = _statistics(styles, feats, method)
     net = ArbitraryNet(encoder=encoder, decoder=dec, statistics=stats, method=method, preserve_color=preserve_color)
     names = ", ".join(Path(s.path).stem for s in styles)
     return StyleModel(net=net.eval(), name=f"{method}:{names}", architecture="arbitrary",
                       metadata={"path": str(path), "style": names, "decoder": path.name})
+
+
+def _statistics(styles: Sequence[Any], feats: list[torch.Tensor], method: str) -> Any:
+    """One style blend (:class:`~vidstyle.stylize.transforms.StyleStatistics`), or per-region styles
+    (:class:`~vidstyle.stylize.transforms.StyleRegions`) when any style has a matte."""
+    from vidstyle.io.mattes import read_matte
+    from vidstyle.stylize import transforms
+
+    groups: dict[str | None, list[int]] = {}
+    for i, style in enumerate(styles):
+        groups.setdefault(getattr(style, "matte", None), []).append(i)
+
+    def prepare(idx: list[int]) -> Any:
+        return transforms.prepare_style([feats[i] for i in idx], method=method,  # type: ignore[arg-type]
+                                        weights=[styles[i].weight for i in idx])
+
+    if list(groups) == [None]:
+        return prepare(groups[None])
+    regions = tuple((prepare(idx), torch.from_numpy(read_matte(matte, parameter="style"))) for matte, idx in groups.items()
+                    if matte is not None)
+    rest = prepare(groups[None]) if None in groups else None
+    return transforms.StyleRegions(method=method, regions=regions, rest=rest)

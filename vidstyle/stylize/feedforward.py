@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 import warnings
 
 import numpy as np
@@ -172,6 +173,9 @@ class FeedForwardStage:
             :class:`~vidstyle.options.StylizeOptions`), sampled at each frame's number.
         style_strength: 0 (the photo) to 1 (the full style), a number or a Curve.
         stabilizer: the stabilisation method, ``"blend"`` or ``"resample"`` (see :class:`Stabilizer`).
+        style_scale: the brush size: the network runs on the frame resized by ``1 / style_scale`` and its
+            output is resized back (bicubic), so strokes come out ``style_scale`` times their trained size
+            (``> 1``: bigger strokes and less work; ``< 1``: finer strokes, ``style_scale⁻²`` times the work).
     """
 
     name = "stylize"
@@ -191,9 +195,13 @@ class FeedForwardStage:
         style_mix: tuple[tuple[str, Curve], ...] | None = None,
         style_strength: Curve | float | None = None,
         stabilizer: str = "blend",
+        style_scale: float = 1.0,
     ) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise InvalidOptionError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if isinstance(style_scale, bool) or not isinstance(style_scale, (int, float)) or not 0.05 <= style_scale <= 8:
+            raise InvalidOptionError(f"style_scale must be between 0.05 and 8, got {style_scale!r}")
+        self.style_scale = float(style_scale)
         self.stabilizer = Stabilizer(strength=stabilize, method=stabilizer)  # checks the range
         top = stabilize.maximum if isinstance(stabilize, Curve) else float(stabilize)
         if raw_output and top > 0:
@@ -234,7 +242,7 @@ class FeedForwardStage:
         for idx in groups.values():
             batch = images_to_batch([frames[i].image for i in idx], device=self.stylizer.device)
             numbers = [frames[i].frame_number for i in idx]
-            y = self.style.apply(self.stylizer, batch, numbers)
+            y = self._at_scale(batch, lambda b: self.style.apply(self.stylizer, b, numbers))
             for j, i in enumerate(idx):
                 outs[i] = y[j : j + 1]
         for f, y in zip(frames, outs):
@@ -254,6 +262,22 @@ class FeedForwardStage:
 
     def stylize_image(self, image: np.ndarray) -> np.ndarray:
         """One picture, no temporal state: H×W×3 in, same dtype out."""
-        y = self.style.apply(self.stylizer, image_to_tensor(image)[None], [0])
+        y = self._at_scale(image_to_tensor(image)[None], lambda b: self.style.apply(self.stylizer, b, [0]))
         return tensor_to_image(y[0], image.dtype)
+
+    def _at_scale(self, batch: torch.Tensor, net: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``net(batch)`` run at ``1 / style_scale`` of the batch's size and resized back (``style_scale``)."""
+        if self.style_scale == 1.0:
+            return net(batch)
+        import torch.nn.functional as F
+
+        h, w = batch.shape[-2:]
+        size = (max(8, round(h / self.style_scale)), max(8, round(w / self.style_scale)))
+        if size == (h, w):
+            return net(batch)
+        small = size[0] < h
+        x = F.interpolate(batch.float(), size=size, mode="area") if small else \
+            F.interpolate(batch.float(), size=size, mode="bicubic", align_corners=False).clamp(0.0, 1.0)
+        y = net(x.to(batch.dtype))
+        return F.interpolate(y.float(), size=(h, w), mode="bicubic", align_corners=False).clamp(0.0, 1.0)
 

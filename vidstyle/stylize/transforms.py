@@ -37,7 +37,8 @@ from torch import nn
 from vidstyle.errors import ShapeError
 from vidstyle.options.spec import OptionValueError
 
-__all__ = ["StyleStatistics", "prepare_style", "adain", "wct", "style_swap", "AdaIN", "WCT", "StyleSwap",
+__all__ = ["StyleStatistics", "StyleRegions", "prepare_style", "adain", "wct", "style_swap", "AdaIN", "WCT", "StyleSwap",
+           "masked_adain", "masked_wct", "region_weights", "regional_transform", "RegionalTransform",
            "style_image_at", "keep_colours", "METHODS"]
 
 METHODS = ("adain", "wct", "swap")
@@ -260,6 +261,111 @@ class StyleSwap(nn.Module):
 
     def forward(self, content_feats: torch.Tensor, style: torch.Tensor | StyleStatistics) -> torch.Tensor:
         return style_swap(content_feats, style, patch=self.patch, stride=self.stride, strength=self.strength)
+
+
+# ------------------------------------------------------------------------------------ per-region styles
+@dataclass(frozen=True, slots=True)
+class StyleRegions:
+    """Per-region styles (``--style a.jpg@matte_a.png``): each region's :class:`StyleStatistics` with its
+    matte (``H×W`` float in [0, 1], any size: resized to the features), and ``rest``, the statistics of
+    the styles without a matte, for what no matte covers (``None``: the content's own features there)."""
+
+    method: str
+    regions: tuple[tuple[StyleStatistics, torch.Tensor], ...]
+    rest: StyleStatistics | None = None
+
+
+def _masked_mean_var(x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-channel mean and (biased) variance of N×C×H×W ``x`` weighted by N×1×H×W ``m``."""
+    total = m.sum((2, 3), keepdim=True).clamp_min(1e-12)
+    mu = (m * x).sum((2, 3), keepdim=True) / total
+    var = (m * (x - mu) ** 2).sum((2, 3), keepdim=True) / total
+    return mu, var
+
+
+def masked_adain(content_feats: torch.Tensor, style: StyleStatistics, mask: torch.Tensor, *,
+                 eps: float = 1e-5) -> torch.Tensor:
+    """AdaIN with the content's statistics taken inside ``mask`` (N×1×H×W or 1×1×H×W weights in [0, 1]):
+    ``σ_s · (c − μ_m) / σ_m + μ_s`` with ``μ_m = Σ m·c / Σ m`` and ``σ_m² = Σ m·(c − μ_m)² / Σ m``, per image
+    and channel; computed everywhere (the caller keeps it where the mask is)."""
+    _check_feats(content_feats, "content features")
+    st = _as_stats(style, "adain", eps=eps)
+    mu, var = _masked_mean_var(content_feats, mask.to(content_feats))
+    shape = (1, -1, 1, 1)
+    return ((content_feats - mu) / (var + eps).sqrt() * st.std.to(content_feats).view(shape)  # type: ignore[union-attr]
+            + st.mean.to(content_feats).view(shape))  # type: ignore[union-attr]
+
+
+def masked_wct(content_feats: torch.Tensor, style: StyleStatistics, mask: torch.Tensor, *,
+               eps: float = 1e-5) -> torch.Tensor:
+    """WCT with the content's mean and covariance taken inside ``mask`` (weights as in :func:`masked_adain`):
+    ``Σ_s^{1/2} Σ_m^{−1/2} (c − μ_m) + μ_s``, ``Σ_m = Σ m·(c − μ_m)(c − μ_m)ᵀ / Σ m``."""
+    _check_feats(content_feats, "content features")
+    st = _as_stats(style, "wct", eps=eps)
+    n, c, h, w = content_feats.shape
+    m = mask.to(torch.float64).expand(n, 1, h, w).reshape(n, 1, -1)
+    outs = []
+    for i in range(n):
+        x = content_feats[i].reshape(c, -1).double()
+        total = m[i].sum().clamp_min(1e-12)
+        mu = (m[i] * x).sum(1) / total
+        d = x - mu[:, None]
+        cov = (m[i] * d) @ d.T / total
+        coloured = st.colouring.to(d.device) @ (_sym_power(cov, -0.5, eps) @ d) + st.mean.to(d)[:, None]  # type: ignore[union-attr]
+        outs.append(coloured.reshape(c, h, w).to(content_feats.dtype))
+    return torch.stack(outs)
+
+
+def region_weights(mattes: Sequence[torch.Tensor], size: tuple[int, int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Each matte (``H×W`` in [0, 1]) area-resized to the features' ``size`` as ``1×1×h×w`` weights, divided
+    by their sum where that exceeds 1 (overlapping mattes share), and the rest ``1 − Σ`` (what no matte covers)."""
+    weights = [F.interpolate(m.float()[None, None], size=size, mode="area" if m.shape[-2] >= size[0] else "bilinear",
+                             **({} if m.shape[-2] >= size[0] else {"align_corners": False})).clamp(0.0, 1.0)
+               for m in mattes]
+    total = torch.stack(weights).sum(0) if weights else torch.zeros(1, 1, *size)
+    scale = total.clamp_min(1.0)
+    weights = [w / scale for w in weights]
+    return weights, (1.0 - total / scale).clamp(0.0, 1.0)
+
+
+def regional_transform(content_feats: torch.Tensor, regions: StyleRegions, *, strength: float = 1.0,
+                       eps: float = 1e-5) -> torch.Tensor:
+    """Per-region styles: ``Σ_r m_r · T_r(c) + m_rest · T_rest(c)``, with ``T_r`` the method's transform toward
+    region r's style using the content's statistics *inside* ``m_r`` (:func:`masked_adain`, :func:`masked_wct`;
+    style swap needs none), ``m_r`` from :func:`region_weights`; where no matte is and no style without a matte
+    was given, the content features. Then blended with the content by ``strength`` like the other transforms."""
+    _check_feats(content_feats, "content features")
+    size = (content_feats.shape[-2], content_feats.shape[-1])
+    weights, rest = region_weights([m for _, m in regions.regions], size)
+    parts = [(st, w) for (st, _), w in zip(regions.regions, weights)]
+    out = torch.zeros_like(content_feats)
+    if regions.rest is not None:
+        parts.append((regions.rest, rest))
+    else:
+        out = out + rest.to(content_feats) * content_feats
+    for st, w in parts:
+        w = w.to(content_feats)
+        if float(w.sum()) <= 1e-6:  # the region is not in this frame
+            continue
+        if regions.method == "adain":
+            moved = masked_adain(content_feats, st, w, eps=eps)
+        elif regions.method == "wct":
+            moved = masked_wct(content_feats, st, w, eps=eps)
+        else:
+            moved = style_swap(content_feats, st)
+        out = out + w * moved
+    return _blend(content_feats, out, strength)
+
+
+class RegionalTransform(nn.Module):
+    """:func:`regional_transform` as a module."""
+
+    def __init__(self, *, eps: float = 1e-5, strength: float = 1.0) -> None:
+        super().__init__()
+        self.eps, self.strength = eps, strength
+
+    def forward(self, content_feats: torch.Tensor, regions: StyleRegions) -> torch.Tensor:
+        return regional_transform(content_feats, regions, strength=self.strength, eps=self.eps)
 
 
 def style_image_at(image: torch.Tensor, *, long_side: int | None) -> torch.Tensor:
