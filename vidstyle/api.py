@@ -235,7 +235,8 @@ def _arbitrary_model(st: StylizeOptions) -> Any:
 
     return build_arbitrary_model(styles=st.style or (), method=st.method, decoder=st.decoder,
                                  vgg_weights=st.vgg_weights, vgg_convention=st.vgg_convention,
-                                 preserve_color=st.preserve_color, style_scale=st.style_scale)
+                                 preserve_color=st.preserve_color, style_scale=st.style_scale,
+                                 stat_smoothing=st.stat_smoothing)
 
 
 def _optim_config(st: StylizeOptions, op: OptimOptions) -> Any:

@@ -206,9 +206,10 @@ class LiveStylizer:
         if self._flow is not None:
             self._flow.close()
         stage = self._stages[self._current]
-        stabilizer = getattr(stage, "stabilizer", None)
-        if stabilizer is not None:
-            stabilizer.reset()
+        if callable(getattr(stage, "reset_temporal", None)):
+            stage.reset_temporal()
+        elif getattr(stage, "stabilizer", None) is not None:
+            stage.stabilizer.reset()
 
     def _configure(self, stage: Any) -> None:
         strength = self._on_strength if self._stab_on else 0.0

@@ -200,6 +200,10 @@ class StylizeOptions:
                                         help="keep the input's colours (optim and arbitrary back ends)")
     style_scale: float = option(1.0, kind="float", minimum=0.05, maximum=8.0, group="stylization", metavar="S",
                                 help="style image size relative to the frame: the brush size (optim and arbitrary)")
+    stat_smoothing: float = option(0.0, kind="float", minimum=0.0, maximum=0.99, group="stylization", metavar="λ",
+                                   help="arbitrary back end, adain and wct on video: average each frame's feature "
+                                        "statistics with the previous frames' (weight λ of the past; restarts at "
+                                        "scene cuts); 0 = each frame's own")
     vgg_weights: str | None = option(None, kind="str", group="loss network (optim and arbitrary back ends)", metavar="PATH", aliases=("vgg",),
                                      help="VGG19 weights (.safetensors) or 'torchvision' "
                                           "(default: $VIDSTYLE_VGG_WEIGHTS, else torchvision)")

@@ -63,13 +63,33 @@ class ArbitraryNet(nn.Module):
     feature_strength = True
 
     def __init__(self, *, encoder: nn.Module, decoder: nn.Module, statistics: Any, method: str,
-                 preserve_color: str | None = None) -> None:
+                 preserve_color: str | None = None, stat_smoothing: float = 0.0) -> None:
         super().__init__()
+        from vidstyle.stylize.stat_smoothing import StatSmoother
+
         self.encoder = encoder
         self.decoder = decoder
         self.statistics = statistics
         self.method = method
         self.preserve_color = preserve_color
+        #: the content statistics averaged over the frames of the stream (AdaIN, WCT; temporal state,
+        #: see :mod:`vidstyle.stylize.stat_smoothing`); ``None``: each frame's own statistics
+        self.smoother = (StatSmoother(smoothing=stat_smoothing)
+                         if stat_smoothing > 0 and method in ("adain", "wct") else None)
+
+    def reset_temporal(self) -> None:
+        """Forget the smoothed content statistics (a new stream starts)."""
+        if self.smoother is not None:
+            self.smoother.reset()
+
+    def _content_stats(self, feats: torch.Tensor) -> list[Any] | None:
+        """Each image's smoothed content statistics, in batch order (= stream order), or ``None``."""
+        if self.smoother is None:
+            return None
+        from vidstyle.stylize.stat_smoothing import content_statistics
+
+        return [self.smoother.update(content_statistics(feats[i], covariance=self.method == "wct"))
+                for i in range(feats.shape[0])]
 
     def forward(self, x: torch.Tensor, strength: torch.Tensor | float | None = None) -> torch.Tensor:
         from vidstyle.stylize import transforms
@@ -77,14 +97,18 @@ class ArbitraryNet(nn.Module):
         feats = self.encoder(x)
         stats = self.statistics
         fn = {"adain": transforms.adain, "wct": transforms.wct, "swap": transforms.style_swap}[self.method]
+        smoothed = self._content_stats(feats)
+        kw: dict[str, Any] = {} if smoothed is None else {"content_stats": smoothed}
         if strength is None or isinstance(strength, float):
-            moved = fn(feats, stats, strength=1.0 if strength is None else float(strength))
+            moved = fn(feats, stats, strength=1.0 if strength is None else float(strength), **kw)
         else:
             values = strength.flatten().tolist()
             if len(set(values)) == 1:
-                moved = fn(feats, stats, strength=float(values[0]))
+                moved = fn(feats, stats, strength=float(values[0]), **kw)
             else:
-                moved = torch.cat([fn(feats[i:i + 1], stats, strength=float(v)) for i, v in enumerate(values)])
+                moved = torch.cat([fn(feats[i:i + 1], stats, strength=float(v),
+                                      **({} if smoothed is None else {"content_stats": smoothed[i:i + 1]}))
+                                   for i, v in enumerate(values)])
         y = self.decoder(moved.to(feats.dtype), size=tuple(x.shape[-2:]))
         if self.preserve_color:
             y = transforms.keep_colours(y.float().clamp(0, 1), x.float()).to(y.dtype)
@@ -93,7 +117,8 @@ class ArbitraryNet(nn.Module):
 
 def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decoder: str | None = None,
                           vgg_weights: str | None = None, vgg_convention: str | None = None,
-                          preserve_color: str | None = None, style_scale: float = 1.0) -> Any:
+                          preserve_color: str | None = None, style_scale: float = 1.0,
+                          stat_smoothing: float = 0.0) -> Any:
     """A :class:`~vidstyle.nets.registry.StyleModel` running :class:`ArbitraryNet` for ``styles``
     (:class:`~vidstyle.options.StyleImage` entries: paths and blend weights).
 
@@ -131,7 +156,8 @@ def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decod
         with torch.no_grad():
             feats.append(encoder(t))
     stats = transforms.prepare_style(feats, method=method, weights=[s.weight for s in styles])  # type: ignore[arg-type]
-    net = ArbitraryNet(encoder=encoder, decoder=dec, statistics=stats, method=method, preserve_color=preserve_color)
+    net = ArbitraryNet(encoder=encoder, decoder=dec, statistics=stats, method=method, preserve_color=preserve_color,
+                       stat_smoothing=stat_smoothing)
     names = ", ".join(Path(s.path).stem for s in styles)
     return StyleModel(net=net.eval(), name=f"{method}:{names}", architecture="arbitrary",
                       metadata={"path": str(path), "style": names, "decoder": path.name})

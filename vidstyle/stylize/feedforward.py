@@ -223,7 +223,15 @@ class FeedForwardStage:
 
     def close(self) -> None:
         self._held.clear()
+        self.reset_temporal()
+
+    def reset_temporal(self) -> None:
+        """Forget the temporal state: the stabiliser's previous output and a network's own (the
+        arbitrary back end's smoothed content statistics); the next frame starts a new chain."""
         self.stabilizer.reset()
+        reset = getattr(getattr(self.stylizer.model, "net", None), "reset_temporal", None)
+        if callable(reset):
+            reset()
 
     def _run(self) -> list[Frame]:
         frames, self._held = self._held, []
