@@ -389,7 +389,8 @@ def stylize_image(
 
         out = from_float32(out, out_dtype)
     else:
-        out, extra = _feedforward_picture(image, st), {"seconds": time.perf_counter() - t0}
+        out, notes = _feedforward_picture(image, st)
+        extra = {"seconds": time.perf_counter() - t0, "warnings": tuple(notes)}
     write_image_atomic(dst, out, temp=dst.with_name(f".{dst.stem}.vidstyle-tmp{dst.suffix}"))
     return PictureResult(output=dst, width=int(out.shape[1]), height=int(out.shape[0]), **extra)
 
@@ -405,6 +406,8 @@ class PictureResult:
     iterations: int | None = None
     seconds: float | None = None
     losses: dict[str, float] | None = None
+    #: notes for the user (e.g. a huge painting was downscaled)
+    warnings: tuple[str, ...] = ()
 
     def __fspath__(self) -> str:  # a PictureResult works where its path did
         return str(self.output)
@@ -439,7 +442,7 @@ def _feedforward_picture(image: Any, st: StylizeOptions) -> Any:
     result = outs[0].stylized
     if result is None:
         raise RuntimeError("the stylizer returned no picture")  # pragma: no cover - stylizer bug
-    return result
+    return result, [w for stage in stages for w in getattr(stage, "warnings", [])]
 
 
 def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size: int | None,

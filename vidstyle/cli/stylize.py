@@ -153,6 +153,8 @@ def _run_picture(args: argparse.Namespace, groups: dict[str, Any]) -> int:
 
     result = stylize_image(args.input, args.output, stylize=groups["stylize"], optim=groups["optim"],
                            size=groups["optim"].size, overwrite=args.overwrite)
+    for warning in result.warnings:
+        sys.stderr.write(f"vidstyle: warning: {warning}\n")
     if not args.quiet:
         sys.stderr.write(f"vidstyle: wrote {result.output} ({result.width}×{result.height})\n")
     return 0

@@ -137,6 +137,11 @@ class LiveStylizer:
         return list(self._labels)
 
     @property
+    def warnings(self) -> list[str]:
+        """Notes about the models built so far (e.g. a huge painting was downscaled)."""
+        return [w for stage in self._stages.values() for w in getattr(stage, "warnings", [])]
+
+    @property
     def model_name(self) -> str:
         """Name of the model in use."""
         return self._labels[self._current]

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidstyle.errors import InputNotFoundError, ModelError
+from vidstyle.errors import CorruptInputError, InputNotFoundError, ModelError
 from vidstyle.options.spec import OptionValueError
 
 __all__ = ["DEFAULT_DECODER", "ArbitraryNet", "build_arbitrary_model", "find_decoder"]
@@ -30,6 +30,8 @@ __all__ = ["DEFAULT_DECODER", "ArbitraryNet", "build_arbitrary_model", "find_dec
 DEFAULT_DECODER = "decoder_relu31"
 #: the long side a painting is analysed at, before ``style_scale``
 STYLE_SIZE = 512
+#: a painting longer than this (px) is shrunk when read, before it becomes a float tensor, with a note
+HUGE_STYLE = 8192
 
 
 def find_decoder(spec: str | os.PathLike[str] | None) -> Path:
@@ -125,6 +127,12 @@ def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decod
     The decoder must decode the encoder's layer, and must have been trained on the same VGG19 weights
     (a decoder learns one encoder's features): a mismatch is refused with a one-line error.
 
+    A painting longer than :data:`HUGE_STYLE` px is shrunk as it is read; the model's
+    ``metadata["notes"]`` says so (the stage passes it on as a run warning).
+
+    ``stat_smoothing`` (λ in [0, 1)): AdaIN and WCT use content statistics averaged over the stream's
+    frames (:mod:`vidstyle.stylize.stat_smoothing`); 0 uses each frame's own.
+
     Raises:
         InputNotFoundError, ModelError, OptionValueError: a missing painting or decoder, a decoder of
             another layer or VGG, a painting too small to analyse.
@@ -146,13 +154,25 @@ def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decod
         raise ModelError(f"decoder {path.name} was trained on the VGG19 weights {wanted}, but the encoder has {have}; "
                          f"pass vgg_weights (--vgg-weights) pointing to {wanted}, or train a decoder for yours with "
                          "`vidstyle train --kind decoder`")
-    feats = []
+    feats, notes = [], []
+    long_side = max(32, round(STYLE_SIZE * style_scale))
     for style in styles:
-        image = read_image(style.path)
+        if not Path(style.path).is_file():
+            raise InputNotFoundError(f"style image {style.path} not found; check the path")
+        try:
+            image = read_image(style.path)
+        except CorruptInputError:
+            raise CorruptInputError(f"style image {style.path} is not a readable image; re-export it (PNG, JPEG) or "
+                                    "pick another painting") from None
         h, w = image.shape[:2]
         if min(h, w) < 32:
             raise OptionValueError("style", f"style image {style.path} is {w}×{h}; it must be at least 32 px on each side")
-        t = transforms.style_image_at(image_to_tensor(image)[None], long_side=max(32, round(STYLE_SIZE * style_scale)))
+        if max(h, w) > HUGE_STYLE:  # shrink the 8-bit (or 16-bit) pixels first: a float copy would take gigabytes
+            image = _shrink(image, min(HUGE_STYLE, 2 * long_side))
+            notes.append(f"style image {style.path} is {w}×{h} px (more than {HUGE_STYLE} px); it was downscaled "
+                         f"and analysed at {long_side} px on its long side, as every painting is (style_scale "
+                         f"{style_scale:g})")
+        t = transforms.style_image_at(image_to_tensor(image)[None], long_side=long_side)
         with torch.no_grad():
             feats.append(encoder(t))
     stats = transforms.prepare_style(feats, method=method, weights=[s.weight for s in styles])  # type: ignore[arg-type]
@@ -160,4 +180,13 @@ def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decod
                        stat_smoothing=stat_smoothing)
     names = ", ".join(Path(s.path).stem for s in styles)
     return StyleModel(net=net.eval(), name=f"{method}:{names}", architecture="arbitrary",
-                      metadata={"path": str(path), "style": names, "decoder": path.name})
+                      metadata={"path": str(path), "style": names, "decoder": path.name, "notes": notes})
+
+
+def _shrink(image: Any, long_side: int) -> Any:
+    """``image`` (H×W×3 array) resized with an area filter so its long side is ``long_side``."""
+    import cv2
+
+    h, w = image.shape[:2]
+    s = long_side / max(h, w)
+    return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)

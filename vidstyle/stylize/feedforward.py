@@ -207,6 +207,8 @@ class FeedForwardStage:
         self.stabilize = top
         self.style = StyleControl(styles=self.stylizer.styles, style_mix=style_mix, style_strength=style_strength)
         self._held: list[Frame] = []
+        #: notes about the model for the user (e.g. a huge painting was downscaled); the runner reports them
+        self.warnings: list[str] = [str(n) for n in self.stylizer.model.metadata.get("notes", ())]
 
     @property
     def model_name(self) -> str:
