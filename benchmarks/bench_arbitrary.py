@@ -202,6 +202,9 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--sheet", default=None, help="contact sheet PNG")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--cascade", default=None, metavar="DEC21,DEC11",
+                    help="relu2_1 and relu1_1 decoders (files or checkpoints): adds the coarse-to-fine cascade of Li et "
+                         "al. 2017 (relu3_1 → relu2_1 → relu1_1; method wct_cascade, and adain_cascade with adain)")
     ap.add_argument("--speed", action="store_true", help="only the speed vs compute floor measurement (timings)")
     ap.add_argument("--speed-sizes", default="640x360", help="WxH,... of the speed measurement")
     ap.add_argument("--speed-methods", default="adain,wct")
@@ -220,6 +223,11 @@ def main() -> int:
     frames = held_out_frames(Path(args.video), args.frame_size)
     styles = [s for s in args.styles.split(",") if s]
     methods = [m for m in args.methods.split(",") if m]
+    levels: list[tuple[VGGEncoder, torch.nn.Module]] = []  # the cascade's finer levels, coarse to fine
+    if args.cascade:
+        for layer, path in zip(("relu2_1", "relu1_1"), args.cascade.split(",")):
+            levels.append((VGGEncoder(layer=layer, state=state).to(dev), load_decoder(path, layer=layer).to(dev)))
+        methods += [f"{m}_cascade" for m in ("wct", "adain") if m in methods]
 
     def feats(x: torch.Tensor) -> dict[str, torch.Tensor]:
         return loss_net(x.to(dev))
@@ -235,7 +243,12 @@ def main() -> int:
         stats = {}
         for s, img in paintings.items():
             f = encoder(img.to(dev))
-            stats[s] = {m: prepare_style(f, method=m) for m in methods}  # once per painting, reused for every frame
+            stats[s] = {m: prepare_style(f, method=m) for m in methods if m in METHODS}  # once per painting
+            for i, (enc, _) in enumerate(levels):  # the finer levels' statistics, also once
+                fl = enc(img.to(dev))
+                for m in ("wct", "adain"):
+                    if f"{m}_cascade" in methods:
+                        stats[s][f"{m}_cascade.{i}"] = prepare_style(fl, method=m)
         for fname, photo in frames.items():
             x = photo.to(dev)
             cf = encoder(x)
@@ -250,7 +263,13 @@ def main() -> int:
                 base, grey_base = style_dist(x, targets), style_dist(grey_photo, grey_targets)
                 for m in methods:
                     t0 = time.perf_counter()
-                    out = decoder(METHODS[m](cf, stats[s][m]), size=size)
+                    if m.endswith("_cascade"):  # Li et al. 2017: transform and decode level by level, coarse to fine
+                        base_m = m.split("_")[0]
+                        out = decoder(METHODS[base_m](cf, stats[s][base_m]), size=size)
+                        for i, (enc, dec) in enumerate(levels):
+                            out = dec(METHODS[base_m](enc(out), stats[s][f"{m}.{i}"]), size=size)
+                    else:
+                        out = decoder(METHODS[m](cf, stats[s][m]), size=size)
                     seconds = time.perf_counter() - t0
                     fo = feats(out)
                     content = sum(float(((fo[k] - fp[k]) ** 2).mean() / (fp[k] ** 2).mean()) for k in CONTENT_LAYERS) / len(CONTENT_LAYERS)

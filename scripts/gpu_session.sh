@@ -13,6 +13,8 @@
 #   4. benchmarks/bench_gpu.py                                                              ~2 min
 #   5. arbitrary back end: AdaIN (and WCT) fps at 640x360 and 1920x1080, batch 1 and 8,
 #      float32 and bfloat16+channels-last, against the conv2d peak (bench_arbitrary.py --speed)  ~1 min
+#   6. decoders for relu2_1 and relu1_1 (3000 it each, 256 px) and the quality of the coarse-to-fine WCT cascade
+#      (Li et al. 2017) against single-level WCT/AdaIN on the 6-painting protocol (bench_arbitrary.py --cascade)  ~3 min
 # Steps can be picked: STEPS="5" bash scripts/gpu_session.sh ../shared "$OUT" (default: all).
 set -euo pipefail
 shared=${1:?SHARED_DIR}; out=${2:?OUT_DIR}; mkdir -p "$out"
@@ -20,7 +22,7 @@ vgg="$shared/weights/vgg19_imagenet_conv1_1-conv3_4.safetensors"
 styles="$shared/data/styles"
 common=(--content "$shared/data/content" --vgg-weights "$vgg" --device cuda --checkpoint-every 500 --quiet ${RESUME:-})
 pip install -q -e . >/dev/null 2>&1 || true
-steps=${STEPS:-1 2 3 4 5}
+steps=${STEPS:-5 1 2 3 6 4}
 want() { [[ " $steps " == *" $1 "* ]]; }
 
 if want 5; then  # first: the cheapest, and the one the GPU target needs
@@ -49,6 +51,19 @@ fi
 
 want 3 && vidstyle train --kind decoder --layer relu3_1 -o "$out/decoder_relu31" --name decoder_relu31 --iterations 6000 \
     --batch-size 8 --image-size 256 --lr 5e-4 --seed 0 "${common[@]}" > "$out/decoder_relu31.log" 2>&1
+
+if want 6; then
+    for layer in relu2_1 relu1_1; do
+        vidstyle train --kind decoder --layer $layer -o "$out/decoder_${layer/_/}" --name "decoder_${layer/_/}" \
+            --iterations 3000 --batch-size 8 --image-size 256 --lr 5e-4 --seed 0 "${common[@]}" \
+            > "$out/decoder_${layer/_/}.log" 2>&1
+    done
+    dec31="$out/decoder_relu31.safetensors"; [[ -f "$dec31" ]] || dec31=models/decoder_relu31.safetensors
+    python benchmarks/bench_arbitrary.py --device cuda --decoder "$dec31" --vgg-weights "$vgg" \
+        --styles-dir "$styles" --methods adain,wct \
+        --cascade "$out/decoder_relu21.safetensors,$out/decoder_relu11.safetensors" \
+        --json "$out/bench_cascade.json" --sheet "$out/cascade_sheet.png" > "$out/bench_cascade.txt" 2>&1 || true
+fi
 
 want 4 && { python benchmarks/bench_gpu.py --out "$out/bench_gpu.json" > "$out/bench_gpu.txt" 2>&1 || true; }
 ls -la "$out"
