@@ -129,7 +129,7 @@ def main() -> int:
                     print(f"{clip:18s} {method:6s} {lam:4.2f} {label:>10s} {we:9.5f} {sh:7.4f} {st:9.1f} "
                           f"{row['we_ratio']:6.3f} {row['sharp_ratio']:6.3f} {row['style_ratio']:6.3f} {resets:6d}",
                           flush=True)
-                    variants[f"{method} λ={lam:g} {label}"] = outs
+                    variants[f"{method} lambda={lam:g} {label}"] = outs  # ASCII: cv2.putText
             if args.crops and not sheet_done:
                 keys = list(variants)  # per λ: unstab, stab
                 zero_unstab, zero_stab, top_unstab, top_stab = keys[0], keys[1], keys[-2], keys[-1]
