@@ -7,7 +7,7 @@ arguments of :func:`vidstyle.stylize_video`) routes each name to exactly one fie
 =================  =====================================================================
 group              fields
 =================  =====================================================================
-StylizeOptions     backend, model, style, device, precision, batch_size, compile, threads
+StylizeOptions     backend, model, style (+ the arbitrary back end: method, decoder, stat_smoothing), device, precision, batch_size, compile, threads
 TemporalOptions    stabilize (a keyframeable curve), flow
 EncodeOptions      codec, crf, pix_fmt, preset
 OptimOptions       the optimisation back end: iterations, weights, layers, video settings
