@@ -18,6 +18,10 @@ smoother restarted (``resets``: 1 = only the first frame, i.e. no false scene cu
         [--methods wct,adain] [--smoothing 0,0.5,0.8,0.9] [--style hokusai_great_wave.jpg] [--max-width 384]
         [--frames 40] [--json out.json] [--crops crops.png]
 
+``--calibrate-cuts`` instead prints the cut detector's statistic (relative jump of the per-channel mean and std
+at relu3_1) between consecutive frames of each clip and between frames of different clips, the figures
+behind ``CUT_THRESHOLD``.
+
 No timings are measured (quality only).
 """
 
@@ -47,6 +51,27 @@ from vidstyle.stylize.stat_smoothing import StatSmoother  # noqa: E402
 from vidstyle.stylize.temporal import Stabilizer  # noqa: E402
 
 
+def calibrate_cuts(args: argparse.Namespace, shared: Path, vgg_path: Path) -> int:
+    """The cut statistic within each clip (consecutive frames) and across clips (last frame → first frame)."""
+    from vidstyle.nets.decoder import VGGEncoder
+    from vidstyle.stylize.stat_smoothing import CUT_THRESHOLD, content_statistics, statistics_distance
+
+    enc = VGGEncoder(layer="relu3_1", weights=str(vgg_path))
+    stats = {}
+    for clip in args.clips.split(","):
+        spec = shared / "data" / "video" / clip
+        frames = read_clip(str(spec / "*.png" if spec.is_dir() else spec), max_width=args.max_width, frames=args.frames)
+        with torch.no_grad():
+            stats[clip] = [content_statistics(enc(image_to_tensor(f)[None]), covariance=False) for f in frames]
+        d = [statistics_distance(b, a) for a, b in zip(stats[clip], stats[clip][1:])]
+        print(f"{clip:24s} consecutive frames: median {np.median(d):.4f}, max {max(d):.4f} ({len(d)} pairs)")
+    cross = [statistics_distance(stats[b][0], stats[a][-1]) for a in stats for b in stats if a != b]
+    if cross:
+        print(f"{'different clips':24s} min {min(cross):.4f}, median {np.median(cross):.4f} ({len(cross)} pairs); "
+              f"threshold {CUT_THRESHOLD}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
@@ -61,6 +86,7 @@ def main() -> int:
     ap.add_argument("--style-every", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--calibrate-cuts", action="store_true", help="only the cut detector's statistic on the clips")
     ap.add_argument("--crops", default=None, metavar="PNG", help="2x crops of 3 frames (first clip, first method)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -69,6 +95,8 @@ def main() -> int:
     painting = shared / "data" / "styles" / args.style
     vgg = fidelity_vgg(vgg_path)
     grams = StyleReference(painting, vgg=vgg).grams
+    if args.calibrate_cuts:
+        return calibrate_cuts(args, shared, vgg_path)
     lams = [float(v) for v in args.smoothing.split(",")]
     if 0.0 not in lams:
         lams = [0.0, *lams]
