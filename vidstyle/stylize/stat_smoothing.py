@@ -72,18 +72,19 @@ def content_statistics(feats: torch.Tensor, *, covariance: bool) -> ContentStati
 def statistics_distance(a: ContentStatistics, b: ContentStatistics) -> float:
     """``‖[μ_a, σ_a] − [μ_b, σ_b]‖ / ‖[μ_b, σ_b]‖`` (σ = √var): how far ``a`` is from ``b``."""
     va = torch.cat([a.mean, a.var.clamp_min(0).sqrt()])
-    vb = torch.cat([b.mean, b.var.clamp_min(0).sqrt()])
+    vb = torch.cat([b.mean, b.var.clamp_min(0).sqrt()]).to(va)  # a restored state may sit on another device
     return float((va - vb).norm() / vb.norm().clamp_min(1e-12))
 
 
 def blend_statistics(previous: ContentStatistics, current: ContentStatistics, *, smoothing: float) -> ContentStatistics:
     """``λ·previous + (1 − λ)·current`` for the mean, the variance and (when both have it) the covariance."""
     lam = float(smoothing)
-    mean = lam * previous.mean + (1 - lam) * current.mean
-    var = lam * previous.var + (1 - lam) * current.var
+    like = current.mean  # a restored state may sit on another device
+    mean = lam * previous.mean.to(like) + (1 - lam) * current.mean
+    var = lam * previous.var.to(like) + (1 - lam) * current.var
     cov = None
     if previous.cov is not None and current.cov is not None:
-        cov = lam * previous.cov + (1 - lam) * current.cov
+        cov = lam * previous.cov.to(like) + (1 - lam) * current.cov
     return ContentStatistics(mean=mean, var=var, cov=cov, size=current.size)
 
 
