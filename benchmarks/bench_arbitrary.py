@@ -15,6 +15,17 @@ plus the decoder's reconstruction PSNR on the frames, and writes a contact sheet
         --vgg-weights ../shared/weights/vgg19_imagenet_conv1_1-conv3_4.safetensors --sheet /tmp/arbitrary.png
 
 ``--decoder`` may also be a training checkpoint (``NAME.ckpt.safetensors``).
+
+**Speed against the compute floor** (``--speed``; timings, so run it on a quiet machine): the VGG variant's
+GFLOP per frame counted from the conv shapes (encoder to relu3_1 plus the mirrored decoder, 2·C_in·C_out·k²
+per output pixel; cross-checked with ``torch.utils.flop_counter``), the conv2d peak measured in the same run
+(``bench_pipeline.conv_peak``: dense 3×3 convs at this frame size), the floor = GFLOP ÷ peak, and for AdaIN and
+WCT (float32) the measured time per frame and its ratio to the floor (target ≤ 1.3×). On a GPU, also bfloat16
++ channels-last and batches (``--batches 1,8``):
+
+    python benchmarks/bench_arbitrary.py --speed --decoder models/decoder_relu31.safetensors \
+        --vgg-weights ../shared/weights/vgg19_imagenet_conv1_1-conv3_4.safetensors --threads 2 [--speed-sizes 640x360]
+    python benchmarks/bench_arbitrary.py --speed --device cuda --speed-sizes 640x360,1920x1080 --batches 1,8 ...
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from vidstyle.colour import luminance_image  # noqa: E402
 from vidstyle.io import open_source  # noqa: E402
@@ -89,6 +101,93 @@ def _tile(img: np.ndarray, size: int, label: str) -> np.ndarray:
     return canvas
 
 
+def conv_gflop(encoder: torch.nn.Module, decoder: torch.nn.Module, height: int, width: int) -> float:
+    """GFLOP of one frame through ``encoder`` and ``decoder``, counted from their conv shapes: each conv costs
+    2·C_in·C_out·k_h·k_w multiply-adds per output pixel (biases, ReLUs, pooling and the transform left out)."""
+    total = 0.0
+    x = torch.zeros(1, 3, height, width)
+    hooks = []
+
+    def count(mod: torch.nn.Conv2d, _inp: object, out: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = mod.kernel_size
+        total += 2.0 * mod.in_channels // mod.groups * mod.out_channels * kh * kw * out.shape[-2] * out.shape[-1] * out.shape[0]
+
+    for m in (*encoder.modules(), *decoder.modules()):
+        if isinstance(m, torch.nn.Conv2d):
+            hooks.append(m.register_forward_hook(count))
+    try:
+        with torch.no_grad():
+            decoder(encoder(x), size=(height, width))
+    finally:
+        for h in hooks:
+            h.remove()
+    return total / 1e9
+
+
+def speed(args: argparse.Namespace) -> int:
+    """Time per frame of AdaIN and WCT against the compute floor (see the module docstring)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from bench_pipeline import conv_peak
+    from vidstyle.stylize.arbitrary import ArbitraryNet
+
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    torch.backends.cudnn.benchmark = True
+    state = load_vgg_state(weights=args.vgg_weights)
+    encoder = VGGEncoder(layer="relu3_1", state=state).eval()
+    decoder = load_decoder(args.decoder, layer="relu3_1").eval()
+    painting = style_image_at(load_image(Path(args.styles_dir) / STYLES[0]).unsqueeze(0), long_side=args.style_size)
+    with torch.no_grad():
+        sf = encoder(painting)
+    rows = []
+    info = torch.cuda.get_device_name(0) if dev.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    print(f"# device: {info}; torch {torch.__version__}")
+    for size in args.speed_sizes.split(","):
+        width, height = (int(v) for v in size.lower().split("x"))
+        g = conv_gflop(encoder, decoder, height, width)
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            decoder(encoder(torch.zeros(1, 3, height, width)), size=(height, width))
+        g_counter = fc.get_total_flops() / 1e9
+        peak = conv_peak(width, height, str(dev))
+        floor = g / peak
+        print(f"{width}x{height}: {g:.1f} GFLOP/frame from the conv shapes (flop counter {g_counter:.1f}); conv2d peak "
+              f"{peak:.1f} GFLOP/s measured now; floor {floor * 1e3:.1f} ms/frame ({1 / floor:.2f} fps)", flush=True)
+        variants = [("float32", torch.float32, False)]
+        if dev.type == "cuda":
+            variants += [("bfloat16+cl", torch.bfloat16, True)]
+        for method in args.speed_methods.split(","):
+            stats = prepare_style(sf, method=method)  # type: ignore[arg-type]
+            for label, dtype, channels_last in variants:
+                net = ArbitraryNet(encoder=encoder, decoder=decoder, statistics=stats, method=method).to(dev, dtype).eval()
+                fmt = torch.channels_last if channels_last else torch.contiguous_format
+                net = net.to(memory_format=fmt)
+                for batch in [int(b) for b in args.batches.split(",")]:
+                    x = torch.rand(batch, 3, height, width, device=dev, dtype=dtype).contiguous(memory_format=fmt)
+                    with torch.inference_mode():
+                        for _ in range(2):
+                            net(x)
+                        sync()
+                        n, t0 = 0, time.perf_counter()
+                        while n < 3 or time.perf_counter() - t0 < args.speed_seconds:
+                            net(x)
+                            n += 1
+                        sync()
+                    per_frame = (time.perf_counter() - t0) / n / batch
+                    row = {"size": f"{width}x{height}", "method": method, "precision": label, "batch": batch,
+                           "gflop": g, "gflop_counter": g_counter, "peak_gflops": peak, "floor_ms": floor * 1e3,
+                           "ms_per_frame": per_frame * 1e3, "fps": 1 / per_frame, "vs_floor": per_frame / floor,
+                           "device": info}
+                    rows.append(row)
+                    print(f"  {method:5s} {label:12s} batch {batch}: {per_frame * 1e3:8.2f} ms/frame {1 / per_frame:8.1f} fps"
+                          f"  {row['vs_floor']:.2f}x the floor", flush=True)
+                del net
+    if args.json:
+        Path(args.json).write_text(json.dumps({"speed": rows}, indent=1) + "\n")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--decoder", required=True, help="relu3_1 decoder file or training checkpoint")
@@ -103,9 +202,19 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--sheet", default=None, help="contact sheet PNG")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--cascade", default=None, metavar="DEC21,DEC11",
+                    help="relu2_1 and relu1_1 decoders (files or checkpoints): adds the coarse-to-fine cascade of Li et "
+                         "al. 2017 (relu3_1 → relu2_1 → relu1_1; method wct_cascade, and adain_cascade with adain)")
+    ap.add_argument("--speed", action="store_true", help="only the speed vs compute floor measurement (timings)")
+    ap.add_argument("--speed-sizes", default="640x360", help="WxH,... of the speed measurement")
+    ap.add_argument("--speed-methods", default="adain,wct")
+    ap.add_argument("--batches", default="1", help="batch sizes of the speed measurement, e.g. 1,8")
+    ap.add_argument("--speed-seconds", type=float, default=3.0, help="time spent per speed variant")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.speed:
+        return speed(args)
     dev = torch.device(args.device)
     state = load_vgg_state(weights=args.vgg_weights)
     encoder = VGGEncoder(layer="relu3_1", state=state).to(dev)
@@ -114,6 +223,11 @@ def main() -> int:
     frames = held_out_frames(Path(args.video), args.frame_size)
     styles = [s for s in args.styles.split(",") if s]
     methods = [m for m in args.methods.split(",") if m]
+    levels: list[tuple[VGGEncoder, torch.nn.Module]] = []  # the cascade's finer levels, coarse to fine
+    if args.cascade:
+        for layer, path in zip(("relu2_1", "relu1_1"), args.cascade.split(",")):
+            levels.append((VGGEncoder(layer=layer, state=state).to(dev), load_decoder(path, layer=layer).to(dev)))
+        methods += [f"{m}_cascade" for m in ("wct", "adain") if m in methods]
 
     def feats(x: torch.Tensor) -> dict[str, torch.Tensor]:
         return loss_net(x.to(dev))
@@ -129,7 +243,12 @@ def main() -> int:
         stats = {}
         for s, img in paintings.items():
             f = encoder(img.to(dev))
-            stats[s] = {m: prepare_style(f, method=m) for m in methods}  # once per painting, reused for every frame
+            stats[s] = {m: prepare_style(f, method=m) for m in methods if m in METHODS}  # once per painting
+            for i, (enc, _) in enumerate(levels):  # the finer levels' statistics, also once
+                fl = enc(img.to(dev))
+                for m in ("wct", "adain"):
+                    if f"{m}_cascade" in methods:
+                        stats[s][f"{m}_cascade.{i}"] = prepare_style(fl, method=m)
         for fname, photo in frames.items():
             x = photo.to(dev)
             cf = encoder(x)
@@ -144,7 +263,13 @@ def main() -> int:
                 base, grey_base = style_dist(x, targets), style_dist(grey_photo, grey_targets)
                 for m in methods:
                     t0 = time.perf_counter()
-                    out = decoder(METHODS[m](cf, stats[s][m]), size=size)
+                    if m.endswith("_cascade"):  # Li et al. 2017: transform and decode level by level, coarse to fine
+                        base_m = m.split("_")[0]
+                        out = decoder(METHODS[base_m](cf, stats[s][base_m]), size=size)
+                        for i, (enc, dec) in enumerate(levels):
+                            out = dec(METHODS[base_m](enc(out), stats[s][f"{m}.{i}"]), size=size)
+                    else:
+                        out = decoder(METHODS[m](cf, stats[s][m]), size=size)
                     seconds = time.perf_counter() - t0
                     fo = feats(out)
                     content = sum(float(((fo[k] - fp[k]) ** 2).mean() / (fp[k] ** 2).mean()) for k in CONTENT_LAYERS) / len(CONTENT_LAYERS)

@@ -266,7 +266,7 @@ def _arbitrary_model(st: StylizeOptions) -> Any:
     return build_arbitrary_model(styles=st.style or (), method=st.method, decoder=st.decoder,
                                  vgg_weights=st.vgg_weights, vgg_convention=st.vgg_convention,
                                  preserve_color=st.preserve_color, style_scale=st.style_scale,
-                                 style_rotate=st.style_rotate)
+                                 style_rotate=st.style_rotate, stat_smoothing=st.stat_smoothing)
 
 
 def _optim_styles(st: StylizeOptions) -> list[Any]:
@@ -448,7 +448,8 @@ def stylize_image(
 
         out = from_float32(out, out_dtype)
     else:
-        out, extra = _feedforward_picture(image, dataclasses.replace(st, mask=None)), {"seconds": time.perf_counter() - t0}
+        out, notes = _feedforward_picture(image, dataclasses.replace(st, mask=None))
+        extra = {"seconds": time.perf_counter() - t0, "warnings": tuple(notes)}
     if matte is not None:  # the style only where the matte is white, over the picture at the output's size
         from vidstyle.io.imagefiles import convert_depth, image_bit_depth
         from vidstyle.stylize.mask import composite
@@ -460,7 +461,7 @@ def stylize_image(
             base = cv2.resize(image, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
         base = convert_depth(base, image_bit_depth(out))
         out = composite(out, base, matte.alpha(0, out.shape[:2]))
-        extra["warnings"] = tuple(matte.warnings)
+        extra["warnings"] = (*extra.get("warnings", ()), *matte.warnings)
     write_image_atomic(dst, out, temp=dst.with_name(f".{dst.stem}.vidstyle-tmp{dst.suffix}"))
     return PictureResult(output=dst, width=int(out.shape[1]), height=int(out.shape[0]), **extra)
 
@@ -476,7 +477,7 @@ class PictureResult:
     iterations: int | None = None
     seconds: float | None = None
     losses: dict[str, float] | None = None
-    #: notes for the user (e.g. a matte resized to the picture)
+    #: notes for the user (e.g. a matte resized to the picture, a huge painting downscaled)
     warnings: tuple[str, ...] = ()
 
     def __fspath__(self) -> str:  # a PictureResult works where its path did
@@ -512,7 +513,7 @@ def _feedforward_picture(image: Any, st: StylizeOptions) -> Any:
     result = outs[0].stylized
     if result is None:
         raise RuntimeError("the stylizer returned no picture")  # pragma: no cover - stylizer bug
-    return result
+    return result, [w for stage in stages for w in getattr(stage, "warnings", [])]
 
 
 def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size: int | None,

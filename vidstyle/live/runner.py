@@ -159,7 +159,8 @@ def run_session(
     end_reason = getattr(source, "end_reason", None) or (
         "stopped" if run.stopped else "ended"
     )
-    warnings = [*getattr(source, "warnings", []), *run.warnings, *output.warnings]
+    warnings = [*getattr(source, "warnings", []), *(w for st in stages for w in getattr(st, "warnings", [])),
+                *run.warnings, *output.warnings]
     return LiveStats(
         shown=shown,
         captured=max(captured, shown + dropped),

@@ -137,6 +137,11 @@ class LiveStylizer:
         return list(self._labels)
 
     @property
+    def warnings(self) -> list[str]:
+        """Notes about the models built so far (e.g. a huge painting was downscaled)."""
+        return [w for stage in self._stages.values() for w in getattr(stage, "warnings", [])]
+
+    @property
     def model_name(self) -> str:
         """Name of the model in use."""
         return self._labels[self._current]
@@ -206,9 +211,10 @@ class LiveStylizer:
         if self._flow is not None:
             self._flow.close()
         stage = self._stages[self._current]
-        stabilizer = getattr(stage, "stabilizer", None)
-        if stabilizer is not None:
-            stabilizer.reset()
+        if callable(getattr(stage, "reset_temporal", None)):
+            stage.reset_temporal()
+        elif getattr(stage, "stabilizer", None) is not None:
+            stage.stabilizer.reset()
 
     def _configure(self, stage: Any) -> None:
         strength = self._on_strength if self._stab_on else 0.0

@@ -7,7 +7,7 @@ arguments of :func:`vidstyle.stylize_video`) routes each name to exactly one fie
 =================  =====================================================================
 group              fields
 =================  =====================================================================
-StylizeOptions     backend, model, style, device, precision, batch_size, compile, threads
+StylizeOptions     backend, model, style (+ the arbitrary back end: method, decoder, stat_smoothing), device, precision, batch_size, compile, threads
 TemporalOptions    stabilize (a keyframeable curve), flow
 EncodeOptions      codec, crf, pix_fmt, preset
 OptimOptions       the optimisation back end: iterations, weights, layers, video settings
@@ -233,6 +233,10 @@ class StylizeOptions:
                               help="stylise only where this matte is white (soft edges kept): a sequence "
                                    "'matte.%04d.png' (frame numbers follow the input's) or one image for every "
                                    "frame; colour mattes use their luminance")
+    stat_smoothing: float = option(0.0, kind="float", minimum=0.0, maximum=0.99, group="stylization", metavar="λ",
+                                   help="arbitrary back end, adain and wct on video: average each frame's feature "
+                                        "statistics with the previous frames' (weight λ of the past; restarts at "
+                                        "scene cuts); 0 = each frame's own")
     vgg_weights: str | None = option(None, kind="str", group="loss network (optim and arbitrary back ends)", metavar="PATH", aliases=("vgg",),
                                      help="VGG19 weights (.safetensors) or 'torchvision' "
                                           "(default: $VIDSTYLE_VGG_WEIGHTS, else torchvision)")

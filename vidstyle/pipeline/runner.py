@@ -102,7 +102,8 @@ def run_pipeline(
             ``vidstyle.io`` source). Iterated in its own thread. Its ``warnings`` list (if any) is
             copied into the stats at the end.
         stages: the stages, in order (e.g. flow then stylize); each runs in its own thread and is
-            always closed. May be empty. A stage's ``warnings`` list (if any) goes into the stats too.
+            always closed. May be empty. A stage's ``warnings`` list (if any; e.g. a painting that
+            was downscaled) is copied into the stats too.
         sink: has ``write(frame)``, ``close()`` (called on success; its return value becomes
             ``RunStats.output``) and ``abort()`` (called on error or interrupt; returns where the
             partial output was kept, attached to the raised exception as ``partial_output``).

@@ -16,7 +16,8 @@ the difference it leaves in later frames is at most that and fades out (measured
 
 Stages supported:
 
-* :class:`~vidstyle.stylize.feedforward.FeedForwardStage` (state: ``stabilizer.previous``);
+* :class:`~vidstyle.stylize.feedforward.FeedForwardStage` (state: ``stabilizer.previous``, and for the
+  arbitrary back end with ``stat_smoothing`` its smoothed content statistics, keys ``stats.*``);
 * any stage with ``temporal_state() -> dict[str, Tensor]`` and
   ``load_temporal_state(dict[str, Tensor])`` (the protocol for other back ends).
 
@@ -64,9 +65,18 @@ def export_state(stage: Any) -> dict[str, Any]:
         state = stage.temporal_state() or {}
         return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items() if v is not None}
     prev = stage.stabilizer.previous
-    if prev is None:
-        return {}
-    return {"previous": prev.detach().to("cpu", copy=True).contiguous()}
+    out = {} if prev is None else {"previous": prev.detach().to("cpu", copy=True).contiguous()}
+    smoother = _smoother(stage)
+    if smoother is not None:  # the arbitrary back end's smoothed content statistics
+        out.update({f"stats.{k}": v.detach().to("cpu", copy=True).contiguous()
+                    for k, v in smoother.state_tensors().items()})
+    return out
+
+
+def _smoother(stage: Any) -> Any:
+    """The :class:`~vidstyle.stylize.stat_smoothing.StatSmoother` of a stage's network, if it has one."""
+    model = getattr(getattr(stage, "stylizer", None), "model", None)
+    return getattr(getattr(model, "net", None), "smoother", None)
 
 
 def import_state(stage: Any, state: Mapping[str, Any]) -> None:
@@ -74,6 +84,9 @@ def import_state(stage: Any, state: Mapping[str, Any]) -> None:
     if callable(getattr(stage, "load_temporal_state", None)):
         stage.load_temporal_state(dict(state))
         return
+    smoother = _smoother(stage)
+    if smoother is not None:
+        smoother.load_state_tensors({k[len("stats."):]: v for k, v in state.items() if k.startswith("stats.")})
     prev = state.get("previous")
     if prev is None:
         stage.stabilizer.previous = None

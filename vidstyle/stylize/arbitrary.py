@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidstyle.errors import InputNotFoundError, ModelError
+from vidstyle.errors import CorruptInputError, InputNotFoundError, ModelError
 from vidstyle.options.spec import OptionValueError
 
 __all__ = ["DEFAULT_DECODER", "ArbitraryNet", "build_arbitrary_model", "find_decoder"]
@@ -30,6 +30,8 @@ __all__ = ["DEFAULT_DECODER", "ArbitraryNet", "build_arbitrary_model", "find_dec
 DEFAULT_DECODER = "decoder_relu31"
 #: the long side a painting is analysed at, before ``style_scale``
 STYLE_SIZE = 512
+#: a painting longer than this (px) is shrunk when read, before it becomes a float tensor, with a note
+HUGE_STYLE = 8192
 
 
 def find_decoder(spec: str | os.PathLike[str] | None) -> Path:
@@ -63,13 +65,33 @@ class ArbitraryNet(nn.Module):
     feature_strength = True
 
     def __init__(self, *, encoder: nn.Module, decoder: nn.Module, statistics: Any, method: str,
-                 preserve_color: str | None = None) -> None:
+                 preserve_color: str | None = None, stat_smoothing: float = 0.0) -> None:
         super().__init__()
+        from vidstyle.stylize.stat_smoothing import StatSmoother
+
         self.encoder = encoder
         self.decoder = decoder
         self.statistics = statistics
         self.method = method
         self.preserve_color = preserve_color
+        #: the content statistics averaged over the frames of the stream (AdaIN, WCT; temporal state,
+        #: see :mod:`vidstyle.stylize.stat_smoothing`); ``None``: each frame's own statistics
+        self.smoother = (StatSmoother(smoothing=stat_smoothing)
+                         if stat_smoothing > 0 and method in ("adain", "wct") else None)
+
+    def reset_temporal(self) -> None:
+        """Forget the smoothed content statistics (a new stream starts)."""
+        if self.smoother is not None:
+            self.smoother.reset()
+
+    def _content_stats(self, feats: torch.Tensor) -> list[Any] | None:
+        """Each image's smoothed content statistics, in batch order (= stream order), or ``None``."""
+        if self.smoother is None:
+            return None
+        from vidstyle.stylize.stat_smoothing import content_statistics
+
+        return [self.smoother.update(content_statistics(feats[i], covariance=self.method == "wct"))
+                for i in range(feats.shape[0])]
 
     def forward(self, x: torch.Tensor, strength: torch.Tensor | float | None = None) -> torch.Tensor:
         from vidstyle.stylize import transforms
@@ -79,14 +101,20 @@ class ArbitraryNet(nn.Module):
         fn = {"adain": transforms.adain, "wct": transforms.wct, "swap": transforms.style_swap}[self.method]
         if isinstance(stats, transforms.StyleRegions):
             fn = transforms.regional_transform
+            smoothed = None  # per-region statistics are taken inside each matte, frame by frame
+        else:
+            smoothed = self._content_stats(feats)
+        kw: dict[str, Any] = {} if smoothed is None else {"content_stats": smoothed}
         if strength is None or isinstance(strength, float):
-            moved = fn(feats, stats, strength=1.0 if strength is None else float(strength))
+            moved = fn(feats, stats, strength=1.0 if strength is None else float(strength), **kw)
         else:
             values = strength.flatten().tolist()
             if len(set(values)) == 1:
-                moved = fn(feats, stats, strength=float(values[0]))
+                moved = fn(feats, stats, strength=float(values[0]), **kw)
             else:
-                moved = torch.cat([fn(feats[i:i + 1], stats, strength=float(v)) for i, v in enumerate(values)])
+                moved = torch.cat([fn(feats[i:i + 1], stats, strength=float(v),
+                                      **({} if smoothed is None else {"content_stats": smoothed[i:i + 1]}))
+                                   for i, v in enumerate(values)])
         y = self.decoder(moved.to(feats.dtype), size=tuple(x.shape[-2:]))
         if self.preserve_color:
             y = transforms.keep_colours(y.float().clamp(0, 1), x.float()).to(y.dtype)
@@ -96,7 +124,7 @@ class ArbitraryNet(nn.Module):
 def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decoder: str | None = None,
                           vgg_weights: str | None = None, vgg_convention: str | None = None,
                           preserve_color: str | None = None, style_scale: float = 1.0,
-                          style_rotate: float = 0.0) -> Any:
+                          style_rotate: float = 0.0, stat_smoothing: float = 0.0) -> Any:
     """A :class:`~vidstyle.nets.registry.StyleModel` running :class:`ArbitraryNet` for ``styles``
     (:class:`~vidstyle.options.StyleImage` entries: paths, blend weights and region mattes).
 
@@ -108,6 +136,12 @@ def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decod
 
     The decoder must decode the encoder's layer, and must have been trained on the same VGG19 weights
     (a decoder learns one encoder's features): a mismatch is refused with a one-line error.
+
+    A painting longer than :data:`HUGE_STYLE` px is shrunk as it is read; the model's
+    ``metadata["notes"]`` says so (the stage passes it on as a run warning).
+
+    ``stat_smoothing`` (λ in [0, 1)): AdaIN and WCT use content statistics averaged over the stream's
+    frames (:mod:`vidstyle.stylize.stat_smoothing`); 0 uses each frame's own.
 
     Raises:
         InputNotFoundError, ModelError, OptionValueError: a missing painting or decoder, a decoder of
@@ -130,24 +164,37 @@ def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decod
         raise ModelError(f"decoder {path.name} was trained on the VGG19 weights {wanted}, but the encoder has {have}; "
                          f"pass vgg_weights (--vgg-weights) pointing to {wanted}, or train a decoder for yours with "
                          "`vidstyle train --kind decoder`")
-    feats = []
+    feats, notes = [], []
+    long_side = max(32, round(STYLE_SIZE * style_scale))
     for style in styles:
-        image = read_image(style.path)
+        if not Path(style.path).is_file():
+            raise InputNotFoundError(f"style image {style.path} not found; check the path")
+        try:
+            image = read_image(style.path)
+        except CorruptInputError:
+            raise CorruptInputError(f"style image {style.path} is not a readable image; re-export it (PNG, JPEG) or "
+                                    "pick another painting") from None
         h, w = image.shape[:2]
         if min(h, w) < 32:
             raise OptionValueError("style", f"style image {style.path} is {w}×{h}; it must be at least 32 px on each side")
+        if max(h, w) > HUGE_STYLE:  # shrink the 8-bit (or 16-bit) pixels first: a float copy would take gigabytes
+            image = _shrink(image, min(HUGE_STYLE, 2 * long_side))
+            notes.append(f"style image {style.path} is {w}×{h} px (more than {HUGE_STYLE} px); it was downscaled "
+                         f"and analysed at {long_side} px on its long side, as every painting is (style_scale "
+                         f"{style_scale:g})")
         if style_rotate:
             from vidstyle.stylize.style_image import rotate_image
 
             image = rotate_image(image, style_rotate)
-        t = transforms.style_image_at(image_to_tensor(image)[None], long_side=max(32, round(STYLE_SIZE * style_scale)))
+        t = transforms.style_image_at(image_to_tensor(image)[None], long_side=long_side)
         with torch.no_grad():
             feats.append(encoder(t))
     stats = _statistics(styles, feats, method)
-    net = ArbitraryNet(encoder=encoder, decoder=dec, statistics=stats, method=method, preserve_color=preserve_color)
+    net = ArbitraryNet(encoder=encoder, decoder=dec, statistics=stats, method=method, preserve_color=preserve_color,
+                       stat_smoothing=stat_smoothing)
     names = ", ".join(Path(s.path).stem for s in styles)
     return StyleModel(net=net.eval(), name=f"{method}:{names}", architecture="arbitrary",
-                      metadata={"path": str(path), "style": names, "decoder": path.name})
+                      metadata={"path": str(path), "style": names, "decoder": path.name, "notes": notes})
 
 
 def _statistics(styles: Sequence[Any], feats: list[torch.Tensor], method: str) -> Any:
@@ -170,3 +217,12 @@ def _statistics(styles: Sequence[Any], feats: list[torch.Tensor], method: str) -
                     if matte is not None)
     rest = prepare(groups[None]) if None in groups else None
     return transforms.StyleRegions(method=method, regions=regions, rest=rest)
+
+
+def _shrink(image: Any, long_side: int) -> Any:
+    """``image`` (H×W×3 array) resized with an area filter so its long side is ``long_side``."""
+    import cv2
+
+    h, w = image.shape[:2]
+    s = long_side / max(h, w)
+    return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)

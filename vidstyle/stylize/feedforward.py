@@ -215,6 +215,8 @@ class FeedForwardStage:
         self.stabilize = top
         self.style = StyleControl(styles=self.stylizer.styles, style_mix=style_mix, style_strength=style_strength)
         self._held: list[Frame] = []
+        #: notes about the model for the user (e.g. a huge painting was downscaled); the runner reports them
+        self.warnings: list[str] = [str(n) for n in self.stylizer.model.metadata.get("notes", ())]
 
     @property
     def model_name(self) -> str:
@@ -231,7 +233,15 @@ class FeedForwardStage:
 
     def close(self) -> None:
         self._held.clear()
+        self.reset_temporal()
+
+    def reset_temporal(self) -> None:
+        """Forget the temporal state: the stabiliser's previous output and a network's own (the
+        arbitrary back end's smoothed content statistics); the next frame starts a new chain."""
         self.stabilizer.reset()
+        reset = getattr(getattr(self.stylizer.model, "net", None), "reset_temporal", None)
+        if callable(reset):
+            reset()
 
     def _run(self) -> list[Frame]:
         frames, self._held = self._held, []

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,9 @@ from torch import nn
 
 from vidstyle.errors import ShapeError
 from vidstyle.options.spec import OptionValueError
+
+if TYPE_CHECKING:
+    from vidstyle.stylize.stat_smoothing import ContentStatistics
 
 __all__ = ["StyleStatistics", "StyleRegions", "prepare_style", "adain", "wct", "style_swap", "AdaIN", "WCT", "StyleSwap",
            "masked_adain", "masked_wct", "region_weights", "regional_transform", "RegionalTransform",
@@ -155,36 +158,61 @@ def _as_stats(style: torch.Tensor | StyleStatistics, method: Method, **kw: objec
 
 
 def adain(content_feats: torch.Tensor, style_feats: torch.Tensor | StyleStatistics, *, eps: float = 1e-5,
-          strength: float = 1.0) -> torch.Tensor:
-    """Adaptive instance normalisation: each channel of each image gets the style's mean and std."""
+          strength: float = 1.0, content_stats: Sequence[ContentStatistics] | None = None) -> torch.Tensor:
+    """Adaptive instance normalisation: each channel of each image gets the style's mean and std.
+
+    ``content_stats`` (one per image, e.g. smoothed over time by
+    :class:`~vidstyle.stylize.stat_smoothing.StatSmoother`) replaces each image's own mean and variance."""
     _check_feats(content_feats, "content features")
     st = _as_stats(style_feats, "adain", eps=eps)
     if st.mean.shape[0] != content_feats.shape[1]:  # type: ignore[union-attr]
         raise ShapeError(f"style has {st.mean.shape[0]} channels, content {content_feats.shape[1]}")  # type: ignore[union-attr]
-    mu = content_feats.mean((2, 3), keepdim=True)
-    sigma = (content_feats.var((2, 3), unbiased=False, keepdim=True) + eps).sqrt()
+    if content_stats is not None:
+        _check_content_stats(content_stats, content_feats)
+        mu = torch.stack([s.mean for s in content_stats]).to(content_feats)[:, :, None, None]
+        sigma = (torch.stack([s.var for s in content_stats]) + eps).sqrt().to(content_feats)[:, :, None, None]
+    else:
+        mu = content_feats.mean((2, 3), keepdim=True)
+        sigma = (content_feats.var((2, 3), unbiased=False, keepdim=True) + eps).sqrt()
     shape = (1, -1, 1, 1)
     out = (content_feats - mu) / sigma * st.std.to(content_feats).view(shape) + st.mean.to(content_feats).view(shape)  # type: ignore[union-attr]
     return _blend(content_feats, out, strength)
 
 
 def wct(content_feats: torch.Tensor, style_feats: torch.Tensor | StyleStatistics, *, eps: float = 1e-5,
-        strength: float = 1.0) -> torch.Tensor:
+        strength: float = 1.0, content_stats: Sequence[ContentStatistics] | None = None) -> torch.Tensor:
     """Whitening and colouring transform: each image's feature mean and covariance become the style's
-    (``eps`` is added to the content covariance's eigenvalues before whitening)."""
+    (``eps`` is added to the content covariance's eigenvalues before whitening).
+
+    ``content_stats`` (one per image, with covariances; e.g. smoothed over time by
+    :class:`~vidstyle.stylize.stat_smoothing.StatSmoother`) whitens with those instead of each image's own."""
     _check_feats(content_feats, "content features")
     st = _as_stats(style_feats, "wct", eps=eps)
     n, c, h, w = content_feats.shape
     if st.colouring.shape[0] != c:  # type: ignore[union-attr]
         raise ShapeError(f"style has {st.colouring.shape[0]} channels, content {c}")  # type: ignore[union-attr]
+    if content_stats is not None:
+        _check_content_stats(content_stats, content_feats, covariance=True)
     outs = []
     for i in range(n):
-        mu_c, cov_c = _mean_cov(content_feats[i])
+        if content_stats is not None:
+            mu_c, cov_c = content_stats[i].mean.double(), content_stats[i].cov.double()  # type: ignore[union-attr]
+        else:
+            mu_c, cov_c = _mean_cov(content_feats[i])
         x = content_feats[i].reshape(c, -1).double() - mu_c[:, None]
         white = _sym_power(cov_c, -0.5, eps) @ x
         coloured = st.colouring.to(white.device) @ white + st.mean.to(white)[:, None]  # type: ignore[union-attr]
         outs.append(coloured.reshape(c, h, w).to(content_feats.dtype))
     return _blend(content_feats, torch.stack(outs), strength)
+
+
+def _check_content_stats(stats: Sequence[ContentStatistics], feats: torch.Tensor, *, covariance: bool = False) -> None:
+    if len(stats) != feats.shape[0]:
+        raise ShapeError(f"give one content statistics per image: {len(stats)} for {feats.shape[0]} images")
+    for s in stats:
+        if s.mean.shape[0] != feats.shape[1] or (covariance and s.cov is None):
+            what = "with covariances " if covariance else ""
+            raise ShapeError(f"content statistics must be {what}of {feats.shape[1]} channels, got {s.mean.shape[0]}")
 
 
 def _swap_one(content: torch.Tensor, patches: torch.Tensor, *, stride: int, chunk: int) -> torch.Tensor:
