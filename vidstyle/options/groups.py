@@ -32,6 +32,7 @@ __all__ = [
     "OptimOptions",
     "METHODS",
     "PRECISIONS",
+    "STYLE_LOSSES",
     "StyleImage",
     "StylizeOptions",
     "TemporalOptions",
@@ -43,6 +44,9 @@ __all__ = [
 BACKENDS = ("feedforward", "optim", "arbitrary")
 #: the feature transforms of the arbitrary-style back end
 METHODS = ("adain", "wct", "swap")
+#: the style losses of the optimisation back end (and, but for the patch loss mrf, of training);
+#: see vidstyle.losses.select
+STYLE_LOSSES = ("gram", "mmd-linear", "mmd-poly", "mmd-gaussian", "bn", "mrf")
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")
 #: default stabilisation strength of each back end (the feed-forward stabiliser's blend strength;
 #: the optimisation back end's fraction of its temporal weight)
