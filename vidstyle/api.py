@@ -203,8 +203,12 @@ def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, 
     if not curve.is_constant:
         raise OptionValueError("stabilize", "keyframed stabilize works with the feed-forward back end; give the "
                                             "optim back end one number")
+    if op.style_map is not None:
+        raise OptionValueError("style_map", "semantic maps are for still pictures (`vidstyle image`); drop "
+                                            "`style_map` and `content_map`", also=("content_map",))
     styles = st.style or ()
     stage = OptimStage(styles=[s.path for s in styles], style_mix=[s.weight for s in styles],
+                       style_mattes=_read_mattes(styles),
                        config=_optim_config(st, op), stabilize=curve.keys[0][1], vgg=st.vgg_weights,
                        vgg_convention=st.vgg_convention,
                        flow=tm.flow if tm.flow != "none" else None, device=st.device, progress=progress,
@@ -236,6 +240,36 @@ def _arbitrary_model(st: StylizeOptions) -> Any:
     return build_arbitrary_model(styles=st.style or (), method=st.method, decoder=st.decoder,
                                  vgg_weights=st.vgg_weights, vgg_convention=st.vgg_convention,
                                  preserve_color=st.preserve_color, style_scale=st.style_scale)
+
+
+def _read_mattes(styles: Sequence[Any]) -> list[Any] | None:
+    """The region mattes of ``STYLE@MATTE`` style images (float H×W in [0, 1]), or ``None``."""
+    if not any(s.matte for s in styles):
+        return None
+    from vidstyle.io.imagefiles import read_image
+    from vidstyle.stylize.guides import matte_of
+
+    return [matte_of(read_image(s.matte)) for s in styles]
+
+
+def _read_maps(op: OptimOptions, styles: Sequence[Any], style_images: list[Any],
+               content: Any) -> tuple[list[Any] | None, Any]:
+    """Semantic maps as one-hot labels, each map resized (nearest) to its picture: ``(style maps,
+    content map)`` or ``(None, None)``."""
+    if op.style_map is None or op.content_map is None:
+        return None, None
+    import cv2
+
+    from vidstyle.io.imagefiles import read_image
+    from vidstyle.stylize.guides import map_labels
+
+    def fit(m: Any, like: Any) -> Any:
+        h, w = like.shape[:2]
+        return m if m.shape[:2] == (h, w) else cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
+
+    style_map = read_image(op.style_map)
+    maps, content_map, _ = map_labels([fit(style_map, s) for s in style_images], fit(read_image(op.content_map), content))
+    return maps, content_map
 
 
 def _optim_config(st: StylizeOptions, op: OptimOptions) -> Any:
@@ -452,7 +486,9 @@ def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size:
         image = _fit_long_side(image, size)
     styles = st.style or ()
     style_images = [read_image(s.path) for s in styles]
+    style_maps, content_map = _read_maps(op, styles, style_images, image)
     optimizer = StyleOptimizer(styles=style_images, style_mix=[s.weight for s in styles],
+                               style_mattes=_read_mattes(styles), style_maps=style_maps, content_map=content_map,
                                config=_optim_config(st, op), vgg=st.vgg_weights, vgg_convention=st.vgg_convention,
                                device=rt.device)
     init_image = None if init is None else read_image(init)

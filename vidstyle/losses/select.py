@@ -4,8 +4,10 @@
 end and training multiply the style weight β by, so that one β means about the same balance for every
 loss. Each factor is the ratio of the Gram loss to that loss for the photo against the painting at the
 start of an optimisation, measured on the project's reference pair (the conv1_1…conv3_4 VGG19, default
-layers of each back end, ``benchmarks/bench_style_losses.py --calibrate``), rounded to a power of ten
-and a half; the losses grow with different powers of the features, so no exact equivalence exists.
+layers of each back end, ``benchmarks/bench_style_losses.py --calibrate``: three photo/painting pairs at
+256 px, the median ratio), rounded to one significant figure. mmd-poly is the Gram loss exactly (factor
+1). The losses grow with different powers of the features, so no exact equivalence exists: the
+factors make β=10 a reasonable start for each, not an identical balance.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ STYLE_LOSSES = ("gram", "mmd-linear", "mmd-poly", "mmd-gaussian", "bn", "mrf")
 #: the losses that match patches (not feature statistics): optimisation only, not training
 PATCH_LOSSES = ("mrf",)
 #: multiplies β for each loss (see the module docstring)
-STYLE_LOSS_SCALE = {"gram": 1.0, "mmd-poly": 1.0, "mmd-linear": 1.0, "mmd-gaussian": 1.0, "bn": 1.0, "mrf": 1.0}
+STYLE_LOSS_SCALE = {"gram": 1.0, "mmd-poly": 1.0, "mmd-linear": 5.0, "mmd-gaussian": 7e5, "bn": 3.0, "mrf": 4.0}
 
 
 def make_style_loss(

@@ -56,14 +56,37 @@ DEFAULT_STABILIZE = {"feedforward": 0.85, "optim": 1.0, "arbitrary": 0.85}
 # ------------------------------------------------------------------------------ custom kinds
 @dataclass(frozen=True, slots=True)
 class StyleImage:
-    """A style image and its blend weight."""
+    """A style image, its blend weight and, for per-region styles, the matte of its region.
+
+    Written ``PATH[@MATTE][:WEIGHT]``: ``a.jpg``, ``a.jpg:0.3``, ``a.jpg@sky.png``, ``a.jpg@sky.png:0.5``.
+    The matte (white = the region) is a picture of the output's aspect ratio (colour mattes count by
+    their luminance)."""
 
     path: str
     weight: float = 1.0
+    matte: str | None = None
+
+
+def _split_style(text: str) -> tuple[str, float, str | None]:
+    """``PATH[@MATTE][:WEIGHT]`` → (path, weight, matte). A ``:`` or ``@`` that is part of an existing
+    file's name is kept (``a:b.jpg``); the weight is the text after the last ``:`` when it is a number."""
+    path, weight, matte = text, 1.0, None
+    head, sep, tail = path.rpartition(":")
+    if sep and head and not os.path.exists(path):
+        try:
+            weight = float(tail)
+            path = head
+        except ValueError:
+            pass
+    head, sep, tail = path.rpartition("@")
+    if sep and head and tail and not os.path.exists(path):
+        path, matte = head, tail
+    return path, weight, matte
 
 
 def parse_styles(value: Any, name: str) -> tuple[StyleImage, ...]:
-    """``"a.jpg"``, ``"a.jpg:0.3"``, a list of those, ``[path, weight]`` pairs or :class:`StyleImage`."""
+    """``"a.jpg"``, ``"a.jpg:0.3"``, ``"a.jpg@matte.png"``, ``"a.jpg@matte.png:0.3"``, a list of those,
+    ``[path, weight]`` pairs or :class:`StyleImage`."""
     items = value if isinstance(value, (list, tuple)) else [value]
     if items and len(items) == 2 and isinstance(items[0], str) and isinstance(items[1], (int, float)) \
             and not isinstance(items[1], bool) and not isinstance(value, tuple):
@@ -73,26 +96,22 @@ def parse_styles(value: Any, name: str) -> tuple[StyleImage, ...]:
         if isinstance(item, StyleImage):
             out.append(item)
             continue
+        matte = None
         if isinstance(item, (list, tuple)) and len(item) == 2:
             path, weight = str(item[0]), item[1]
         elif isinstance(item, (str, os.PathLike)):
-            path, weight = str(item), 1.0
-            head, sep, tail = path.rpartition(":")
-            if sep and head and not os.path.exists(path):
-                try:
-                    weight = float(tail)
-                    path = head
-                except ValueError:
-                    pass
+            path, weight, matte = _split_style(str(item))
         else:
-            raise OptionValueError(name, f"{name} must be image paths (PATH or PATH:WEIGHT), got {item!r}")
+            raise OptionValueError(name, f"{name} must be image paths (PATH[@MATTE][:WEIGHT]), got {item!r}")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < math.inf:
             raise OptionValueError(name, f"{name}: the weight of {path} must be a positive number, got {weight!r}")
         if not path.strip():
             raise OptionValueError(name, f"{name} must not be an empty path")
-        out.append(StyleImage(path=path, weight=float(weight)))
+        out.append(StyleImage(path=path, weight=float(weight), matte=matte))
     if not out:
         raise OptionValueError(name, f"{name} needs at least one image path")
+    if any(s.matte for s in out) and not all(s.matte for s in out):
+        raise OptionValueError(name, f"{name}: give every style image a region matte (PATH@MATTE) or none")
     return tuple(out)
 
 
@@ -184,9 +203,10 @@ class StylizeOptions:
                                help="feed-forward model: a shipped name (see `vidstyle models`) or a .safetensors file "
                                     "(default: the default model)")
     style: tuple[StyleImage, ...] | None = option(None, kind="custom", parse=parse_styles, group="stylization",
-                                                  short="-s", repeat=True, metavar="STYLE[:W]",
+                                                  short="-s", repeat=True, metavar="STYLE[@MATTE][:W]",
                                                   help="style image of the optim back end, optionally with a blend "
-                                                       "weight (repeat to blend several)")
+                                                       "weight (repeat to blend several) or, optim back end, the "
+                                                       "matte of its region (STYLE@MATTE, repeat for each region)")
     style_mix: tuple[tuple[str, Curve], ...] | None = option(
         None, kind="custom", parse=parse_style_mix, group="stylization", metavar="STYLE:W,...",
         help="styles of a multi-style model and their weights, e.g. starry:0.7,wave:0.3; keyframed "
@@ -245,6 +265,9 @@ class StylizeOptions:
             raise OptionValueError("style_mix", "style_mix and style_strength are for feed-forward models; use "
                                                 "style PATH:WEIGHT to blend styles in the optim back end",
                                    also=("style_strength", "style"))
+        if self.backend != "optim" and self.style and any(s.matte for s in self.style):
+            raise OptionValueError("style", "per-region styles (STYLE@MATTE) work with the optim back end; add "
+                                            "`backend` optim", also=("backend",))
         if self.backend == "feedforward" and self.style:
             raise OptionValueError("style", "style is for the optim and arbitrary back ends; add `backend` arbitrary "
                                             "(or optim), or use a `model`",
@@ -344,8 +367,29 @@ class OptimOptions:
                           help="multi-pass blend with the warped neighbour")
     fill: str = option("content", kind="choice", choices=("content", "warped"), group=_OPT,
                        help="start of disoccluded pixels in a warm-started frame")
+    style_loss: str | None = option(None, kind="choice", choices=STYLE_LOSSES, group=_OPT,
+                                    help="gram (Gatys), mmd-linear, mmd-poly, mmd-gaussian (Li et al. 2017), bn "
+                                         "(channel mean and std) or mrf (3x3 patches, Li & Wand) (default: gram; "
+                                         "mrf with --style-map)")
+    style_map: str | None = option(None, kind="path", group=_OPT, metavar="PATH",
+                                   help="semantic map of the style image (flat colours, one per region); with "
+                                        "--content-map the mrf loss matches patches within the same colour")
+    content_map: str | None = option(None, kind="path", group=_OPT, metavar="PATH",
+                                     help="semantic map of the content (the same colours as --style-map)")
+    map_weight: float = option(1.0, kind="float", minimum=0.0, group=_OPT, metavar="W",
+                               help="weight of the semantic maps in the patch matching (1: as much as the features)")
+
     def __post_init__(self) -> None:
         check_group(self)
+        if (self.style_map is None) != (self.content_map is None):
+            which = "style_map" if self.style_map is None else "content_map"
+            raise OptionValueError(which, f"semantic maps come in pairs: add `{which}` PATH",
+                                   also=("style_map", "content_map"))
+        if self.style_loss is None:
+            object.__setattr__(self, "style_loss", "mrf" if self.style_map is not None else "gram")
+        elif self.style_map is not None and self.style_loss != "mrf":
+            raise OptionValueError("style_loss", f"semantic maps guide the mrf loss; use `style_loss` mrf (or leave it "
+                                                 f"out), not {self.style_loss}", also=("style_map",))
         if self.content_weight == 0 and self.style_weight == 0:
             raise OptionValueError("style_weight", "content_weight and style_weight are both 0; give at least one a "
                                                    "positive weight")
@@ -361,7 +405,8 @@ class OptimOptions:
                            content_weight=self.content_weight, style_weight=self.style_weight,
                            tv_weight=self.tv_weight, content_layer=self.content_layer, style_layers=self.style_layers,
                            pooling=self.pooling, scales=self.scales, init=self.init,  # type: ignore[arg-type]
-                           preserve_color=preserve_color, style_scale=style_scale, seed=seed)  # type: ignore[arg-type]
+                           preserve_color=preserve_color, style_scale=style_scale, seed=seed,  # type: ignore[arg-type]
+                           style_loss=self.style_loss or "gram", map_weight=self.map_weight)
 
     def stage_kwargs(self) -> dict[str, Any]:
         """The video settings of :class:`~vidstyle.stylize.optim.OptimStage`."""
