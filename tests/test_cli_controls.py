@@ -109,3 +109,25 @@ def test_stylize_optim_takes_the_style_loss_and_regions(guides, tmp_path, capsys
                "arbitrary", "--style", f"{root / 'style.png'}@{root / 'left.png'}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "--backend optim" in err[-1], err
+
+
+def test_portrait_without_a_face_warns_or_fails_in_one_line(guides, tmp_path, capsys):
+    root, weights = guides
+    out = tmp_path / "plain.png"
+    rc = main(_image(root, weights, out, "--style", str(root / "style.png"), "--portrait"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 0 and out.is_file()
+    assert err == ["vidstyle: warning: no face found in the content picture: stylised without the portrait gain map"]
+    strict = tmp_path / "strict.png"
+    rc = main(_image(root, weights, strict, "--style", str(root / "style.png"), "--portrait", "--portrait-strict"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and not strict.exists(), err
+    assert err[0].startswith("vidstyle: error: --portrait: no face found in the content picture") and \
+        "--portrait-strict" in err[0]
+    rc = main(_image(root, weights, strict, "--style", str(root / "style.png"), "--portrait-strict"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "goes with --portrait: add --portrait" in err[0], err
+    rc = main(_image(root, weights, strict, "--style", str(root / "style.png"), "--style", str(root / "style2.jpg"),
+                     "--portrait"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "one style portrait" in err[0], err

@@ -272,3 +272,24 @@ def test_make_style_loss_names_every_loss_and_refuses_mixed_controls():
         make_style_loss("gram", style_features=[{"l": s}], style_maps=[torch.ones(1, 1, 5, 5)])
     with pytest.raises(ValueError, match="style loss must be one of"):
         make_style_loss("wasserstein", style_features=[{"l": s}])
+
+
+# ----------------------------------------------------------------------------------------- gain map
+def test_gain_map_and_loss_follow_selim_et_al():
+    from vidstyle.losses import GAIN_RANGE, GainContentLoss, gain_content_loss, gain_map
+
+    c = torch.tensor([[[[0.0, 1.0, 2.0, 4.0]]]], dtype=D64)
+    s = torch.tensor([[[[3.0, 0.5, 2.0, 40.0]]]], dtype=D64)
+    # 3/(0+1e-4) → clamped to 5; 0.5/1 → clamped to 0.7; 2/2 = 1 (up to ε); 40/4 → 5
+    expected = torch.tensor([[[[5.0, 0.7, 2 / (2 + 1e-4), 5.0]]]], dtype=D64)
+    torch.testing.assert_close(gain_map(c, s), expected)
+    assert GAIN_RANGE == (0.7, 5.0)
+    x = rand(1, 1, 1, 4, seed=50)
+    torch.testing.assert_close(gain_content_loss(x, c, expected), ((x - c * expected) ** 2).mean())
+    module = GainContentLoss(content_features={"l": c}, style_features={"l": s})
+    torch.testing.assert_close(module({"l": x}), ((x - c * expected) ** 2).mean())
+    f = rand(1, 2, 3, 3, seed=51).abs()
+    g = GainContentLoss(content_features={"l": f}, style_features={"l": f * 2})
+    assert torch.autograd.gradcheck(lambda t: g({"l": t}), (rand(1, 2, 3, 3, seed=52).requires_grad_(True),))
+    with pytest.raises(ShapeError, match="align"):
+        gain_map(c, s[..., :2])

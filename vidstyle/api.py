@@ -206,6 +206,8 @@ def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, 
     if op.style_map is not None:
         raise OptionValueError("style_map", "semantic maps are for still pictures (`vidstyle image`); drop "
                                             "`style_map` and `content_map`", also=("content_map",))
+    if op.portrait:
+        raise OptionValueError("portrait", "portrait is for still pictures (`vidstyle image`); drop `portrait`")
     styles = st.style or ()
     stage = OptimStage(styles=[s.path for s in styles], style_mix=[s.weight for s in styles],
                        style_mattes=_read_mattes(styles),
@@ -411,9 +413,9 @@ def stylize_image(
     if size and st.backend != "optim":
         image = _fit_long_side(image, size)
     if st.backend == "optim":
-        result = _optimize_picture(image, st, op, size=size, init=init, progress=progress)
+        result, notes = _optimize_picture(image, st, op, size=size, init=init, progress=progress)
         out, extra = result.image, {"iterations": result.iterations, "seconds": result.seconds,
-                                    "losses": dict(result.losses)}
+                                    "losses": dict(result.losses), "notes": tuple(notes)}
         if dst.suffix.lower() not in (".png", ".tif", ".tiff") or image.dtype != np.uint16:
             out_dtype = np.uint8
         else:
@@ -438,6 +440,8 @@ class PictureResult:
     iterations: int | None = None
     seconds: float | None = None
     losses: dict[str, float] | None = None
+    #: what the user should know, e.g. ``--portrait`` without a face found (the CLI shows them as warnings)
+    notes: tuple[str, ...] = ()
 
     def __fspath__(self) -> str:  # a PictureResult works where its path did
         return str(self.output)
@@ -487,12 +491,24 @@ def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size:
     styles = st.style or ()
     style_images = [read_image(s.path) for s in styles]
     style_maps, content_map = _read_maps(op, styles, style_images, image)
+    gain_reference, notes = None, []
+    if op.portrait:
+        from vidstyle.stylize.portrait import plan_portrait
+
+        if len(styles) != 1 or style_maps is not None or styles[0].matte:
+            raise OptionValueError("portrait", "portrait takes one style portrait: one `style` PATH, without mattes "
+                                               "or maps", also=("style",))
+        plan = plan_portrait(image, style_images[0], strict=op.portrait_strict)
+        gain_reference = plan.aligned
+        notes = [plan.note] if plan.note else []
     optimizer = StyleOptimizer(styles=style_images, style_mix=[s.weight for s in styles],
                                style_mattes=_read_mattes(styles), style_maps=style_maps, content_map=content_map,
+                               gain_reference=gain_reference,
                                config=_optim_config(st, op), vgg=st.vgg_weights, vgg_convention=st.vgg_convention,
                                device=rt.device)
     init_image = None if init is None else read_image(init)
-    return optimize_image(image, styles=style_images, optimizer=optimizer, init_image=init_image, progress=progress)
+    result = optimize_image(image, styles=style_images, optimizer=optimizer, init_image=init_image, progress=progress)
+    return result, notes
 
 
 def build_live_stylizer(

@@ -171,3 +171,14 @@ def test_optim_options_resolve_the_style_loss_and_check_maps():
     with pytest.raises(InvalidOptionError, match="one each"):
         StyleOptimizer(styles=[RED, BLUE], style_mattes=[np.ones((4, 4))], vgg=STATE, device="cpu")
     assert make_style_loss  # re-exported for the engine
+
+
+def test_render_jobs_take_the_style_loss_and_region_mattes(tmp_path):
+    from vidstyle.render.job import job_from_mapping
+
+    job = job_from_mapping({"input": "in.mp4", "output": "out.mov", "backend": "optim", "style_loss": "mmd-gaussian",
+                            "style": ["a.jpg@mattes/a.png:0.5", "b.jpg@mattes/b.png"]}, base=tmp_path)
+    assert job.optim.style_loss == "mmd-gaussian"
+    assert [(s.path, s.weight, s.matte) for s in job.stylize.style] == [
+        (str(tmp_path / "a.jpg"), 0.5, str(tmp_path / "mattes/a.png")),
+        (str(tmp_path / "b.jpg"), 1.0, str(tmp_path / "mattes/b.png"))]

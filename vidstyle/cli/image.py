@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    for note in result.notes:
+        sys.stderr.write(f"vidstyle: warning: {note}\n")
     if not args.quiet and result.iterations is None:
         sys.stderr.write(f"vidstyle: wrote {result.output} ({result.width}×{result.height}, {stylize.method} in "
                          f"{result.seconds:.1f} s)\n")

@@ -30,7 +30,7 @@ def _time(text: str) -> str:
 
 
 #: options of still pictures (`vidstyle image`) only
-_IMAGE_ONLY = ("style_map", "content_map", "map_weight")
+_IMAGE_ONLY = ("style_map", "content_map", "map_weight", "portrait", "portrait_strict")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

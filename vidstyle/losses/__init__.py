@@ -8,10 +8,12 @@ reference formulas in ``tests/test_losses.py`` and ``tests/losses/``.
 * :mod:`~vidstyle.losses.stats` — BN statistics, per-channel mean and std (Li et al. 2017);
 * :mod:`~vidstyle.losses.mrf` — MRF patch matching (Li & Wand 2016) and semantic maps (Champandard 2016);
 * :mod:`~vidstyle.losses.guided` — guided Gram matrices, one style per region (Gatys et al. 2017);
+* :mod:`~vidstyle.losses.gain` — the gain-map content loss of portraits (Selim et al. 2016);
 * :mod:`~vidstyle.losses.select` — choosing a style loss by name (``--style-loss``);
 * :mod:`~vidstyle.losses.temporal` — short- and long-term temporal losses (Ruder et al. 2016).
 """
 
+from vidstyle.losses.gain import GAIN_RANGE, GainContentLoss, gain_content_loss, gain_map
 from vidstyle.losses.guided import GuidedStyleLoss, guided_gram_matrix, resize_matte
 from vidstyle.losses.mmd import MMD_KERNELS, MMDStyleLoss, gaussian_bandwidth, mmd_loss
 from vidstyle.losses.mrf import MRFStyleLoss, extract_patches, mrf_loss, nearest_patches
@@ -36,6 +38,10 @@ from vidstyle.losses.temporal import (
 )
 
 __all__ = [
+    "GAIN_RANGE",
+    "GainContentLoss",
+    "gain_content_loss",
+    "gain_map",
     "MMD_KERNELS",
     "PATCH_LOSSES",
     "STYLE_LOSSES",

@@ -378,6 +378,11 @@ class OptimOptions:
                                      help="semantic map of the content (the same colours as --style-map)")
     map_weight: float = option(1.0, kind="float", minimum=0.0, group=_OPT, metavar="W",
                                help="weight of the semantic maps in the patch matching (1: as much as the features)")
+    portrait: bool = option(False, kind="bool", group=_OPT,
+                            help="head portraits (Selim et al.): the style portrait's face aligned to the photo's, "
+                                 "gain-map content loss; no face found: a note and a plain stylisation")
+    portrait_strict: bool = option(False, kind="bool", group=_OPT,
+                                   help="with --portrait: no face found is an error instead")
 
     def __post_init__(self) -> None:
         check_group(self)
@@ -385,6 +390,9 @@ class OptimOptions:
             which = "style_map" if self.style_map is None else "content_map"
             raise OptionValueError(which, f"semantic maps come in pairs: add `{which}` PATH",
                                    also=("style_map", "content_map"))
+        if self.portrait_strict and not self.portrait:
+            raise OptionValueError("portrait_strict", "portrait_strict goes with `portrait`: add `portrait`",
+                                   also=("portrait",))
         if self.style_loss is None:
             object.__setattr__(self, "style_loss", "mrf" if self.style_map is not None else "gram")
         elif self.style_map is not None and self.style_loss != "mrf":

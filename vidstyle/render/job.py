@@ -359,7 +359,8 @@ def _resolve_styles(value: Any, base: Path | None, where: str) -> Any:
         styles = parse_styles(value, "style")
     except InvalidOptionError as exc:
         raise InvalidOptionError(f"{_where(where)}key {exc}") from None
-    return tuple(StyleImage(path=_resolve_path(s.path, base), weight=s.weight) for s in styles)
+    return tuple(StyleImage(path=_resolve_path(s.path, base), weight=s.weight,
+                            matte=None if s.matte is None else _resolve_path(s.matte, base)) for s in styles)
 
 
 def _build(values: dict[str, Any], *, given: dict[str, str], label: str,

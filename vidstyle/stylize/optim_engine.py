@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from vidstyle.colour import luma_torch, luminance_image, match_color, preserve_luminance
 from vidstyle.errors import InvalidInputError, InvalidOptionError, ShapeError
 from vidstyle.frame import to_float32
-from vidstyle.losses import STYLE_LOSS_SCALE, content_loss, long_term_temporal_loss, make_style_loss, tv_loss
+from vidstyle.losses import STYLE_LOSS_SCALE, GainContentLoss, content_loss, long_term_temporal_loss, make_style_loss, tv_loss
 from vidstyle.options.spec import OptionValueError
 from vidstyle.stylize.optim_config import OptimConfig, OptimProgress, OptimResult
 
@@ -174,6 +174,11 @@ class StyleOptimizer:
         style_maps, content_map: semantic maps as one-hot label masks (K×H×W arrays, one per style
             image at its aspect ratio, and the content's; :func:`vidstyle.stylize.guides.map_labels`):
             MRF matching guided by the maps (Champandard 2016; ``style_loss`` mrf).
+        gain_reference: a painted portrait aligned to the content (``H×W×3``, the content's size;
+            :func:`vidstyle.stylize.portrait.plan_portrait`): the content loss becomes Selim et al.'s
+            gain-map loss (:class:`~vidstyle.losses.GainContentLoss`) on :func:`mrf_layers` (relu2_1 and
+            relu3_1 on the conv1–3 prefix) — the photo's features times the clamped ratio of the
+            painting's to the photo's.
     """
 
     def __init__(
@@ -185,6 +190,7 @@ class StyleOptimizer:
         style_mattes: Sequence[np.ndarray | torch.Tensor] | None = None,
         style_maps: Sequence[np.ndarray | torch.Tensor] | None = None,
         content_map: np.ndarray | torch.Tensor | None = None,
+        gain_reference: np.ndarray | torch.Tensor | None = None,
         vgg: Any = None,
         vgg_convention: str | None = None,
         device: str | torch.device | None = None,
@@ -214,11 +220,14 @@ class StyleOptimizer:
             )
         lw = config.style_layer_weights or (1.0,) * len(self.style_layers)
         self.layer_weights = dict(zip(self.style_layers, (float(w) for w in lw)))
-        layers = list(dict.fromkeys([self.content_layer, *self.style_layers]))
+        #: the layers of the portrait gain-map content loss (empty without a gain reference)
+        self.gain_layers = mrf_layers(available) if gain_reference is not None else ()
+        layers = list(dict.fromkeys([self.content_layer, *self.style_layers, *self.gain_layers]))
         self.vgg = VGGFeatures(layers=layers, state=state, pooling=config.pooling).to(self.device)
         self.vgg_source = state.source
         self.styles = [_to_tensor(s, what=f"style image {i + 1}").to(self.device) for i, s in enumerate(styles)]
         self.style_mix = list(style_mix) if style_mix is not None else None
+        self.gain_reference = None if gain_reference is None else _to_tensor(gain_reference, what="gain reference").to(self.device)
         self.style_mattes = self._guides(style_mattes, styles, "style_mattes", matte=True)
         self.style_maps = self._guides(style_maps, styles, "style_maps", matte=False)
         self.content_map = None if content_map is None else torch.as_tensor(np.asarray(content_map, np.float32))[None].to(self.device)
@@ -361,8 +370,14 @@ class StyleOptimizer:
         cfg = self.config
         tol = cfg.tolerance if tolerance is None else tolerance
         t0 = clock() if t0 is None else t0
+        gain: GainContentLoss | None = None
         with torch.no_grad():
-            target = self.vgg(self.prepare_content(content))[self.content_layer].detach()
+            content_feats = self.vgg(self.prepare_content(content))
+            target = content_feats[self.content_layer].detach()
+            if self.gain_reference is not None:
+                ref = self.vgg(self.prepare_content(_resize(self.gain_reference, tuple(content.shape[-2:]))))
+                gain = GainContentLoss(content_features={k: content_feats[k] for k in self.gain_layers},
+                                       style_features={k: ref[k] for k in self.gain_layers})
         warped = [w.detach() * 255.0 for w, _ in temporal]
         masks = [m.detach() for _, m in temporal]
         use_tmp = bool(temporal) and temporal_weight > 0
@@ -370,7 +385,10 @@ class StyleOptimizer:
         def evaluate(img: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
             feats = self.vgg(img)
             terms: dict[str, torch.Tensor] = {}
-            terms["content"] = cfg.content_weight * content_loss(feats[self.content_layer], target)
+            if gain is not None:
+                terms["content"] = cfg.content_weight * gain(feats)
+            else:
+                terms["content"] = cfg.content_weight * content_loss(feats[self.content_layer], target)
             terms["style"] = (cfg.style_weight * self.style_loss_scale) * style(feats)
             if cfg.tv_weight > 0:
                 terms["tv"] = cfg.tv_weight * tv_loss(img * 255.0)
