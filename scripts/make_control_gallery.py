@@ -1,11 +1,11 @@
 """Make the pictures of docs/control.md (issue 18): the style-loss family side by side, two regions,
-a doodle (semantic maps) and, when the portrait mode exists, a portrait with and without the gain map.
+a doodle (semantic maps) and a portrait with and without the gain map.
 
 Content pictures are frames of samples/clip.mp4 (the project's own, CC0 photos); paintings are the
 public-domain ones in ../shared/data/styles; the loss network is ../shared's conv1_1…conv3_4 VGG19.
 Small sizes (``--size`` 256 px long side) and few iterations: the CPU is shared.
 
-    python scripts/make_control_gallery.py --shared ../shared --only losses,regions,doodle
+    python scripts/make_control_gallery.py --shared ../shared --only losses,regions,doodle,portrait
 """
 
 from __future__ import annotations
@@ -143,6 +143,43 @@ def doodle(shared: Path, state: object, size: int, iterations: int) -> None:
     save("control_doodle.jpg", grid(tiles, 2))
 
 
+def portrait(shared: Path, state: object, size: int, iterations: int) -> None:
+    """No painted head portrait is available to the project, so the style portrait is made here: Grace
+    Hopper's photo (public domain, US Navy; a sample file of matplotlib) painted by the arbitrary back
+    end (AdaIN, Starry Night). The content is the astronaut frame of samples/clip.mp4."""
+    import tempfile
+
+    import matplotlib.cbook as cbook
+
+    import vidstyle
+    from vidstyle.stylize.portrait import plan_portrait
+
+    cap = cv2.VideoCapture(str(ROOT / "samples" / "clip.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 92)
+    ok, bgr = cap.read()
+    content = fit(np.ascontiguousarray(bgr[..., ::-1]), size)
+    hopper = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    with tempfile.TemporaryDirectory() as tmp:
+        painted_path = Path(tmp) / "hopper_painted.png"
+        vidstyle.stylize_image(hopper, painted_path, backend="arbitrary", method="adain",
+                               style=str(shared / "data/styles/vangogh_starry_night.jpg"),
+                               vgg_weights=str(shared / "weights/vgg19_imagenet_conv1_1-conv3_4.safetensors"))
+        painted = fit(read_image(painted_path), 320)
+    plan = plan_portrait(content, painted)
+    if plan.aligned is None:
+        raise SystemExit(f"portrait: {plan.note}")
+    cfg = OptimConfig(iterations=iterations, scales=1)
+    plain = run(content, [painted], cfg, state)
+    gained = run(content, [painted], cfg, state, gain_reference=plan.aligned)
+    boxed = to_u8(content).copy()
+    f = plan.content_face
+    cv2.rectangle(boxed, (f.x, f.y), (f.x + f.w, f.y + f.h), (0, 255, 0), 1)
+    tiles = [label(boxed, "photo + Haar face"), label(fit(painted, size), "painted portrait (style)"),
+             label(plan.aligned, "style aligned to the face"),
+             label(plain, "Gram only (no gain map)"), label(gained, "--portrait: gain map")]
+    save("control_portrait.jpg", grid(tiles, 3))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
@@ -159,7 +196,7 @@ def main() -> None:
     state = load_vgg_state(weights=str(args.shared / "weights/vgg19_imagenet_conv1_1-conv3_4.safetensors"))
     for part in args.only.split(","):
         print(part, flush=True)
-        {"losses": losses, "regions": regions, "doodle": doodle}[part](args.shared, state, args.size, args.iterations)
+        {"losses": losses, "regions": regions, "doodle": doodle, "portrait": portrait}[part](args.shared, state, args.size, args.iterations)
 
 
 if __name__ == "__main__":
