@@ -103,12 +103,13 @@ def regions(shared: Path, state: object, size: int, iterations: int) -> None:
     # a soft ellipse around the cup (left of centre in this frame), the rest for the other painting
     inside = ((xx - 0.42 * w) / (0.3 * w)) ** 2 + ((yy - 0.5 * h) / (0.42 * h)) ** 2
     matte = np.clip((1.15 - inside) / 0.3, 0, 1).astype(np.float32)
-    wave = read_image(shared / "data/styles/hokusai_great_wave.jpg")
+    # two paintings of opposite palettes, so the regions show: blue swirls in, orange-red bands out
     starry = read_image(shared / "data/styles/vangogh_starry_night.jpg")
+    scream = read_image(shared / "data/styles/munch_the_scream.jpg")
     cfg = OptimConfig(iterations=iterations, scales=1)
-    out = run(content, [wave, starry], cfg, state, style_mattes=[matte, 1 - matte])
-    blend = run(content, [wave, starry], cfg, state)
-    tiles = [label(content, "photo"), label(np.repeat(matte[..., None], 3, 2), "matte: wave / starry"),
+    out = run(content, [starry, scream], cfg, state, style_mattes=[matte, 1 - matte])
+    blend = run(content, [starry, scream], cfg, state)
+    tiles = [label(content, "photo"), label(np.repeat(matte[..., None], 3, 2), "matte: starry / scream"),
              label(out, "two regions (guided Gram)"), label(blend, "no mattes: the styles blend")]
     save("control_regions.jpg", grid(tiles, 2))
 

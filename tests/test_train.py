@@ -164,7 +164,8 @@ def test_model_file_and_card(data: dict[str, Path], tmp_path: Path) -> None:
     assert card["architecture"]["channels"] == [32, 32, 32] and card["architecture"]["n_res"] == 4
     assert card["style_images"] == ["stripes.png"]
     assert card["loss_network"] == {"source": "vgg.safetensors", "convention": "caffe", "content_layer": "relu2_2",
-                                    "style_layers": ["relu1_2", "relu2_2", "relu3_3"], "style_reduction": "mean"}
+                                    "style_layers": ["relu1_2", "relu2_2", "relu3_3"], "style_reduction": "mean",
+                                    "style_loss": "gram"}
     assert card["data"] == {"content": "content", "images": 4, "image_size": 32, "style_size": 48, "batch_size": 2}
     assert set(card["final_losses"]) == {"total", "content", "style", "tv", "temporal"}
     assert card["trained_with"] == "vidstyle train" and card["hardware"] and card["training_seconds"] >= 0
