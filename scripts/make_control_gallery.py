@@ -147,7 +147,7 @@ def doodle(shared: Path, state: object, size: int, iterations: int) -> None:
 def portrait(shared: Path, state: object, size: int, iterations: int) -> None:
     """No painted head portrait is available to the project, so the style portrait is made here: Grace
     Hopper's photo (public domain, US Navy; a sample file of matplotlib) painted by the arbitrary back
-    end (AdaIN, Starry Night). The content is the astronaut frame of samples/clip.mp4."""
+    end (WCT, Starry Night). The content is the astronaut frame of samples/clip.mp4."""
     import tempfile
 
     import matplotlib.cbook as cbook
@@ -162,7 +162,7 @@ def portrait(shared: Path, state: object, size: int, iterations: int) -> None:
     hopper = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     with tempfile.TemporaryDirectory() as tmp:
         painted_path = Path(tmp) / "hopper_painted.png"
-        vidstyle.stylize_image(hopper, painted_path, backend="arbitrary", method="adain",
+        vidstyle.stylize_image(hopper, painted_path, backend="arbitrary", method="wct",
                                style=str(shared / "data/styles/vangogh_starry_night.jpg"),
                                vgg_weights=str(shared / "weights/vgg19_imagenet_conv1_1-conv3_4.safetensors"))
         painted = fit(read_image(painted_path), 320)
@@ -175,7 +175,11 @@ def portrait(shared: Path, state: object, size: int, iterations: int) -> None:
     boxed = to_u8(content).copy()
     f = plan.content_face
     cv2.rectangle(boxed, (f.x, f.y), (f.x + f.w, f.y + f.h), (0, 255, 0), 1)
-    tiles = [label(boxed, "photo + Haar face"), label(fit(painted, size), "painted portrait (style)"),
+    h, w = content.shape[:2]
+    shown = fit(painted, h)  # the portrait at the tiles' height, centred on a white tile
+    pad = max(0, w - shown.shape[1])
+    shown = np.pad(to_u8(shown)[:, :w], ((0, 0), (pad // 2, pad - pad // 2), (0, 0)), constant_values=255)
+    tiles = [label(boxed, "photo + Haar face"), label(shown, "painted portrait (style)"),
              label(plan.aligned, "style aligned to the face"),
              label(plain, "Gram only (no gain map)"), label(gained, "--portrait: gain map")]
     save("control_portrait.jpg", grid(tiles, 3))

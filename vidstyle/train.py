@@ -114,7 +114,7 @@ class TrainConfig:
                                    f"got {self.style_reduction!r}")
         if self.style_loss in PATCH_LOSSES:
             raise OptionValueError("style_loss", f"style_loss {self.style_loss} matches patches of one picture at a "
-                                                 "time (`vidstyle image`, `--backend optim`); training takes "
+                                                 "time (vidstyle image, or the optim back end); training takes "
                                                  f"{', '.join(k for k in STYLE_LOSSES if k not in PATCH_LOSSES)}")
         if self.style_loss not in STYLE_LOSSES:
             raise OptionValueError("style_loss", f"style_loss must be one of {', '.join(STYLE_LOSSES)}, "

@@ -161,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, max_images=args.max_images, init=args.init, style_reduction=args.style_reduction,
         style_loss=args.style_loss,
     )
+    config.validate()  # a bad option is one line, before the progress bar appears
     result = _run_training(train, config, args)
     if result is None:
         return 130
