@@ -98,6 +98,17 @@ def test_loss_decreases(data: dict[str, Path], tmp_path: Path) -> None:
     assert [h["iteration"] for h in result.history] == [10, 20]
 
 
+@pytest.mark.parametrize("loss", ["mmd-linear", "mmd-gaussian", "bn"])
+def test_the_statistics_style_losses_train(data: dict[str, Path], tmp_path: Path, loss: str) -> None:
+    """Training takes the non-patch style losses: the style term falls, and the card records the loss."""
+    styles: list[float] = []
+    result = train(config=_config(data, tmp_path / "m", iterations=16, checkpoint_every=100, lr=1e-2, style_loss=loss,
+                                  content_weight=1e-3),
+                   progress=lambda p: styles.append(p.losses["style"]))
+    assert np.mean(styles[-4:]) < 0.7 * np.mean(styles[:4]), (loss, styles)
+    assert json.loads(result.card_path.with_suffix(".json").read_text())["loss_network"]["style_loss"] == loss
+
+
 def test_resume_reaches_the_identical_state(data: dict[str, Path], tmp_path: Path) -> None:
     straight = train(config=_config(data, tmp_path / "straight"))
     half = train(config=_config(data, tmp_path / "split", iterations=2))
@@ -153,7 +164,8 @@ def test_model_file_and_card(data: dict[str, Path], tmp_path: Path) -> None:
     assert card["architecture"]["channels"] == [32, 32, 32] and card["architecture"]["n_res"] == 4
     assert card["style_images"] == ["stripes.png"]
     assert card["loss_network"] == {"source": "vgg.safetensors", "convention": "caffe", "content_layer": "relu2_2",
-                                    "style_layers": ["relu1_2", "relu2_2", "relu3_3"], "style_reduction": "mean"}
+                                    "style_layers": ["relu1_2", "relu2_2", "relu3_3"], "style_reduction": "mean",
+                                    "style_loss": "gram"}
     assert card["data"] == {"content": "content", "images": 4, "image_size": 32, "style_size": 48, "batch_size": 2}
     assert set(card["final_losses"]) == {"total", "content", "style", "tv", "temporal"}
     assert card["trained_with"] == "vidstyle train" and card["hardware"] and card["training_seconds"] >= 0
@@ -231,7 +243,7 @@ def test_synthetic_pair_noise_and_determinism() -> None:
     "change",
     [{"style": ()}, {"size": "huge"}, {"image_size": 16}, {"batch_size": 0}, {"iterations": 0}, {"lr": 0.0},
      {"style_weight": -1.0}, {"tv_weight": float("nan")}, {"checkpoint_every": 0}, {"style_mix": (1.0, 2.0)},
-     {"style_size": 0}, {"max_images": -1}, {"style_layers": ()}],
+     {"style_size": 0}, {"max_images": -1}, {"style_layers": ()}, {"style_loss": "mrf"}, {"style_loss": "l1"}],
 )
 def test_bad_options(data: dict[str, Path], tmp_path: Path, change: dict) -> None:
     with pytest.raises(InvalidOptionError):
@@ -265,7 +277,8 @@ def _cli(data: dict[str, Path], out: Path, *extra: str) -> list[str]:
     "extra,code",
     [(["--size", "huge"], 1), (["--image-size", "8"], 1), (["--iterations", "0"], 1), (["--resume"], 1),
      (["--device", "warp-drive"], 1), (["--style-layers", "relu5_1"], 1), (["--lr", "x"], 2),
-     (["--vgg-convention", "bgr"], 2), (["--style-mix", "1,a"], 2)],
+     (["--vgg-convention", "bgr"], 2), (["--style-mix", "1,a"], 2), (["--style-loss", "mrf"], 1),
+     (["--style-loss", "wasserstein"], 1)],
 )
 def test_cli_bad_options_exit_cleanly(data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture,
                                       extra: list[str], code: int) -> None:

@@ -233,8 +233,14 @@ def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, 
     if not curve.is_constant:
         raise OptionValueError("stabilize", "keyframed stabilize works with the feed-forward back end; give the "
                                             "optim back end one number")
+    if op.style_map is not None:
+        raise OptionValueError("style_map", "semantic maps are for still pictures (`vidstyle image`); drop "
+                                            "`style_map` and `content_map`", also=("content_map",))
+    if op.portrait:
+        raise OptionValueError("portrait", "portrait is for still pictures (`vidstyle image`); drop `portrait`")
     styles = st.style or ()
     stage = OptimStage(styles=_optim_styles(st), style_mix=[s.weight for s in styles],
+                       style_mattes=_read_mattes(styles),
                        config=_optim_config(st, op), stabilize=curve.keys[0][1], vgg=st.vgg_weights,
                        vgg_convention=st.vgg_convention,
                        flow=tm.flow if tm.flow != "none" else None, device=st.device, progress=progress,
@@ -272,16 +278,42 @@ def _arbitrary_model(st: StylizeOptions) -> Any:
 def _optim_styles(st: StylizeOptions) -> list[Any]:
     """The optimisation back end's style images: paths, or the pictures turned by ``style_rotate``."""
     styles = st.style or ()
-    regional = [s for s in styles if s.matte is not None]
-    if regional:  # until the optimisation back end's guided Gram matrices (issue 18, the losses' side) take them
-        raise OptionValueError("style", f"per-region styles ({regional[0]}) work with the arbitrary back end; use "
-                                        "`backend` arbitrary, or give `style` without @MATTE", also=("backend",))
     if not st.style_rotate:
         return [s.path for s in styles]
     from vidstyle.io.imagefiles import read_image
     from vidstyle.stylize.style_image import rotate_image
 
     return [rotate_image(read_image(s.path), st.style_rotate) for s in styles]
+
+
+def _read_mattes(styles: Sequence[Any]) -> list[Any] | None:
+    """The region mattes of ``STYLE@MATTE`` style images (float H×W in [0, 1]), or ``None``."""
+    if not any(s.matte for s in styles):
+        return None
+    from vidstyle.io.imagefiles import read_image
+    from vidstyle.stylize.guides import matte_of
+
+    return [matte_of(read_image(s.matte)) for s in styles]
+
+
+def _read_maps(op: OptimOptions, styles: Sequence[Any], style_images: list[Any],
+               content: Any) -> tuple[list[Any] | None, Any]:
+    """Semantic maps as one-hot labels, each map resized (nearest) to its picture: ``(style maps,
+    content map)`` or ``(None, None)``."""
+    if op.style_map is None or op.content_map is None:
+        return None, None
+    import cv2
+
+    from vidstyle.io.imagefiles import read_image
+    from vidstyle.stylize.guides import map_labels
+
+    def fit(m: Any, like: Any) -> Any:
+        h, w = like.shape[:2]
+        return m if m.shape[:2] == (h, w) else cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
+
+    style_map = read_image(op.style_map)
+    maps, content_map, _ = map_labels([fit(style_map, s) for s in style_images], fit(read_image(op.content_map), content))
+    return maps, content_map
 
 
 def _optim_config(st: StylizeOptions, op: OptimOptions) -> Any:
@@ -437,9 +469,9 @@ def stylize_image(
     if size and st.backend != "optim":
         image = _fit_long_side(image, size)
     if st.backend == "optim":
-        result = _optimize_picture(image, st, op, size=size, init=init, progress=progress)
+        result, notes = _optimize_picture(image, st, op, size=size, init=init, progress=progress)
         out, extra = result.image, {"iterations": result.iterations, "seconds": result.seconds,
-                                    "losses": dict(result.losses)}
+                                    "losses": dict(result.losses), "warnings": tuple(notes)}
         if dst.suffix.lower() not in (".png", ".tif", ".tiff") or image.dtype != np.uint16:
             out_dtype = np.uint8
         else:
@@ -477,7 +509,8 @@ class PictureResult:
     iterations: int | None = None
     seconds: float | None = None
     losses: dict[str, float] | None = None
-    #: notes for the user (e.g. a matte resized to the picture, a huge painting downscaled)
+    #: notes for the user (e.g. a matte resized to the picture, a huge painting downscaled, ``portrait`` without
+    #: a face found); the CLI shows them as warnings
     warnings: tuple[str, ...] = ()
 
     def __fspath__(self) -> str:  # a PictureResult works where its path did
@@ -527,11 +560,25 @@ def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size:
         image = _fit_long_side(image, size)
     styles = st.style or ()
     style_images = [read_image(s) if isinstance(s, str) else s for s in _optim_styles(st)]
+    style_maps, content_map = _read_maps(op, styles, style_images, image)
+    gain_reference, notes = None, []
+    if op.portrait:
+        from vidstyle.stylize.portrait import plan_portrait
+
+        if len(styles) != 1 or style_maps is not None or styles[0].matte:
+            raise OptionValueError("portrait", "portrait takes one style portrait: one `style` PATH, without mattes "
+                                               "or maps", also=("style",))
+        plan = plan_portrait(image, style_images[0], strict=op.portrait_strict)
+        gain_reference = plan.aligned
+        notes = [plan.note] if plan.note else []
     optimizer = StyleOptimizer(styles=style_images, style_mix=[s.weight for s in styles],
+                               style_mattes=_read_mattes(styles), style_maps=style_maps, content_map=content_map,
+                               gain_reference=gain_reference,
                                config=_optim_config(st, op), vgg=st.vgg_weights, vgg_convention=st.vgg_convention,
                                device=rt.device)
     init_image = None if init is None else read_image(init)
-    return optimize_image(image, styles=style_images, optimizer=optimizer, init_image=init_image, progress=progress)
+    result = optimize_image(image, styles=style_images, optimizer=optimizer, init_image=init_image, progress=progress)
+    return result, notes
 
 
 def build_live_stylizer(

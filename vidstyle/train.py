@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from vidstyle.errors import InputNotFoundError, InvalidInputError
 from vidstyle.io.naming import with_parameter
-from vidstyle.losses import STYLE_REDUCTIONS, content_loss, tv_loss
+from vidstyle.losses import PATCH_LOSSES, STYLE_LOSS_SCALE, STYLE_LOSSES, STYLE_REDUCTIONS, content_loss, tv_loss
 from vidstyle.nets.transformer import PRESETS
 from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
 from vidstyle.options.spec import OptionValueError
@@ -72,6 +72,9 @@ class TrainConfig:
     style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3")
     #: "mean" (Gram entries averaged per layer) or "sum" (the standard squared Frobenius norm)
     style_reduction: str = "mean"
+    #: the style loss: gram, mmd-linear, mmd-poly, mmd-gaussian or bn (vidstyle.losses.select; mrf is
+    #: optimisation only); β is multiplied by its STYLE_LOSS_SCALE
+    style_loss: str = "gram"
     vgg_weights: str | None = None
     vgg_convention: str | None = None
     seed: int = 0
@@ -109,6 +112,13 @@ class TrainConfig:
         if self.style_reduction not in STYLE_REDUCTIONS:
             raise OptionValueError("style_reduction", f"style_reduction must be one of {', '.join(STYLE_REDUCTIONS)}, "
                                    f"got {self.style_reduction!r}")
+        if self.style_loss in PATCH_LOSSES:
+            raise OptionValueError("style_loss", f"style_loss {self.style_loss} matches patches of one picture at a "
+                                                 "time (vidstyle image, or the optim back end); training takes "
+                                                 f"{', '.join(k for k in STYLE_LOSSES if k not in PATCH_LOSSES)}")
+        if self.style_loss not in STYLE_LOSSES:
+            raise OptionValueError("style_loss", f"style_loss must be one of {', '.join(STYLE_LOSSES)}, "
+                                                 f"got {self.style_loss!r}")
         if self.style_size is not None and self.style_size < 32:
             raise OptionValueError("style_size", "style_size must be >= 32 (or unset for the image's own size), "
                                    f"got {self.style_size}")
@@ -285,14 +295,14 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
 
 
 #: what a checkpoint written before a setting existed had in effect
-_OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "multi_style": False, "add_style": False, "identity_weight": 10.0}
+_OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "style_loss": "gram", "multi_style": False, "add_style": False, "identity_weight": 10.0}
 
 
 def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
                      config: TrainConfig) -> tuple[int, float, list[dict[str, float]]]:
     keys = ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
             "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init",
-            "style_reduction", "multi_style", "add_style", "style_names", "identity_weight")
+            "style_reduction", "multi_style", "add_style", "style_names", "identity_weight", "style_loss")
     return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, defaults=_OLD_CHECKPOINT_DEFAULTS)
 
 
@@ -424,7 +434,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
             style_term = config.identity_weight * l_style
         else:
             l_style = style(feats)
-            style_term = config.style_weight * l_style
+            style_term = (config.style_weight * STYLE_LOSS_SCALE[config.style_loss]) * l_style
         total = (config.content_weight * l_content + style_term + config.tv_weight * l_tv
                  + config.temporal_weight * l_tmp)
         total.backward()
@@ -460,7 +470,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         "loss_network": {"source": Path(state.source).name if os.sep in state.source else state.source,
                          "convention": state.convention, "content_layer": config.content_layer,
                          "style_layers": list(config.style_layers),
-                         "style_reduction": config.style_reduction},
+                         "style_reduction": config.style_reduction, "style_loss": config.style_loss},
         "weights": {"content": config.content_weight, "style": config.style_weight, "tv": config.tv_weight,
                     "temporal": config.temporal_weight},
         "data": {"content": Path(config.content).name, "images": len(images), "image_size": config.image_size,

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from vidstyle.losses import StyleLoss
+from vidstyle.losses import make_style_loss
 from vidstyle.nets.transformer import PRESETS, TransformerNet
 from vidstyle.options.spec import OptionValueError
 
@@ -52,7 +52,7 @@ class StylePlan:
     ``add_style``: the model ``init`` plus one new (γ, β) row per style; only those rows learn.
     """
 
-    def __init__(self, *, net: torch.nn.Module, slots: list[int], losses: list[StyleLoss | None]) -> None:
+    def __init__(self, *, net: torch.nn.Module, slots: list[int], losses: list[torch.nn.Module | None]) -> None:
         self.net, self.slots, self.losses = net, slots, losses
 
     @classmethod
@@ -60,8 +60,9 @@ class StylePlan:
               device: torch.device) -> StylePlan:
         from vidstyle.nets.multistyle import ConditionalInstanceNorm2d, MultiStyleNet, add_style_row
 
-        def loss(feats: list[dict[str, torch.Tensor]], mix: list[float] | None = None) -> StyleLoss:
-            return StyleLoss(style_features=feats, mix=mix, reduction=config.style_reduction).to(device)
+        def loss(feats: list[dict[str, torch.Tensor]], mix: list[float] | None = None) -> torch.nn.Module:
+            return make_style_loss(config.style_loss, style_features=feats, mix=mix,
+                                   reduction=config.style_reduction).to(device)
 
         if not (config.multi_style or config.add_style):
             net = TransformerNet(config=PRESETS[config.size])
@@ -88,7 +89,7 @@ class StylePlan:
                     p.register_hook(lambda g, k=keep: g * k.to(g.device, g.dtype))  # only the new rows learn
         return cls(net=net.to(device), slots=slots, losses=per_style)
 
-    def step(self, it: int) -> tuple[int, StyleLoss | None]:
+    def step(self, it: int) -> tuple[int, torch.nn.Module | None]:
         k = it % len(self.slots)
         return self.slots[k], self.losses[k]
 

@@ -29,6 +29,10 @@ def _time(text: str) -> str:
     return text.strip()
 
 
+#: options of still pictures (`vidstyle image`) only
+_IMAGE_ONLY = ("style_map", "content_map", "map_weight", "portrait", "portrait_strict")
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from vidstyle.options import EncodeOptions, OptimOptions, StylizeOptions, TemporalOptions, add_arguments
 
@@ -46,7 +50,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     sel.add_argument("--end", type=_time, default=None, metavar="T", help="stop before T (same forms as --start)")
     sel.add_argument("--fps", default=None, metavar="RATE",
                      help="frame rate of an image-sequence input: 24, 25, 24000/1001 or 23.976 (default 24, with a note)")
-    add_arguments(p, OptimOptions)
+    add_arguments(p, OptimOptions, exclude=_IMAGE_ONLY)
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary (warnings and errors still shown)")
     p.set_defaults(func=run)

@@ -69,6 +69,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style-reduction", choices=("mean", "sum"), default=d.style_reduction,
                    help="per-layer Gram distance: mean of the squared entries, or sum (the standard form of Gatys "
                         "and Johnson, which weighs deep layers, where motifs live, more) (default %(default)s)")
+    p.add_argument("--style-loss", default=d.style_loss, metavar="LOSS",
+                   help="gram (default), mmd-linear, mmd-poly, mmd-gaussian (Li et al. 2017) or bn (channel mean and "
+                        "std); mrf is for `vidstyle image` and --backend optim")
     p.add_argument("--content-layer", default=d.content_layer)
     p.add_argument("--style-layers", default=",".join(d.style_layers), help="comma-separated VGG19 layers")
     p.add_argument("--vgg-weights", default=None,
@@ -156,7 +159,9 @@ def run(args: argparse.Namespace) -> int:
         style_layers=tuple(s for s in args.style_layers.split(",") if s), vgg_weights=args.vgg_weights,
         vgg_convention=args.vgg_convention, seed=args.seed, checkpoint_every=args.checkpoint_every,
         threads=args.threads, max_images=args.max_images, init=args.init, style_reduction=args.style_reduction,
+        style_loss=args.style_loss,
     )
+    config.validate()  # a bad option is one line, before the progress bar appears
     result = _run_training(train, config, args)
     if result is None:
         return 130

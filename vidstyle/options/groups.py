@@ -32,6 +32,7 @@ __all__ = [
     "OptimOptions",
     "METHODS",
     "PRECISIONS",
+    "STYLE_LOSSES",
     "StyleImage",
     "StylizeOptions",
     "TemporalOptions",
@@ -43,6 +44,9 @@ __all__ = [
 BACKENDS = ("feedforward", "optim", "arbitrary")
 #: the feature transforms of the arbitrary-style back end
 METHODS = ("adain", "wct", "swap")
+#: the style losses of the optimisation back end (and, but for the patch loss mrf, of training);
+#: see vidstyle.losses.select
+STYLE_LOSSES = ("gram", "mmd-linear", "mmd-poly", "mmd-gaussian", "bn", "mrf")
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")
 #: default stabilisation strength of each back end (the feed-forward stabiliser's blend strength;
 #: the optimisation back end's fraction of its temporal weight)
@@ -52,8 +56,12 @@ DEFAULT_STABILIZE = {"feedforward": 0.85, "optim": 1.0, "arbitrary": 0.85}
 # ------------------------------------------------------------------------------ custom kinds
 @dataclass(frozen=True, slots=True)
 class StyleImage:
-    """A style image, its blend weight and, for per-region styles, the matte of the region of the frame
-    it goes to (``None``: everywhere no other style's matte is)."""
+    """A style image, its blend weight and, for per-region styles, the matte of the region of the frame it
+    goes to.
+
+    Written ``PATH[@MATTE][:WEIGHT]`` or ``PATH[:WEIGHT][@MATTE]``: ``a.jpg``, ``a.jpg:0.3``, ``a.jpg@sky.png``,
+    ``a.jpg@sky.png:0.5``. The matte (white = the region) is a picture of the output's aspect ratio (colour
+    mattes count by their luminance). ``None``: everywhere no other style's matte is (arbitrary back end)."""
 
     path: str
     weight: float = 1.0
@@ -65,18 +73,36 @@ class StyleImage:
         return text if self.matte is None else f"{text}@{self.matte}"
 
 
-def _split_matte(text: str) -> tuple[str, str | None]:
-    """``"a.jpg@matte.png"`` → ``("a.jpg", "matte.png")``: the part after the last ``@`` is a matte path
-    (unless the whole text names an existing file)."""
-    head, sep, tail = text.rpartition("@")
-    if not sep or not head or os.path.exists(text):
-        return text, None
-    return head, tail
+def _take_weight(text: str) -> tuple[str, float | None]:
+    """``"a.jpg:0.3"`` → ``("a.jpg", 0.3)``; no number after the last ``:`` (or an existing file) → ``(text, None)``."""
+    head, sep, tail = text.rpartition(":")
+    if sep and head and not os.path.exists(text):
+        try:
+            return head, float(tail)
+        except ValueError:
+            pass
+    return text, None
+
+
+def _split_style(text: str) -> tuple[str, float, str | None]:
+    """``PATH[@MATTE][:WEIGHT]`` or ``PATH[:WEIGHT][@MATTE]`` → (path, weight, matte). A ``:`` or ``@`` that is
+    part of an existing file's name is kept (``a:b.jpg``)."""
+    if os.path.exists(text):
+        return text, 1.0, None
+    path, weight = _take_weight(text)
+    matte = None
+    head, sep, tail = path.rpartition("@")
+    if sep and head and not os.path.exists(path):
+        path, matte = head, tail
+        if weight is None:
+            path, weight = _take_weight(path)
+    return path, 1.0 if weight is None else weight, matte
 
 
 def parse_styles(value: Any, name: str) -> tuple[StyleImage, ...]:
-    """``"a.jpg"``, ``"a.jpg:0.3"``, ``"a.jpg@matte_a.png"`` (the style only in that matte's region;
-    ``"a.jpg:0.3@matte_a.png"`` with a weight), a list of those, ``[path, weight]`` pairs or :class:`StyleImage`."""
+    """``"a.jpg"``, ``"a.jpg:0.3"``, ``"a.jpg@matte.png"`` (the style only in that matte's region),
+    ``"a.jpg@matte.png:0.3"`` or ``"a.jpg:0.3@matte.png"``, a list of those, ``[path, weight]`` pairs or
+    :class:`StyleImage`."""
     items = value if isinstance(value, (list, tuple)) else [value]
     if items and len(items) == 2 and isinstance(items[0], str) and isinstance(items[1], (int, float)) \
             and not isinstance(items[1], bool) and not isinstance(value, tuple):
@@ -90,19 +116,11 @@ def parse_styles(value: Any, name: str) -> tuple[StyleImage, ...]:
         if isinstance(item, (list, tuple)) and len(item) == 2:
             path, weight = str(item[0]), item[1]
         elif isinstance(item, (str, os.PathLike)):
-            path, matte = _split_matte(str(item))
-            weight = 1.0
+            path, weight, matte = _split_style(str(item))
             if matte is not None and not matte.strip():
                 raise OptionValueError(name, f"{name}: the matte after '@' in {item!r} is empty; give PATH@MATTE")
-            head, sep, tail = path.rpartition(":")
-            if sep and head and not os.path.exists(path):
-                try:
-                    weight = float(tail)
-                    path = head
-                except ValueError:
-                    pass
         else:
-            raise OptionValueError(name, f"{name} must be image paths (PATH or PATH:WEIGHT), got {item!r}")
+            raise OptionValueError(name, f"{name} must be image paths (PATH[@MATTE][:WEIGHT]), got {item!r}")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < math.inf:
             raise OptionValueError(name, f"{name}: the weight of {path} must be a positive number, got {weight!r}")
         if not path.strip():
@@ -201,11 +219,10 @@ class StylizeOptions:
                                help="feed-forward model: a shipped name (see `vidstyle models`) or a .safetensors file "
                                     "(default: the default model)")
     style: tuple[StyleImage, ...] | None = option(None, kind="custom", parse=parse_styles, group="stylization",
-                                                  short="-s", repeat=True, metavar="STYLE[:W][@MATTE]",
+                                                  short="-s", repeat=True, metavar="STYLE[@MATTE][:W]",
                                                   help="style image of the optim and arbitrary back ends, optionally "
                                                        "with a blend weight (repeat to blend several); @MATTE puts it "
-                                                       "only where that matte is white (per-region styles, arbitrary "
-                                                       "back end)")
+                                                       "only where that matte is white (per-region styles)")
     style_mix: tuple[tuple[str, Curve], ...] | None = option(
         None, kind="custom", parse=parse_style_mix, group="stylization", metavar="STYLE:W,...",
         help="styles of a multi-style model and their weights, e.g. starry:0.7,wave:0.3; keyframed "
@@ -282,6 +299,13 @@ class StylizeOptions:
             raise OptionValueError("style_rotate", "style_rotate turns the painting of the arbitrary and optim back "
                                                    "ends; a feed-forward model's strokes are fixed when it is trained",
                                    also=("backend",))
+        if self.backend == "feedforward" and self.style and any(s.matte for s in self.style):
+            raise OptionValueError("style", "per-region styles (STYLE@MATTE) work with the optim and arbitrary back "
+                                            "ends; add `backend` optim or arbitrary", also=("backend",))
+        if self.backend == "optim" and self.style and any(s.matte for s in self.style) \
+                and not all(s.matte for s in self.style):
+            raise OptionValueError("style", "style: with the optim back end, give every style image a region matte "
+                                            "(PATH@MATTE) or none")
         if self.backend == "feedforward" and self.style:
             raise OptionValueError("style", "style is for the optim and arbitrary back ends; add `backend` arbitrary "
                                             "(or optim), or use a `model`",
@@ -381,8 +405,37 @@ class OptimOptions:
                           help="multi-pass blend with the warped neighbour")
     fill: str = option("content", kind="choice", choices=("content", "warped"), group=_OPT,
                        help="start of disoccluded pixels in a warm-started frame")
+    style_loss: str | None = option(None, kind="choice", choices=STYLE_LOSSES, group=_OPT,
+                                    help="gram (Gatys), mmd-linear, mmd-poly, mmd-gaussian (Li et al. 2017), bn "
+                                         "(channel mean and std) or mrf (3x3 patches, Li & Wand) (default: gram; "
+                                         "mrf with --style-map)")
+    style_map: str | None = option(None, kind="path", group=_OPT, metavar="PATH",
+                                   help="semantic map of the style image (flat colours, one per region); with "
+                                        "--content-map the mrf loss matches patches within the same colour")
+    content_map: str | None = option(None, kind="path", group=_OPT, metavar="PATH",
+                                     help="semantic map of the content (the same colours as --style-map)")
+    map_weight: float = option(1.0, kind="float", minimum=0.0, group=_OPT, metavar="W",
+                               help="weight of the semantic maps in the patch matching (1: as much as the features)")
+    portrait: bool = option(False, kind="bool", group=_OPT,
+                            help="head portraits (Selim et al.): the style portrait's face aligned to the photo's, "
+                                 "gain-map content loss; no face found: a note and a plain stylisation")
+    portrait_strict: bool = option(False, kind="bool", group=_OPT,
+                                   help="with --portrait: no face found is an error instead")
+
     def __post_init__(self) -> None:
         check_group(self)
+        if (self.style_map is None) != (self.content_map is None):
+            which = "style_map" if self.style_map is None else "content_map"
+            raise OptionValueError(which, f"semantic maps come in pairs: add `{which}` PATH",
+                                   also=("style_map", "content_map"))
+        if self.portrait_strict and not self.portrait:
+            raise OptionValueError("portrait_strict", "portrait_strict goes with `portrait`: add `portrait`",
+                                   also=("portrait",))
+        if self.style_loss is None:
+            object.__setattr__(self, "style_loss", "mrf" if self.style_map is not None else "gram")
+        elif self.style_map is not None and self.style_loss != "mrf":
+            raise OptionValueError("style_loss", f"semantic maps guide the mrf loss; use `style_loss` mrf (or leave it "
+                                                 f"out), not {self.style_loss}", also=("style_map",))
         if self.content_weight == 0 and self.style_weight == 0:
             raise OptionValueError("style_weight", "content_weight and style_weight are both 0; give at least one a "
                                                    "positive weight")
@@ -398,7 +451,8 @@ class OptimOptions:
                            content_weight=self.content_weight, style_weight=self.style_weight,
                            tv_weight=self.tv_weight, content_layer=self.content_layer, style_layers=self.style_layers,
                            pooling=self.pooling, scales=self.scales, init=self.init,  # type: ignore[arg-type]
-                           preserve_color=preserve_color, style_scale=style_scale, seed=seed)  # type: ignore[arg-type]
+                           preserve_color=preserve_color, style_scale=style_scale, seed=seed,  # type: ignore[arg-type]
+                           style_loss=self.style_loss or "gram", map_weight=self.map_weight)
 
     def stage_kwargs(self) -> dict[str, Any]:
         """The video settings of :class:`~vidstyle.stylize.optim.OptimStage`."""

@@ -85,7 +85,9 @@ class OptimStage:
 
     Args:
         styles: style images (paths, or ``H×W×3`` arrays).
-        style_mix: their blend weights.
+        style_mix: their blend weights (with ``style_mattes``: the regions' weights).
+        style_mattes: per style image, the matte of its region (``H×W`` in [0, 1], one for every
+            frame, resized to the frame): per-region styles (:class:`StyleOptimizer`).
         config: :class:`OptimConfig` (``iterations`` is the budget of a cold-started frame, per level).
         stabilize: temporal strength in [0, 1], the same option as the feed-forward back end: it
             scales γ = ``stabilize × temporal_weight``. 0 = independent per-frame optimisation (every
@@ -123,6 +125,7 @@ class OptimStage:
         *,
         styles: Sequence[str | os.PathLike[str] | np.ndarray] = (),
         style_mix: Sequence[float] | None = None,
+        style_mattes: Sequence[np.ndarray] | None = None,
         config: OptimConfig = DEFAULT_CONFIG,
         stabilize: float = DEFAULT_STABILIZE,
         temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
@@ -148,7 +151,7 @@ class OptimStage:
             raise OptionValueError("size", f"size must be an integer >= 16 (pixels), got {size!r}")
         if optimizer is None:
             images = [read_image(s) if isinstance(s, (str, os.PathLike)) else s for s in styles]
-            optimizer = StyleOptimizer(styles=images, style_mix=style_mix, config=config, vgg=vgg,
+            optimizer = StyleOptimizer(styles=images, style_mix=style_mix, style_mattes=style_mattes, config=config, vgg=vgg,
                                        vgg_convention=vgg_convention, device=device)
         self.optimizer = optimizer
         self.stabilize = float(stabilize)

@@ -35,6 +35,8 @@ DEFAULT_LONG_TERM = (1, 2, 4)
 _OPTIMIZERS = ("lbfgs", "adam")
 _INITS = ("content", "noise")
 _COLORS = ("luminance", "histogram")
+#: the style losses (vidstyle.losses.select.STYLE_LOSSES; repeated here so that this module needs no torch)
+_STYLE_LOSSES = ("gram", "mmd-linear", "mmd-poly", "mmd-gaussian", "bn", "mrf")
 
 
 # --------------------------------------------------------------------------------------------- config
@@ -63,6 +65,11 @@ class OptimConfig:
         tolerance: early stop when the loss fell by less than this fraction over the last
             ``patience`` iterations (0 = always run every iteration).
         patience: the window of the early-stop test, in iterations.
+        style_loss: the style loss (:mod:`vidstyle.losses.select`): ``"gram"`` (Gatys et al.),
+            ``"mmd-linear"``, ``"mmd-poly"``, ``"mmd-gaussian"`` (Li et al. 2017), ``"bn"`` (per-channel
+            mean and std) or ``"mrf"`` (3×3 patches, Li & Wand 2016; default layers relu2_1 and relu3_1,
+            relu3_1 and relu4_1 with the full VGG19).
+        map_weight: weight of semantic maps in the MRF matching (1: as much as the features).
     """
 
     iterations: int = 300
@@ -82,6 +89,8 @@ class OptimConfig:
     seed: int = 0
     tolerance: float = 0.0
     patience: int = 10
+    style_loss: str = "gram"
+    map_weight: float = 1.0
 
     def validate(self) -> None:
         """Raise :class:`InvalidOptionError` (with a remedy) for a bad value."""
@@ -110,6 +119,11 @@ class OptimConfig:
             )
         if not isinstance(self.style_scale, (int, float)) or not 0.05 <= self.style_scale <= 8:
             raise OptionValueError("style_scale", f"style_scale must be between 0.05 and 8, got {self.style_scale!r}")
+        if self.style_loss not in _STYLE_LOSSES:
+            raise OptionValueError("style_loss", f"style_loss must be one of {', '.join(_STYLE_LOSSES)}, "
+                                                 f"got {self.style_loss!r}")
+        if not isinstance(self.map_weight, (int, float)) or not math.isfinite(self.map_weight) or self.map_weight < 0:
+            raise OptionValueError("map_weight", f"map_weight must be a finite number >= 0, got {self.map_weight!r}")
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
             raise InvalidOptionError(f"patience must be an integer >= 1, got {self.patience!r}")
         if self.style_layers is not None and not self.style_layers:

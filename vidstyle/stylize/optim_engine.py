@@ -32,11 +32,11 @@ import torch.nn.functional as F
 from vidstyle.colour import luma_torch, luminance_image, match_color, preserve_luminance
 from vidstyle.errors import InvalidInputError, InvalidOptionError, ShapeError
 from vidstyle.frame import to_float32
-from vidstyle.losses import StyleLoss, content_loss, long_term_temporal_loss, tv_loss
+from vidstyle.losses import STYLE_LOSS_SCALE, GainContentLoss, content_loss, long_term_temporal_loss, make_style_loss, tv_loss
 from vidstyle.options.spec import OptionValueError
 from vidstyle.stylize.optim_config import OptimConfig, OptimProgress, OptimResult
 
-__all__ = ["DEFAULT_CONFIG", "LevelResult", "StyleOptimizer", "default_layers", "optimize_image"]
+__all__ = ["DEFAULT_CONFIG", "LevelResult", "StyleOptimizer", "default_layers", "mrf_layers", "optimize_image"]
 
 #: the default settings (frozen)
 DEFAULT_CONFIG = OptimConfig()
@@ -85,6 +85,15 @@ def default_layers(available: Sequence[str]) -> tuple[str, tuple[str, ...]]:
     if relus[-1] not in style:
         style.append(relus[-1])
     return content, tuple(style)
+
+
+def mrf_layers(available: Sequence[str]) -> tuple[str, ...]:
+    """The MRF loss's layers: Li & Wand's relu3_1 and relu4_1 with the full VGG19, relu2_1 and relu3_1
+    on the conv1–3 prefix (else the deepest two ``reluN_1``)."""
+    firsts = [name for name in available if name.startswith("relu") and name.endswith("_1")]
+    if "relu4_1" in firsts:
+        return ("relu3_1", "relu4_1")
+    return tuple(firsts[-2:]) if firsts else default_layers(available)[1]
 
 
 def _available_layers(state: Any) -> list[str]:
@@ -159,6 +168,17 @@ class StyleOptimizer:
             (``$VIDSTYLE_VGG_WEIGHTS``, else torchvision's download).
         vgg_convention: input convention of a local weights file whose metadata does not say.
         device: torch device (``None``: CUDA when available, else CPU).
+        style_mattes: per style image, the matte of its region on the output (``H×W`` in [0, 1],
+            any size with the output's aspect ratio): one style per region through guided Gram
+            matrices (Gatys et al. 2017; ``style_loss`` gram). Give every style a matte or none.
+        style_maps, content_map: semantic maps as one-hot label masks (K×H×W arrays, one per style
+            image at its aspect ratio, and the content's; :func:`vidstyle.stylize.guides.map_labels`):
+            MRF matching guided by the maps (Champandard 2016; ``style_loss`` mrf).
+        gain_reference: a painted portrait aligned to the content (``H×W×3``, the content's size;
+            :func:`vidstyle.stylize.portrait.plan_portrait`): the content loss becomes Selim et al.'s
+            gain-map loss (:class:`~vidstyle.losses.GainContentLoss`) on :func:`mrf_layers` (relu2_1 and
+            relu3_1 on the conv1–3 prefix) — the photo's features times the clamped ratio of the
+            painting's to the photo's.
     """
 
     def __init__(
@@ -167,6 +187,10 @@ class StyleOptimizer:
         styles: Sequence[np.ndarray | torch.Tensor],
         style_mix: Sequence[float] | None = None,
         config: OptimConfig = DEFAULT_CONFIG,
+        style_mattes: Sequence[np.ndarray | torch.Tensor] | None = None,
+        style_maps: Sequence[np.ndarray | torch.Tensor] | None = None,
+        content_map: np.ndarray | torch.Tensor | None = None,
+        gain_reference: np.ndarray | torch.Tensor | None = None,
         vgg: Any = None,
         vgg_convention: str | None = None,
         device: str | torch.device | None = None,
@@ -187,6 +211,8 @@ class StyleOptimizer:
         available = _available_layers(state)
         d_content, d_style = default_layers(available)
         self.content_layer = config.content_layer or d_content
+        if config.style_loss == "mrf" and not config.style_layers:
+            d_style = mrf_layers(available)
         self.style_layers = tuple(config.style_layers or d_style)
         if config.style_layer_weights is not None and len(config.style_layer_weights) != len(self.style_layers):
             raise InvalidOptionError(
@@ -194,17 +220,47 @@ class StyleOptimizer:
             )
         lw = config.style_layer_weights or (1.0,) * len(self.style_layers)
         self.layer_weights = dict(zip(self.style_layers, (float(w) for w in lw)))
-        layers = list(dict.fromkeys([self.content_layer, *self.style_layers]))
+        #: the layers of the portrait gain-map content loss (empty without a gain reference)
+        self.gain_layers = mrf_layers(available) if gain_reference is not None else ()
+        layers = list(dict.fromkeys([self.content_layer, *self.style_layers, *self.gain_layers]))
         self.vgg = VGGFeatures(layers=layers, state=state, pooling=config.pooling).to(self.device)
         self.vgg_source = state.source
         self.styles = [_to_tensor(s, what=f"style image {i + 1}").to(self.device) for i, s in enumerate(styles)]
         self.style_mix = list(style_mix) if style_mix is not None else None
-        self._targets: dict[tuple[Any, ...], StyleLoss] = {}
+        self.gain_reference = None if gain_reference is None else _to_tensor(gain_reference, what="gain reference").to(self.device)
+        self.style_mattes = self._guides(style_mattes, styles, "style_mattes", matte=True)
+        self.style_maps = self._guides(style_maps, styles, "style_maps", matte=False)
+        self.content_map = None if content_map is None else torch.as_tensor(np.asarray(content_map, np.float32))[None].to(self.device)
+        if self.style_mattes is not None and config.style_loss != "gram":
+            raise OptionValueError("style_loss", f"per-region styles (STYLE@MATTE) use the Gram loss; drop "
+                                                 f"`style_loss` {config.style_loss}", also=("style",))
+        if (self.style_maps is None) != (self.content_map is None):
+            raise OptionValueError("style_map", "semantic maps need both `style_map` and `content_map`",
+                                   also=("content_map",))
+        if self.style_maps is not None and config.style_loss != "mrf":
+            raise OptionValueError("style_loss", f"semantic maps guide the mrf loss; use `style_loss` mrf, not "
+                                                 f"{config.style_loss}", also=("style_map",))
+        #: β is multiplied by this for the chosen loss (vidstyle.losses.select.STYLE_LOSS_SCALE)
+        self.style_loss_scale = STYLE_LOSS_SCALE[config.style_loss]
+        self._targets: dict[tuple[Any, ...], torch.nn.Module] = {}
+
+    def _guides(self, guides: Sequence[Any] | None, styles: Sequence[Any], name: str, *,
+                matte: bool) -> list[torch.Tensor] | None:
+        if guides is None:
+            return None
+        if len(guides) != len(styles):
+            raise OptionValueError(name, f"{len(guides)} {name} for {len(styles)} style images; give one each")
+        out = []
+        for g in guides:
+            t = torch.as_tensor(np.asarray(g, np.float32)) if not isinstance(g, torch.Tensor) else g.float()
+            out.append((t[None, None] if matte and t.ndim == 2 else t[None] if t.ndim == 3 else t).to(self.device))
+        return out
 
     # -- targets ---------------------------------------------------------------------------------
 
-    def style_target(self, size: tuple[int, int], *, color_ref: torch.Tensor | None = None, key: Any = None) -> StyleLoss:
-        """The style loss for an output of ``size`` (cached by size and ``key``).
+    def style_target(self, size: tuple[int, int], *, color_ref: torch.Tensor | None = None,
+                     key: Any = None) -> torch.nn.Module:
+        """The style loss (``config.style_loss``) for an output of ``size`` (cached by size and ``key``).
 
         Each style image is resized to ``style_scale`` × the output's long side; with colour
         preservation it is first converted (luminance, matched to ``color_ref``'s mean and spread)
@@ -229,7 +285,12 @@ class StyleOptimizer:
                     st = y.clamp(0.0, 1.0).expand(-1, 3, -1, -1)
                 f = self.vgg(st)
                 feats.append({k: f[k] for k in self.style_layers})
-        loss = StyleLoss(style_features=feats, mix=self.style_mix, layer_weights=self.layer_weights).to(self.device)
+        mattes = None if self.style_mattes is None else [
+            F.interpolate(m, size=tuple(size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+            for m in self.style_mattes]
+        loss = make_style_loss(cfg.style_loss, style_features=feats, mix=self.style_mix,
+                               layer_weights=self.layer_weights, mattes=mattes, style_maps=self.style_maps,
+                               content_map=self.content_map, map_weight=cfg.map_weight).to(self.device)
         if len(self._targets) > 8:
             self._targets.clear()
         self._targets[cache_key] = loss
@@ -281,7 +342,7 @@ class StyleOptimizer:
         *,
         init: torch.Tensor,
         iterations: int,
-        style: StyleLoss,
+        style: torch.nn.Module,
         temporal: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
         temporal_weight: float = 0.0,
         tolerance: float | None = None,
@@ -309,8 +370,14 @@ class StyleOptimizer:
         cfg = self.config
         tol = cfg.tolerance if tolerance is None else tolerance
         t0 = clock() if t0 is None else t0
+        gain: GainContentLoss | None = None
         with torch.no_grad():
-            target = self.vgg(self.prepare_content(content))[self.content_layer].detach()
+            content_feats = self.vgg(self.prepare_content(content))
+            target = content_feats[self.content_layer].detach()
+            if self.gain_reference is not None:
+                ref = self.vgg(self.prepare_content(_resize(self.gain_reference, tuple(content.shape[-2:]))))
+                gain = GainContentLoss(content_features={k: content_feats[k] for k in self.gain_layers},
+                                       style_features={k: ref[k] for k in self.gain_layers})
         warped = [w.detach() * 255.0 for w, _ in temporal]
         masks = [m.detach() for _, m in temporal]
         use_tmp = bool(temporal) and temporal_weight > 0
@@ -318,8 +385,11 @@ class StyleOptimizer:
         def evaluate(img: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
             feats = self.vgg(img)
             terms: dict[str, torch.Tensor] = {}
-            terms["content"] = cfg.content_weight * content_loss(feats[self.content_layer], target)
-            terms["style"] = cfg.style_weight * style(feats)
+            if gain is not None:
+                terms["content"] = cfg.content_weight * gain(feats)
+            else:
+                terms["content"] = cfg.content_weight * content_loss(feats[self.content_layer], target)
+            terms["style"] = (cfg.style_weight * self.style_loss_scale) * style(feats)
             if cfg.tv_weight > 0:
                 terms["tv"] = cfg.tv_weight * tv_loss(img * 255.0)
             if use_tmp:
