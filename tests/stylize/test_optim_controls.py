@@ -148,11 +148,15 @@ def test_style_option_parses_mattes_and_keeps_weights():
     s = parse_styles(["a.jpg@left.png:0.3", "b.jpg@right.png"], "style")
     assert [(x.path, x.weight, x.matte) for x in s] == [("a.jpg", 0.3, "left.png"), ("b.jpg", 1.0, "right.png")]
     assert parse_styles("a.jpg", "style")[0].matte is None
+    # the weight before the matte reads the same
+    assert parse_styles("a.jpg:0.3@left.png", "style")[0] == s[0]
     with pytest.raises(InvalidOptionError, match="every style image a region matte"):
-        parse_styles(["a.jpg@m.png", "b.jpg"], "style")
-    with pytest.raises(InvalidOptionError, match="optim back end"):
-        StylizeOptions(backend="arbitrary", style=["a.jpg@m.png"])
+        StylizeOptions(backend="optim", style=["a.jpg@m.png", "b.jpg"])
+    with pytest.raises(InvalidOptionError, match="optim and arbitrary back ends"):
+        StylizeOptions(backend="feedforward", style=["a.jpg@m.png"])
     assert StylizeOptions(backend="optim", style=["a.jpg@m.png"]).style[0].matte == "m.png"
+    # the arbitrary back end lets unmatted paintings fill what no matte covers
+    assert [x.matte for x in StylizeOptions(backend="arbitrary", style=["a.jpg@m.png", "b.jpg"]).style] == ["m.png", None]
 
 
 def test_optim_options_resolve_the_style_loss_and_check_maps():

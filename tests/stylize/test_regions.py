@@ -57,8 +57,8 @@ def test_back_ends_without_regions_or_rotation_say_so(tmp_path: Path) -> None:
 
     with pytest.raises(OptionValueError, match="style_rotate turns the painting"):
         StylizeOptions(style_rotate=30)
-    with pytest.raises(OptionValueError, match=r"per-region styles \(a.jpg@m.png\) work with the arbitrary back end"):
-        build_stages(backend="optim", style="a.jpg@m.png", device="cpu", stabilize=0)
+    with pytest.raises(OptionValueError, match=r"per-region styles \(STYLE@MATTE\) work with the optim and arbitrary"):
+        build_stages(backend="feedforward", style="a.jpg@m.png", device="cpu", stabilize=0)
 
 
 # ------------------------------------------------------------------------------------------ formulas
