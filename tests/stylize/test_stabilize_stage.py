@@ -106,3 +106,28 @@ def test_the_file_pipeline_stabilises_in_its_own_stage_on_the_cpu() -> None:
         assert [s.name for s in build_stages(device="cpu", stabilize=0.0, threads=1)] == ["stylize"]
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_resample_gets_the_input_frame_as_its_guide(dtype: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both places that stabilise (the stylize stage and the stage of its own) hand the tracker the
+    frame's input picture, as float32 in 0..1, for its drift check; the two give the same output."""
+    from vidstyle.stylize import resample
+
+    images, flow, cons = _sequence(dtype, n=4)
+    seen: list[np.ndarray | None] = []
+    step = resample.TextureTracker.step
+
+    def spy(self, new, **kw):
+        seen.append(kw.get("guide"))
+        return step(self, new, **kw)
+
+    monkeypatch.setattr(resample.TextureTracker, "step", spy)
+    inside = _chain([_net(stabilize=0.85, stabilizer="resample")], frames_with_flow(images, flow, cons))
+    split = _chain([_net(stabilize=0.0, raw_output=True), StabilizeStage(strength=0.85, method="resample")],
+                   frames_with_flow(images, flow, cons))
+    assert len(seen) == 8 and all(g is not None and g.dtype == np.float32 for g in seen)
+    expected = images[2].astype(np.float32) / np.float32(np.iinfo(dtype).max if dtype != np.float32 else 1.0)
+    np.testing.assert_allclose(seen[2], expected, atol=1e-6)
+    for a, b in zip(inside, split):
+        np.testing.assert_array_equal(a.stylized, b.stylized)

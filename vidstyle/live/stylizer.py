@@ -277,7 +277,7 @@ class LiveStylizer:
                     None, None
                 ].to(y.device)
         y = stage.stabilizer.step(
-            y, flow_bwd=flow, consistency=cons, scene_cut=frame.scene_cut, warp_error=err
+            y, flow_bwd=flow, consistency=cons, scene_cut=frame.scene_cut, warp_error=err, guide=frame.image
         )
         frame.stylized = tensor_to_image(y[0], frame.image.dtype)
         return [frame]

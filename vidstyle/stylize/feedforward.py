@@ -263,7 +263,7 @@ class FeedForwardStage:
                 cons = None if f.consistency is None else torch.from_numpy(np.ascontiguousarray(f.consistency))[None, None].to(y.device)
                 err = None if f.warp_error is None else torch.from_numpy(np.ascontiguousarray(f.warp_error))[None, None].to(y.device)
                 y = self.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut, warp_error=err,
-                                         index=f.frame_number)
+                                         index=f.frame_number, guide=f.image)
             if self.raw_output:
                 f.stylized = y[0].detach().float().cpu().permute(1, 2, 0).numpy()
             else:

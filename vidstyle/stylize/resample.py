@@ -10,12 +10,17 @@ and coordinates in that frame. Each frame
    (bilinear on the smooth coordinate field; nearest where neighbouring pixels come from different
    sources), and the texture is sampled **once** from its source frame with a sharp kernel (bicubic or
    Lanczos), never from an earlier output;
-2. a pixel is regenerated — source ``t``, coordinates ``x`` — where the consistency mask rejects it,
-   where the tracked colour disagrees with the fresh output at a coarse scale (``tolerance``), where its
-   track has stretched or shrunk by more than ``max_stretch`` in area (zoom), or when it has been
-   tracked for its lifetime. The lifetime follows the strength, ``1/(1 − strength)`` frames (the time
-   constant of an exponential blend of that strength) up to ``max_age``, jittered per pixel by a
-   smooth random field so that patches refresh at different times;
+2. a pixel is regenerated — source ``t``, coordinates ``x`` — where the consistency mask rejects it
+   (at once), and by a crossfade where the track is wrong or worn: with a *guide* (the input frame), where
+   the input's low-passed luminance where the track started differs from the input now by more than
+   ``drift`` (the composed flows lost the content; the output's own disagreement is the flicker to remove,
+   so it is not used then); without a guide, where the tracked colour disagrees with the fresh output at
+   a coarse scale (``tolerance``, a restart); where the track field's Jacobian, averaged over a 9×9
+   patch, deviates from the identity by more than ``tear`` (fast non-rigid motion tears and folds the
+   texture); where its track has stretched or shrunk by more than ``max_stretch`` in area (zoom); or when
+   it has been tracked for its lifetime. The lifetime follows the strength, ``1/(1 − strength)`` frames
+   (the time constant of an exponential blend of that strength) up to ``max_age``, jittered per pixel by
+   a smooth random field so that patches refresh at different times;
 3. a refresh is a crossfade over a few frames from the old track to the new one (both tracked, so the
    crossfade itself does not flicker), spatially feathered where it comes from the mask; the mix's
    local high-frequency energy is set to the weighted energy of its two layers (a variance-preserving
@@ -36,7 +41,7 @@ import numpy as np
 from vidstyle.errors import ShapeError
 
 __all__ = ["TextureTracker", "ResampleSettings", "KERNELS", "DEFAULT_MAX_AGE", "DEFAULT_TOLERANCE",
-           "DEFAULT_MAX_STRETCH", "DEFAULT_KERNEL", "lifetime"]
+           "DEFAULT_MAX_STRETCH", "DEFAULT_KERNEL", "DEFAULT_DRIFT", "DEFAULT_TEAR", "lifetime"]
 
 #: sampling kernels of the texture (``cv2.remap``)
 KERNELS = {"bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
@@ -48,6 +53,12 @@ DEFAULT_MAX_AGE = 12
 DEFAULT_TOLERANCE = 0.08
 #: area ratio of a track's source footprint beyond which it is refreshed (zoom)
 DEFAULT_MAX_STRETCH = 1.4
+#: with a guide (the input frame): low-passed luminance difference (0..1) between the input where a track
+#: started and the input now, above which the track is refreshed by a crossfade
+DEFAULT_DRIFT = 0.04
+#: mean deviation of the track field's Jacobian from the identity over a 9×9 patch (|∂p/∂x − I|, four
+#: terms) above which the patch is refreshed by a crossfade: the composed flows tore or folded the texture
+DEFAULT_TEAR = 0.3
 #: longest crossfade of a refresh, frames
 MAX_FADE = 4
 _PAD = 4  # replicate border of each ring slot: Lanczos reads 3 px before and 4 after
@@ -74,6 +85,8 @@ class ResampleSettings:
     max_stretch: float = DEFAULT_MAX_STRETCH
     kernel: str = DEFAULT_KERNEL
     seed: int = 0
+    drift: float = DEFAULT_DRIFT
+    tear: float = DEFAULT_TEAR
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -83,9 +96,10 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
 class TextureTracker:
     """Per-pixel texture tracks over a ring buffer of network outputs (see the module docstring).
 
-    ``step(new, flow_bwd=..., consistency=..., strength=..., scene_cut=...)`` takes one ``H×W×3``
-    float32 output in [0, 1], the ``2×H×W`` backward flow and the ``H×W`` mask in [0, 1] (or ``None``
-    for the first frame) and returns the stabilised frame. Scene cuts, size changes, a missing flow and
+    ``step(new, flow_bwd=..., consistency=..., strength=..., scene_cut=..., guide=...)`` takes one
+    ``H×W×3`` float32 output in [0, 1], the ``2×H×W`` backward flow and the ``H×W`` mask in [0, 1] (or
+    ``None`` for the first frame), optionally the input frame (``H×W×3`` or ``H×W`` float32 in 0..1) as the
+    guide of the drift check, and returns the stabilised frame. Scene cuts, size changes, a missing flow and
     strength 0 restart from ``new``.
     """
 
@@ -104,6 +118,8 @@ class TextureTracker:
         #: H×W×4: source frame of a and b, progress of the crossfade a→b (0 = none), and a key that differs
         #: between neighbours with different sources
         self.meta: np.ndarray | None = None
+        #: H×W×2: the guide's (input's) low-passed luminance where tracks a and b started
+        self.lum: np.ndarray | None = None
 
     # -- state ---------------------------------------------------------------------------------------
     def _layout(self, h: int, w: int) -> None:
@@ -135,7 +151,13 @@ class TextureTracker:
             new, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REPLICATE)
         return self.grid + np.array([ox, oy], np.float32)
 
-    def _restart(self, new: np.ndarray) -> np.ndarray:
+    def _guide_luma(self, guide: np.ndarray | None) -> np.ndarray | None:
+        if guide is None:
+            return None
+        g = cv2.cvtColor(np.asarray(guide, np.float32), cv2.COLOR_RGB2GRAY) if guide.ndim == 3 else guide
+        return _blur(g.astype(np.float32, copy=False), _ERR_SIGMA)
+
+    def _restart(self, new: np.ndarray, g: np.ndarray | None = None) -> np.ndarray:
         h, w = new.shape[:2]
         if self.shape != (h, w):
             self._layout(h, w)
@@ -144,6 +166,7 @@ class TextureTracker:
         self.track_a = self._store(new)
         self.track_b = self.track_a.copy()
         self.meta = np.zeros((h, w, 4), np.float32)
+        self.lum = None if g is None else cv2.merge([g, g])
         return new
 
     def _sample(self, track: np.ndarray) -> np.ndarray:
@@ -159,13 +182,14 @@ class TextureTracker:
 
     # -- one frame -------------------------------------------------------------------------------------
     def step(self, new: np.ndarray, *, flow_bwd: np.ndarray | None, consistency: np.ndarray | None,
-             strength: float, scene_cut: bool = False) -> np.ndarray:
+             strength: float, scene_cut: bool = False, guide: np.ndarray | None = None) -> np.ndarray:
         if new.ndim != 3 or new.shape[2] != 3 or new.dtype != np.float32:
             raise ShapeError(f"resample stabiliser: expected an H×W×3 float32 frame, got {new.shape} {new.dtype}")
         h, w = new.shape[:2]
+        g = self._guide_luma(guide)
         if (strength <= 0.0 or flow_bwd is None or consistency is None or scene_cut or self.shape != (h, w)
                 or self.track_a is None):
-            return self._restart(new)
+            return self._restart(new, g)
         if flow_bwd.shape != (2, h, w) or consistency.shape != (h, w):
             raise ShapeError(f"resample stabiliser: flow {flow_bwd.shape} / mask {consistency.shape} do not match {w}×{h}")
         s = self.settings
@@ -178,6 +202,7 @@ class TextureTracker:
         track_a = cv2.remap(self.track_a, maps, None, lin, borderMode=rep)
         track_b = cv2.remap(self.track_b, maps, None, lin, borderMode=rep)
         meta = cv2.remap(self.meta, maps, None, near, borderMode=rep)
+        lum = None if (g is None or self.lum is None) else cv2.remap(self.lum, maps, None, lin, borderMode=rep)
         # where neighbours come from different sources their coordinates do not interpolate: there, take
         # the nearest pixel's track moved by the sub-pixel remainder (its Jacobian taken as 1). Detected as
         # a disagreement of the two by more than half a pixel (a smooth track field agrees to well below)
@@ -199,6 +224,8 @@ class TextureTracker:
         if done.size:
             _put(track_a, track_b, done)
             _put(meta, meta, done, (0, 1))
+            if lum is not None:
+                _put(lum, lum, done, (0, 1))
             a.reshape(-1)[done] = 0.0
         sample_a = self._sample(track_a)
         fading = a > 0
@@ -215,11 +242,12 @@ class TextureTracker:
         # of another texture for the whole life of its track (blurred rejection below 0.3 is ignored)
         reject = 1.0 - _blur(np.clip(consistency.astype(np.float32, copy=False), 0.0, 1.0), _FEATHER)
         reject = np.clip((reject - np.float32(0.3)) * np.float32(1.0 / 0.4), 0.0, 1.0)
-        hw2 = (max(1, w // 2), max(1, h // 2))
-        diff = _blur(cv2.resize(mix - new, hw2, interpolation=cv2.INTER_AREA), _ERR_SIGMA / 2)
-        err = cv2.resize(np.sqrt(cv2.transform(np.square(diff), np.full((1, 3), 1.0 / 3.0, np.float32))), (w, h),
-                         interpolation=cv2.INTER_LINEAR)
-        np.maximum(reject, np.clip(err * np.float32(1.0 / s.tolerance) - 1.0, 0.0, 1.0), out=reject)
+        if lum is None:  # no guide: the output's colour disagreement (at half size) restarts the track
+            hw2 = (max(1, w // 2), max(1, h // 2))
+            diff = _blur(cv2.resize(mix - new, hw2, interpolation=cv2.INTER_AREA), _ERR_SIGMA / 2)
+            err = cv2.resize(np.sqrt(cv2.transform(np.square(diff), np.full((1, 3), 1.0 / 3.0, np.float32))),
+                             (w, h), interpolation=cv2.INTER_LINEAR)
+            np.maximum(reject, np.clip(err * np.float32(1.0 / s.tolerance) - 1.0, 0.0, 1.0), out=reject)
         age = np.float32(t) - src_a
         stale = (age >= self.slots - 2) | (fading & (t - src_b >= self.slots - 2))
         # tracks from outside the previous frame cannot be followed (as the mask's out-of-frame rule)
@@ -229,6 +257,10 @@ class TextureTracker:
         reject *= reject >= _MIN_REJECT
         limit = np.clip(self.phase * np.float32(life) + np.float32(0.5 * life), 1.0, s.max_age)
         trigger = (age >= limit) | self._stretched(track_a, meta[..., 3])
+        if lum is not None:  # the input moved away from where the track started: the flow was wrong
+            trigger |= np.abs(lum[..., 0] - g) > np.float32(s.drift)
+        if s.tear > 0:  # the composed flows tore or folded the texture in this patch
+            trigger |= self._torn(track_a, meta[..., 3]) > np.float32(s.tear)
         # a fading pixel restarts only when rejected strongly; a steady one starts fading where rejected
         restart = (reject >= 0.5) | (~fading & (reject > 0))
         begin = ~fading & trigger & ~restart
@@ -239,6 +271,8 @@ class TextureTracker:
                 _put(sample_a, sample_b, promote)
                 _put(meta, meta, promote, (0, 1))
                 _put(track_a, track_b, promote)
+                if lum is not None:
+                    _put(lum, lum, promote, (0, 1))
             flat_a = a.reshape(-1)
             begin_i, restart_i = np.flatnonzero(begin), np.flatnonzero(restart)
             flat_a[begin_i] = np.float32(1.0 / fade)
@@ -249,10 +283,14 @@ class TextureTracker:
             _put(sample_b, new, start_i)
             flat_meta[start_i, 1] = t
             _put(track_b, fresh, start_i)
+            if lum is not None:
+                lum.reshape(-1, 2)[start_i, 1] = g.reshape(-1)[start_i]
             hard = np.flatnonzero(reject >= 0.999)  # a full rejection regenerates at once
             _put(sample_a, new, hard)
             flat_meta[hard, 0] = t
             _put(track_a, fresh, hard)
+            if lum is not None:
+                lum.reshape(-1, 2)[hard, 0] = g.reshape(-1)[hard]
             flat_a[hard] = 0.0
             np.minimum(a, np.float32(1.0 - 1e-3), out=a)
         fading = a > 0
@@ -267,8 +305,29 @@ class TextureTracker:
         meta[..., 2] = a
         # exact while frames since the restart < 2¹⁸; only needs to differ between neighbouring tracks
         meta[..., 3] = src_a * np.float32(64.0) + (meta[..., 1] - src_a)
-        self.track_a, self.track_b, self.meta = track_a, track_b, meta
+        if lum is not None:
+            lb = lum[..., 0].copy()
+            lb.reshape(-1)[keep] = lum.reshape(-1, 2)[keep, 1]
+            lum[..., 1] = lb
+        elif g is not None:
+            lum = cv2.merge([g, g])
+        self.track_a, self.track_b, self.meta, self.lum = track_a, track_b, meta, lum
         return np.clip(out, 0.0, 1.0, out=out)
+
+    def _torn(self, track: np.ndarray, key: np.ndarray) -> np.ndarray:
+        """Mean deviation of the track field's local Jacobian from the identity over 9×9 patches
+        (neighbours from one source only): where the composed flows tore or folded the texture."""
+        h, w = track.shape[:2]
+        dev = np.zeros((h, w), np.float32)
+        dx = track[:, 1:] - track[:, :-1]
+        same = (key[:, 1:] == key[:, :-1])
+        ex = (np.abs(dx[..., 0] - 1.0) + np.abs(dx[..., 1])) * same
+        dy = track[1:] - track[:-1]
+        same_y = (key[1:] == key[:-1])
+        ey = (np.abs(dy[..., 1] - 1.0) + np.abs(dy[..., 0])) * same_y
+        dev[:, :-1] += ex
+        dev[:-1] += ey
+        return cv2.boxFilter(dev, -1, (9, 9), borderType=cv2.BORDER_REPLICATE)
 
     def _stretched(self, track: np.ndarray, key: np.ndarray) -> np.ndarray:
         """Where the track's footprint has grown or shrunk beyond ``max_stretch`` in area (at half size)."""

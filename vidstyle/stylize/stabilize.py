@@ -76,6 +76,7 @@ class StabilizeStage:
             scene_cut=frame.scene_cut,
             warp_error=tensor(frame.warp_error, (None, None)),
             index=frame.frame_number,
+            guide=frame.image,
         )
         frame.stylized = tensor_to_image(out[0], frame.image.dtype)
         return [frame]

@@ -312,7 +312,10 @@ class Stabilizer:
     is sampled once from the network output it was generated in, and refreshed after
     ``1/(1 − strength)`` frames, at most ``max_age``, or where the mask rejects it, its tracked colour
     differs from the fresh output by more than ``tolerance`` or its footprint stretched by more than
-    ``max_stretch``; ``kernel`` ``"bicubic"`` or ``"lanczos"``). ``restore_detail``, ``interpolation``,
+    ``max_stretch``; ``kernel`` ``"bicubic"`` or ``"lanczos"``). With ``step(guide=...)`` (the input
+    frame, as the pipeline's stages pass it) a track is refreshed by a crossfade where the input's
+    low-passed luminance drifted by more than ``drift`` from where the track started, instead of where the
+    output's colour disagrees; ``tear`` refreshes patches whose track field tore (0 = off). ``restore_detail``, ``interpolation``,
     ``detail`` and ``mid_bands`` apply to ``blend`` only. ``resample`` works on one frame (N = 1) at a
     time, on the CPU with OpenCV (other devices and dtypes are converted there and back).
     """
@@ -320,7 +323,8 @@ class Stabilizer:
     def __init__(self, *, strength: float | Curve = DEFAULT_STRENGTH, restore_detail: bool = True, interpolation: str = "bicubic",
                  detail: float = DEFAULT_DETAIL, mid_bands: tuple[tuple[float, float], ...] = DEFAULT_MID_BANDS,
                  confirm: float = DEFAULT_CONFIRM, method: str = DEFAULT_METHOD, max_age: int | None = None,
-                 tolerance: float | None = None, max_stretch: float | None = None, kernel: str | None = None) -> None:
+                 tolerance: float | None = None, max_stretch: float | None = None, kernel: str | None = None,
+                 drift: float | None = None, tear: float | None = None) -> None:
         from vidstyle.options.curve import Curve
         from vidstyle.options.spec import OptionValueError
         from vidstyle.stylize import resample
@@ -353,6 +357,8 @@ class Stabilizer:
             tolerance=resample.DEFAULT_TOLERANCE if tolerance is None else tolerance,
             max_stretch=resample.DEFAULT_MAX_STRETCH if max_stretch is None else max_stretch,
             kernel=resample.DEFAULT_KERNEL if kernel is None else kernel,
+            drift=resample.DEFAULT_DRIFT if drift is None else drift,
+            tear=resample.DEFAULT_TEAR if tear is None else tear,
         )
         if not (isinstance(settings.max_age, int) and 1 <= settings.max_age <= 120):
             raise OptionValueError("max_age", f"max_age must be an integer in [1, 120], got {settings.max_age!r}")
@@ -360,6 +366,10 @@ class Stabilizer:
             raise OptionValueError("tolerance", f"tolerance must be in (0, 1], got {settings.tolerance}")
         if not settings.max_stretch > 1.0:
             raise OptionValueError("max_stretch", f"max_stretch must be > 1, got {settings.max_stretch}")
+        if not 0.0 < settings.drift <= 1.0:
+            raise OptionValueError("drift", f"drift must be in (0, 1], got {settings.drift}")
+        if not settings.tear >= 0.0:
+            raise OptionValueError("tear", f"tear must be >= 0 (0 = off), got {settings.tear}")
         if settings.kernel not in resample.KERNELS:
             raise OptionValueError("kernel", f"kernel must be one of {', '.join(resample.KERNELS)}, got {settings.kernel!r}")
         #: the resample method's state (``None`` with ``method="blend"``)
@@ -380,9 +390,11 @@ class Stabilizer:
         scene_cut: bool = False,
         warp_error: torch.Tensor | None = None,
         index: float | None = None,
+        guide: np.ndarray | None = None,
     ) -> torch.Tensor:
         """Stabilise ``new`` (N×3×H×W) against the previous output; ``index`` is the frame number a
-        keyframed strength is sampled at."""
+        keyframed strength is sampled at; ``guide`` the input frame (H×W×3 uint8, uint16 or float 0..1;
+        used by ``resample`` only, ignored when its size differs from the output's)."""
         if self.curve is not None and index is not None:
             self.strength = self.curve.at(index)
         prev = self.previous
@@ -392,7 +404,7 @@ class Stabilizer:
             confirmed = (warp_error.reshape(consistency.shape) < self.confirm).to(consistency.dtype)
             consistency = torch.maximum(consistency, confirmed)
         if self.tracker is not None:
-            return self._step_resample(new, flow_bwd, consistency, scene_cut)
+            return self._step_resample(new, flow_bwd, consistency, scene_cut, guide)
         if (
             self.strength == 0.0
             or prev is None
@@ -413,7 +425,7 @@ class Stabilizer:
         return out
 
     def _step_resample(self, new: torch.Tensor, flow_bwd: torch.Tensor | None, consistency: torch.Tensor | None,
-                       scene_cut: bool) -> torch.Tensor:
+                       scene_cut: bool, guide: np.ndarray | None = None) -> torch.Tensor:
         """:class:`~vidstyle.stylize.resample.TextureTracker` on one frame; returns an N×C×H×W view of
         H×W×C memory on ``new``'s device and dtype."""
         if new.ndim != 4 or new.shape[0] != 1 or new.shape[1] != 3:
@@ -428,7 +440,7 @@ class Stabilizer:
             flow = np.ascontiguousarray(flow_bwd.reshape(2, h, w).detach().to("cpu", torch.float32).numpy())
             cons = np.ascontiguousarray(consistency.reshape(h, w).detach().to("cpu", torch.float32).numpy())
         out = self.tracker.step(image, flow_bwd=flow, consistency=cons, strength=float(self.strength),
-                                scene_cut=scene_cut)
+                                scene_cut=scene_cut, guide=_guide_float(guide, (h, w)))
         result = torch.from_numpy(out).permute(2, 0, 1)[None]
         if result.device != new.device or result.dtype != new.dtype:
             result = result.to(new.device, new.dtype)
@@ -449,6 +461,21 @@ class Stabilizer:
             strength=self.strength, feather=1.0, detail=self.detail, mid_bands=self.mid_bands,
         )
         return torch.from_numpy(out).permute(2, 0, 1)[None]
+
+
+def _guide_float(guide: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
+    """The input frame (H×W×3 uint8/uint16/float) as float32 in 0..1, or ``None`` when absent or of
+    another size than the output (e.g. a model that changes the size)."""
+    if guide is None:
+        return None
+    g = np.asarray(guide)
+    if g.shape[:2] != size:
+        return None
+    if g.dtype == np.uint8:
+        return g.astype(np.float32) * np.float32(1.0 / 255.0)
+    if g.dtype == np.uint16:
+        return g.astype(np.float32) * np.float32(1.0 / 65535.0)
+    return g.astype(np.float32, copy=False)
 
 
 def _hwc_eligible(x: torch.Tensor) -> bool:
