@@ -173,7 +173,7 @@ def quality(args: argparse.Namespace) -> list[dict]:
             models = {}
             train_s = {}
             for mode in args.modes.split(","):
-                opts = KeyframeOptions(keys=keyset.keys, blend=mode, max_steps=args.steps, time_budget=1000.0,
+                opts = KeyframeOptions(keys=keyset.keys, keyframe_blend=mode, max_steps=args.steps, time_budget=1000.0,
                                        guides=args.guides)
                 loss = loss_network(weight=opts.perceptual_weight, vgg_weights=vgg_path, vgg_convention=None,
                                     note=print)

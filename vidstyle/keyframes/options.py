@@ -93,9 +93,9 @@ class KeyframeOptions:
     guides: tuple[str, ...] = option((), kind="custom", parse=parse_guides, group="keyframes", metavar="G,...",
                                      help="input guides besides the frame: position (x, y of the pixel), tracked "
                                           "(coordinates carried along the optical flow); default: the frame alone")
-    blend: str = option("joint", kind="choice", choices=BLEND_MODES, group="keyframes",
-                        help="joint: one network trained on all keyframes (default, measured better); distance: one "
-                             "network per keyframe, outputs blended by temporal distance")
+    keyframe_blend: str = option("joint", kind="choice", choices=BLEND_MODES, group="keyframes", flag="--blend",
+                                 help="joint: one network trained on all keyframes (default); distance: one network "
+                                      "per keyframe, outputs blended by temporal distance")
     patch_size: int = option(32, kind="int", minimum=16, maximum=256, group="keyframe training", metavar="PX",
                              help="side of the random training patches (Texler et al.: 32)")
     patch_batch: int = option(16, kind="int", minimum=1, maximum=512, group="keyframe training", metavar="N",
@@ -110,8 +110,9 @@ class KeyframeOptions:
                                 help="stop training after this many minutes (it usually stops earlier, at a plateau)")
     patience: int = option(400, kind="int", minimum=10, group="keyframe training", metavar="N",
                            help="plateau: stop when the loss's moving average has not improved by 1%% in N steps")
-    preview: str | None = option(None, kind="path", group="keyframe training", metavar="PATH", affects_output=False,
-                                 help="write a preview image (frame | painted | network) while training")
+    training_preview: str | None = option(None, kind="path", group="keyframe training", metavar="PATH",
+                                          affects_output=False, flag="--preview",
+                                          help="write a preview image (frame | painted | network) while training")
     save_model: str | None = option(None, kind="path", group="keyframe model", metavar="PATH", affects_output=False,
                                     help="save the trained network (.safetensors, with a .json/.md card) for reuse")
     keyframe_model: str | None = option(None, kind="path", group="keyframe model", metavar="PATH", flag="--model",

@@ -189,11 +189,11 @@ def train_keyframe_model(keyset: KeyframeSet, *, options: KeyframeOptions, seed:
                          device: torch.device | str = "cpu", loss: KeyframeLoss,
                          progress: Callable[[TrainProgress], None] | None = None,
                          input_name: str = "") -> KeyframeModel:
-    """Train the model of ``options.blend`` on ``keyset``: one network on all keyframes (``joint``) or one per
-    keyframe (``distance``; the time budget is shared between them). Writes ``options.preview`` as it goes."""
+    """Train the model of ``options.keyframe_blend`` on ``keyset``: one network on all keyframes (``joint``) or one per
+    keyframe (``distance``; the time budget is shared between them). Writes ``options.training_preview`` as it goes."""
     device = torch.device(device)
     guides = options.guides
-    groups = [list(range(len(keyset.keys)))] if options.blend == "joint" else [[i] for i in range(len(keyset.keys))]
+    groups = [list(range(len(keyset.keys)))] if options.keyframe_blend == "joint" else [[i] for i in range(len(keyset.keys))]
     budget = options.time_budget * 60.0 / len(groups)
     nets, steps, seconds, emas, stopped = [], 0, 0.0, [], []
     for n, group in enumerate(groups):
@@ -201,7 +201,7 @@ def train_keyframe_model(keyset: KeyframeSet, *, options: KeyframeOptions, seed:
         settings = TrainSettings(patch_size=options.patch_size, patch_batch=options.patch_batch,
                                  learning_rate=options.learning_rate, max_steps=options.max_steps,
                                  time_budget=budget, patience=options.patience, seed=seed + n)
-        preview = None if options.preview is None or n else _previewer(options.preview, pairs[0], device)
+        preview = None if options.training_preview is None or n else _previewer(options.training_preview, pairs[0], device)
         outcome = train_network(pairs, settings=settings, loss=loss, device=device, progress=progress,
                                 preview=preview, network=n, networks=len(groups))
         nets.append(outcome.net)
@@ -228,7 +228,7 @@ def train_keyframe_model(keyset: KeyframeSet, *, options: KeyframeOptions, seed:
         "made_with": "vidstyle keyframes",
     }
     return KeyframeModel(nets=[n.cpu() for n in nets], keys=tuple(k.index for k in keyset.keys), guides=guides,
-                         blend=options.blend, card=card)
+                         blend=options.keyframe_blend, card=card)
 
 
 def _previewer(path: str, pair: TrainingPair, device: torch.device) -> Callable[[Any], None]:
