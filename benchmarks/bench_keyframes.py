@@ -24,7 +24,8 @@ warping-error ratio (stabilised ÷ per-frame, dis-medium flows on the input) and
         [--guides ""] [--json out.json] [--picture docs/images/keyframes_cockatoo.jpg]
 
 Training runs a fixed number of steps (``--steps``; the plateau rule may stop it earlier), so the figures
-do not depend on how busy the machine is.
+do not depend on how busy the machine is; ``--steps 0`` trains with the defaults of ``vidstyle keyframes``
+(until the plateau, or 10 minutes).
 
 **Speed** (timing; run on a quiet machine): ``--speed`` prints, at 640×360 on ``--threads`` threads, the
 network's fps alone (frames through the network only) against the compute floor (its GFLOP per frame ÷ the
@@ -111,6 +112,12 @@ def warped_keyframe(frames: list[np.ndarray], painting: np.ndarray, *, src: int,
     return cv2.remap(painting, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE).clip(0, 1)
 
 
+def _log_progress(p) -> None:  # noqa: ANN001
+    if p.step % 100 == 0:
+        print(f"  network {p.network + 1}/{p.networks} step {p.step} loss {p.loss:.4f} avg {p.ema:.4f} "
+              f"{p.elapsed:.0f} s", file=sys.stderr, flush=True)
+
+
 def run_stages(stages: list, frames: list[np.ndarray]) -> list[np.ndarray]:
     out = []
     try:
@@ -173,12 +180,12 @@ def quality(args: argparse.Namespace) -> list[dict]:
             models = {}
             train_s = {}
             for mode in args.modes.split(","):
-                opts = KeyframeOptions(keys=keyset.keys, keyframe_blend=mode, max_steps=args.steps, time_budget=1000.0,
-                                       guides=args.guides)
+                limits = {"max_steps": args.steps, "time_budget": 1000.0} if args.steps else {}  # 0: the defaults
+                opts = KeyframeOptions(keys=keyset.keys, keyframe_blend=mode, guides=args.guides, **limits)
                 loss = loss_network(weight=opts.perceptual_weight, vgg_weights=vgg_path, vgg_convention=None,
                                     note=print)
                 t1 = time.perf_counter()
-                models[mode] = train_keyframe_model(keyset, options=opts, loss=loss)
+                models[mode] = train_keyframe_model(keyset, options=opts, loss=loss, progress=_log_progress)
                 train_s[mode] = time.perf_counter() - t1
                 tm0 = TemporalOptions(stabilize=0.0, flow="none") if "tracked" not in args.guides else TemporalOptions(stabilize=0.0)
                 outs = run_stages(build_keyframe_stages(models[mode], temporal=tm0), frames[: b + 1])
@@ -229,6 +236,7 @@ def write_picture(path: str, rows: list) -> None:
         cv2.putText(head, lab, (i * tw + 4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
     sheet = np.concatenate([head, *tiles], 0)
     cv2.imwrite(path, sheet[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
+    cv2.imwrite(str(Path(path).with_suffix(".png")), sheet[:, :, ::-1])  # lossless, to look at
     print(f"wrote {path}")
 
 
