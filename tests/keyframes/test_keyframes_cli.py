@@ -121,11 +121,12 @@ def test_same_aspect_painting_is_resized_with_a_note(capsys, shot) -> None:
     ("missing", ["keyframe 12", "does not exist"]),
     ("unreadable", ["keyframe 12", "not a readable image"]),
     ("model exists", ["--save-model", "exists"]),
+    ("preview folder", ["--preview", "cannot write into"]),
 ])
 def test_bad_input_is_one_line_and_leaves_nothing(capsys, shot, case: str, words: list[str]) -> None:
     d = shot["dir"]
     second = {"beyond": f"40:{shot['p12']}", "duplicate": f"12:{shot['p12']}", "missing": f"12:{d / 'nope.png'}",
-              "model exists": f"12:{shot['p12']}"}.get(case)
+              "model exists": f"12:{shot['p12']}", "preview folder": f"12:{shot['p12']}"}.get(case)
     if case == "duplicate":
         extra = ["--key", f"12:{shot['p0']}"]
     else:
@@ -139,6 +140,8 @@ def test_bad_input_is_one_line_and_leaves_nothing(capsys, shot, case: str, words
     if case == "model exists":
         (d / "look.safetensors").write_bytes(b"someone's model")
         extra = ["--save-model", str(d / "look")]
+    if case == "preview folder":
+        extra = ["--preview", str(d / "no_such_folder" / "p.png")]
     before = sorted(p.name for p in d.iterdir())
     code, err = _run(capsys, "keyframes", str(shot["clip"]), "--key", f"0:{shot['p0']}", "--key", second, *extra,
                      "-o", str(d / "out.mp4"), "--max-steps", "2", *FAST)

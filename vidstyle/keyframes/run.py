@@ -309,6 +309,8 @@ def stylize_with_keyframes(
         check_output(output, input_spec=input, overwrite=overwrite)
         if keyframes.save_model is not None:
             _check_model_path(keyframes.save_model, overwrite=overwrite)
+        if keyframes.training_preview is not None:
+            _check_preview_path(keyframes.training_preview)
         loss = loss_network(weight=keyframes.perceptual_weight, vgg_weights=st.vgg_weights,
                             vgg_convention=st.vgg_convention, note=tell)
         t0 = time.perf_counter()
@@ -334,3 +336,17 @@ def _check_model_path(path: str, *, overwrite: bool) -> None:
     if p.exists() and not overwrite:
         raise with_parameter(OutputExistsError(f"save_model: '{p}' exists; pass `overwrite` or choose another name"),
                              "save_model", also=("overwrite",))
+
+
+def _check_preview_path(path: str) -> None:
+    from vidstyle.errors import OutputError
+    from vidstyle.io.naming import with_parameter
+
+    p = Path(path)
+    if p.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"):
+        raise with_parameter(OutputError(f"training_preview: '{p}' needs an image extension (.png, .jpg)"),
+                             "training_preview")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise with_parameter(OutputError(f"training_preview: cannot write into {parent} (missing or not writable); "
+                                         "create it or choose another path"), "training_preview")
