@@ -107,7 +107,7 @@ class KeyframeOptions:
     max_steps: int = option(20000, kind="int", minimum=1, group="keyframe training", metavar="N",
                             help="stop after this many steps even without a plateau")
     time_budget: float = option(10.0, kind="float", above=0.0, group="keyframe training", metavar="MINUTES",
-                                help="stop training after this many minutes (it usually stops earlier, at a plateau)")
+                                help="stop training after this many minutes if the loss has not reached its plateau before")
     patience: int = option(400, kind="int", minimum=10, group="keyframe training", metavar="N",
                            help="plateau: stop when the loss's moving average has not improved by 1%% in N steps")
     training_preview: str | None = option(None, kind="path", group="keyframe training", metavar="PATH",
