@@ -181,6 +181,10 @@ def quality(args: argparse.Namespace) -> list[dict]:
             train_s = {}
             for mode in args.modes.split(","):
                 limits = {"max_steps": args.steps, "time_budget": 1000.0} if args.steps else {}  # 0: the defaults
+                if args.lr:
+                    limits["learning_rate"] = args.lr
+                if args.perceptual_weight is not None:
+                    limits["perceptual_weight"] = args.perceptual_weight
                 opts = KeyframeOptions(keys=keyset.keys, keyframe_blend=mode, guides=args.guides, **limits)
                 loss = loss_network(weight=opts.perceptual_weight, vgg_weights=vgg_path, vgg_convention=None,
                                     note=print)
@@ -294,6 +298,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=None, help="learning rate (default: the command's)")
+    ap.add_argument("--perceptual-weight", type=float, default=None, help="(default: the command's)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None)
     ap.add_argument("--speed", action="store_true", help="the timing figures (quiet machine only)")
