@@ -216,3 +216,26 @@ def test_loading_other_files_is_one_clear_error(tmp_path) -> None:
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
     with pytest.raises(ModelError, match="not a safetensors file"):
         load_keyframe_model(tmp_path / "junk.safetensors")
+
+
+def test_training_stops_at_a_plateau_or_the_time_budget_and_previews(one_torch_thread) -> None:
+    from vidstyle.keyframes.losses import KeyframeLoss
+    from vidstyle.keyframes.trainer import TrainSettings, train_network
+
+    g = torch.Generator().manual_seed(1)
+    pairs = [TrainingPair(index=0, inputs=torch.rand(3, 16, 16, generator=g), painted=torch.rand(3, 16, 16, generator=g))]
+    seen = []
+    # a learning rate too small to move the loss: the moving average is flat, a plateau after `patience` steps
+    flat = train_network(pairs, settings=TrainSettings(patch_size=8, patch_batch=2, learning_rate=1e-12, patience=10,
+                                                       max_steps=500), loss=KeyframeLoss(vgg=None),
+                         preview=lambda net: seen.append(net.training))
+    assert flat.stopped == "plateau" and flat.steps == 11
+    assert seen == [False]  # the final preview, in eval mode
+    budget = train_network(pairs, settings=TrainSettings(patch_size=8, patch_batch=2, time_budget=1e-9, max_steps=500),
+                           loss=KeyframeLoss(vgg=None))
+    assert budget.stopped == "time budget" and budget.steps == 1
+    again = train_network(pairs, settings=TrainSettings(patch_size=8, patch_batch=2, max_steps=5), loss=KeyframeLoss(vgg=None))
+    again2 = train_network(pairs, settings=TrainSettings(patch_size=8, patch_batch=2, max_steps=5), loss=KeyframeLoss(vgg=None))
+    assert again.stopped == "max steps"
+    for a, b in zip(again.net.parameters(), again2.net.parameters()):  # seeded: the same run twice
+        assert torch.equal(a, b)
