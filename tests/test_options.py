@@ -118,6 +118,9 @@ def _all_groups() -> list[type]:
         pass
     else:
         groups.append(LiveOptions)
+    from vidstyle.keyframes.options import KeyframeOptions
+
+    groups.append(KeyframeOptions)
     return groups
 
 

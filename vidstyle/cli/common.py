@@ -12,11 +12,12 @@ __all__ = ["add_command", "declared_flags", "error_line", "parameter_to_flag"]
 def declared_flags() -> dict[str, str]:
     """``{parameter: flag}`` of every option group (a field may declare its own flag, e.g.
     ``frame_size`` → ``--size``)."""
+    from vidstyle.keyframes.options import KeyframeOptions
     from vidstyle.live.options import LiveOptions
     from vidstyle.options import GROUPS, flag_of, specs
     from vidstyle.render.job import ShotOptions
 
-    return {name: flag_of(name, s) for cls in (*GROUPS, ShotOptions, LiveOptions)
+    return {name: flag_of(name, s) for cls in (*GROUPS, ShotOptions, LiveOptions, KeyframeOptions)
             for name, (s, _) in specs(cls).items()}
 
 

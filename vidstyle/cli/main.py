@@ -14,7 +14,7 @@ import sys
 
 from vidstyle.runtime import reexec_with_malloc_tunable
 
-COMMANDS = ["stylize", "image", "live", "cameras", "render", "train", "eval", "models"]
+COMMANDS = ["stylize", "image", "keyframes", "live", "cameras", "render", "train", "eval", "models"]
 
 EPILOG = """examples:
   vidstyle stylize samples/clip.mp4 -o clip_styled.mp4

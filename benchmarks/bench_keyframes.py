@@ -1,0 +1,316 @@
+"""Keyframe-guided stylization: the held-out keyframe protocol (quality) and the speed figures (timing).
+
+**Quality** (issue 19; not a timing benchmark). For each clip and painting method, frames A, M, B (0, 24, 48;
+for a shorter clip 0, its middle and its last-but-one) are painted with a deterministic stylization:
+
+* ``stylization``: OpenCV's edge-preserving ``cv2.stylization`` (a classical filter, a flat watercolour look);
+* ``posterize``: ``cv2.edgePreservingFilter`` then each channel posterised to 6 levels (flat cel shading);
+* ``optim``: vidstyle's optimisation back end (Gatys et al.) against a painting, at the clip's small size and
+  few iterations, content init (deterministic on one machine).
+
+The keyframe network is trained on A and B only and predicts M. Scores against the painted M: per-pixel L1
+(RGB in 0..1) and the standard Gram style loss (vidstyle.fidelity: Σ ‖G − G(painted M)‖²_F over relu1_2,
+relu2_2, relu3_3, max pooling, Caffe weights). Baselines: the nearest keyframe's painting warped into M by
+the flow (chained frame-to-frame dis-medium flows, the coordinates composed and the painting sampled once;
+both A and B are tried and the better kept: ``warped (best)``), and the unpainted frame itself. Both
+networks modes are measured: ``joint`` (one network on A and B) and ``distance`` (one per keyframe, blended
+by temporal distance; at M, 50/50).
+
+Temporal: every frame 0..B through the joint network, per-frame and stabilised (the default stabiliser);
+warping-error ratio (stabilised ÷ per-frame, dis-medium flows on the input) and sharpness ratio.
+
+    python benchmarks/bench_keyframes.py --shared ../shared --width 256 --steps 300 \
+        [--clips cockatoo,realshort] [--methods stylization,optim] [--modes joint,distance] \
+        [--guides ""] [--json out.json] [--picture docs/images/keyframes_cockatoo.jpg]
+
+Training runs a fixed number of steps (``--steps``; the plateau rule may stop it earlier), so the figures
+do not depend on how busy the machine is; ``--steps 0`` trains with the defaults of ``vidstyle keyframes``
+(until the plateau, or 10 minutes).
+
+**Speed** (timing; run on a quiet machine): ``--speed`` prints, at 640×360 on ``--threads`` threads, the
+network's fps alone (frames through the network only) against the compute floor (its GFLOP per frame ÷ the
+measured GFLOP/s of a dense 3×3 conv2d), and the time to the plateau of a two-keyframe training with the
+default options (a 640×360 clip, cockatoo by default):
+
+    python benchmarks/bench_keyframes.py --shared ../shared --speed --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vidstyle.fidelity import fidelity_vgg, gram_targets, style_distance, to_tensor  # noqa: E402
+from vidstyle.flow.estimators import make_flow_estimator  # noqa: E402
+from vidstyle.frame import Frame  # noqa: E402
+from vidstyle.io import open_source  # noqa: E402
+from vidstyle.keyframes.guides import CoordinateTracker  # noqa: E402
+from vidstyle.keyframes.options import Keyframe, KeyframeOptions  # noqa: E402
+from vidstyle.keyframes.run import KeyframeSet, build_keyframe_stages, loss_network, train_keyframe_model  # noqa: E402
+from vidstyle.metrics import sharpness, warping_error  # noqa: E402
+from vidstyle.options import TemporalOptions  # noqa: E402
+
+CLIPS = {"cockatoo": "data/video/cockatoo_60f.mp4", "realshort": "data/video/realshort.mp4"}
+PAINTINGS = {"optim": "data/styles/"}
+
+
+def read_clip(path: Path, *, width: int, last: int) -> list[np.ndarray]:
+    frames = []
+    with open_source(path) as src:
+        for f in src:
+            img = f.image
+            h, w = img.shape[:2]
+            hh = int(round(h * width / w / 2) * 2)
+            frames.append(cv2.resize(img, (width, hh), interpolation=cv2.INTER_AREA))
+            if f.index >= last:
+                break
+    return frames
+
+
+def paint(image: np.ndarray, method: str, *, shared: Path, vgg: str) -> np.ndarray:
+    """A deterministic stylization of ``image`` (uint8 RGB) → float32 RGB in 0..1."""
+    if method == "stylization":
+        out = cv2.stylization(image[:, :, ::-1].copy(), sigma_s=40, sigma_r=0.35)[:, :, ::-1]
+        return out.astype(np.float32) / 255.0
+    if method == "posterize":
+        smooth = cv2.edgePreservingFilter(image[:, :, ::-1].copy(), flags=cv2.RECURS_FILTER, sigma_s=40, sigma_r=0.3)
+        levels = 6
+        q = np.floor(smooth.astype(np.float32) / 256.0 * levels)
+        return (q / (levels - 1))[:, :, ::-1].astype(np.float32).clip(0, 1)
+    if method == "optim":
+        from vidstyle.api import _optimize_picture
+        from vidstyle.options import OptimOptions, StylizeOptions
+
+        styles = sorted((shared / "data/styles").glob("*"))
+        style = next(s for s in styles if "starry" in s.name.lower() or "gogh" in s.name.lower())
+        st = StylizeOptions(backend="optim", style=str(style), vgg_weights=vgg, seed=0)
+        res = _optimize_picture(image, st, OptimOptions(iterations=60), size=None, init=None, progress=None)
+        return np.clip(res.image, 0, 1).astype(np.float32)
+    raise SystemExit(f"unknown painting method {method}")
+
+
+def warped_keyframe(frames: list[np.ndarray], painting: np.ndarray, *, src: int, dst: int) -> np.ndarray:
+    """``painting`` (of frame ``src``) carried to frame ``dst`` along chained dis-medium flows, sampled once."""
+    est = make_flow_estimator("dis-medium")
+    tracker = CoordinateTracker()
+    step = 1 if dst > src else -1
+    h, w = frames[0].shape[:2]
+    coords = tracker.step(None, size=(h, w))
+    for t in range(src + step, dst + step, step):
+        coords = tracker.step(est(frames[t], frames[t - step]), size=(h, w))
+    map_x = (coords[0] * (w - 1)).astype(np.float32)
+    map_y = (coords[1] * (h - 1)).astype(np.float32)
+    return cv2.remap(painting, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE).clip(0, 1)
+
+
+def _log_progress(p) -> None:  # noqa: ANN001
+    if p.step % 100 == 0:
+        print(f"  network {p.network + 1}/{p.networks} step {p.step} loss {p.loss:.4f} avg {p.ema:.4f} "
+              f"{p.elapsed:.0f} s", file=sys.stderr, flush=True)
+
+
+def run_stages(stages: list, frames: list[np.ndarray]) -> list[np.ndarray]:
+    out = []
+    try:
+        for i, img in enumerate(frames):
+            fr = [Frame(index=i, image=img)]
+            for s in stages:
+                fr = [o for f in fr for o in s.process(f)]
+            out.extend(f.stylized for f in fr)
+    finally:
+        for s in stages:
+            s.close()
+    return out
+
+
+def quality(args: argparse.Namespace) -> list[dict]:
+    shared = Path(args.shared)
+    vgg_path = str(shared / "weights/vgg19_imagenet_conv1_1-conv3_4.safetensors")
+    metric_vgg = fidelity_vgg(vgg_path)
+    torch.set_num_threads(args.threads)
+    rows = []
+    picture_rows = []
+    for clip in args.clips.split(","):
+        path = shared / CLIPS[clip]
+        with open_source(path) as src:
+            n = src.info.frame_count or 60
+        b = min(48, n - 2)
+        m = b // 2
+        frames = read_clip(path, width=args.width, last=b)
+        for method in args.methods.split(","):
+            t0 = time.perf_counter()
+            painted = {i: paint(frames[i], method, shared=shared, vgg=vgg_path) for i in (0, m, b)}
+            paint_s = time.perf_counter() - t0
+            with torch.no_grad():
+                target_grams = gram_targets(metric_vgg(to_tensor(painted[m])))
+
+            def score(img: np.ndarray) -> tuple[float, float]:
+                x = np.clip(np.asarray(img, np.float32) if img.dtype != np.uint8 else img.astype(np.float32) / 255, 0, 1)
+                with torch.no_grad():
+                    g = style_distance(metric_vgg(to_tensor(x)), target_grams)
+                return float(np.abs(x - painted[m]).mean()), g
+
+            cands: dict[str, np.ndarray] = {"frame itself": frames[m]}
+            wa = warped_keyframe(frames, painted[0], src=0, dst=m)
+            wb = warped_keyframe(frames, painted[b], src=b, dst=m)
+            cands["warped from A"], cands["warped from B"] = wa, wb
+            keyset = KeyframeSet(keys=(Keyframe(0, "A"), Keyframe(b, "B")), frames=[frames[0], frames[b]],
+                                 paintings=[painted[0], painted[b]], tracked=[None, None])
+            if "tracked" in args.guides:
+                # the tracked guide at the keyframes, as the application's flow stage computes it
+                stages_flow = build_keyframe_stages.__globals__["_flow_stage"](TemporalOptions())
+                tr = CoordinateTracker()
+                for i, img in enumerate(frames):
+                    f = stages_flow.process(Frame(index=i, image=img))[0]
+                    c = tr.step(f.flow_bwd, size=img.shape[:2], restart=f.scene_cut)
+                    if i == 0:
+                        keyset.tracked[0] = c
+                    if i == b:
+                        keyset.tracked[1] = c
+                stages_flow.close()
+            models = {}
+            train_s = {}
+            for mode in args.modes.split(","):
+                limits = {"max_steps": args.steps, "time_budget": 1000.0} if args.steps else {}  # 0: the defaults
+                if args.lr:
+                    limits["learning_rate"] = args.lr
+                if args.perceptual_weight is not None:
+                    limits["perceptual_weight"] = args.perceptual_weight
+                opts = KeyframeOptions(keys=keyset.keys, keyframe_blend=mode, guides=args.guides, **limits)
+                loss = loss_network(weight=opts.perceptual_weight, vgg_weights=vgg_path, vgg_convention=None,
+                                    note=print)
+                t1 = time.perf_counter()
+                models[mode] = train_keyframe_model(keyset, options=opts, loss=loss, progress=_log_progress)
+                train_s[mode] = time.perf_counter() - t1
+                tm0 = TemporalOptions(stabilize=0.0, flow="none") if "tracked" not in args.guides else TemporalOptions(stabilize=0.0)
+                outs = run_stages(build_keyframe_stages(models[mode], temporal=tm0), frames[: b + 1])
+                cands[f"network ({mode})"] = outs[m]
+                if mode == args.modes.split(",")[0]:
+                    per_frame = outs
+                    stab = run_stages(build_keyframe_stages(models[mode], temporal=TemporalOptions()), frames[: b + 1])
+                    cands[f"network ({mode}) + stabiliser"] = stab[m]
+            scores = {k: score(v) for k, v in cands.items()}
+            best_w = min(("warped from A", "warped from B"), key=lambda k: scores[k][0])
+            scores["warped (best)"] = scores[best_w]
+            we_pf = warping_error(per_frame, inputs=frames[: b + 1]).mean
+            we_st = warping_error(stab, inputs=frames[: b + 1]).mean
+            sh = float(np.mean([sharpness(x) for x in stab]) / np.mean([sharpness(x) for x in per_frame]))
+            row = {"clip": clip, "method": method, "frames": [0, m, b], "size": list(frames[0].shape[:2]),
+                   "scores": {k: {"l1": round(v[0], 4), "gram": float(f"{v[1]:.4g}")} for k, v in scores.items()},
+                   "steps": {k: v.card["steps"] for k, v in models.items()},
+                   "stopped": {k: v.card["stopped"] for k, v in models.items()},
+                   "train_seconds_busy_machine": {k: round(v, 1) for k, v in train_s.items()},
+                   "warping_ratio": round(we_st / we_pf, 3), "sharpness_ratio": round(sh, 3),
+                   "paint_seconds": round(paint_s, 1)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            first = args.modes.split(",")[0]
+            picture_rows.append((f"{clip} / {method}", [frames[0], painted[0], frames[m], painted[m],
+                                                        cands[f"network ({first})"], cands[best_w], frames[b], painted[b]]))
+    if args.picture:
+        write_picture(args.picture, picture_rows)
+    return rows
+
+
+def write_picture(path: str, rows: list) -> None:
+    labels = ["frame A", "painted A", "frame M", "painted M (held out)", "network at M", "warped keyframe at M",
+              "frame B", "painted B"]
+    tiles = []
+    for title, imgs in rows:
+        line = []
+        for img in imgs:
+            x = img if img.dtype == np.uint8 else (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+            line.append(cv2.resize(x, (rows[0][1][0].shape[1], rows[0][1][0].shape[0]), interpolation=cv2.INTER_AREA))
+        strip = np.concatenate(line, 1)
+        band = np.full((18, strip.shape[1], 3), 255, np.uint8)
+        cv2.putText(band, title, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles += [band, strip]
+    head = np.full((18, tiles[1].shape[1], 3), 255, np.uint8)
+    tw = rows[0][1][0].shape[1]
+    for i, lab in enumerate(labels):
+        cv2.putText(head, lab, (i * tw + 4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    sheet = np.concatenate([head, *tiles], 0)
+    cv2.imwrite(path, sheet[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
+    cv2.imwrite(str(Path(path).with_suffix(".png")), sheet[:, :, ::-1])  # lossless, to look at
+    print(f"wrote {path}")
+
+
+def speed(args: argparse.Namespace) -> None:
+    from vidstyle.keyframes.net import KeyframeNet, flops
+
+    torch.set_num_threads(args.threads)
+    net = KeyframeNet().eval()
+    gflop = flops(net, height=360, width=640) / 1e9
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1).eval()
+    x = torch.rand(1, 128, 90, 160)
+    with torch.no_grad():
+        for _ in range(3):
+            conv(x)
+        t0 = time.perf_counter()
+        for _ in range(10):
+            conv(x)
+        peak = 10 * 2 * 128 * 128 * 9 * 90 * 160 / (time.perf_counter() - t0) / 1e9
+        frame = torch.rand(1, 3, 360, 640)
+        for _ in range(3):
+            net(frame)
+        t0 = time.perf_counter()
+        for _ in range(20):
+            net(frame)
+        fps = 20 / (time.perf_counter() - t0)
+    floor = peak / gflop
+    print(f"network alone at 640x360, {args.threads} threads: {fps:.1f} fps; {gflop:.2f} GFLOP/frame; conv peak "
+          f"{peak:.1f} GFLOP/s -> floor {floor:.1f} fps; time / floor {floor / fps:.2f}")
+    shared = Path(args.shared)
+    vgg_path = str(shared / "weights/vgg19_imagenet_conv1_1-conv3_4.safetensors")
+    frames = read_clip(shared / CLIPS[args.clips.split(",")[0]], width=640, last=48)
+    painted = [paint(frames[i], "stylization", shared=shared, vgg=vgg_path) for i in (0, 48)]
+    keyset = KeyframeSet(keys=(Keyframe(0, "A"), Keyframe(48, "B")), frames=[frames[0], frames[48]],
+                         paintings=painted, tracked=[None, None])
+    opts = KeyframeOptions(keys=keyset.keys)
+    loss = loss_network(weight=opts.perceptual_weight, vgg_weights=vgg_path, vgg_convention=None, note=print)
+    t0 = time.perf_counter()
+    model = train_keyframe_model(keyset, options=opts, loss=loss)
+    print(f"training, two keyframes at 640x360, default options: {time.perf_counter() - t0:.0f} s, "
+          f"{model.card['steps']} steps, stopped by {model.card['stopped']} (target <= 600 s)")
+    stages = build_keyframe_stages(model, temporal=TemporalOptions())
+    t0 = time.perf_counter()
+    run_stages(stages, frames)
+    print(f"network + flow + stabiliser, one thread for all, 640x360: {len(frames) / (time.perf_counter() - t0):.1f} fps "
+          "(the threaded pipeline overlaps them; `vidstyle keyframes ... --model` reports its own fps)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", default="../shared")
+    ap.add_argument("--clips", default="cockatoo,realshort")
+    ap.add_argument("--methods", default="stylization,optim")
+    ap.add_argument("--modes", default="joint,distance")
+    ap.add_argument("--guides", default="")
+    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=None, help="learning rate (default: the command's)")
+    ap.add_argument("--perceptual-weight", type=float, default=None, help="(default: the command's)")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--picture", default=None)
+    ap.add_argument("--speed", action="store_true", help="the timing figures (quiet machine only)")
+    args = ap.parse_args()
+    if args.speed:
+        speed(args)
+        return
+    rows = quality(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""Keyframe-guided stylization end to end: read the keyframes, train, apply in the streaming pipeline.
+
+:func:`stylize_with_keyframes` is the library entry point of ``vidstyle keyframes``. Everything that can be
+checked is checked before training starts (option values, painted images: present, readable, of the clip's
+size or aspect; keyframe numbers inside the clip; the output path), so bad input fails in seconds with one
+:class:`~vidstyle.errors.VidstyleError` and nothing is written. The video then goes through the same
+pipeline as ``vidstyle stylize`` (:func:`vidstyle.api.stylize_video` with the stages of
+:func:`build_keyframe_stages`): decode, flow, the keyframe network, the stabiliser, encode with the
+input's audio, under a temporary name renamed when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vidstyle.errors import InvalidInputError, WeightsUnavailableError
+from vidstyle.keyframes.guides import CoordinateTracker, network_input
+from vidstyle.keyframes.losses import PERCEPTUAL_LAYERS, KeyframeLoss
+from vidstyle.keyframes.model import KeyframeModel, load_keyframe_model, save_keyframe_model
+from vidstyle.keyframes.options import Keyframe, KeyframeOptions
+from vidstyle.keyframes.trainer import TrainingPair, TrainProgress, TrainSettings, train_network
+from vidstyle.options import EncodeOptions, StylizeOptions, TemporalOptions
+from vidstyle.pipeline import RunStats, Stage
+
+__all__ = ["ASPECT_TOLERANCE", "KeyframeResult", "KeyframeSet", "build_keyframe_stages", "read_keyframes",
+           "stylize_with_keyframes", "train_keyframe_model"]
+
+#: a painting whose aspect ratio is within this fraction of the frame's is resized (with a note)
+ASPECT_TOLERANCE = 0.01
+
+
+@dataclass(slots=True)
+class KeyframeSet:
+    """Keyframes read and checked: the clip's frames at the keyframes, the paintings (float32 ``H×W×3``,
+    resized to the frames where needed), the ``tracked`` guide at each keyframe, and notes for the user."""
+
+    keys: tuple[Keyframe, ...]
+    frames: list[np.ndarray]
+    paintings: list[np.ndarray]
+    tracked: list[np.ndarray | None]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.frames[0].shape[:2]  # type: ignore[return-value]
+
+    def pairs(self, guides: Sequence[str], which: Sequence[int] | None = None) -> list[TrainingPair]:
+        from vidstyle.stylize.feedforward import image_to_tensor
+
+        out = []
+        for i in (range(len(self.keys)) if which is None else which):
+            x = network_input(image_to_tensor(self.frames[i]), guides, tracked=self.tracked[i])
+            t = torch.from_numpy(np.ascontiguousarray(self.paintings[i])).permute(2, 0, 1).float()
+            out.append(TrainingPair(index=self.keys[i].index, inputs=x, painted=t))
+        return out
+
+
+@dataclass(slots=True)
+class KeyframeResult:
+    """What :func:`stylize_with_keyframes` did: the pipeline's :class:`~vidstyle.pipeline.RunStats`, the model
+    and where it was saved, the training's seconds (0 with a given model) and the notes shown to the user."""
+
+    stats: RunStats
+    model: KeyframeModel
+    model_path: Path | None
+    training_seconds: float
+    notes: list[str]
+
+
+def _read_painting(key: Keyframe) -> np.ndarray:
+    from vidstyle.errors import CorruptInputError, InputNotFoundError, VidstyleError
+    from vidstyle.io.imagefiles import read_image
+
+    try:
+        return read_image(key.path)
+    except InputNotFoundError:
+        raise InputNotFoundError(f"keyframe {key.index}: painting '{key.path}' does not exist; check the path") from None
+    except CorruptInputError:
+        raise CorruptInputError(f"keyframe {key.index}: painting '{key.path}' is not a readable image; export it "
+                                "as PNG, JPEG or TIFF") from None
+    except VidstyleError as exc:
+        raise type(exc)(f"keyframe {key.index}: {exc}") from None
+
+
+def _painting(key: Keyframe, size: tuple[int, int], notes: list[str]) -> np.ndarray:
+    import cv2
+
+    from vidstyle.frame import to_float32
+
+    img = _read_painting(key)
+    h, w = size
+    ph, pw = img.shape[:2]
+    out = np.clip(to_float32(img), 0.0, 1.0).astype(np.float32)
+    if (ph, pw) == (h, w):
+        return out
+    if abs((pw / ph) / (w / h) - 1.0) > ASPECT_TOLERANCE:
+        raise InvalidInputError(f"keyframe {key.index}: painting '{key.path}' is {pw}×{ph} but the frames are {w}×{h}, "
+                                "another aspect ratio; paint over the frame itself (export it at the frame's size)")
+    notes.append(f"keyframe {key.index}: painting '{key.path}' is {pw}×{ph}; resized to the frames' {w}×{h}")
+    interp = cv2.INTER_AREA if pw > w else cv2.INTER_CUBIC
+    return np.clip(cv2.resize(out, (w, h), interpolation=interp), 0.0, 1.0)
+
+
+def read_keyframes(input: str | os.PathLike[str], keys: Sequence[Keyframe], *, guides: Sequence[str] = (),
+                   temporal: TemporalOptions | None = None) -> KeyframeSet:
+    """Check and read the keyframes of clip ``input`` (module docstring). The clip is decoded up to the last
+    keyframe; with the ``tracked`` guide every frame up to it goes through the same flow stage as the
+    application, so the guide at a keyframe is the one the network will see there."""
+    from vidstyle.io import open_source
+    from vidstyle.io.imagefiles import read_image
+
+    for key in keys:  # a missing or unreadable painting fails before the clip is decoded
+        _read_painting(key)
+    wanted = {k.index: i for i, k in enumerate(keys)}
+    last = max(wanted)
+    frames: list[np.ndarray | None] = [None] * len(keys)
+    tracked: list[np.ndarray | None] = [None] * len(keys)
+    flow = _flow_stage(temporal or TemporalOptions()) if "tracked" in guides else None
+    tracker = CoordinateTracker() if flow is not None else None
+    count = 0
+    try:
+        with open_source(input) as source:
+            for frame in source:
+                count += 1
+                if flow is not None and tracker is not None:
+                    frame = flow.process(frame)[0]
+                    coords = tracker.step(frame.flow_bwd, size=frame.image.shape[:2], restart=frame.scene_cut)
+                if frame.index in wanted:
+                    i = wanted[frame.index]
+                    frames[i] = np.ascontiguousarray(frame.image)
+                    if tracker is not None:
+                        tracked[i] = coords
+                if frame.index >= last:
+                    break
+    finally:
+        if flow is not None:
+            flow.close()
+    missing = [k.index for k, f in zip(keys, frames) if f is None]
+    if missing:
+        raise InvalidInputError(f"keyframe {missing[0]} is beyond the clip: '{input}' has {count} frames "
+                                f"(0–{count - 1}); number keyframes from 0 within the clip")
+    notes: list[str] = []
+    size = frames[0].shape[:2]  # type: ignore[union-attr]
+    paintings = [_painting(k, size, notes) for k in keys]
+    return KeyframeSet(keys=tuple(keys), frames=frames, paintings=paintings, tracked=tracked, notes=notes)  # type: ignore[arg-type]
+
+
+def _flow_stage(temporal: TemporalOptions) -> Any:
+    from vidstyle.flow.stage import FORWARD_FLOW, FlowStage
+
+    name = temporal.flow if temporal.flow != "none" else "dis-fast"
+    return FlowStage(estimator=name, forward_estimator=FORWARD_FLOW.get(name))
+
+
+def loss_network(*, weight: float, vgg_weights: str | None, vgg_convention: str | None,
+                 note: Callable[[str], None]) -> KeyframeLoss:
+    """The training loss; without VGG weights (none given, none in the cache, offline), L1 alone with a note."""
+    if weight == 0:
+        return KeyframeLoss(vgg=None, perceptual_weight=0.0)
+    from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
+
+    try:
+        state = load_vgg_state(weights=vgg_weights, convention=vgg_convention)  # type: ignore[arg-type]
+    except WeightsUnavailableError:
+        if vgg_weights is not None:
+            raise
+        note("no VGG19 weights (none given, none in the torch cache, no internet): training with the L1 loss only, "
+             "strokes come out softer; pass --vgg-weights FILE or set VIDSTYLE_VGG_WEIGHTS for the perceptual loss")
+        return KeyframeLoss(vgg=None, perceptual_weight=0.0)
+    return KeyframeLoss(vgg=VGGFeatures(layers=PERCEPTUAL_LAYERS, state=state, pooling="avg"),
+                        perceptual_weight=weight)
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
+    return f"CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def train_keyframe_model(keyset: KeyframeSet, *, options: KeyframeOptions, seed: int = 0,
+                         device: torch.device | str = "cpu", loss: KeyframeLoss,
+                         progress: Callable[[TrainProgress], None] | None = None,
+                         input_name: str = "") -> KeyframeModel:
+    """Train the model of ``options.keyframe_blend`` on ``keyset``: one network on all keyframes (``joint``) or one per
+    keyframe (``distance``; the time budget is shared between them). Writes ``options.training_preview`` as it goes."""
+    device = torch.device(device)
+    guides = options.guides
+    groups = [list(range(len(keyset.keys)))] if options.keyframe_blend == "joint" else [[i] for i in range(len(keyset.keys))]
+    budget = options.time_budget * 60.0 / len(groups)
+    nets, steps, seconds, emas, stopped = [], 0, 0.0, [], []
+    for n, group in enumerate(groups):
+        pairs = keyset.pairs(guides, group)
+        settings = TrainSettings(patch_size=options.patch_size, patch_batch=options.patch_batch,
+                                 learning_rate=options.learning_rate, max_steps=options.max_steps,
+                                 time_budget=budget, patience=options.patience, seed=seed + n)
+        preview = None if options.training_preview is None or n else _previewer(options.training_preview, pairs[0], device)
+        outcome = train_network(pairs, settings=settings, loss=loss, device=device, progress=progress,
+                                preview=preview, network=n, networks=len(groups))
+        nets.append(outcome.net)
+        steps += outcome.steps
+        seconds += outcome.seconds
+        emas.append(outcome.ema)
+        stopped.append(outcome.stopped)
+    h, w = keyset.size
+    card = {
+        "input": Path(str(input_name)).name,
+        "keyframes": [{"index": k.index, "painting": Path(k.path).name} for k in keyset.keys],
+        "frame_size": [h, w],
+        "perceptual": loss.perceptual,
+        "perceptual_weight": loss.perceptual_weight,
+        "patch_size": options.patch_size,
+        "patch_batch": options.patch_batch,
+        "learning_rate": options.learning_rate,
+        "steps": steps,
+        "stopped": ", ".join(dict.fromkeys(stopped)),
+        "training_seconds": round(seconds, 1),
+        "final_loss": float(f"{float(np.mean(emas)):.5g}"),
+        "seed": seed,
+        "hardware": _hardware(device),
+        "made_with": "vidstyle keyframes",
+    }
+    return KeyframeModel(nets=[n.cpu() for n in nets], keys=tuple(k.index for k in keyset.keys), guides=guides,
+                         blend=options.keyframe_blend, card=card)
+
+
+def _previewer(path: str, pair: TrainingPair, device: torch.device) -> Callable[[Any], None]:
+    """Writes ``frame | painted | network`` for the first keyframe to ``path`` (atomically)."""
+    from vidstyle.frame import from_float32
+    from vidstyle.io.imagefiles import write_image_atomic
+
+    def preview(net: Any) -> None:
+        y = net(pair.inputs[None].to(device))[0].cpu()
+        row = torch.cat([pair.inputs[:3], pair.painted, y], dim=2).permute(1, 2, 0).numpy()
+        write_image_atomic(path, from_float32(np.ascontiguousarray(row), np.uint8))
+
+    return preview
+
+
+def build_keyframe_stages(model: KeyframeModel, *, temporal: TemporalOptions | None = None,
+                          device: torch.device | str = "cpu") -> list[Stage]:
+    """``[flow] → keyframes → [stabilize]``: the flow stage when stabilising or for the ``tracked`` guide,
+    the stabiliser as its own stage (as :func:`vidstyle.api.build_stages` does on a CPU)."""
+    from vidstyle.keyframes.stage import KeyframeStage
+
+    tm = temporal or TemporalOptions()
+    curve = tm.strength("feedforward")
+    stabilise = tm.uses_flow("feedforward")
+    stages: list[Stage] = []
+    if stabilise or "tracked" in model.guides:
+        stages.append(_flow_stage(tm))
+    stages.append(KeyframeStage(model=model, device=device, raw_output=stabilise))
+    if stabilise:
+        from vidstyle.stylize.stabilize import StabilizeStage
+
+        stages.append(StabilizeStage(strength=curve, method=tm.stabilizer))
+    return stages
+
+
+def stylize_with_keyframes(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    keyframes: KeyframeOptions,
+    stylize: StylizeOptions | None = None,
+    temporal: TemporalOptions | None = None,
+    encode: EncodeOptions | None = None,
+    overwrite: bool = False,
+    progress: Callable[[Any], None] | None = None,
+    train_progress: Callable[[TrainProgress], None] | None = None,
+    note: Callable[[str], None] | None = None,
+) -> KeyframeResult:
+    """Stylize ``input`` into ``output`` from painted keyframes (or a saved keyframe model); see the module
+    docstring. ``note`` receives what the user should know (a resized painting, L1-only training);
+    ``train_progress`` every training step; ``progress`` every written frame."""
+    from vidstyle.api import stylize_video, validate_options
+    from vidstyle.io import check_output
+    from vidstyle.runtime import setup
+
+    st = stylize or StylizeOptions()
+    tm = temporal or TemporalOptions()
+    enc = encode or EncodeOptions()
+    notes: list[str] = []
+
+    def tell(text: str) -> None:
+        notes.append(text)
+        if note is not None:
+            note(text)
+
+    validate_options(output=output, temporal=tm, encode=enc)
+    tm.uses_flow("feedforward")
+    rt = setup(device=st.device, precision="float32", threads=st.threads)
+    if keyframes.keyframe_model is not None:
+        model = load_keyframe_model(keyframes.keyframe_model)
+        check_output(output, input_spec=input, overwrite=overwrite)
+        seconds = 0.0
+        model_path = None
+    else:
+        keyset = read_keyframes(input, keyframes.keys, guides=keyframes.guides, temporal=tm)
+        for text in keyset.notes:
+            tell(text)
+        check_output(output, input_spec=input, overwrite=overwrite)
+        if keyframes.save_model is not None:
+            _check_model_path(keyframes.save_model, overwrite=overwrite)
+        if keyframes.training_preview is not None:
+            _check_preview_path(keyframes.training_preview)
+        loss = loss_network(weight=keyframes.perceptual_weight, vgg_weights=st.vgg_weights,
+                            vgg_convention=st.vgg_convention, note=tell)
+        t0 = time.perf_counter()
+        model = train_keyframe_model(keyset, options=keyframes, seed=st.seed, device=rt.device, loss=loss,
+                                     progress=train_progress, input_name=str(input))
+        seconds = time.perf_counter() - t0
+        model_path = save_keyframe_model(keyframes.save_model, model) if keyframes.save_model else None
+    stats = stylize_video(input, output, stages=build_keyframe_stages(model, temporal=tm, device=rt.device),
+                          encode=enc, overwrite=overwrite, progress=progress)
+    return KeyframeResult(stats=stats, model=model, model_path=model_path, training_seconds=seconds, notes=notes)
+
+
+def _check_model_path(path: str, *, overwrite: bool) -> None:
+    from vidstyle.errors import OutputError, OutputExistsError
+    from vidstyle.io.naming import with_parameter
+
+    p = Path(path)
+    p = p if p.suffix == ".safetensors" else p.with_name(p.name + ".safetensors")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise with_parameter(OutputError(f"save_model: cannot write into {parent} (missing or not writable); "
+                                         "create it or choose another path"), "save_model")
+    if p.exists() and not overwrite:
+        raise with_parameter(OutputExistsError(f"save_model: '{p}' exists; pass `overwrite` or choose another name"),
+                             "save_model", also=("overwrite",))
+
+
+def _check_preview_path(path: str) -> None:
+    from vidstyle.errors import OutputError
+    from vidstyle.io.naming import with_parameter
+
+    p = Path(path)
+    if p.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"):
+        raise with_parameter(OutputError(f"training_preview: '{p}' needs an image extension (.png, .jpg)"),
+                             "training_preview")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise with_parameter(OutputError(f"training_preview: cannot write into {parent} (missing or not writable); "
+                                         "create it or choose another path"), "training_preview")

@@ -1,0 +1,187 @@
+"""Few-shot patch-based training of the keyframe network (Texler et al. 2020).
+
+Each step draws ``patch_batch`` random ``patch_size`` squares from the (network input, painted keyframe)
+pairs (a pair chosen uniformly, then a position uniformly; a seeded generator, so a run repeats exactly
+on one machine) and takes one Adam step on :func:`vidstyle.keyframes.losses.keyframe_loss`. Small patches
+are the point of the method: the network learns a local mapping "this kind of neighbourhood gets this
+paint" from thousands of patches of two pictures, instead of memorising two whole pictures.
+
+**When it stops.** An exponential moving average of the step loss (``EMA_DECAY``) is watched: training
+ends at a *plateau*, when the average has not fallen by ``PLATEAU_TOLERANCE`` (1 %) of its best value for
+``patience`` steps, or at ``time_budget`` seconds, or after ``max_steps``; the outcome says which.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from vidstyle.errors import ShapeError
+from vidstyle.keyframes.losses import KeyframeLoss
+from vidstyle.keyframes.net import KeyframeNet
+
+__all__ = ["EMA_DECAY", "PLATEAU_TOLERANCE", "PlateauWatch", "TrainingPair", "TrainOutcome", "TrainProgress",
+           "TrainSettings", "sample_patches", "train_network"]
+
+EMA_DECAY = 0.98
+PLATEAU_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingPair:
+    """A keyframe ready for training: the network's input ``C×H×W`` (frame + guides) and the painting
+    ``3×H×W``, both float32 in [0, 1] on the CPU."""
+
+    index: int
+    inputs: torch.Tensor
+    painted: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.inputs.ndim != 3 or self.painted.ndim != 3 or self.painted.shape[0] != 3:
+            raise ShapeError(f"keyframe {self.index}: inputs {tuple(self.inputs.shape)} / painted "
+                             f"{tuple(self.painted.shape)} must be C×H×W / 3×H×W")
+        if self.inputs.shape[1:] != self.painted.shape[1:]:
+            raise ShapeError(f"keyframe {self.index}: the painting is {tuple(self.painted.shape[1:])}, the frame "
+                             f"{tuple(self.inputs.shape[1:])}")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainSettings:
+    """How one network is trained (the fields of :class:`~vidstyle.keyframes.options.KeyframeOptions`)."""
+
+    patch_size: int = 32
+    patch_batch: int = 16
+    learning_rate: float = 2e-3
+    max_steps: int = 20000
+    time_budget: float = 600.0  # seconds
+    patience: int = 400
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TrainProgress:
+    """After each step: the step, its loss and parts, the loss's moving average and the time so far."""
+
+    step: int
+    loss: float
+    ema: float
+    parts: dict[str, float]
+    elapsed: float
+    network: int = 0  # which network (one per keyframe in ``distance`` mode)
+    networks: int = 1
+
+
+@dataclass(slots=True)
+class TrainOutcome:
+    """A trained network and how its training went; ``stopped`` is ``plateau``, ``time budget`` or ``max steps``."""
+
+    net: KeyframeNet
+    steps: int
+    seconds: float
+    ema: float
+    stopped: str
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class PlateauWatch:
+    """The stopping rule: EMA of the loss (decay ``EMA_DECAY``), a plateau after ``patience`` steps without
+    a relative improvement of ``PLATEAU_TOLERANCE`` of the best EMA."""
+
+    def __init__(self, *, patience: int) -> None:
+        self.patience = int(patience)
+        self.ema = math.nan
+        self.best = math.inf
+        self.best_step = 0
+        self.steps = 0
+
+    def update(self, loss: float) -> bool:
+        """Feed one step's loss; ``True`` when the plateau is reached."""
+        self.steps += 1
+        self.ema = loss if self.steps == 1 else EMA_DECAY * self.ema + (1 - EMA_DECAY) * loss
+        if self.ema < self.best * (1 - PLATEAU_TOLERANCE):
+            self.best, self.best_step = self.ema, self.steps
+        return self.steps - self.best_step >= self.patience
+
+
+def sample_patches(pairs: Sequence[TrainingPair], *, size: int, batch: int,
+                   gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch`` random ``size``-pixel squares: (inputs ``N×C×s×s``, paintings ``N×3×s×s``). A frame smaller
+    than ``size`` gives its whole extent (all squares then share that smaller size)."""
+    h, w = pairs[0].inputs.shape[1:]
+    s = min(size, h, w)
+    which = torch.randint(len(pairs), (batch,), generator=gen)
+    ys = torch.randint(h - s + 1, (batch,), generator=gen)
+    xs = torch.randint(w - s + 1, (batch,), generator=gen)
+    xin = torch.stack([pairs[int(k)].inputs[:, y:y + s, x:x + s] for k, y, x in zip(which, ys, xs)])
+    tgt = torch.stack([pairs[int(k)].painted[:, y:y + s, x:x + s] for k, y, x in zip(which, ys, xs)])
+    return xin, tgt
+
+
+def train_network(pairs: Sequence[TrainingPair], *, settings: TrainSettings, loss: KeyframeLoss,
+                  device: torch.device | str = "cpu", progress: Callable[[TrainProgress], None] | None = None,
+                  preview: Callable[[KeyframeNet], None] | None = None, preview_every: float = 15.0,
+                  network: int = 0, networks: int = 1) -> TrainOutcome:
+    """Train one :class:`KeyframeNet` on ``pairs`` (module docstring). ``preview(net)`` is called every
+    ``preview_every`` seconds and at the end (the network in eval mode, no gradients)."""
+    if not pairs:
+        raise ShapeError("train_network needs at least one keyframe")
+    sizes = {tuple(p.inputs.shape) for p in pairs}
+    if len(sizes) != 1:
+        raise ShapeError(f"keyframes of different sizes: {sorted(sizes)}")
+    device = torch.device(device)
+    torch.manual_seed(settings.seed)
+    gen = torch.Generator().manual_seed(settings.seed)
+    net = KeyframeNet(in_channels=pairs[0].inputs.shape[0]).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
+    loss = loss.to(device)
+    watch = PlateauWatch(patience=settings.patience)
+    history: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    last_preview = t0
+    stopped = "max steps"
+    step = 0
+    for step in range(1, settings.max_steps + 1):
+        xin, tgt = sample_patches(pairs, size=settings.patch_size, batch=settings.patch_batch, gen=gen)
+        opt.zero_grad(set_to_none=True)
+        total, parts = loss(net(xin.to(device)), tgt.to(device))
+        total.backward()
+        opt.step()
+        value = total.item()
+        if not np.isfinite(value):
+            raise FloatingPointError(f"keyframe training diverged at step {step} (loss {value}); lower the learning rate")
+        plateau = watch.update(value)
+        elapsed = time.perf_counter() - t0
+        if step % 10 == 0:
+            history.append({"step": step, "loss": value, "ema": watch.ema, "seconds": round(elapsed, 2)})
+        if progress is not None:
+            progress(TrainProgress(step=step, loss=value, ema=watch.ema, parts=parts, elapsed=elapsed,
+                                   network=network, networks=networks))
+        if preview is not None and time.perf_counter() - last_preview >= preview_every:
+            _call_preview(preview, net)
+            last_preview = time.perf_counter()
+        if plateau:
+            stopped = "plateau"
+            break
+        if elapsed >= settings.time_budget:
+            stopped = "time budget"
+            break
+    net.eval()
+    if preview is not None:
+        _call_preview(preview, net)
+    return TrainOutcome(net=net, steps=step, seconds=time.perf_counter() - t0, ema=watch.ema, stopped=stopped,
+                        history=history)
+
+
+def _call_preview(preview: Callable[[KeyframeNet], None], net: KeyframeNet) -> None:
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            preview(net)
+    finally:
+        net.train(was_training)
