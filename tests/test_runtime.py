@@ -74,3 +74,30 @@ def test_malloc_is_tuned_needs_every_part(monkeypatch: pytest.MonkeyPatch) -> No
     assert not malloc_is_tuned()  # the CLI re-executes to add the arena limit
     monkeypatch.setenv("GLIBC_TUNABLES", _TUNABLE)
     assert malloc_is_tuned()
+
+
+@pytest.mark.parametrize(("cores", "load", "expected"), [
+    (2, 0.0, 2), (2, 0.9, 2), (2, 1.2, 1), (2, 24.0, 1), (16, 3.7, 13), (1, 5.0, 1)])
+def test_threads_leave_the_cores_other_jobs_hold(cores: int, load: float, expected: int) -> None:
+    from vidstyle.runtime import threads_for_load
+
+    assert threads_for_load(cores=cores, load=load) == expected
+
+
+def test_setup_takes_the_load_into_account_unless_threads_are_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import torch
+
+    import vidstyle.runtime as rt
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(rt, "default_threads", lambda: 2)
+        monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.5, 1.5))
+        assert rt.setup(device="cpu").threads == 1
+        assert rt.setup(device="cpu", threads=2).threads == 2
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+        assert rt.setup(device="cpu").threads == 2
+    finally:
+        torch.set_num_threads(before)

@@ -272,7 +272,7 @@ class StylizeOptions:
     compile: bool = option(False, kind="bool", group="processing",
                            help="use torch.compile (slow start, faster afterwards)")
     threads: int | None = option(None, kind="int", minimum=1, group="processing", metavar="N", affects_output=False,
-                                 help="CPU threads for the network (default: the cores available)")
+                                 help="CPU threads for the network (default: the cores available, less those other jobs keep busy by the 1-minute load average)")
 
     def __post_init__(self) -> None:
         check_group(self)
