@@ -145,7 +145,10 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
 
     with open(path, "rb") as f:
         head = f.read(16)
-    if head[:1] == b"\x80" or head[:2] == b"PK":
+    # safetensors: an 8-byte little-endian header length, then the JSON header ('{'); its first byte can be
+    # anything, 0x80 included, so only a file that is not that is checked for pickle (0x80) or zip (PK)
+    is_safetensors = head[8:9] == b"{"
+    if not is_safetensors and (head[:1] == b"\x80" or head[:2] == b"PK"):
         raise ModelError(
             f"{path} is a pickle/zip torch file, which can run code when loaded; vidstyle loads only "
             "safetensors model files: convert it or use a model trained with 'vidstyle train'"
