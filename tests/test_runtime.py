@@ -61,8 +61,19 @@ def test_worker_thread_tensors_are_reused_with_the_cli_tunable_and_with_mallopt(
     assert _faults("plain", None) > 3 * _PAGES
     # the earlier tunable (no arena limit, mmap allowed): a worker thread's arena still maps them afresh
     assert _faults("plain", "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296") > 3 * _PAGES
-    assert _faults("plain", _TUNABLE) < 0.25 * _PAGES
-    assert _faults("mallopt", None) < 0.25 * _PAGES
+    # other processes (memory pressure, reclaim) can only add faults, never remove the allocator's: the
+    # fewest of up to three probes is the allocator's own figure
+    assert _fewest_faults("plain", _TUNABLE) < 0.25 * _PAGES
+    assert _fewest_faults("mallopt", None) < 0.25 * _PAGES
+
+
+def _fewest_faults(mode: str, tunables: str | None, *, tries: int = 3) -> int:
+    best = _faults(mode, tunables)
+    for _ in range(tries - 1):
+        if best < 0.25 * _PAGES:
+            break
+        best = min(best, _faults(mode, tunables))
+    return best
 
 
 def test_malloc_is_tuned_needs_every_part(monkeypatch: pytest.MonkeyPatch) -> None:
