@@ -42,15 +42,6 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 
-def _job(folder: Path, *, plates: Path, model: str, **keys: object) -> Path:
-    data = {"input": str(plates / "sh.%04d.png"), "output": "out/sh.%04d.png", "model": model, "seed": 1,
-            "bit_depth": 16, **keys}
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "shot.toml"
-    path.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in data.items() if v is not None))
-    return path
-
-
 def model_table(*, c: float, S: float, K: int, shots: list[int], machines: list[int]) -> list[str]:
     """The N-machine model as Markdown rows (see the module docstring)."""
     lines = ["| shot (frames) | " + " | ".join(f"N = {n}" for n in machines) + " |",
@@ -81,7 +72,7 @@ def main() -> int:
     ap.add_argument("--json", default=None, help="also write the measurements here")
     args = ap.parse_args()
 
-    from bench_render import make_shot
+    from bench_render import _job, make_shot
 
     from vidstyle.render import load_job, render
     from vidstyle.render.job import DEFAULT_CROSSFADE, DEFAULT_OVERLAP
