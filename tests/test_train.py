@@ -376,4 +376,4 @@ def test_multi_style_training_and_add_style_change_only_the_new_row(data: dict[s
 def test_time_budget_stops_and_saves(data: dict[str, Path], tmp_path: Path) -> None:
     result = train(config=_config(data, tmp_path / "quick", iterations=10_000, time_budget=1e-6))
     card = json.loads((tmp_path / "quick.json").read_text())
-    assert result.model_path.is_file() and card["iterations"] == 1 and card["time_budget_s"] == 1e-6
+    assert result.model_path.is_file() and card["iterations"] == 1 and result.iterations == 1 and card["time_budget_s"] == 1e-6

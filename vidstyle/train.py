@@ -491,7 +491,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
     card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     md = output.with_suffix(".md")
     md.write_text(render_card_markdown(card))
-    return TrainResult(model_path=model_path, card_path=md, checkpoint_path=ckpt, iterations=config.iterations,
+    return TrainResult(model_path=model_path, card_path=md, checkpoint_path=ckpt, iterations=card["iterations"],
                        seconds=seconds, final_losses=losses, history=history)
 
 
