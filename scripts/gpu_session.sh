@@ -65,7 +65,7 @@ wait
 echo "trainings done after $(( $(date +%s) - t0 )) s"
 for f in "$l"/*.log; do echo "== $f"; tail -n 3 "$f"; done
 
-python benchmarks/bench_arbitrary.py --speed --device "$dev" --speed-sizes 640x360,1920x1080 --batches 1,8 \
+timeout "${BENCH_TIMEOUT:-100}" python benchmarks/bench_arbitrary.py --speed --device "$dev" --speed-sizes 640x360,1920x1080 --batches 1,8 \
     --speed-seconds "${SPEED_SECONDS:-2}" --decoder models/decoder_relu31.safetensors --vgg-weights "$vgg" \
     --styles-dir "$styles" --json "$out/bench_arbitrary_speed.json" > "$l/bench_arbitrary_speed.txt" 2>&1
 echo "bench rc $? after $(( $(date +%s) - t0 )) s"; tail -n 30 "$l/bench_arbitrary_speed.txt"
