@@ -105,7 +105,8 @@ def conv_gflop(encoder: torch.nn.Module, decoder: torch.nn.Module, height: int, 
     """GFLOP of one frame through ``encoder`` and ``decoder``, counted from their conv shapes: each conv costs
     2·C_in·C_out·k_h·k_w multiply-adds per output pixel (biases, ReLUs, pooling and the transform left out)."""
     total = 0.0
-    x = torch.zeros(1, 3, height, width)
+    p = next(encoder.parameters())  # the models move between devices and dtypes during the speed loop
+    x = torch.zeros(1, 3, height, width, device=p.device, dtype=p.dtype)
     hooks = []
 
     def count(mod: torch.nn.Conv2d, _inp: object, out: torch.Tensor) -> None:
@@ -148,7 +149,8 @@ def speed(args: argparse.Namespace) -> int:
         width, height = (int(v) for v in size.lower().split("x"))
         g = conv_gflop(encoder, decoder, height, width)
         with torch.no_grad(), FlopCounterMode(display=False) as fc:
-            decoder(encoder(torch.zeros(1, 3, height, width)), size=(height, width))
+            p = next(encoder.parameters())
+            decoder(encoder(torch.zeros(1, 3, height, width, device=p.device, dtype=p.dtype)), size=(height, width))
         g_counter = fc.get_total_flops() / 1e9
         peak = conv_peak(width, height, str(dev))
         floor = g / peak
