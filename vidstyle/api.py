@@ -169,7 +169,10 @@ def build_stages(
     curve = tm.strength(st.backend)
     use_flow = tm.uses_flow(st.backend)
     if st.backend == "optim":
-        return _with_mask(_optim_stages(st, tm, op, curve=curve, use_flow=use_flow, progress=progress), matte)
+        # the mask goes through the loss (OptimStage), and the composite stays last as the safety: exact
+        # input outside the matte whatever the working size and the codec (docs/masks.md)
+        return _with_mask(_optim_stages(st, tm, op, curve=curve, use_flow=use_flow, progress=progress, matte=matte),
+                          matte)
     from vidstyle.stylize.feedforward import FeedForwardStage
 
     split = use_flow and separate_stabilizer and rt.device.type == "cpu"
@@ -227,7 +230,7 @@ def _with_mask(stages: list[Stage], matte: Any) -> list[Stage]:
 
 
 def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, curve: Any, use_flow: bool,
-                  progress: Callable[[Any], None] | None) -> list[Stage]:
+                  progress: Callable[[Any], None] | None, matte: Any = None) -> list[Stage]:
     from vidstyle.stylize.optim import OptimStage
 
     if not curve.is_constant:
@@ -244,7 +247,7 @@ def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, 
                        config=_optim_config(st, op), stabilize=curve.keys[0][1], vgg=st.vgg_weights,
                        vgg_convention=st.vgg_convention,
                        flow=tm.flow if tm.flow != "none" else None, device=st.device, progress=progress,
-                       **op.stage_kwargs())
+                       matte=matte, **op.stage_kwargs())
     stages: list[Stage] = []
     if use_flow:
         from vidstyle.flow.stage import FlowStage
@@ -469,7 +472,7 @@ def stylize_image(
     if size and st.backend != "optim":
         image = _fit_long_side(image, size)
     if st.backend == "optim":
-        result, notes = _optimize_picture(image, st, op, size=size, init=init, progress=progress)
+        result, notes = _optimize_picture(image, st, op, size=size, init=init, progress=progress, matte=matte)
         out, extra = result.image, {"iterations": result.iterations, "seconds": result.seconds,
                                     "losses": dict(result.losses), "warnings": tuple(notes)}
         if dst.suffix.lower() not in (".png", ".tif", ".tiff") or image.dtype != np.uint16:
@@ -550,7 +553,8 @@ def _feedforward_picture(image: Any, st: StylizeOptions) -> Any:
 
 
 def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size: int | None,
-                      init: str | os.PathLike[str] | None, progress: Callable[[Any], None] | None) -> Any:
+                      init: str | os.PathLike[str] | None, progress: Callable[[Any], None] | None,
+                      matte: Any = None) -> Any:
     from vidstyle.io.imagefiles import read_image
     from vidstyle.runtime import setup
     from vidstyle.stylize.optim import StyleOptimizer, optimize_image
@@ -577,7 +581,9 @@ def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size:
                                config=_optim_config(st, op), vgg=st.vgg_weights, vgg_convention=st.vgg_convention,
                                device=rt.device)
     init_image = None if init is None else read_image(init)
-    result = optimize_image(image, styles=style_images, optimizer=optimizer, init_image=init_image, progress=progress)
+    mask = None if matte is None else matte.alpha(0, image.shape[:2])  # through the loss (vidstyle.losses.masked)
+    result = optimize_image(image, styles=style_images, optimizer=optimizer, init_image=init_image, progress=progress,
+                            mask=mask)
     return result, notes
 
 
