@@ -282,7 +282,8 @@ class StyleOptimizer:
     # -- targets ---------------------------------------------------------------------------------
 
     def style_target(self, size: tuple[int, int], *, color_ref: torch.Tensor | None = None,
-                     key: Any = None, mask: torch.Tensor | None = None) -> torch.nn.Module:
+                     key: Any = None, mask: torch.Tensor | None = None,
+                     regions: Sequence[torch.Tensor] | None = None) -> torch.nn.Module:
         """The style loss (``config.style_loss``) for an output of ``size`` (cached by size and ``key``).
 
         Each style image is resized to ``style_scale`` × the output's long side; with colour
@@ -294,15 +295,22 @@ class StyleOptimizer:
         styles); several paintings without mattes share the matte with their weights normalised, which
         has the gradient of their blended Gram target. Not cached (a matte changes from frame to frame);
         the style features are. Losses other than :data:`GUIDED_LOSSES` are returned unguided.
+
+        ``regions`` (one 1×1×H×W matte per style image, any size of the output's aspect): this frame's
+        region mattes of per-region styles, in place of ``style_mattes`` (matte sequences, frame by frame).
         """
         cfg = self.config
-        if mask is not None and cfg.style_loss in GUIDED_LOSSES:
+        if regions is not None and self.style_mattes is None:
+            raise OptionValueError("style", "per-frame region mattes need per-region styles (`style_mattes`)")
+        if regions is not None or (mask is not None and cfg.style_loss in GUIDED_LOSSES):
             feats = self._features_for(size, color_ref=color_ref, key=key)
-            m = mask.to(self.device).float()
+            m = None if mask is None else mask.to(self.device).float()
             if self.style_mattes is not None:
-                mattes = [m * r for r in self._region_mattes(size)]
+                base = self._region_mattes(size, regions)
+                mattes = base if m is None else [m * r for r in base]
                 weights = self.style_mix
             else:
+                assert m is not None
                 mattes = [m] * len(feats)
                 mix = self.style_mix or [1.0] * len(feats)
                 weights = [w / sum(mix) for w in mix]
@@ -322,10 +330,14 @@ class StyleOptimizer:
         self._targets[cache_key] = loss
         return loss
 
-    def _region_mattes(self, size: tuple[int, int]) -> list[torch.Tensor]:
-        assert self.style_mattes is not None
+    def _region_mattes(self, size: tuple[int, int],
+                       regions: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        mattes = self.style_mattes if regions is None else [r.to(self.device).float() for r in regions]
+        assert mattes is not None
+        if len(mattes) != len(self.styles):
+            raise OptionValueError("style", f"{len(mattes)} region mattes for {len(self.styles)} style images")
         return [F.interpolate(m, size=tuple(size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
-                for m in self.style_mattes]
+                for m in mattes]
 
     def _features_for(self, size: tuple[int, int], *, color_ref: torch.Tensor | None,
                       key: Any) -> list[dict[str, torch.Tensor]]:
@@ -576,6 +588,7 @@ def _optimize_levels(
     pass_index: int = 0,
     t0: float | None = None,
     mask: torch.Tensor | None = None,
+    regions: Sequence[torch.Tensor] | None = None,
 ) -> LevelResult:
     """Coarse-to-fine optimisation of ``content`` (1×3×H×W) from a cold start: the finest level's
     result, with ``iterations`` counted over all levels; ``mask`` (1×1×H×W) is resized to each level."""
@@ -588,7 +601,7 @@ def _optimize_levels(
         x = opt.initial(c, init) if x is None else _resize(x, lsize)
         ref = None if color_ref is None else _resize(color_ref, lsize)
         m = None if mask is None else _resize(mask, lsize).clamp(0.0, 1.0)
-        style = opt.style_target(lsize, color_ref=ref, key=key, mask=m)
+        style = opt.style_target(lsize, color_ref=ref, key=key, mask=m, regions=regions)
 
         def cb(i: int, loss: float, terms: dict[str, float], _li: int = li) -> None:
             if progress is not None:

@@ -137,11 +137,13 @@ class _Sequencer:
         scene_cut: bool,
         pass_index: int = 0,
         mask: np.ndarray | None = None,
+        regions: Sequence[np.ndarray] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Optimise one frame (``image`` at working size); returns ``(raw, content tensor)``.
 
         ``mask``: this frame's matte at working size (``H×W`` in [0, 1]): the mask through the loss
-        (:mod:`vidstyle.losses.masked`); a warm start takes the content outside it."""
+        (:mod:`vidstyle.losses.masked`); a warm start takes the content outside it. ``regions``: this
+        frame's region mattes of per-region styles (matte sequences), one ``H×W`` array per style."""
         from vidstyle.flow.consistency import consistency_mask
         opt = self.opt
         dev = opt.device
@@ -153,6 +155,7 @@ class _Sequencer:
         if self.color_ref is None:
             self.color_ref = content
         alpha = None if mask is None else _mask_tensor(np.clip(mask, 0.0, 1.0), dev)
+        regs = None if regions is None else [_mask_tensor(np.clip(r, 0.0, 1.0), dev) for r in regions]
         key = None if opt.config.preserve_color is None else ("video", self.segment)
         temporal: list[tuple[torch.Tensor, torch.Tensor]] = []
         init: torch.Tensor | None = None
@@ -183,7 +186,8 @@ class _Sequencer:
                     fwd, bwd = pair
                     temporal.append((_warp_sharp(old.raw, _flow_tensor(bwd, dev)), _mask_tensor(consistency_mask(fwd, bwd), dev)))
         if init is not None:
-            style = opt.style_target(hw, color_ref=self.color_ref, key=key, mask=alpha)  # type: ignore[arg-type]
+            style = opt.style_target(hw, color_ref=self.color_ref, key=key, mask=alpha,  # type: ignore[arg-type]
+                                     regions=regs)
 
             def cb(i: int, loss: float, terms: dict[str, float]) -> None:
                 if self.progress is not None:
@@ -199,7 +203,7 @@ class _Sequencer:
         else:
             result = _optimize_levels(
                 opt, content, init=None, iterations=opt.config.iterations, color_ref=self.color_ref, key=key,
-                progress=self.progress, frame=index, pass_index=pass_index, t0=t0, mask=alpha,
+                progress=self.progress, frame=index, pass_index=pass_index, t0=t0, mask=alpha, regions=regs,
             )
         self.stats.append({"frame": index, "warm": init is not None, "iterations": result.iterations,
                            "losses": result.losses, "seconds": time.perf_counter() - t0,
@@ -288,6 +292,7 @@ def optimize_sequence(
     progress: Callable[[OptimProgress], None] | None = None,
     stats: list[dict[str, Any]] | None = None,
     masks: Sequence[np.ndarray] | None = None,
+    regions: Sequence[Sequence[np.ndarray]] | None = None,
 ) -> list[np.ndarray]:
     """Stylize a list of frames (one shot, no scene cuts) by optimisation, single- or multi-pass.
 
@@ -307,6 +312,7 @@ def optimize_sequence(
         stats: if a list is given, per-frame statistics (iterations, losses, seconds) are appended.
         masks: one matte per frame (``H×W`` in [0, 1], the frames' size): the mask through the loss
             (:mod:`vidstyle.losses.masked`), in every pass.
+        regions: per frame, its region mattes of per-region styles (one ``H×W`` array per style image).
 
     The other arguments are those of :class:`OptimStage`.
     """
@@ -347,7 +353,8 @@ def optimize_sequence(
             fwd, bwd = flows[i - 1]
             fb, cons = bwd, consistency_mask(fwd, bwd)
         raw, content = seq.step(index=i, image=np.asarray(image), flow_bwd=fb, consistency=cons, scene_cut=False,
-                                mask=None if masks is None else masks[i])
+                                mask=None if masks is None else masks[i],
+                                regions=None if regions is None else regions[i])
         raws.append(raw)
         contents.append(content)
     if stats is not None:
@@ -379,8 +386,9 @@ def optimize_sequence(
                 alpha = None if masks is None else _mask_tensor(np.clip(masks[i], 0.0, 1.0), dev)
                 if alpha is not None:
                     init = alpha * init + (1.0 - alpha) * opt.prepare_content(contents[i])
+                regs = None if regions is None else [_mask_tensor(np.clip(r, 0.0, 1.0), dev) for r in regions[i]]
                 style = opt.style_target(tuple(contents[i].shape[-2:]), color_ref=seq.color_ref, key=key,  # type: ignore[arg-type]
-                                         mask=alpha)
+                                         mask=alpha, regions=regs)
 
                 def cb(it: int, loss: float, terms: dict[str, float], _i: int = i, _p: int = p) -> None:
                     if progress is not None:
