@@ -186,7 +186,8 @@ def mask(shared: Path, state: object, size: int, iterations: int) -> None:
     crops = [cv2.resize(to_u8(t)[ys, xs], None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
              for t in (np.repeat(matte[..., None], 3, 2), *outs.values())]
     top = grid(tiles, 3)
-    bottom = grid([label(crops[0], "2x: matte"), *(label(cr, n.split(" (")[0]) for cr, n in zip(crops[1:], outs))], 4)
+    bottom = grid([label(crops[0], "2x: matte"), *(label(cr, n) for cr, n in
+                                                   zip(crops[1:], ("old", "loss only", "loss+composite")))], 4)
     pad = top.shape[1] - bottom.shape[1]
     if pad > 0:
         bottom = np.pad(bottom, ((0, 0), (0, pad), (0, 0)), constant_values=255)
