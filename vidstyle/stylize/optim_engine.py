@@ -655,6 +655,7 @@ def optimize_image(
     )
     if key is not None:
         opt._targets = {k: v for k, v in opt._targets.items() if k[1] != key}
+        opt._style_feats = {k: v for k, v in opt._style_feats.items() if k[1] != key}
     out = opt.finish(result.image, c)
     image = out[0].permute(1, 2, 0).detach().cpu().numpy().astype(np.float32)
     return OptimResult(image=np.ascontiguousarray(image), losses=result.losses, iterations=result.iterations,
