@@ -219,3 +219,26 @@ def test_video_keeps_the_input_outside_the_moving_matte_with_stabilisation(
         if i:
             left = (_matte(i - 1) > 0.999) & (a == 0)  # the matte was here one frame ago, now it is not
             assert left.sum() >= 50 and d[left].max() <= 4, i
+
+
+def test_with_regions_each_region_matte_is_multiplied_by_the_mask(vgg: Path, painting: np.ndarray,
+                                                                  one_torch_thread: None) -> None:
+    from vidstyle.losses import GuidedStyleLoss
+
+    left = np.zeros((H, W), np.float32)
+    left[:, : W // 2] = 1.0
+    opt = StyleOptimizer(styles=[painting, painting[::-1].copy()], style_mix=[1.0, 2.0], style_mattes=[left, 1 - left],
+                         config=OptimConfig(scales=1), vgg=str(vgg), device="cpu")
+    a = torch.from_numpy(_matte(1))[None, None]
+    rng = np.random.default_rng(4)
+    x = torch.from_numpy(rng.random((1, 3, H, W)).astype(np.float32))
+    with torch.no_grad():
+        feats = opt.vgg(x)
+        got = float(opt.style_target((H, W), mask=a)(feats))
+        regions = [torch.from_numpy(m)[None, None] for m in (left, 1 - left)]
+        ref = GuidedStyleLoss(style_features=opt._features_for((H, W), color_ref=None, key=None),
+                              mattes=[r * a for r in regions], region_weights=[1.0, 2.0],
+                              layer_weights=opt.layer_weights)(feats)
+        unmasked = float(opt.style_target((H, W))(feats))
+    assert got == pytest.approx(float(ref), rel=1e-5)
+    assert abs(got - unmasked) > 1e-3 * abs(unmasked)  # the mask does change the regions' statistics
