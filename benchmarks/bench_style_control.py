@@ -9,13 +9,19 @@ Timings (ratios against a baseline measured in the same run, on the first shot o
   as a ratio to S = 1, next to the compute floor S⁻² (the network's work is proportional to its pixels).
 * per-region styles (arbitrary back end, WCT and AdaIN): two regions against one painting.
 
+* ``--losses``: seconds per optimisation iteration at ``--size`` px (512) of each style loss
+  (``--style-loss``) and of the controls that change the loss: ``--mask`` through the loss (guided Gram +
+  hold term), two regions (guided Grams), two regions with a mask; each as a ratio to ``gram`` and to the
+  VGG floor (content only, the style term detached) measured in the same run, interleaved, median of
+  ``--repeats`` (one L-BFGS level; frame 20 of samples/clip.mp4 towards Starry Night).
+
 Quality (no timing, ``--quality``): the dominant texture direction of the arbitrary back end's output
 (structure tensor of the high-pass luminance, degrees counter-clockwise from horizontal) for
 ``--style-rotate`` 0, 45, 90, next to the painting's own; it should follow the painting's direction + the angle.
 
     python benchmarks/bench_style_control.py \\
         --vgg-weights ../shared/weights/vgg19_imagenet_conv1_1-conv3_4.safetensors \\
-        --styles-dir ../shared/data/styles [--quality] [--repeats 3]
+        --styles-dir ../shared/data/styles [--quality | --losses [--size 512 --iterations 10]] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -136,6 +142,64 @@ def quality_rotation(frames: list[np.ndarray], styles_dir: Path, vgg: str) -> No
         print(f"{name}: painting {p_angle:.0f}° (coherence {p_coh:.2f}); " + "; ".join(cells))
 
 
+def bench_losses(frames: list[np.ndarray], styles_dir: Path, vgg: str, *, size: int, iterations: int, warmup: int,
+                 repeats: int) -> None:
+    import statistics
+
+    import torch
+
+    from vidstyle.losses import STYLE_LOSSES
+    from vidstyle.nets.vgg import load_vgg_state
+    from vidstyle.stylize.optim import OptimConfig, StyleOptimizer
+    from vidstyle.stylize.optim_engine import _to_tensor
+
+    state = load_vgg_state(weights=vgg)
+    photo = frames[min(20, len(frames) - 1)]
+    h, w = photo.shape[:2]
+    s = size / max(h, w)
+    photo = cv2.resize(photo, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    c = _to_tensor(photo, what="photo")
+    hh, ww = c.shape[-2:]
+    yy, xx = np.mgrid[0:hh, 0:ww]
+    matte = np.clip((1.15 - ((xx - 0.42 * ww) / (0.3 * ww)) ** 2 - ((yy - 0.5 * hh) / (0.42 * hh)) ** 2) / 0.3, 0, 1)
+    matte = matte.astype(np.float32)
+    m = torch.from_numpy(matte)[None, None]
+    starry = read_image(styles_dir / "vangogh_starry_night.jpg")
+    scream = read_image(styles_dir / "munch_the_scream.jpg")
+    #: name → (style loss, region mattes, mask)
+    cases: dict[str, tuple[str, list[np.ndarray] | None, torch.Tensor | None]] = {"content-only": ("gram", None, None)}
+    cases.update({k: (k, None, None) for k in STYLE_LOSSES})
+    cases["gram + mask"] = ("gram", None, m)
+    cases["gram, 2 regions"] = ("gram", [matte, 1 - matte], None)
+    cases["2 regions + mask"] = ("gram", [matte, 1 - matte], m)
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    first = StyleOptimizer(styles=[starry], config=OptimConfig(iterations=2, scales=1), vgg=state, device="cpu")
+    first.optimize(c, init=c.clone(), iterations=2, style=first.style_target((hh, ww)))  # one-time set-up, untimed
+    for _ in range(repeats):
+        for name, (kind, regions, mask) in cases.items():
+            cfg = OptimConfig(style_loss=kind, iterations=iterations + warmup, scales=1)
+            styles = [starry, scream] if regions is not None else [starry]
+            opt = StyleOptimizer(styles=styles, config=cfg, vgg=state, device="cpu", style_mattes=regions)
+            style = opt.style_target((hh, ww), mask=mask)
+            if name == "content-only":
+                real = style
+
+                def style(feats, _real=real):  # noqa: ANN001 - the VGG pass only: the style term is detached
+                    with torch.no_grad():
+                        return _real(feats)
+            stamps: list[float] = []
+            opt.optimize(c, init=c.clone(), iterations=iterations + warmup, style=style, mask=mask,
+                         progress=lambda i, loss, terms: stamps.append(time.perf_counter()))
+            times[name].append((stamps[-1] - stamps[warmup - 1]) / max(1, len(stamps) - warmup))
+    gram = statistics.median(times["gram"])
+    floor = statistics.median(times["content-only"])
+    print(f"seconds per iteration at {hh}x{ww} ({torch.get_num_threads()} threads, median of {repeats}, "
+          f"{iterations} iterations after {warmup})")
+    for name in cases:
+        t = statistics.median(times[name])
+        print(f"  {name:18s} {t:8.3f} s/it   x{t / gram:5.2f} vs gram   x{t / floor:5.2f} vs the VGG floor", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vgg-weights", required=True)
@@ -143,7 +207,20 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--frames", type=int, default=N, help=f"frames of the shot to use (default {N})")
     ap.add_argument("--quality", action="store_true", help="only the (untimed) rotation measurement")
+    ap.add_argument("--losses", action="store_true", help="only the seconds per iteration of the style losses")
+    ap.add_argument("--size", type=int, default=512, help="--losses: long side in pixels")
+    ap.add_argument("--iterations", type=int, default=10, help="--losses: timed iterations per case")
+    ap.add_argument("--warmup", type=int, default=2, help="--losses: untimed iterations first")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.losses:
+        bench_losses(_frames(21), Path(args.styles_dir), args.vgg_weights, size=args.size,
+                     iterations=args.iterations, warmup=max(1, args.warmup), repeats=args.repeats)
+        return
     frames = _frames(max(3, min(N, args.frames)))
     if args.quality:
         quality_rotation(frames, Path(args.styles_dir), args.vgg_weights)

@@ -1,11 +1,12 @@
 """Make the pictures of docs/control.md (issue 18): the style-loss family side by side, two regions,
-a doodle (semantic maps) and a portrait with and without the gain map.
+a doodle (semantic maps), a portrait with and without the gain map (and its flow refinement), and the
+optimisation back end's mask through the loss (``mask``: it also prints the soft edge's profile).
 
 Content pictures are frames of samples/clip.mp4 (the project's own, CC0 photos); paintings are the
 public-domain ones in ../shared/data/styles; the loss network is ../shared's conv1_1…conv3_4 VGG19.
 Small sizes (``--size`` 256 px long side) and few iterations: the CPU is shared.
 
-    python scripts/make_control_gallery.py --shared ../shared --only losses,regions,doodle,portrait
+    python scripts/make_control_gallery.py --shared ../shared --only losses,regions,doodle,portrait,mask
 """
 
 from __future__ import annotations
@@ -144,6 +145,57 @@ def doodle(shared: Path, state: object, size: int, iterations: int) -> None:
     save("control_doodle.jpg", grid(tiles, 2))
 
 
+def edge_profile(out: np.ndarray, content: np.ndarray, matte: np.ndarray) -> str:
+    """How much of the style each part of the soft edge has: mean |out − photo| in bins of the matte's
+    value, over that inside (a matte-true ramp reads 0.1 0.3 0.5 0.7 0.9), and the outside's max."""
+    d = np.abs(to_u8(out).astype(float) - to_u8(content).astype(float)).max(axis=2)
+    inside = d[matte >= 0.999].mean()
+    bins = ((0, 0.05), (0.05, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 0.999))
+    prof = " ".join(f"{d[(matte > lo) & (matte <= hi)].mean() / inside:.2f}" for lo, hi in bins)
+    return f"outside max {d[matte == 0].max():.0f} mean {d[matte == 0].mean():.2f} levels; edge (a in 0-.05, " \
+           f".05-.2, .2-.4, .4-.6, .6-.8, .8-1) / inside: {prof}; inside {inside:.1f}"
+
+
+def mask(shared: Path, state: object, size: int, iterations: int) -> None:
+    """--mask in the optimisation back end: through the loss, with and without the final composite,
+    against the old way (stylise everything, then composite)."""
+    from vidstyle.stylize.mask import composite
+
+    content = frame("coffee", size)
+    c = content.astype(np.float32) / 255
+    h, w = content.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    inside = ((xx - 0.42 * w) / (0.3 * w)) ** 2 + ((yy - 0.5 * h) / (0.42 * h)) ** 2
+    matte = np.clip((1.15 - inside) / 0.3, 0, 1).astype(np.float32)
+    starry = read_image(shared / "data/styles/vangogh_starry_night.jpg")
+    cfg = OptimConfig(iterations=iterations, scales=1)
+    plain = run(content, [starry], cfg, state)
+    t = time.perf_counter()
+    opt = StyleOptimizer(styles=[starry], config=cfg, vgg=state, device="cpu")  # type: ignore[arg-type]
+    r = optimize_image(c, styles=(), optimizer=opt, mask=matte)
+    print(f"  masked loss: {r.iterations} it, {time.perf_counter() - t:.0f} s, losses "
+          + ", ".join(f"{k} {v:.3g}" for k, v in r.losses.items()), flush=True)
+    outs = {"stylise all, composite (old)": composite(plain, c, matte), "through the loss only": r.image,
+            "through the loss + composite (shipped)": composite(r.image, c, matte)}
+    for name, out in outs.items():
+        print(f"  {name}: {edge_profile(out, c, matte)}", flush=True)
+    tiles = [label(content, "photo"), label(np.repeat(matte[..., None], 3, 2), "matte")]
+    tiles += [label(o, n) for n, o in outs.items()]
+    tiles.append(label(plain, "no mask"))
+    ys, xs = slice(round(0.25 * h), round(0.75 * h)), slice(round(0.58 * w), round(0.84 * w))  # the right edge
+    crops = [cv2.resize(to_u8(t)[ys, xs], None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+             for t in (np.repeat(matte[..., None], 3, 2), *outs.values())]
+    top = grid(tiles, 3)
+    bottom = grid([label(crops[0], "2x: matte"), *(label(cr, n) for cr, n in
+                                                   zip(crops[1:], ("old", "loss only", "loss+composite")))], 4)
+    pad = top.shape[1] - bottom.shape[1]
+    if pad > 0:
+        bottom = np.pad(bottom, ((0, 0), (0, pad), (0, 0)), constant_values=255)
+    else:
+        top = np.pad(top, ((0, 0), (0, -pad), (0, 0)), constant_values=255)
+    save("control_mask_optim.jpg", np.concatenate([top, bottom], axis=0))
+
+
 def portrait(shared: Path, state: object, size: int, iterations: int) -> None:
     """No painted head portrait is available to the project, so the style portrait is made here: Grace
     Hopper's photo (public domain, US Navy; a sample file of matplotlib) painted by the arbitrary back
@@ -167,21 +219,32 @@ def portrait(shared: Path, state: object, size: int, iterations: int) -> None:
                                vgg_weights=str(shared / "weights/vgg19_imagenet_conv1_1-conv3_4.safetensors"))
         painted = fit(read_image(painted_path), 320)
     plan = plan_portrait(content, painted)
-    if plan.aligned is None:
+    if plan.aligned is None or plan.affine is None:
         raise SystemExit(f"portrait: {plan.note}")
+    from vidstyle.stylize.portrait import alignment_error
+
+    f = plan.content_face
+    print(f"  alignment error in the face box: boxes {alignment_error(plan.affine, content, f):.4f}, "
+          f"+ flow {alignment_error(plan.aligned, content, f):.4f}; flow max "
+          f"{float(np.sqrt((plan.flow ** 2).sum(0)).max()):.1f} px", flush=True)
     cfg = OptimConfig(iterations=iterations, scales=1)
     plain = run(content, [painted], cfg, state)
+    boxes_only = run(content, [painted], cfg, state, gain_reference=plan.affine)
     gained = run(content, [painted], cfg, state, gain_reference=plan.aligned)
     boxed = to_u8(content).copy()
-    f = plan.content_face
     cv2.rectangle(boxed, (f.x, f.y), (f.x + f.w, f.y + f.h), (0, 255, 0), 1)
     h, w = content.shape[:2]
     shown = fit(painted, h)  # the portrait at the tiles' height, centred on a white tile
     pad = max(0, w - shown.shape[1])
     shown = np.pad(to_u8(shown)[:, :w], ((0, 0), (pad // 2, pad - pad // 2), (0, 0)), constant_values=255)
+    def over(x: np.ndarray) -> np.ndarray:  # half photo, half aligned painting: doubled features = misaligned
+        return 0.5 * to_u8(x).astype(np.float32) / 255 + 0.5 * to_u8(content).astype(np.float32) / 255
+
     tiles = [label(boxed, "photo + Haar face"), label(shown, "painted portrait (style)"),
-             label(plan.aligned, "style aligned to the face"),
-             label(plain, "Gram only (no gain map)"), label(gained, "--portrait: gain map")]
+             label(plan.affine, "aligned by the boxes"), label(plan.aligned, "+ flow refinement"),
+             label(over(plan.affine), "boxes over the photo"), label(over(plan.aligned), "+ flow over the photo"),
+             label(plain, "Gram only (no gain map)"), label(boxes_only, "gain map, boxes only"),
+             label(gained, "--portrait: gain map + flow")]
     save("control_portrait.jpg", grid(tiles, 3))
 
 
@@ -201,7 +264,7 @@ def main() -> None:
     state = load_vgg_state(weights=str(args.shared / "weights/vgg19_imagenet_conv1_1-conv3_4.safetensors"))
     for part in args.only.split(","):
         print(part, flush=True)
-        {"losses": losses, "regions": regions, "doodle": doodle, "portrait": portrait}[part](args.shared, state, args.size, args.iterations)
+        {"losses": losses, "regions": regions, "doodle": doodle, "portrait": portrait, "mask": mask}[part](args.shared, state, args.size, args.iterations)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@
   stabilisation. Rows: frames 0 and 40 (photo, matte, result), then 2x crops of the cup's rim.
 * ``regions_arbitrary.jpg``: one frame, the arbitrary back end (shipped decoder, WCT) with two paintings:
   one inside the cup's matte (``--style A@cup.png``), the other everywhere else (``--style B``).
+* ``regions_sequence.jpg``: the same two paintings with the cup's matte as a *sequence* (``--style
+  A@cup.%04d.png --style B``, the GrabCut matte carried along the flow, one file per frame), frames 0-40
+  through ``vidstyle stylize`` with the default stabilisation; rows: frames 0, 20, 40 (photo, matte, result).
 * ``control_scale_orient.jpg``: ``--style-scale`` 0.5 / 1 / 2 for the arbitrary back end (WCT, Van Gogh's
   Starry Night over the Rhone) and for a feed-forward network (``starry_tiny``), and ``--style-rotate`` 0 / 90 for
   the arbitrary back end; 400×300 parts of frame 20 at full resolution.
@@ -137,6 +140,24 @@ def regions_picture(frame: np.ndarray, matte: np.ndarray, styles_dir: Path, vgg:
     cv2.imwrite(str(out / "regions_arbitrary.jpg"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
 
 
+def regions_sequence_picture(frames: list[np.ndarray], mattes: list[np.ndarray], styles_dir: Path, vgg: str,
+                             tmp: Path, out: Path) -> None:
+    from vidstyle.api import stylize_video
+
+    a, b = styles_dir / "vangogh_starry_night.jpg", styles_dir / "munch_the_scream.jpg"
+    (tmp / "seq").mkdir(exist_ok=True)
+    for i, m in enumerate(mattes[:41]):
+        cv2.imwrite(str(tmp / "seq" / f"cup.{i:04d}.png"), np.round(m * 255).astype(np.uint8))
+    stylize_video(CLIP, tmp / "seq" / "o.%04d.png", end="41f", backend="arbitrary", method="wct", vgg_weights=vgg,
+                  style=[f"{a}@{tmp / 'seq' / 'cup.%04d.png'}", str(b)])
+    rows = []
+    for i in (0, 20, 40):
+        rows.append(np.concatenate([_label(frames[i], f"frame {i}"), _label(_grey(mattes[i]), f"cup.{i:04d}.png"),
+                                    _label(read_image(tmp / "seq" / f"o.{i:04d}.png"), "A@cup.%04d.png + B")], axis=1))
+    sheet = np.concatenate(rows, axis=0)
+    cv2.imwrite(str(out / "regions_sequence.jpg"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+
+
 def control_picture(frame: np.ndarray, styles_dir: Path, vgg: str, out: Path) -> None:
     """Cells are a 400×300 part of the frame at full resolution (the saucer's rim and the table), so
     stroke size and direction show without resampling."""
@@ -176,7 +197,7 @@ def main() -> None:
     ap.add_argument("--vgg-weights", required=True)
     ap.add_argument("--styles-dir", required=True)
     ap.add_argument("--out", default=str(ROOT / "docs" / "images"))
-    ap.add_argument("--only", choices=("mask", "regions", "control"), default=None)
+    ap.add_argument("--only", choices=("mask", "regions", "sequence", "control"), default=None)
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -189,6 +210,8 @@ def main() -> None:
             mask_picture(frames, mattes, tmp, out)
         if args.only in (None, "regions"):
             regions_picture(frames[20], mattes[20], Path(args.styles_dir), args.vgg_weights, tmp, out)
+        if args.only in (None, "sequence"):
+            regions_sequence_picture(frames, mattes, Path(args.styles_dir), args.vgg_weights, tmp, out)
     if args.only in (None, "control"):
         control_picture(frames[20], Path(args.styles_dir), args.vgg_weights, out)
 

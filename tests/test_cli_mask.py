@@ -166,3 +166,18 @@ def test_a_still_refuses_a_matte_sequence(media: dict[str, Path], tmp_path: Path
     assert code == 1 and "--mask: a picture takes one matte image" not in err
     assert "a picture takes one matte image for --mask, not the sequence" in _one_error(err)
     assert not (tmp_path / "m.png").exists()
+
+
+def test_a_negative_mask_weight_is_one_error_naming_the_flag(
+    media: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--mask-weight`` (the optimisation back end's hold term outside the matte) must be >= 0."""
+    out = tmp_path / "out"
+    out.mkdir()
+    photo = out.parent / "photo.png"
+    cv2.imwrite(str(photo), np.full((H, W, 3), 128, np.uint8))
+    code, err = _run(capsys, "image", str(photo), "--style", str(media["colour"]), "--mask", str(media["big"]),
+                     "--mask-weight", "-1", "-o", str(out / "o.png"))
+    line = _one_error(err)
+    assert code != 0 and "--mask-weight" in line and "-1" in line, line
+    assert list(out.iterdir()) == []

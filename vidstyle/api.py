@@ -169,7 +169,10 @@ def build_stages(
     curve = tm.strength(st.backend)
     use_flow = tm.uses_flow(st.backend)
     if st.backend == "optim":
-        return _with_mask(_optim_stages(st, tm, op, curve=curve, use_flow=use_flow, progress=progress), matte)
+        # the mask goes through the loss (OptimStage), and the composite stays last as the safety: exact
+        # input outside the matte whatever the working size and the codec (docs/masks.md)
+        return _with_mask(_optim_stages(st, tm, op, curve=curve, use_flow=use_flow, progress=progress, matte=matte),
+                          matte)
     from vidstyle.stylize.feedforward import FeedForwardStage
 
     split = use_flow and separate_stabilizer and rt.device.type == "cpu"
@@ -227,7 +230,7 @@ def _with_mask(stages: list[Stage], matte: Any) -> list[Stage]:
 
 
 def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, curve: Any, use_flow: bool,
-                  progress: Callable[[Any], None] | None) -> list[Stage]:
+                  progress: Callable[[Any], None] | None, matte: Any = None) -> list[Stage]:
     from vidstyle.stylize.optim import OptimStage
 
     if not curve.is_constant:
@@ -240,11 +243,11 @@ def _optim_stages(st: StylizeOptions, tm: TemporalOptions, op: OptimOptions, *, 
         raise OptionValueError("portrait", "portrait is for still pictures (`vidstyle image`); drop `portrait`")
     styles = st.style or ()
     stage = OptimStage(styles=_optim_styles(st), style_mix=[s.weight for s in styles],
-                       style_mattes=_read_mattes(styles),
+                       style_mattes=_read_mattes(styles), region_mattes=_region_sequences(styles),
                        config=_optim_config(st, op), stabilize=curve.keys[0][1], vgg=st.vgg_weights,
                        vgg_convention=st.vgg_convention,
                        flow=tm.flow if tm.flow != "none" else None, device=st.device, progress=progress,
-                       **op.stage_kwargs())
+                       matte=matte, **op.stage_kwargs())
     stages: list[Stage] = []
     if use_flow:
         from vidstyle.flow.stage import FlowStage
@@ -286,14 +289,31 @@ def _optim_styles(st: StylizeOptions) -> list[Any]:
     return [rotate_image(read_image(s.path), st.style_rotate) for s in styles]
 
 
-def _read_mattes(styles: Sequence[Any]) -> list[Any] | None:
-    """The region mattes of ``STYLE@MATTE`` style images (float H×W in [0, 1]), or ``None``."""
+def _read_mattes(styles: Sequence[Any], *, picture: bool = False) -> list[Any] | None:
+    """The region mattes of ``STYLE@MATTE`` style images (float H×W in [0, 1]; of a sequence
+    ``STYLE@matte.%04d.png``, its first frame's), or ``None``. ``picture``: a sequence is refused."""
     if not any(s.matte for s in styles):
         return None
-    from vidstyle.io.imagefiles import read_image
-    from vidstyle.stylize.guides import matte_of
+    from vidstyle.io.mattes import Matte
 
-    return [matte_of(read_image(s.matte)) for s in styles]
+    out = []
+    for s in styles:
+        m = Matte(s.matte, parameter="style")
+        if picture and m.is_sequence:
+            raise OptionValueError("style", f"a picture takes one matte image per style, not the sequence "
+                                            f"'{s.matte}' (style {s.path})")
+        out.append(m.read(m.first_number()))
+    return out
+
+
+def _region_sequences(styles: Sequence[Any]) -> list[Any] | None:
+    """Per style, the :class:`~vidstyle.io.mattes.Matte` of its region when any region matte is a sequence
+    (``a.jpg@matte.%04d.png``: frame-synced like ``mask``), else ``None``."""
+    from vidstyle.io.mattes import Matte, MatteSpec
+
+    if not any(s.matte and MatteSpec.parse(s.matte).is_sequence for s in styles):
+        return None
+    return [Matte(s.matte, parameter="style") if s.matte else None for s in styles]
 
 
 def _read_maps(op: OptimOptions, styles: Sequence[Any], style_images: list[Any],
@@ -324,9 +344,11 @@ def _check_mattes(stages: Sequence[Stage], source: Any) -> None:
     """A matte sequence must cover every frame the source will give (checked before any output)."""
     numbers = getattr(source, "frame_numbers", None)
     for stage in stages:
-        matte = getattr(stage, "matte", None)
-        if matte is not None and numbers is not None:
-            matte.check_covers(numbers)
+        if numbers is None:
+            continue
+        for matte in (getattr(stage, "matte", None), *(getattr(stage, "region_mattes", None) or ())):
+            if matte is not None:
+                matte.check_covers(numbers)
 
 
 def _input_has_audio(info: Any) -> bool:
@@ -461,6 +483,12 @@ def stylize_image(
     matte = _matte(st)
     if matte is not None and matte.is_sequence:
         raise OptionValueError("mask", f"a picture takes one matte image for `mask`, not the sequence '{st.mask}'")
+    from vidstyle.io.mattes import MatteSpec
+
+    for s in st.style or ():
+        if s.matte and MatteSpec.parse(s.matte).is_sequence:
+            raise OptionValueError("style", f"a picture takes one matte image per style, not the sequence "
+                                            f"'{s.matte}' (style {s.path})")
     import dataclasses
     import time
 
@@ -469,7 +497,7 @@ def stylize_image(
     if size and st.backend != "optim":
         image = _fit_long_side(image, size)
     if st.backend == "optim":
-        result, notes = _optimize_picture(image, st, op, size=size, init=init, progress=progress)
+        result, notes = _optimize_picture(image, st, op, size=size, init=init, progress=progress, matte=matte)
         out, extra = result.image, {"iterations": result.iterations, "seconds": result.seconds,
                                     "losses": dict(result.losses), "warnings": tuple(notes)}
         if dst.suffix.lower() not in (".png", ".tif", ".tiff") or image.dtype != np.uint16:
@@ -550,7 +578,8 @@ def _feedforward_picture(image: Any, st: StylizeOptions) -> Any:
 
 
 def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size: int | None,
-                      init: str | os.PathLike[str] | None, progress: Callable[[Any], None] | None) -> Any:
+                      init: str | os.PathLike[str] | None, progress: Callable[[Any], None] | None,
+                      matte: Any = None) -> Any:
     from vidstyle.io.imagefiles import read_image
     from vidstyle.runtime import setup
     from vidstyle.stylize.optim import StyleOptimizer, optimize_image
@@ -572,12 +601,15 @@ def _optimize_picture(image: Any, st: StylizeOptions, op: OptimOptions, *, size:
         gain_reference = plan.aligned
         notes = [plan.note] if plan.note else []
     optimizer = StyleOptimizer(styles=style_images, style_mix=[s.weight for s in styles],
-                               style_mattes=_read_mattes(styles), style_maps=style_maps, content_map=content_map,
+                               style_mattes=_read_mattes(styles, picture=True), style_maps=style_maps,
+                               content_map=content_map,
                                gain_reference=gain_reference,
                                config=_optim_config(st, op), vgg=st.vgg_weights, vgg_convention=st.vgg_convention,
                                device=rt.device)
     init_image = None if init is None else read_image(init)
-    result = optimize_image(image, styles=style_images, optimizer=optimizer, init_image=init_image, progress=progress)
+    mask = None if matte is None else matte.alpha(0, image.shape[:2])  # through the loss (vidstyle.losses.masked)
+    result = optimize_image(image, styles=style_images, optimizer=optimizer, init_image=init_image, progress=progress,
+                            mask=mask)
     return result, notes
 
 
@@ -628,6 +660,11 @@ def build_live_stylizer(
         strength = tm.stabilize.keys[0][1]
     else:
         strength = tm.strength(st.backend).keys[0][1] if use_flow else 0.0
+    from vidstyle.io.mattes import MatteSpec
+
+    if any(s.matte and MatteSpec.parse(s.matte).is_sequence for s in st.style or ()):
+        raise OptionValueError("style", "live mode takes one matte image per style, not a sequence (a camera has no "
+                                        "frame numbers to follow)")
     if st.backend == "arbitrary":  # the painting is analysed once, here; other models stay selectable
         cycle = [_arbitrary_model(st), *(list(models) if models is not None else [])]
     else:

@@ -104,3 +104,22 @@ def test_a_relative_mask_in_a_job_file_is_relative_to_the_file(tmp_path: Path, p
         (folder / "mattes" / p.name).write_bytes(p.read_bytes())
     job = load_job(write_job(folder, plates=plates, model=tiny_model, mask="mattes/m.%04d.png"))
     assert job.stylize.mask == str(folder / "mattes" / "m.%04d.png")
+
+
+def test_a_region_matte_sequence_shorter_than_the_shot_fails_before_any_frame(
+    tmp_path: Path, plates: Path, tiny_model: Path, mattes: Path
+) -> None:
+    """``style = ["painting.png@short/m.%04d.png"]`` in a job: checked like ``mask`` before any output."""
+    short = tmp_path / "short"
+    short.mkdir()
+    for n in range(FIRST, FIRST + 10):
+        (short / f"m.{n}.png").write_bytes((mattes / f"m.{n}.png").read_bytes())
+    painting = tmp_path / "painting.png"
+    cv2.imwrite(str(painting), np.full((40, 40, 3), 90, np.uint8))
+    job = tmp_path / "job" / "shot.toml"
+    job.parent.mkdir()
+    job.write_text(f'input = "{plates / "sh.%04d.png"}"\noutput = "out/sh.%04d.png"\nbackend = "optim"\n'
+                   f'style = ["{painting}@{short / "m.%04d.png"}"]\nstabilize = 0\nthreads = 1\n', encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"style: no matte for frame 1011: .*m\.1011\.png' is missing"):
+        render(load_job(job))
+    assert not (tmp_path / "job" / "out").exists()

@@ -90,3 +90,61 @@ def test_gain_reference_makes_the_content_term_the_gain_map_loss():
     assert r.losses["content"] > 0  # the plain content loss would be 0 at the content itself
     plain = StyleOptimizer(styles=[painting], config=cfg, vgg=STATE, device="cpu")
     assert plain.optimize(c, init=c.clone(), iterations=1, style=plain.style_target((32, 40))).losses["content"] == 0
+
+
+def _drawn_face(h: int, w: int, box: FaceBox, *, eyes_dx: float = 0.0, eyes_dy: float = 0.0, mouth_dy: float = 0.0,
+                skin: tuple[float, float, float] = (0.85, 0.65, 0.5), seed: int = 0) -> np.ndarray:
+    """A face-like picture: a skin ellipse filling ``box``, two eyes, brows, a nose and a mouth placed
+    relative to the box (features moved by ``eyes_*``/``mouth_dy`` pixels), on a textured background."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = np.ascontiguousarray(np.broadcast_to(np.linspace(0.3, 0.6, w, dtype=np.float32)[None, :, None], (h, w, 3)))
+    img = np.clip(img + cv2.GaussianBlur(rng.normal(0, 0.08, (h, w, 3)).astype(np.float32), (0, 0), 2), 0, 1)
+    cx, cy = box.center
+    cv2.ellipse(img, (round(cx), round(cy)), (box.w // 2, box.h // 2), 0, 0, 360, skin, -1, cv2.LINE_AA)
+    for side in (-1, 1):
+        ex, ey = cx + side * (0.2 * box.w + eyes_dx), cy - 0.12 * box.h + eyes_dy
+        cv2.ellipse(img, (round(ex), round(ey)), (round(0.09 * box.w), round(0.05 * box.h)), 0, 0, 360,
+                    (0.1, 0.1, 0.12), -1, cv2.LINE_AA)
+        cv2.line(img, (round(ex - 0.1 * box.w), round(ey - 0.1 * box.h)), (round(ex + 0.1 * box.w), round(ey - 0.12 * box.h)),
+                 (0.2, 0.12, 0.08), max(1, box.w // 40), cv2.LINE_AA)
+    cv2.line(img, (round(cx), round(cy - 0.02 * box.h)), (round(cx + 0.03 * box.w), round(cy + 0.12 * box.h)),
+             (0.45, 0.3, 0.25), max(1, box.w // 50), cv2.LINE_AA)
+    cv2.ellipse(img, (round(cx), round(cy + 0.27 * box.h + mouth_dy)), (round(0.16 * box.w), round(0.04 * box.h)),
+                0, 0, 360, (0.55, 0.1, 0.12), -1, cv2.LINE_AA)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def test_flow_refinement_lines_up_the_features_the_boxes_miss():
+    """The painting's face is another size and place (the box alignment fixes that) and its eyes sit
+    wider and higher and its mouth lower inside the box (which no box alignment can fix); the flow
+    refinement brings the features onto the photo's: the alignment error inside the face falls
+    clearly below the box-only one, and the background far from the face is left as the boxes put it."""
+    from vidstyle.stylize.portrait import alignment_error, refine_with_flow
+
+    h, w = 200, 240
+    face_c = FaceBox(70, 40, 100, 120)
+    content = _drawn_face(h, w, face_c, seed=1)
+    face_s = FaceBox(40, 30, 80, 96)  # smaller, elsewhere; features displaced by up to 8 px (photo scale)
+    painting = _drawn_face(170, 200, face_s, eyes_dx=5, eyes_dy=-5, mouth_dy=6, skin=(0.7, 0.75, 0.9), seed=2)
+    painting = np.clip(painting * 0.8 + 0.1, 0, 1)  # another palette and contrast, as a painting has
+    affine = align_to_face(painting, face_s, face_c, (h, w))
+    refined, flow = refine_with_flow(affine, content, face_c)
+    before, after = alignment_error(affine, content, face_c), alignment_error(refined, content, face_c)
+    assert after < 0.8 * before, (before, after)
+    mag = np.sqrt((flow ** 2).sum(0))
+    assert mag[face_c.y:face_c.y + face_c.h, face_c.x:face_c.x + face_c.w].max() > 2
+    assert mag[:, :15].max() < 0.5 and np.abs(refined[:, :5] - affine[:, :5]).max() < 0.02
+    assert mag.max() <= face_c.w / 4 + 1e-3  # limited to a quarter of the face's width
+
+
+def test_plan_portrait_refines_by_default_and_keeps_the_box_alignment_on_request():
+    face = hopper()
+    painting = face[60:, 90:][::2, ::2].copy()
+    plain = plan_portrait(face, painting, refine=False)
+    refined = plan_portrait(face, painting)
+    assert plain.flow is None and np.array_equal(plain.aligned, plain.affine)
+    assert refined.flow is not None and refined.flow.shape == (2, *face.shape[:2])
+    np.testing.assert_array_equal(refined.affine, plain.aligned)
+    assert not np.array_equal(refined.aligned, refined.affine)

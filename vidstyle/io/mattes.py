@@ -102,28 +102,36 @@ class Matte:
     Thread-safe; the one picture of a still matte is read once.
     """
 
-    def __init__(self, spec: str | os.PathLike[str] | MatteSpec) -> None:
+    def __init__(self, spec: str | os.PathLike[str] | MatteSpec, *, parameter: str = "mask") -> None:
         self.spec = spec if isinstance(spec, MatteSpec) else MatteSpec.parse(spec)
+        #: the option that gave the matte, named in errors and notes (``mask``; ``style`` for region mattes)
+        self.parameter = parameter
         self.warnings: list[str] = []
         self._lock = threading.Lock()
         self._still: np.ndarray | None = None
         self._resized: dict[tuple[int, int], np.ndarray] = {}
         pattern = self.spec.pattern
         if pattern is None:
-            self._still = read_matte(self.spec.text)
+            self._still = read_matte(self.spec.text, parameter=parameter)
         else:
             if not pattern.folder.is_dir():
                 raise with_parameter(InputNotFoundError(
-                    f"mask: folder '{pattern.folder}' of the matte sequence '{self.spec.text}' does not exist; "
-                    "check the `mask` path"), "mask")
+                    f"{parameter}: folder '{pattern.folder}' of the matte sequence '{self.spec.text}' does not exist; "
+                    f"check the `{parameter}` path"), parameter)
             if not pattern.existing():
                 raise with_parameter(InputNotFoundError(
-                    f"mask: no files match the matte sequence '{self.spec.text}'; check the folder, the name and "
-                    "the number of digits of `mask`"), "mask")
+                    f"{parameter}: no files match the matte sequence '{self.spec.text}'; check the folder, the name "
+                    f"and the number of digits of `{parameter}`"), parameter)
 
     @property
     def is_sequence(self) -> bool:
         return self.spec.is_sequence
+
+    def first_number(self) -> int:
+        """The first frame number the sequence has (0 for one picture)."""
+        if self.spec.pattern is None:
+            return 0
+        return min(n for n, _ in self.spec.pattern.existing())
 
     def check_covers(self, numbers: Iterable[int]) -> None:
         """Raise (naming the first missing file) unless the sequence has a matte for every frame number."""
@@ -142,18 +150,21 @@ class Matte:
         span = f"; the sequence has frames {min(have)}-{max(have)}" if have else ""
         need = f" (the input has frames {wanted[0]}-{wanted[-1]})" if wanted else ""
         return with_parameter(InvalidInputError(
-            f"mask: no matte for frame {number}: '{path}' is missing{span}{need}; the matte sequence must cover "
-            "every frame of the input"), "mask")
+            f"{self.parameter}: no matte for frame {number}: '{path}' is missing{span}{need}; the matte sequence "
+            "must cover every frame of the input"), self.parameter)
+
+    def read(self, number: int) -> np.ndarray:
+        """Frame ``number``'s alpha at the matte file's own size."""
+        if self._still is not None:
+            return self._still
+        path = self.spec.path(number)
+        if not path.is_file():
+            raise self._missing(number, None, None)
+        return read_matte(path, parameter=self.parameter)
 
     def alpha(self, number: int, size: tuple[int, int]) -> np.ndarray:
         """Frame ``number``'s alpha, ``H×W`` float32 in [0, 1] at ``size = (H, W)``."""
-        if self._still is not None:
-            base = self._still
-        else:
-            path = self.spec.path(number)
-            if not path.is_file():
-                raise self._missing(number, None, None)
-            base = read_matte(path)
+        base = self.read(number)
         if base.shape[:2] == tuple(size):
             return base
         with self._lock:
@@ -174,7 +185,7 @@ class Matte:
         with self._lock:
             if not self.warnings:
                 self.warnings.append(
-                    f"mask: matte '{self.spec.path(number)}' is {bw}x{bh}, the frames {w}x{h}: resized to the "
+                    f"{self.parameter}: matte '{self.spec.path(number)}' is {bw}x{bh}, the frames {w}x{h}: resized to the "
                     "frame size (export the mattes at the plate's size to avoid it)")
         interp = cv2.INTER_AREA if bw > w and bh > h else cv2.INTER_LINEAR
         return np.clip(cv2.resize(base, (w, h), interpolation=interp), 0.0, 1.0).astype(np.float32, copy=False)

@@ -9,11 +9,13 @@ reference formulas in ``tests/test_losses.py`` and ``tests/losses/``.
 * :mod:`~vidstyle.losses.mrf` — MRF patch matching (Li & Wand 2016) and semantic maps (Champandard 2016);
 * :mod:`~vidstyle.losses.guided` — guided Gram matrices, one style per region (Gatys et al. 2017);
 * :mod:`~vidstyle.losses.gain` — the gain-map content loss of portraits (Selim et al. 2016);
+* :mod:`~vidstyle.losses.masked` — the mask through the loss: the hold term outside a matte;
 * :mod:`~vidstyle.losses.select` — choosing a style loss by name (``--style-loss``);
 * :mod:`~vidstyle.losses.temporal` — short- and long-term temporal losses (Ruder et al. 2016).
 """
 
 from vidstyle.losses.gain import GAIN_RANGE, GainContentLoss, gain_content_loss, gain_map
+from vidstyle.losses.masked import HOLD_OUTSIDE, HoldLoss, hold_loss, hold_weight
 from vidstyle.losses.guided import GuidedStyleLoss, guided_gram_matrix, resize_matte
 from vidstyle.losses.mmd import MMD_KERNELS, MMDStyleLoss, gaussian_bandwidth, mmd_loss
 from vidstyle.losses.mrf import MRFStyleLoss, extract_patches, mrf_loss, nearest_patches
@@ -50,6 +52,8 @@ __all__ = [
     "BNStyleLoss",
     "ContentLoss",
     "GuidedStyleLoss",
+    "HOLD_OUTSIDE",
+    "HoldLoss",
     "LongTermTemporalLoss",
     "MMDStyleLoss",
     "MRFStyleLoss",
@@ -63,6 +67,8 @@ __all__ = [
     "gaussian_bandwidth",
     "gram_matrix",
     "guided_gram_matrix",
+    "hold_loss",
+    "hold_weight",
     "long_term_temporal_loss",
     "long_term_weights",
     "make_style_loss",

@@ -416,6 +416,9 @@ class OptimOptions:
                                      help="semantic map of the content (the same colours as --style-map)")
     map_weight: float = option(1.0, kind="float", minimum=0.0, group=_OPT, metavar="W",
                                help="weight of the semantic maps in the patch matching (1: as much as the features)")
+    mask_weight: float = option(100.0, kind="float", minimum=0.0, group=_OPT, metavar="L",
+                                help="with --mask: how firmly the picture is held to the input outside the matte "
+                                     "(the style loss sees only the matte)")
     portrait: bool = option(False, kind="bool", group=_OPT,
                             help="head portraits (Selim et al.): the style portrait's face aligned to the photo's, "
                                  "gain-map content loss; no face found: a note and a plain stylisation")
@@ -452,7 +455,8 @@ class OptimOptions:
                            tv_weight=self.tv_weight, content_layer=self.content_layer, style_layers=self.style_layers,
                            pooling=self.pooling, scales=self.scales, init=self.init,  # type: ignore[arg-type]
                            preserve_color=preserve_color, style_scale=style_scale, seed=seed,  # type: ignore[arg-type]
-                           style_loss=self.style_loss or "gram", map_weight=self.map_weight)
+                           style_loss=self.style_loss or "gram", map_weight=self.map_weight,
+                           mask_weight=self.mask_weight)
 
     def stage_kwargs(self) -> dict[str, Any]:
         """The video settings of :class:`~vidstyle.stylize.optim.OptimStage`."""

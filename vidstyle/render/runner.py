@@ -231,10 +231,13 @@ class _Render:
         self.shot = shot = probe_shot(job)
         management = colour_management(job)  # one line now if a colour space or the config is wrong
         self.layout = layout = render_layout(job, shot, colour=management.output if management else None)
-        if job.stylize.mask is not None:  # a matte sequence must cover the shot before any frame is made
-            from vidstyle.io.mattes import Matte
+        from vidstyle.io.mattes import Matte
 
+        if job.stylize.mask is not None:  # a matte sequence must cover the shot before any frame is made
             Matte(job.stylize.mask).check_covers(shot.numbers)
+        for style in job.stylize.style or ():  # and so must a region's (STYLE@matte.%04d.png)
+            if style.matte is not None:
+                Matte(style.matte, parameter="style").check_covers(shot.numbers)
         if job.output_kind == "video":
             check_encoder(job, layout)
         manifest_path = Path(layout.manifest)

@@ -13,11 +13,13 @@ stage runs it (batching, precision, stabilisation, keyframed ``style_strength`` 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -78,6 +80,21 @@ class ArbitraryNet(nn.Module):
         #: see :mod:`vidstyle.stylize.stat_smoothing`); ``None``: each frame's own statistics
         self.smoother = (StatSmoother(smoothing=stat_smoothing)
                          if stat_smoothing > 0 and method in ("adain", "wct") else None)
+        #: the frame numbers of the batch about to run (set by the stage): region matte sequences follow them
+        self.frame_numbers: list[int] | None = None
+
+    def _frame_regions(self, stats: Any, x: torch.Tensor) -> Any:
+        """``stats`` with each matte sequence's mattes of this batch's frames (N×H×W at the frames' size;
+        :attr:`frame_numbers`, set by the stage before each call); unchanged without sequences."""
+        if not stats.sequences:
+            return stats
+        numbers = self.frame_numbers
+        if numbers is None or len(numbers) != x.shape[0]:
+            raise RuntimeError("internal error: region matte sequences need the frames' numbers")  # pragma: no cover
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        regions = tuple((st, m if seq is None else torch.from_numpy(np.stack([seq.alpha(n, size) for n in numbers])))
+                        for (st, m), seq in zip(stats.regions, stats.sequences))
+        return dataclasses.replace(stats, regions=regions)
 
     def reset_temporal(self) -> None:
         """Forget the smoothed content statistics (a new stream starts)."""
@@ -100,6 +117,7 @@ class ArbitraryNet(nn.Module):
         stats = self.statistics
         fn = {"adain": transforms.adain, "wct": transforms.wct, "swap": transforms.style_swap}[self.method]
         if isinstance(stats, transforms.StyleRegions):
+            stats = self._frame_regions(stats, x)
             fn = transforms.regional_transform
             smoothed = None  # per-region statistics are taken inside each matte, frame by frame
         else:
@@ -200,7 +218,7 @@ def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decod
 def _statistics(styles: Sequence[Any], feats: list[torch.Tensor], method: str) -> Any:
     """One style blend (:class:`~vidstyle.stylize.transforms.StyleStatistics`), or per-region styles
     (:class:`~vidstyle.stylize.transforms.StyleRegions`) when any style has a matte."""
-    from vidstyle.io.mattes import read_matte
+    from vidstyle.io.mattes import Matte
     from vidstyle.stylize import transforms
 
     groups: dict[str | None, list[int]] = {}
@@ -213,10 +231,14 @@ def _statistics(styles: Sequence[Any], feats: list[torch.Tensor], method: str) -
 
     if list(groups) == [None]:
         return prepare(groups[None])
-    regions = tuple((prepare(idx), torch.from_numpy(read_matte(matte, parameter="style"))) for matte, idx in groups.items()
-                    if matte is not None)
+    mattes = {m: Matte(m, parameter="style") for m in groups if m is not None}
+    # a sequence's first frame stands in until the frames' numbers are known (ArbitraryNet.frame_numbers)
+    regions = tuple((prepare(idx), torch.from_numpy(mattes[m].read(mattes[m].first_number())))
+                    for m, idx in groups.items() if m is not None)
     rest = prepare(groups[None]) if None in groups else None
-    return transforms.StyleRegions(method=method, regions=regions, rest=rest)
+    sequences = tuple(mattes[m] if mattes[m].is_sequence else None for m in groups if m is not None)
+    return transforms.StyleRegions(method=method, regions=regions, rest=rest,
+                                   sequences=sequences if any(sequences) else ())
 
 
 def _shrink(image: Any, long_side: int) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable
+from typing import Any
 import warnings
 
 import numpy as np
@@ -222,6 +223,13 @@ class FeedForwardStage:
     def model_name(self) -> str:
         return self.stylizer.name
 
+    @property
+    def region_mattes(self) -> list[Any]:
+        """The region matte sequences of the arbitrary back end's per-region styles (checked to cover the
+        input before a run starts); ``[]`` for other models."""
+        stats = getattr(self.stylizer.model.net, "statistics", None)
+        return [m for m in getattr(stats, "sequences", ()) if m is not None]
+
     def process(self, frame: Frame) -> list[Frame]:
         self._held.append(frame)
         if len(self._held) < self.batch_size:
@@ -252,6 +260,8 @@ class FeedForwardStage:
         for idx in groups.values():
             batch = images_to_batch([frames[i].image for i in idx], device=self.stylizer.device)
             numbers = [frames[i].frame_number for i in idx]
+            if hasattr(self.stylizer.model.net, "frame_numbers"):  # region matte sequences follow the frames
+                self.stylizer.model.net.frame_numbers = numbers
             y = self._at_scale(batch, lambda b: self.style.apply(self.stylizer, b, numbers))
             for j, i in enumerate(idx):
                 outs[i] = y[j : j + 1]

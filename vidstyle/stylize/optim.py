@@ -113,6 +113,12 @@ class OptimStage:
         vgg, vgg_convention, device: the loss network's weights and device (CPU threads: vidstyle.runtime.setup).
         progress: called after every iteration with an :class:`OptimProgress` (frame, iteration, loss).
         optimizer: a prepared :class:`StyleOptimizer` to reuse (its styles and config win).
+        matte: the run's :class:`~vidstyle.io.mattes.Matte` (``mask``): each frame's matte, resized to
+            the working size, goes through the loss (:mod:`vidstyle.losses.masked`): the style inside,
+            the content held outside, the temporal losses inside only.
+        region_mattes: per style image, its region's :class:`~vidstyle.io.mattes.Matte` when any is a
+            sequence (``a.jpg@matte.%04d.png``): each frame takes its own region mattes, resized to the
+            working size (``style_mattes`` then holds the first frame's, for checks only).
 
     Temporal state (previous results and inputs) lives in the instance; a scene cut, a size change
     or a frame without flow resets it.
@@ -143,6 +149,8 @@ class OptimStage:
         device: str | torch.device | None = None,
         progress: Callable[[OptimProgress], None] | None = None,
         optimizer: StyleOptimizer | None = None,
+        matte: Any = None,
+        region_mattes: Sequence[Any] | None = None,
     ) -> None:
         self.long_term = _check_video_options(stabilize=stabilize, temporal_weight=temporal_weight, long_term=long_term,
                                               warm_iterations=warm_iterations, passes=passes, blend=blend,
@@ -165,6 +173,8 @@ class OptimStage:
         self.blend = float(blend)
         self.fill = fill
         self.progress = progress
+        self.matte = matte
+        self.region_mattes = list(region_mattes) if region_mattes is not None else None
         self._estimator = _make_estimator(flow)
         self._seq = self._new_sequencer()
         self._held: list[Frame] = []
@@ -191,10 +201,28 @@ class OptimStage:
         if flow_bwd is not None and flow_bwd.shape[1:] != work:
             raise ShapeError(f"frame {frame.index}: flow {flow_bwd.shape} does not match the frame {hw}")
         raw, content = self._seq.step(index=frame.index, image=image, flow_bwd=flow_bwd, consistency=cons,
-                                      scene_cut=frame.scene_cut)
+                                      scene_cut=frame.scene_cut, mask=self._alpha(frame, work),
+                                      regions=self._regions(frame, work))
         frame.stylized = _output(self.optimizer, raw, content, hw, frame.image.dtype)  # type: ignore[arg-type]
         self.stats.append(self._seq.stats[-1])
         return [frame]
+
+    def _alpha(self, frame: Frame, work: tuple[int, int]) -> np.ndarray | None:
+        """Frame ``frame``'s matte at the working size (``None`` without a matte)."""
+        if self.matte is None:
+            return None
+        a = self.matte.alpha(frame.frame_number, (frame.height, frame.width))
+        return a if a.shape == work else np.clip(_resize_image(a, work), 0.0, 1.0)
+
+    def _regions(self, frame: Frame, work: tuple[int, int]) -> list[np.ndarray] | None:
+        """Frame ``frame``'s region mattes at the working size (``None`` without matte sequences)."""
+        if self.region_mattes is None:
+            return None
+        out = []
+        for m in self.region_mattes:
+            a = m.alpha(frame.frame_number, (frame.height, frame.width))
+            out.append(a if a.shape == work else np.clip(_resize_image(a, work), 0.0, 1.0))
+        return out
 
     def finish(self) -> list[Frame]:
         if not self._held:
@@ -230,6 +258,8 @@ class OptimStage:
                 long_term=self.long_term, warm_iterations=self.warm_iterations, tolerance=self.tolerance,
                 passes=self.passes, pass_iterations=self.pass_iterations, blend=self.blend, fill=self.fill, flows=flows,
                 flow=self._estimator, progress=self._progress_for(shot), stats=self.stats,
+                masks=None if self.matte is None else [self._alpha(f, work) for f in shot],  # type: ignore[misc]
+                regions=None if self.region_mattes is None else [self._regions(f, work) for f in shot],  # type: ignore[misc]
             )
             for f, out in zip(shot, outs):
                 f.stylized = _resize_image(out, hw) if out.shape[:2] != hw else out

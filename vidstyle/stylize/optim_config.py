@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_LONG_TERM",
+    "DEFAULT_MASK_WEIGHT",
     "DEFAULT_STABILIZE",
     "DEFAULT_TEMPORAL_WEIGHT",
     "OptimConfig",
@@ -29,6 +30,8 @@ __all__ = [
 DEFAULT_TEMPORAL_WEIGHT = 200.0
 #: default ``stabilize`` of the optimisation back end (1 = the full temporal weight)
 DEFAULT_STABILIZE = 1.0
+#: λ of the hold term outside a mask (0..255 pixels; content weight 1; docs/masks.md)
+DEFAULT_MASK_WEIGHT = 100.0
 #: the previous frames j of the long-term temporal loss (Ruder et al. 2016)
 DEFAULT_LONG_TERM = (1, 2, 4)
 
@@ -70,6 +73,8 @@ class OptimConfig:
             mean and std) or ``"mrf"`` (3×3 patches, Li & Wand 2016; default layers relu2_1 and relu3_1,
             relu3_1 and relu4_1 with the full VGG19).
         map_weight: weight of semantic maps in the MRF matching (1: as much as the features).
+        mask_weight: λ of the hold term with a mask (:mod:`vidstyle.losses.masked`): how firmly the
+            picture is held to the content outside the matte (0..255 pixels, weighted by 1 − matte).
     """
 
     iterations: int = 300
@@ -91,6 +96,7 @@ class OptimConfig:
     patience: int = 10
     style_loss: str = "gram"
     map_weight: float = 1.0
+    mask_weight: float = DEFAULT_MASK_WEIGHT
 
     def validate(self) -> None:
         """Raise :class:`InvalidOptionError` (with a remedy) for a bad value."""
@@ -124,6 +130,8 @@ class OptimConfig:
                                                  f"got {self.style_loss!r}")
         if not isinstance(self.map_weight, (int, float)) or not math.isfinite(self.map_weight) or self.map_weight < 0:
             raise OptionValueError("map_weight", f"map_weight must be a finite number >= 0, got {self.map_weight!r}")
+        if not isinstance(self.mask_weight, (int, float)) or not math.isfinite(self.mask_weight) or self.mask_weight < 0:
+            raise OptionValueError("mask_weight", f"mask_weight must be a finite number >= 0, got {self.mask_weight!r}")
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
             raise InvalidOptionError(f"patience must be an integer >= 1, got {self.patience!r}")
         if self.style_layers is not None and not self.style_layers:

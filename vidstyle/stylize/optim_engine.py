@@ -32,11 +32,25 @@ import torch.nn.functional as F
 from vidstyle.colour import luma_torch, luminance_image, match_color, preserve_luminance
 from vidstyle.errors import InvalidInputError, InvalidOptionError, ShapeError
 from vidstyle.frame import to_float32
-from vidstyle.losses import STYLE_LOSS_SCALE, GainContentLoss, content_loss, long_term_temporal_loss, make_style_loss, tv_loss
+from vidstyle.losses import (
+    STYLE_LOSS_SCALE,
+    GainContentLoss,
+    GuidedStyleLoss,
+    content_loss,
+    hold_loss,
+    long_term_temporal_loss,
+    make_style_loss,
+    tv_loss,
+)
 from vidstyle.options.spec import OptionValueError
 from vidstyle.stylize.optim_config import OptimConfig, OptimProgress, OptimResult
 
-__all__ = ["DEFAULT_CONFIG", "LevelResult", "StyleOptimizer", "default_layers", "mrf_layers", "optimize_image"]
+__all__ = ["DEFAULT_CONFIG", "GUIDED_LOSSES", "LevelResult", "StyleOptimizer", "default_layers", "mrf_layers",
+           "optimize_image"]
+
+#: the style losses a mask guides (guided Gram matrices; mmd-poly is the Gram loss): the others keep
+#: their statistics over the whole picture, and the hold term alone keeps the outside
+GUIDED_LOSSES = ("gram", "mmd-poly")
 
 #: the default settings (frozen)
 DEFAULT_CONFIG = OptimConfig()
@@ -141,6 +155,14 @@ def _fit_long_side(hw: tuple[int, int], long_side: float) -> tuple[int, int]:
     return max(1, round(h * s)), max(1, round(w * s))
 
 
+def _mask_tensor(mask: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """An ``H×W`` matte in [0, 1] → 1×1×H×W float32 on ``device``; it must have the picture's ``size``."""
+    arr = np.asarray(mask, dtype=np.float32)
+    if arr.shape != tuple(size):
+        raise ShapeError(f"mask: matte {arr.shape} does not match the picture {tuple(size)}; resize it first")
+    return torch.from_numpy(np.clip(arr, 0.0, 1.0))[None, None].to(device)
+
+
 def _resolve_device(device: str | torch.device | None) -> torch.device:
     from vidstyle.stylize.feedforward import resolve_device
 
@@ -243,6 +265,7 @@ class StyleOptimizer:
         #: β is multiplied by this for the chosen loss (vidstyle.losses.select.STYLE_LOSS_SCALE)
         self.style_loss_scale = STYLE_LOSS_SCALE[config.style_loss]
         self._targets: dict[tuple[Any, ...], torch.nn.Module] = {}
+        self._style_feats: dict[tuple[Any, ...], list[dict[str, torch.Tensor]]] = {}
 
     def _guides(self, guides: Sequence[Any] | None, styles: Sequence[Any], name: str, *,
                 matte: bool) -> list[torch.Tensor] | None:
@@ -259,15 +282,68 @@ class StyleOptimizer:
     # -- targets ---------------------------------------------------------------------------------
 
     def style_target(self, size: tuple[int, int], *, color_ref: torch.Tensor | None = None,
-                     key: Any = None) -> torch.nn.Module:
+                     key: Any = None, mask: torch.Tensor | None = None,
+                     regions: Sequence[torch.Tensor] | None = None) -> torch.nn.Module:
         """The style loss (``config.style_loss``) for an output of ``size`` (cached by size and ``key``).
 
         Each style image is resized to ``style_scale`` × the output's long side; with colour
         preservation it is first converted (luminance, matched to ``color_ref``'s mean and spread)
         or recoloured (:func:`match_color` to ``color_ref``).
+
+        ``mask`` (1×1×H×W in [0, 1], the output's size): the style of the matted region only, by
+        guided Gram matrices with the matte as guidance channel (times the region mattes of per-region
+        styles); several paintings without mattes share the matte with their weights normalised, which
+        has the gradient of their blended Gram target. Not cached (a matte changes from frame to frame);
+        the style features are. Losses other than :data:`GUIDED_LOSSES` are returned unguided.
+
+        ``regions`` (one 1×1×H×W matte per style image, any size of the output's aspect): this frame's
+        region mattes of per-region styles, in place of ``style_mattes`` (matte sequences, frame by frame).
         """
+        cfg = self.config
+        if regions is not None and self.style_mattes is None:
+            raise OptionValueError("style", "per-frame region mattes need per-region styles (`style_mattes`)")
+        if regions is not None or (mask is not None and cfg.style_loss in GUIDED_LOSSES):
+            feats = self._features_for(size, color_ref=color_ref, key=key)
+            m = None if mask is None else mask.to(self.device).float()
+            if self.style_mattes is not None:
+                base = self._region_mattes(size, regions)
+                mattes = base if m is None else [m * r for r in base]
+                weights = self.style_mix
+            else:
+                assert m is not None
+                mattes = [m] * len(feats)
+                mix = self.style_mix or [1.0] * len(feats)
+                weights = [w / sum(mix) for w in mix]
+            return GuidedStyleLoss(style_features=feats, mattes=mattes, region_weights=weights,
+                                   layer_weights=self.layer_weights).to(self.device)
         cache_key = (tuple(size), key)
         hit = self._targets.get(cache_key)
+        if hit is not None:
+            return hit
+        feats = self._features_for(size, color_ref=color_ref, key=key)
+        mattes = None if self.style_mattes is None else self._region_mattes(size)
+        loss = make_style_loss(cfg.style_loss, style_features=feats, mix=self.style_mix,
+                               layer_weights=self.layer_weights, mattes=mattes, style_maps=self.style_maps,
+                               content_map=self.content_map, map_weight=cfg.map_weight).to(self.device)
+        if len(self._targets) > 8:
+            self._targets.clear()
+        self._targets[cache_key] = loss
+        return loss
+
+    def _region_mattes(self, size: tuple[int, int],
+                       regions: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        mattes = self.style_mattes if regions is None else [r.to(self.device).float() for r in regions]
+        assert mattes is not None
+        if len(mattes) != len(self.styles):
+            raise OptionValueError("style", f"{len(mattes)} region mattes for {len(self.styles)} style images")
+        return [F.interpolate(m, size=tuple(size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+                for m in mattes]
+
+    def _features_for(self, size: tuple[int, int], *, color_ref: torch.Tensor | None,
+                      key: Any) -> list[dict[str, torch.Tensor]]:
+        """The style images' features for an output of ``size`` (cached by size and ``key``)."""
+        cache_key = (tuple(size), key)
+        hit = self._style_feats.get(cache_key)
         if hit is not None:
             return hit
         cfg = self.config
@@ -285,16 +361,10 @@ class StyleOptimizer:
                     st = y.clamp(0.0, 1.0).expand(-1, 3, -1, -1)
                 f = self.vgg(st)
                 feats.append({k: f[k] for k in self.style_layers})
-        mattes = None if self.style_mattes is None else [
-            F.interpolate(m, size=tuple(size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
-            for m in self.style_mattes]
-        loss = make_style_loss(cfg.style_loss, style_features=feats, mix=self.style_mix,
-                               layer_weights=self.layer_weights, mattes=mattes, style_maps=self.style_maps,
-                               content_map=self.content_map, map_weight=cfg.map_weight).to(self.device)
-        if len(self._targets) > 8:
-            self._targets.clear()
-        self._targets[cache_key] = loss
-        return loss
+        if len(self._style_feats) > 8:
+            self._style_feats.clear()
+        self._style_feats[cache_key] = feats
+        return feats
 
     def prepare_content(self, content: torch.Tensor) -> torch.Tensor:
         """The image the content loss compares against (the luminance image in luminance mode)."""
@@ -345,6 +415,7 @@ class StyleOptimizer:
         style: torch.nn.Module,
         temporal: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
         temporal_weight: float = 0.0,
+        mask: torch.Tensor | None = None,
         tolerance: float | None = None,
         progress: Callable[[int, float, dict[str, float]], None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -361,6 +432,10 @@ class StyleOptimizer:
             temporal: ``(warped previous result, consistency mask)`` pairs, nearest previous frame
                 first, for the long-term temporal loss (one pair = the short-term loss).
             temporal_weight: γ.
+            mask: 1×1×H×W matte in [0, 1] (the content's size), the mask through the loss
+                (:mod:`vidstyle.losses.masked`): adds the hold term ``config.mask_weight ·
+                hold_loss`` outside the matte and weights the temporal losses by the matte. The style
+                loss ``style`` should be guided by the same matte (:meth:`style_target` with ``mask``).
             tolerance: early-stop fraction (default: the config's).
             progress: ``progress(iteration, total loss, weighted terms)`` after each iteration.
 
@@ -379,8 +454,10 @@ class StyleOptimizer:
                 gain = GainContentLoss(content_features={k: content_feats[k] for k in self.gain_layers},
                                        style_features={k: ref[k] for k in self.gain_layers})
         warped = [w.detach() * 255.0 for w, _ in temporal]
-        masks = [m.detach() for _, m in temporal]
+        alpha = None if mask is None else mask.detach().to(content.device, content.dtype)
+        masks = [m.detach() if alpha is None else m.detach() * alpha for _, m in temporal]
         use_tmp = bool(temporal) and temporal_weight > 0
+        held = None if alpha is None else self.prepare_content(content).detach() * 255.0
 
         def evaluate(img: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
             feats = self.vgg(img)
@@ -394,6 +471,8 @@ class StyleOptimizer:
                 terms["tv"] = cfg.tv_weight * tv_loss(img * 255.0)
             if use_tmp:
                 terms["temporal"] = temporal_weight * long_term_temporal_loss(img * 255.0, warped, masks)
+            if held is not None and cfg.mask_weight > 0:
+                terms["hold"] = cfg.mask_weight * hold_loss(img * 255.0, held, alpha)  # type: ignore[arg-type]
             total = sum(terms.values())
             values = {k: float(v.detach()) for k, v in terms.items()}
             values["total"] = float(total.detach())
@@ -508,9 +587,11 @@ def _optimize_levels(
     frame: int | None = None,
     pass_index: int = 0,
     t0: float | None = None,
+    mask: torch.Tensor | None = None,
+    regions: Sequence[torch.Tensor] | None = None,
 ) -> LevelResult:
     """Coarse-to-fine optimisation of ``content`` (1×3×H×W) from a cold start: the finest level's
-    result, with ``iterations`` counted over all levels."""
+    result, with ``iterations`` counted over all levels; ``mask`` (1×1×H×W) is resized to each level."""
     size = tuple(content.shape[-2:])
     levels = opt.levels_for(size)  # type: ignore[arg-type]
     x: torch.Tensor | None = None
@@ -519,14 +600,15 @@ def _optimize_levels(
         c = _resize(content, lsize)
         x = opt.initial(c, init) if x is None else _resize(x, lsize)
         ref = None if color_ref is None else _resize(color_ref, lsize)
-        style = opt.style_target(lsize, color_ref=ref, key=key)
+        m = None if mask is None else _resize(mask, lsize).clamp(0.0, 1.0)
+        style = opt.style_target(lsize, color_ref=ref, key=key, mask=m, regions=regions)
 
         def cb(i: int, loss: float, terms: dict[str, float], _li: int = li) -> None:
             if progress is not None:
                 progress(OptimProgress(frame=frame, level=_li, levels=len(levels), iteration=i, iterations=iterations,
                                        loss=loss, losses=terms, warm=False, pass_index=pass_index))
 
-        results.append(opt.optimize(c, init=x, iterations=iterations, style=style, progress=cb, t0=t0))
+        results.append(opt.optimize(c, init=x, iterations=iterations, style=style, progress=cb, t0=t0, mask=m))
         x = results[-1].image
     # levels_for gives at least one level
     return replace(results[-1], iterations=sum(r.iterations for r in results))
@@ -544,6 +626,7 @@ def optimize_image(
     device: str | torch.device | None = None,
     optimizer: StyleOptimizer | None = None,
     progress: Callable[[OptimProgress], None] | None = None,
+    mask: np.ndarray | None = None,
 ) -> OptimResult:
     """Stylize one image by optimisation (Gatys et al.), coarse-to-fine.
 
@@ -556,18 +639,23 @@ def optimize_image(
         optimizer: a prepared :class:`StyleOptimizer` (its styles, config and device are used and
             the other arguments above are ignored), to reuse the loss network across calls.
         progress: called after every iteration with an :class:`OptimProgress`.
+        mask: ``H×W`` matte in [0, 1] of the content's size: the style only inside it, through the loss
+            (:mod:`vidstyle.losses.masked`); outside, the picture is held to the content.
     """
     t_start = time.perf_counter()
     opt = optimizer or StyleOptimizer(styles=styles, style_mix=style_mix, config=config, vgg=vgg,
                                       vgg_convention=vgg_convention, device=device)
     c = _to_tensor(content, what="content image").to(opt.device)
+    m = None if mask is None else _mask_tensor(mask, tuple(c.shape[-2:]), opt.device)
     # style targets depend on the content only with colour preservation; otherwise they are cached
     key = None if opt.config.preserve_color is None else ("image", id(c))
     result = _optimize_levels(
         opt, c, init=init_image, iterations=opt.config.iterations, color_ref=c, key=key, progress=progress, t0=t_start,
+        mask=m,
     )
     if key is not None:
         opt._targets = {k: v for k, v in opt._targets.items() if k[1] != key}
+        opt._style_feats = {k: v for k, v in opt._style_feats.items() if k[1] != key}
     out = opt.finish(result.image, c)
     image = out[0].permute(1, 2, 0).detach().cpu().numpy().astype(np.float32)
     return OptimResult(image=np.ascontiguousarray(image), losses=result.losses, iterations=result.iterations,

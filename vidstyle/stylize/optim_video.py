@@ -136,8 +136,14 @@ class _Sequencer:
         consistency: np.ndarray | None,
         scene_cut: bool,
         pass_index: int = 0,
+        mask: np.ndarray | None = None,
+        regions: Sequence[np.ndarray] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Optimise one frame (``image`` at working size); returns ``(raw, content tensor)``."""
+        """Optimise one frame (``image`` at working size); returns ``(raw, content tensor)``.
+
+        ``mask``: this frame's matte at working size (``H×W`` in [0, 1]): the mask through the loss
+        (:mod:`vidstyle.losses.masked`); a warm start takes the content outside it. ``regions``: this
+        frame's region mattes of per-region styles (matte sequences), one ``H×W`` array per style."""
         from vidstyle.flow.consistency import consistency_mask
         opt = self.opt
         dev = opt.device
@@ -148,6 +154,8 @@ class _Sequencer:
             self.reset()
         if self.color_ref is None:
             self.color_ref = content
+        alpha = None if mask is None else _mask_tensor(np.clip(mask, 0.0, 1.0), dev)
+        regs = None if regions is None else [_mask_tensor(np.clip(r, 0.0, 1.0), dev) for r in regions]
         key = None if opt.config.preserve_color is None else ("video", self.segment)
         temporal: list[tuple[torch.Tensor, torch.Tensor]] = []
         init: torch.Tensor | None = None
@@ -164,6 +172,8 @@ class _Sequencer:
                     init = w1.clone()
                 else:  # disoccluded pixels from the content (or noise, as config.init says)
                     init = c1 * w1 + (1.0 - c1) * opt.initial(content)
+                if alpha is not None:  # outside the matte: the content, which the hold term keeps
+                    init = alpha * init + (1.0 - alpha) * opt.prepare_content(content)
                 temporal.append((w1, c1))
                 # long-term: frames t−j, j ∈ J, j ≥ 2, with flows computed directly on the inputs
                 for j in self.long_term:
@@ -176,7 +186,8 @@ class _Sequencer:
                     fwd, bwd = pair
                     temporal.append((_warp_sharp(old.raw, _flow_tensor(bwd, dev)), _mask_tensor(consistency_mask(fwd, bwd), dev)))
         if init is not None:
-            style = opt.style_target(hw, color_ref=self.color_ref, key=key)  # type: ignore[arg-type]
+            style = opt.style_target(hw, color_ref=self.color_ref, key=key, mask=alpha,  # type: ignore[arg-type]
+                                     regions=regs)
 
             def cb(i: int, loss: float, terms: dict[str, float]) -> None:
                 if self.progress is not None:
@@ -187,11 +198,12 @@ class _Sequencer:
             result: LevelResult = opt.optimize(
                 content, init=init, iterations=self.warm_iterations, style=style, temporal=temporal,
                 temporal_weight=self.stabilize * self.temporal_weight, tolerance=self.tolerance, progress=cb, t0=t0,
+                mask=alpha,
             )
         else:
             result = _optimize_levels(
                 opt, content, init=None, iterations=opt.config.iterations, color_ref=self.color_ref, key=key,
-                progress=self.progress, frame=index, pass_index=pass_index, t0=t0,
+                progress=self.progress, frame=index, pass_index=pass_index, t0=t0, mask=alpha, regions=regs,
             )
         self.stats.append({"frame": index, "warm": init is not None, "iterations": result.iterations,
                            "losses": result.losses, "seconds": time.perf_counter() - t0,
@@ -279,6 +291,8 @@ def optimize_sequence(
     optimizer: StyleOptimizer | None = None,
     progress: Callable[[OptimProgress], None] | None = None,
     stats: list[dict[str, Any]] | None = None,
+    masks: Sequence[np.ndarray] | None = None,
+    regions: Sequence[Sequence[np.ndarray]] | None = None,
 ) -> list[np.ndarray]:
     """Stylize a list of frames (one shot, no scene cuts) by optimisation, single- or multi-pass.
 
@@ -296,6 +310,9 @@ def optimize_sequence(
         flow: estimator (name or callable) for missing flows, including the long-term ones;
             ``None`` disables long-term lags beyond 1 when ``flows`` is given.
         stats: if a list is given, per-frame statistics (iterations, losses, seconds) are appended.
+        masks: one matte per frame (``H×W`` in [0, 1], the frames' size): the mask through the loss
+            (:mod:`vidstyle.losses.masked`), in every pass.
+        regions: per frame, its region mattes of per-region styles (one ``H×W`` array per style image).
 
     The other arguments are those of :class:`OptimStage`.
     """
@@ -310,6 +327,8 @@ def optimize_sequence(
     for i, f in enumerate(frames):
         if np.asarray(f).shape != shape:
             raise InvalidInputError(f"frame {i} is {np.asarray(f).shape} but frame 0 is {shape}; all frames must have one size")
+    if masks is not None and (len(masks) != len(frames) or any(np.asarray(m).shape != shape[:2] for m in masks)):
+        raise InvalidInputError(f"give one matte of the frames' size {shape[:2]} per frame ({len(frames)})")
     if flows is not None and len(flows) != len(frames) - 1:
         raise InvalidInputError(f"{len(flows)} flow pairs for {len(frames)} frames; give one (forward, backward) pair per adjacent pair")
     if styles is None and optimizer is None:
@@ -333,7 +352,9 @@ def optimize_sequence(
         if i > 0:
             fwd, bwd = flows[i - 1]
             fb, cons = bwd, consistency_mask(fwd, bwd)
-        raw, content = seq.step(index=i, image=np.asarray(image), flow_bwd=fb, consistency=cons, scene_cut=False)
+        raw, content = seq.step(index=i, image=np.asarray(image), flow_bwd=fb, consistency=cons, scene_cut=False,
+                                mask=None if masks is None else masks[i],
+                                regions=None if regions is None else regions[i])
         raws.append(raw)
         contents.append(content)
     if stats is not None:
@@ -362,7 +383,12 @@ def optimize_sequence(
                 flow_t, c = link
                 wn = _warp_sharp(raws[n], flow_t)
                 init = blend * c * wn + (1.0 - blend * c) * raws[i]
-                style = opt.style_target(tuple(contents[i].shape[-2:]), color_ref=seq.color_ref, key=key)  # type: ignore[arg-type]
+                alpha = None if masks is None else _mask_tensor(np.clip(masks[i], 0.0, 1.0), dev)
+                if alpha is not None:
+                    init = alpha * init + (1.0 - alpha) * opt.prepare_content(contents[i])
+                regs = None if regions is None else [_mask_tensor(np.clip(r, 0.0, 1.0), dev) for r in regions[i]]
+                style = opt.style_target(tuple(contents[i].shape[-2:]), color_ref=seq.color_ref, key=key,  # type: ignore[arg-type]
+                                         mask=alpha, regions=regs)
 
                 def cb(it: int, loss: float, terms: dict[str, float], _i: int = i, _p: int = p) -> None:
                     if progress is not None:
@@ -370,7 +396,7 @@ def optimize_sequence(
                                                losses=terms, warm=True, pass_index=_p))
 
                 result = opt.optimize(contents[i], init=init, iterations=p_its, style=style, temporal=[(wn, c)],
-                                      temporal_weight=gamma, tolerance=tolerance, progress=cb)
+                                      temporal_weight=gamma, tolerance=tolerance, progress=cb, mask=alpha)
                 raws[i] = result.image.detach()
                 if stats is not None:
                     stats.append({"frame": i, "warm": True, "iterations": result.iterations, "losses": result.losses,

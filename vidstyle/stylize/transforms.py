@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -301,6 +301,9 @@ class StyleRegions:
     method: str
     regions: tuple[tuple[StyleStatistics, torch.Tensor], ...]
     rest: StyleStatistics | None = None
+    #: per region, its matte sequence (:class:`~vidstyle.io.mattes.Matte`, ``None`` for one picture); empty
+    #: when no region has one. The network takes each frame's mattes from it (N×H×W in ``regions``).
+    sequences: tuple[Any, ...] = ()
 
 
 def _masked_mean_var(x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -345,11 +348,14 @@ def masked_wct(content_feats: torch.Tensor, style: StyleStatistics, mask: torch.
 
 
 def region_weights(mattes: Sequence[torch.Tensor], size: tuple[int, int]) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Each matte (``H×W`` in [0, 1]) area-resized to the features' ``size`` as ``1×1×h×w`` weights, divided
-    by their sum where that exceeds 1 (overlapping mattes share), and the rest ``1 − Σ`` (what no matte covers)."""
-    weights = [F.interpolate(m.float()[None, None], size=size, mode="area" if m.shape[-2] >= size[0] else "bilinear",
+    """Each matte (``H×W`` in [0, 1], or ``N×H×W``: one per image of a batch) area-resized to the features'
+    ``size`` as ``1×1×h×w`` (``N×1×h×w``) weights, divided by their sum where that exceeds 1 (overlapping mattes
+    share), and the rest ``1 − Σ`` (what no matte covers)."""
+    weights = [F.interpolate(m.float()[:, None] if m.ndim == 3 else m.float()[None, None], size=size, mode="area" if m.shape[-2] >= size[0] else "bilinear",
                              **({} if m.shape[-2] >= size[0] else {"align_corners": False})).clamp(0.0, 1.0)
                for m in mattes]
+    if weights:
+        weights = list(torch.broadcast_tensors(*weights))  # 1×1×h×w and N×1×h×w mattes together
     total = torch.stack(weights).sum(0) if weights else torch.zeros(1, 1, *size)
     scale = total.clamp_min(1.0)
     weights = [w / scale for w in weights]
