@@ -96,6 +96,10 @@ class KeyframeOptions:
     keyframe_blend: str = option("joint", kind="choice", choices=BLEND_MODES, group="keyframes", flag="--blend",
                                  help="joint: one network trained on all keyframes (default); distance: one network "
                                       "per keyframe, outputs blended by temporal distance")
+    warp_blend: float = option(1.0, kind="float", minimum=0.0, maximum=1.0, group="keyframes", metavar="S",
+                               help="carry the last keyframe's painting along the optical flow and keep it (weight S) "
+                                    "where the flow explains the frame, the network elsewhere: keyframes come out as "
+                                    "painted, strokes stay crisp; 0: the network alone (docs/keyframes.md)")
     patch_size: int = option(32, kind="int", minimum=16, maximum=256, group="keyframe training", metavar="PX",
                              help="side of the random training patches (Texler et al.: 32)")
     patch_batch: int = option(16, kind="int", minimum=1, maximum=512, group="keyframe training", metavar="N",
@@ -120,11 +124,19 @@ class KeyframeOptions:
 
     def __post_init__(self) -> None:
         check_group(self)
-        if self.keyframe_model is None and not self.keys:
-            raise OptionValueError("keys", "keys: give at least one painted keyframe (FRAME:IMAGE), or a trained "
-                                           "network as `keyframe_model`",
-                                   also=("keyframe_model",))
         if self.keyframe_model is not None and self.keys:
             raise OptionValueError("keyframe_model", "keyframe_model applies a trained network; its keyframes are in "
                                                      "its card: drop `keys` (or drop `keyframe_model` to train anew)",
                                    also=("keys",))
+
+    @property
+    def active(self) -> bool:
+        """Keyframes given, or a trained keyframe network: the keyframe method is wanted (render jobs)."""
+        return bool(self.keys) or self.keyframe_model is not None
+
+    def require_source(self) -> None:
+        """Raise unless there is something to learn from or apply: ``keys`` or ``keyframe_model``."""
+        if self.keyframe_model is None and not self.keys:
+            raise OptionValueError("keys", "keys: give at least one painted keyframe (FRAME:IMAGE), or a trained "
+                                           "network as `keyframe_model`",
+                                   also=("keyframe_model",))

@@ -47,6 +47,7 @@ class KeyframeSet:
     paintings: list[np.ndarray]
     tracked: list[np.ndarray | None]
     notes: list[str] = field(default_factory=list)
+    mattes: list[np.ndarray] | None = None  # H×W alpha per keyframe: what was painted (``mask``)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -59,8 +60,13 @@ class KeyframeSet:
         for i in (range(len(self.keys)) if which is None else which):
             x = network_input(image_to_tensor(self.frames[i]), guides, tracked=self.tracked[i])
             t = torch.from_numpy(np.ascontiguousarray(self.paintings[i])).permute(2, 0, 1).float()
-            out.append(TrainingPair(index=self.keys[i].index, inputs=x, painted=t))
+            a = None if self.mattes is None else torch.from_numpy(np.ascontiguousarray(self.mattes[i], np.float32))[None]
+            out.append(TrainingPair(index=self.keys[i].index, inputs=x, painted=t, matte=a))
         return out
+
+    def painting_map(self) -> dict[int, np.ndarray]:
+        """Keyframe number → painting, for :mod:`vidstyle.keyframes.carry`."""
+        return {k.index: p for k, p in zip(self.keys, self.paintings)}
 
 
 @dataclass(slots=True)
@@ -110,10 +116,13 @@ def _painting(key: Keyframe, size: tuple[int, int], notes: list[str]) -> np.ndar
 
 
 def read_keyframes(input: str | os.PathLike[str], keys: Sequence[Keyframe], *, guides: Sequence[str] = (),
-                   temporal: TemporalOptions | None = None) -> KeyframeSet:
+                   temporal: TemporalOptions | None = None, matte: Any = None, by_number: bool = False,
+                   frames_range: tuple[int, int] | None = None, fps: Any = None) -> KeyframeSet:
     """Check and read the keyframes of clip ``input`` (module docstring). The clip is decoded up to the last
     keyframe; with the ``tracked`` guide every frame up to it goes through the same flow stage as the
-    application, so the guide at a keyframe is the one the network will see there."""
+    application, so the guide at a keyframe is the one the network will see there. ``matte``
+    (:class:`~vidstyle.io.mattes.Matte`) gives each keyframe's painted area. Keys count frames from 0, or
+    are the input's own frame numbers with ``by_number`` (render jobs, which read ``frames_range``)."""
     from vidstyle.io import open_source
     from vidstyle.io.imagefiles import read_image
 
@@ -126,31 +135,49 @@ def read_keyframes(input: str | os.PathLike[str], keys: Sequence[Keyframe], *, g
     flow = _flow_stage(temporal or TemporalOptions()) if "tracked" in guides else None
     tracker = CoordinateTracker() if flow is not None else None
     count = 0
+    alphas: list[np.ndarray | None] = [None] * len(keys)
+    first_seen = None
     try:
-        with open_source(input) as source:
+        with open_source(input, frames=frames_range, fps=fps) as source:
             for frame in source:
                 count += 1
+                here = frame.frame_number if by_number else frame.index
+                first_seen = here if first_seen is None else first_seen
                 if flow is not None and tracker is not None:
                     frame = flow.process(frame)[0]
                     coords = tracker.step(frame.flow_bwd, size=frame.image.shape[:2], restart=frame.scene_cut)
-                if frame.index in wanted:
-                    i = wanted[frame.index]
+                if here in wanted:
+                    i = wanted[here]
                     frames[i] = np.ascontiguousarray(frame.image)
                     if tracker is not None:
                         tracked[i] = coords
-                if frame.index >= last:
+                    if matte is not None:
+                        alphas[i] = matte.alpha(frame.frame_number, frame.image.shape[:2])
+                if here >= last:
                     break
     finally:
         if flow is not None:
             flow.close()
     missing = [k.index for k, f in zip(keys, frames) if f is None]
+    if missing and by_number:
+        span = f"{first_seen}–{first_seen + count - 1}" if first_seen is not None else "none"
+        raise InvalidInputError(f"keyframe {missing[0]} is not a frame of the shot (frames {span}); key the "
+                                "paintings by the shot's own frame numbers")
     if missing:
         raise InvalidInputError(f"keyframe {missing[0]} is beyond the clip: '{input}' has {count} frames "
                                 f"(0–{count - 1}); number keyframes from 0 within the clip")
     notes: list[str] = []
     size = frames[0].shape[:2]  # type: ignore[union-attr]
     paintings = [_painting(k, size, notes) for k in keys]
-    return KeyframeSet(keys=tuple(keys), frames=frames, paintings=paintings, tracked=tracked, notes=notes)  # type: ignore[arg-type]
+    mattes = None
+    if matte is not None:
+        mattes = [np.asarray(a, np.float32) for a in alphas]
+        for k, a in zip(keys, mattes):
+            if float(a.max()) <= 0:
+                raise InvalidInputError(f"keyframe {k.index}: its matte is black (nothing painted there to learn "
+                                        "from); check `mask`, or drop this keyframe")
+    return KeyframeSet(keys=tuple(keys), frames=frames, paintings=paintings, tracked=tracked, notes=notes,  # type: ignore[arg-type]
+                       mattes=mattes)
 
 
 def _flow_stage(temporal: TemporalOptions) -> Any:
@@ -245,22 +272,32 @@ def _previewer(path: str, pair: TrainingPair, device: torch.device) -> Callable[
 
 
 def build_keyframe_stages(model: KeyframeModel, *, temporal: TemporalOptions | None = None,
-                          device: torch.device | str = "cpu") -> list[Stage]:
-    """``[flow] → keyframes → [stabilize]``: the flow stage when stabilising or for the ``tracked`` guide,
-    the stabiliser as its own stage (as :func:`vidstyle.api.build_stages` does on a CPU)."""
+                          device: torch.device | str = "cpu", paintings: dict[int, np.ndarray] | None = None,
+                          warp_blend: float = 0.0, matte: Any = None, by_number: bool = False) -> list[Stage]:
+    """``[flow] → keyframes → [stabilize] → [mask]``: the flow stage when stabilising, for the ``tracked``
+    guide or to carry the ``paintings`` (``warp_blend`` > 0), the stabiliser as its own stage (as
+    :func:`vidstyle.api.build_stages` does on a CPU), and with a ``matte`` the compositing stage last, so
+    the stabiliser's history stays the un-composited frame (docs/masks.md). ``by_number``: keyframes are
+    the input's own frame numbers (render jobs), not positions in the stream."""
     from vidstyle.keyframes.stage import KeyframeStage
 
     tm = temporal or TemporalOptions()
     curve = tm.strength("feedforward")
     stabilise = tm.uses_flow("feedforward")
+    carry = bool(paintings) and warp_blend > 0
     stages: list[Stage] = []
-    if stabilise or "tracked" in model.guides:
+    if stabilise or "tracked" in model.guides or carry:
         stages.append(_flow_stage(tm))
-    stages.append(KeyframeStage(model=model, device=device, raw_output=stabilise))
+    stages.append(KeyframeStage(model=model, device=device, raw_output=stabilise,
+                                paintings=paintings if carry else None, warp_blend=warp_blend, by_number=by_number))
     if stabilise:
         from vidstyle.stylize.stabilize import StabilizeStage
 
         stages.append(StabilizeStage(strength=curve, method=tm.stabilizer))
+    if matte is not None:
+        from vidstyle.stylize.mask import MaskStage
+
+        stages.append(MaskStage(matte=matte))
     return stages
 
 
@@ -294,16 +331,24 @@ def stylize_with_keyframes(
         if note is not None:
             note(text)
 
+    keyframes.require_source()
     validate_options(output=output, temporal=tm, encode=enc)
     tm.uses_flow("feedforward")
+    matte = None
+    if st.mask is not None:
+        from vidstyle.io.mattes import Matte
+
+        matte = Matte(st.mask)  # a wrong matte path fails before anything is decoded
     rt = setup(device=st.device, precision="float32", threads=st.threads)
+    paintings: dict[int, np.ndarray] | None = None
     if keyframes.keyframe_model is not None:
         model = load_keyframe_model(keyframes.keyframe_model)
         check_output(output, input_spec=input, overwrite=overwrite)
         seconds = 0.0
         model_path = None
     else:
-        keyset = read_keyframes(input, keyframes.keys, guides=keyframes.guides, temporal=tm)
+        keyset = read_keyframes(input, keyframes.keys, guides=keyframes.guides, temporal=tm, matte=matte)
+        paintings = keyset.painting_map()
         for text in keyset.notes:
             tell(text)
         check_output(output, input_spec=input, overwrite=overwrite)
@@ -318,8 +363,9 @@ def stylize_with_keyframes(
                                      progress=train_progress, input_name=str(input))
         seconds = time.perf_counter() - t0
         model_path = save_keyframe_model(keyframes.save_model, model) if keyframes.save_model else None
-    stats = stylize_video(input, output, stages=build_keyframe_stages(model, temporal=tm, device=rt.device),
-                          encode=enc, overwrite=overwrite, progress=progress)
+    stages = build_keyframe_stages(model, temporal=tm, device=rt.device, paintings=paintings,
+                                   warp_blend=keyframes.warp_blend, matte=matte)
+    stats = stylize_video(input, output, stages=stages, encode=enc, overwrite=overwrite, progress=progress)
     return KeyframeResult(stats=stats, model=model, model_path=model_path, training_seconds=seconds, notes=notes)
 
 

@@ -8,10 +8,14 @@ stabilise stage follows (``raw_output``), else in the dtype of ``frame.image``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 
 from vidstyle.frame import Frame, from_float32
+from vidstyle.keyframes.carry import KeyframeCarry, blend_carry
 from vidstyle.keyframes.guides import CoordinateTracker, network_input
 from vidstyle.keyframes.model import KeyframeModel
 from vidstyle.stylize.feedforward import image_to_tensor
@@ -39,17 +43,31 @@ class KeyframeStage:
         model: the trained networks (moved to ``device`` here).
         device: torch device.
         raw_output: write float32 ``H×W×3`` (for a following :class:`~vidstyle.stylize.stabilize.StabilizeStage`).
+        paintings: frame index → painted keyframe (``H×W×3`` float32), for ``warp_blend``.
+        warp_blend: ``s`` of :mod:`vidstyle.keyframes.carry`: the last keyframe's painting carried along the
+            flow (``frame.flow_bwd``) replaces the network's output where the flow explains the frame
+            (0: the network alone; needs ``paintings``).
+        by_number: keyframes (``paintings``, a ``distance`` model's keys) are the input's own frame numbers
+            (``frame.frame_number``, render jobs) instead of positions in the stream (``frame.index``).
+        stabilizer: a :class:`~vidstyle.stylize.stabilize.StabilizeStage` run inside this stage (render jobs:
+            one stage then holds all the temporal state, which :meth:`temporal_state` exports for a resume).
 
     One instance per stream (the ``tracked`` guide keeps the previous coordinates); not thread-safe.
     """
 
     name = "keyframes"
 
-    def __init__(self, *, model: KeyframeModel, device: torch.device | str = "cpu", raw_output: bool = False) -> None:
+    def __init__(self, *, model: KeyframeModel, device: torch.device | str = "cpu", raw_output: bool = False,
+                 paintings: Mapping[int, np.ndarray] | None = None, warp_blend: float = 0.0,
+                 by_number: bool = False, stabilizer: Any = None) -> None:
+        self.by_number = by_number
+        self.stabilize_stage = stabilizer
         self.device = torch.device(device)
         self.model = model.to(self.device)
         self.raw_output = raw_output
         self._tracker = CoordinateTracker() if "tracked" in model.guides else None
+        self.warp_blend = float(warp_blend) if paintings else 0.0
+        self._carry = KeyframeCarry(paintings=paintings) if paintings and warp_blend > 0 else None
 
     def process(self, frame: Frame) -> list[Frame]:
         h, w = frame.image.shape[:2]
@@ -57,10 +75,51 @@ class KeyframeStage:
         if self._tracker is not None:
             tracked = self._tracker.step(frame.flow_bwd, size=(h, w), restart=frame.scene_cut)
         x = network_input(image_to_tensor(frame.image), self.model.guides, tracked=tracked).to(self.device)
-        y = apply_model(self.model, x, index=frame.index).permute(1, 2, 0).cpu().numpy()
+        key = frame.frame_number if self.by_number else frame.index
+        y = apply_model(self.model, x, index=key).permute(1, 2, 0).cpu().numpy()
         y = np.ascontiguousarray(y, dtype=np.float32)
+        if self._carry is not None:
+            carried = self._carry.step(key, frame.image, frame.flow_bwd, scene_cut=frame.scene_cut)
+            y = blend_carry(y, carried, strength=self.warp_blend)
+        if self.stabilize_stage is not None:
+            frame.stylized = y
+            return self.stabilize_stage.process(frame)
         frame.stylized = y if self.raw_output else from_float32(y, frame.image.dtype)
         return [frame]
+
+    def temporal_state(self) -> dict[str, torch.Tensor]:
+        """What the next frame depends on (render resume, vidstyle.render.state): the inner stabiliser's
+        previous output, the carried keyframe (its number, input frame and coordinates) and the ``tracked``
+        guide's coordinates."""
+        out: dict[str, torch.Tensor] = {}
+        if self.stabilize_stage is not None and self.stabilize_stage.stabilizer.previous is not None:
+            out["previous"] = self.stabilize_stage.stabilizer.previous
+        if self._carry is not None:
+            out.update({f"carry.{k}": v for k, v in self._carry.state().items()})
+        if self._tracker is not None and self._tracker._coords is not None:
+            out["tracked"] = torch.from_numpy(self._tracker._coords.copy())
+        return out
+
+    def load_temporal_state(self, state: dict[str, torch.Tensor]) -> None:
+        if self.stabilize_stage is not None:
+            self.stabilize_stage.stabilizer.reset()
+            if "previous" in state:
+                self.stabilize_stage.stabilizer.previous = state["previous"].to(self.device)
+        if self._carry is not None:
+            self._carry.load_state({k[len("carry."):]: v for k, v in state.items() if k.startswith("carry.")})
+        if self._tracker is not None:
+            self._tracker.reset()
+            if "tracked" in state:
+                self._tracker._coords = state["tracked"].numpy().astype(np.float32)
+
+    def warmup_start(self, number: int) -> int:
+        """Where a chunk starting cold at frame ``number`` must start reading so that the carried keyframe is
+        the one an uninterrupted run would carry: the last keyframe at or before ``number`` (``number``
+        itself without a carry, or before the first keyframe)."""
+        if self._carry is None:
+            return number
+        before = [k for k in self._carry.paintings if k <= number]
+        return max(before) if before else number
 
     def finish(self) -> list[Frame]:
         return []
@@ -68,3 +127,7 @@ class KeyframeStage:
     def close(self) -> None:
         if self._tracker is not None:
             self._tracker.reset()
+        if self._carry is not None:
+            self._carry.reset()
+        if self.stabilize_stage is not None:
+            self.stabilize_stage.close()

@@ -26,7 +26,7 @@ from vidstyle.keyframes.losses import KeyframeLoss
 from vidstyle.keyframes.net import KeyframeNet
 
 __all__ = ["EMA_DECAY", "PLATEAU_TOLERANCE", "PlateauWatch", "TrainingPair", "TrainOutcome", "TrainProgress",
-           "TrainSettings", "sample_patches", "train_network"]
+           "TrainSettings", "masked_target", "matte_pixels", "sample_patches", "train_network"]
 
 EMA_DECAY = 0.98
 PLATEAU_TOLERANCE = 0.01
@@ -35,11 +35,13 @@ PLATEAU_TOLERANCE = 0.01
 @dataclass(frozen=True, slots=True)
 class TrainingPair:
     """A keyframe ready for training: the network's input ``C×H×W`` (frame + guides) and the painting
-    ``3×H×W``, both float32 in [0, 1] on the CPU."""
+    ``3×H×W``, both float32 in [0, 1] on the CPU; ``matte`` (``1×H×W`` in [0, 1], or ``None``) the pixels
+    that were painted: training sees only those (patches centred on them, the loss masked)."""
 
     index: int
     inputs: torch.Tensor
     painted: torch.Tensor
+    matte: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.inputs.ndim != 3 or self.painted.ndim != 3 or self.painted.shape[0] != 3:
@@ -47,6 +49,9 @@ class TrainingPair:
                              f"{tuple(self.painted.shape)} must be C×H×W / 3×H×W")
         if self.inputs.shape[1:] != self.painted.shape[1:]:
             raise ShapeError(f"keyframe {self.index}: the painting is {tuple(self.painted.shape[1:])}, the frame "
+                             f"{tuple(self.inputs.shape[1:])}")
+        if self.matte is not None and tuple(self.matte.shape) != (1, *self.inputs.shape[1:]):
+            raise ShapeError(f"keyframe {self.index}: matte {tuple(self.matte.shape)} does not match the frame "
                              f"{tuple(self.inputs.shape[1:])}")
 
 
@@ -108,24 +113,61 @@ class PlateauWatch:
         return self.steps - self.best_step >= self.patience
 
 
-def sample_patches(pairs: Sequence[TrainingPair], *, size: int, batch: int,
-                   gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``batch`` random ``size``-pixel squares: (inputs ``N×C×s×s``, paintings ``N×3×s×s``). A frame smaller
-    than ``size`` gives its whole extent (all squares then share that smaller size)."""
+def sample_patches(pairs: Sequence[TrainingPair], *, size: int, batch: int, gen: torch.Generator,
+                   inside: Sequence[torch.Tensor | None] | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``batch`` random ``size``-pixel squares: (inputs ``N×C×s×s``, paintings ``N×3×s×s``, mattes ``N×1×s×s``
+    or ``None`` when no pair has a matte). A frame smaller than ``size`` gives its whole extent (all squares
+    then share that smaller size). With a matte, each square is centred on a random matte pixel (alpha ≥ 0.5,
+    or > 0 when none is; ``inside`` = :func:`matte_pixels` of each pair, computed here when not given), so
+    training is not spent on what was not painted."""
     h, w = pairs[0].inputs.shape[1:]
     s = min(size, h, w)
     which = torch.randint(len(pairs), (batch,), generator=gen)
     ys = torch.randint(h - s + 1, (batch,), generator=gen)
     xs = torch.randint(w - s + 1, (batch,), generator=gen)
+    if any(p.matte is not None for p in pairs):  # (no extra draws without mattes: unmasked runs unchanged)
+        inside = [matte_pixels(p) for p in pairs] if inside is None else inside
+        picks = torch.rand(batch, generator=gen)
+        for j, k in enumerate(which.tolist()):
+            cand = inside[k]
+            if cand is not None and len(cand):
+                at = min(int(picks[j] * len(cand)), len(cand) - 1)
+                cy, cx = int(cand[at]) // w, int(cand[at]) % w
+                ys[j] = min(max(cy - s // 2, 0), h - s)
+                xs[j] = min(max(cx - s // 2, 0), w - s)
     xin = torch.stack([pairs[int(k)].inputs[:, y:y + s, x:x + s] for k, y, x in zip(which, ys, xs)])
     tgt = torch.stack([pairs[int(k)].painted[:, y:y + s, x:x + s] for k, y, x in zip(which, ys, xs)])
-    return xin, tgt
+    if all(p.matte is None for p in pairs):
+        return xin, tgt, None
+    ones = torch.ones(1, h, w)
+    mat = torch.stack([(pairs[int(k)].matte if pairs[int(k)].matte is not None else ones)[:, y:y + s, x:x + s]
+                       for k, y, x in zip(which, ys, xs)])
+    return xin, tgt, mat
+
+
+def matte_pixels(pair: TrainingPair) -> torch.Tensor | None:
+    """Flat indices of the pair's matte pixels (alpha ≥ 0.5, or > 0 when none is); ``None`` without a matte."""
+    if pair.matte is None:
+        return None
+    flat = pair.matte.reshape(-1)
+    inside = torch.nonzero(flat >= 0.5).reshape(-1)
+    return inside if len(inside) else torch.nonzero(flat > 0).reshape(-1)
+
+
+def masked_target(output: torch.Tensor, target: torch.Tensor, matte: torch.Tensor | None) -> torch.Tensor:
+    """The painting where the matte is (soft edges weighted), the network's own output (no gradient) elsewhere:
+    ``a·t + (1 − a)·sg(y)``. Every loss term then pulls only on the painted pixels, and an unpainted pixel
+    (``a = 0``) has no effect on training whatever the painting holds there."""
+    if matte is None:
+        return target
+    return matte * target + (1.0 - matte) * output.detach()
 
 
 def train_network(pairs: Sequence[TrainingPair], *, settings: TrainSettings, loss: KeyframeLoss,
                   device: torch.device | str = "cpu", progress: Callable[[TrainProgress], None] | None = None,
                   preview: Callable[[KeyframeNet], None] | None = None, preview_every: float = 15.0,
-                  network: int = 0, networks: int = 1) -> TrainOutcome:
+                  network: int = 0, networks: int = 1, initial: dict[str, torch.Tensor] | None = None) -> TrainOutcome:
     """Train one :class:`KeyframeNet` on ``pairs`` (module docstring). ``preview(net)`` is called every
     ``preview_every`` seconds and at the end (the network in eval mode, no gradients)."""
     if not pairs:
@@ -136,19 +178,25 @@ def train_network(pairs: Sequence[TrainingPair], *, settings: TrainSettings, los
     device = torch.device(device)
     torch.manual_seed(settings.seed)
     gen = torch.Generator().manual_seed(settings.seed)
-    net = KeyframeNet(in_channels=pairs[0].inputs.shape[0]).to(device)
+    net = KeyframeNet(in_channels=pairs[0].inputs.shape[0])
+    if initial is not None:  # continue from trained weights (fine-tuning; the optimiser starts afresh)
+        net.load_state_dict(initial)
+    net = net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
     loss = loss.to(device)
     watch = PlateauWatch(patience=settings.patience)
+    inside = [matte_pixels(p) for p in pairs]
     history: list[dict[str, float]] = []
     t0 = time.perf_counter()
     last_preview = t0
     stopped = "max steps"
     step = 0
     for step in range(1, settings.max_steps + 1):
-        xin, tgt = sample_patches(pairs, size=settings.patch_size, batch=settings.patch_batch, gen=gen)
+        xin, tgt, mat = sample_patches(pairs, size=settings.patch_size, batch=settings.patch_batch, gen=gen,
+                                       inside=inside)
         opt.zero_grad(set_to_none=True)
-        total, parts = loss(net(xin.to(device)), tgt.to(device))
+        y = net(xin.to(device))
+        total, parts = loss(y, masked_target(y, tgt.to(device), None if mat is None else mat.to(device)))
         total.backward()
         opt.step()
         value = total.item()
