@@ -61,7 +61,7 @@ def test_carry_is_not_trusted_where_the_frame_does_not_match_and_stops_at_a_cut(
     assert r[18:22, 28:32].max() == 0.0 and r[:4, :10].min() > 0.99
     net = np.full((H, W, 3), 0.25, np.float32)
     out = blend_carry(net, (warped, r), strength=1.0)
-    assert np.allclose(out[20, 30], 0.25) and np.allclose(out[1, 1], warped[1, 1])
+    assert np.allclose(out[20, 30], 0.25) and np.allclose(out[1, 1], warped[1, 1])  # the network where untrusted
     assert np.allclose(blend_carry(net, (warped, r), strength=0.0), net)
     assert carry.step(2, changed, np.zeros((2, H, W), np.float32), scene_cut=True) is None
     assert carry.step(3, changed, np.zeros((2, H, W), np.float32)) is None  # until the next keyframe
@@ -80,6 +80,37 @@ def test_stage_outputs_the_painting_at_a_keyframe_and_the_network_without_flow()
     net1 = plain.process(Frame(index=1, image=frame))[0].stylized
     out1 = stage.process(Frame(index=1, image=frame))[0].stylized  # no flow: nothing carried
     assert np.array_equal(out1, net1) and not np.allclose(net1, painting, atol=0.05)
+
+
+def test_stage_holds_frames_until_the_keyframe_ahead_and_takes_the_more_reliable_painting() -> None:
+    torch.manual_seed(0)
+    model = KeyframeModel(nets=[KeyframeNet()], keys=(0, 2), guides=(), blend="joint")
+    f0 = _texture(4)
+    f2 = f0.copy()
+    f2[10:30, 20:40] = 1.0 - f2[10:30, 20:40]  # something appears by frame 2...
+    f1 = f2.copy()  # ...already there in frame 1: only the keyframe ahead explains it
+    p0, p2 = np.full((H, W, 3), 0.2, np.float32), np.full((H, W, 3), 0.8, np.float32)
+    zero = np.zeros((2, H, W), np.float32)
+    frames = [Frame(index=i, image=(f * 255 + 0.5).astype(np.uint8)) for i, f in enumerate((f0, f1, f2))]
+    for f in frames[1:]:
+        f.flow_bwd, f.flow_fwd = zero, zero
+    stage = KeyframeStage(model=model, paintings={0: p0, 2: p2}, warp_blend=1.0, raw_output=True)
+    assert [f.index for f in stage.process(frames[0])] == [0]
+    assert stage.process(frames[1]) == []  # held: the keyframe ahead is carried back to it
+    out = stage.process(frames[2])
+    assert [f.index for f in out] == [1, 2]
+    mid = out[0].stylized
+    assert np.allclose(mid[16:24, 26:34], 0.8, atol=1e-5)  # from the keyframe ahead
+    assert np.allclose(mid[:5, :10], 0.2, atol=1e-5)  # both agree: the keyframe behind
+    assert np.allclose(out[1].stylized, p2, atol=1e-6)
+    # a stream that ends before the keyframe ahead: the held frames go out at finish, carried from behind
+    stage2 = KeyframeStage(model=model, paintings={0: p0, 2: p2}, warp_blend=1.0, raw_output=True)
+    stage2.process(Frame(index=0, image=frames[0].image))
+    f = Frame(index=1, image=frames[1].image)
+    f.flow_bwd, f.flow_fwd = zero, zero
+    assert stage2.process(f) == []
+    left = stage2.finish()
+    assert [x.index for x in left] == [1] and np.allclose(left[0].stylized[:5, :10], 0.2, atol=1e-5)
 
 
 def _pairs(outside_seed: int) -> list[TrainingPair]:

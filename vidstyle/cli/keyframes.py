@@ -36,7 +36,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="output video file or image-sequence pattern/folder")
     add_arguments(p, KeyframeOptions)
     add_arguments(p, StylizeOptions, exclude=[n for n in specs(StylizeOptions) if n not in _STYLIZE_FIELDS])
-    add_arguments(p, TemporalOptions)
+    from vidstyle.keyframes.run import KEYFRAME_FLOW
+
+    add_arguments(p, TemporalOptions, defaults={"flow": KEYFRAME_FLOW})
     add_arguments(p, EncodeOptions)
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT (and the --save-model file) if they exist")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary (notes, warnings and errors still shown)")
@@ -52,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
 
     kf = from_args(KeyframeOptions, args)
     st = from_args(StylizeOptions, args)
+    from vidstyle.keyframes.run import KEYFRAME_FLOW
+
+    if getattr(args, "flow", None) is None:
+        args.flow = KEYFRAME_FLOW  # the carried keyframe is only as good as its flow
     tm, enc = from_args(TemporalOptions, args), from_args(EncodeOptions, args)
     bars: dict[str, Any] = {}
 

@@ -73,7 +73,7 @@ def ensure_keyframe_network(job: RenderJob, *, work: str | Path, numbers: list[i
     if job.keyframes.keyframe_model is not None or path.is_file():
         return path, False
     matte = _matte(job)
-    keyset = read_keyframes(job.input, job.keyframes.keys, guides=job.keyframes.guides, temporal=job.temporal,
+    keyset = read_keyframes(job.input, job.keyframes.keys, guides=job.keyframes.guides, temporal=_temporal(job),
                             matte=matte, by_number=True, frames_range=(numbers[0], numbers[-1]), fps=job.fps)
     for text in keyset.notes:
         if note is not None:
@@ -89,6 +89,16 @@ def ensure_keyframe_network(job: RenderJob, *, work: str | Path, numbers: list[i
         copy = save_keyframe_model(job.keyframes.save_model, model)
         shutil.copyfile(path, copy)  # the very file the render applies
     return path, True
+
+
+def _temporal(job: RenderJob) -> Any:
+    """The job's temporal options, with the keyframe runs' flow unless the job chose one."""
+    import dataclasses
+
+    from vidstyle.keyframes.run import KEYFRAME_FLOW
+
+    tm = job.temporal
+    return dataclasses.replace(tm, flow=KEYFRAME_FLOW) if job.given.get("flow", "default") == "default" else tm
 
 
 def _matte(job: RenderJob) -> Any:
@@ -115,7 +125,7 @@ def keyframe_render_stages(job: RenderJob, *, threads: int, work: str | Path) ->
     st = dataclasses.replace(job.stylize, threads=threads)
     rt = setup(device=st.device, precision="float32", threads=st.threads)
     model = load_keyframe_model(keyframe_network_path(job, work))
-    tm = job.temporal
+    tm = _temporal(job)
     paintings: dict[int, np.ndarray] | None = None
     if job.keyframes.keys and job.keyframes.warp_blend > 0:
         h, w = model.card["frame_size"]

@@ -30,11 +30,14 @@ from vidstyle.keyframes.trainer import TrainingPair, TrainProgress, TrainSetting
 from vidstyle.options import EncodeOptions, StylizeOptions, TemporalOptions
 from vidstyle.pipeline import RunStats, Stage
 
-__all__ = ["ASPECT_TOLERANCE", "KeyframeResult", "KeyframeSet", "build_keyframe_stages", "read_keyframes",
+__all__ = ["ASPECT_TOLERANCE", "KEYFRAME_FLOW", "KeyframeResult", "KeyframeSet", "build_keyframe_stages", "read_keyframes",
            "stylize_with_keyframes", "train_keyframe_model"]
 
 #: a painting whose aspect ratio is within this fraction of the frame's is resized (with a note)
 ASPECT_TOLERANCE = 0.01
+#: the optical flow of keyframe runs unless one is chosen: the carried keyframe is only as good as its flow
+#: (dis-fast lost on the held-out protocol where dis-medium won; docs/keyframes.md, "Measured")
+KEYFRAME_FLOW = "dis-medium"
 
 
 @dataclass(slots=True)
@@ -124,7 +127,6 @@ def read_keyframes(input: str | os.PathLike[str], keys: Sequence[Keyframe], *, g
     (:class:`~vidstyle.io.mattes.Matte`) gives each keyframe's painted area. Keys count frames from 0, or
     are the input's own frame numbers with ``by_number`` (render jobs, which read ``frames_range``)."""
     from vidstyle.io import open_source
-    from vidstyle.io.imagefiles import read_image
 
     for key in keys:  # a missing or unreadable painting fails before the clip is decoded
         _read_painting(key)
@@ -322,7 +324,7 @@ def stylize_with_keyframes(
     from vidstyle.runtime import setup
 
     st = stylize or StylizeOptions()
-    tm = temporal or TemporalOptions()
+    tm = temporal or TemporalOptions(flow=KEYFRAME_FLOW)
     enc = encode or EncodeOptions()
     notes: list[str] = []
 

@@ -258,6 +258,8 @@ class _ChunkSink:
             return
         if n < self.write_from:  # re-rendered only to rebuild the temporal state
             return
+        if n > chunk.last:  # read past the chunk only for what it carries back (a keyframe job's next keyframe)
+            return
         if self.tail_from is not None and n >= self.tail_from:
             _save_npy(self.layout.xfade_path("tail", n, chunk.id), image)
         path = self.layout.frame_path(n)
@@ -377,6 +379,10 @@ def render_chunk(
     if primer is None and callable(hook) and hook(write_from) in pos:
         # a keyframe job's carried keyframe: read from the last keyframe before the first frame to write
         read_from = min(read_from, hook(write_from))
+    read_to = chunk.last
+    until = getattr(stylize, "read_until", None)
+    if callable(until) and until(chunk.last) in pos:
+        read_to = until(chunk.last)  # a keyframe job: the next keyframe is carried back to the chunk's last frames
     stylize_stage = StatefulStage(stylize, primer=primer)
     stages = [*colour_in, _DepthStage(np.dtype(layout.work_dtype)), *stages[:-1], stylize_stage, *tail]
 
@@ -399,7 +405,7 @@ def render_chunk(
     )
     try:
         try:
-            source = open_source(job.input, frames=(read_from, chunk.last), fps=job.fps)
+            source = open_source(job.input, frames=(read_from, read_to), fps=job.fps)
         except BaseException:
             for s in stages:
                 s.close()
