@@ -154,7 +154,11 @@ def _cached_paintings(cache: Path | None, key: str, frames: list[np.ndarray], wh
 
 
 def quality(args: argparse.Namespace) -> list[dict]:
+    from vidstyle.keyframes import carry as carry_module
     from vidstyle.keyframes.model import load_keyframe_model, save_keyframe_model
+
+    if args.carry_rule:
+        carry_module.RULE = args.carry_rule
 
     shared = Path(args.shared)
     vgg_path = str(shared / "weights/vgg19_imagenet_conv1_1-conv3_4.safetensors")
@@ -352,6 +356,7 @@ def main() -> None:
     ap.add_argument("--perceptual-weight", type=float, default=None, help="(default: the command's)")
     ap.add_argument("--warp-blend", type=lambda t: [float(v) for v in t.split(",")], default=[1.0],
                     help="carry strengths to score (the first also goes through the stabiliser)")
+    ap.add_argument("--carry-rule", default=None, help="reliable | behind (vidstyle.keyframes.carry.RULE)")
     ap.add_argument("--flow", default="dis-medium", help="the application's flow (carry and stabiliser)")
     ap.add_argument("--cache", default=None, help="folder keeping the paintings and trained networks between runs")
     ap.add_argument("--variant", default="default", help="a name for the training variant (cache key)")

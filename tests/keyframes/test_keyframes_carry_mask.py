@@ -221,3 +221,23 @@ def test_cli_black_matte_at_a_keyframe_is_one_line(capsys, tmp_path: Path) -> No
     assert code == 1 and len(lines) == 1 and "keyframe 0: its matte is black" in lines[0], err
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_relative_gram_loss_is_the_written_out_formula_and_ignores_positions() -> None:
+    from vidstyle.keyframes.losses import relative_gram_loss
+
+    g = torch.Generator().manual_seed(0)
+    f = {"a": torch.rand(2, 3, 4, 5, generator=g)}
+    t = {"a": torch.rand(2, 3, 4, 5, generator=g)}
+    expected_num, expected_den = 0.0, 0.0
+    for n in range(2):
+        for i in range(3):
+            for j in range(3):
+                gf = sum(float(f["a"][n, i].reshape(-1)[k] * f["a"][n, j].reshape(-1)[k]) for k in range(20)) / 20
+                gt = sum(float(t["a"][n, i].reshape(-1)[k] * t["a"][n, j].reshape(-1)[k]) for k in range(20)) / 20
+                expected_num += (gf - gt) ** 2 / 2
+                expected_den += gt ** 2 / 2
+    got = float(relative_gram_loss(f, t, layers=("a",)))
+    assert abs(got - expected_num / expected_den) < 1e-5
+    shuffled = {"a": t["a"].flip(-1).flip(-2)}  # the same statistics elsewhere in the patch: no Gram loss
+    assert float(relative_gram_loss(shuffled, t, layers=("a",))) < 1e-10

@@ -41,6 +41,9 @@ TOLERANCE = 0.08
 FEATHER = 2.0
 #: reliability above which a carried painting is kept whole (chosen on the held-out protocol, docs/keyframes.md)
 TRUST = 0.1
+#: which carried painting a pixel takes when both are trusted: "reliable" (the higher r) or "behind" (the
+#: keyframe behind while it is trusted); "behind" measured no steadier and tied the warp on one clip (docs)
+RULE = "reliable"
 
 
 class KeyframeCarry:
@@ -191,7 +194,7 @@ def blend_carry(network: np.ndarray, carried: tuple[np.ndarray, np.ndarray] | No
         chosen, best = parts[0]
     else:
         (wa, ra), (wb, rb) = parts
-        ahead = rb > ra
+        ahead = (ra <= TRUST) & (rb > TRUST) if RULE == "behind" else rb > ra
         chosen = np.where(ahead[:, :, None], wb, wa)
         best = np.maximum(ra, rb)
     m = ((best > TRUST).astype(np.float32) * float(strength))[:, :, None]

@@ -108,6 +108,9 @@ class KeyframeOptions:
                                   metavar="LR", help="Adam learning rate")
     perceptual_weight: float = option(1.0, kind="float", minimum=0.0, group="keyframe training", metavar="W",
                                       help="weight of the VGG feature loss next to the L1 loss (0: L1 only)")
+    gram_weight: float = option(0.0, kind="float", minimum=0.0, group="keyframe training", metavar="G",
+                                help="weight of a Gram (texture statistics) term per patch next to the feature loss: "
+                                     "crisper strokes from the network (measured: docs/keyframes.md); 0: off")
     max_steps: int = option(20000, kind="int", minimum=1, group="keyframe training", metavar="N",
                             help="stop after this many steps even without a plateau")
     time_budget: float = option(10.0, kind="float", above=0.0, group="keyframe training", metavar="MINUTES",

@@ -81,7 +81,8 @@ def ensure_keyframe_network(job: RenderJob, *, work: str | Path, numbers: list[i
     st = job.stylize
     rt = setup(device=st.device, precision="float32", threads=st.threads)
     loss = loss_network(weight=job.keyframes.perceptual_weight, vgg_weights=st.vgg_weights,
-                        vgg_convention=st.vgg_convention, note=note or (lambda _t: None))
+                        vgg_convention=st.vgg_convention, note=note or (lambda _t: None),
+                        gram_weight=job.keyframes.gram_weight)
     model = train_keyframe_model(keyset, options=job.keyframes, seed=st.seed, device=rt.device, loss=loss,
                                  input_name=str(job.input))
     save_keyframe_model(path, model)  # atomic: a kill during training leaves no network, the resume trains again

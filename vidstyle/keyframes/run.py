@@ -190,9 +190,9 @@ def _flow_stage(temporal: TemporalOptions) -> Any:
 
 
 def loss_network(*, weight: float, vgg_weights: str | None, vgg_convention: str | None,
-                 note: Callable[[str], None]) -> KeyframeLoss:
+                 note: Callable[[str], None], gram_weight: float = 0.0) -> KeyframeLoss:
     """The training loss; without VGG weights (none given, none in the cache, offline), L1 alone with a note."""
-    if weight == 0:
+    if weight == 0 and gram_weight == 0:
         return KeyframeLoss(vgg=None, perceptual_weight=0.0)
     from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
 
@@ -205,7 +205,7 @@ def loss_network(*, weight: float, vgg_weights: str | None, vgg_convention: str 
              "strokes come out softer; pass --vgg-weights FILE or set VIDSTYLE_VGG_WEIGHTS for the perceptual loss")
         return KeyframeLoss(vgg=None, perceptual_weight=0.0)
     return KeyframeLoss(vgg=VGGFeatures(layers=PERCEPTUAL_LAYERS, state=state, pooling="avg"),
-                        perceptual_weight=weight)
+                        perceptual_weight=weight, gram_weight=gram_weight)
 
 
 def _hardware(device: torch.device) -> str:
@@ -245,6 +245,7 @@ def train_keyframe_model(keyset: KeyframeSet, *, options: KeyframeOptions, seed:
         "frame_size": [h, w],
         "perceptual": loss.perceptual,
         "perceptual_weight": loss.perceptual_weight,
+        "gram_weight": loss.gram_weight,
         "patch_size": options.patch_size,
         "patch_batch": options.patch_batch,
         "learning_rate": options.learning_rate,
@@ -359,7 +360,7 @@ def stylize_with_keyframes(
         if keyframes.training_preview is not None:
             _check_preview_path(keyframes.training_preview)
         loss = loss_network(weight=keyframes.perceptual_weight, vgg_weights=st.vgg_weights,
-                            vgg_convention=st.vgg_convention, note=tell)
+                            vgg_convention=st.vgg_convention, note=tell, gram_weight=keyframes.gram_weight)
         t0 = time.perf_counter()
         model = train_keyframe_model(keyset, options=keyframes, seed=st.seed, device=rt.device, loss=loss,
                                      progress=train_progress, input_name=str(input))
