@@ -97,9 +97,10 @@ class KeyframeOptions:
                                  help="joint: one network trained on all keyframes (default); distance: one network "
                                       "per keyframe, outputs blended by temporal distance")
     warp_blend: float = option(1.0, kind="float", minimum=0.0, maximum=1.0, group="keyframes", metavar="S",
-                               help="carry the last keyframe's painting along the optical flow and keep it (weight S) "
-                                    "where the flow explains the frame, the network elsewhere: keyframes come out as "
-                                    "painted, strokes stay crisp; 0: the network alone (docs/keyframes.md)")
+                               help="carry the paintings of the keyframes behind and ahead along the optical flow and "
+                                    "keep the more reliable one (weight S) where the flow explains the frame, the "
+                                    "network elsewhere: keyframes come out as painted, strokes stay crisp (frames wait "
+                                    "for the keyframe ahead); 0: the network alone (docs/keyframes.md)")
     patch_size: int = option(32, kind="int", minimum=16, maximum=256, group="keyframe training", metavar="PX",
                              help="side of the random training patches (Texler et al.: 32)")
     patch_batch: int = option(16, kind="int", minimum=1, maximum=512, group="keyframe training", metavar="N",
