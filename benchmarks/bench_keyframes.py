@@ -239,7 +239,8 @@ def quality(args: argparse.Namespace) -> list[dict]:
                                                                    paintings=paintings, warp_blend=s), frames[: b + 1])
                         cands[f"network ({mode}) + carry {s:g}"] = carried[m]
                         carried_first = carried if carried_first is None else carried_first
-                    stab = run_stages(build_keyframe_stages(models[mode], temporal=TemporalOptions(flow=args.flow),
+                    stab = run_stages(build_keyframe_stages(models[mode], temporal=TemporalOptions(
+                        flow=args.flow, **({"stabilize": args.stabilize} if args.stabilize is not None else {})),
                                                             paintings=paintings, warp_blend=args.warp_blend[0]),
                                       frames[: b + 1])
                     cands[f"network ({mode}) + carry {args.warp_blend[0]:g} + stabiliser"] = stab[m]
@@ -356,6 +357,7 @@ def main() -> None:
     ap.add_argument("--perceptual-weight", type=float, default=None, help="(default: the command's)")
     ap.add_argument("--warp-blend", type=lambda t: [float(v) for v in t.split(",")], default=[1.0],
                     help="carry strengths to score (the first also goes through the stabiliser)")
+    ap.add_argument("--stabilize", type=float, default=None, help="the stabiliser's strength (default: the command's)")
     ap.add_argument("--carry-rule", default=None, help="reliable | behind (vidstyle.keyframes.carry.RULE)")
     ap.add_argument("--flow", default="dis-medium", help="the application's flow (carry and stabiliser)")
     ap.add_argument("--cache", default=None, help="folder keeping the paintings and trained networks between runs")
