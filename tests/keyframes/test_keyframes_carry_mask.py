@@ -241,3 +241,71 @@ def test_relative_gram_loss_is_the_written_out_formula_and_ignores_positions() -
     assert abs(got - expected_num / expected_den) < 1e-5
     shuffled = {"a": t["a"].flip(-1).flip(-2)}  # the same statistics elsewhere in the patch: no Gram loss
     assert float(relative_gram_loss(shuffled, t, layers=("a",))) < 1e-10
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+def _small_pairs() -> list[TrainingPair]:
+    g = torch.Generator().manual_seed(0)
+    return [TrainingPair(index=i, inputs=torch.rand(3, 24, 32, generator=g), painted=torch.rand(3, 24, 32, generator=g))
+            for i in range(2)]
+
+
+def test_training_resumed_from_a_checkpoint_is_bit_identical() -> None:
+    pairs = _small_pairs()
+    settings = dict(patch_size=16, patch_batch=4, learning_rate=5e-3)
+    full = train_network(pairs, settings=TrainSettings(max_steps=12, **settings), loss=KeyframeLoss(vgg=None))
+    snaps: list[dict] = []
+    train_network(pairs, settings=TrainSettings(max_steps=6, **settings), loss=KeyframeLoss(vgg=None),
+                  checkpoint=snaps.append, checkpoint_every=0.0)
+    mid = [s for s in snaps if "done" not in s][-1]  # the state after step 6, as an interruption leaves it
+    assert int(mid["progress"][0]) == 6
+    res = train_network(pairs, settings=TrainSettings(max_steps=12, **settings), loss=KeyframeLoss(vgg=None), resume=mid)
+    assert res.steps == 12 and res.ema == full.ema
+    for a, b in zip(full.net.parameters(), res.net.parameters()):
+        assert torch.equal(a, b)
+    # a finished network's final checkpoint gives it back without training
+    fin: list[dict] = []
+    done = train_network(pairs, settings=TrainSettings(max_steps=5, **settings), loss=KeyframeLoss(vgg=None),
+                         checkpoint=fin.append, checkpoint_every=1e9)
+    again = train_network(pairs, settings=TrainSettings(max_steps=5, **settings), loss=KeyframeLoss(vgg=None),
+                          resume=fin[-1])
+    assert again.stopped == "max steps" and again.steps == 5
+    for a, b in zip(done.net.parameters(), again.net.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_interrupted_keyframes_run_resumes_its_training(tmp_path: Path, monkeypatch) -> None:
+    from media import make_video
+
+    from vidstyle.keyframes import run as kfrun
+    from vidstyle.keyframes.model import load_keyframe_model
+    from vidstyle.keyframes.options import KeyframeOptions
+    from vidstyle.options import StylizeOptions, TemporalOptions
+
+    monkeypatch.setattr(kfrun, "CHECKPOINT_SECONDS", 0.0)
+    clip = make_video(tmp_path / "shot.mp4", frames=6, width=32, height=24)
+    frames = _decoded(clip)
+    cv2.imwrite(str(tmp_path / "p.png"), 255 - frames[0][:, :, ::-1])
+
+    def options(name: str) -> KeyframeOptions:
+        return KeyframeOptions(keys=[f"0:{tmp_path / 'p.png'}"], max_steps=14, patch_size=16, patch_batch=4,
+                               perceptual_weight=0.0, save_model=str(tmp_path / name))
+
+    common = dict(stylize=StylizeOptions(threads=1, seed=2), temporal=TemporalOptions(stabilize=0.0))
+    kfrun.stylize_with_keyframes(clip, tmp_path / "a.mp4", keyframes=options("a"), **common)
+
+    def stop_at_8(p: object) -> None:
+        if p.step == 8:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        kfrun.stylize_with_keyframes(clip, tmp_path / "b.mp4", keyframes=options("b"), train_progress=stop_at_8, **common)
+    kept = kfrun.checkpoint_paths(tmp_path / "b", 1)[0]
+    assert kept.is_file() and not (tmp_path / "b.mp4").exists()
+    notes: list[str] = []
+    kfrun.stylize_with_keyframes(clip, tmp_path / "b.mp4", keyframes=options("b"), note=notes.append, **common)
+    assert any("training resumed at step 8" in n for n in notes), notes  # step 7 was the last one checkpointed
+    assert not kept.exists()  # removed once the model is saved
+    a, b = load_keyframe_model(tmp_path / "a.safetensors"), load_keyframe_model(tmp_path / "b.safetensors")
+    for pa, pb in zip(a.nets[0].parameters(), b.nets[0].parameters()):
+        assert torch.equal(pa, pb)

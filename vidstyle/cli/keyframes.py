@@ -102,7 +102,14 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as exc:
         close_bars()
         partial = getattr(exc, "partial_output", None)
-        sys.stderr.write(f"vidstyle: interrupted{f'; partial output kept at {partial}' if partial else '; nothing was written'}\n")
+        from vidstyle.keyframes.run import checkpoint_paths
+
+        kept = [p for p in checkpoint_paths(kf.save_model, max(len(kf.keys), 1)) if p.is_file()] if kf.save_model else []
+        if kept and partial is None:
+            sys.stderr.write(f"vidstyle: interrupted; training checkpoint kept at {kept[0]}: run the same command "
+                             "again to resume the training\n")
+        else:
+            sys.stderr.write(f"vidstyle: interrupted{f'; partial output kept at {partial}' if partial else '; nothing was written'}\n")
         return 130
     except VidstyleError as exc:
         close_bars()

@@ -66,7 +66,7 @@ def ensure_keyframe_network(job: RenderJob, *, work: str | Path, numbers: list[i
                             note: Any = None) -> tuple[Path, bool]:
     """Train the job's network unless the work folder has it already (a resume); ``(path, trained now)``."""
     from vidstyle.keyframes.model import save_keyframe_model
-    from vidstyle.keyframes.run import loss_network, read_keyframes, train_keyframe_model
+    from vidstyle.keyframes.run import checkpoint_paths, loss_network, read_keyframes, train_keyframe_model
     from vidstyle.runtime import setup
 
     path = keyframe_network_path(job, work)
@@ -83,9 +83,12 @@ def ensure_keyframe_network(job: RenderJob, *, work: str | Path, numbers: list[i
     loss = loss_network(weight=job.keyframes.perceptual_weight, vgg_weights=st.vgg_weights,
                         vgg_convention=st.vgg_convention, note=note or (lambda _t: None),
                         gram_weight=job.keyframes.gram_weight)
+    stem = Path(work) / "keyframes"
     model = train_keyframe_model(keyset, options=job.keyframes, seed=st.seed, device=rt.device, loss=loss,
-                                 input_name=str(job.input))
-    save_keyframe_model(path, model)  # atomic: a kill during training leaves no network, the resume trains again
+                                 input_name=str(job.input), checkpoint=stem, note=note)
+    save_keyframe_model(path, model)  # atomic; a kill during training leaves its checkpoint: the resume continues it
+    for p in checkpoint_paths(stem, len(model.nets)):
+        p.unlink(missing_ok=True)
     if job.keyframes.save_model is not None:
         copy = save_keyframe_model(job.keyframes.save_model, model)
         shutil.copyfile(path, copy)  # the very file the render applies

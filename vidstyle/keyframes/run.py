@@ -30,11 +30,13 @@ from vidstyle.keyframes.trainer import TrainingPair, TrainProgress, TrainSetting
 from vidstyle.options import EncodeOptions, StylizeOptions, TemporalOptions
 from vidstyle.pipeline import RunStats, Stage
 
-__all__ = ["ASPECT_TOLERANCE", "KEYFRAME_FLOW", "KeyframeResult", "KeyframeSet", "build_keyframe_stages", "read_keyframes",
+__all__ = ["ASPECT_TOLERANCE", "KEYFRAME_FLOW", "checkpoint_paths", "training_fingerprint", "KeyframeResult", "KeyframeSet", "build_keyframe_stages", "read_keyframes",
            "stylize_with_keyframes", "train_keyframe_model"]
 
 #: a painting whose aspect ratio is within this fraction of the frame's is resized (with a note)
 ASPECT_TOLERANCE = 0.01
+#: how often a training writes its checkpoint (beside ``save_model``, or in a render's work folder)
+CHECKPOINT_SECONDS = 30.0
 #: the optical flow of keyframe runs unless one is chosen: the carried keyframe is only as good as its flow
 #: (dis-fast lost on the held-out protocol where dis-medium won; docs/keyframes.md, "Measured")
 KEYFRAME_FLOW = "dis-medium"
@@ -214,25 +216,91 @@ def _hardware(device: torch.device) -> str:
     return f"CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
+def training_fingerprint(keyset: KeyframeSet, options: KeyframeOptions, seed: int, loss: KeyframeLoss) -> str:
+    """What a training checkpoint must match to be resumed: the frames, paintings and mattes, and every option
+    that changes the updates (not the stopping limits)."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    for arrays in (keyset.frames, keyset.paintings, keyset.mattes or []):
+        for a in arrays:
+            h.update(np.ascontiguousarray(a).tobytes())
+    h.update(json.dumps({"keys": [k.index for k in keyset.keys], "guides": list(options.guides),
+                         "blend": options.keyframe_blend, "patch": [options.patch_size, options.patch_batch],
+                         "lr": options.learning_rate, "perceptual": loss.perceptual_weight if loss.perceptual else 0,
+                         "gram": loss.gram_weight if loss.perceptual else 0, "seed": seed}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _checkpointer(path: Path, fingerprint: str) -> Callable[[dict[str, torch.Tensor]], None]:
+    def write(state: dict[str, torch.Tensor]) -> None:
+        from safetensors.torch import save_file
+
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata={"fingerprint": fingerprint})
+        os.replace(tmp, path)
+
+    return write
+
+
+def _read_checkpoint(path: Path, fingerprint: str) -> dict[str, torch.Tensor] | None:
+    """The checkpoint at ``path`` if it belongs to this very training (else ``None``; a damaged one too)."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            if (f.metadata() or {}).get("fingerprint") != fingerprint:
+                return None
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except Exception:  # noqa: BLE001 - a damaged checkpoint is as good as none
+        return None
+
+
+def checkpoint_paths(stem: str | os.PathLike[str], networks: int) -> list[Path]:
+    """The training checkpoints of a model saved as ``stem`` (one per network): ``stem.trainingN.safetensors``."""
+    base = Path(stem)
+    if base.suffix == ".safetensors":
+        base = base.with_suffix("")
+    return [base.with_name(f"{base.name}.training{n}.safetensors") for n in range(networks)]
+
+
 def train_keyframe_model(keyset: KeyframeSet, *, options: KeyframeOptions, seed: int = 0,
                          device: torch.device | str = "cpu", loss: KeyframeLoss,
                          progress: Callable[[TrainProgress], None] | None = None,
-                         input_name: str = "") -> KeyframeModel:
+                         input_name: str = "", checkpoint: str | os.PathLike[str] | None = None,
+                         note: Callable[[str], None] | None = None) -> KeyframeModel:
     """Train the model of ``options.keyframe_blend`` on ``keyset``: one network on all keyframes (``joint``) or one per
-    keyframe (``distance``; the time budget is shared between them). Writes ``options.training_preview`` as it goes."""
+    keyframe (``distance``; the time budget is shared between them). Writes ``options.training_preview`` as it goes.
+
+    ``checkpoint`` (a model path's stem): the training state is written beside it every 30 s and at the end of each
+    network (:func:`checkpoint_paths`), and a checkpoint of this very training (:func:`training_fingerprint`) is
+    resumed, exactly, instead of starting again; the caller removes them once the model is saved."""
     device = torch.device(device)
     guides = options.guides
     groups = [list(range(len(keyset.keys)))] if options.keyframe_blend == "joint" else [[i] for i in range(len(keyset.keys))]
     budget = options.time_budget * 60.0 / len(groups)
     nets, steps, seconds, emas, stopped = [], 0, 0.0, [], []
+    fingerprint = training_fingerprint(keyset, options, seed, loss) if checkpoint is not None else ""
+    saved = checkpoint_paths(checkpoint, len(groups)) if checkpoint is not None else []
     for n, group in enumerate(groups):
         pairs = keyset.pairs(guides, group)
         settings = TrainSettings(patch_size=options.patch_size, patch_batch=options.patch_batch,
                                  learning_rate=options.learning_rate, max_steps=options.max_steps,
                                  time_budget=budget, patience=options.patience, seed=seed + n)
         preview = None if options.training_preview is None or n else _previewer(options.training_preview, pairs[0], device)
+        resume = _read_checkpoint(saved[n], fingerprint) if saved else None
+        if resume is not None and note is not None:
+            done = "done" in resume
+            note(f"{'network' if len(groups) == 1 else f'network {n + 1}/{len(groups)}'}: "
+                 + ("finished before, reused" if done else f"training resumed at step {int(resume['progress'][0]) + 1}")
+                 + f" from {saved[n]}")
         outcome = train_network(pairs, settings=settings, loss=loss, device=device, progress=progress,
-                                preview=preview, network=n, networks=len(groups))
+                                preview=preview, network=n, networks=len(groups), resume=resume,
+                                checkpoint=_checkpointer(saved[n], fingerprint) if saved else None,
+                                checkpoint_every=CHECKPOINT_SECONDS)
         nets.append(outcome.net)
         steps += outcome.steps
         seconds += outcome.seconds
@@ -363,9 +431,13 @@ def stylize_with_keyframes(
                             vgg_convention=st.vgg_convention, note=tell, gram_weight=keyframes.gram_weight)
         t0 = time.perf_counter()
         model = train_keyframe_model(keyset, options=keyframes, seed=st.seed, device=rt.device, loss=loss,
-                                     progress=train_progress, input_name=str(input))
+                                     progress=train_progress, input_name=str(input), checkpoint=keyframes.save_model,
+                                     note=tell)
         seconds = time.perf_counter() - t0
         model_path = save_keyframe_model(keyframes.save_model, model) if keyframes.save_model else None
+        if keyframes.save_model is not None:
+            for p in checkpoint_paths(keyframes.save_model, len(model.nets)):
+                p.unlink(missing_ok=True)
     stages = build_keyframe_stages(model, temporal=tm, device=rt.device, paintings=paintings,
                                    warp_blend=keyframes.warp_blend, matte=matte)
     stats = stylize_video(input, output, stages=stages, encode=enc, overwrite=overwrite, progress=progress)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,11 +25,13 @@ from vidstyle.errors import ShapeError
 from vidstyle.keyframes.losses import KeyframeLoss
 from vidstyle.keyframes.net import KeyframeNet
 
-__all__ = ["EMA_DECAY", "PLATEAU_TOLERANCE", "PlateauWatch", "TrainingPair", "TrainOutcome", "TrainProgress",
+__all__ = ["STOP_REASONS", "EMA_DECAY", "PLATEAU_TOLERANCE", "PlateauWatch", "TrainingPair", "TrainOutcome", "TrainProgress",
            "TrainSettings", "masked_target", "matte_pixels", "sample_patches", "train_network"]
 
 EMA_DECAY = 0.98
 PLATEAU_TOLERANCE = 0.01
+#: why a training stopped (``TrainOutcome.stopped``), in a checkpoint's ``done`` code
+STOP_REASONS = ("plateau", "time budget", "max steps")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +169,17 @@ def masked_target(output: torch.Tensor, target: torch.Tensor, matte: torch.Tenso
 def train_network(pairs: Sequence[TrainingPair], *, settings: TrainSettings, loss: KeyframeLoss,
                   device: torch.device | str = "cpu", progress: Callable[[TrainProgress], None] | None = None,
                   preview: Callable[[KeyframeNet], None] | None = None, preview_every: float = 15.0,
-                  network: int = 0, networks: int = 1, initial: dict[str, torch.Tensor] | None = None) -> TrainOutcome:
+                  network: int = 0, networks: int = 1, initial: dict[str, torch.Tensor] | None = None,
+                  resume: Mapping[str, torch.Tensor] | None = None,
+                  checkpoint: Callable[[dict[str, torch.Tensor]], None] | None = None,
+                  checkpoint_every: float = 30.0) -> TrainOutcome:
     """Train one :class:`KeyframeNet` on ``pairs`` (module docstring). ``preview(net)`` is called every
-    ``preview_every`` seconds and at the end (the network in eval mode, no gradients)."""
+    ``preview_every`` seconds and at the end (the network in eval mode, no gradients).
+
+    ``checkpoint(state)`` receives, every ``checkpoint_every`` seconds, the whole training state as tensors
+    (weights, Adam's moments, the patch generator, the plateau watch, the step and the seconds so far);
+    ``resume`` = such a state continues the training exactly where it was taken: the same patches, the
+    same updates, bit for bit on one machine (a test holds it)."""
     if not pairs:
         raise ShapeError("train_network needs at least one keyframe")
     sizes = {tuple(p.inputs.shape) for p in pairs}
@@ -187,11 +197,18 @@ def train_network(pairs: Sequence[TrainingPair], *, settings: TrainSettings, los
     watch = PlateauWatch(patience=settings.patience)
     inside = [matte_pixels(p) for p in pairs]
     history: list[dict[str, float]] = []
-    t0 = time.perf_counter()
-    last_preview = t0
+    first, before = 1, 0.0
+    if resume is not None:
+        first, before = _restore(resume, net=net, opt=opt, gen=gen, watch=watch, device=device)
+        if "done" in resume:  # this network had finished: nothing left to train
+            net.eval()
+            return TrainOutcome(net=net, steps=first - 1, seconds=before, ema=watch.ema,
+                                stopped=STOP_REASONS[int(resume["done"][0])], history=[])
+    t0 = time.perf_counter() - before
+    last_preview = last_checkpoint = time.perf_counter()
     stopped = "max steps"
-    step = 0
-    for step in range(1, settings.max_steps + 1):
+    step = first - 1
+    for step in range(first, settings.max_steps + 1):
         xin, tgt, mat = sample_patches(pairs, size=settings.patch_size, batch=settings.patch_batch, gen=gen,
                                        inside=inside)
         opt.zero_grad(set_to_none=True)
@@ -212,6 +229,9 @@ def train_network(pairs: Sequence[TrainingPair], *, settings: TrainSettings, los
         if preview is not None and time.perf_counter() - last_preview >= preview_every:
             _call_preview(preview, net)
             last_preview = time.perf_counter()
+        if checkpoint is not None and time.perf_counter() - last_checkpoint >= checkpoint_every:
+            checkpoint(_snapshot(net=net, opt=opt, gen=gen, watch=watch, step=step, elapsed=elapsed))
+            last_checkpoint = time.perf_counter()
         if plateau:
             stopped = "plateau"
             break
@@ -219,10 +239,46 @@ def train_network(pairs: Sequence[TrainingPair], *, settings: TrainSettings, los
             stopped = "time budget"
             break
     net.eval()
+    if checkpoint is not None:  # the finished state: a resume returns this network at once
+        final = _snapshot(net=net, opt=opt, gen=gen, watch=watch, step=step, elapsed=time.perf_counter() - t0)
+        checkpoint({**final, "done": torch.tensor([STOP_REASONS.index(stopped)], dtype=torch.int64)})
     if preview is not None:
         _call_preview(preview, net)
     return TrainOutcome(net=net, steps=step, seconds=time.perf_counter() - t0, ema=watch.ema, stopped=stopped,
                         history=history)
+
+
+def _snapshot(*, net: KeyframeNet, opt: torch.optim.Optimizer, gen: torch.Generator, watch: PlateauWatch,
+              step: int, elapsed: float) -> dict[str, torch.Tensor]:
+    """The training state as flat CPU tensors (safetensors-friendly: no pickle)."""
+    out = {f"net.{k}": v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    for i, p in enumerate(net.parameters()):
+        st = opt.state.get(p, {})
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            if name in st:
+                out[f"adam.{i}.{name}"] = torch.as_tensor(st[name]).detach().cpu().clone().reshape(-1)
+    out["generator"] = gen.get_state().clone()
+    out["watch"] = torch.tensor([watch.ema, watch.best, float(watch.best_step), float(watch.steps)], dtype=torch.float64)
+    out["progress"] = torch.tensor([float(step), float(elapsed)], dtype=torch.float64)
+    return out
+
+
+def _restore(state: Mapping[str, torch.Tensor], *, net: KeyframeNet, opt: torch.optim.Optimizer, gen: torch.Generator,
+             watch: PlateauWatch, device: torch.device) -> tuple[int, float]:
+    """Put a :func:`_snapshot` back; returns (the next step, the seconds already spent)."""
+    net.load_state_dict({k[len("net."):]: v for k, v in state.items() if k.startswith("net.")})
+    params = list(net.parameters())
+    for i, p in enumerate(params):
+        if f"adam.{i}.step" not in state:
+            continue
+        opt.state[p] = {"step": state[f"adam.{i}.step"].reshape(()).clone(),
+                        "exp_avg": state[f"adam.{i}.exp_avg"].reshape(p.shape).to(device).clone(),
+                        "exp_avg_sq": state[f"adam.{i}.exp_avg_sq"].reshape(p.shape).to(device).clone()}
+    gen.set_state(state["generator"].clone())
+    ema, best, best_step, steps = (float(v) for v in state["watch"])
+    watch.ema, watch.best, watch.best_step, watch.steps = ema, best, int(best_step), int(steps)
+    step, elapsed = (float(v) for v in state["progress"])
+    return int(step) + 1, elapsed
 
 
 def _call_preview(preview: Callable[[KeyframeNet], None], net: KeyframeNet) -> None:
