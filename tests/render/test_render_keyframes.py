@@ -116,3 +116,33 @@ def test_keyframe_beyond_the_shot_is_one_line(tmp_path: Path, plates: Path) -> N
     job = _job(tmp_path / "j", plates, frames="1001-1010")
     with pytest.raises(InvalidInputError, match="keyframe 1012 is not a frame of the shot"):
         render(load_job(job))
+
+
+def test_kill_during_training_resumes_the_training(tmp_path: Path, plates: Path, monkeypatch) -> None:
+    from vidstyle.keyframes import run as kfrun
+
+    monkeypatch.setattr(kfrun, "CHECKPOINT_SECONDS", 0.0)
+    full = _job(tmp_path / "full", plates, stabilize=0.0)
+    part = _job(tmp_path / "part", plates, stabilize=0.0)
+    render(load_job(full))
+    real = kfrun.train_network
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        def stop(p: object) -> None:
+            if p.step == 10:  # type: ignore[attr-defined]
+                raise KeyboardInterrupt
+
+        return real(*args, **{**kwargs, "progress": stop})
+
+    monkeypatch.setattr(kfrun, "train_network", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        render(load_job(part))
+    work = tmp_path / "part" / "out" / ".sh.render"
+    assert (work / "keyframes.training0.safetensors").is_file() and not (work / "keyframes.safetensors").exists()
+    monkeypatch.setattr(kfrun, "train_network", real)
+    render(load_job(part), resume=True)
+    a = read_frames(tmp_path / "full" / "out")
+    b = read_frames(tmp_path / "part" / "out")
+    assert sorted(a) == sorted(b) == list(range(FIRST, FIRST + COUNT))
+    for n in a:  # the resumed training gave the very same network
+        assert np.array_equal(a[n], b[n]), n

@@ -279,10 +279,6 @@ class _Render:
                 "pass --overwrite to render this one again"
             )
         Path(layout.work).mkdir(parents=True, exist_ok=True)
-        if job.uses_keyframes:  # trained once, before any chunk; a resume finds it in the work folder
-            from vidstyle.keyframes.render import ensure_keyframe_network
-
-            ensure_keyframe_network(job, work=layout.work, numbers=shot.numbers)
         self.executor: ChunkExecutor = self._given_executor or make_executor(job, threads=self.threads, workers=workers)
         self.run = RunRecord(started=_now(), resume=self.resume, executor=self.executor.name, address=job.ray,
                              workers=self.executor.workers, threads=self.threads, host=platform.node())
@@ -305,6 +301,10 @@ class _Render:
         self.done: dict[int, set[int]] = {c.id: {n for n in state.frames if c.first <= n <= c.last}
                                           for c in self.plan.chunks}
         self.write_manifest()
+        if job.uses_keyframes:  # trained once, before any chunk, after the manifest (a kill during training resumes);
+            from vidstyle.keyframes.render import ensure_keyframe_network  # a resume finds its checkpoint or network
+
+            ensure_keyframe_network(job, work=layout.work, numbers=shot.numbers)
 
     # -------------------------------------------------------------------------- bookkeeping
     def write_manifest(self) -> None:
