@@ -16,8 +16,9 @@ both A and B are tried and the better kept: ``warped (best)``), and the unpainte
 networks modes are measured: ``joint`` (one network on A and B) and ``distance`` (one per keyframe, blended
 by temporal distance; at M, 50/50).
 
-Temporal: every frame 0..B through the joint network, per-frame and stabilised (the default stabiliser);
-warping-error ratio (stabilised ÷ per-frame, dis-medium flows on the input) and sharpness ratio.
+Temporal: every frame 0..B through the joint network per frame (the reference), with the carried keyframes
+(``--warp-blend``) alone, and with the carried keyframes and the default stabiliser; warping-error ratio
+(÷ per-frame, dis-medium flows on the input) and sharpness ratio.
 
     python benchmarks/bench_keyframes.py --shared ../shared --width 256 --steps 300 \
         [--clips cockatoo,realshort] [--methods stylization,optim] [--modes joint,distance] \
@@ -91,9 +92,10 @@ def paint(image: np.ndarray, method: str, *, shared: Path, vgg: str) -> np.ndarr
         from vidstyle.options import OptimOptions, StylizeOptions
 
         styles = sorted((shared / "data/styles").glob("*"))
-        style = next(s for s in styles if "starry" in s.name.lower() or "gogh" in s.name.lower())
+        style = next(s for s in styles if s.name.startswith("vangogh_starry_night."))
         st = StylizeOptions(backend="optim", style=str(style), vgg_weights=vgg, seed=0)
-        res = _optimize_picture(image, st, OptimOptions(iterations=60), size=None, init=None, progress=None)
+        st = StylizeOptions(backend="optim", style=str(style), vgg_weights=vgg, seed=0, threads=torch.get_num_threads())
+        res, _ = _optimize_picture(image, st, OptimOptions(iterations=60), size=None, init=None, progress=None)
         return np.clip(res.image, 0, 1).astype(np.float32)
     raise SystemExit(f"unknown painting method {method}")
 
@@ -126,17 +128,45 @@ def run_stages(stages: list, frames: list[np.ndarray]) -> list[np.ndarray]:
             for s in stages:
                 fr = [o for f in fr for o in s.process(f)]
             out.extend(f.stylized for f in fr)
+        for k, s in enumerate(stages):  # what a stage held back (the keyframes stage, waiting for a keyframe)
+            fr = s.finish()
+            for later in stages[k + 1:]:
+                fr = [o for f in fr for o in later.process(f)]
+            out.extend(f.stylized for f in fr)
     finally:
         for s in stages:
             s.close()
     return out
 
 
+def _cached_paintings(cache: Path | None, key: str, frames: list[np.ndarray], which: tuple[int, ...], method: str,
+                      *, shared: Path, vgg: str) -> tuple[dict[int, np.ndarray], float]:
+    f = cache / f"paint_{key}.npz" if cache else None
+    if f is not None and f.is_file():
+        data = np.load(f)
+        return {int(k): data[k] for k in data.files}, 0.0
+    t0 = time.perf_counter()
+    painted = {i: paint(frames[i], method, shared=shared, vgg=vgg) for i in which}
+    seconds = time.perf_counter() - t0
+    if f is not None:
+        np.savez(f, **{str(k): v for k, v in painted.items()})
+    return painted, seconds
+
+
 def quality(args: argparse.Namespace) -> list[dict]:
+    from vidstyle.keyframes import carry as carry_module
+    from vidstyle.keyframes.model import load_keyframe_model, save_keyframe_model
+
+    if args.carry_rule:
+        carry_module.RULE = args.carry_rule
+
     shared = Path(args.shared)
     vgg_path = str(shared / "weights/vgg19_imagenet_conv1_1-conv3_4.safetensors")
     metric_vgg = fidelity_vgg(vgg_path)
     torch.set_num_threads(args.threads)
+    cache = Path(args.cache) if args.cache else None
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
     rows = []
     picture_rows = []
     for clip in args.clips.split(","):
@@ -147,9 +177,8 @@ def quality(args: argparse.Namespace) -> list[dict]:
         m = b // 2
         frames = read_clip(path, width=args.width, last=b)
         for method in args.methods.split(","):
-            t0 = time.perf_counter()
-            painted = {i: paint(frames[i], method, shared=shared, vgg=vgg_path) for i in (0, m, b)}
-            paint_s = time.perf_counter() - t0
+            tag = f"{clip}_{method}_{args.width}"
+            painted, paint_s = _cached_paintings(cache, tag, frames, (0, m, b), method, shared=shared, vgg=vgg_path)
             with torch.no_grad():
                 target_grams = gram_targets(metric_vgg(to_tensor(painted[m])))
 
@@ -177,8 +206,10 @@ def quality(args: argparse.Namespace) -> list[dict]:
                     if i == b:
                         keyset.tracked[1] = c
                 stages_flow.close()
+            paintings = {0: painted[0], b: painted[b]}
             models = {}
             train_s = {}
+            first = args.modes.split(",")[0]
             for mode in args.modes.split(","):
                 limits = {"max_steps": args.steps, "time_budget": 1000.0} if args.steps else {}  # 0: the defaults
                 if args.lr:
@@ -186,44 +217,63 @@ def quality(args: argparse.Namespace) -> list[dict]:
                 if args.perceptual_weight is not None:
                     limits["perceptual_weight"] = args.perceptual_weight
                 opts = KeyframeOptions(keys=keyset.keys, keyframe_blend=mode, guides=args.guides, **limits)
-                loss = loss_network(weight=opts.perceptual_weight, vgg_weights=vgg_path, vgg_convention=None,
-                                    note=print)
+                mfile = cache / f"model_{tag}_{mode}_{args.steps}_{args.guides or 'frame'}_{args.variant}.safetensors" if cache else None
                 t1 = time.perf_counter()
-                models[mode] = train_keyframe_model(keyset, options=opts, loss=loss, progress=_log_progress)
+                if mfile is not None and mfile.is_file():
+                    models[mode] = load_keyframe_model(mfile)
+                else:
+                    loss = loss_network(weight=opts.perceptual_weight, vgg_weights=vgg_path, vgg_convention=None,
+                                        note=print)
+                    models[mode] = train_keyframe_model(keyset, options=opts, loss=loss, progress=_log_progress)
+                    if mfile is not None:
+                        save_keyframe_model(mfile, models[mode])
                 train_s[mode] = time.perf_counter() - t1
                 tm0 = TemporalOptions(stabilize=0.0, flow="none") if "tracked" not in args.guides else TemporalOptions(stabilize=0.0)
                 outs = run_stages(build_keyframe_stages(models[mode], temporal=tm0), frames[: b + 1])
                 cands[f"network ({mode})"] = outs[m]
-                if mode == args.modes.split(",")[0]:
+                if mode == first:
                     per_frame = outs
-                    stab = run_stages(build_keyframe_stages(models[mode], temporal=TemporalOptions()), frames[: b + 1])
-                    cands[f"network ({mode}) + stabiliser"] = stab[m]
+                    carried_first = None
+                    for s in args.warp_blend:
+                        carried = run_stages(build_keyframe_stages(models[mode], temporal=TemporalOptions(stabilize=0.0, flow=args.flow),
+                                                                   paintings=paintings, warp_blend=s), frames[: b + 1])
+                        cands[f"network ({mode}) + carry {s:g}"] = carried[m]
+                        carried_first = carried if carried_first is None else carried_first
+                    stab = run_stages(build_keyframe_stages(models[mode], temporal=TemporalOptions(
+                        flow=args.flow, **({"stabilize": args.stabilize} if args.stabilize is not None else {})),
+                                                            paintings=paintings, warp_blend=args.warp_blend[0]),
+                                      frames[: b + 1])
+                    cands[f"network ({mode}) + carry {args.warp_blend[0]:g} + stabiliser"] = stab[m]
             scores = {k: score(v) for k, v in cands.items()}
             best_w = min(("warped from A", "warped from B"), key=lambda k: scores[k][0])
             scores["warped (best)"] = scores[best_w]
             we_pf = warping_error(per_frame, inputs=frames[: b + 1]).mean
             we_st = warping_error(stab, inputs=frames[: b + 1]).mean
             sh = float(np.mean([sharpness(x) for x in stab]) / np.mean([sharpness(x) for x in per_frame]))
+            we_cy = warping_error(carried_first, inputs=frames[: b + 1]).mean
+            sh_cy = float(np.mean([sharpness(x) for x in carried_first]) / np.mean([sharpness(x) for x in per_frame]))
             row = {"clip": clip, "method": method, "frames": [0, m, b], "size": list(frames[0].shape[:2]),
                    "scores": {k: {"l1": round(v[0], 4), "gram": float(f"{v[1]:.4g}")} for k, v in scores.items()},
                    "steps": {k: v.card["steps"] for k, v in models.items()},
                    "stopped": {k: v.card["stopped"] for k, v in models.items()},
                    "train_seconds_busy_machine": {k: round(v, 1) for k, v in train_s.items()},
                    "warping_ratio": round(we_st / we_pf, 3), "sharpness_ratio": round(sh, 3),
+                   "warping_ratio_carry_only": round(we_cy / we_pf, 3), "sharpness_ratio_carry_only": round(sh_cy, 3),
                    "paint_seconds": round(paint_s, 1)}
             rows.append(row)
             print(json.dumps(row), flush=True)
-            first = args.modes.split(",")[0]
-            picture_rows.append((f"{clip} / {method}", [frames[0], painted[0], frames[m], painted[m],
-                                                        cands[f"network ({first})"], cands[best_w], frames[b], painted[b]]))
+            carry_key = f"network ({first}) + carry {args.warp_blend[0]:g}"
+            picture_rows.append((f"{clip} / {method}: A={0}, M={m}, B={b}",
+                                 [painted[0], painted[m], cands[carry_key], cands[best_w], cands[f"network ({first})"],
+                                  painted[b]]))
     if args.picture:
         write_picture(args.picture, picture_rows)
     return rows
 
 
 def write_picture(path: str, rows: list) -> None:
-    labels = ["frame A", "painted A", "frame M", "painted M (held out)", "network at M", "warped keyframe at M",
-              "frame B", "painted B"]
+    labels = ["painted A (trained on)", "painted M (held out)", "prediction at M", "best warped keyframe at M",
+              "network alone at M", "painted B (trained on)"]
     tiles = []
     for title, imgs in rows:
         line = []
@@ -281,11 +331,16 @@ def speed(args: argparse.Namespace) -> None:
     model = train_keyframe_model(keyset, options=opts, loss=loss)
     print(f"training, two keyframes at 640x360, default options: {time.perf_counter() - t0:.0f} s, "
           f"{model.card['steps']} steps, stopped by {model.card['stopped']} (target <= 600 s)")
-    stages = build_keyframe_stages(model, temporal=TemporalOptions())
-    t0 = time.perf_counter()
-    run_stages(stages, frames)
-    print(f"network + flow + stabiliser, one thread for all, 640x360: {len(frames) / (time.perf_counter() - t0):.1f} fps "
-          "(the threaded pipeline overlaps them; `vidstyle keyframes ... --model` reports its own fps)")
+    from vidstyle.keyframes.run import KEYFRAME_FLOW
+
+    for flow in (KEYFRAME_FLOW, "dis-fast"):
+        stages = build_keyframe_stages(model, temporal=TemporalOptions(flow=flow), paintings={0: painted[0], 48: painted[1]},
+                                       warp_blend=1.0)
+        t0 = time.perf_counter()
+        run_stages(stages, frames)
+        print(f"network + carried keyframes + flow ({flow}) + stabiliser, one thread for all, 640x360: "
+              f"{len(frames) / (time.perf_counter() - t0):.1f} fps (the threaded pipeline overlaps the flow, the "
+              "network and the stabiliser; `vidstyle keyframes` prints its own fps)")
 
 
 def main() -> None:
@@ -300,6 +355,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lr", type=float, default=None, help="learning rate (default: the command's)")
     ap.add_argument("--perceptual-weight", type=float, default=None, help="(default: the command's)")
+    ap.add_argument("--warp-blend", type=lambda t: [float(v) for v in t.split(",")], default=[1.0],
+                    help="carry strengths to score (the first also goes through the stabiliser)")
+    ap.add_argument("--stabilize", type=float, default=None, help="the stabiliser's strength (default: the command's)")
+    ap.add_argument("--carry-rule", default=None, help="reliable | behind (vidstyle.keyframes.carry.RULE)")
+    ap.add_argument("--flow", default="dis-medium", help="the application's flow (carry and stabiliser)")
+    ap.add_argument("--cache", default=None, help="folder keeping the paintings and trained networks between runs")
+    ap.add_argument("--variant", default="default", help="a name for the training variant (cache key)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None)
     ap.add_argument("--speed", action="store_true", help="the timing figures (quiet machine only)")

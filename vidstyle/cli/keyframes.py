@@ -21,7 +21,7 @@ frame's size (same aspect: resized with a note). Training stops by itself at a q
 The output is written under a temporary name and renamed when complete.
 """
 
-_STYLIZE_FIELDS = ("seed", "device", "threads", "vgg_weights", "vgg_convention")
+_STYLIZE_FIELDS = ("seed", "device", "threads", "vgg_weights", "vgg_convention", "mask")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,7 +36,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="output video file or image-sequence pattern/folder")
     add_arguments(p, KeyframeOptions)
     add_arguments(p, StylizeOptions, exclude=[n for n in specs(StylizeOptions) if n not in _STYLIZE_FIELDS])
-    add_arguments(p, TemporalOptions)
+    from vidstyle.keyframes.run import KEYFRAME_FLOW
+
+    add_arguments(p, TemporalOptions, defaults={"flow": KEYFRAME_FLOW})
     add_arguments(p, EncodeOptions)
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT (and the --save-model file) if they exist")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary (notes, warnings and errors still shown)")
@@ -52,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
 
     kf = from_args(KeyframeOptions, args)
     st = from_args(StylizeOptions, args)
+    from vidstyle.keyframes.run import KEYFRAME_FLOW
+
+    if getattr(args, "flow", None) is None:
+        args.flow = KEYFRAME_FLOW  # the carried keyframe is only as good as its flow
     tm, enc = from_args(TemporalOptions, args), from_args(EncodeOptions, args)
     bars: dict[str, Any] = {}
 
@@ -96,7 +102,14 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as exc:
         close_bars()
         partial = getattr(exc, "partial_output", None)
-        sys.stderr.write(f"vidstyle: interrupted{f'; partial output kept at {partial}' if partial else '; nothing was written'}\n")
+        from vidstyle.keyframes.run import checkpoint_paths
+
+        kept = [p for p in checkpoint_paths(kf.save_model, max(len(kf.keys), 1)) if p.is_file()] if kf.save_model else []
+        if kept and partial is None:
+            sys.stderr.write(f"vidstyle: interrupted; training checkpoint kept at {kept[0]}: run the same command "
+                             "again to resume the training\n")
+        else:
+            sys.stderr.write(f"vidstyle: interrupted{f'; partial output kept at {partial}' if partial else '; nothing was written'}\n")
         return 130
     except VidstyleError as exc:
         close_bars()

@@ -33,6 +33,10 @@ chunk; frames are written under temporary names and renamed, so none is ever hal
 """
 
 
+#: keyframe keys whose `vidstyle keyframes` flag means something else in a render (the style model, the stabiliser)
+_RENAMED = ("keyframe_model", "keyframe_blend")
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from vidstyle.options import add_arguments
     from vidstyle.render.job import JOB_GROUPS
@@ -45,8 +49,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="re-render --frames FIRST-LAST of a finished image-sequence render (warming up on the "
                         "frames before them) and replace those frames in it, updating its manifest")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    from vidstyle.keyframes.options import KeyframeOptions
+
     for cls in JOB_GROUPS:  # every job key is also an option; the option wins over the file
-        add_arguments(p, cls, exclude=("ray",), every=True)
+        add_arguments(p, cls, exclude=("ray", *_RENAMED) if cls is KeyframeOptions else ("ray",), every=True)
+    kf = p.add_argument_group("keyframes (render spellings: --model and --blend are taken)")
+    kf.add_argument("--keyframe-model", dest="keyframe_model", default=None, metavar="PATH",
+                    help="a keyframe network saved by `vidstyle keyframes --save-model` instead of training one")
+    kf.add_argument("--keyframe-blend", dest="keyframe_blend", default=None, metavar="{joint,distance}",
+                    help="joint: one network on all keyframes; distance: one per keyframe, blended by distance")
     ray = p.add_argument_group("chunks and Ray")
     ray.add_argument("--ray", dest="ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                      help="render the chunks on Ray: local (when given without ADDRESS; put it after SHOT.toml) "

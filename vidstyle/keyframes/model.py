@@ -157,7 +157,8 @@ def render_card(card: dict[str, Any]) -> str:
         + f"; U-Net widths {card.get('widths')} |",
         f"| frame size | {size[1]}×{size[0]} |" if size else "| frame size | ? |",
         f"| loss | L1 + {card.get('perceptual_weight')} × perceptual "
-        + ("(VGG19 relu1_2, relu2_1)" if card.get("perceptual") else "(off: L1 only, no VGG weights)") + " |",
+        + ("(VGG19 relu1_2, relu2_1)" if card.get("perceptual") else "(off: L1 only, no VGG weights)")
+        + (f" + {card.get('gram_weight')} × patch Gram" if card.get("gram_weight") else "") + " |",
         f"| training | {card.get('steps')} steps, patches {card.get('patch_size')} px × {card.get('patch_batch')}, "
         f"stopped by {card.get('stopped')}, {card.get('training_seconds')} s on {card.get('hardware')} |",
         f"| final loss (moving average) | {card.get('final_loss')} |",

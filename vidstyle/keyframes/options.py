@@ -96,6 +96,11 @@ class KeyframeOptions:
     keyframe_blend: str = option("joint", kind="choice", choices=BLEND_MODES, group="keyframes", flag="--blend",
                                  help="joint: one network trained on all keyframes (default); distance: one network "
                                       "per keyframe, outputs blended by temporal distance")
+    warp_blend: float = option(1.0, kind="float", minimum=0.0, maximum=1.0, group="keyframes", metavar="S",
+                               help="carry the paintings of the keyframes behind and ahead along the optical flow and "
+                                    "keep the more reliable one (weight S) where the flow explains the frame, the "
+                                    "network elsewhere: keyframes come out as painted, strokes stay crisp (frames wait "
+                                    "for the keyframe ahead); 0: the network alone (docs/keyframes.md)")
     patch_size: int = option(32, kind="int", minimum=16, maximum=256, group="keyframe training", metavar="PX",
                              help="side of the random training patches (Texler et al.: 32)")
     patch_batch: int = option(16, kind="int", minimum=1, maximum=512, group="keyframe training", metavar="N",
@@ -104,6 +109,9 @@ class KeyframeOptions:
                                   metavar="LR", help="Adam learning rate")
     perceptual_weight: float = option(1.0, kind="float", minimum=0.0, group="keyframe training", metavar="W",
                                       help="weight of the VGG feature loss next to the L1 loss (0: L1 only)")
+    gram_weight: float = option(0.0, kind="float", minimum=0.0, group="keyframe training", metavar="G",
+                                help="weight of a Gram (texture statistics) term per patch next to the feature loss: "
+                                     "crisper strokes from the network (measured: docs/keyframes.md); 0: off")
     max_steps: int = option(20000, kind="int", minimum=1, group="keyframe training", metavar="N",
                             help="stop after this many steps even without a plateau")
     time_budget: float = option(10.0, kind="float", above=0.0, group="keyframe training", metavar="MINUTES",
@@ -120,11 +128,19 @@ class KeyframeOptions:
 
     def __post_init__(self) -> None:
         check_group(self)
-        if self.keyframe_model is None and not self.keys:
-            raise OptionValueError("keys", "keys: give at least one painted keyframe (FRAME:IMAGE), or a trained "
-                                           "network as `keyframe_model`",
-                                   also=("keyframe_model",))
         if self.keyframe_model is not None and self.keys:
             raise OptionValueError("keyframe_model", "keyframe_model applies a trained network; its keyframes are in "
                                                      "its card: drop `keys` (or drop `keyframe_model` to train anew)",
                                    also=("keys",))
+
+    @property
+    def active(self) -> bool:
+        """Keyframes given, or a trained keyframe network: the keyframe method is wanted (render jobs)."""
+        return bool(self.keys) or self.keyframe_model is not None
+
+    def require_source(self) -> None:
+        """Raise unless there is something to learn from or apply: ``keys`` or ``keyframe_model``."""
+        if self.keyframe_model is None and not self.keys:
+            raise OptionValueError("keys", "keys: give at least one painted keyframe (FRAME:IMAGE), or a trained "
+                                           "network as `keyframe_model`",
+                                   also=("keyframe_model",))

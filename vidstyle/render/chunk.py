@@ -191,13 +191,20 @@ class _DepthStage:
         return None
 
 
-def build_render_stages(job: RenderJob, *, threads: int) -> list[Any]:
+def build_render_stages(job: RenderJob, *, threads: int, work: str | None = None) -> list[Any]:
     """The job's stage graph, from the one composition root (:func:`vidstyle.api.build_stages`):
     every stylizing option of the job (precision included) reaches the stages; the stage that
-    keeps the temporal state is last, or last but one before the compositing stage of a masked job."""
+    keeps the temporal state is last, or last but one before the compositing stage of a masked job.
+    A keyframe job (``keys``) applies the network trained into the render's ``work`` folder
+    (:func:`vidstyle.keyframes.render.keyframe_render_stages`)."""
     import dataclasses
 
     from vidstyle.api import build_stages
+
+    if job.uses_keyframes:
+        from vidstyle.keyframes.render import keyframe_render_stages
+
+        return keyframe_render_stages(job, threads=threads, work=work or ".")
 
     return build_stages(stylize=dataclasses.replace(job.stylize, threads=threads), temporal=job.temporal,
                         optim=job.optim)
@@ -250,6 +257,8 @@ class _ChunkSink:
                 self.heads_done.add(n)
             return
         if n < self.write_from:  # re-rendered only to rebuild the temporal state
+            return
+        if n > chunk.last:  # read past the chunk only for what it carries back (a keyframe job's next keyframe)
             return
         if self.tail_from is not None and n >= self.tail_from:
             _save_npy(self.layout.xfade_path("tail", n, chunk.id), image)
@@ -331,7 +340,7 @@ def render_chunk(
 
     management = colour_management(job)
     colour_in = [ToNetworkStage(management)] if management is not None else []
-    stages = build_render_stages(job, threads=threads)
+    stages = build_render_stages(job, threads=threads, work=layout.work)
     # a masked render ends with the compositing stage; the stage with the temporal state is the one before
     tail = stages[-1:] if getattr(stages[-1], "name", None) == "mask" else []
     stages = stages[: len(stages) - len(tail)]
@@ -366,6 +375,14 @@ def render_chunk(
                 read_from = numbers[max(back, pos[chunk.warmup_from])]
             else:  # the first chunk of a sub-range warms up on the input's frames before it
                 read_from = numbers[back] if back >= 0 else chunk.warmup_from
+    hook = getattr(stylize, "warmup_start", None)
+    if primer is None and callable(hook) and hook(write_from) in pos:
+        # a keyframe job's carried keyframe: read from the last keyframe before the first frame to write
+        read_from = min(read_from, hook(write_from))
+    read_to = chunk.last
+    until = getattr(stylize, "read_until", None)
+    if callable(until) and until(chunk.last) in pos:
+        read_to = until(chunk.last)  # a keyframe job: the next keyframe is carried back to the chunk's last frames
     stylize_stage = StatefulStage(stylize, primer=primer)
     stages = [*colour_in, _DepthStage(np.dtype(layout.work_dtype)), *stages[:-1], stylize_stage, *tail]
 
@@ -388,7 +405,7 @@ def render_chunk(
     )
     try:
         try:
-            source = open_source(job.input, frames=(read_from, chunk.last), fps=job.fps)
+            source = open_source(job.input, frames=(read_from, read_to), fps=job.fps)
         except BaseException:
             for s in stages:
                 s.close()

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from vidstyle.errors import InputNotFoundError, InvalidInputError, InvalidOptionError
+from vidstyle.keyframes.options import Keyframe, KeyframeOptions, parse_keys
 from vidstyle.options import (
     GROUPS,
     EncodeOptions,
@@ -170,13 +171,13 @@ class ShotOptions:
         check_group(self)
 
 
-#: the option groups a job is made of, in order
-JOB_GROUPS = (ShotOptions, *GROUPS)
+#: the option groups a job is made of, in order (keyframe-guided stylization last: docs/keyframes.md, "Render jobs")
+JOB_GROUPS = (ShotOptions, *GROUPS, KeyframeOptions)
 #: every key a job understands: ``{key: Spec}`` (each the field of exactly one group)
 KEYS: dict[str, Spec] = {name: spec for cls in JOB_GROUPS for name, (spec, _) in specs(cls).items()}
 _REQUIRED = ("input", "output")
 _GROUP_ATTR = {ShotOptions: "shot", StylizeOptions: "stylize", TemporalOptions: "temporal",
-               EncodeOptions: "encode", OptimOptions: "optim"}
+               EncodeOptions: "encode", OptimOptions: "optim", KeyframeOptions: "keyframes"}
 
 
 # --------------------------------------------------------------------------------------- job
@@ -195,6 +196,7 @@ class RenderJob:
     temporal: TemporalOptions = field(default_factory=TemporalOptions)
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     optim: OptimOptions = field(default_factory=OptimOptions)
+    keyframes: KeyframeOptions = field(default_factory=KeyframeOptions)
     given: dict[str, str] = field(default_factory=dict)
     job_file: str | None = None
 
@@ -215,8 +217,14 @@ class RenderJob:
         return output_kind(self.shot.output)  # type: ignore[arg-type]
 
     def _keys(self) -> list[str]:
-        groups = JOB_GROUPS if self.stylize.backend == "optim" else JOB_GROUPS[:-1]
+        groups = [cls for cls in JOB_GROUPS if (cls is not OptimOptions or self.stylize.backend == "optim")
+                  and (cls is not KeyframeOptions or self.keyframes.active)]
         return [name for cls in groups for name in specs(cls)]
+
+    @property
+    def uses_keyframes(self) -> bool:
+        """The job carries painted keyframes (``keys``) or a trained keyframe network (``keyframe_model``)."""
+        return self.keyframes.active
 
     def parameters(self) -> dict[str, Any]:
         """Every parameter as JSON-friendly values (what the manifest records); the optim back
@@ -244,9 +252,9 @@ class RenderJob:
             if isinstance(value, list):
                 if key == "frames":
                     value = f"{value[0]}-{value[1]}"
-                elif key == "style":
+                elif key in ("style", "keys"):
                     for item in value:
-                        words += [option_name(key), item]
+                        words += ["--key" if key == "keys" else option_name(key), item]
                     continue
                 else:
                     value = ",".join(map(str, value))
@@ -271,6 +279,8 @@ def _jsonable(value: Any) -> Any:
         return value.to_json()
     if isinstance(value, StyleImage):
         return str(value)
+    if isinstance(value, Keyframe):
+        return f"{value.index}:{value.path}"
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     return value
@@ -348,6 +358,8 @@ def job_from_mapping(
                 value = _resolve_model(value, rel)
             elif key == "style":
                 value = _resolve_styles(value, rel, where)
+            elif key == "keys":
+                value = _resolve_keys(value, rel, where)
             values[key] = value
             given[key] = source
     for key in _REQUIRED:
@@ -370,6 +382,14 @@ def _resolve_styles(value: Any, base: Path | None, where: str) -> Any:
         raise InvalidOptionError(f"{_where(where)}key {exc}") from None
     return tuple(StyleImage(path=_resolve_path(s.path, base), weight=s.weight,
                             matte=None if s.matte is None else _resolve_path(s.matte, base)) for s in styles)
+
+
+def _resolve_keys(value: Any, base: Path | None, where: str) -> Any:
+    try:
+        keys = parse_keys(value, "keys")
+    except InvalidOptionError as exc:
+        raise InvalidOptionError(f"{_where(where)}key {exc}") from None
+    return tuple(Keyframe(index=k.index, path=_resolve_path(k.path, base)) for k in keys)
 
 
 def _build(values: dict[str, Any], *, given: dict[str, str], label: str,
@@ -425,6 +445,16 @@ def _check_combination(job: RenderJob, label: str) -> None:
     else:
         if job.bit_depth == 32:
             raise fail("key 'bit_depth' = 32 (float) needs an image-sequence output (.exr or .tif); video codecs take 8 or 16")
+    if job.uses_keyframes:
+        if job.backend != "feedforward":
+            raise fail(f"key 'keys' (keyframe-guided stylization) replaces the style network: remove backend = "
+                       f"\"{job.backend}\" (or the keyframes)")
+        for key in ("model", "style", "input_colorspace"):
+            if job.given.get(key) in ("file", "cli"):
+                why = ("the paintings are in the frames' own colours (paint over sRGB plates)" if key == "input_colorspace"
+                       else "the look comes from the painted keyframes (key 'keys') or a trained keyframe network "
+                            "(key 'keyframe_model')")
+                raise fail(f"key '{key}' does not go with keyframes: {why}; remove key '{key}'")
     if job.crossfade > job.overlap:
         raise fail(
             f"key 'crossfade' ({job.crossfade}) must be <= key 'overlap' ({job.overlap}): only warm-up frames are cross-faded"

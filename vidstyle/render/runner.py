@@ -304,6 +304,10 @@ class _Render:
         self.done: dict[int, set[int]] = {c.id: {n for n in state.frames if c.first <= n <= c.last}
                                           for c in self.plan.chunks}
         self.write_manifest()
+        if job.uses_keyframes:  # trained once, before any chunk, after the manifest (a kill during training resumes);
+            from vidstyle.keyframes.render import ensure_keyframe_network  # a resume finds its checkpoint or network
+
+            ensure_keyframe_network(job, work=layout.work, numbers=shot.numbers)
 
     # -------------------------------------------------------------------------- bookkeeping
     def write_manifest(self) -> None:

@@ -181,7 +181,12 @@ def check_encoder(job: RenderJob, layout: RenderLayout) -> None:
 
 
 def model_record(job: RenderJob) -> dict[str, Any]:
-    """The model (feed-forward) or style images and VGG (optim) of the job, with their SHA-256."""
+    """The model (feed-forward) or style images and VGG (optim) of the job, with their SHA-256; a keyframe
+    job's paintings (:func:`vidstyle.keyframes.render.keyframe_record`)."""
+    if job.uses_keyframes:
+        from vidstyle.keyframes.render import keyframe_record
+
+        return keyframe_record(job)
     if job.backend == "feedforward":
         from vidstyle.api import resolve_model
         from vidstyle.nets.registry import load_model
