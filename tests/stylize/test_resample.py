@@ -95,7 +95,7 @@ def test_resample_keeps_the_texture_and_removes_flicker(frames: list[np.ndarray]
     outs = _run(Stabilizer(strength=0.85, method="resample"), frames)
     gram = _gram_distance(outs, frames)
     we_ratio = _warping_error(outs) / _warping_error(frames)
-    # measured: Gram 0.060 (another noise draw of the per-frame output: 0.033), warping-error ratio 0.14
+    # measured: Gram 0.062 (another noise draw of the per-frame output: 0.033), warping-error ratio 0.14
     assert gram <= 0.10, gram
     assert we_ratio <= 0.3, we_ratio
 
@@ -236,7 +236,7 @@ def test_fast_motion_disocclusion_refreshes_and_stays_steady(fast_scene) -> None
     assert err < 0.05 and err_new < 0.6 * stale, (err, err_new, stale)
     we_ratio = _scene_warping_error(outs) / _scene_warping_error(outputs)
     gram = _gram_distance(outs, outputs)
-    assert we_ratio <= 0.3 and gram <= 0.10, (we_ratio, gram)  # measured 0.062 and 0.047
+    assert we_ratio <= 0.3 and gram <= 0.10, (we_ratio, gram)  # measured 0.073 and 0.040
 
 
 def test_guide_refreshes_where_the_input_changed_under_a_static_flow() -> None:
@@ -284,3 +284,68 @@ def test_torn_track_fields_are_detected() -> None:
     jump = smooth.copy()
     jump[:, 25:, 0] += 500.0
     assert tracker._torn(jump, other).max() < 1e-5
+
+
+def test_an_isolated_source_label_adopts_its_neighbours_track() -> None:
+    """A pixel whose source differs from all around it takes its neighbour's track state, moved by the
+    offset between them (continuous with the region); a straight boundary between two sources is kept."""
+    from vidstyle.stylize.resample import _clean_labels
+
+    h, w = 8, 10
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    track_a = np.dstack([xx + 100.0, yy + 50.0])
+    track_b = track_a.copy()
+    meta = np.zeros((h, w, 4), np.float32)
+    meta[..., 0] = meta[..., 1] = 1.0
+    meta[..., 3] = 64.0
+    meta[:, 6:, 0] = meta[:, 6:, 1] = 2.0  # a second source on the right, straight boundary
+    meta[:, 6:, 3] = 128.0
+    track_a[:, 6:] += 300.0
+    track_b[:, 6:] += 300.0
+    meta[4, 2] = (3.0, 3.0, 0.5, 192.0)  # one texel of a third source inside the first region
+    track_a[4, 2] = track_b[4, 2] = (700.0, 700.0)
+    lum = np.zeros((h, w, 2), np.float32)
+    lum[4, 2] = 0.9
+    before = meta.copy()
+    _clean_labels(track_a, track_b, meta, lum)
+    assert tuple(track_a[4, 2]) == (102.0, 54.0) and tuple(track_b[4, 2]) == (102.0, 54.0)
+    assert tuple(meta[4, 2]) == (1.0, 1.0, 0.0, 64.0) and tuple(lum[4, 2]) == (0.0, 0.0)
+    keep = np.ones((h, w), bool)
+    keep[4, 2] = False
+    assert np.array_equal(meta[keep], before[keep])  # the straight boundary did not move
+    assert np.array_equal(track_a[:, 6:], np.dstack([xx + 400.0, yy + 350.0])[:, 6:])
+
+
+def _isolated_share(key: np.ndarray) -> float:
+    """Share of pixels whose source key differs from all four neighbours'."""
+    k = np.pad(key, 1, mode="edge")
+    c = k[1:-1, 1:-1]
+    alone = (c != k[:-2, 1:-1]) & (c != k[2:, 1:-1]) & (c != k[1:-1, :-2]) & (c != k[1:-1, 2:])
+    return float(alone.mean())
+
+
+def test_label_cleanup_removes_speckles_under_rotation(frames: list[np.ndarray]) -> None:
+    """A rotating, shearing flow composed through nearest-neighbour source labels fragments the regions of
+    different source frames into isolated texels (seen as speckles and staircase edges on fast motion);
+    the median of the labels, and refreshes that begin in regions, remove most of them."""
+    from vidstyle.stylize.resample import ResampleSettings, TextureTracker
+
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    angle = np.deg2rad(1.5)
+    cx, cy = W / 2, H / 2
+    # backward flow of a rotation about the centre plus a horizontal shear that grows downwards
+    bx = np.cos(angle) * (xx - cx) - np.sin(angle) * (yy - cy) + cx - xx + 0.02 * (yy - cy)
+    by = np.sin(angle) * (xx - cx) + np.cos(angle) * (yy - cy) + cy - yy
+    flow = np.stack([bx, by]).astype(np.float32)
+    ones = np.ones((H, W), np.float32)
+    share = {}
+    for clean in (False, True):
+        tracker = TextureTracker(ResampleSettings(clean=clean, tear=0.0))
+        shares = []
+        for t, f in enumerate(frames[:20]):
+            tracker.step(f, flow_bwd=None if t == 0 else flow, consistency=None if t == 0 else ones,
+                         strength=0.85, guide=f)
+            shares.append(_isolated_share(tracker.meta[12:-12, 12:-12, 3]))  # the border refreshes per pixel
+        share[clean] = float(np.mean(shares[10:]))
+    # measured: 7.5 % of the texels apart from all four neighbours without the clean-up, 0.8 % with it
+    assert share[True] < 0.02 and share[False] > 0.04, share

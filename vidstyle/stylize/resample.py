@@ -25,6 +25,10 @@ and coordinates in that frame. Each frame
    crossfade itself does not flicker), spatially feathered where it comes from the mask; the mix's
    local high-frequency energy is set to the weighted energy of its two layers (a variance-preserving
    blend, as in Lagrangian texture advection), so crossfades do not wash the texture out.
+4. source labels stay in regions: a pixel whose sources differ from the 3×3 median of its neighbours'
+   adopts a neighbour's track (moved by their offset), after the composition and after the refreshes, and
+   the refresh triggers are median-filtered (``clean``; nearest-neighbour labels on non-rigid motion
+   otherwise break into isolated texels and staircase edges).
 
 One ``H×W×3`` float32 frame at a time (NumPy/OpenCV); :class:`~vidstyle.stylize.temporal.Stabilizer`
 with ``method="resample"`` wraps it for tensors.
@@ -87,6 +91,8 @@ class ResampleSettings:
     seed: int = 0
     drift: float = DEFAULT_DRIFT
     tear: float = DEFAULT_TEAR
+    #: keep the source labels in regions (3×3 median of the labels and of the refresh triggers)
+    clean: bool = True
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -212,6 +218,8 @@ class TextureTracker:
             nearest += frac
             jump = np.flatnonzero(cv2.transform(np.abs(track - nearest), np.ones((1, 2), np.float32)) > 0.5)
             _put(track, nearest, jump)
+        if self.settings.clean:
+            _clean_labels(track_a, track_b, meta, lum)
         self.t += 1
         t = self.t
         fresh = self._store(new)
@@ -261,6 +269,9 @@ class TextureTracker:
             trigger |= np.abs(lum[..., 0] - g) > np.float32(s.drift)
         if s.tear > 0:  # the composed flows tore or folded the texture in this patch
             trigger |= self._torn(track_a, meta[..., 3]) > np.float32(s.tear)
+        if s.clean and h >= 3 and w >= 3:  # refreshes begin in regions: a per-pixel threshold of a noisy
+            # field (drift, tear) would start isolated texels of the new frame's texture
+            trigger = cv2.medianBlur(trigger.view(np.uint8), 3).view(bool)
         # a fading pixel restarts only when rejected strongly; a steady one starts fading where rejected
         restart = (reject >= 0.5) | (~fading & (reject > 0))
         begin = ~fading & trigger & ~restart
@@ -311,6 +322,8 @@ class TextureTracker:
             lum[..., 1] = lb
         elif g is not None:
             lum = cv2.merge([g, g])
+        if s.clean:  # the refreshes just begun leave a few texels apart from their region's sources
+            _clean_labels(track_a, track_b, meta, lum)
         self.track_a, self.track_b, self.meta, self.lum = track_a, track_b, meta, lum
         return np.clip(out, 0.0, 1.0, out=out)
 
@@ -341,6 +354,50 @@ class TextureTracker:
         bound = self.settings.max_stretch
         bad = ((det > bound) | (det < 1.0 / bound)) & (dkx == 0) & (dky == 0)
         return cv2.resize(bad.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
+
+
+#: neighbour offsets (dy, dx) tried in this order when a pixel adopts a neighbour's track
+_NEIGHBOURS = ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
+
+
+def _clean_labels(track_a: np.ndarray, track_b: np.ndarray, meta: np.ndarray, lum: np.ndarray | None) -> None:
+    """Where a pixel's track state (its sources, ``meta[..., 3]``) differs from the 3×3 median of its
+    neighbours', it adopts the state of a neighbour that has the median's: that neighbour's positions moved by
+    the offset between them (the track field is smooth within one source), its sources, crossfade and guide
+    luminance. Composing the tracks with nearest-neighbour source labels fragments the label regions on
+    non-rigid motion into isolated pixels and staircase edges (texels of another frame's texture, which
+    flicker as they move); a median each frame removes the isolated ones and smooths the edges, as a
+    curvature flow does."""
+    h, w = meta.shape[:2]
+    if h < 3 or w < 3:
+        return
+    key = np.ascontiguousarray(meta[..., 3])
+    med = cv2.medianBlur(key, 3)
+    idx = np.flatnonzero(med != key)
+    if not idx.size:
+        return
+    flat_key, want = key.reshape(-1), med.reshape(-1)[idx]
+    ys, xs = np.divmod(idx, w)
+    src = np.full(idx.size, -1, np.int64)
+    off = np.zeros((idx.size, 2), np.float32)
+    for dy, dx in _NEIGHBOURS:
+        open_ = src < 0
+        y2, x2 = ys + dy, xs + dx
+        inside = open_ & (y2 >= 0) & (y2 < h) & (x2 >= 0) & (x2 < w)
+        nb = np.where(inside, y2 * w + x2, 0)
+        hit = inside & (flat_key[nb] == want)
+        src[hit] = nb[hit]
+        off[hit] = (dx, dy)
+    ok = src >= 0
+    idx, src, off = idx[ok], src[ok], off[ok]
+    for track in (track_a, track_b):
+        flat = track.reshape(-1, 2)
+        flat[idx] = flat[src] - off
+    flat_meta = meta.reshape(-1, meta.shape[-1])
+    flat_meta[idx] = flat_meta[src]
+    if lum is not None:
+        flat_lum = lum.reshape(-1, lum.shape[-1])
+        flat_lum[idx] = flat_lum[src]
 
 
 def _put(dst: np.ndarray, src: np.ndarray, index: np.ndarray, channels: tuple[int, int] | None = None) -> None:
