@@ -163,11 +163,11 @@ def run_student(args: argparse.Namespace) -> int:
     from vidstyle.train_student import StudentTrainConfig, train_student
 
     if args.add_style or args.multi_style:
-        raise OptionValueError("add_style", "a student is distilled for any painting (kind student): drop `add_style` "
-                                            "and `multi_style`", also=("multi_style",))
+        raise OptionValueError("add_style", "a student is distilled for any painting (`kind` student): drop `add_style` "
+                                            "and `multi_style`", also=("multi_style", "kind"))
     if not args.style:
-        raise OptionValueError("style", "kind student needs paintings for its stylised term: add `style` FOLDER "
-                                        "(or painting files)")
+        raise OptionValueError("style", "`kind` student needs paintings for its stylised term: add `style` FOLDER "
+                                        "(or painting files)", also=("kind",))
     own = {f.name: f.default for f in dataclasses.fields(StudentTrainConfig)}
     mine = {k: getattr(args, k) for k in ("lr", "batch_size", "iterations", "image_size")
             if getattr(args, k) != _style_default(k)}  # the student's own defaults unless given
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     if args.decoder is not None or args.held_out_styles is not None or args.width is not None:
         from vidstyle.options.spec import OptionValueError
 
-        raise OptionValueError("decoder", "decoder, held_out_styles and width are for `kind` student",
+        raise OptionValueError("decoder", "`decoder`, `held_out_styles` and `width` are for `kind` student",
                                also=("held_out_styles", "width", "kind"))
     if not (args.style or args.add_style):  # what argparse said when one of them was required
         args.train_parser.error("one of the arguments --style --add-style is required (or --kind decoder)")
