@@ -27,7 +27,8 @@ def test_shapes_and_ranges(h: int, w: int) -> None:
         f = net.encoder(x)
     assert f.shape == (2, FEATURE_CHANNELS, -(-h // 4), -(-w // 4)) and f.dtype == torch.float32
     assert float(f.min()) >= 0  # relu3_1 features are non-negative; so are the student's
-    y = net.decoder(f, size=(h, w))
+    with torch.no_grad():
+        y = net.decoder(f, size=(h, w))
     assert y.shape == (2, 3, h, w) and float(y.min()) >= 0 and float(y.max()) <= 1
     assert net(x).shape == x.shape
     net.train()
@@ -42,6 +43,19 @@ def test_bfloat16_runs_and_stays_close() -> None:
         a = net(x)
         b = net.to(torch.bfloat16)(x.to(torch.bfloat16))
     assert b.dtype == torch.bfloat16 and (a - b.float()).abs().mean() < 0.02
+
+
+def test_decode_affine_is_decoding_the_moved_features() -> None:
+    torch.manual_seed(0)
+    dec = StudentDecoder(config=StudentConfig(width=8, blocks=1)).eval()
+    f = torch.rand(2, 256, 6, 7) * 400
+    scale, shift = torch.rand(2, 256) * 2, torch.randn(2, 256) * 50
+    with torch.no_grad():
+        want = dec(scale[:, :, None, None] * f + shift[:, :, None, None], size=(22, 27))
+        got = dec.decode_affine(f, scale, shift, size=(22, 27))
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    with pytest.raises(ModelError, match="decode_affine takes N×256 scale and shift"):
+        dec.decode_affine(f, scale[:1], shift[:1])
 
 
 def test_decoder_refuses_other_features() -> None:

@@ -85,6 +85,43 @@ def test_the_output_is_the_students_decoder_of_adain_features(parts) -> None:
     assert np.abs(out.astype(np.int16) - want8).max() <= 1
 
 
+@pytest.mark.parametrize("strength", [1.0, 0.4])
+def test_adain_affine_is_adain(strength: float) -> None:
+    from vidstyle.stylize import transforms
+    from vidstyle.stylize.stat_smoothing import content_statistics
+
+    g = torch.Generator().manual_seed(4)
+    c, s = torch.rand(2, 16, 5, 6, generator=g) * 300, torch.rand(1, 16, 7, 8, generator=g) * 200
+    st = transforms.prepare_style(s, method="adain")
+    a, b = transforms.adain_affine(c, st, strength=strength)
+    want = transforms.adain(c, st, strength=strength)
+    torch.testing.assert_close(a[:, :, None, None] * c + b[:, :, None, None], want, rtol=1e-5, atol=1e-3)
+    stats = [content_statistics(c[1], covariance=False), content_statistics(c[0], covariance=False)]  # someone else's statistics: the smoothed path
+    a, b = transforms.adain_affine(c, st, strength=strength, content_stats=stats)
+    want = transforms.adain(c, st, strength=strength, content_stats=stats)
+    torch.testing.assert_close(a[:, :, None, None] * c + b[:, :, None, None], want, rtol=1e-5, atol=1e-3)
+
+
+def test_folded_adain_equals_the_plain_path_per_image_strengths(parts) -> None:
+    """The fast variant folds AdaIN into its decoder's first layer; per-image strengths give each image its own
+    map, as the generic path (decode the moved features) does."""
+    from vidstyle.options import StyleImage
+    from vidstyle.stylize import transforms
+    from vidstyle.stylize.arbitrary import build_arbitrary_model
+
+    model = build_arbitrary_model(styles=[StyleImage(path=str(parts["painting"]))], method="adain", fast=True,
+                                  decoder=str(parts["student"]))
+    net = model.net
+    x = torch.rand(2, 3, 24, 36)
+    strength = torch.tensor([1.0, 0.3])
+    with torch.no_grad():
+        got = net(x, strength)
+        f = net.encoder(x)
+        want = torch.cat([net.decoder(transforms.adain(f[i:i + 1], net.statistics, strength=float(v)), size=(24, 36))
+                          for i, v in enumerate(strength)])
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+
+
 def test_style_statistics_from_vgg(parts) -> None:
     from vidstyle.nets.decoder import VGGEncoder
     from vidstyle.options import StyleImage

@@ -138,7 +138,10 @@ class StudentEncoder(nn.Module):
         check_image_batch(x, name="StudentEncoder input")
         xp = pad_to_multiple(x, S2D_BLOCK)[0]
         # centred input (the mean of a photo is ~0.45): a bias-free start for the stem
-        return F.relu(self.head(self.body(self.stem(xp - 0.5)))) * FEATURE_GAIN
+        f = self.head(self.body(self.stem(xp - 0.5)))
+        if torch.is_grad_enabled():
+            return F.relu(f) * FEATURE_GAIN
+        return torch.relu_(f).mul_(FEATURE_GAIN)  # inference: no second copy of the 256 channels
 
 
 class StudentDecoder(nn.Module):
@@ -159,9 +162,34 @@ class StudentDecoder(nn.Module):
         self.head = nn.Sequential(_dw_sep(w, cs), nn.PixelShuffle(S2D_BLOCK), _GridFilter())
 
     def forward(self, feats: torch.Tensor, *, size: tuple[int, int] | None = None) -> torch.Tensor:
+        self._check(feats)
+        return self._finish(self.stem(feats * FEATURE_SCALE), size)
+
+    def decode_affine(self, feats: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, *,
+                      size: tuple[int, int] | None = None) -> torch.Tensor:
+        """``forward(scale · feats + shift, size=size)`` (``scale``, ``shift``: N×256, per image and channel, e.g.
+        :func:`vidstyle.stylize.transforms.adain_affine`) without writing the moved features: the affine map is
+        folded into the first 1×1 conv's weights, image by image (equal up to float rounding)."""
+        self._check(feats)
+        if scale.shape != (feats.shape[0], FEATURE_CHANNELS) or shift.shape != scale.shape:
+            raise ModelError(f"decode_affine takes N×{FEATURE_CHANNELS} scale and shift, got {tuple(scale.shape)} and "
+                             f"{tuple(shift.shape)} for {feats.shape[0]} images")
+        conv: nn.Conv2d = self.stem[0]
+        w = conv.weight.float()[:, :, 0, 0]  # width × 256
+        outs = []
+        for i in range(feats.shape[0]):
+            wi = (w * (FEATURE_SCALE * scale[i].float())[None]).to(feats.dtype)[:, :, None, None]
+            bi = (conv.bias.float() + w @ (FEATURE_SCALE * shift[i].float())).to(feats.dtype)
+            outs.append(F.conv2d(feats[i:i + 1], wi, bi))
+        return self._finish(torch.cat(outs), size)
+
+    def _check(self, feats: torch.Tensor) -> None:
         if feats.ndim != 4 or feats.shape[1] != FEATURE_CHANNELS:
             raise ModelError(f"a student decoder takes N×{FEATURE_CHANNELS}×H×W features, got {tuple(feats.shape)}")
-        out = self.head(self.body(self.stem(feats * FEATURE_SCALE))) + 0.5
+
+    def _finish(self, h: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
+        """Everything after the first 1×1 conv: ReLU, blocks, output conv, depth-to-space, low-pass, crop."""
+        out = self.head(self.body(self.stem[1:](h))) + 0.5
         if size is not None:
             th, tw = size
             out = out[..., :th, :tw]

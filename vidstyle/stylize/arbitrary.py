@@ -106,6 +106,9 @@ class ArbitraryNet(nn.Module):
 
         feats = self.encoder(x)
         stats = self.statistics
+        if self.method == "adain" and hasattr(self.decoder, "decode_affine") \
+                and isinstance(stats, transforms.StyleStatistics):
+            return self._adain_folded(x, feats, stats, strength)
         fn = {"adain": transforms.adain, "wct": transforms.wct, "swap": transforms.style_swap}[self.method]
         if isinstance(stats, transforms.StyleRegions):
             fn = transforms.regional_transform
@@ -124,9 +127,35 @@ class ArbitraryNet(nn.Module):
                                       **({} if smoothed is None else {"content_stats": smoothed[i:i + 1]}))
                                    for i, v in enumerate(values)])
         y = self.decoder(moved.to(feats.dtype), size=tuple(x.shape[-2:]))
+        return self._colours(y, x)
+
+    def _colours(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        from vidstyle.stylize import transforms
+
         if self.preserve_color:
             y = transforms.keep_colours(y.float().clamp(0, 1), x.float()).to(y.dtype)
         return y
+
+    def _adain_folded(self, x: torch.Tensor, feats: torch.Tensor, stats: Any,
+                      strength: torch.Tensor | float | None) -> torch.Tensor:
+        """AdaIN folded into the decoder's first layer (the fast variant's decoder has ``decode_affine``): the same
+        output as decoding the moved features, without writing them (one pass fewer over 256 channels each way)."""
+        from vidstyle.stylize import transforms
+
+        smoothed = self._content_stats(feats)
+        if strength is None or isinstance(strength, float):
+            values = [1.0 if strength is None else float(strength)] * feats.shape[0]
+        else:
+            values = [float(v) for v in strength.flatten().tolist()]
+            values = values * feats.shape[0] if len(values) == 1 else values
+        scales, shifts = [], []
+        for i, v in enumerate(values):
+            a, b = transforms.adain_affine(feats[i:i + 1], stats, strength=v,
+                                           content_stats=None if smoothed is None else smoothed[i:i + 1])
+            scales.append(a)
+            shifts.append(b)
+        y = self.decoder.decode_affine(feats, torch.cat(scales), torch.cat(shifts), size=tuple(x.shape[-2:]))
+        return self._colours(y, x)
 
 
 def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decoder: str | None = None,
