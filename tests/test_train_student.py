@@ -154,9 +154,11 @@ def test_resume_continues_identically(data: dict[str, Path], tmp_path: Path) -> 
 
 
 def test_loss_goes_down(data: dict[str, Path], tmp_path: Path) -> None:
-    result = train_student(config=_config(data, tmp_path / "m", iterations=30, checkpoint_every=30, lr=3e-3))
+    """The total falls, most of all the stylised term (the encoder starts at the teacher's channel means, so its
+    feature term starts near a constant predictor's and falls slowly against a random teacher)."""
+    result = train_student(config=_config(data, tmp_path / "m", iterations=50, checkpoint_every=50, lr=3e-3))
     first, last = result.history[0], result.history[-1]
-    assert last["feature"] < 0.5 * first["feature"] and last["total"] < first["total"]
+    assert last["total"] < 0.75 * first["total"] and last["stylised"] < 0.5 * first["stylised"], (first, last)
 
 
 def test_held_out_paintings_are_not_trained_on(data: dict[str, Path], tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from vidstyle.options.spec import OptionValueError
 from vidstyle.train import _IMAGE_EXTS, TrainProgress, _hardware, _sample_batch, _save_checkpoint, load_image
 
 __all__ = ["StudentTrainConfig", "StudentTrainResult", "train_student", "adain_pairs", "style_files",
+           "match_teacher_statistics",
            "DEFAULT_HELD_OUT_STYLES"]
 
 #: paintings of ``../shared/data/styles`` kept out of training by default (two of the six that
@@ -158,6 +159,12 @@ def _paintings(files: list[Path], *, long_side: int, min_side: int) -> list[torc
     return out
 
 
+def _shrunk(path: Path, long_side: int) -> torch.Tensor:
+    """An image as 3×H×W in [0, 1], shrunk (never enlarged) to ``long_side`` px on its long side."""
+    img = load_image(path)
+    return load_image(path, max_side=long_side) if max(img.shape[1:]) > long_side else img
+
+
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(1.0 / max(float((a - b).pow(2).mean()), 1e-12))
 
@@ -187,6 +194,25 @@ def held_out_psnr(*, student: Student, teacher_encoder: torch.nn.Module, teacher
                     sty.append(_psnr(student.decoder(adain(fs, s_stats), size=size), target))
     student.train(was)
     return sum(rec) / len(rec), (sum(sty) / len(sty) if sty else None)
+
+
+def match_teacher_statistics(student: Student, x: torch.Tensor, teacher_feats: torch.Tensor, *,
+                             std_fraction: float = 0.25) -> None:
+    """Rescale the student encoder's last 1×1 conv so that, on ``x``, each channel's pre-activation has the mean of
+    the teacher's features ``teacher_feats`` and ``std_fraction`` of their std (data-dependent initialisation: Adam
+    starts from the right scale instead of spending hundreds of steps reaching it; a fraction of the std, because a
+    fresh student's variations are uncorrelated with the teacher's and would only add to the error)."""
+    from vidstyle.nets.student import FEATURE_GAIN
+
+    enc = student.encoder
+    head = enc.head
+    xp = x - 0.5
+    z = head(enc.body(enc.stem(xp)))  # before ReLU and gain
+    var_z, mu_z = torch.var_mean(z, dim=(0, 2, 3), unbiased=False)
+    var_t, mu_t = torch.var_mean(teacher_feats / FEATURE_GAIN, dim=(0, 2, 3), unbiased=False)
+    k = (std_fraction * var_t.sqrt() / (var_z.sqrt() + 1e-8)).clamp(max=1e3)
+    head.weight.mul_(k[:, None, None, None])
+    head.bias.copy_(k * (head.bias - mu_z) + mu_t)
 
 
 _RESUME_KEYS = ("content", "style", "decoder", "width", "blocks", "image_size", "style_size", "batch_size", "seed",
@@ -239,8 +265,8 @@ def train_student(*, config: StudentTrainConfig, resume: bool = False,
     encoder.requires_grad_(False)
 
     held_files, excluded = held_out_files(config)  # type: ignore[arg-type]
-    held = [load_image(p, max_side=config.psnr_size) for p in held_files]
-    held_paintings = [load_image(p, max_side=config.style_size) for p in held_styles]
+    held = [_shrunk(p, config.psnr_size) for p in held_files]
+    held_paintings = [_shrunk(p, config.style_size) for p in held_styles]
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     images = _training_images(config, excluded)  # type: ignore[arg-type]
@@ -255,6 +281,11 @@ def train_student(*, config: StudentTrainConfig, resume: bool = False,
                                  "resume")
         start, elapsed, history = restore_checkpoint(ckpt, net=net, opt=opt, gen=gen, config=config, keys=_RESUME_KEYS,
                                                      kind="student_checkpoint")
+    else:  # a fresh student's features start with the teacher's per-channel mean and std
+        with torch.no_grad():
+            probe = torch.cat([_sample_batch(images, size=config.image_size, batch=config.batch_size, gen=gen),
+                               _sample_batch(paintings, size=config.image_size, batch=config.batch_size, gen=gen)])
+            match_teacher_statistics(net, probe.to(device), encoder(probe.to(device)))
     weights = DistillWeights(feature=config.feature_weight, stats=config.stats_weight, pixel=config.pixel_weight,
                              perceptual=config.perceptual_weight)
     perceptual = (lambda y: encoder.features(y)) if config.perceptual_weight > 0 else None

@@ -163,7 +163,7 @@ class StudentDecoder(nn.Module):
 
     def forward(self, feats: torch.Tensor, *, size: tuple[int, int] | None = None) -> torch.Tensor:
         self._check(feats)
-        return self._finish(self.stem(feats * FEATURE_SCALE), size)
+        return self._finish(self.stem[0](feats * FEATURE_SCALE), size)
 
     def decode_affine(self, feats: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, *,
                       size: tuple[int, int] | None = None) -> torch.Tensor:
