@@ -138,7 +138,9 @@ def test_two_iterations_write_a_loadable_model_and_card(data: dict[str, Path], t
     assert "stylised PSNR vs the VGG variant" in (tmp_path / "s.md").read_text()
     x = torch.rand(1, 3, 40, 56)
     assert student(x).shape == x.shape
-    assert load_student(result.checkpoint_path).config.width == 8  # a checkpoint loads as a student
+    ckpt = load_student(result.checkpoint_path)  # a checkpoint loads as a student
+    assert ckpt.config.width == 8 and ckpt.card["held_out"]["paintings"] == ["styles_2.png"]
+    assert ckpt.card["checkpoint_iteration"] == 2
 
 
 def test_resume_continues_identically(data: dict[str, Path], tmp_path: Path) -> None:

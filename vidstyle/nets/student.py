@@ -304,7 +304,8 @@ def load_student(path: str | os.PathLike) -> Student:
     elif meta.get("kind") == "student_checkpoint":  # a training checkpoint: the student so far
         saved = json.loads(meta.get("config", "{}"))
         config_text = json.dumps({"width": saved.get("width"), "blocks": saved.get("blocks")})
-        card = {"checkpoint_iteration": int(meta.get("iteration", "0"))}
+        card = {"checkpoint_iteration": int(meta.get("iteration", "0")),
+                "held_out": {"paintings": list(saved.get("held_out_styles") or [])}}
         source, fingerprint = meta.get("vgg_source", ""), meta.get("vgg_fingerprint", "")
         tensors = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
     else:
