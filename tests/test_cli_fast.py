@@ -107,3 +107,14 @@ def test_live_uses_the_fast_variant_when_the_switch_says_so(monkeypatch, files, 
         main(["live", "--camera", "lavfi:testsrc2=size=64x48:rate=30", "--style", str(files["root"] / "painting.png"),
               "--duration", "0.1", "--threads", "1", *given])
     assert seen == {"fast": want}
+
+
+def test_a_student_given_as_a_style_model_is_one_line(files, tmp_path, capsys) -> None:
+    out = tmp_path / "o"
+    rc = main(["stylize", str(files["frames"] / "%04d.png"), "-o", str(out / "%04d.png"), "-m", str(files["student"]),
+               "--device", "cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1, err
+    assert "student.safetensors is the fast arbitrary-style variant (a student), not a style model; use it with " \
+           "--style PAINTING --fast --decoder student" in err[0]
+    assert not out.exists()
