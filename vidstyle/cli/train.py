@@ -39,12 +39,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "arbitrary-style encoder and decoder, distilled from VGG19 relu3_1 and --decoder, with the "
                         "--style paintings (files or folders) for its stylised term (default %(default)s)")
     p.add_argument("--decoder", default=None, metavar="NAME|PATH",
-                   help="with --kind student: the teacher decoder (default: the shipped decoder_relu31)")
+                   help="with --kind student: the teacher decoder (default: the shipped decoder_relu31)%(default).0s")
     p.add_argument("--held-out-styles", default=None, metavar="A.jpg,B.jpg",
                    help="with --kind student: paintings (file names) kept out of training to measure on (default: "
-                        "hokusai_great_wave.jpg,munch_the_scream.jpg)")
+                        "hokusai_great_wave.jpg,munch_the_scream.jpg)%(default).0s")
     p.add_argument("--width", type=int, default=None,
-                   help="with --kind student: channels of the student's body (default 48: 1.48 GFLOP per 640x360 frame)")
+                   help="with --kind student: channels of the student's body (default 48: 1.48 GFLOP per 640x360 "
+                        "frame)%(default).0s")
     p.add_argument("--layer", choices=("relu3_1", "relu2_1", "relu1_1"), default="relu3_1",
                    help="with --kind decoder: the VGG19 layer whose features the decoder inverts (default %(default)s)")
     which = p.add_mutually_exclusive_group(required=False)

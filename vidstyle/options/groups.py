@@ -239,7 +239,7 @@ class StylizeOptions:
     fast: bool = option(False, kind="bool", group="stylization",
                         help="arbitrary back end: the fast variant, a small encoder and decoder distilled from the VGG "
                              "one (no VGG per frame, ~1.5 GFLOP at 640x360: live mode on a CPU); its model file is "
-                             "`decoder` (default: the shipped student_relu31)")
+                             "the decoder option's (default: student_relu31 from the models folder)")
     preserve_color: str | None = option(None, kind="choice", choices=("luminance", "histogram"), group="stylization",
                                         help="keep the input's colours (optim and arbitrary back ends)")
     style_scale: float = option(1.0, kind="float", minimum=0.05, maximum=8.0, group="stylization", metavar="S",
