@@ -171,8 +171,9 @@ def run_config(
         else:
             kind = "full" if name.startswith("full") else "fast" if name.startswith("fast") else "tiny"
             path, label = models[kind]
-            fast = {"backend": "arbitrary", "fast": True, "style": str(models["painting"][0]),
-                    "decoder": str(path)} if kind == "fast" else {}
+            vgg = SHARED / "weights" / "vgg19_imagenet_conv1_1-conv3_4.safetensors"  # the painting's statistics
+            fast = {"backend": "arbitrary", "fast": True, "style": str(models["painting"][0]), "decoder": str(path),
+                    **({"vgg_weights": str(vgg)} if vgg.is_file() else {})} if kind == "fast" else {}
             stage = build_live_stylizer(
                 stylize=StylizeOptions(device=device, compile=name.endswith("compile"),
                                        precision="float32" if "-fp32" in name else "auto",

@@ -26,6 +26,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from vidstyle.nets.student import Student, StudentConfig, save_student
 
     root = tmp_path_factory.mktemp("fast")
+    vgg = write_fake_vgg(root / "vgg.safetensors", n_convs=5, metadata={"convention": "caffe"})
     torch.manual_seed(0)
     student = save_student(root / "student.safetensors", student=Student(config=StudentConfig(width=8, blocks=1)),
                            vgg_source="vgg.safetensors", fingerprint="")
@@ -38,13 +39,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = cv2.GaussianBlur((rng.random((32, 48, 3)) * 255).astype(np.uint8), (0, 0), 2.0)
     for t in range(3):
         cv2.imwrite(str(frames / f"{t:04d}.png"), np.roll(base, t, axis=1))
-    return {"root": root, "student": student, "decoder": decoder, "frames": frames}
+    return {"root": root, "student": student, "decoder": decoder, "frames": frames, "vgg": vgg}
 
 
 def test_image_fast_writes_the_picture(files, tmp_path, capsys) -> None:
     out = tmp_path / "out.png"
     rc = main(["image", str(files["root"] / "photo.png"), "-o", str(out), "--style", str(files["root"] / "painting.png"),
-               "--fast", "--decoder", str(files["student"]), "--device", "cpu"])
+               "--fast", "--decoder", str(files["student"]), "--vgg-weights", str(files["vgg"]), "--device", "cpu"])
     err = capsys.readouterr().err
     assert rc == 0, err
     img = cv2.imread(str(out))
@@ -55,6 +56,7 @@ def test_stylize_fast_with_the_stabiliser(files, tmp_path, capsys) -> None:
     out = tmp_path / "o"
     rc = main(["stylize", str(files["frames"] / "%04d.png"), "-o", str(out / "%04d.png"), "--style",
                str(files["root"] / "painting.png"), "--fast", "--decoder", str(files["student"]), "--stabilize", "0.85",
+               "--vgg-weights", str(files["vgg"]),
                "--device", "cpu", "--threads", "1", "--quiet"])
     err = capsys.readouterr().err
     assert rc == 0, err

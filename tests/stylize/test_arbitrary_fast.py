@@ -44,7 +44,7 @@ def _stages(parts: dict[str, Path], **kw: object) -> list:
     from vidstyle.api import build_stages
 
     options = {"backend": "arbitrary", "style": str(parts["painting"]), "fast": True, "decoder": str(parts["student"]),
-               "device": "cpu", "threads": 1, "stabilize": 0, **kw}
+               "vgg_weights": str(parts["vgg"]), "device": "cpu", "threads": 1, "stabilize": 0, **kw}
     return build_stages(**options)
 
 
@@ -69,6 +69,7 @@ def _painting_tensor(path: Path) -> torch.Tensor:
 
 
 def test_the_output_is_the_students_decoder_of_adain_features(parts) -> None:
+    from vidstyle.nets.decoder import VGGEncoder
     from vidstyle.nets.student import load_student
     from vidstyle.stylize import transforms
     from vidstyle.stylize.feedforward import image_to_tensor
@@ -76,8 +77,9 @@ def test_the_output_is_the_students_decoder_of_adain_features(parts) -> None:
     frame = (np.random.default_rng(2).random((37, 53, 3)) * 255).astype(np.uint8)  # odd size
     (out,) = _run(_stages(parts), [frame])
     student = load_student(parts["student"])
-    with torch.no_grad():
-        stats = transforms.prepare_style(student.encoder(_painting_tensor(parts["painting"])), method="adain")
+    with torch.no_grad():  # the painting analysed once by VGG19 (STUDENT_STYLE_STATISTICS)
+        stats = transforms.prepare_style(VGGEncoder(weights=str(parts["vgg"]))(_painting_tensor(parts["painting"])),
+                                         method="adain")
         x = image_to_tensor(frame)[None]
         want = student.decoder(transforms.adain(student.encoder(x), stats), size=(37, 53))
     want8 = (want[0].permute(1, 2, 0).numpy() * 255).round().astype(np.int16)
@@ -110,7 +112,7 @@ def test_folded_adain_equals_the_plain_path_per_image_strengths(parts) -> None:
     from vidstyle.stylize.arbitrary import build_arbitrary_model
 
     model = build_arbitrary_model(styles=[StyleImage(path=str(parts["painting"]))], method="adain", fast=True,
-                                  decoder=str(parts["student"]))
+                                  decoder=str(parts["student"]), style_statistics="student")
     net = model.net
     x = torch.rand(2, 3, 24, 36)
     strength = torch.tensor([1.0, 0.3])
@@ -120,6 +122,20 @@ def test_folded_adain_equals_the_plain_path_per_image_strengths(parts) -> None:
         want = torch.cat([net.decoder(transforms.adain(f[i:i + 1], net.statistics, strength=float(v)), size=(24, 36))
                           for i, v in enumerate(strength)])
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+
+
+def test_style_statistics_from_the_student(parts) -> None:
+    from vidstyle.nets.student import load_student
+    from vidstyle.options import StyleImage
+    from vidstyle.stylize.arbitrary import build_arbitrary_model
+    from vidstyle.stylize.transforms import prepare_style
+
+    model = build_arbitrary_model(styles=[StyleImage(path=str(parts["painting"]))], method="adain", fast=True,
+                                  decoder=str(parts["student"]), style_statistics="student")  # no VGG weights needed
+    with torch.no_grad():
+        want = prepare_style(load_student(parts["student"]).encoder(_painting_tensor(parts["painting"])), method="adain")
+    torch.testing.assert_close(model.net.statistics.mean, want.mean)
+    torch.testing.assert_close(model.net.statistics.std, want.std)
 
 
 def test_style_statistics_from_vgg(parts) -> None:

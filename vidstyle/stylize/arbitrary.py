@@ -32,9 +32,12 @@ __all__ = ["DEFAULT_DECODER", "DEFAULT_STUDENT", "STUDENT_STYLE_STATISTICS", "Ar
 DEFAULT_DECODER = "decoder_relu31"
 #: the fast variant's model file (``models/student_relu31.safetensors``; ``vidstyle train --kind student``)
 DEFAULT_STUDENT = "student_relu31"
-#: where the fast variant takes a painting's statistics from: ``"student"`` (its own encoder: no VGG at all)
-#: or ``"vgg"`` (VGG19 relu3_1, once per painting; needs the VGG weights the student was distilled from)
-STUDENT_STYLE_STATISTICS = "student"
+#: where the fast variant takes a painting's statistics from: ``"vgg"`` (VGG19 relu3_1, once per painting; needs
+#: the VGG weights the student was distilled from) or ``"student"`` (its own encoder: no VGG at all). Whichever
+#: measures better (``benchmarks/bench_arbitrary.py --student``, rows ``fast_vgg`` and ``fast``): VGG, so far
+#: (a CPU-distilled student at 150 iterations: style ratio 1.68× the VGG variant's with VGG statistics, 2.42× with
+#: its own); re-measure with a longer-trained student
+STUDENT_STYLE_STATISTICS = "vgg"
 #: the long side a painting is analysed at, before ``style_scale``
 STYLE_SIZE = 512
 #: a painting longer than this (px) is shrunk when read, before it becomes a float tensor, with a note
