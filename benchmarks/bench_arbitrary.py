@@ -16,6 +16,19 @@ plus the decoder's reconstruction PSNR on the frames, and writes a contact sheet
 
 ``--decoder`` may also be a training checkpoint (``NAME.ckpt.safetensors``).
 
+**The fast variant** (``--student models/student_relu31.safetensors``, a file or checkpoint of ``vidstyle train
+--kind student``) adds two rows: ``fast`` (the student's encoder and decoder, the painting analysed by the student:
+what ``--fast`` runs) and ``fast_vgg`` (the same with the painting's statistics from VGG19), next to ``adain`` (the
+VGG variant), and the ratio of their style ratios (target: fast ≤ 1.3× adain); the means are also given over the
+paintings the student never saw (its card's held-out paintings)::
+
+    python benchmarks/bench_arbitrary.py --methods adain --student models/student_relu31.safetensors \
+        --decoder models/decoder_relu31.safetensors \
+        --vgg-weights ../shared/weights/vgg19_imagenet_conv1_1-conv3_4.safetensors --sheet /tmp/fast.png
+
+With ``--speed --student …`` the student's GFLOP per frame and time per frame (AdaIN, float32; bfloat16 too)
+are measured next to the VGG variant's.
+
 **Speed against the compute floor** (``--speed``; timings, so run it on a quiet machine): the VGG variant's
 GFLOP per frame counted from the conv shapes (encoder to relu3_1 plus the mirrored decoder, 2·C_in·C_out·k²
 per output pixel; cross-checked with ``torch.utils.flop_counter``), the conv2d peak measured in the same run
@@ -185,9 +198,52 @@ def speed(args: argparse.Namespace) -> int:
                     print(f"  {method:5s} {label:12s} batch {batch}: {per_frame * 1e3:8.2f} ms/frame {1 / per_frame:8.1f} fps"
                           f"  {row['vs_floor']:.2f}x the floor", flush=True)
                 del net
+    if args.student:
+        rows += student_speed(args, dev, sync, painting, info)
     if args.json:
         Path(args.json).write_text(json.dumps({"speed": rows}, indent=1) + "\n")
     return 0
+
+
+def student_speed(args: argparse.Namespace, dev: torch.device, sync: object, painting: torch.Tensor,
+                  info: str) -> list[dict[str, object]]:
+    """Time per frame of the fast variant (AdaIN through the student), float32 and bfloat16, against its FLOPs."""
+    from bench_pipeline import conv_peak
+    from vidstyle.nets.student import load_student
+    from vidstyle.stylize.arbitrary import ArbitraryNet
+
+    student = load_student(args.student)
+    with torch.no_grad():
+        stats = prepare_style(student.encoder(painting), method="adain")
+    rows = []
+    for size in args.speed_sizes.split(","):
+        width, height = (int(v) for v in size.lower().split("x"))
+        g = conv_gflop(student.encoder, student.decoder, height, width)
+        peak = conv_peak(width, height, str(dev))
+        print(f"{width}x{height} fast variant: {g:.2f} GFLOP/frame; floor {g / peak * 1e3:.2f} ms/frame at the dense "
+              f"conv2d peak ({peak:.1f} GFLOP/s; depthwise convs run far below it)", flush=True)
+        for label, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+            net = ArbitraryNet(encoder=student.encoder, decoder=student.decoder, statistics=stats,
+                               method="adain").to(dev, dtype).eval()
+            for batch in [int(b) for b in args.batches.split(",")]:
+                x = torch.rand(batch, 3, height, width, device=dev, dtype=dtype)
+                with torch.inference_mode():
+                    for _ in range(3):
+                        net(x)
+                    sync()  # type: ignore[operator]
+                    n, t0 = 0, time.perf_counter()
+                    while n < 5 or time.perf_counter() - t0 < args.speed_seconds:
+                        net(x)
+                        n += 1
+                    sync()  # type: ignore[operator]
+                per_frame = (time.perf_counter() - t0) / n / batch
+                rows.append({"size": f"{width}x{height}", "method": "fast", "precision": label, "batch": batch,
+                             "gflop": g, "peak_gflops": peak, "ms_per_frame": per_frame * 1e3, "fps": 1 / per_frame,
+                             "device": info})
+                print(f"  fast  {label:12s} batch {batch}: {per_frame * 1e3:8.2f} ms/frame {1 / per_frame:8.1f} fps",
+                      flush=True)
+            student.float()
+    return rows
 
 
 def main() -> int:
@@ -207,6 +263,8 @@ def main() -> int:
     ap.add_argument("--cascade", default=None, metavar="DEC21,DEC11",
                     help="relu2_1 and relu1_1 decoders (files or checkpoints): adds the coarse-to-fine cascade of Li et "
                          "al. 2017 (relu3_1 → relu2_1 → relu1_1; method wct_cascade, and adain_cascade with adain)")
+    ap.add_argument("--student", default=None, metavar="PATH",
+                    help="the fast variant's student model (file or checkpoint): adds the rows fast and fast_vgg")
     ap.add_argument("--speed", action="store_true", help="only the speed vs compute floor measurement (timings)")
     ap.add_argument("--speed-sizes", default="640x360", help="WxH,... of the speed measurement")
     ap.add_argument("--speed-methods", default="adain,wct")
@@ -231,6 +289,16 @@ def main() -> int:
             levels.append((VGGEncoder(layer=layer, state=state).to(dev), load_decoder(path, layer=layer).to(dev)))
         methods += [f"{m}_cascade" for m in ("wct", "adain") if m in methods]
 
+    student, held_paintings = None, set()
+    if args.student:
+        from vidstyle.nets.student import load_student
+
+        student = load_student(args.student).to(dev)
+        held_paintings = set(student.card.get("held_out", {}).get("paintings", []) or [])
+        if "adain" not in methods:
+            methods.insert(0, "adain")
+        methods += ["fast", "fast_vgg"]
+
     def feats(x: torch.Tensor) -> dict[str, torch.Tensor]:
         return loss_net(x.to(dev))
 
@@ -239,13 +307,17 @@ def main() -> int:
 
     rows: list[dict[str, object]] = []
     tiles: dict[tuple[str, str, str], np.ndarray] = {}
-    psnrs = []
+    psnrs: list[float] = []
+    student_psnrs: list[float] = []
     with torch.no_grad():
         paintings = {s: style_image_at(load_image(Path(args.styles_dir) / s).unsqueeze(0), long_side=args.style_size) for s in styles}
         stats = {}
         for s, img in paintings.items():
             f = encoder(img.to(dev))
             stats[s] = {m: prepare_style(f, method=m) for m in methods if m in METHODS}  # once per painting
+            if student is not None:
+                stats[s]["fast"] = prepare_style(student.encoder(img.to(dev)), method="adain")
+                stats[s]["fast_vgg"] = stats[s]["adain"]
             for i, (enc, _) in enumerate(levels):  # the finer levels' statistics, also once
                 fl = enc(img.to(dev))
                 for m in ("wct", "adain"):
@@ -257,6 +329,11 @@ def main() -> int:
             size = tuple(x.shape[-2:])
             rec = decoder(cf, size=size)
             psnrs.append(10 * math.log10(1 / max(float((rec - x).pow(2).mean()), 1e-12)))
+            if student is not None:
+                sf = student.encoder(x)
+                srec = student.decoder(sf, size=size)
+                student_psnrs.append(10 * math.log10(1 / max(float((srec - x).pow(2).mean()), 1e-12)))
+                tiles[(fname, "student recon", "")] = _to_bgr8(srec.cpu())
             fp = feats(x)
             grey_photo = luminance_image(x)
             for s, img in paintings.items():
@@ -265,7 +342,9 @@ def main() -> int:
                 base, grey_base = style_dist(x, targets), style_dist(grey_photo, grey_targets)
                 for m in methods:
                     t0 = time.perf_counter()
-                    if m.endswith("_cascade"):  # Li et al. 2017: transform and decode level by level, coarse to fine
+                    if m in ("fast", "fast_vgg"):  # the student: its encoder, AdaIN, its decoder
+                        out = student.decoder(adain(sf, stats[s][m]), size=size)
+                    elif m.endswith("_cascade"):  # Li et al. 2017: transform and decode level by level, coarse to fine
                         base_m = m.split("_")[0]
                         out = decoder(METHODS[base_m](cf, stats[s][base_m]), size=size)
                         for i, (enc, dec) in enumerate(levels):
@@ -291,15 +370,31 @@ def main() -> int:
         mean = {k: sum(float(r[k]) for r in sel) / len(sel) for k in ("style_ratio", "texture_ratio", "content", "seconds")}
         summary[m] = mean
         print(f"{m:8s} {mean['style_ratio']:12.3f} {mean['texture_ratio']:14.3f} {mean['content']:9.3f} {mean['seconds']:8.2f}")
+    if student is not None:
+        print(f"student {args.student}: reconstruction PSNR {sum(student_psnrs) / len(student_psnrs):.2f} dB; "
+              f"fast ÷ adain style ratio {summary['fast']['style_ratio'] / summary['adain']['style_ratio']:.2f} "
+              f"(painting statistics from VGG: {summary['fast_vgg']['style_ratio'] / summary['adain']['style_ratio']:.2f}); "
+              "target ≤ 1.3")
+        unseen = [s for s in styles if s in held_paintings]
+        if unseen:
+            print(f"paintings the student never saw ({', '.join(unseen)}):")
+            for m in ("adain", "fast", "fast_vgg"):
+                sel = [r for r in rows if r["method"] == m and r["style"] in unseen]
+                mean = {k: sum(float(r[k]) for r in sel) / len(sel) for k in ("style_ratio", "texture_ratio", "content")}
+                summary[f"{m}_unseen"] = mean
+                print(f"{m:8s} {mean['style_ratio']:12.3f} {mean['texture_ratio']:14.3f} {mean['content']:9.3f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"psnr": psnrs, "summary": summary, "rows": rows}, indent=1) + "\n")
+        Path(args.json).write_text(json.dumps({"psnr": psnrs, "student_psnr": student_psnrs, "summary": summary,
+                                               "rows": rows}, indent=1) + "\n")
     if args.sheet:
         t = 160
         header = [_tile(np.full((t, t, 3), 255, np.uint8), t, "")] * 2 + [_tile(_to_bgr8(paintings[s]), t, Path(s).stem) for s in styles]
         lines = [np.hstack(header)]
         for fname in frames:
             for m in methods:
-                first = [_tile(tiles[(fname, "photo", "")], t, fname), _tile(tiles[(fname, "recon", "")], t, "decoded")]
+                recon = "student recon" if m.startswith("fast") else "recon"
+                first = [_tile(tiles[(fname, "photo", "")], t, fname),
+                         _tile(tiles[(fname, recon, "")], t, "student decoded" if m.startswith("fast") else "decoded")]
                 lines.append(np.hstack(first + [_tile(tiles[(fname, m, s)], t, m) for s in styles]))
         cv2.imwrite(args.sheet, np.vstack(lines))
         print(f"sheet: {args.sheet}")

@@ -19,6 +19,14 @@ turns the flow helper thread on: network on one core, flow on the other).
 Models: the tiny rows use ``models/starry_tiny.safetensors`` when it exists, else a random-weights tiny
 TransformerNet (speed does not depend on the weights); the full row uses
 ``../shared/weights/engstrom2016_udnie.safetensors`` when present, else a random "full" TransformerNet.
+
+The ``fast`` rows are the arbitrary-style back end's fast variant (``vidstyle live --style PAINTING --fast``: the
+distilled student of ``models/student_relu31.safetensors`` when it exists, else a random-weights student of the same
+architecture; the painting ``../shared/data/styles/vangogh_starry_night.jpg`` when present, else a generated one),
+with the same suffixes (``fast-fp32``, ``fast-nostab``, ``fast-t1``…). Its targets: ≥ 24 fps, p95 ≤ 80 ms::
+
+    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296 python benchmarks/bench_live.py --seconds 30 \
+        --configs passthrough,tiny,fast,fast-fp32,fast-nostab
 """
 
 from __future__ import annotations
@@ -60,6 +68,12 @@ CONFIGS = [
     "tiny-t1",
     "full",
     "full-fp32",
+    "fast",
+    "fast-fp32",
+    "fast-nostab",
+    "fast-overlap",
+    "fast-serial",
+    "fast-t1",
 ]
 DEFAULT_CONFIGS = [
     "passthrough",
@@ -112,7 +126,30 @@ def model_paths(tmp: Path) -> dict[str, tuple[Path, str]]:
             p, net=TransformerNet(config="full"), name="random_full", style="random"
         )
         full = (p, "random full TransformerNet")
-    return {"tiny": tiny, "full": full}
+    from vidstyle.nets.student import Student, save_student
+
+    shipped_student = ROOT / "models" / "student_relu31.safetensors"
+    if shipped_student.is_file():
+        fast = (shipped_student, "models/student_relu31 (fast arbitrary-style variant)")
+    else:
+        p = tmp / "random_student.safetensors"
+        save_student(p, student=Student(), vgg_source="random", fingerprint="")
+        fast = (p, "random-weights student (fast arbitrary-style variant)")
+    return {"tiny": tiny, "full": full, "fast": fast}
+
+
+def painting(tmp: Path) -> Path:
+    """The painting of the fast rows: Starry Night from ../shared, else a generated picture."""
+    shared = SHARED / "data" / "styles" / "vangogh_starry_night.jpg"
+    if shared.is_file():
+        return shared
+    import cv2
+    import numpy as np
+
+    p = tmp / "painting.png"
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(p), cv2.GaussianBlur((rng.random((384, 512, 3)) * 255).astype(np.uint8), (0, 0), 3))
+    return p
 
 
 def run_config(
@@ -132,15 +169,18 @@ def run_config(
             stage: object = Passthrough()
             label = "no model"
         else:
-            kind = "full" if name.startswith("full") else "tiny"
+            kind = "full" if name.startswith("full") else "fast" if name.startswith("fast") else "tiny"
             path, label = models[kind]
+            vgg = SHARED / "weights" / "vgg19_imagenet_conv1_1-conv3_4.safetensors"  # the painting's statistics
+            fast = {"backend": "arbitrary", "fast": True, "style": str(models["painting"][0]), "decoder": str(path),
+                    **({"vgg_weights": str(vgg)} if vgg.is_file() else {})} if kind == "fast" else {}
             stage = build_live_stylizer(
                 stylize=StylizeOptions(device=device, compile=name.endswith("compile"),
                                        precision="float32" if "-fp32" in name else "auto",
-                                       threads=1 if name.endswith("-t1") else threads),
+                                       threads=1 if name.endswith("-t1") else threads, **fast),
                 temporal=TemporalOptions(stabilize=0.0 if name.endswith("nostab") else stabilize, flow=flow,
                                          stabilizer="resample" if name.endswith("-resample") else "blend"),
-                models=[path],
+                models=None if kind == "fast" else [path],
                 channels_last=True if name.endswith("-cl") else None,
                 flow_scale=0.5 if name.endswith("halfflow") else 1.0 if name.endswith("fullflow") else None,
                 parallel_flow={"overlap": True, "serial": False}.get(name.rsplit("-", 1)[-1]),
@@ -215,6 +255,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         models = model_paths(Path(tmp))
+        models["painting"] = (painting(Path(tmp)), "painting")
         for name in configs:
             print(f"running {name} for {args.seconds:.0f} s …", flush=True)
             row = run_config(

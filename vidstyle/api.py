@@ -275,7 +275,7 @@ def _arbitrary_model(st: StylizeOptions) -> Any:
     return build_arbitrary_model(styles=st.style or (), method=st.method, decoder=st.decoder,
                                  vgg_weights=st.vgg_weights, vgg_convention=st.vgg_convention,
                                  preserve_color=st.preserve_color, style_scale=st.style_scale,
-                                 style_rotate=st.style_rotate, stat_smoothing=st.stat_smoothing)
+                                 style_rotate=st.style_rotate, stat_smoothing=st.stat_smoothing, fast=st.fast)
 
 
 def _optim_styles(st: StylizeOptions) -> list[Any]:

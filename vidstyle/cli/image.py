@@ -62,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
         init_mode["init"] = args.init_from
     elif args.init_from is not None:
         init_file = args.init_from
-    # --method (adain, wct, swap) or --decoder: the arbitrary back end's preview in seconds; else optimisation
-    fast = args.method is not None or args.decoder is not None
-    stylize = from_args(StylizeOptions, args, backend="arbitrary" if fast else "optim")
+    # --method (adain, wct, swap), --decoder or --fast: the arbitrary back end's preview in seconds; else optimisation
+    arbitrary = args.method is not None or args.decoder is not None or bool(args.fast)
+    stylize = from_args(StylizeOptions, args, backend="arbitrary" if arbitrary else "optim")
     optim = from_args(OptimOptions, args, **{**{k: v for k, v in IMAGE_DEFAULTS.items() if getattr(args, k) is None},
                                             **init_mode})
     bar: Any = None

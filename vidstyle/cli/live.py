@@ -109,8 +109,14 @@ def _run(args: argparse.Namespace) -> int:
     def unset(cls: Any) -> dict[str, Any]:  # live defaults of the options not given
         return {k: v for k, v in LIVE_DEFAULTS.items() if k in cls.__dataclass_fields__ and getattr(args, k) is None}
 
-    stylize = from_args(StylizeOptions, args, **unset(StylizeOptions),
-                        **({"backend": "arbitrary"} if args.style else {}))  # a painting: the arbitrary back end
+    from vidstyle.live.options import LIVE_FAST_DEFAULT
+
+    painting: dict[str, Any] = {}
+    if args.style:  # a painting: the arbitrary back end, the fast variant where that is live mode's default
+        painting["backend"] = "arbitrary"
+        if LIVE_FAST_DEFAULT and args.fast is None and args.decoder is None:
+            painting["fast"] = True
+    stylize = from_args(StylizeOptions, args, **unset(StylizeOptions), **painting)
     temporal = from_args(TemporalOptions, args, **unset(TemporalOptions))
     live = from_args(LiveOptions, args)
 

@@ -13,6 +13,8 @@ EXAMPLES = """examples:
   vidstyle train ... --temporal-weight 10   # add the temporal (anti-flicker) loss
   vidstyle train --kind decoder --layer relu3_1 --content photos/ -o models/decoder_relu31 \
       --vgg-weights vgg19_imagenet_conv1_1-conv3_4.safetensors   # arbitrary-style decoder (no style image)
+  vidstyle train --kind student --content photos/ --style paintings/ -o models/student_relu31 \
+      --vgg-weights vgg19_imagenet_conv1_1-conv3_4.safetensors --time-budget 30   # the fast variant, distilled
 """
 
 
@@ -31,9 +33,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a feed-forward style network", epilog=EXAMPLES,
                        formatter_class=_Formatter,
                        description="Train a TransformerNet on a folder of photos with perceptual losses (Johnson et al.).")
-    p.add_argument("--kind", choices=("style", "decoder"), default="style",
+    p.add_argument("--kind", choices=("style", "decoder", "student"), default="style",
                    help="style: a feed-forward network for the --style image(s); decoder: the decoder that inverts "
-                        "VGG19 features at --layer, for arbitrary-style transfer (no style image) (default %(default)s)")
+                        "VGG19 features at --layer, for arbitrary-style transfer (no style image); student: the fast "
+                        "arbitrary-style encoder and decoder, distilled from VGG19 relu3_1 and --decoder, with the "
+                        "--style paintings (files or folders) for its stylised term (default %(default)s)")
+    p.add_argument("--decoder", default=None, metavar="NAME|PATH",
+                   help="with --kind student: the teacher decoder (default: the shipped decoder_relu31)%(default).0s")
+    p.add_argument("--held-out-styles", default=None, metavar="A.jpg,B.jpg",
+                   help="with --kind student: paintings (file names) kept out of training to measure on (default: "
+                        "hokusai_great_wave.jpg,munch_the_scream.jpg)%(default).0s")
+    p.add_argument("--width", type=int, default=None,
+                   help="with --kind student: channels of the student's body (default 48: 1.48 GFLOP per 640x360 "
+                        "frame)%(default).0s")
     p.add_argument("--layer", choices=("relu3_1", "relu2_1", "relu1_1"), default="relu3_1",
                    help="with --kind decoder: the VGG19 layer whose features the decoder inverts (default %(default)s)")
     which = p.add_mutually_exclusive_group(required=False)
@@ -94,11 +106,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _progress_bar(total: int, quiet: bool):  # noqa: ANN202
-    from tqdm import tqdm
-
-    bar = None if quiet else tqdm(total=total, unit="it", file=sys.stderr, dynamic_ncols=True)
+    try:
+        from tqdm import tqdm
+    except ImportError:  # a bare machine (e.g. a lent GPU with torch only): a line every 100 iterations
+        tqdm = None
+    bar = None if quiet or tqdm is None else tqdm(total=total, unit="it", file=sys.stderr, dynamic_ncols=True)
 
     def progress(p):  # noqa: ANN001
+        if bar is None and tqdm is None and not quiet and p.iteration % 100 == 0:
+            sys.stderr.write(f"{p.iteration}/{total} it, {p.elapsed:.0f} s: "
+                             + ", ".join(f"{k} {v:.4g}" for k, v in p.losses.items()) + "\n")
         if bar is not None:
             bar.n = p.iteration
             bar.set_postfix({k: f"{v:.3g}" for k, v in p.losses.items() if k != "total" and v}, refresh=False)
@@ -140,11 +157,61 @@ def run_decoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_student(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from vidstyle.options.spec import OptionValueError
+    from vidstyle.train_student import StudentTrainConfig, train_student
+
+    if args.add_style or args.multi_style:
+        raise OptionValueError("add_style", "a student is distilled for any painting (`kind` student): drop `add_style` "
+                                            "and `multi_style`", also=("multi_style", "kind"))
+    if not args.style:
+        raise OptionValueError("style", "`kind` student needs paintings for its stylised term: add `style` FOLDER "
+                                        "(or painting files)", also=("kind",))
+    own = {f.name: f.default for f in dataclasses.fields(StudentTrainConfig)}
+    mine = {k: getattr(args, k) for k in ("lr", "batch_size", "iterations", "image_size")
+            if getattr(args, k) != _style_default(k)}  # the student's own defaults unless given
+    if args.style_size != _style_default("style_size"):
+        mine["style_size"] = args.style_size
+    if args.width is not None:
+        mine["width"] = args.width
+    if args.held_out_styles is not None:
+        mine["held_out_styles"] = tuple(n.strip() for n in args.held_out_styles.split(",") if n.strip())
+    config = StudentTrainConfig(
+        content=args.content, style=tuple(args.style), output=args.output, name=args.name, decoder=args.decoder,
+        vgg_weights=args.vgg_weights, vgg_convention=args.vgg_convention, seed=args.seed,
+        checkpoint_every=args.checkpoint_every, threads=args.threads, max_images=args.max_images,
+        time_budget=None if args.time_budget is None else args.time_budget * 60.0,
+        **{k: v for k, v in mine.items() if k in own},
+    )
+    config.validate()  # a bad option is one line, before the progress bar appears
+    result = _run_training(train_student, config, args)
+    if result is None:
+        return 130
+
+    def db(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.2f} dB"
+
+    print(f"student: {result.model_path}\ncard: {result.card_path}\n"
+          f"{result.iterations} iterations in {result.seconds / 60:.1f} min; held-out PSNR {db(result.psnr)}, "
+          f"stylised PSNR vs the VGG variant {db(result.stylised_psnr)}; final losses "
+          + ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items()))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from vidstyle.train import TrainConfig, train
 
     if args.kind == "decoder":
         return run_decoder(args)
+    if args.kind == "student":
+        return run_student(args)
+    if args.decoder is not None or args.held_out_styles is not None or args.width is not None:
+        from vidstyle.options.spec import OptionValueError
+
+        raise OptionValueError("decoder", "`decoder`, `held_out_styles` and `width` are for `kind` student",
+                               also=("held_out_styles", "width", "kind"))
     if not (args.style or args.add_style):  # what argparse said when one of them was required
         args.train_parser.error("one of the arguments --style --add-style is required (or --kind decoder)")
 

@@ -21,10 +21,14 @@ from vidstyle.live.stylizer import DEFAULT_LIVE_FLOW, DEFAULT_LIVE_FLOW_SCALE
 from vidstyle.options import OptionValueError, option
 from vidstyle.options.spec import check_group
 
-__all__ = ["LIVE_DEFAULTS", "LiveOptions", "parse_camera_options", "parse_frame_size", "parse_models"]
+__all__ = ["LIVE_DEFAULTS", "LIVE_FAST_DEFAULT", "LiveOptions", "parse_camera_options", "parse_frame_size", "parse_models"]
 
 #: live mode's defaults of fields of the shared groups, applied where they are not given
 LIVE_DEFAULTS: dict[str, Any] = {"precision": "auto", "flow": DEFAULT_LIVE_FLOW}
+#: the one switch: whether `vidstyle live --style PAINTING` uses the fast arbitrary-style variant (the distilled
+#: student, ``models/student_relu31``) when neither ``fast`` nor ``decoder`` is given; False until a student is
+#: shipped and measured to meet live mode's targets
+LIVE_FAST_DEFAULT = False
 
 _LIVE = "live"
 

@@ -271,6 +271,9 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
     if arch == "decoder":
         raise ModelError(f"{path.name} is a decoder of the arbitrary-style back end, not a style model; use it with "
                          f"--style PAINTING --decoder {path.stem}")
+    if arch == "student":
+        raise ModelError(f"{path.name} is the fast arbitrary-style variant (a student), not a style model; use it "
+                         f"with --style PAINTING --fast --decoder {path.stem}")
     config = None
     styles: list[str] | None = None
     if arch == "multistyle":

@@ -7,7 +7,7 @@ arguments of :func:`vidstyle.stylize_video`) routes each name to exactly one fie
 =================  =====================================================================
 group              fields
 =================  =====================================================================
-StylizeOptions     backend, model, style (+ the arbitrary back end: method, decoder, stat_smoothing), device, precision, batch_size, compile, threads
+StylizeOptions     backend, model, style (+ the arbitrary back end: method, decoder, fast, stat_smoothing), device, precision, batch_size, compile, threads
 TemporalOptions    stabilize (a keyframeable curve), flow
 EncodeOptions      codec, crf, pix_fmt, preset
 OptimOptions       the optimisation back end: iterations, weights, layers, video settings
@@ -236,6 +236,10 @@ class StylizeOptions:
     decoder: str | None = option(None, kind="str", group="stylization", metavar="NAME|PATH",
                                  help="arbitrary back end: the decoder (a shipped name or a .safetensors file; default: "
                                       "the shipped relu3_1 decoder)")
+    fast: bool = option(False, kind="bool", group="stylization",
+                        help="arbitrary back end: the fast variant, a small encoder and decoder distilled from the VGG "
+                             "one (no VGG per frame, ~1.5 GFLOP at 640x360: live mode on a CPU); its model file is "
+                             "the decoder option's (default: student_relu31 from the models folder)")
     preserve_color: str | None = option(None, kind="choice", choices=("luminance", "histogram"), group="stylization",
                                         help="keep the input's colours (optim and arbitrary back ends)")
     style_scale: float = option(1.0, kind="float", minimum=0.05, maximum=8.0, group="stylization", metavar="S",
@@ -282,8 +286,8 @@ class StylizeOptions:
         if self.backend in ("optim", "arbitrary") and not self.style:
             raise OptionValueError("style", f"`backend` {self.backend} needs a style image: add `style` PATH",
                                    also=("backend",))
-        if self.backend != "arbitrary" and (self.method is not None or self.decoder is not None):
-            which = "method" if self.method is not None else "decoder"
+        if self.backend != "arbitrary" and (self.method is not None or self.decoder is not None or self.fast):
+            which = "method" if self.method is not None else "decoder" if self.decoder is not None else "fast"
             raise OptionValueError(which, f"{which} is for the arbitrary back end: give a painting with `style` "
                                           "(and `backend` arbitrary)", also=("style", "backend"))
         if self.backend == "arbitrary" and self.method is None:

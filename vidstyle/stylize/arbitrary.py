@@ -24,35 +24,46 @@ import torch
 from torch import nn
 
 from vidstyle.errors import CorruptInputError, InputNotFoundError, ModelError
+from vidstyle.io.naming import with_parameter
 from vidstyle.options.spec import OptionValueError
 
-__all__ = ["DEFAULT_DECODER", "ArbitraryNet", "build_arbitrary_model", "find_decoder"]
+__all__ = ["DEFAULT_DECODER", "DEFAULT_STUDENT", "STUDENT_STYLE_STATISTICS", "ArbitraryNet", "build_arbitrary_model",
+           "find_decoder"]
 
 #: the decoder the project ships (``models/decoder_relu31.safetensors``)
 DEFAULT_DECODER = "decoder_relu31"
+#: the fast variant's model file (``models/student_relu31.safetensors``; ``vidstyle train --kind student``)
+DEFAULT_STUDENT = "student_relu31"
+#: where the fast variant takes a painting's statistics from: ``"vgg"`` (VGG19 relu3_1, once per painting; needs
+#: the VGG weights the student was distilled from) or ``"student"`` (its own encoder: no VGG at all). Whichever
+#: measures better (``benchmarks/bench_arbitrary.py --student``, rows ``fast_vgg`` and ``fast``): VGG, so far
+#: (a CPU-distilled student at 150 iterations: style ratio 1.68× the VGG variant's with VGG statistics, 2.42× with
+#: its own); re-measure with a longer-trained student
+STUDENT_STYLE_STATISTICS = "vgg"
 #: the long side a painting is analysed at, before ``style_scale``
 STYLE_SIZE = 512
 #: a painting longer than this (px) is shrunk when read, before it becomes a float tensor, with a note
 HUGE_STYLE = 8192
 
 
-def find_decoder(spec: str | os.PathLike[str] | None) -> Path:
-    """A decoder file: a path, or a name looked up where shipped models live."""
+def find_decoder(spec: str | os.PathLike[str] | None, *, fast: bool = False) -> Path:
+    """A decoder file (``fast``: a student model file): a path, or a name looked up where shipped models live."""
     from vidstyle.nets.registry import models_dirs
 
-    text = os.fspath(spec) if spec is not None else DEFAULT_DECODER
+    what, kind = ("student model", "student") if fast else ("decoder", "decoder")
+    text = os.fspath(spec) if spec is not None else (DEFAULT_STUDENT if fast else DEFAULT_DECODER)
     p = Path(text)
     if p.suffix == ".safetensors" or os.sep in text:
         if not p.is_file():
-            raise InputNotFoundError(f"decoder file {p} not found; check the path, or train one with "
-                                     "`vidstyle train --kind decoder`")
+            raise with_parameter(InputNotFoundError(f"{what} file {p} not found; check the path, or train one with "
+                                                    f"`vidstyle train --kind {kind}`"), "decoder")
         return p
     for folder in models_dirs():
         candidate = folder / f"{text}.safetensors"
         if candidate.is_file():
             return candidate
-    raise ModelError(f"no decoder named {text!r}; give a .safetensors path (train one with `vidstyle train --kind "
-                     "decoder`)")
+    raise with_parameter(ModelError(f"no {what} named {text!r}; give a .safetensors path as `decoder` (train one with "
+                                    f"`vidstyle train --kind {kind}`)"), "decoder")
 
 
 class ArbitraryNet(nn.Module):
@@ -115,6 +126,9 @@ class ArbitraryNet(nn.Module):
 
         feats = self.encoder(x)
         stats = self.statistics
+        if self.method == "adain" and hasattr(self.decoder, "decode_affine") \
+                and isinstance(stats, transforms.StyleStatistics):
+            return self._adain_folded(x, feats, stats, strength)
         fn = {"adain": transforms.adain, "wct": transforms.wct, "swap": transforms.style_swap}[self.method]
         if isinstance(stats, transforms.StyleRegions):
             stats = self._frame_regions(stats, x)
@@ -134,15 +148,42 @@ class ArbitraryNet(nn.Module):
                                       **({} if smoothed is None else {"content_stats": smoothed[i:i + 1]}))
                                    for i, v in enumerate(values)])
         y = self.decoder(moved.to(feats.dtype), size=tuple(x.shape[-2:]))
+        return self._colours(y, x)
+
+    def _colours(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        from vidstyle.stylize import transforms
+
         if self.preserve_color:
             y = transforms.keep_colours(y.float().clamp(0, 1), x.float()).to(y.dtype)
         return y
+
+    def _adain_folded(self, x: torch.Tensor, feats: torch.Tensor, stats: Any,
+                      strength: torch.Tensor | float | None) -> torch.Tensor:
+        """AdaIN folded into the decoder's first layer (the fast variant's decoder has ``decode_affine``): the same
+        output as decoding the moved features, without writing them (one pass fewer over 256 channels each way)."""
+        from vidstyle.stylize import transforms
+
+        smoothed = self._content_stats(feats)
+        if strength is None or isinstance(strength, float):
+            values = [1.0 if strength is None else float(strength)] * feats.shape[0]
+        else:
+            values = [float(v) for v in strength.flatten().tolist()]
+            values = values * feats.shape[0] if len(values) == 1 else values
+        scales, shifts = [], []
+        for i, v in enumerate(values):
+            a, b = transforms.adain_affine(feats[i:i + 1], stats, strength=v,
+                                           content_stats=None if smoothed is None else smoothed[i:i + 1])
+            scales.append(a)
+            shifts.append(b)
+        y = self.decoder.decode_affine(feats, torch.cat(scales), torch.cat(shifts), size=tuple(x.shape[-2:]))
+        return self._colours(y, x)
 
 
 def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decoder: str | None = None,
                           vgg_weights: str | None = None, vgg_convention: str | None = None,
                           preserve_color: str | None = None, style_scale: float = 1.0,
-                          style_rotate: float = 0.0, stat_smoothing: float = 0.0) -> Any:
+                          style_rotate: float = 0.0, stat_smoothing: float = 0.0, fast: bool = False,
+                          style_statistics: str | None = None) -> Any:
     """A :class:`~vidstyle.nets.registry.StyleModel` running :class:`ArbitraryNet` for ``styles``
     (:class:`~vidstyle.options.StyleImage` entries: paths, blend weights and region mattes).
 
@@ -161,27 +202,27 @@ def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decod
     ``stat_smoothing`` (λ in [0, 1)): AdaIN and WCT use content statistics averaged over the stream's
     frames (:mod:`vidstyle.stylize.stat_smoothing`); 0 uses each frame's own.
 
+    ``fast``: the distilled student (:mod:`vidstyle.nets.student`) replaces VGG19 and the decoder; ``decoder``
+    then names a student model file (default :data:`DEFAULT_STUDENT`). The paintings are analysed by
+    ``style_statistics`` (default :data:`STUDENT_STYLE_STATISTICS`): ``"student"``, its own encoder (no VGG
+    weights needed), or ``"vgg"``, VGG19 relu3_1 once per painting.
+
     Raises:
         InputNotFoundError, ModelError, OptionValueError: a missing painting or decoder, a decoder of
             another layer or VGG, a painting too small to analyse.
     """
     from vidstyle.io.imagefiles import read_image
-    from vidstyle.nets.decoder import VGGEncoder, load_decoder
     from vidstyle.nets.registry import StyleModel
     from vidstyle.stylize import transforms
     from vidstyle.stylize.feedforward import image_to_tensor
 
-    path = find_decoder(decoder)
-    dec = load_decoder(path)
-    encoder = VGGEncoder(layer=dec.layer, weights=vgg_weights, convention=vgg_convention)  # type: ignore[arg-type]
-    wanted = getattr(dec, "vgg_source", "") or ""
-    have = Path(str(encoder.source)).name
-    known = getattr(dec, "vgg_fingerprint", "")  # the weights themselves, whatever the file is called
-    mismatch = known != encoder.fingerprint if known else (bool(wanted) and wanted != have)
-    if mismatch and not os.environ.get("VIDSTYLE_ANY_VGG"):
-        raise ModelError(f"decoder {path.name} was trained on the VGG19 weights {wanted}, but the encoder has {have}; "
-                         f"pass vgg_weights (--vgg-weights) pointing to {wanted}, or train a decoder for yours with "
-                         "`vidstyle train --kind decoder`")
+    path = find_decoder(decoder, fast=fast)
+    if fast:
+        encoder, dec, style_encoder = _student_parts(path, style_statistics=style_statistics or STUDENT_STYLE_STATISTICS,
+                                                     vgg_weights=vgg_weights, vgg_convention=vgg_convention)
+    else:
+        encoder, dec = _vgg_parts(path, vgg_weights=vgg_weights, vgg_convention=vgg_convention)
+        style_encoder = encoder
     feats, notes = [], []
     long_side = max(32, round(STYLE_SIZE * style_scale))
     for style in styles:
@@ -206,13 +247,61 @@ def build_arbitrary_model(*, styles: Sequence[Any], method: str = "adain", decod
             image = rotate_image(image, style_rotate)
         t = transforms.style_image_at(image_to_tensor(image)[None], long_side=long_side)
         with torch.no_grad():
-            feats.append(encoder(t))
+            feats.append(style_encoder(t))
     stats = _statistics(styles, feats, method)
     net = ArbitraryNet(encoder=encoder, decoder=dec, statistics=stats, method=method, preserve_color=preserve_color,
                        stat_smoothing=stat_smoothing)
     names = ", ".join(Path(s.path).stem for s in styles)
-    return StyleModel(net=net.eval(), name=f"{method}:{names}", architecture="arbitrary",
-                      metadata={"path": str(path), "style": names, "decoder": path.name, "notes": notes})
+    return StyleModel(net=net.eval(), name=f"{method}{'-fast' if fast else ''}:{names}", architecture="arbitrary",
+                      metadata={"path": str(path), "style": names, "decoder": path.name, "notes": notes,
+                                "fast": fast})
+
+
+def _vgg_parts(path: Path, *, vgg_weights: str | None, vgg_convention: str | None) -> tuple[nn.Module, nn.Module]:
+    """The VGG variant: (VGG19 encoder, decoder), after checking that the decoder belongs to these VGG weights."""
+    from vidstyle.nets.decoder import VGGEncoder, load_decoder
+    from vidstyle.nets.student import is_student_file
+
+    if is_student_file(path):
+        raise with_parameter(ModelError(f"{path.name} is a student model (the fast variant): add `fast`, or give a VGG "
+                                        "decoder as `decoder`"), "decoder", also=("fast",))
+    dec = load_decoder(path)
+    encoder = VGGEncoder(layer=dec.layer, weights=vgg_weights, convention=vgg_convention)  # type: ignore[arg-type]
+    wanted = getattr(dec, "vgg_source", "") or ""
+    have = Path(str(encoder.source)).name
+    known = getattr(dec, "vgg_fingerprint", "")  # the weights themselves, whatever the file is called
+    mismatch = known != encoder.fingerprint if known else (bool(wanted) and wanted != have)
+    if mismatch and not os.environ.get("VIDSTYLE_ANY_VGG"):
+        raise ModelError(f"decoder {path.name} was trained on the VGG19 weights {wanted}, but the encoder has {have}; "
+                         f"pass vgg_weights (--vgg-weights) pointing to {wanted}, or train a decoder for yours with "
+                         "`vidstyle train --kind decoder`")
+    return encoder, dec
+
+
+def _student_parts(path: Path, *, style_statistics: str, vgg_weights: str | None,
+                   vgg_convention: str | None) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """The fast variant: (student encoder, student decoder, the encoder that analyses the paintings)."""
+    from vidstyle.nets.student import load_student
+
+    if style_statistics not in ("student", "vgg"):
+        raise OptionValueError("style_statistics", f"style_statistics must be 'student' or 'vgg', got {style_statistics!r}")
+    try:
+        student = load_student(path)
+    except ModelError as exc:
+        if "a VGG decoder" in str(exc):
+            raise with_parameter(ModelError(f"{path.name} is a VGG decoder, not a student model: drop `fast`, or give a "
+                                            "student model (`vidstyle train --kind student`) as `decoder`"),
+                                 "decoder", also=("fast",)) from None
+        raise with_parameter(exc, "decoder") from None
+    if style_statistics == "student":
+        return student.encoder, student.decoder, student.encoder
+    from vidstyle.nets.decoder import VGGEncoder
+
+    vgg = VGGEncoder(layer="relu3_1", weights=vgg_weights, convention=vgg_convention)  # type: ignore[arg-type]
+    if student.vgg_fingerprint and vgg.fingerprint != student.vgg_fingerprint and not os.environ.get("VIDSTYLE_ANY_VGG"):
+        raise ModelError(f"student {path.name} was distilled from the VGG19 weights {student.vgg_source}, but "
+                         f"vgg_weights (--vgg-weights) gives {Path(str(vgg.source)).name}; pass {student.vgg_source}")
+    return student.encoder, student.decoder, vgg
 
 
 def _statistics(styles: Sequence[Any], feats: list[torch.Tensor], method: str) -> Any:

@@ -40,7 +40,7 @@ from vidstyle.options.spec import OptionValueError
 if TYPE_CHECKING:
     from vidstyle.stylize.stat_smoothing import ContentStatistics
 
-__all__ = ["StyleStatistics", "StyleRegions", "prepare_style", "adain", "wct", "style_swap", "AdaIN", "WCT", "StyleSwap",
+__all__ = ["StyleStatistics", "StyleRegions", "prepare_style", "adain", "adain_affine", "wct", "style_swap", "AdaIN", "WCT", "StyleSwap",
            "masked_adain", "masked_wct", "region_weights", "regional_transform", "RegionalTransform",
            "style_image_at", "keep_colours", "METHODS"]
 
@@ -177,6 +177,28 @@ def adain(content_feats: torch.Tensor, style_feats: torch.Tensor | StyleStatisti
     shape = (1, -1, 1, 1)
     out = (content_feats - mu) / sigma * st.std.to(content_feats).view(shape) + st.mean.to(content_feats).view(shape)  # type: ignore[union-attr]
     return _blend(content_feats, out, strength)
+
+
+def adain_affine(content_feats: torch.Tensor, style: StyleStatistics, *, eps: float = 1e-5, strength: float = 1.0,
+                 content_stats: Sequence[ContentStatistics] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """AdaIN (with ``strength``) as the per-image, per-channel affine map it is: ``(scale, shift)``, N×C float32
+    each, with ``adain(c, style, strength=α) = scale · c + shift``: ``a = σ_s / σ_c``, ``scale = α·a + 1 − α``,
+    ``shift = α·(μ_s − a·μ_c)``. A network whose next layer is linear (the fast variant's decoder) folds it into
+    that layer's weights instead of writing the moved features (:meth:`vidstyle.nets.student.StudentDecoder.decode_affine`)."""
+    _check_feats(content_feats, "content features")
+    _check_strength(strength)
+    st = _as_stats(style, "adain", eps=eps)
+    if st.mean.shape[0] != content_feats.shape[1]:  # type: ignore[union-attr]
+        raise ShapeError(f"style has {st.mean.shape[0]} channels, content {content_feats.shape[1]}")  # type: ignore[union-attr]
+    if content_stats is not None:
+        _check_content_stats(content_stats, content_feats)
+        mu = torch.stack([s.mean for s in content_stats]).float().to(content_feats.device)
+        var = torch.stack([s.var for s in content_stats]).float().to(content_feats.device)
+    else:
+        var, mu = torch.var_mean(content_feats.float(), dim=(2, 3), unbiased=False)
+    a = st.std.float().to(mu.device)[None] / (var + eps).sqrt()  # type: ignore[union-attr]
+    shift = st.mean.float().to(mu.device)[None] - a * mu  # type: ignore[union-attr]
+    return strength * a + (1.0 - strength), strength * shift
 
 
 def wct(content_feats: torch.Tensor, style_feats: torch.Tensor | StyleStatistics, *, eps: float = 1e-5,
