@@ -19,13 +19,16 @@ pytestmark = pytest.mark.skipif(
 # a worker thread runs three 3×3 convs (reflection pad, ReLU) on 16×360×1280 float maps (28 MiB each)
 # five times, like the pipeline's stylize worker; minor page faults per call over calls 3-5 (the heap
 # may still grow during call 2: one run in five measured 3600 faults there)
+# "mallopt" tunes before torch starts any thread: set later, a thread that torch started first may already
+# hold a second arena, whose heaps are unmapped when freed; under load the worker landed in it (4800 faults
+# per call in a clean-clone CI run, three tries in a row), which is why the CLI re-executes with the tunable
 _PROBE = """
 import resource, sys, threading
-import torch
-import torch.nn.functional as F
 if sys.argv[1] == "mallopt":
     from vidstyle.runtime import tune_malloc
     assert tune_malloc()
+import torch
+import torch.nn.functional as F
 torch.set_num_threads(1)
 w = torch.randn(16, 16, 3, 3) * 0.1
 out = {}

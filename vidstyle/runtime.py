@@ -95,7 +95,13 @@ def reexec_with_malloc_tunable(argv: list[str] | None = None) -> None:
 
 
 def tune_malloc() -> bool:
-    """Stop glibc from returning large blocks to the kernel (``mallopt``). Returns success."""
+    """Stop glibc from returning large blocks to the kernel (``mallopt``). Returns success.
+
+    Call it before torch starts its threads (before ``import torch`` where possible): a thread started
+    earlier may already hold a second malloc arena, and the one-arena limit does not move it back. The
+    command line avoids the question by re-executing with the ``GLIBC_TUNABLES`` equivalent
+    (:func:`reexec_with_malloc_tunable`).
+    """
     global _tuned_at_runtime
     if _tuned_at_runtime:
         return True

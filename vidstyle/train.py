@@ -298,6 +298,21 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
 _OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "style_loss": "gram", "multi_style": False, "add_style": False, "identity_weight": 10.0}
 
 
+def mark_checkpoint(path: Path, **metadata: str) -> None:
+    """Re-save the checkpoint at ``path`` with ``metadata`` added to its header (its ``kind``, the loss network
+    it belongs to), through a temporary file, so a reader never sees it half-written."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata() or {})
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta.update(metadata)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    publish(tmp, path)
+
+
 def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
                      config: TrainConfig) -> tuple[int, float, list[dict[str, float]]]:
     keys = ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",

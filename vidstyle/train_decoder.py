@@ -33,7 +33,6 @@ from vidstyle.io.naming import with_parameter
 from vidstyle.nets.decoder import ENCODER_LAYERS, Decoder, VGGEncoder, save_decoder
 from vidstyle.nets.vgg import load_vgg_state
 from vidstyle.options.spec import OptionValueError
-from vidstyle.io.files import publish
 from vidstyle.train import (
     _IMAGE_EXTS,
     TrainProgress,
@@ -161,16 +160,9 @@ def _load_checkpoint(path: Path, *, net: Decoder, opt: torch.optim.Optimizer, ge
 
 def _mark_checkpoint(path: Path, *, state_source: str, convention: str) -> None:
     """Re-save the checkpoint's metadata with its kind and the encoder it belongs to."""
-    from safetensors import safe_open
-    from safetensors.torch import save_file
+    from vidstyle.train import mark_checkpoint
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = dict(f.metadata() or {})
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    meta.update({"kind": "decoder_checkpoint", "vgg_source": Path(state_source).name, "vgg_convention": convention})
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    publish(tmp, path)
+    mark_checkpoint(path, kind="decoder_checkpoint", vgg_source=Path(state_source).name, vgg_convention=convention)
 
 
 def train_decoder(*, config: DecoderTrainConfig, resume: bool = False,

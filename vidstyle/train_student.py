@@ -222,18 +222,9 @@ _RESUME_KEYS = ("content", "style", "decoder", "width", "blocks", "image_size", 
 
 def _mark_checkpoint(path: Path, *, source: str, fingerprint: str) -> None:
     """Re-save the checkpoint's metadata with its kind and the VGG19 weights it was distilled from."""
-    from safetensors import safe_open
-    from safetensors.torch import save_file
+    from vidstyle.train import mark_checkpoint
 
-    from vidstyle.io.files import publish
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = dict(f.metadata() or {})
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    meta.update({"kind": "student_checkpoint", "vgg_source": Path(source).name, "vgg_fingerprint": fingerprint})
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    publish(tmp, path)
+    mark_checkpoint(path, kind="student_checkpoint", vgg_source=Path(source).name, vgg_fingerprint=fingerprint)
 
 
 def train_student(*, config: StudentTrainConfig, resume: bool = False,
