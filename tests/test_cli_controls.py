@@ -54,7 +54,11 @@ def test_image_regions_and_semantic_maps(guides, tmp_path, capsys):
     root, weights = guides
     rc = main(_image(root, weights, tmp_path / "regions.png", "--style", f"{root / 'style.png'}@{root / 'left.png'}",
                      "--style", f"{root / 'style2.jpg'}@{root / 'right.png'}:0.5"))
-    assert rc == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    # the 60x50 mattes are resized to the 40x33 picture, with one note each (the bad-input list)
+    notes = [line for line in err.splitlines() if "resized to the frame size" in line]
+    assert len(notes) == 2 and "is 60x50, the frames 40x33" in notes[0] and "left.png" in notes[0], err
     rc = main(_image(root, weights, tmp_path / "doodle.png", "--style", str(root / "style.png"),
                      "--style-map", str(root / "style_map.png"), "--content-map", str(root / "content_map.png")))
     assert rc == 0, capsys.readouterr().err
@@ -96,8 +100,11 @@ def test_stylize_optim_takes_the_style_loss_and_regions(guides, tmp_path, capsys
         rc = main(["stylize", str(frames / "%04d.png"), "-o", str(out / "%04d.png"), "--backend", "optim",
                    "--vgg-weights", str(weights), "--iterations", "3", "--warm-iterations", "2", "--threads", "1",
                    "--device", "cpu", *extra])
-        assert rc == 0, capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert rc == 0, err
         assert len(list(out.glob("*.png"))) == 2
+        # the 60x50 region mattes are resized to the 40x32 frames, with a note each; no mattes, no note
+        assert err.count("is 60x50, the frames 40x32: resized to the frame size") == (2 if name == "regions" else 0), err
     # semantic maps are for still pictures: the video command has no such flag
     with pytest.raises(SystemExit) as info:
         main(["stylize", str(frames / "%04d.png"), "-o", str(tmp_path / "x.mp4"), "--backend", "optim",

@@ -306,6 +306,23 @@ def _read_mattes(styles: Sequence[Any], *, picture: bool = False) -> list[Any] |
     return out
 
 
+def region_matte_notes(styles: Sequence[Any], *, height: int, width: int) -> list[str]:
+    """One note per region matte (``STYLE@MATTE``) whose size is not the frames' ``width``×``height``: it is
+    resized to them, like a ``mask`` matte (the note says how to avoid it)."""
+    from vidstyle.io.mattes import Matte
+
+    notes = []
+    for s in styles:
+        if not getattr(s, "matte", None):
+            continue
+        m = Matte(s.matte, parameter="style")
+        h, w = m.read(m.first_number()).shape[:2]
+        if (h, w) != (height, width):
+            notes.append(f"style: matte '{s.matte}' is {w}x{h}, the frames {width}x{height}: resized to the frame "
+                         "size (export the mattes at the plate's size to avoid it)")
+    return notes
+
+
 def _region_sequences(styles: Sequence[Any]) -> list[Any] | None:
     """Per style, the :class:`~vidstyle.io.mattes.Matte` of its region when any region matte is a sequence
     (``a.jpg@matte.%04d.png``: frame-synced like ``mask``), else ``None``."""
@@ -430,6 +447,8 @@ def stylize_video(
                                  progress=progress, stop=stop)
             if getattr(info, "kind", None) == "images" and rate is None:
                 stats.warnings.append(f"image sequence assumed to be {info.fps} fps; pass fps (the --fps option) for another rate")
+            if stages is None:
+                stats.warnings.extend(region_matte_notes(st.style or (), height=info.height, width=info.width))
             return stats
     except BaseException:
         if not handed_over:
@@ -510,6 +529,8 @@ def stylize_image(
     else:
         out, notes = _feedforward_picture(image, dataclasses.replace(st, mask=None))
         extra = {"seconds": time.perf_counter() - t0, "warnings": tuple(notes)}
+    extra["warnings"] = (*extra.get("warnings", ()),
+                         *region_matte_notes(st.style or (), height=out.shape[0], width=out.shape[1]))
     if matte is not None:  # the style only where the matte is white, over the picture at the output's size
         from vidstyle.io.imagefiles import convert_depth, image_bit_depth
         from vidstyle.stylize.mask import composite
