@@ -416,10 +416,6 @@ def render_chunk(
             # queue_size 1: a kill loses the frame being written and at most one finished frame
             # waiting for the writer (only when writing is slower than stylizing)
             stats = run_pipeline(source=source, stages=stages, sink=sink, stop=stop, queue_size=1)
-            from vidstyle.api import region_matte_notes
-
-            stats.warnings.extend(region_matte_notes(job.stylize.style or (), height=source.info.height,
-                                                     width=source.info.width))
         journal.append({"e": "end", "chunk": chunk.id, "attempt": attempt, "frames": sink.frames_written,
                         "stopped": bool(stats.stopped)})
     finally:

@@ -238,6 +238,9 @@ class _Render:
         for style in job.stylize.style or ():  # and so must a region's (STYLE@matte.%04d.png)
             if style.matte is not None:
                 Matte(style.matte, parameter="style").check_covers(shot.numbers)
+        from vidstyle.api import region_matte_notes
+
+        self.warnings.extend(region_matte_notes(job.stylize.style or (), height=shot.height, width=shot.width))
         if job.output_kind == "video":
             check_encoder(job, layout)
         manifest_path = Path(layout.manifest)
