@@ -172,11 +172,20 @@ def _carry_step(coords: np.ndarray, inside: np.ndarray, flow: np.ndarray, painti
     cx, cy = coords
     warped = cv2.remap(painting, cx, cy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     seen = cv2.remap(source, cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    diff = np.abs(img - seen).mean(axis=2)
+    # the mean over RGB of |I_t − Î_t| with OpenCV: numpy's ``np.abs(a − b).mean(axis=2)`` took 4.2 of the
+    # step's 12 ms at 640×360 (the coordinates stay one remap per channel: a two-channel float remap rounds
+    # the coordinates to 1/32 px, and the chain would accumulate it)
+    diff = cv2.transform(cv2.absdiff(img, seen), _CHANNEL_MEAN)
     if feather > 0:
         diff = cv2.GaussianBlur(diff, (0, 0), feather)
-    r = np.clip(1.0 - diff / tolerance, 0.0, 1.0) * np.clip(2.0 * inside - 1.0, 0.0, 1.0)
-    return coords, inside, np.clip(warped, 0.0, 1.0).astype(np.float32), r.astype(np.float32)
+    r = np.clip(np.multiply(diff, np.float32(-1.0 / tolerance)) + np.float32(1.0), 0.0, 1.0)
+    r *= np.clip(inside * np.float32(2.0) - np.float32(1.0), 0.0, 1.0)
+    np.clip(warped, 0.0, 1.0, out=warped)
+    return coords, inside, warped, r
+
+
+#: ``cv2.transform`` matrix averaging the three colour channels into one
+_CHANNEL_MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)
 
 
 def blend_carry(network: np.ndarray, carried: tuple[np.ndarray, np.ndarray] | None, *, strength: float,
@@ -197,7 +206,10 @@ def blend_carry(network: np.ndarray, carried: tuple[np.ndarray, np.ndarray] | No
         ahead = (ra <= TRUST) & (rb > TRUST) if RULE == "behind" else rb > ra
         chosen = np.where(ahead[:, :, None], wb, wa)
         best = np.maximum(ra, rb)
-    m = ((best > TRUST).astype(np.float32) * float(strength))[:, :, None]
+    keep = best > TRUST
+    if strength >= 1:  # m is 0 or 1: a selection, the same values as the formula without its arithmetic
+        return np.where(keep[:, :, None], chosen, network).astype(np.float32, copy=False)
+    m = (keep.astype(np.float32) * float(strength))[:, :, None]
     return (m * chosen + (1.0 - m) * network).astype(np.float32)
 
 

@@ -30,11 +30,15 @@ MAX_HOLD = 120
 def apply_model(model: KeyframeModel, inputs: torch.Tensor, *, index: int) -> torch.Tensor:
     """The model's output ``3×H×W`` for one frame's network input ``C×H×W`` at frame ``index``."""
     out: torch.Tensor | None = None
+    # channels-last (NHWC): oneDNN's convolutions of the thin full-resolution maps run ~1.5× faster in it
+    # (640×360, 2 cores: 50 → 32 ms with the weights converted too, as KeyframeStage does); same values to
+    # float rounding, and the 3×H×W output is then an H×W×3 array in memory
+    x = inputs[None].contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         for net, w in zip(model.nets, model.weights(index)):
             if w == 0:
                 continue
-            y = net(inputs[None])[0] * w
+            y = net(x)[0] * w
             out = y if out is None else out + y
     assert out is not None
     return out.clamp_(0.0, 1.0)
@@ -68,6 +72,8 @@ class KeyframeStage:
         self.stabilize_stage = stabilizer
         self.device = torch.device(device)
         self.model = model.to(self.device)
+        for net in self.model.nets:  # apply_model's memory layout (saving still writes contiguous tensors)
+            net.to(memory_format=torch.channels_last)
         self.raw_output = raw_output
         self._tracker = CoordinateTracker() if "tracked" in model.guides else None
         self.warp_blend = float(warp_blend) if paintings else 0.0
