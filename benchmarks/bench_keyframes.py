@@ -347,7 +347,7 @@ def speed(args: argparse.Namespace) -> None:
 
 def threaded_application(frames: list[np.ndarray], painted: list[np.ndarray], *, shared: Path, vgg: str) -> None:
     """``vidstyle keyframes`` itself (its threaded pipeline: decode, flow, network and carry, stabiliser, encode)
-    on a 640×360 clip of 178 frames (the 49 frames forward, back and forward again, so the motion stays
+    on a 640×360 clip of 145 frames (the 49 frames forward, back and forward again, so the motion stays
     continuous) with four keyframes; a 30-step training, since training does not change the application's
     speed. Prints the written frames per second and each stage's busy seconds."""
     import tempfile
