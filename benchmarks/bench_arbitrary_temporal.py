@@ -3,8 +3,8 @@
 AdaIN and WCT normalise each frame by its own feature statistics, which makes them flicker on video.
 ``--stat-smoothing λ`` (:mod:`vidstyle.stylize.stat_smoothing`) replaces them by an exponential moving
 average over the frames (reset on scene cuts). For each clip, method and λ this reports, for the
-network's output **unstabilised** and **stabilised** (the default ``blend`` stabiliser at 0.85, flow as
-``vidstyle stylize`` computes it):
+network's output **unstabilised** and **stabilised** (``--stabilizer``: the default ``blend`` or ``resample``,
+at ``--stabilize`` 0.85; flow as ``vidstyle stylize`` computes it):
 
 * WE: the warping error (Lai et al. 2018; flows and masks on the input, dis-medium);
 * sharp: mean |Laplacian| of luminance;
@@ -16,7 +16,7 @@ smoother restarted (``resets``: 1 = only the first frame, i.e. no false scene cu
 
     python benchmarks/bench_arbitrary_temporal.py --shared ../shared [--clips realshort.mp4,cockatoo_60f.mp4,sintel_raft_demo]
         [--methods wct,adain] [--smoothing 0,0.5,0.8,0.9] [--style hokusai_great_wave.jpg] [--max-width 384]
-        [--frames 40] [--json out.json] [--crops crops.png]
+        [--frames 40] [--stabilizer blend|resample] [--flow dis-fast|dis-medium] [--json out.json] [--crops crops.png]
 
 ``--calibrate-cuts`` instead prints the cut detector's statistic (relative jump of the per-channel mean and std
 at relu3_1) between consecutive frames of each clip and between frames of different clips, the figures
@@ -83,6 +83,9 @@ def main() -> int:
     ap.add_argument("--max-width", type=int, default=384)
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--stabilize", type=float, default=0.85)
+    ap.add_argument("--flow", default="dis-fast", help="the stabiliser's optical flow (vidstyle stylize --flow)")
+    ap.add_argument("--stabilizer", default="blend", choices=("blend", "resample"),
+                    help="the stabilisation method (vidstyle stylize --stabilizer)")
     ap.add_argument("--style-every", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
@@ -110,7 +113,7 @@ def main() -> int:
             spec = spec / "*.png"
         inputs = read_clip(str(spec), max_width=args.max_width, frames=args.frames)
         ref = warp_reference(inputs, lag=1)
-        fs = FlowStage(estimator="dis-fast", forward_estimator=FORWARD_FLOW.get("dis-fast"))
+        fs = FlowStage(estimator=args.flow, forward_estimator=FORWARD_FLOW.get(args.flow))
         annotated: list[Frame] = []
         for i, img in enumerate(inputs):
             annotated += fs.process(Frame(index=i, image=img))
@@ -137,15 +140,15 @@ def main() -> int:
                     for img in inputs:
                         raw.append(net(image_to_tensor(img)[None]).float().clamp(0, 1))
                         resets += int(net.smoother.last_cut) if net.smoother is not None else 1
-                stab = Stabilizer(strength=args.stabilize)
+                stab = Stabilizer(strength=args.stabilize, method=args.stabilizer)
                 stabilised = []
-                for f, y in zip(annotated, raw):  # as FeedForwardStage does
+                for f, y, img in zip(annotated, raw, inputs):  # as FeedForwardStage does
                     flow = None if f.flow_bwd is None else torch.from_numpy(f.flow_bwd)[None]
                     cons = None if f.consistency is None else torch.from_numpy(f.consistency)[None, None]
                     err = None if f.warp_error is None else torch.from_numpy(f.warp_error)[None, None]
                     stabilised.append(stab.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut,
-                                                warp_error=err, index=f.frame_number).clone())
-                for label, outs in (("unstab", raw), (f"stab {args.stabilize:g}", stabilised)):
+                                                warp_error=err, index=f.frame_number, guide=img).clone())
+                for label, outs in (("unstab", raw), (f"{args.stabilizer[:5]} {args.stabilize:g}", stabilised)):
                     we, sh, st = scores(outs)
                     if base is None:
                         base = (we, sh, st)

@@ -57,17 +57,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def option_groups(args: argparse.Namespace) -> dict[str, Any]:
+    """The option groups of ``vidstyle stylize``'s parsed flags; the temporal flags not given take the back end's
+    own defaults (:func:`vidstyle.options.backend_temporal_defaults`), as :func:`vidstyle.api.stylize_video` does."""
+    from vidstyle.options import (EncodeOptions, OptimOptions, StylizeOptions, TemporalOptions,
+                                  backend_temporal_defaults, from_args)
+    from vidstyle.options.spec import given_args
+
+    if args.style and args.backend is None and not args.model:
+        args.backend = "arbitrary"  # a painting without a back end: any-style, no training
+    stylize = from_args(StylizeOptions, args)
+    given = given_args(TemporalOptions, args)
+    fill = {k: v for k, v in backend_temporal_defaults(stylize).items() if k not in given}
+    return {"stylize": stylize, "temporal": from_args(TemporalOptions, args, **fill),
+            "encode": from_args(EncodeOptions, args), "optim": from_args(OptimOptions, args)}
+
+
 def run(args: argparse.Namespace) -> int:
     from vidstyle.api import stylize_video, validate_options
     from vidstyle.cli.common import error_line
     from vidstyle.errors import VidstyleError
-    from vidstyle.options import EncodeOptions, OptimOptions, StylizeOptions, TemporalOptions, from_args
 
     # every value checked before any work; an error names the flag (vidstyle.cli.main)
-    if args.style and args.backend is None and not args.model:
-        args.backend = "arbitrary"  # a painting without a back end: any-style, no training
-    groups = {"stylize": from_args(StylizeOptions, args), "temporal": from_args(TemporalOptions, args),
-              "encode": from_args(EncodeOptions, args), "optim": from_args(OptimOptions, args)}
+    groups = option_groups(args)
     if _one_picture(args.input, args.output):
         return _run_picture(args, groups)
     validate_options(output=args.output, start=args.start, end=args.end, **groups)

@@ -12,6 +12,8 @@ from typing import Any
 
 from vidstyle.options.curve import Curve, value_at
 from vidstyle.options.groups import (
+    ARBITRARY_TEMPORAL,
+    backend_temporal_defaults,
     BACKENDS,
     DEFAULT_STABILIZE,
     PRECISIONS,
@@ -35,6 +37,8 @@ from vidstyle.options.spec import (
 __all__ = [
     "BACKENDS",
     "DEFAULT_STABILIZE",
+    "ARBITRARY_TEMPORAL",
+    "backend_temporal_defaults",
     "GROUPS",
     "PRECISIONS",
     "Curve",

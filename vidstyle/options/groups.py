@@ -28,6 +28,8 @@ from vidstyle.options.spec import OptionValueError, check_group, option
 __all__ = [
     "BACKENDS",
     "DEFAULT_STABILIZE",
+    "ARBITRARY_TEMPORAL",
+    "backend_temporal_defaults",
     "EncodeOptions",
     "OptimOptions",
     "METHODS",
@@ -51,6 +53,13 @@ PRECISIONS = ("float32", "bfloat16", "float16", "auto")
 #: default stabilisation strength of each back end (the feed-forward stabiliser's blend strength;
 #: the optimisation back end's fraction of its temporal weight)
 DEFAULT_STABILIZE = {"feedforward": 0.85, "optim": 1.0, "arbitrary": 0.85}
+#: the file pipeline's temporal defaults of the arbitrary back end's VGG variant, where ``flow``, ``stabilizer`` and
+#: ``stabilize`` are not given (:func:`backend_temporal_defaults`). Measured on the shared clips (BENCHMARKS.md,
+#: "Arbitrary style"): with ``blend`` / dis-fast WCT's style loss rose to 1.38× the per-frame output's on a pan (the
+#: strokes smeared); ``resample`` at 0.9 with dis-medium flow keeps WCT within warping error ≤ 0.25×, sharpness
+#: ≥ 0.97× and style ≤ 1.04× on all three clips. Both cost ~100 ms of CPU per 640×360 frame next to the VGG
+#: network's ~600 ms; the fast variant (live, ~30 ms per frame) keeps the general defaults.
+ARBITRARY_TEMPORAL: dict[str, Any] = {"flow": "dis-medium", "stabilizer": "resample", "stabilize": 0.9}
 
 
 # ------------------------------------------------------------------------------ custom kinds
@@ -316,6 +325,15 @@ class StylizeOptions:
                                    also=("backend", "model"))
 
 
+def backend_temporal_defaults(stylize: StylizeOptions) -> dict[str, Any]:
+    """Temporal option values that replace :class:`TemporalOptions`' own defaults for ``stylize``'s back end in the
+    file pipeline (``vidstyle stylize``, :func:`vidstyle.api.stylize_video`), for the options not given:
+    :data:`ARBITRARY_TEMPORAL` for the arbitrary back end's VGG variant, none otherwise."""
+    if stylize.backend == "arbitrary" and not stylize.fast:
+        return dict(ARBITRARY_TEMPORAL)
+    return {}
+
+
 @dataclass(frozen=True)
 class TemporalOptions:
     """Temporal coherence: stabilisation strength (keyframeable) and the optical flow it uses."""
@@ -324,15 +342,16 @@ class TemporalOptions:
                                      metavar="S|F:S,...",
                                      help="temporal stabilisation, 0 (per-frame, flickers) to 1 (strongest); "
                                           "keyframes \"0:0.3, 48:0.85\" interpolate over frame numbers "
-                                          "(default: 0.85 feed-forward, 1.0 optim)")
+                                          "(default: 0.85 feed-forward, 0.9 arbitrary, 1.0 optim)")
     flow: str = option("dis-fast", kind="custom", parse=parse_flow, group="temporal", metavar="NAME",
                        help="optical flow for stabilisation: dis-fast, dis-ultrafast, dis-medium, farneback, "
-                            "deepflow, raft-small, raft-large, or none (aliases: dis, raft, off)")
+                            "deepflow, raft-small, raft-large, or none (aliases: dis, raft, off); default dis-fast, "
+                            "dis-medium with the arbitrary back end")
 
     stabilizer: str = option("blend", kind="choice", choices=("blend", "resample"), group="temporal",
                              help="blend: the warped previous output blended in, detail restored (fast, default); "
                                   "resample: each texel tracked and sampled once from where it was generated (keeps "
-                                  "the style's motifs on pans; ~5x the cost; weaker on fast motion)")
+                                  "the style's motifs on pans; ~5x the cost; weaker on fast motion; the default of the arbitrary back end)")
 
     def __post_init__(self) -> None:
         check_group(self)
