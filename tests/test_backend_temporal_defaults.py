@@ -1,6 +1,7 @@
-"""The arbitrary back end's own temporal defaults in the file pipeline (resample at 0.9 with dis-medium flow:
-BENCHMARKS.md, "Arbitrary style"): filled in where the options are not given, by the library and the CLI alike,
-and nowhere else (other back ends, the fast variant, options given as an object)."""
+"""The back ends' own temporal defaults in the file pipeline: resample with dis-medium flow for the arbitrary
+back end's VGG variant (at 0.9; BENCHMARKS.md, "Arbitrary style") and for feed-forward networks of at least
+HEAVY_PARAMETERS weights ("Temporal stabilisation"), filled in where the options are not given, by the library and
+the CLI alike, and nowhere else (light networks, the fast variant, options given as an object)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,49 @@ def test_backend_temporal_defaults_returns_a_copy() -> None:
     got = backend_temporal_defaults(StylizeOptions(backend="arbitrary", style="p.jpg"))
     got["flow"] = "none"
     assert ARBITRARY_TEMPORAL["flow"] == "dis-medium"
+
+
+@pytest.fixture(scope="module")
+def weight_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    import torch
+    from safetensors.torch import save_file
+
+    root = tmp_path_factory.mktemp("weights")
+    heavy, light = root / "heavy.safetensors", root / "light.safetensors"
+    save_file({"a.weight": torch.zeros(1000, 1000), "a.bias": torch.zeros(1000)}, str(heavy))
+    save_file({"a.weight": torch.zeros(100, 100)}, str(light))
+    pickle = root / "old.pth"
+    pickle.write_bytes(b"\x80\x04K\x01.")
+    return {"heavy": str(heavy), "light": str(light), "pickle": str(pickle), "missing": str(root / "none.safetensors")}
+
+
+def test_parameter_count_reads_the_header_only(weight_files: dict[str, str]) -> None:
+    from vidstyle.nets.registry import parameter_count
+
+    assert parameter_count(weight_files["heavy"]) == 1000 * 1000 + 1000
+    assert parameter_count(weight_files["light"]) == 100 * 100
+    assert parameter_count(weight_files["pickle"]) is None  # never unpickled: the loader refuses it later
+    assert parameter_count(weight_files["missing"]) is None
+    assert parameter_count("no_such_model_name") is None  # not downloaded either
+
+
+@pytest.mark.parametrize(("which", "expected"), [
+    ("heavy", TemporalOptions(flow="dis-medium", stabilizer="resample")),  # strength: the feed-forward 0.85
+    ("light", TemporalOptions()),
+    ("missing", TemporalOptions()),  # the model loader reports the missing file
+])
+def test_a_heavy_feed_forward_model_gets_resample(weight_files: dict[str, str], which: str,
+                                                  expected: TemporalOptions) -> None:
+    from vidstyle.options import HEAVY_PARAMETERS
+
+    assert 10_000 < HEAVY_PARAMETERS <= 1_001_000  # the test files sit on either side of it
+    _, tm, _, _ = options_from({"model": weight_files[which]})
+    assert tm == expected
+    args = build_parser().parse_args(["stylize", "in.mp4", "-o", "out.mp4", "--model", weight_files[which]])
+    assert option_groups(args)["temporal"] == expected
+
+
+def test_a_heavy_model_keeps_the_flags_given(weight_files: dict[str, str]) -> None:
+    args = build_parser().parse_args(["stylize", "in.mp4", "-o", "out.mp4", "--model", weight_files["heavy"],
+                                      "--stabilizer", "blend"])
+    assert option_groups(args)["temporal"] == TemporalOptions(flow="dis-medium", stabilizer="blend")

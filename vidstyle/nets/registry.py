@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from vidstyle.nets.transformer import NetConfig, TransformerNet
 from vidstyle.io.files import publish
 
 __all__ = [
+    "parameter_count",
     "StyleModel",
     "ModelInfo",
     "ShippedWeights",
@@ -138,6 +140,28 @@ def models_dirs() -> list[Path]:
     dirs.append(Path.cwd() / "models")  # running from a checkout with a non-editable install
     dirs.append(Path(torch.hub.get_dir()) / "vidstyle")  # downloaded shipped models
     return dirs
+
+
+def parameter_count(name_or_path: str | os.PathLike[str]) -> int | None:
+    """The number of weights in a model file (a path, or a model name found locally as :func:`load_model` finds
+    it), read from the safetensors header alone: no tensor is loaded and nothing is downloaded. ``None`` when the
+    file is not found locally or is not a readable safetensors file (:func:`load_model` says why, later)."""
+    from safetensors import safe_open
+
+    text = str(name_or_path)
+    path: Path | None = Path(text)
+    if not path.is_file():
+        path = None if (os.sep in text or text.endswith(".safetensors")) else _find_named(text)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            if f.read(9)[8:9] != b"{":
+                return None
+        with safe_open(str(path), framework="pt") as f:
+            return int(sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys()))
+    except Exception:  # noqa: BLE001 - any unreadable file: the loader reports it with its own message
+        return None
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

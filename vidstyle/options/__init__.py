@@ -13,6 +13,8 @@ from typing import Any
 from vidstyle.options.curve import Curve, value_at
 from vidstyle.options.groups import (
     ARBITRARY_TEMPORAL,
+    HEAVY_PARAMETERS,
+    HEAVY_TEMPORAL,
     backend_temporal_defaults,
     BACKENDS,
     DEFAULT_STABILIZE,
@@ -38,6 +40,8 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_STABILIZE",
     "ARBITRARY_TEMPORAL",
+    "HEAVY_PARAMETERS",
+    "HEAVY_TEMPORAL",
     "backend_temporal_defaults",
     "GROUPS",
     "PRECISIONS",

@@ -29,6 +29,8 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_STABILIZE",
     "ARBITRARY_TEMPORAL",
+    "HEAVY_TEMPORAL",
+    "HEAVY_PARAMETERS",
     "backend_temporal_defaults",
     "EncodeOptions",
     "OptimOptions",
@@ -60,6 +62,15 @@ DEFAULT_STABILIZE = {"feedforward": 0.85, "optim": 1.0, "arbitrary": 0.85}
 #: ≥ 0.97× and style ≤ 1.04× on all three clips. Both cost ~100 ms of CPU per 640×360 frame next to the VGG
 #: network's ~600 ms; the fast variant (live, ~30 ms per frame) keeps the general defaults.
 ARBITRARY_TEMPORAL: dict[str, Any] = {"flow": "dis-medium", "stabilizer": "resample", "stabilize": 0.9}
+#: the same for feed-forward networks of at least :data:`HEAVY_PARAMETERS` weights (Johnson-size: ``--size full``,
+#: the engstrom2016 reference nets): ``resample`` with dis-medium flow meets every target of the temporal benchmark on
+#: all 16 clip/model pairs (warping error ≤ 0.3×, sharpness ≥ 0.9×, style ≤ 1.1× the per-frame output's), and their
+#: 400-600 ms per 640×360 frame hide the tracker and the flow (pipeline 0.97-1.00× the per-frame one, BENCHMARKS.md
+#: "Temporal stabilisation"). The tiny and small nets (~40k weights, ~25 ms) keep ``blend``: with resample their
+#: pipeline would run at 0.28× the per-frame speed.
+HEAVY_TEMPORAL: dict[str, Any] = {"flow": "dis-medium", "stabilizer": "resample"}
+#: weights from which a feed-forward network counts as heavy (the tiny and small nets have ~40-50k, full ~1.7M)
+HEAVY_PARAMETERS = 1_000_000
 
 
 # ------------------------------------------------------------------------------ custom kinds
@@ -328,9 +339,17 @@ class StylizeOptions:
 def backend_temporal_defaults(stylize: StylizeOptions) -> dict[str, Any]:
     """Temporal option values that replace :class:`TemporalOptions`' own defaults for ``stylize``'s back end in the
     file pipeline (``vidstyle stylize``, :func:`vidstyle.api.stylize_video`), for the options not given:
-    :data:`ARBITRARY_TEMPORAL` for the arbitrary back end's VGG variant, none otherwise."""
+    :data:`ARBITRARY_TEMPORAL` for the arbitrary back end's VGG variant, :data:`HEAVY_TEMPORAL` for a feed-forward
+    model of at least :data:`HEAVY_PARAMETERS` weights (counted from its file's header, nothing loaded or
+    downloaded), none otherwise."""
     if stylize.backend == "arbitrary" and not stylize.fast:
         return dict(ARBITRARY_TEMPORAL)
+    if stylize.backend == "feedforward" and stylize.model is not None and not isinstance(stylize.model, (list, tuple)):
+        from vidstyle.nets.registry import parameter_count
+
+        weights = parameter_count(stylize.model) if isinstance(stylize.model, (str, os.PathLike)) else None
+        if weights is not None and weights >= HEAVY_PARAMETERS:
+            return dict(HEAVY_TEMPORAL)
     return {}
 
 
@@ -346,12 +365,13 @@ class TemporalOptions:
     flow: str = option("dis-fast", kind="custom", parse=parse_flow, group="temporal", metavar="NAME",
                        help="optical flow for stabilisation: dis-fast, dis-ultrafast, dis-medium, farneback, "
                             "deepflow, raft-small, raft-large, or none (aliases: dis, raft, off); default dis-fast, "
-                            "dis-medium with the arbitrary back end")
+                            "dis-medium with the arbitrary back end and networks of 1M weights or more")
 
     stabilizer: str = option("blend", kind="choice", choices=("blend", "resample"), group="temporal",
                              help="blend: the warped previous output blended in, detail restored (fast, default); "
                                   "resample: each texel tracked and sampled once from where it was generated (keeps "
-                                  "the style's motifs on pans; ~5x the cost; weaker on fast motion; the default of the arbitrary back end)")
+                                  "the style's motifs on pans; ~5x the cost; the default of the arbitrary back end and of networks of 1M "
+                                  "weights or more, whose own cost hides it)")
 
     def __post_init__(self) -> None:
         check_group(self)
