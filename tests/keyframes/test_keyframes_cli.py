@@ -151,3 +151,27 @@ def test_bad_input_is_one_line_and_leaves_nothing(capsys, shot, case: str, words
     for w in words:
         assert w in lines[0]
     assert sorted(p.name for p in d.iterdir()) == before  # nothing written, nothing half-written
+
+
+def test_a_saved_model_with_its_keys_gives_the_training_runs_output(capsys, shot) -> None:
+    """``--model`` with the same ``--key`` paintings carries them as the training run did: the same frames, exactly
+    (lossless output); without the keys the network alone comes out, which differs where the paintings were carried."""
+    d = shot["dir"]
+    keys = ["--key", f"0:{shot['p0']}", "--key", f"12:{shot['p12']}", "--stabilize", "0"]  # keyframes come out as painted
+    first, again, alone = d / "first", d / "again", d / "alone"
+    for folder in (first, again, alone):
+        folder.mkdir()
+    code, err = _run(capsys, "keyframes", str(shot["clip"]), *keys, "-o", str(first / "%04d.png"), "--max-steps", "30",
+                     "--save-model", str(d / "look"), "-q", *FAST)
+    assert code == 0, err
+    code, err = _run(capsys, "keyframes", str(shot["clip"]), *keys, "--model", str(d / "look.safetensors"),
+                     "-o", str(again / "%04d.png"), "-q", "--threads", "1")
+    assert code == 0, err
+    code, err = _run(capsys, "keyframes", str(shot["clip"]), "--model", str(d / "look.safetensors"), "--stabilize", "0",
+                     "-o", str(alone / "%04d.png"), "-q", "--threads", "1")
+    assert code == 0, err
+    read = [[cv2.imread(str(p)) for p in sorted(f.glob("*.png"))] for f in (first, again, alone)]
+    assert len(read[0]) == len(read[1]) == len(read[2]) == N
+    assert all(np.array_equal(a, b) for a, b in zip(read[0], read[1]))
+    assert np.array_equal(read[1][12], cv2.imread(str(shot["p12"])))  # the keyframe's own painting, carried
+    assert not np.array_equal(read[2][12], read[1][12])  # the network alone does not give it

@@ -39,12 +39,12 @@ def test_bad_keys_name_the_parameter(keys: list[str], words: list[str]) -> None:
         assert w in str(info.value)
 
 
-def test_keys_or_model_exactly_one() -> None:
+def test_keys_or_model_or_both() -> None:
     assert not KeyframeOptions().active  # (a render job without keyframes)
     with pytest.raises(OptionValueError, match="at least one painted keyframe"):
         KeyframeOptions().require_source()
-    with pytest.raises(OptionValueError, match="drop `keys`"):
-        KeyframeOptions(keys=["0:a.png"], keyframe_model="m.safetensors")
+    both = KeyframeOptions(keys=["0:a.png"], keyframe_model="m.safetensors")  # a saved network + its paintings
+    assert both.active and both.keys[0].index == 0 and both.keyframe_model == "m.safetensors"
     assert KeyframeOptions(keyframe_model="m.safetensors").keys == ()
 
 

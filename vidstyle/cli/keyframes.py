@@ -13,6 +13,7 @@ EPILOG = """examples:
   vidstyle keyframes shot.mp4 --key 0:painted_0000.png --key 48:painted_0048.png -o shot_painted.mp4
   vidstyle keyframes shot.mp4 --key 0:p0.png --key 48:p48.png -o out.mp4 --preview preview.png --save-model shot_look
   vidstyle keyframes shot_take2.mp4 --model shot_look.safetensors -o take2_painted.mp4
+  vidstyle keyframes shot.mp4 --model shot_look.safetensors --key 0:p0.png --key 48:p48.png -o again.mp4
   vidstyle keyframes 'frames/%04d.png' --key 0:p0.png -o painted/%04d.png --guides tracked --time-budget 5
 
 A keyframe's FRAME counts from 0 (the clip's first frame) and its IMAGE is that frame painted, at the

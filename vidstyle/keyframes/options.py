@@ -124,14 +124,12 @@ class KeyframeOptions:
     save_model: str | None = option(None, kind="path", group="keyframe model", metavar="PATH", affects_output=False,
                                     help="save the trained network (.safetensors, with a .json/.md card) for reuse")
     keyframe_model: str | None = option(None, kind="path", group="keyframe model", metavar="PATH", flag="--model",
-                                        help="apply a network saved with --save-model instead of training one")
+                                        help="apply a network saved with --save-model instead of training one; "
+                                             "with --key (the same shot), those paintings are carried along the "
+                                             "flow as in the training run, with no training")
 
     def __post_init__(self) -> None:
         check_group(self)
-        if self.keyframe_model is not None and self.keys:
-            raise OptionValueError("keyframe_model", "keyframe_model applies a trained network; its keyframes are in "
-                                                     "its card: drop `keys` (or drop `keyframe_model` to train anew)",
-                                   also=("keys",))
 
     @property
     def active(self) -> bool:

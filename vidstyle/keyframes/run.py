@@ -414,6 +414,11 @@ def stylize_with_keyframes(
     paintings: dict[int, np.ndarray] | None = None
     if keyframes.keyframe_model is not None:
         model = load_keyframe_model(keyframes.keyframe_model)
+        if keyframes.keys:  # the same shot again: its paintings are carried as in the training run (no training)
+            keyset = read_keyframes(input, keyframes.keys, temporal=tm, matte=matte)
+            paintings = keyset.painting_map()
+            for text in keyset.notes:
+                tell(text)
         check_output(output, input_spec=input, overwrite=overwrite)
         seconds = 0.0
         model_path = None
