@@ -20,6 +20,10 @@ EPILOG = """examples:
 The output is written to a temporary file next to OUTPUT and renamed when complete; an interrupted
 run (Ctrl-C) keeps a playable partial file under the temporary name and says where.
 The audio of the input is carried into the output. See `vidstyle models` for the model names.
+Stabilisation: --stabilizer blend with --flow dis-fast, except where it would smear the style at no
+speed cost: with --style (the arbitrary back end) and with models of 1M weights or more (--size full,
+the engstrom2016 nets) it is --stabilizer resample with --flow dis-medium (and --stabilize 0.9 with
+--style), unless you give those flags.
 """
 
 

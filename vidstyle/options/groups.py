@@ -364,14 +364,12 @@ class TemporalOptions:
                                           "(default: 0.85 feed-forward, 0.9 arbitrary, 1.0 optim)")
     flow: str = option("dis-fast", kind="custom", parse=parse_flow, group="temporal", metavar="NAME",
                        help="optical flow for stabilisation: dis-fast, dis-ultrafast, dis-medium, farneback, "
-                            "deepflow, raft-small, raft-large, or none (aliases: dis, raft, off); default dis-fast, "
-                            "dis-medium with the arbitrary back end and networks of 1M weights or more")
+                            "deepflow, raft-small, raft-large, or none (aliases: dis, raft, off)")
 
     stabilizer: str = option("blend", kind="choice", choices=("blend", "resample"), group="temporal",
                              help="blend: the warped previous output blended in, detail restored (fast, default); "
                                   "resample: each texel tracked and sampled once from where it was generated (keeps "
-                                  "the style's motifs on pans; ~5x the cost; the default of the arbitrary back end and of networks of 1M "
-                                  "weights or more, whose own cost hides it)")
+                                  "the style's motifs on pans; ~5x the cost; weaker on fast motion)")
 
     def __post_init__(self) -> None:
         check_group(self)
