@@ -361,7 +361,7 @@ class TemporalOptions:
                                      metavar="S|F:S,...",
                                      help="temporal stabilisation, 0 (per-frame, flickers) to 1 (strongest); "
                                           "keyframes \"0:0.3, 48:0.85\" interpolate over frame numbers "
-                                          "(default: 0.85 feed-forward, 0.9 arbitrary, 1.0 optim)")
+                                          "(default: 0.85 feed-forward, 1.0 optim; see `vidstyle stylize --help` for its own)")
     flow: str = option("dis-fast", kind="custom", parse=parse_flow, group="temporal", metavar="NAME",
                        help="optical flow for stabilisation: dis-fast, dis-ultrafast, dis-medium, farneback, "
                             "deepflow, raft-small, raft-large, or none (aliases: dis, raft, off)")
