@@ -146,3 +146,18 @@ def test_kill_during_training_resumes_the_training(tmp_path: Path, plates: Path,
     assert sorted(a) == sorted(b) == list(range(FIRST, FIRST + COUNT))
     for n in a:  # the resumed training gave the very same network
         assert np.array_equal(a[n], b[n]), n
+
+
+def test_a_saved_network_with_its_keys_renders_like_the_training_job(tmp_path: Path, plates: Path) -> None:
+    """``keyframe_model`` beside the shot's own ``keys``: the saved network is applied and the paintings carried,
+    with no training; the frames equal those of the job that trained it."""
+    first = _job(tmp_path / "first", plates, save_model=str(tmp_path / "look"))
+    render(load_job(first))
+    assert (tmp_path / "look.safetensors").is_file()
+    again = _job(tmp_path / "again", plates, keyframe_model=str(tmp_path / "look.safetensors"))
+    render(load_job(again))
+    a = read_frames(tmp_path / "first" / "out")
+    b = read_frames(tmp_path / "again" / "out")
+    assert sorted(a) == sorted(b) == list(range(FIRST, FIRST + COUNT))
+    for n in a:
+        assert np.array_equal(a[n], b[n]), n
