@@ -11,7 +11,6 @@ written. The output goes to a temporary file next to the final one and is rename
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -26,8 +25,8 @@ from vidstyle.options import (
     OptionValueError,
     StylizeOptions,
     TemporalOptions,
-    backend_temporal_defaults,
     route,
+    with_backend_defaults,
 )
 from vidstyle.pipeline import ProgressInfo, RunStats, Stage, run_pipeline
 
@@ -74,9 +73,7 @@ def options_from(
             raise InvalidOptionError(f"expected a {cls.__name__}, got {type(obj).__name__}")
         out.append(obj)
     if temporal is None:  # the back end's own defaults for the temporal options not given (file pipeline)
-        fill = {k: v for k, v in backend_temporal_defaults(out[0]).items() if k not in options}
-        if fill:
-            out[1] = dataclasses.replace(out[1], **fill)
+        out[1] = with_backend_defaults(out[1], out[0], given=options)
     return out[0], out[1], out[2], out[3]
 
 

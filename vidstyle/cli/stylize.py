@@ -64,16 +64,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def option_groups(args: argparse.Namespace) -> dict[str, Any]:
     """The option groups of ``vidstyle stylize``'s parsed flags; the temporal flags not given take the back end's
     own defaults (:func:`vidstyle.options.backend_temporal_defaults`), as :func:`vidstyle.api.stylize_video` does."""
-    from vidstyle.options import (EncodeOptions, OptimOptions, StylizeOptions, TemporalOptions,
-                                  backend_temporal_defaults, from_args)
+    from vidstyle.options import (EncodeOptions, OptimOptions, StylizeOptions, TemporalOptions, from_args,
+                                  with_backend_defaults)
     from vidstyle.options.spec import given_args
 
     if args.style and args.backend is None and not args.model:
         args.backend = "arbitrary"  # a painting without a back end: any-style, no training
     stylize = from_args(StylizeOptions, args)
-    given = given_args(TemporalOptions, args)
-    fill = {k: v for k, v in backend_temporal_defaults(stylize).items() if k not in given}
-    return {"stylize": stylize, "temporal": from_args(TemporalOptions, args, **fill),
+    temporal = with_backend_defaults(from_args(TemporalOptions, args), stylize,
+                                     given=given_args(TemporalOptions, args))
+    return {"stylize": stylize, "temporal": temporal,
             "encode": from_args(EncodeOptions, args), "optim": from_args(OptimOptions, args)}
 
 

@@ -142,6 +142,11 @@ def models_dirs() -> list[Path]:
     return dirs
 
 
+def _looks_like_path(text: str) -> bool:
+    """A model spec that names a file (a separator or a weights extension), not a shipped model's name."""
+    return os.sep in text or text.endswith((".safetensors", ".pt", ".pth", ".ckpt", ".bin"))
+
+
 def parameter_count(name_or_path: str | os.PathLike[str]) -> int | None:
     """The number of weights in a model file (a path, or a model name found locally as :func:`load_model` finds
     it), read from the safetensors header alone: no tensor is loaded and nothing is downloaded. ``None`` when the
@@ -151,7 +156,7 @@ def parameter_count(name_or_path: str | os.PathLike[str]) -> int | None:
     text = str(name_or_path)
     path: Path | None = Path(text)
     if not path.is_file():
-        path = None if (os.sep in text or text.endswith(".safetensors")) else _find_named(text)
+        path = None if _looks_like_path(text) else _find_named(text)
     if path is None:
         return None
     try:
@@ -276,8 +281,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
         InputNotFoundError: a path that does not exist.
     """
     text = str(name_or_path)
-    looks_like_path = os.sep in text or text.endswith((".safetensors", ".pt", ".pth", ".ckpt", ".bin"))
-    if looks_like_path or Path(text).is_file():
+    if _looks_like_path(text) or Path(text).is_file():
         path = Path(text)
         if not path.is_file():
             raise InputNotFoundError(f"model file {path} not found; check the path or pick a name from 'vidstyle models'")

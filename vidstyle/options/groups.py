@@ -32,6 +32,7 @@ __all__ = [
     "HEAVY_TEMPORAL",
     "HEAVY_PARAMETERS",
     "backend_temporal_defaults",
+    "with_backend_defaults",
     "EncodeOptions",
     "OptimOptions",
     "METHODS",
@@ -351,6 +352,15 @@ def backend_temporal_defaults(stylize: StylizeOptions) -> dict[str, Any]:
         if weights is not None and weights >= HEAVY_PARAMETERS:
             return dict(HEAVY_TEMPORAL)
     return {}
+
+
+def with_backend_defaults(temporal: "TemporalOptions", stylize: StylizeOptions, *, given: Any) -> "TemporalOptions":
+    """``temporal`` with :func:`backend_temporal_defaults` for the options not in ``given`` (names the caller
+    received): the one place the library (:func:`vidstyle.api.options_from`) and the CLI fill them."""
+    import dataclasses
+
+    fill = {k: v for k, v in backend_temporal_defaults(stylize).items() if k not in given}
+    return dataclasses.replace(temporal, **fill) if fill else temporal
 
 
 @dataclass(frozen=True)
