@@ -1,7 +1,8 @@
 """The back ends' own temporal defaults in the file pipeline: resample with dis-medium flow for the arbitrary
 back end's VGG variant (at 0.9; BENCHMARKS.md, "Arbitrary style") and for feed-forward networks of at least
-HEAVY_PARAMETERS weights ("Temporal stabilisation"), filled in where the options are not given, by the library and
-the CLI alike, and nowhere else (light networks, the fast variant, options given as an object)."""
+HEAVY_PARAMETERS weights ("Temporal stabilisation"); for lighter ones blend at the shipped model's own strength
+(the default model's too) or at LIGHT_TEMPORAL's for any other file; filled in where the options are not given, by
+the library and the CLI alike, and nowhere else (the fast variant, a model object, options given as an object)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from vidstyle.options import ARBITRARY_TEMPORAL, TemporalOptions, backend_tempor
 from vidstyle.options.curve import Curve
 
 RESAMPLE = TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.9))
+#: the default model (starry_tiny) at its own measured strength
+DEFAULT_MODEL_TEMPORAL = TemporalOptions(stabilize=Curve.constant(0.7))
 
 
 def test_the_defaults_are_the_measured_ones() -> None:
@@ -27,7 +30,10 @@ def test_the_defaults_are_the_measured_ones() -> None:
     ({"backend": "arbitrary", "style": "p.jpg", "stabilizer": "blend", "stabilize": 0.5},
      TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.5))),
     ({"backend": "arbitrary", "style": "p.jpg", "fast": True}, TemporalOptions()),
-    ({}, TemporalOptions()),
+    ({}, DEFAULT_MODEL_TEMPORAL),
+    ({"model": "wave_small"}, TemporalOptions(stabilize=Curve.constant(0.8))),
+    ({"stabilize": 0.5}, TemporalOptions(stabilize=Curve.constant(0.5))),
+    ({"stabilizer": "resample"}, TemporalOptions(stabilizer="resample", stabilize=Curve.constant(0.7))),
     ({"backend": "optim", "style": "p.jpg"}, TemporalOptions()),
 ])
 def test_the_library_fills_what_is_not_given(options: dict, expected: TemporalOptions) -> None:
@@ -48,7 +54,9 @@ def test_a_temporal_object_is_used_as_it_is() -> None:
     (["--style", "p.jpg", "--stabilize", "0"], TemporalOptions(flow="dis-medium", stabilizer="resample",
                                                                stabilize=Curve.constant(0.0))),
     (["--style", "p.jpg", "--fast"], TemporalOptions()),
-    ([], TemporalOptions()),
+    ([], DEFAULT_MODEL_TEMPORAL),
+    (["--model", "wave_small", "--flow", "dis-medium"], TemporalOptions(flow="dis-medium", stabilize=Curve.constant(0.8))),
+    (["--stabilize", "0.9"], TemporalOptions(stabilize=Curve.constant(0.9))),
 ])
 def test_the_cli_fills_the_flags_not_given(flags: list[str], expected: TemporalOptions) -> None:
     args = build_parser().parse_args(["stylize", "in.mp4", "-o", "out.mp4", *flags])
@@ -89,8 +97,9 @@ def test_parameter_count_reads_the_header_only(weight_files: dict[str, str]) -> 
 
 @pytest.mark.parametrize(("which", "expected"), [
     ("heavy", TemporalOptions(flow="dis-medium", stabilizer="resample")),  # strength: the feed-forward 0.85
-    ("light", TemporalOptions()),
+    ("light", TemporalOptions(stabilize=Curve.constant(0.75))),
     ("missing", TemporalOptions()),  # the model loader reports the missing file
+    ("pickle", TemporalOptions()),  # neither counted nor hashed as a shipped model: the loader refuses it
 ])
 def test_a_heavy_feed_forward_model_gets_resample(weight_files: dict[str, str], which: str,
                                                   expected: TemporalOptions) -> None:
@@ -107,3 +116,50 @@ def test_a_heavy_model_keeps_the_flags_given(weight_files: dict[str, str]) -> No
     args = build_parser().parse_args(["stylize", "in.mp4", "-o", "out.mp4", "--model", weight_files["heavy"],
                                       "--stabilizer", "blend"])
     assert option_groups(args)["temporal"] == TemporalOptions(flow="dis-medium", stabilizer="blend")
+
+
+def test_light_models_not_shipped_get_the_light_default() -> None:
+    from vidstyle.options import LIGHT_TEMPORAL
+
+    assert LIGHT_TEMPORAL == {"stabilize": 0.75}
+
+
+def test_a_shipped_model_is_known_by_its_bytes(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy of a shipped file elsewhere is that model (same SHA-256); a file that differs by one byte under the
+    shipped name is not (it gets the light default); a shipped name not installed is its entry (the loader
+    downloads it and checks that hash)."""
+    import shutil
+
+    from vidstyle.nets import registry
+
+    entry = registry.ShippedWeights.WAVE_SMALL
+    shipped = registry._find_named(entry.model_name)
+    assert shipped is not None
+    copy = tmp_path / "my_copy.safetensors"
+    shutil.copyfile(shipped, copy)
+    assert registry.shipped_entry(copy) is entry
+    assert registry.shipped_entry(str(copy)) is entry
+    _, tm, _, _ = options_from({"model": str(copy)})
+    assert tm == TemporalOptions(stabilize=Curve.constant(entry.stabilize))
+
+    data = bytearray(copy.read_bytes())
+    data[-1] ^= 1  # one weight's last byte: still a readable safetensors file
+    other = tmp_path / "retrained" / "wave_small.safetensors"
+    other.parent.mkdir()
+    other.write_bytes(bytes(data))
+    assert registry.parameter_count(other) == registry.parameter_count(copy)
+    assert registry.shipped_entry(other) is None
+    monkeypatch.setenv("VIDSTYLE_MODELS", str(other.parent))  # found first under the shipped name
+    assert registry.shipped_entry("wave_small") is None
+    _, tm, _, _ = options_from({"model": "wave_small"})
+    assert tm == TemporalOptions(stabilize=Curve.constant(0.75))
+
+    monkeypatch.setattr(registry, "models_dirs", lambda: [])  # installed nowhere
+    assert registry.shipped_entry("wave_small") is entry
+    assert registry.shipped_entry("not_a_model") is None
+
+
+def test_shipped_strengths_are_the_measured_ones() -> None:
+    from vidstyle.nets.registry import ShippedWeights
+
+    assert {e.model_name: e.stabilize for e in ShippedWeights} == {"starry_tiny": 0.7, "wave_small": 0.8}

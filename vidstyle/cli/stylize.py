@@ -23,7 +23,8 @@ The audio of the input is carried into the output. See `vidstyle models` for the
 Stabilisation: --stabilizer blend with --flow dis-fast, except where it would smear the style at no
 speed cost: with --style (the arbitrary back end) and with models of 1M weights or more (--size full,
 the engstrom2016 nets) it is --stabilizer resample with --flow dis-medium (and --stabilize 0.9 with
---style), unless you give those flags.
+--style). Lighter models blend at their own measured strength (starry_tiny 0.7, wave_small 0.8; other
+files 0.75), the strongest that keeps their style. Flags you give win.
 """
 
 

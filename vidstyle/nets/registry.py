@@ -37,6 +37,7 @@ __all__ = [
     "StyleModel",
     "ModelInfo",
     "ShippedWeights",
+    "shipped_entry",
     "list_models",
     "load_model",
     "save_model",
@@ -55,7 +56,11 @@ class ShippedWeights(enum.Enum):
     """Models trained by this project (torchvision-style weights entries: url, sha256, meta).
 
     ``sha256`` is that of the file in ``models/`` (a test keeps them equal); a download is checked
-    against it before it is used.
+    against it before it is used. ``stabilize`` is the model's own default stabilisation strength in the file
+    pipeline (the ``blend`` stabiliser; :func:`vidstyle.options.backend_temporal_defaults`), the strength at which
+    it meets the temporal benchmark's targets on the shared clips (warping error ≤ 0.3×, style loss ≤ 1.1× its
+    per-frame output's; BENCHMARKS.md, "Temporal stabilisation"): a strongly textured model (``starry_tiny``)
+    loses its motifs to blending sooner, a calm one (``wave_small``) flickers less to begin with and needs more.
     """
 
     STARRY_TINY = (
@@ -63,19 +68,22 @@ class ShippedWeights(enum.Enum):
         f"{_RELEASE_URL}/starry_tiny.safetensors",
         "cb264b9c6fc2612b1263c567068413798337bc1a14ba5fa381440aef92013707",
         {"architecture": "transformer", "size": "tiny", "style": "vangogh_starry_night"},
+        0.7,
     )
     WAVE_SMALL = (
         "wave_small",
         f"{_RELEASE_URL}/wave_small.safetensors",
         "5f370a4902abf4935eaf3fb04f11f28b574e3e8c7081198e1c281547c04bdce4",
         {"architecture": "transformer", "size": "small", "style": "hokusai_great_wave"},
+        0.8,
     )
 
-    def __init__(self, model_name: str, url: str, sha256: str, meta: dict[str, str]) -> None:
+    def __init__(self, model_name: str, url: str, sha256: str, meta: dict[str, str], stabilize: float) -> None:
         self.model_name = model_name
         self.url = url
         self.sha256 = sha256
         self.meta = meta
+        self.stabilize = stabilize
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +175,30 @@ def parameter_count(name_or_path: str | os.PathLike[str]) -> int | None:
             return int(sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys()))
     except Exception:  # noqa: BLE001 - any unreadable file: the loader reports it with its own message
         return None
+
+
+#: files larger than this are not hashed by :func:`shipped_entry` (the shipped models are ~0.2 MB)
+_MAX_SHIPPED_BYTES = 16 * 2**20
+
+
+def shipped_entry(name_or_path: str | os.PathLike[str]) -> ShippedWeights | None:
+    """The :class:`ShippedWeights` entry a model name or file is, or ``None``: a file found locally (a path, or a
+    name found as :func:`load_model` finds it) is that entry when its bytes' SHA-256 is the entry's (a retrained
+    file under a shipped name is not); a shipped name not found locally is its entry (:func:`load_model` downloads
+    it and checks that hash). Nothing is loaded or downloaded."""
+    text = str(name_or_path)
+    path: Path | None = Path(text)
+    if not path.is_file():
+        path = None if _looks_like_path(text) else _find_named(text)
+    if path is None:
+        return next((e for e in ShippedWeights if e.model_name == text), None)
+    try:
+        if path.stat().st_size > _MAX_SHIPPED_BYTES:
+            return None
+        digest = file_sha256(path)
+    except OSError:  # unreadable: the loader says why, later
+        return None
+    return next((e for e in ShippedWeights if e.sha256 == digest), None)
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

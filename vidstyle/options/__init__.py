@@ -14,6 +14,7 @@ from vidstyle.options.curve import Curve, value_at
 from vidstyle.options.groups import (
     ARBITRARY_TEMPORAL,
     HEAVY_PARAMETERS,
+    LIGHT_TEMPORAL,
     HEAVY_TEMPORAL,
     backend_temporal_defaults,
     with_backend_defaults,
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_STABILIZE",
     "ARBITRARY_TEMPORAL",
     "HEAVY_PARAMETERS",
+    "LIGHT_TEMPORAL",
     "HEAVY_TEMPORAL",
     "backend_temporal_defaults",
     "with_backend_defaults",

@@ -31,6 +31,7 @@ __all__ = [
     "ARBITRARY_TEMPORAL",
     "HEAVY_TEMPORAL",
     "HEAVY_PARAMETERS",
+    "LIGHT_TEMPORAL",
     "backend_temporal_defaults",
     "with_backend_defaults",
     "EncodeOptions",
@@ -72,6 +73,12 @@ ARBITRARY_TEMPORAL: dict[str, Any] = {"flow": "dis-medium", "stabilizer": "resam
 HEAVY_TEMPORAL: dict[str, Any] = {"flow": "dis-medium", "stabilizer": "resample"}
 #: weights from which a feed-forward network counts as heavy (the tiny and small nets have ~40-50k, full ~1.7M)
 HEAVY_PARAMETERS = 1_000_000
+#: the file pipeline's temporal defaults of a lighter feed-forward network that is not a shipped model (a shipped
+#: one uses its own measured strength, :attr:`vidstyle.nets.registry.ShippedWeights.stabilize`): ``blend`` at 0.75.
+#: Blending at 0.85 smeared a strongly textured net's motifs (starry_tiny: style loss 1.21× its per-frame output's on
+#: a pan); over the six clip/model pairs of the tiny and small nets 0.75 is the one strength within 0.2 % of every
+#: target (warping error ≤ 0.3×, style ≤ 1.1×), BENCHMARKS.md "Temporal stabilisation".
+LIGHT_TEMPORAL: dict[str, Any] = {"stabilize": 0.75}
 
 
 # ------------------------------------------------------------------------------ custom kinds
@@ -341,16 +348,24 @@ def backend_temporal_defaults(stylize: StylizeOptions) -> dict[str, Any]:
     """Temporal option values that replace :class:`TemporalOptions`' own defaults for ``stylize``'s back end in the
     file pipeline (``vidstyle stylize``, :func:`vidstyle.api.stylize_video`), for the options not given:
     :data:`ARBITRARY_TEMPORAL` for the arbitrary back end's VGG variant, :data:`HEAVY_TEMPORAL` for a feed-forward
-    model of at least :data:`HEAVY_PARAMETERS` weights (counted from its file's header, nothing loaded or
-    downloaded), none otherwise."""
+    model of at least :data:`HEAVY_PARAMETERS` weights (counted from its file's header), a shipped model's own
+    strength (:func:`vidstyle.nets.registry.shipped_entry`; also for the default model), :data:`LIGHT_TEMPORAL` for
+    another model file, none otherwise (a model object, several models, a file that cannot be read). Nothing is
+    loaded or downloaded."""
     if stylize.backend == "arbitrary" and not stylize.fast:
         return dict(ARBITRARY_TEMPORAL)
-    if stylize.backend == "feedforward" and stylize.model is not None and not isinstance(stylize.model, (list, tuple)):
-        from vidstyle.nets.registry import parameter_count
+    if stylize.backend == "feedforward" and isinstance(stylize.model, (str, os.PathLike, type(None))):
+        from vidstyle.nets import registry
 
-        weights = parameter_count(stylize.model) if isinstance(stylize.model, (str, os.PathLike)) else None
+        model = registry.DEFAULT_MODEL if stylize.model is None else stylize.model
+        weights = registry.parameter_count(model)
         if weights is not None and weights >= HEAVY_PARAMETERS:
             return dict(HEAVY_TEMPORAL)
+        entry = registry.shipped_entry(model)
+        if entry is not None:
+            return {"stabilize": entry.stabilize}
+        if weights is not None:
+            return dict(LIGHT_TEMPORAL)
     return {}
 
 
