@@ -42,6 +42,7 @@ from vidstyle.render.state import (
     StatefulStage,
     has_state,
     load_state,
+    replays,
     save_state,
     state_from_output,
 )
@@ -368,6 +369,9 @@ def render_chunk(
                 state_from = "output"
         if primer is not None:
             read_from = primer[0]
+        elif replays(stylize):  # its state is rebuilt by the same frames: replay the chunk from its start (exact)
+            state_from = "replay"
+            read_from = chunk.warmup_from
         else:  # no exportable state: warm up again like at a chunk border
             state_from = "warmup"
             back = pos[write_from] - job.overlap

@@ -48,6 +48,7 @@ from vidstyle.options import (
     TemporalOptions,
     option,
     specs,
+    with_backend_defaults,
 )
 from vidstyle.options.curve import Curve
 from vidstyle.options.spec import canonical_key, from_mapping
@@ -405,6 +406,9 @@ def _build(values: dict[str, Any], *, given: dict[str, str], label: str,
             if text.startswith(exc.parameter):
                 text = f"key '{exc.parameter}'{text[len(exc.parameter):]}"
             raise InvalidOptionError(f"{label}: {text}" if label else text) from None
+    if not groups["keyframes"].active:  # the temporal defaults of `vidstyle stylize` for the job's back end
+        groups["temporal"] = with_backend_defaults(groups["temporal"], groups["stylize"],
+                                                   given={k for k, v in given.items() if v != "default"})
     return RenderJob(**groups, given=given, job_file=str(Path(job_file).absolute()) if job_file else None)
 
 

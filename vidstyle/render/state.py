@@ -21,7 +21,9 @@ Stages supported:
 * any stage with ``temporal_state() -> dict[str, Tensor]`` and
   ``load_temporal_state(dict[str, Tensor])`` (the protocol for other back ends).
 
-Others have no exportable state: a resume then re-renders ``overlap`` warm-up frames before the
+The ``resample`` stabiliser's state is not exported (:func:`replays`): a resume replays the chunk from its first
+(warm-up) frame, writing nothing before the first missing frame, which is exact and costs the finished frames once
+more. Other stages have no exportable state: a resume then re-renders ``overlap`` warm-up frames before the
 first missing frame (like a chunk border), which is close to, not equal to, an uninterrupted run.
 """
 
@@ -40,6 +42,7 @@ __all__ = [
     "STATE_KEY",
     "PRIMER_KEY",
     "has_state",
+    "replays",
     "export_state",
     "import_state",
     "save_state",
@@ -53,10 +56,18 @@ PRIMER_KEY = "vidstyle.render.primer"
 
 
 def has_state(stage: Any) -> bool:
-    """True when :func:`export_state` / :func:`import_state` work for ``stage``."""
+    """True when :func:`export_state` / :func:`import_state` work for ``stage`` (not for the ``resample``
+    stabiliser: see :func:`replays`)."""
     if callable(getattr(stage, "temporal_state", None)) and callable(getattr(stage, "load_temporal_state", None)):
         return True
-    return hasattr(stage, "stabilizer") and hasattr(stage.stabilizer, "previous")
+    return hasattr(stage, "stabilizer") and hasattr(stage.stabilizer, "previous") and not replays(stage)
+
+
+def replays(stage: Any) -> bool:
+    """True when a resume must replay the chunk from its first frame to continue exactly: the ``resample``
+    stabiliser's state is a ring buffer of up to 18 network outputs plus per-pixel tracks (tens of floats per pixel,
+    rewritten after every frame), so it is rebuilt by running the same frames again instead of being saved."""
+    return getattr(getattr(stage, "stabilizer", None), "tracker", None) is not None
 
 
 def export_state(stage: Any) -> dict[str, Any]:
