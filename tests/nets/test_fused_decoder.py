@@ -60,9 +60,10 @@ def test_fused_decoder_in_channels_last_memory() -> None:
 
 
 def test_fused_decoder_does_4_9_of_the_upsampled_convs_work() -> None:
-    """Counted multiply-adds: each upsample + 3×3 conv becomes a 2×2 conv with 4 phase outputs at the low
-    resolution (4 taps instead of 9 per output pixel, on an (h+1)×(w+1) map), the RGB conv runs on the
-    space-to-depth image; the other convs are unchanged. No upsampled feature map is computed."""
+    """Counted multiply-adds: each upsample + 3×3 conv becomes 4 taps per output pixel instead of 9 (a stride-2
+    transposed conv of the replicate-padded low-resolution map, 16 taps per input pixel; the last block as four
+    2×2 phase convs), the RGB conv runs on the space-to-depth image (12 outputs, 2×2 taps); the first conv is
+    unchanged. No upsampled feature map is computed."""
     dec = _decoder("relu3_1")
     fused = fuse_decoder(dec)
     h, w = 9, 16
@@ -75,11 +76,25 @@ def test_fused_decoder_does_4_9_of_the_upsampled_convs_work() -> None:
 
     plain = 2 * h * w * 9 * (256 * 128 + 4 * 128 * 128 + 4 * 128 * 64 + 16 * 64 * 64 + 16 * 64 * 3)
     assert flops(dec) == plain
-    want = 2 * (256 * 128 * 9 * h * w + 128 * 512 * 4 * (h + 1) * (w + 1) + 128 * 64 * 9 * 4 * h * w
+    want = 2 * (256 * 128 * 9 * h * w + 128 * 128 * 16 * (h + 2) * (w + 2) + 128 * 64 * 9 * 4 * h * w
                 + 64 * 256 * 4 * (2 * h + 1) * (2 * w + 1) + 256 * 12 * 4 * 4 * h * w)
     assert flops(fused) == want
-    assert want < 0.7 * plain
+    assert want < 0.75 * plain
     assert not any(isinstance(m, torch.nn.Upsample) for m in fused.modules())
+
+
+def test_upsample_conv_transpose_weight_is_the_upsampled_conv() -> None:
+    """The transposed-conv kernel reproduces nearest ×2 + reflection pad + 3×3 conv, borders included."""
+    from vidstyle.nets.fused_decoder import upsample_conv_transpose_weight
+
+    torch.manual_seed(4)
+    k, x = torch.randn(5, 3, 3, 3), torch.randn(2, 3, 4, 7)
+    want = torch.nn.functional.conv2d(torch.nn.functional.pad(torch.nn.functional.interpolate(x, scale_factor=2),
+                                                              (1, 1, 1, 1), mode="reflect"), k)
+    got = torch.nn.functional.conv_transpose2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"),
+                                               upsample_conv_transpose_weight(k), stride=2, padding=3)
+    assert got.shape == want.shape == (2, 5, 8, 14)
+    assert float((got - want).abs().max()) < 1e-5
 
 
 def test_fused_decoder_is_for_inference_only_and_leaves_the_decoder_alone() -> None:

@@ -5,17 +5,21 @@ nearest)`` where the encoder pools. Every pad, upsample and ReLU is a pass over 
 convs right after an upsample work on four copies of each pixel. :class:`FusedDecoder` computes the same function
 with fewer passes and fewer multiply-adds:
 
-* **Upsample + reflection pad + 3×3 conv = four 2×2 convs at the low resolution.** Along one axis, output
-  row ``2i`` of the 3×3 conv on the upsampled map reads low-resolution rows ``i − 1, i, i`` (taps ``k0``, then
-  ``k1 + k2``) and row ``2i + 1`` reads ``i, i, i + 1`` (``k0 + k1``, then ``k2``); at the borders the reflection
-  pad of the upsampled map is a *replicate* pad of the low-resolution one (upsampled row −1 reflects to row 1,
-  which is a copy of low-resolution row 0; row 2h reflects to 2h − 2, a copy of row h − 1). So the block is one
-  2×2 conv of the replicate-padded low-resolution map with 4·O output channels, one per output phase
-  (:func:`vidstyle.nets.fused.upsample_conv_weight_2x2`): 4 taps instead of 9 per output pixel (4/9 of the
-  multiply-adds) and no upsampled tensor. Its phases are written interleaved into the full-resolution map.
-* **No pad copy after a fused block**: the full-resolution map is written into a buffer one pixel larger on
-  each side, whose ring is then filled by reflection (four row and column copies), so the next conv reads it
-  with no padding at all.
+* **Upsample + reflection pad + 3×3 conv = one stride-2 transposed conv of the low-resolution map.** Along one
+  axis, output row ``2i`` of the 3×3 conv on the upsampled map reads low-resolution rows ``i − 1, i, i`` (taps
+  ``k0``, then ``k1 + k2``) and row ``2i + 1`` reads ``i, i, i + 1`` (``k0 + k1``, then ``k2``); at the borders the
+  reflection pad of the upsampled map is a *replicate* pad of the low-resolution one (upsampled row −1 reflects
+  to row 1, a copy of low-resolution row 0; row 2h reflects to 2h − 2, a copy of row h − 1). That is a transposed
+  conv with stride 2 and taps ``(k2, k1 + k2, k0 + k1, k0)`` (:func:`upsample_conv_transpose_weight`) of the
+  replicate-padded low-resolution map: 4 taps instead of 9 per output pixel (4/9 of the multiply-adds) and no
+  upsampled tensor. (The same phases as :func:`vidstyle.nets.fused.upsample_conv_weight_2x2`; the transposed
+  conv writes them interleaved itself, which measured faster than four 2×2 convs plus the interleaving copy.)
+* **No pad copy after a fused block**: the transposed conv also writes one more row and column on each side, and
+  that ring is overwritten by reflection (four row and column copies), so the next conv reads it unpadded.
+* **The last block and the RGB conv together** (:meth:`FusedDecoder._up_head`): the 64→3 conv at full resolution
+  runs far below the CPU's conv peak; it runs instead on the 2×2 space-to-depth image (256 → 12 channels, 2×2
+  taps, :func:`vidstyle.nets.fused.space_to_depth_conv_weight`), which is written straight from the block's four
+  2×2 phase convs, so the full-resolution 64-channel map is never made.
 * **ReLUs in place**, on the conv outputs and the buffers (no new tensor per ReLU).
 * The decoder's input scale (:data:`~vidstyle.nets.decoder.FEATURE_SCALE`) is folded into the first conv's
   weights (a pass over the 256-channel features fewer).
@@ -38,12 +42,12 @@ from vidstyle.errors import InvalidOptionError, ModelError
 from vidstyle.nets.decoder import FEATURE_SCALE, Decoder
 from vidstyle.nets.fused import space_to_depth_conv_weight, upsample_conv_weight_2x2
 
-__all__ = ["FusedDecoder", "fuse_decoder"]
+__all__ = ["FusedDecoder", "fuse_decoder", "upsample_conv_transpose_weight"]
 
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    """One conv of the fused decoder: ``up`` (a 2×2 phase conv of a map that the trained net upsampled first),
+    """One conv of the fused decoder: ``up`` (the conv after a ×2 upsample, run at the low resolution),
     ``relu`` after it, and ``ring``: write its output into a buffer with a reflected one-pixel ring (the next
     conv reads it unpadded)."""
 
@@ -75,6 +79,26 @@ def _plan(body: nn.Sequential) -> list[tuple[nn.Conv2d, bool, bool]]:
     if up:
         raise ModelError("fuse_decoder: the decoder ends with an upsample")
     return out
+
+
+# rows: the 4 taps of the transposed conv (stride 2) along one axis; columns: the trained 3×3 kernel's taps
+_TRANSPOSE_TAPS = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
+
+
+def upsample_conv_transpose_weight(weight: torch.Tensor) -> torch.Tensor:
+    """Kernel of ``conv3x3(reflect_pad(upsample_nearest_x2(x), 1))`` as a transposed conv of ``x``.
+
+    ``weight`` is the ``O×C×3×3`` kernel; the result, ``C×O×4×4`` as :func:`torch.nn.functional.conv_transpose2d`
+    wants it, gives the same ``2h×2w`` map as ``conv_transpose2d(replicate_pad(x, 1), w, stride=2, padding=3)``
+    (``padding=2``: the same map with one more row and column on each side, whose values are not the reflection).
+    Along one axis output ``2i`` is ``k0·x[i − 1] + (k1 + k2)·x[i]`` and ``2i + 1`` is ``(k0 + k1)·x[i] + k2·x[i + 1]``,
+    so the 4 taps are ``(k2, k1 + k2, k0 + k1, k0)``: 16 multiply-adds per input pixel and channel pair, which is
+    4 per output pixel instead of 9.
+    """
+    if weight.ndim != 4 or tuple(weight.shape[-2:]) != (3, 3):
+        raise InvalidOptionError(f"upsample_conv_transpose_weight needs an O×C×3×3 kernel, got {tuple(weight.shape)}")
+    m = torch.tensor(_TRANSPOSE_TAPS, dtype=torch.float64, device=weight.device)
+    return (m @ weight.to(torch.float64) @ m.T).transpose(0, 1).to(weight.dtype)
 
 
 def _reflect_ring(buf: torch.Tensor) -> None:
@@ -115,11 +139,14 @@ class FusedDecoder(nn.Module):
                 w = conv.weight.detach().double()
                 if i == 0:
                     w = w * FEATURE_SCALE
-                if up:
+                if up and self.head_fused and i == len(plan) - 2:  # phases for the space-to-depth RGB conv
                     o = w.shape[0]
                     w2 = upsample_conv_weight_2x2(w)  # channel 4·o + 2·a + b → phase-major (2·a + b)·O + o
                     w = w2.view(o, 4, *w2.shape[1:]).transpose(0, 1).reshape(w2.shape)
                     b = conv.bias.detach().repeat(4)
+                elif up:
+                    w = upsample_conv_transpose_weight(w)
+                    b = conv.bias.detach().clone()
                 elif self.head_fused and i == len(plan) - 1:  # input channel 4·c + 2·A + B → (2·A + B)·C + c
                     ws = space_to_depth_conv_weight(w)
                     w = ws.view(ws.shape[0], -1, 4, *ws.shape[2:]).transpose(1, 2).reshape(ws.shape)
@@ -140,23 +167,15 @@ class FusedDecoder(nn.Module):
         return super().train(False)
 
     def _up(self, x: torch.Tensor, i: int, step: _Step) -> torch.Tensor:
-        """The i-th conv as a 2×2 phase conv; its phases interleaved into a full-resolution map (with a ring)."""
-        n, _, h, w = x.shape
-        o = self.out_channels[i]
-        z = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), getattr(self, f"weight{i}"), getattr(self, f"bias{i}"))
-        z = z.view(n, 2, 2, o, h + 1, w + 1)  # phase (a, b) is [:, a, b, :, a:a + h, b:b + w]
+        """The i-th conv (after a ×2 upsample) as a transposed conv of the low-resolution map (with a ring)."""
         r = 1 if step.ring else 0
-        buf = torch.empty(n, o, 2 * h + 2 * r, 2 * w + 2 * r, dtype=z.dtype, device=z.device, memory_format=_layout(x))
-        inner = buf[..., r:r + 2 * h, r:r + 2 * w] if r else buf
-        grid = inner.unflatten(2, (h, 2)).unflatten(4, (w, 2))  # (n, o, row, row parity, column, column parity)
-        for a in (0, 1):
-            for b in (0, 1):
-                grid[:, :, :, a, :, b] = z[:, a, b, :, a:a + h, b:b + w]
+        y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), getattr(self, f"weight{i}"),
+                               getattr(self, f"bias{i}"), stride=2, padding=3 - r)
         if step.relu:
-            buf.relu_()  # the ring is filled from the interior after: relu commutes with the copy
+            y.relu_()  # the ring is filled from the interior after: relu commutes with the copy
         if step.ring:
-            _reflect_ring(buf)
-        return buf
+            _reflect_ring(y)
+        return y
 
     def _up_head(self, x: torch.Tensor, i: int, step: _Step) -> torch.Tensor:
         """The i-th conv (a fused block) and the RGB conv after it, without the full-resolution map between them.
