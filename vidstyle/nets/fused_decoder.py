@@ -18,8 +18,9 @@ with fewer passes and fewer multiply-adds:
   that ring is overwritten by reflection (four row and column copies), so the next conv reads it unpadded.
 * **The last block and the RGB conv together** (:meth:`FusedDecoder._up_head`): the 64→3 conv at full resolution
   runs far below the CPU's conv peak; it runs instead on the 2×2 space-to-depth image (256 → 12 channels, 2×2
-  taps, :func:`vidstyle.nets.fused.space_to_depth_conv_weight`), which is written straight from the block's four
-  2×2 phase convs, so the full-resolution 64-channel map is never made.
+  taps, :func:`vidstyle.nets.fused.space_to_depth_conv_weight`). That image is the block's four 2×2 phase convs
+  themselves (their channels in the right order, one edge row and column per phase overwritten), so the
+  full-resolution 64-channel map is never made and nothing is copied.
 * **ReLUs in place**, on the conv outputs and the buffers (no new tensor per ReLU).
 * The decoder's input scale (:data:`~vidstyle.nets.decoder.FEATURE_SCALE`) is folded into the first conv's
   weights (a pass over the 256-channel features fewer).
@@ -141,8 +142,8 @@ class FusedDecoder(nn.Module):
                     w = w * FEATURE_SCALE
                 if up and self.head_fused and i == len(plan) - 2:  # phases for the space-to-depth RGB conv
                     o = w.shape[0]
-                    w2 = upsample_conv_weight_2x2(w)  # channel 4·o + 2·a + b → phase-major (2·a + b)·O + o
-                    w = w2.view(o, 4, *w2.shape[1:]).transpose(0, 1).reshape(w2.shape)
+                    w2 = upsample_conv_weight_2x2(w)  # channel 4·o + 2·a + b → block (1 − a, 1 − b): (3 − 2a − b)·O + o
+                    w = w2.view(o, 4, *w2.shape[1:]).transpose(0, 1).flip(0).reshape(w2.shape)
                     b = conv.bias.detach().repeat(4)
                 elif up:
                     w = upsample_conv_transpose_weight(w)
@@ -182,25 +183,24 @@ class FusedDecoder(nn.Module):
 
         The RGB conv runs on the 2×2 space-to-depth image ``S`` of the block's reflection-padded output ``P``
         (:func:`~vidstyle.nets.fused.space_to_depth_conv_weight`): ``S[A, B][I, J] = P[2I + A, 2J + B]``. With
-        ``P[r] = X[r − 1]`` reflected at the borders, the row parity flips: ``S[0, ·]`` is the block's odd-row
-        phase with its first row repeated on top, ``S[1, ·]`` its even-row phase with its last row repeated at
-        the bottom (the same for columns). So ``S`` is written straight from the phases, one copy each.
+        ``P[r] = X[r − 1]`` reflected at the borders, the parity flips: ``S[0, ·]`` is the block's odd-row phase
+        with its first row repeated on top, ``S[1, ·]`` its even-row phase with its last row repeated at the bottom
+        (the same for columns). The block's 2×2 conv of the replicate-padded map (:func:`~vidstyle.nets.fused.
+        upsample_conv_weight_2x2`) gives phase (a, b) at rows ``a … a + h − 1`` and columns ``b … b + w − 1`` of an
+        (h + 1)×(w + 1) map: exactly where ``S[1 − a, 1 − b]`` wants it. So with its output channels ordered by
+        ``(1 − a, 1 − b)`` that map *is* ``S`` once its one extra row and column per phase (values of the extended
+        image, not the reflection) are overwritten by their neighbours: no copy of the map at all.
         """
         n, _, h, w = x.shape
         o = self.out_channels[i]
-        z = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), getattr(self, f"weight{i}"), getattr(self, f"bias{i}"))
-        z = z.view(n, 2, 2, o, h + 1, w + 1)  # phase (a, b) is [:, a, b, :, a:a + h, b:b + w]
-        s = torch.empty(n, 4 * o, h + 1, w + 1, dtype=z.dtype, device=z.device, memory_format=_layout(x))
+        s = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), getattr(self, f"weight{i}"), getattr(self, f"bias{i}"))
         sv = s.view(n, 2, 2, o, h + 1, w + 1)
-        for a in (0, 1):
-            for b in (0, 1):  # S[1 − a, 1 − b] holds phase (a, b) at offset (a, b)
-                sv[:, 1 - a, 1 - b, :, a:a + h, b:b + w] = z[:, a, b, :, a:a + h, b:b + w]
-        if step.relu:
-            s.relu_()
         sv[:, 0, :, :, 0] = sv[:, 0, :, :, 1]
         sv[:, 1, :, :, h] = sv[:, 1, :, :, h - 1]
         sv[:, :, 0, :, :, 0] = sv[:, :, 0, :, :, 1]
         sv[:, :, 1, :, :, w] = sv[:, :, 1, :, :, w - 1]
+        if step.relu:
+            s.relu_()
         j = i + 1
         return F.pixel_shuffle(F.conv2d(s, getattr(self, f"weight{j}"), getattr(self, f"bias{j}")), 2)
 
