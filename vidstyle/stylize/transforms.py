@@ -265,7 +265,9 @@ def wct(content_feats: torch.Tensor, style_feats: torch.Tensor | StyleStatistics
         raise ShapeError(f"style has {st.colouring.shape[0]} channels, content {c}")  # type: ignore[union-attr]
     if content_stats is not None:
         _check_content_stats(content_stats, content_feats, covariance=True)
-    outs = []
+    # the features' own memory layout (a tensor with odd strides, e.g. from unsqueezing a permuted view, made
+    # the decoder 1.6x slower)
+    moved = torch.empty_like(content_feats)
     for i in range(n):
         m, channel_rows = _channel_matrix(content_feats[i])
         if content_stats is not None:
@@ -281,13 +283,7 @@ def wct(content_feats: torch.Tensor, style_feats: torch.Tensor | StyleStatistics
             out = torch.addmm(mu_s[:, None], mat, d).view(c, h, w)
         else:  # HW×C: the channels-last memory of the features, no copy
             out = torch.addmm(mu_s[None], d, mat.T).view(h, w, c).permute(2, 0, 1)
-        outs.append(out.to(content_feats.dtype))
-    if n == 1:
-        moved = outs[0].unsqueeze(0)
-    else:  # in the features' memory layout
-        moved = torch.empty_like(content_feats)
-        for i, o in enumerate(outs):
-            moved[i] = o
+        moved[i].copy_(out)  # to the features' dtype, in the same pass
     return _blend(content_feats, moved, strength)
 
 
