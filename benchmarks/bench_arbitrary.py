@@ -143,16 +143,20 @@ def conv_gflop(encoder: torch.nn.Module, decoder: torch.nn.Module, height: int, 
     return total / 1e9
 
 
-def _median_times(calls: dict[str, object], *, repeats: int, warmup: int, sync: object) -> dict[str, list[float]]:
+def _median_times(calls: dict[str, object], *, repeats: int, warmup: int, sync: object,
+                  min_seconds: float = 0.0) -> dict[str, list[float]]:
     """Seconds per call of each of ``calls`` (name → no-argument function): ``warmup`` untimed calls each (the
-    first call of a run does one-off work: allocations, oneDNN primitive creation), then ``repeats`` rounds
-    timing every call once, interleaved, so that a change of machine load hits all of them alike."""
+    first call of a run does one-off work: allocations, oneDNN primitive creation), then rounds timing every call
+    once, interleaved, so that a change of machine load hits all of them alike: ``repeats`` rounds, more while
+    less than ``min_seconds`` have passed (fast GPU calls)."""
     for fn in calls.values():
         for _ in range(warmup):
             fn()  # type: ignore[operator]
     sync()  # type: ignore[operator]
     times: dict[str, list[float]] = {k: [] for k in calls}
-    for _ in range(repeats):
+    start, rounds = time.perf_counter(), 0
+    while rounds < repeats or (time.perf_counter() - start < min_seconds and rounds < 10_000):
+        rounds += 1
         for name, fn in calls.items():
             t0 = time.perf_counter()
             fn()  # type: ignore[operator]
@@ -182,7 +186,7 @@ def speed(args: argparse.Namespace) -> int:
         sf = encoder(painting)
     rows = []
     info = torch.cuda.get_device_name(0) if dev.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    print(f"# device: {info}; torch {torch.__version__}; median of {args.repeats} interleaved repeats after "
+    print(f"# device: {info}; torch {torch.__version__}; median of ≥ {args.repeats} interleaved repeats after "
           f"{args.warmup} untimed call(s) per variant")
     for size in args.speed_sizes.split(","):
         width, height = (int(v) for v in size.lower().split("x"))
@@ -221,7 +225,7 @@ def speed(args: argparse.Namespace) -> int:
                         if channels_last else images_to_batch(frames, device=dev).to(dtype)
                     with torch.inference_mode():
                         times = _median_times({k: (lambda n=n: n(x)) for k, n in nets.items()}, repeats=args.repeats,
-                                              warmup=args.warmup, sync=sync)
+                                              warmup=args.warmup, sync=sync, min_seconds=args.speed_seconds)
                     for name, ts in times.items():
                         per_frame = statistics.median(ts) / batch
                         row = {"size": f"{width}x{height}", "method": method, "decoder": name, "precision": label,
@@ -268,7 +272,8 @@ def student_speed(args: argparse.Namespace, dev: torch.device, sync: object, pai
             for batch in [int(b) for b in args.batches.split(",")]:
                 x = torch.rand(batch, 3, height, width, device=dev, dtype=dtype)
                 with torch.inference_mode():
-                    times = _median_times({"fast": lambda: net(x)}, repeats=args.repeats, warmup=args.warmup, sync=sync)
+                    times = _median_times({"fast": lambda: net(x)}, repeats=args.repeats, warmup=args.warmup, sync=sync,
+                                          min_seconds=args.speed_seconds)
                 per_frame = statistics.median(times["fast"]) / batch
                 rows.append({"size": f"{width}x{height}", "method": "fast", "precision": label, "batch": batch,
                              "gflop": g, "peak_gflops": peak, "ms_per_frame": per_frame * 1e3, "fps": 1 / per_frame,
@@ -303,6 +308,8 @@ def main() -> int:
     ap.add_argument("--speed-methods", default="adain,wct")
     ap.add_argument("--batches", default="1", help="batch sizes of the speed measurement, e.g. 1,8")
     ap.add_argument("--repeats", type=int, default=7, help="timed repeats per speed variant (the median is reported)")
+    ap.add_argument("--speed-seconds", type=float, default=0.0,
+                    help="keep repeating (interleaved) until this many seconds have passed per speed measurement")
     ap.add_argument("--warmup", type=int, default=1, help="untimed calls per speed variant before the repeats")
     ap.add_argument("--ab", action="store_true",
                     help="also time the decoder as trained (plain) against the fused form the back end runs, "
