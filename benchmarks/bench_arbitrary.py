@@ -33,11 +33,15 @@ are measured next to the VGG variant's.
 GFLOP per frame counted from the conv shapes (encoder to relu3_1 plus the mirrored decoder, 2·C_in·C_out·k²
 per output pixel; cross-checked with ``torch.utils.flop_counter``), the conv2d peak measured in the same run
 (``bench_pipeline.conv_peak``: dense 3×3 convs at this frame size), the floor = GFLOP ÷ peak, and for AdaIN and
-WCT (float32) the measured time per frame and its ratio to the floor (target ≤ 1.3×). On a GPU, also bfloat16
-+ channels-last and batches (``--batches 1,8``):
+WCT (float32) the measured time per frame and its ratio to the floor (target ≤ 1.3×). The network runs as the back
+end runs it (the decoder in its fused inference form, :mod:`vidstyle.nets.fused_decoder`; the frame built from
+uint8 pixels as the stage builds it); the floor stays the trained network's GFLOP. Each variant gets ``--warmup``
+untimed calls (the first call of a run does one-off work), then ``--repeats`` timed calls interleaved across the
+variants, and the **median** is reported. ``--ab`` also times the decoder as trained and prints plain ÷ fused from
+the same interleaved repeats. On a GPU, also bfloat16 + channels-last and batches (``--batches 1,8``):
 
     python benchmarks/bench_arbitrary.py --speed --decoder models/decoder_relu31.safetensors \
-        --vgg-weights ../shared/weights/vgg19_imagenet_conv1_1-conv3_4.safetensors --threads 2 [--speed-sizes 640x360]
+        --vgg-weights ../shared/weights/vgg19_imagenet_conv1_1-conv3_4.safetensors --threads 2 --repeats 9 --ab
     python benchmarks/bench_arbitrary.py --speed --device cuda --speed-sizes 640x360,1920x1080 --batches 1,8 ...
 """
 
@@ -139,12 +143,37 @@ def conv_gflop(encoder: torch.nn.Module, decoder: torch.nn.Module, height: int, 
     return total / 1e9
 
 
+def _median_times(calls: dict[str, object], *, repeats: int, warmup: int, sync: object,
+                  min_seconds: float = 0.0) -> dict[str, list[float]]:
+    """Seconds per call of each of ``calls`` (name → no-argument function): ``warmup`` untimed calls each (the
+    first call of a run does one-off work: allocations, oneDNN primitive creation), then rounds timing every call
+    once, interleaved, so that a change of machine load hits all of them alike: ``repeats`` rounds, more while
+    less than ``min_seconds`` have passed (fast GPU calls)."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()  # type: ignore[operator]
+    sync()  # type: ignore[operator]
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    start, rounds = time.perf_counter(), 0
+    while rounds < repeats or (time.perf_counter() - start < min_seconds and rounds < 10_000):
+        rounds += 1
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            fn()  # type: ignore[operator]
+            sync()  # type: ignore[operator]
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
 def speed(args: argparse.Namespace) -> int:
     """Time per frame of AdaIN and WCT against the compute floor (see the module docstring)."""
+    import statistics
+
     from torch.utils.flop_counter import FlopCounterMode
 
     from bench_pipeline import conv_peak
     from vidstyle.stylize.arbitrary import ArbitraryNet
+    from vidstyle.stylize.feedforward import images_to_batch
 
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
@@ -157,47 +186,60 @@ def speed(args: argparse.Namespace) -> int:
         sf = encoder(painting)
     rows = []
     info = torch.cuda.get_device_name(0) if dev.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    print(f"# device: {info}; torch {torch.__version__}")
+    print(f"# device: {info}; torch {torch.__version__}; median of ≥ {args.repeats} interleaved repeats after "
+          f"{args.warmup} untimed call(s) per variant")
     for size in args.speed_sizes.split(","):
         width, height = (int(v) for v in size.lower().split("x"))
         g = conv_gflop(encoder, decoder, height, width)
+        p = next(encoder.parameters())
         with torch.no_grad(), FlopCounterMode(display=False) as fc:
-            p = next(encoder.parameters())
             decoder(encoder(torch.zeros(1, 3, height, width, device=p.device, dtype=p.dtype)), size=(height, width))
         g_counter = fc.get_total_flops() / 1e9
+        fused_net = ArbitraryNet(encoder=encoder, decoder=decoder, statistics=prepare_style(sf, method="adain"),
+                                 method="adain").for_inference()
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            fused_net.decoder(encoder(torch.zeros(1, 3, height, width, device=p.device, dtype=p.dtype)),
+                              size=(height, width))
+        g_fused = fc.get_total_flops() / 1e9
         peak = conv_peak(width, height, str(dev))
         floor = g / peak
-        print(f"{width}x{height}: {g:.1f} GFLOP/frame from the conv shapes (flop counter {g_counter:.1f}); conv2d peak "
-              f"{peak:.1f} GFLOP/s measured now; floor {floor * 1e3:.1f} ms/frame ({1 / floor:.2f} fps)", flush=True)
+        print(f"{width}x{height}: {g:.1f} GFLOP/frame from the conv shapes (flop counter {g_counter:.1f}; with the fused "
+              f"decoder the network executes {g_fused:.1f}); conv2d peak {peak:.1f} GFLOP/s measured now; floor "
+              f"{floor * 1e3:.1f} ms/frame ({1 / floor:.2f} fps) = {g:.1f} GFLOP / peak", flush=True)
         variants = [("float32", torch.float32, False)]
         if dev.type == "cuda":
             variants += [("bfloat16+cl", torch.bfloat16, True)]
         for method in args.speed_methods.split(","):
             stats = prepare_style(sf, method=method)  # type: ignore[arg-type]
             for label, dtype, channels_last in variants:
-                net = ArbitraryNet(encoder=encoder, decoder=decoder, statistics=stats, method=method).to(dev, dtype).eval()
+                base = ArbitraryNet(encoder=encoder, decoder=decoder, statistics=stats, method=method)
+                nets = {"fused": base.for_inference()}  # what the back end runs (FeedForwardStylizer)
+                if args.ab:
+                    nets["plain"] = base  # the decoder as trained
                 fmt = torch.channels_last if channels_last else torch.contiguous_format
-                net = net.to(memory_format=fmt)
+                nets = {k: n.to(dev, dtype).to(memory_format=fmt).eval() for k, n in nets.items()}
                 for batch in [int(b) for b in args.batches.split(",")]:
-                    x = torch.rand(batch, 3, height, width, device=dev, dtype=dtype).contiguous(memory_format=fmt)
+                    rng = np.random.default_rng(0)  # uint8 frames → float as the stage builds them (NHWC memory)
+                    frames = [(rng.random((height, width, 3)) * 255).astype(np.uint8) for _ in range(batch)]
+                    x = images_to_batch(frames, device=dev).to(dtype).contiguous(memory_format=fmt) \
+                        if channels_last else images_to_batch(frames, device=dev).to(dtype)
                     with torch.inference_mode():
-                        for _ in range(2):
-                            net(x)
-                        sync()
-                        n, t0 = 0, time.perf_counter()
-                        while n < 3 or time.perf_counter() - t0 < args.speed_seconds:
-                            net(x)
-                            n += 1
-                        sync()
-                    per_frame = (time.perf_counter() - t0) / n / batch
-                    row = {"size": f"{width}x{height}", "method": method, "precision": label, "batch": batch,
-                           "gflop": g, "gflop_counter": g_counter, "peak_gflops": peak, "floor_ms": floor * 1e3,
-                           "ms_per_frame": per_frame * 1e3, "fps": 1 / per_frame, "vs_floor": per_frame / floor,
-                           "device": info}
-                    rows.append(row)
-                    print(f"  {method:5s} {label:12s} batch {batch}: {per_frame * 1e3:8.2f} ms/frame {1 / per_frame:8.1f} fps"
-                          f"  {row['vs_floor']:.2f}x the floor", flush=True)
-                del net
+                        times = _median_times({k: (lambda n=n: n(x)) for k, n in nets.items()}, repeats=args.repeats,
+                                              warmup=args.warmup, sync=sync, min_seconds=args.speed_seconds)
+                    for name, ts in times.items():
+                        per_frame = statistics.median(ts) / batch
+                        row = {"size": f"{width}x{height}", "method": method, "decoder": name, "precision": label,
+                               "batch": batch, "gflop": g, "gflop_counter": g_counter, "gflop_fused": g_fused,
+                               "peak_gflops": peak, "floor_ms": floor * 1e3, "ms_per_frame": per_frame * 1e3,
+                               "fps": 1 / per_frame, "vs_floor": per_frame / floor, "repeats_ms": [t * 1e3 for t in ts],
+                               "device": info}
+                        rows.append(row)
+                        print(f"  {method:5s} {name:5s} {label:12s} batch {batch}: {per_frame * 1e3:8.2f} ms/frame "
+                              f"{1 / per_frame:8.1f} fps  {row['vs_floor']:.2f}x the floor", flush=True)
+                    if "plain" in times:
+                        ratio = statistics.median(p / f for p, f in zip(times["plain"], times["fused"]))
+                        print(f"  {method:5s} plain ÷ fused, median of the paired repeats: {ratio:.2f}x", flush=True)
+                del nets
     if args.student:
         rows += student_speed(args, dev, sync, painting, info)
     if args.json:
@@ -208,6 +250,8 @@ def speed(args: argparse.Namespace) -> int:
 def student_speed(args: argparse.Namespace, dev: torch.device, sync: object, painting: torch.Tensor,
                   info: str) -> list[dict[str, object]]:
     """Time per frame of the fast variant (AdaIN through the student), float32 and bfloat16, against its FLOPs."""
+    import statistics
+
     from bench_pipeline import conv_peak
     from vidstyle.nets.student import load_student
     from vidstyle.stylize.arbitrary import ArbitraryNet
@@ -228,15 +272,9 @@ def student_speed(args: argparse.Namespace, dev: torch.device, sync: object, pai
             for batch in [int(b) for b in args.batches.split(",")]:
                 x = torch.rand(batch, 3, height, width, device=dev, dtype=dtype)
                 with torch.inference_mode():
-                    for _ in range(3):
-                        net(x)
-                    sync()  # type: ignore[operator]
-                    n, t0 = 0, time.perf_counter()
-                    while n < 5 or time.perf_counter() - t0 < args.speed_seconds:
-                        net(x)
-                        n += 1
-                    sync()  # type: ignore[operator]
-                per_frame = (time.perf_counter() - t0) / n / batch
+                    times = _median_times({"fast": lambda: net(x)}, repeats=args.repeats, warmup=args.warmup, sync=sync,
+                                          min_seconds=args.speed_seconds)
+                per_frame = statistics.median(times["fast"]) / batch
                 rows.append({"size": f"{width}x{height}", "method": "fast", "precision": label, "batch": batch,
                              "gflop": g, "peak_gflops": peak, "ms_per_frame": per_frame * 1e3, "fps": 1 / per_frame,
                              "device": info})
@@ -269,7 +307,13 @@ def main() -> int:
     ap.add_argument("--speed-sizes", default="640x360", help="WxH,... of the speed measurement")
     ap.add_argument("--speed-methods", default="adain,wct")
     ap.add_argument("--batches", default="1", help="batch sizes of the speed measurement, e.g. 1,8")
-    ap.add_argument("--speed-seconds", type=float, default=3.0, help="time spent per speed variant")
+    ap.add_argument("--repeats", type=int, default=7, help="timed repeats per speed variant (the median is reported)")
+    ap.add_argument("--speed-seconds", type=float, default=0.0,
+                    help="keep repeating (interleaved) until this many seconds have passed per speed measurement")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed calls per speed variant before the repeats")
+    ap.add_argument("--ab", action="store_true",
+                    help="also time the decoder as trained (plain) against the fused form the back end runs, "
+                         "interleaved, and print their ratio")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

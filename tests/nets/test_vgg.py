@@ -90,6 +90,19 @@ def test_frozen_but_differentiable_wrt_input(fake_vgg_caffe: Path) -> None:
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+def test_in_place_relus_keep_the_gradient(tmp_path: Path) -> None:
+    """The ReLUs run in place on the convs' outputs: the input gradient equals the out-of-place reference's."""
+    path = write_fake_vgg(tmp_path / "v.safetensors", n_convs=2, metadata={"convention": "caffe"})
+    sd = fake_vgg_state_dict(n_convs=2)
+    vgg = VGGFeatures(layers=["relu1_2"], state=load_vgg_state(weights=path))
+    x = torch.rand(1, 3, 9, 7, requires_grad=True)
+    vgg(x)["relu1_2"].square().sum().backward()
+    got, x.grad = x.grad.clone(), None
+    h = F.relu(F.conv2d(x * 255.0 - CAFFE_MEAN, sd["features.0.weight"], sd["features.0.bias"], padding=1))
+    F.relu(F.conv2d(h, sd["features.2.weight"], sd["features.2.bias"], padding=1)).square().sum().backward()
+    torch.testing.assert_close(got, x.grad, rtol=1e-4, atol=1e-4 * float(x.grad.abs().max()))
+
+
 # ---- layer validation -------------------------------------------------------------------------------
 
 

@@ -168,3 +168,48 @@ def test_helpers() -> None:
     photo = torch.rand(1, 3, 8, 8)
     out = keep_colours(grey, photo)
     assert out.shape == photo.shape and out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize("fn,method", [(adain, "adain"), (wct, "wct")])
+def test_channels_last_features_give_the_same_result_in_the_same_layout(fn, method: str) -> None:  # noqa: ANN001
+    """The pipeline's features are channels-last (frames come from H×W×3 pixels): the transforms give the same
+    values as for contiguous features, keep that layout (so the decoder does not run on a converted copy) and
+    leave their input untouched (WCT centres a float64 copy in place)."""
+    c = _feats(2, 6, 9, 11, seed=21)
+    s = prepare_style(_feats(1, 6, 8, 7, seed=22), method=method)
+    cl = c.contiguous(memory_format=torch.channels_last)
+    before = cl.clone()
+    want, got = fn(c, s), fn(cl, s)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-10)
+    assert torch.equal(cl, before)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    one = fn(cl[1:], s)
+    assert one.is_contiguous(memory_format=torch.channels_last) and one.stride() == cl[1:].contiguous(
+        memory_format=torch.channels_last).stride()  # plain strides: odd ones made the decoder 1.6x slower
+    torch.testing.assert_close(one, want[1:], rtol=1e-12, atol=1e-10)
+
+
+def test_wct_eigendecomposition_runs_on_one_thread_and_restores_the_count() -> None:
+    """MKL's threaded eigensolver stalls on a busy machine (see transforms._eigh): it runs with one thread, and the
+    caller's thread count is back afterwards."""
+    from unittest import mock
+
+    from vidstyle.stylize import transforms
+
+    seen: list[int] = []
+    real = torch.linalg.eigh
+
+    def spy(m: torch.Tensor) -> object:
+        seen.append(torch.get_num_threads())
+        return real(m)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with mock.patch.object(torch.linalg, "eigh", spy):
+            wct(_feats(1, 4, 6, 6, seed=23), _feats(1, 4, 5, 5, seed=24))
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+        assert transforms._eigh(torch.eye(3, dtype=torch.float64))[0].tolist() == [1.0, 1.0, 1.0]
+    finally:
+        torch.set_num_threads(before)

@@ -234,16 +234,20 @@ class VGGFeatures(nn.Module):
         self.eval()
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = x * self.scale + self.shift
+        h = torch.addcmul(self.shift, x, self.scale)  # x·scale + shift in one pass
         out: dict[str, torch.Tensor] = {}
         wanted = set(self.layers)
+        previous = ""
         for name in self._plan:
             if name.startswith("conv"):
                 h = self.convs[name](h)
             elif name.startswith("relu"):
-                h = F.relu(h)
+                # in place on the conv's fresh output (a conv's backward needs its input, not its output), unless
+                # that output was asked for
+                h = F.relu(h, inplace=previous not in wanted)
             else:
                 h = F.avg_pool2d(h, 2) if self.pooling == "avg" else F.max_pool2d(h, 2)
             if name in wanted:
                 out[name] = h if self.feature_gain == 1.0 else h * self.feature_gain
+            previous = name
         return out

@@ -94,6 +94,25 @@ class ArbitraryNet(nn.Module):
         #: the frame numbers of the batch about to run (set by the stage): region matte sequences follow them
         self.frame_numbers: list[int] | None = None
 
+    def for_inference(self) -> ArbitraryNet:
+        """A copy for inference whose VGG decoder runs in its exact fused form
+        (:class:`~vidstyle.nets.fused_decoder.FusedDecoder`: same output to float32 round-off, less work); it shares
+        the encoder, the style statistics and the temporal state's settings with this net. Another decoder (the fast
+        variant's student) is kept as it is. This net is not modified."""
+        import copy
+
+        from vidstyle.nets.decoder import Decoder
+        from vidstyle.nets.fused_decoder import fuse_decoder
+
+        if not isinstance(self.decoder, Decoder):
+            return self
+        net = copy.copy(self)
+        net._modules = dict(self._modules)  # noqa: SLF001 - a shallow copy must not share the children's table
+        net._parameters, net._buffers = dict(self._parameters), dict(self._buffers)  # noqa: SLF001
+        net.smoother = copy.deepcopy(self.smoother)
+        net.decoder = fuse_decoder(self.decoder)
+        return net.eval()
+
     def _frame_regions(self, stats: Any, x: torch.Tensor) -> Any:
         """``stats`` with each matte sequence's mattes of this batch's frames (N×H×W at the frames' size;
         :attr:`frame_numbers`, set by the stage before each call); unchanged without sequences."""

@@ -104,6 +104,10 @@ class FeedForwardStylizer:
             # (vidstyle.nets.fused; 1.3-1.6x faster for tiny/small on a CPU, BENCHMARKS.md)
             m = StyleModel(net=fuse_for_inference(copy.deepcopy(m.net)), name=m.name,
                            architecture=m.architecture, metadata=m.metadata)
+        elif fuse and callable(getattr(m.net, "for_inference", None)):
+            # the arbitrary back end: its VGG decoder's upsample + conv run at the low resolution
+            # (vidstyle.nets.fused_decoder; same output to float32 round-off)
+            m = StyleModel(net=m.net.for_inference(), name=m.name, architecture=m.architecture, metadata=m.metadata)
         elif fuse and not m.styles and not getattr(m.net, "feature_strength", False):  # other nets (engstrom2016): their instance norms as one-image batch norms
             m = StyleModel(net=with_fast_instance_norms(m.net), name=m.name,
                            architecture=m.architecture, metadata=m.metadata)

@@ -60,12 +60,14 @@ def content_statistics(feats: torch.Tensor, *, covariance: bool) -> ContentStati
         raise ShapeError(f"content statistics need one image's C×H×W features, got {tuple(feats.shape)}")
     f = feats[0] if feats.ndim == 4 else feats
     c, h, w = f.shape
+    if covariance:  # exactly as wct computes a frame's own statistics
+        from vidstyle.stylize.transforms import content_mean_cov
+
+        mean, cov = content_mean_cov(f)
+        return ContentStatistics(mean=mean, var=cov.diagonal().clone(), cov=cov, size=(h, w))
     x = f.reshape(c, -1).double()
     mean = x.mean(1)
     d = x - mean[:, None]
-    if covariance:
-        cov = d @ d.T / x.shape[1]
-        return ContentStatistics(mean=mean, var=cov.diagonal().clone(), cov=cov, size=(h, w))
     return ContentStatistics(mean=mean, var=(d * d).mean(1), cov=None, size=(h, w))
 
 

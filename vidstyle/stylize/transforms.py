@@ -108,8 +108,56 @@ def _mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, d @ d.T / x.shape[1]
 
 
+def _channel_matrix(f: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """The C×H×W features ``f`` as a matrix without a copy where the memory allows: ``(C×HW, True)``, or
+    ``(HW×C, False)`` for channels-last memory."""
+    c = f.shape[0]
+    if not f.is_contiguous() and f.permute(1, 2, 0).is_contiguous():
+        return f.permute(1, 2, 0).reshape(-1, c), False
+    return f.reshape(c, -1), True
+
+
+def _centred(m: torch.Tensor, *, channel_rows: bool,
+             mean: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(μ, x − μ, covariance)`` in float64 of a :func:`_channel_matrix`: ``μ`` and the biased covariance are the
+    features' own, or ``mean`` is subtracted and no covariance computed (one float64 copy either way)."""
+    d = m.to(torch.float64, copy=True)  # centred in place below: never the caller's tensor
+    axis = 1 if channel_rows else 0
+    mu = d.mean(axis) if mean is None else mean.to(d)
+    d.sub_(mu[:, None] if channel_rows else mu[None])
+    if mean is not None:
+        return mu, d, None
+    return mu, d, (d @ d.T if channel_rows else d.T @ d) / d.shape[axis]
+
+
+def content_mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and covariance (float64, biased) of one image's C×H×W features, as :func:`wct` takes them (any memory
+    layout; :func:`vidstyle.stylize.stat_smoothing.content_statistics` uses it too, so that both agree to the bit)."""
+    m, channel_rows = _channel_matrix(f)
+    mu, _, cov = _centred(m, channel_rows=channel_rows)
+    return mu, cov  # type: ignore[return-value]
+
+
+def _eigh(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.linalg.eigh``; on the CPU with this thread's torch thread count set to 1 for the call.
+
+    MKL's threaded symmetric eigensolver stalls when its threads do not all get a core: a 256×256 float64
+    ``eigh`` (WCT at relu3_1, once per frame) took 2.9 s with 2 threads on a 2-core machine kept busy by other
+    processes, 6 ms with 1 (and ~5 ms with 2 on an idle machine); in the pipeline the flow and stabiliser
+    threads compete for the same cores. The thread count is per calling thread, so other stages are not affected.
+    """
+    if m.device.type != "cpu":
+        return torch.linalg.eigh(m)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return torch.linalg.eigh(m)
+    finally:
+        torch.set_num_threads(n)
+
+
 def _sym_power(m: torch.Tensor, power: float, eps: float) -> torch.Tensor:
-    vals, vecs = torch.linalg.eigh(m)
+    vals, vecs = _eigh(m)
     return (vecs * (vals.clamp_min(0.0) + eps).pow(power)) @ vecs.T
 
 
@@ -172,10 +220,12 @@ def adain(content_feats: torch.Tensor, style_feats: torch.Tensor | StyleStatisti
         mu = torch.stack([s.mean for s in content_stats]).to(content_feats)[:, :, None, None]
         sigma = (torch.stack([s.var for s in content_stats]) + eps).sqrt().to(content_feats)[:, :, None, None]
     else:
-        mu = content_feats.mean((2, 3), keepdim=True)
-        sigma = (content_feats.var((2, 3), unbiased=False, keepdim=True) + eps).sqrt()
+        var, mu = torch.var_mean(content_feats, dim=(2, 3), unbiased=False, keepdim=True)  # one pass
+        sigma = (var + eps).sqrt()
     shape = (1, -1, 1, 1)
-    out = (content_feats - mu) / sigma * st.std.to(content_feats).view(shape) + st.mean.to(content_feats).view(shape)  # type: ignore[union-attr]
+    # (x − μ_c)/σ_c·σ_s + μ_s as one affine pass over the features: x·a + (μ_s − μ_c·a), a = σ_s/σ_c
+    scale = st.std.to(content_feats).view(shape) / sigma  # type: ignore[union-attr]
+    out = torch.addcmul(st.mean.to(content_feats).view(shape) - mu * scale, content_feats, scale)  # type: ignore[union-attr]
     return _blend(content_feats, out, strength)
 
 
@@ -215,17 +265,26 @@ def wct(content_feats: torch.Tensor, style_feats: torch.Tensor | StyleStatistics
         raise ShapeError(f"style has {st.colouring.shape[0]} channels, content {c}")  # type: ignore[union-attr]
     if content_stats is not None:
         _check_content_stats(content_stats, content_feats, covariance=True)
-    outs = []
+    # the features' own memory layout (a tensor with odd strides, e.g. from unsqueezing a permuted view, made
+    # the decoder 1.6x slower)
+    moved = torch.empty_like(content_feats)
     for i in range(n):
+        m, channel_rows = _channel_matrix(content_feats[i])
         if content_stats is not None:
             mu_c, cov_c = content_stats[i].mean.double(), content_stats[i].cov.double()  # type: ignore[union-attr]
+            _, d, _ = _centred(m, channel_rows=channel_rows, mean=mu_c)
         else:
-            mu_c, cov_c = _mean_cov(content_feats[i])
-        x = content_feats[i].reshape(c, -1).double() - mu_c[:, None]
-        white = _sym_power(cov_c, -0.5, eps) @ x
-        coloured = st.colouring.to(white.device) @ white + st.mean.to(white)[:, None]  # type: ignore[union-attr]
-        outs.append(coloured.reshape(c, h, w).to(content_feats.dtype))
-    return _blend(content_feats, torch.stack(outs), strength)
+            _, d, cov_c = _centred(m, channel_rows=channel_rows)
+        # colour ∘ whiten as one C×C map applied once: M·(x − μ_c) + μ_s, in float64 (M's entries can be large and
+        # cancel when the content's covariance is nearly singular: float32 is not enough there)
+        mat = st.colouring.to(cov_c.device) @ _sym_power(cov_c, -0.5, eps)  # type: ignore[union-attr, arg-type]
+        mu_s = st.mean.to(mat)  # type: ignore[union-attr]
+        if channel_rows:  # C×HW
+            out = torch.addmm(mu_s[:, None], mat, d).view(c, h, w)
+        else:  # HW×C: the channels-last memory of the features, no copy
+            out = torch.addmm(mu_s[None], d, mat.T).view(h, w, c).permute(2, 0, 1)
+        moved[i].copy_(out)  # to the features' dtype, in the same pass
+    return _blend(content_feats, moved, strength)
 
 
 def _check_content_stats(stats: Sequence[ContentStatistics], feats: torch.Tensor, *, covariance: bool = False) -> None:
