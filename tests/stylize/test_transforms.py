@@ -213,3 +213,21 @@ def test_wct_eigendecomposition_runs_on_one_thread_and_restores_the_count() -> N
         assert transforms._eigh(torch.eye(3, dtype=torch.float64))[0].tolist() == [1.0, 1.0, 1.0]
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_channel_var_mean_is_the_population_variance_and_mean(dtype: torch.dtype) -> None:
+    from vidstyle.stylize.transforms import channel_var_mean
+
+    g = torch.Generator().manual_seed(3)
+    x = (torch.randn(2, 5, 9, 13, generator=g, dtype=torch.float64) * 1.5 + 0.8).relu()
+    x[:, 4] = 0.7  # a constant channel: variance 0, not a tiny negative number
+    feats = x.to(dtype).contiguous(memory_format=torch.channels_last)
+    var, mean = channel_var_mean(feats)
+    ref_var, ref_mean = torch.var_mean(feats.double(), dim=(2, 3), unbiased=False)
+    assert var.shape == mean.shape == (2, 5)
+    assert var.dtype == mean.dtype == (torch.float64 if dtype == torch.float64 else torch.float32)
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    torch.testing.assert_close(mean.double(), ref_mean, rtol=tol, atol=tol)
+    torch.testing.assert_close(var.double(), ref_var, rtol=tol * 10, atol=tol)
+    assert bool((var[:, 4] >= 0).all()) and float(var[:, 4].abs().max()) < 1e-6

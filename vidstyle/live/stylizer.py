@@ -251,7 +251,7 @@ class LiveStylizer:
         for one frame, with the flow overlapped."""
         import torch
 
-        from vidstyle.stylize.feedforward import image_to_tensor, tensor_to_image  # public helpers
+        from vidstyle.stylize.feedforward import images_to_batch, tensor_to_image  # public helpers
 
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
@@ -261,7 +261,9 @@ class LiveStylizer:
             )
         pending = self._pool.submit(self._flow.process, frame)
         try:
-            y = stage.stylizer(image_to_tensor(frame.image)[None])
+            # the stage's own batch: `image_to_tensor(...)[None]` has a batch stride of 3, a layout oneDNN
+            # runs 1.4-1.8x slower (tiny net, fast arbitrary variant; BENCHMARKS.md "Live mode")
+            y = stage.stylizer(images_to_batch([frame.image], device=stage.stylizer.device))
         finally:
             pending.result()
         flow = cons = err = None
