@@ -155,16 +155,22 @@ def _looks_like_path(text: str) -> bool:
     return os.sep in text or text.endswith((".safetensors", ".pt", ".pth", ".ckpt", ".bin"))
 
 
+def _local_file(text: str) -> Path | None:
+    """The model file a spec names here, found as :func:`load_model` finds it (a path, or a name in
+    :func:`models_dirs`); ``None`` when it is not here (nothing is downloaded)."""
+    path = Path(text)
+    if path.is_file():
+        return path
+    return None if _looks_like_path(text) else _find_named(text)
+
+
 def parameter_count(name_or_path: str | os.PathLike[str]) -> int | None:
     """The number of weights in a model file (a path, or a model name found locally as :func:`load_model` finds
     it), read from the safetensors header alone: no tensor is loaded and nothing is downloaded. ``None`` when the
     file is not found locally or is not a readable safetensors file (:func:`load_model` says why, later)."""
     from safetensors import safe_open
 
-    text = str(name_or_path)
-    path: Path | None = Path(text)
-    if not path.is_file():
-        path = None if _looks_like_path(text) else _find_named(text)
+    path = _local_file(str(name_or_path))
     if path is None:
         return None
     try:
@@ -187,9 +193,7 @@ def shipped_entry(name_or_path: str | os.PathLike[str]) -> ShippedWeights | None
     file under a shipped name is not); a shipped name not found locally is its entry (:func:`load_model` downloads
     it and checks that hash). Nothing is loaded or downloaded."""
     text = str(name_or_path)
-    path: Path | None = Path(text)
-    if not path.is_file():
-        path = None if _looks_like_path(text) else _find_named(text)
+    path = _local_file(text)
     if path is None:
         return next((e for e in ShippedWeights if e.model_name == text), None)
     try:

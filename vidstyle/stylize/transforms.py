@@ -102,10 +102,8 @@ def _blend(content: torch.Tensor, out: torch.Tensor, strength: float) -> torch.T
 
 def _mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """C-vector mean and C×C covariance (float64, biased: divided by H·W) of 1×C×H×W or C×HW features."""
-    x = f.reshape(f.shape[-3] if f.ndim == 4 else f.shape[0], -1).double()
-    mu = x.mean(1)
-    d = x - mu[:, None]
-    return mu, d @ d.T / x.shape[1]
+    mu, _, cov = _centred(f.reshape(f.shape[-3] if f.ndim == 4 else f.shape[0], -1), channel_rows=True)
+    return mu, cov  # type: ignore[return-value]
 
 
 def _channel_matrix(f: torch.Tensor) -> tuple[torch.Tensor, bool]:
