@@ -81,7 +81,27 @@ def test_distillation_loss_is_the_formula() -> None:
     torch.testing.assert_close(out.total, want)
     torch.testing.assert_close(out.feature, feature)
     torch.testing.assert_close(out.stylised, rec(sty, t_sty))
-    assert set(out.as_floats()) == {"total", "feature", "stats", "recon_teacher", "recon_student", "stylised"}
+    assert set(out.as_floats()) == {"total", "feature", "stats", "recon_teacher", "recon_student", "stylised", "texture"}
+    assert out.texture.item() == 0.0  # off by default
+
+    textured = distillation_loss(student_content=sc, teacher_content=tc, student_style=ss, teacher_style=ts, photo=x,
+                                 from_teacher=d_t, from_student=d_s, stylised=sty, teacher_stylised=t_sty,
+                                 features=_feats, weights=DistillWeights(feature=0.7, stats=0.2, pixel=1.5,
+                                                                         perceptual=0.25, texture=0.4))
+
+    def gram(f: torch.Tensor) -> torch.Tensor:  # F·Fᵀ/(C·H·W), written out per image
+        n, c, h, w = f.shape
+        return torch.stack([f[i].reshape(c, -1) @ f[i].reshape(c, -1).T / (c * h * w) for i in range(n)])
+
+    fs, ft = _feats(sty), _feats(t_sty)
+    texture = sum(((gram(fs[k]) - gram(ft[k])) ** 2).sum(dim=(1, 2)).mean() for k in fs)
+    assert texture > 0
+    torch.testing.assert_close(textured.texture, texture)
+    torch.testing.assert_close(textured.total, want + 0.4 * texture)
+    with pytest.raises(ValueError, match="texture term needs `features`"):
+        distillation_loss(student_content=sc, teacher_content=tc, student_style=ss, teacher_style=ts, photo=x,
+                          from_teacher=d_t, from_student=d_s, stylised=sty, teacher_stylised=t_sty, features=None,
+                          weights=DistillWeights(texture=1.0))
 
 
 def test_adain_pairs_is_adain_per_image() -> None:
@@ -153,6 +173,44 @@ def test_resume_continues_identically(data: dict[str, Path], tmp_path: Path) -> 
     assert resumed.iterations == 4
     with pytest.raises(OptionValueError, match="was made with lr=0.001, not 0.002"):
         train_student(config=_config(data, tmp_path / "half", iterations=6, lr=2e-3), resume=True)
+
+
+def test_init_fine_tunes_a_trained_student(data: dict[str, Path], tmp_path: Path) -> None:
+    """``init`` starts from the given student's weights: one Adam step at a tiny learning rate stays next to them
+    (a fresh start does not); the texture term is on; a student of another width is refused, naming ``init``."""
+    base = train_student(config=_config(data, tmp_path / "base", iterations=2))
+    tuned = train_student(config=_config(data, tmp_path / "tuned", iterations=1, lr=1e-7, init=str(base.model_path),
+                                         texture_weight=0.5))
+    fresh = train_student(config=_config(data, tmp_path / "fresh", iterations=1, lr=1e-7))
+    a, b, c = (load_student(r.model_path).state_dict() for r in (base, tuned, fresh))
+    near = max(float((a[k] - b[k]).abs().max()) for k in a)
+    far = max(float((a[k] - c[k]).abs().max()) for k in a)
+    assert near < 1e-5 < far, (near, far)
+    card = json.loads((tmp_path / "tuned.json").read_text())
+    assert card["init"] == "base.safetensors" and card["weights"]["texture"] == 0.5
+    assert "fine-tuned from base.safetensors" in (tmp_path / "tuned.md").read_text()
+    assert tuned.final_losses["texture"] > 0
+    with pytest.raises(Exception, match="init: .* has width 8 and 1 blocks, not 12 and 1") as info:
+        train_student(config=_config(data, tmp_path / "wide", width=12, init=str(base.model_path)))
+    assert getattr(info.value, "parameter", None) == "init"
+
+
+def test_checkpoints_from_before_the_texture_term_resume(data: dict[str, Path], tmp_path: Path) -> None:
+    """A checkpoint whose config has no ``texture_weight`` or ``init`` (older runs) resumes with their defaults."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    train_student(config=_config(data, tmp_path / "old", iterations=2))
+    ckpt = tmp_path / "old.ckpt.safetensors"
+    with safe_open(str(ckpt), framework="pt") as f:
+        meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+    saved = json.loads(meta["config"])
+    del saved["texture_weight"], saved["init"]
+    meta["config"] = json.dumps(saved)
+    save_file(tensors, str(ckpt), metadata=meta)
+    assert train_student(config=_config(data, tmp_path / "old", iterations=3), resume=True).iterations == 3
+    with pytest.raises(OptionValueError, match="texture_weight=0.0, not 1.0"):
+        train_student(config=_config(data, tmp_path / "old", iterations=4, texture_weight=1.0), resume=True)
 
 
 def test_loss_goes_down(data: dict[str, Path], tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ import torch
 from vidstyle.errors import InputNotFoundError, InvalidInputError, ModelError
 from vidstyle.io.naming import with_parameter
 from vidstyle.losses.distill import DistillWeights, distillation_loss
-from vidstyle.nets.student import Student, StudentConfig, save_student
+from vidstyle.nets.student import Student, StudentConfig, load_student, save_student
 from vidstyle.options.spec import OptionValueError
 from vidstyle.train import _IMAGE_EXTS, TrainProgress, _hardware, _sample_batch, _save_checkpoint, load_image
 
@@ -68,6 +68,11 @@ class StudentTrainConfig:
     stats_weight: float = 1.0
     pixel_weight: float = 1.0
     perceptual_weight: float = 0.1
+    #: weight of the Gram term between the student's and the teacher's stylised outputs
+    #: (:func:`vidstyle.losses.distill.distillation_loss`)
+    texture_weight: float = 0.0
+    #: a trained student (.safetensors) to start from instead of random weights: fine-tuning
+    init: str | None = None
     vgg_weights: str | None = None
     vgg_convention: str | None = None
     seed: int = 0
@@ -90,7 +95,7 @@ class StudentTrainConfig:
                 raise OptionValueError(name, f"{name} must be >= {low}, got {value}")
         if self.image_size % 4:
             raise OptionValueError("image_size", f"image_size must be a multiple of 4, got {self.image_size}")
-        for name in ("lr", "feature_weight", "stats_weight", "pixel_weight", "perceptual_weight"):
+        for name in ("lr", "feature_weight", "stats_weight", "pixel_weight", "perceptual_weight", "texture_weight"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
                 raise OptionValueError(name, f"{name} must be a positive finite number, got {value}")
@@ -216,8 +221,24 @@ def match_teacher_statistics(student: Student, x: torch.Tensor, teacher_feats: t
 
 
 _RESUME_KEYS = ("content", "style", "decoder", "width", "blocks", "image_size", "style_size", "batch_size", "seed",
-                "lr", "feature_weight", "stats_weight", "pixel_weight", "perceptual_weight", "max_images", "held_out",
-                "held_out_count", "held_out_styles")
+                "lr", "feature_weight", "stats_weight", "pixel_weight", "perceptual_weight", "texture_weight", "init",
+                "max_images", "held_out", "held_out_count", "held_out_styles")
+#: what checkpoints made before a key existed had in effect
+_RESUME_DEFAULTS = {"texture_weight": 0.0, "init": None}
+
+
+def _init_weights(config: StudentTrainConfig, *, fingerprint: str) -> Student:
+    """The student ``config.init`` names, checked against the architecture and teacher of this run."""
+    init = load_student(config.init)  # type: ignore[arg-type]
+    if (init.config.width, init.config.blocks) != (config.width, config.blocks):
+        raise with_parameter(ModelError(
+            f"init: {config.init} has width {init.config.width} and {init.config.blocks} blocks, not {config.width} and "
+            f"{config.blocks}; pass the same `width` or start fresh"), "init")
+    if init.vgg_fingerprint and init.vgg_fingerprint != fingerprint:
+        raise with_parameter(ModelError(
+            f"init: {config.init} was distilled from the VGG19 weights {init.vgg_source}; pass those as `vgg_weights`"),
+            "init")
+    return init
 
 
 def _mark_checkpoint(path: Path, *, source: str, fingerprint: str) -> None:
@@ -271,15 +292,17 @@ def train_student(*, config: StudentTrainConfig, resume: bool = False,
             raise with_parameter(InputNotFoundError(f"resume: no checkpoint {ckpt}; run without `resume` to start training"),
                                  "resume")
         start, elapsed, history = restore_checkpoint(ckpt, net=net, opt=opt, gen=gen, config=config, keys=_RESUME_KEYS,
-                                                     kind="student_checkpoint")
+                                                     defaults=_RESUME_DEFAULTS, kind="student_checkpoint")
+    elif config.init is not None:  # fine-tuning: a trained student of the same architecture and teacher
+        net.load_state_dict(_init_weights(config, fingerprint=fingerprint).state_dict())
     else:  # a fresh student's features start with the teacher's per-channel mean and std
         with torch.no_grad():
             probe = torch.cat([_sample_batch(images, size=config.image_size, batch=config.batch_size, gen=gen),
                                _sample_batch(paintings, size=config.image_size, batch=config.batch_size, gen=gen)])
             match_teacher_statistics(net, probe.to(device), encoder(probe.to(device)))
     weights = DistillWeights(feature=config.feature_weight, stats=config.stats_weight, pixel=config.pixel_weight,
-                             perceptual=config.perceptual_weight)
-    perceptual = (lambda y: encoder.features(y)) if config.perceptual_weight > 0 else None
+                             perceptual=config.perceptual_weight, texture=config.texture_weight)
+    perceptual = (lambda y: encoder.features(y)) if config.perceptual_weight > 0 or config.texture_weight > 0 else None
 
     t0 = time.perf_counter() - elapsed
     losses: dict[str, float] = {}
@@ -343,7 +366,8 @@ def train_student(*, config: StudentTrainConfig, resume: bool = False,
         "teacher": {"decoder": teacher_path.name, "vgg": Path(state.source).name if os.sep in state.source else state.source,
                     "convention": state.convention, "vgg_fingerprint": fingerprint},
         "weights": {"feature": config.feature_weight, "stats": config.stats_weight, "pixel": config.pixel_weight,
-                    "perceptual": config.perceptual_weight},
+                    "perceptual": config.perceptual_weight, "texture": config.texture_weight},
+        "init": None if config.init is None else Path(config.init).name,
         "data": {"content": Path(config.content).name, "images": len(images), "image_size": config.image_size,
                  "batch_size": config.batch_size, "paintings": [p.name for p in train_styles],
                  "style_size": config.style_size},
@@ -384,10 +408,12 @@ def render_student_card(card: dict) -> str:
         f"1×1 to/from 256 channels; {arch['gflop_640x360']} GFLOP per 640×360 frame |",
         f"| teacher | VGG19 relu3_1 ({card['teacher']['vgg']}, {card['teacher']['convention']}) and {card['teacher']['decoder']} |",
         f"| loss weights | feature {card['weights']['feature']}, statistics {card['weights']['stats']}, pixel "
-        f"{card['weights']['pixel']}, perceptual {card['weights']['perceptual']} |",
+        f"{card['weights']['pixel']}, perceptual {card['weights']['perceptual']}, texture "
+        f"{card['weights'].get('texture', 0.0)} |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {len(card['data']['paintings'])} paintings, "
         f"{card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",
-        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}, seed {card['seed']}) |",
+        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}, seed {card['seed']})"
+        + (f", fine-tuned from {card['init']}" if card.get("init") else "") + " |",
         f"| training time | {card['training_seconds'] / 60:.1f} min on {card['hardware']} |",
         f"| reconstruction PSNR | {db(held['psnr_db'])} mean over {len(held['images'])} held-out photos at {held['psnr_size']} px |",
         f"| stylised PSNR vs the VGG variant | {db(held['stylised_psnr_db'])} (AdaIN, held-out paintings: "

@@ -74,7 +74,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--iterations", type=int, default=d.iterations)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--content-weight", type=float, default=d.content_weight)
-    p.add_argument("--style-weight", type=float, default=d.style_weight)
+    p.add_argument("--style-weight", type=float, default=d.style_weight,
+                   help="weight of the Gram style loss; with --kind student: of the Gram (texture) term between the "
+                        "student's and the teacher's stylised outputs (default 0 there)")
     p.add_argument("--tv-weight", type=float, default=d.tv_weight)
     p.add_argument("--temporal-weight", type=float, default=d.temporal_weight,
                    help="weight of the output-consistency loss on synthetic frame pairs (0 = off)")
@@ -91,7 +93,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vgg-convention", choices=["caffe", "torchvision"], default=None,
                    help="input convention of a local VGG file whose metadata does not say")
     p.add_argument("--init", default=None, metavar="MODEL",
-                   help="start from this trained model (name or .safetensors of the same --size): fine-tuning")
+                   help="start from this trained model (name or .safetensors of the same --size; with --kind student, "
+                        "a student of the same --width): fine-tuning")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to the output")
@@ -176,6 +179,10 @@ def run_student(args: argparse.Namespace) -> int:
         mine["style_size"] = args.style_size
     if args.width is not None:
         mine["width"] = args.width
+    if args.style_weight != _style_default("style_weight"):
+        mine["texture_weight"] = args.style_weight
+    if args.init is not None:
+        mine["init"] = args.init
     if args.held_out_styles is not None:
         mine["held_out_styles"] = tuple(n.strip() for n in args.held_out_styles.split(",") if n.strip())
     config = StudentTrainConfig(

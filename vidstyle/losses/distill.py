@@ -7,6 +7,7 @@ The teacher is VGG19 to relu3_1 (``E_t``) and its trained decoder (``D_t``); the
       + stats_weight   · [ S(E_s(x), E_t(x)) + S(E_s(p), E_t(p)) ]                           (AdaIN's statistics)
       + R(D_s(E_t(x)), x) + R(D_s(E_s(x)), x)                                                (reconstruction)
       + R(D_s(AdaIN(E_s(x), E_t(p))), D_t(AdaIN(E_t(x), E_t(p))))                            (stylised)
+      + texture_weight · Σ_l ‖G(F_l(y_s)) − G(F_l(y_t))‖²_F                                     (texture)
 
 * features on the Caffe scale (relu3_1 is at 1/4 resolution, as the student's are), MSE over every entry;
 * ``S(a, b) = (1/C) Σ_c (μ_c(a) − μ_c(b))² + (σ_c(a) − σ_c(b))²`` averaged over the batch: the per-channel
@@ -14,6 +15,11 @@ The teacher is VGG19 to relu3_1 (``E_t``) and its trained decoder (``D_t``); the
 * ``R(y, t) = pixel_weight · MSE(255·y, 255·t) + perceptual_weight · mean_l MSE(F_l(y), F_l(t))`` with
   ``F_l`` the VGG19 features at ``relu1_1, relu2_1, relu3_1`` (the decoder's own training loss,
   :mod:`vidstyle.train_decoder`);
+* the texture term compares the Gram matrices ``G = F·Fᵀ/(C·H·W)`` of the student's and the teacher's
+  stylised outputs ``y_s``, ``y_t`` (the two sides of the stylised term) per image, summed over ``F_l``'s
+  layers and averaged over the batch: pixel and feature MSE alone let a small decoder hedge with flat
+  strokes, which keeps PSNR and loses the painting's texture (:func:`vidstyle.losses.perceptual.style_loss`,
+  the standard ``"sum"`` form);
 * the stylised term decodes AdaIN-moved features — the path inference takes — against what the teacher
   makes of the same photo and painting, so the decoder learns to decode stylised statistics, not only
   photos; the painting's statistics are the teacher's (``E_t(p)``).
@@ -32,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidstyle.errors import ShapeError
+from vidstyle.losses.perceptual import gram_matrix, style_loss
 from vidstyle.losses.stats import bn_statistics
 
 __all__ = ["DistillWeights", "DistillLosses", "statistics_loss", "reconstruction_loss", "distillation_loss",
@@ -48,6 +55,7 @@ class DistillWeights:
     stats: float = 1.0
     pixel: float = 1.0
     perceptual: float = 0.1
+    texture: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +68,11 @@ class DistillLosses:
     recon_teacher: torch.Tensor
     recon_student: torch.Tensor
     stylised: torch.Tensor
+    texture: torch.Tensor
 
     def as_floats(self) -> dict[str, float]:
         return {k: float(getattr(self, k).detach()) for k in ("total", "feature", "stats", "recon_teacher",
-                                                              "recon_student", "stylised")}
+                                                              "recon_student", "stylised", "texture")}
 
 
 def statistics_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -77,15 +86,17 @@ def statistics_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def reconstruction_loss(y: torch.Tensor, target: torch.Tensor, *, features: Features | None,
                         pixel_weight: float = 1.0, perceptual_weight: float = 0.1,
-                        target_features: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+                        target_features: Mapping[str, torch.Tensor] | None = None,
+                        output_features: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
     """``pixel_weight · MSE(255·y, 255·t) + perceptual_weight · mean_l MSE(F_l(y), F_l(t))``.
 
-    ``target_features`` (``F(t)``, e.g. computed without gradient) saves a pass when given."""
+    ``target_features`` (``F(t)``, e.g. computed without gradient) and ``output_features`` (``F(y)``) save a
+    pass each when given."""
     if y.shape != target.shape:
         raise ShapeError(f"reconstruction_loss: output {tuple(y.shape)} and target {tuple(target.shape)} differ")
     loss = pixel_weight * (y - target).mul(255.0).pow(2).mean()
     if perceptual_weight > 0 and features is not None:
-        fy = features(y)
+        fy = output_features if output_features is not None else features(y)
         ft = target_features if target_features is not None else features(target)
         loss = loss + perceptual_weight * sum(F.mse_loss(fy[k], ft[k]) for k in fy) / len(fy)
     return loss
@@ -117,9 +128,19 @@ def distillation_loss(*, student_content: torch.Tensor, teacher_content: torch.T
     rw = {"features": features, "pixel_weight": weights.pixel, "perceptual_weight": weights.perceptual}
     r_t = reconstruction_loss(from_teacher, photo, target_features=photo_features, **rw)
     r_s = reconstruction_loss(from_student, photo, target_features=photo_features, **rw)
-    r_st = reconstruction_loss(stylised, teacher_stylised, target_features=teacher_stylised_features, **rw)
-    total = weights.feature * feat + weights.stats * stats + r_t + r_s + r_st
-    return DistillLosses(total=total, feature=feat, stats=stats, recon_teacher=r_t, recon_student=r_s, stylised=r_st)
+    fy = ft = None
+    if features is not None and (weights.perceptual > 0 or weights.texture > 0):
+        fy = features(stylised)
+        ft = teacher_stylised_features if teacher_stylised_features is not None else features(teacher_stylised)
+    r_st = reconstruction_loss(stylised, teacher_stylised, target_features=ft, output_features=fy, **rw)
+    texture = stylised.new_zeros(())
+    if weights.texture > 0:
+        if fy is None or ft is None:
+            raise ValueError("distillation_loss: the texture term needs `features`")
+        texture = style_loss(fy, {k: gram_matrix(v) for k, v in ft.items()}, reduction="sum")
+    total = weights.feature * feat + weights.stats * stats + r_t + r_s + r_st + weights.texture * texture
+    return DistillLosses(total=total, feature=feat, stats=stats, recon_teacher=r_t, recon_student=r_s, stylised=r_st,
+                         texture=texture)
 
 
 class DistillationLoss(nn.Module):
