@@ -6,10 +6,12 @@ Runs the feed-forward stage on one 640×360 frame (``cockatoo_60f.mp4`` frame 30
 and each operation inside it (convolutions, reflection pads, upsampling, ReLUs, pooling, copies…), its share of
 the frame's time. Shares, not times: the absolute numbers of a loaded machine mean little, their proportions
 hold. ``--plain`` profiles the decoder as trained (:class:`~vidstyle.nets.decoder.Decoder`) instead of its fused
-inference form::
+inference form. ``--fast STUDENT`` profiles the fast variant (a student model file) instead; its decoder's
+first 1×1 conv, which AdaIN is folded into, counts under "transform"::
 
     python benchmarks/profile_arbitrary.py --decoder models/decoder_relu31.safetensors \\
         --vgg-weights ../shared/weights/vgg19_imagenet_conv1_1-conv3_4.safetensors --threads 2 [--plain]
+    python benchmarks/profile_arbitrary.py --fast student_relu31.safetensors --threads 1
 """
 
 from __future__ import annotations
@@ -69,17 +71,22 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=3, help="profiled frames (after one untimed warm-up)")
     ap.add_argument("--plain", action="store_true", help="the decoder as trained, not its fused inference form")
+    ap.add_argument("--fast", default=None, metavar="STUDENT", help="profile the fast variant with this student model")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     width, height = (int(v) for v in args.size.lower().split("x"))
-    model = build_arbitrary_model(styles=[StyleImage(path=args.style)], method=args.method, decoder=args.decoder,
-                                  vgg_weights=args.vgg_weights)
+    model = build_arbitrary_model(styles=[StyleImage(path=args.style)], method=args.method,
+                                  decoder=args.fast or args.decoder, vgg_weights=args.vgg_weights, fast=bool(args.fast))
     stage = FeedForwardStage(model=model, device="cpu", stabilize=0.0, fuse=not args.plain)
     net = stage.stylizer.model.net
     print(f"# decoder: {type(net.decoder).__name__}; encoder: {type(net.encoder).__name__}; "
           f"{torch.get_num_threads()} threads; torch {torch.__version__}")
-    hooks = _label_hooks(net, "net") + _label_hooks(net.encoder, "encoder") + _label_hooks(net.decoder, "decoder")
+    # the student's decode_affine is no forward call: label the layers after its first conv
+    decoder_parts = [net.decoder.body, net.decoder.head] if args.fast else [net.decoder]
+    hooks = _label_hooks(net, "net") + _label_hooks(net.encoder, "encoder")
+    for part in decoder_parts:
+        hooks += _label_hooks(part, "decoder")
     image = _frame(width, height)
     stage.process(Frame(index=0, image=image))  # warm-up, untimed
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:

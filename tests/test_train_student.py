@@ -188,7 +188,8 @@ def test_init_fine_tunes_a_trained_student(data: dict[str, Path], tmp_path: Path
     assert near < 1e-5 < far, (near, far)
     card = json.loads((tmp_path / "tuned.json").read_text())
     assert card["init"] == "base.safetensors" and card["weights"]["texture"] == 0.5
-    assert "fine-tuned from base.safetensors" in (tmp_path / "tuned.md").read_text()
+    assert card["init_card"]["iterations"] == 2 and card["init_card"]["weights"]["texture"] == 0.0
+    assert "fine-tuned from base.safetensors (2 iterations, texture weight 0.0)" in (tmp_path / "tuned.md").read_text()
     assert tuned.final_losses["texture"] > 0
     with pytest.raises(Exception, match="init: .* has width 8 and 1 blocks, not 12 and 1") as info:
         train_student(config=_config(data, tmp_path / "wide", width=12, init=str(base.model_path)))

@@ -287,14 +287,16 @@ def train_student(*, config: StudentTrainConfig, resume: bool = False,
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     start, elapsed, history = 0, 0.0, []
+    # fine-tuning: a trained student of the same architecture and teacher (its card goes into this one's)
+    init = _init_weights(config, fingerprint=fingerprint) if config.init is not None else None
     if resume:
         if not ckpt.is_file():
             raise with_parameter(InputNotFoundError(f"resume: no checkpoint {ckpt}; run without `resume` to start training"),
                                  "resume")
         start, elapsed, history = restore_checkpoint(ckpt, net=net, opt=opt, gen=gen, config=config, keys=_RESUME_KEYS,
                                                      defaults=_RESUME_DEFAULTS, kind="student_checkpoint")
-    elif config.init is not None:  # fine-tuning: a trained student of the same architecture and teacher
-        net.load_state_dict(_init_weights(config, fingerprint=fingerprint).state_dict())
+    elif init is not None:
+        net.load_state_dict(init.state_dict())
     else:  # a fresh student's features start with the teacher's per-channel mean and std
         with torch.no_grad():
             probe = torch.cat([_sample_batch(images, size=config.image_size, batch=config.batch_size, gen=gen),
@@ -368,6 +370,8 @@ def train_student(*, config: StudentTrainConfig, resume: bool = False,
         "weights": {"feature": config.feature_weight, "stats": config.stats_weight, "pixel": config.pixel_weight,
                     "perceptual": config.perceptual_weight, "texture": config.texture_weight},
         "init": None if config.init is None else Path(config.init).name,
+        #: the card of the student it was fine-tuned from (its recipe and iterations)
+        "init_card": None if init is None else init.card,
         "data": {"content": Path(config.content).name, "images": len(images), "image_size": config.image_size,
                  "batch_size": config.batch_size, "paintings": [p.name for p in train_styles],
                  "style_size": config.style_size},
@@ -413,7 +417,10 @@ def render_student_card(card: dict) -> str:
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {len(card['data']['paintings'])} paintings, "
         f"{card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",
         f"| iterations | {card['iterations']} (Adam, lr {card['lr']}, seed {card['seed']})"
-        + (f", fine-tuned from {card['init']}" if card.get("init") else "") + " |",
+        + (f", fine-tuned from {card['init']}" if card.get("init") else "")
+        + (f" ({card['init_card']['iterations']} iterations, texture weight "
+           f"{card['init_card'].get('weights', {}).get('texture', 0.0)})" if (card.get("init_card") or {}).get("iterations")
+           else "") + " |",
         f"| training time | {card['training_seconds'] / 60:.1f} min on {card['hardware']} |",
         f"| reconstruction PSNR | {db(held['psnr_db'])} mean over {len(held['images'])} held-out photos at {held['psnr_size']} px |",
         f"| stylised PSNR vs the VGG variant | {db(held['stylised_psnr_db'])} (AdaIN, held-out paintings: "
