@@ -188,8 +188,8 @@ def test_init_fine_tunes_a_trained_student(data: dict[str, Path], tmp_path: Path
     assert near < 1e-5 < far, (near, far)
     card = json.loads((tmp_path / "tuned.json").read_text())
     assert card["init"] == "base.safetensors" and card["weights"]["texture"] == 0.5
-    assert card["init_card"]["iterations"] == 2 and card["init_card"]["weights"]["texture"] == 0.0
-    assert "fine-tuned from base.safetensors (2 iterations, texture weight 0.0)" in (tmp_path / "tuned.md").read_text()
+    assert card["init_card"]["iterations"] == 2 and card["init_card"]["weights"]["texture"] == 0.001
+    assert "fine-tuned from base.safetensors (2 iterations, texture weight 0.001)" in (tmp_path / "tuned.md").read_text()
     assert tuned.final_losses["texture"] > 0
     with pytest.raises(Exception, match="init: .* has width 8 and 1 blocks, not 12 and 1") as info:
         train_student(config=_config(data, tmp_path / "wide", width=12, init=str(base.model_path)))
@@ -197,11 +197,12 @@ def test_init_fine_tunes_a_trained_student(data: dict[str, Path], tmp_path: Path
 
 
 def test_checkpoints_from_before_the_texture_term_resume(data: dict[str, Path], tmp_path: Path) -> None:
-    """A checkpoint whose config has no ``texture_weight`` or ``init`` (older runs) resumes with their defaults."""
+    """A checkpoint whose config has no ``texture_weight`` or ``init`` (older runs) resumes with what they had in
+    effect (no texture term), and the new default is refused with the usual line."""
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    train_student(config=_config(data, tmp_path / "old", iterations=2))
+    train_student(config=_config(data, tmp_path / "old", iterations=2, texture_weight=0.0))
     ckpt = tmp_path / "old.ckpt.safetensors"
     with safe_open(str(ckpt), framework="pt") as f:
         meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
@@ -209,9 +210,10 @@ def test_checkpoints_from_before_the_texture_term_resume(data: dict[str, Path], 
     del saved["texture_weight"], saved["init"]
     meta["config"] = json.dumps(saved)
     save_file(tensors, str(ckpt), metadata=meta)
-    assert train_student(config=_config(data, tmp_path / "old", iterations=3), resume=True).iterations == 3
-    with pytest.raises(OptionValueError, match="texture_weight=0.0, not 1.0"):
-        train_student(config=_config(data, tmp_path / "old", iterations=4, texture_weight=1.0), resume=True)
+    resumed = train_student(config=_config(data, tmp_path / "old", iterations=3, texture_weight=0.0), resume=True)
+    assert resumed.iterations == 3
+    with pytest.raises(OptionValueError, match="texture_weight=0.0, not 0.001"):
+        train_student(config=_config(data, tmp_path / "old", iterations=4), resume=True)
 
 
 def test_loss_goes_down(data: dict[str, Path], tmp_path: Path) -> None:

@@ -69,8 +69,10 @@ class StudentTrainConfig:
     pixel_weight: float = 1.0
     perceptual_weight: float = 0.1
     #: weight of the Gram term between the student's and the teacher's stylised outputs
-    #: (:func:`vidstyle.losses.distill.distillation_loss`)
-    texture_weight: float = 0.0
+    #: (:func:`vidstyle.losses.distill.distillation_loss`). 1e-3 brought the shipped student from 1.37× to 1.13× the
+    #: VGG variant's style ratio in 342 fine-tuning iterations (3e-4: 1.17×; BENCHMARKS.md, "Arbitrary style");
+    #: measured as a fine-tune of a student distilled without it, not from scratch
+    texture_weight: float = 1e-3
     #: a trained student (.safetensors) to start from instead of random weights: fine-tuning
     init: str | None = None
     vgg_weights: str | None = None

@@ -76,7 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content-weight", type=float, default=d.content_weight)
     p.add_argument("--style-weight", type=float, default=d.style_weight,
                    help="weight of the Gram style loss; with --kind student: of the Gram (texture) term between the "
-                        "student's and the teacher's stylised outputs (default 0 there)")
+                        "student's and the teacher's stylised outputs (default 1e-3 there)")
     p.add_argument("--tv-weight", type=float, default=d.tv_weight)
     p.add_argument("--temporal-weight", type=float, default=d.temporal_weight,
                    help="weight of the output-consistency loss on synthetic frame pairs (0 = off)")
