@@ -43,3 +43,22 @@ def test_grid_filter_removes_a_4_pixel_pattern() -> None:
 def test_even_taps_rejected() -> None:
     with pytest.raises(ValueError, match="odd"):
         separable_filter(torch.zeros(1, 1, 4, 4), (0.5, 0.5))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 11, 17), (1, 1, 1, 1), (1, 2, 2, 3), (3, 4, 5), (1, 3, 40, 3)])
+def test_the_opencv_path_equals_the_shifted_views(shape: tuple[int, ...]) -> None:
+    """A float32 CPU tensor without gradient goes through OpenCV; it must give the shifted-view sum (the path a
+    tensor that requires grad takes), at any size (smaller than the kernel too), for C×H×W as for N×C×H×W, and for a
+    non-contiguous input, which it leaves untouched."""
+    torch.manual_seed(2)
+    taps = (0.125, 0.25, 0.25, 0.25, 0.125)
+    x = torch.rand(*shape)
+    ref = separable_filter(x.clone().requires_grad_(True), taps).detach()
+    fast = separable_filter(x, taps)
+    assert fast.shape == x.shape and fast.dtype == torch.float32
+    torch.testing.assert_close(fast, ref, atol=1e-6, rtol=1e-6)
+    t = x.transpose(-1, -2)  # non-contiguous view
+    before = t.clone()
+    torch.testing.assert_close(separable_filter(t, taps),
+                               separable_filter(t.clone().requires_grad_(True), taps).detach(), atol=1e-6, rtol=1e-6)
+    assert torch.equal(t, before)

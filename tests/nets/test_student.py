@@ -35,6 +35,23 @@ def test_shapes_and_ranges(h: int, w: int) -> None:
     assert net.decoder(f * 50, size=(h, w)).abs().max() > 1  # not clamped while training
 
 
+def test_inference_encoder_folds_the_gain_and_matches_training() -> None:
+    """Without gradients the encoder folds FEATURE_GAIN into its head conv; the features equal the training path's
+    ``relu(head(h)) · gain`` up to float rounding, and the head's weights are left as they are."""
+    torch.manual_seed(0)
+    net = Student(config=StudentConfig(width=8, blocks=1)).eval()
+    with torch.no_grad():
+        net.encoder.head.bias.uniform_(-0.05, 0.05)  # some channels rectified, some not
+    before = net.encoder.head.weight.clone()
+    x = torch.rand(2, 3, 36, 52)
+    with torch.no_grad():
+        fast = net.encoder(x)
+    want = net.encoder(x).detach()
+    assert (want == 0).any() and (want > 0).any()
+    torch.testing.assert_close(fast, want, rtol=1e-5, atol=1e-3)
+    assert torch.equal(net.encoder.head.weight, before)
+
+
 def test_bfloat16_runs_and_stays_close() -> None:
     torch.manual_seed(0)
     net = Student(config=StudentConfig(width=8, blocks=1)).eval()

@@ -138,10 +138,13 @@ class StudentEncoder(nn.Module):
         check_image_batch(x, name="StudentEncoder input")
         xp = pad_to_multiple(x, S2D_BLOCK)[0]
         # centred input (the mean of a photo is ~0.45): a bias-free start for the stem
-        f = self.head(self.body(self.stem(xp - 0.5)))
+        h = self.body(self.stem(xp - 0.5))
         if torch.is_grad_enabled():
-            return F.relu(f) * FEATURE_GAIN
-        return torch.relu_(f).mul_(FEATURE_GAIN)  # inference: no second copy of the 256 channels
+            return F.relu(self.head(h)) * FEATURE_GAIN
+        # inference: the gain is folded into the head (relu(g·f) = g·relu(f) for g > 0), so the 256 channels are
+        # written once and rectified in place, with no pass to scale them (equal up to float rounding)
+        w, b = self.head.weight, self.head.bias
+        return torch.relu_(F.conv2d(h, w * FEATURE_GAIN, None if b is None else b * FEATURE_GAIN))
 
 
 class StudentDecoder(nn.Module):
@@ -233,7 +236,8 @@ def student_gflop(config: StudentConfig | None = None, *, height: int = 360, wid
         if isinstance(m, nn.Conv2d):
             hooks.append(m.register_forward_hook(count))
     try:
-        with torch.no_grad():
+        with torch.enable_grad():  # the training path calls every conv as a module (inference folds the gain in)
+            net.requires_grad_(False)
             net(torch.zeros(1, 3, height, width))
     finally:
         for h in hooks:
