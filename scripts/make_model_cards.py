@@ -1,9 +1,11 @@
 """Adds a before/after picture (frames of samples/clip.mp4) to each shipped model's card.
 
-    python scripts/make_model_cards.py [--models models] [--times 0.7,2.2,3.7]
+    python scripts/make_model_cards.py [--models models] [--times 0.7,2.2,3.7] [--vgg-weights VGG]
 
 Writes ``models/NAME_before_after.jpg`` (input row above the stylized row, ~640 px wide) and
-(re)writes the "Before / after" section of ``models/NAME.md``; idempotent.
+(re)writes the "Before / after" section of ``models/NAME.md``; idempotent. The arbitrary-style back end's
+files (the decoder, the fast variant's student) are shown with ``samples/styles/stained_glass.jpg`` (AdaIN)
+when ``--vgg-weights`` is given (they need VGG19 for the painting), and skipped otherwise.
 """
 
 from __future__ import annotations
@@ -41,11 +43,35 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=str(ROOT / "models"))
     ap.add_argument("--times", default="0.7,2.2,3.7")
+    ap.add_argument("--vgg-weights", default=None, help="VGG19 weights for the decoder and student files")
     args = ap.parse_args()
     frames = sample_frames([float(t) for t in args.times.split(",")])
     small = [cv2.resize(f, (320, 180), interpolation=cv2.INTER_AREA) for f in frames]
+    from safetensors import safe_open
+
+    from vidstyle.nets.student import is_student_file
+
+    def arbitrary_file(path: Path) -> bool:  # the arbitrary back end's decoder or student, not a style network
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("vidstyle.architecture") in ("decoder", "student")
+
+    painting = ROOT / "samples" / "styles" / "stained_glass.jpg"
     for path in sorted(Path(args.models).glob("*.safetensors")):
-        stylizer = FeedForwardStylizer(model=path, device="cpu")
+        arbitrary = arbitrary_file(path)
+        if arbitrary and not args.vgg_weights:
+            print(f"{path.name}: skipped (an arbitrary-style file: give --vgg-weights)")
+            continue
+        what = "this model's output"
+        if arbitrary:
+            from vidstyle.options import StyleImage
+            from vidstyle.stylize.arbitrary import build_arbitrary_model
+
+            model = build_arbitrary_model(styles=[StyleImage(path=str(painting))], method="adain", decoder=str(path),
+                                          vgg_weights=args.vgg_weights, fast=is_student_file(path))
+            stylizer = FeedForwardStylizer(model=model, device="cpu")
+            what = f"the output with `samples/styles/{painting.name}` (AdaIN)"
+        else:
+            stylizer = FeedForwardStylizer(model=path, device="cpu")
         outs = [tensor_to_image(stylizer(image_to_tensor(f)[None])[0], np.uint8) for f in frames]
         outs = [cv2.resize(o, (320, 180), interpolation=cv2.INTER_AREA) for o in outs]
         sheet = np.concatenate([np.concatenate(small, 1), np.concatenate(outs, 1)], 0)
@@ -54,7 +80,7 @@ def main() -> int:
         card = path.with_suffix(".md")
         text = card.read_text() if card.is_file() else f"# {path.stem}\n"
         text = text.split(MARK)[0].rstrip() + "\n\n"
-        text += (f"{MARK}\n\nFrames of `samples/clip.mp4` at {args.times} s (top) and this model's output "
+        text += (f"{MARK}\n\nFrames of `samples/clip.mp4` at {args.times} s (top) and {what} "
                  f"(bottom, per frame, no stabilisation):\n\n![before and after]({pic.name})\n")
         card.write_text(text)
         print(f"{card}: {pic.name}")

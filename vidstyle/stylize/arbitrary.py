@@ -36,9 +36,8 @@ DEFAULT_DECODER = "decoder_relu31"
 DEFAULT_STUDENT = "student_relu31"
 #: where the fast variant takes a painting's statistics from: ``"vgg"`` (VGG19 relu3_1, once per painting; needs
 #: the VGG weights the student was distilled from) or ``"student"`` (its own encoder: no VGG at all). Whichever
-#: measures better (``benchmarks/bench_arbitrary.py --student``, rows ``fast_vgg`` and ``fast``): VGG, so far
-#: (a CPU-distilled student at 150 iterations: style ratio 1.68× the VGG variant's with VGG statistics, 2.42× with
-#: its own); re-measure with a longer-trained student
+#: measures better (``benchmarks/bench_arbitrary.py --student``, rows ``fast_vgg`` and ``fast``): VGG (the shipped
+#: student: style ratio 1.13× the VGG variant's with VGG statistics, 1.25× with its own)
 STUDENT_STYLE_STATISTICS = "vgg"
 #: the long side a painting is analysed at, before ``style_scale``
 STYLE_SIZE = 512
