@@ -17,6 +17,10 @@ smoother restarted (``resets``: 1 = only the first frame, i.e. no false scene cu
     python benchmarks/bench_arbitrary_temporal.py --shared ../shared [--clips realshort.mp4,cockatoo_60f.mp4,sintel_raft_demo]
         [--methods wct,adain] [--smoothing 0,0.5,0.8,0.9] [--style hokusai_great_wave.jpg] [--max-width 384]
         [--frames 40] [--stabilizer blend|resample] [--flow dis-fast|dis-medium] [--json out.json] [--crops crops.png]
+        [--fast [--decoder STUDENT]]
+
+``--fast`` measures the fast variant (the shipped student, or the student file given as ``--decoder``) instead of
+the VGG variant.
 
 ``--calibrate-cuts`` instead prints the cut detector's statistic (relative jump of the per-channel mean and std
 at relu3_1) between consecutive frames of each clip and between frames of different clips, the figures
@@ -79,7 +83,9 @@ def main() -> int:
     ap.add_argument("--methods", default="wct,adain")
     ap.add_argument("--smoothing", default="0,0.5,0.8,0.9", help="λ values; 0 (per-frame) is the baseline")
     ap.add_argument("--style", default="hokusai_great_wave.jpg", help="painting in SHARED/data/styles")
-    ap.add_argument("--decoder", default=None, help="decoder (default: the shipped decoder_relu31)")
+    ap.add_argument("--decoder", default=None, help="decoder (default: the shipped decoder_relu31; with --fast, "
+                                                     "the shipped student_relu31)")
+    ap.add_argument("--fast", action="store_true", help="the fast variant (a distilled student) instead of VGG")
     ap.add_argument("--max-width", type=int, default=384)
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--stabilize", type=float, default=0.85)
@@ -128,7 +134,7 @@ def main() -> int:
 
         for method in args.methods.split(","):
             model = build_arbitrary_model(styles=[StyleImage(path=str(painting))], method=method, decoder=args.decoder,
-                                          vgg_weights=str(vgg_path))
+                                          vgg_weights=str(vgg_path), fast=args.fast)
             net = model.net.eval()
             base: tuple[float, float, float] | None = None
             variants: dict[str, list[torch.Tensor]] = {}

@@ -1,8 +1,8 @@
 """The back ends' own temporal defaults in the file pipeline: resample with dis-medium flow for the arbitrary
-back end's VGG variant (at 0.9; BENCHMARKS.md, "Arbitrary style") and for feed-forward networks of at least
+back end, VGG and fast variants (at 0.9; BENCHMARKS.md, "Arbitrary style") and for feed-forward networks of at least
 HEAVY_PARAMETERS weights ("Temporal stabilisation"); for lighter ones blend at the shipped model's own strength
 (the default model's too) or at LIGHT_TEMPORAL's for any other file; filled in where the options are not given, by
-the library and the CLI alike, and nowhere else (the fast variant, a model object, options given as an object)."""
+the library and the CLI alike, and nowhere else (a model object, options given as an object)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def test_the_defaults_are_the_measured_ones() -> None:
      TemporalOptions(flow="dis-fast", stabilizer="resample", stabilize=Curve.constant(0.9))),
     ({"backend": "arbitrary", "style": "p.jpg", "stabilizer": "blend", "stabilize": 0.5},
      TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.5))),
-    ({"backend": "arbitrary", "style": "p.jpg", "fast": True}, TemporalOptions()),
+    ({"backend": "arbitrary", "style": "p.jpg", "fast": True}, RESAMPLE),
+    ({"backend": "arbitrary", "style": "p.jpg", "fast": True, "stabilizer": "blend"},
+     TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.9))),
     ({}, DEFAULT_MODEL_TEMPORAL),
     ({"model": "wave_small"}, TemporalOptions(stabilize=Curve.constant(0.8))),
     ({"stabilize": 0.5}, TemporalOptions(stabilize=Curve.constant(0.5))),
@@ -53,7 +55,7 @@ def test_a_temporal_object_is_used_as_it_is() -> None:
      TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.9))),
     (["--style", "p.jpg", "--stabilize", "0"], TemporalOptions(flow="dis-medium", stabilizer="resample",
                                                                stabilize=Curve.constant(0.0))),
-    (["--style", "p.jpg", "--fast"], TemporalOptions()),
+    (["--style", "p.jpg", "--fast"], RESAMPLE),
     ([], DEFAULT_MODEL_TEMPORAL),
     (["--model", "wave_small", "--flow", "dis-medium"], TemporalOptions(flow="dis-medium", stabilize=Curve.constant(0.8))),
     (["--stabilize", "0.9"], TemporalOptions(stabilize=Curve.constant(0.9))),

@@ -57,12 +57,15 @@ PRECISIONS = ("float32", "bfloat16", "float16", "auto")
 #: default stabilisation strength of each back end (the feed-forward stabiliser's blend strength;
 #: the optimisation back end's fraction of its temporal weight)
 DEFAULT_STABILIZE = {"feedforward": 0.85, "optim": 1.0, "arbitrary": 0.85}
-#: the file pipeline's temporal defaults of the arbitrary back end's VGG variant, where ``flow``, ``stabilizer`` and
+#: the file pipeline's temporal defaults of the arbitrary back end (both variants), where ``flow``, ``stabilizer`` and
 #: ``stabilize`` are not given (:func:`backend_temporal_defaults`). Measured on the shared clips (BENCHMARKS.md,
 #: "Arbitrary style"): with ``blend`` / dis-fast WCT's style loss rose to 1.38× the per-frame output's on a pan (the
 #: strokes smeared); ``resample`` at 0.9 with dis-medium flow keeps WCT within warping error ≤ 0.25×, sharpness
 #: ≥ 0.97× and style ≤ 1.04× on all three clips. Both cost ~100 ms of CPU per 640×360 frame next to the VGG
-#: network's ~600 ms; the fast variant (live, ~30 ms per frame) keeps the general defaults.
+#: network's ~600 ms. The fast variant gets them too: no ``blend`` strength met every target with it (0.85: style
+#: 1.36× on the pan; 0.6: warping error 0.47× on sintel), ``resample`` 0.9 / dis-medium meets all three clips
+#: (warping error ≤ 0.24×, sharpness ≥ 0.96×, style ≤ 1.01×), at about 0.4× the per-frame pipeline's speed in files
+#: (``--stabilizer blend`` gives the speed back). Live mode has its own defaults (``blend``, dis-ultrafast).
 ARBITRARY_TEMPORAL: dict[str, Any] = {"flow": "dis-medium", "stabilizer": "resample", "stabilize": 0.9}
 #: the same for feed-forward networks of at least :data:`HEAVY_PARAMETERS` weights (Johnson-size: ``--size full``,
 #: the engstrom2016 reference nets): ``resample`` with dis-medium flow meets every target of the temporal benchmark on
@@ -347,12 +350,12 @@ class StylizeOptions:
 def backend_temporal_defaults(stylize: StylizeOptions) -> dict[str, Any]:
     """Temporal option values that replace :class:`TemporalOptions`' own defaults for ``stylize``'s back end in the
     file pipeline (``vidstyle stylize``, :func:`vidstyle.api.stylize_video`), for the options not given:
-    :data:`ARBITRARY_TEMPORAL` for the arbitrary back end's VGG variant, :data:`HEAVY_TEMPORAL` for a feed-forward
+    :data:`ARBITRARY_TEMPORAL` for the arbitrary back end (VGG and fast variants), :data:`HEAVY_TEMPORAL` for a feed-forward
     model of at least :data:`HEAVY_PARAMETERS` weights (counted from its file's header), a shipped model's own
     strength (:func:`vidstyle.nets.registry.shipped_entry`; also for the default model), :data:`LIGHT_TEMPORAL` for
     another model file, none otherwise (a model object, several models, a file that cannot be read). Nothing is
     loaded or downloaded."""
-    if stylize.backend == "arbitrary" and not stylize.fast:
+    if stylize.backend == "arbitrary":
         return dict(ARBITRARY_TEMPORAL)
     if stylize.backend == "feedforward" and isinstance(stylize.model, (str, os.PathLike, type(None))):
         from vidstyle.nets import registry
