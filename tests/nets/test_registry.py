@@ -253,3 +253,25 @@ def test_models_by_path_and_listing_skips_checkpoints(tmp_path, capsys, monkeypa
     assert "mine" in names and "mine.ckpt" not in names and "foreign" not in names
     assert main(["models", str(folder / "mine.safetensors")]) == 0
     assert "the card" in capsys.readouterr().out
+
+
+def test_listing_shows_the_arbitrary_back_ends_files_for_any_painting(tmp_path, capsys, monkeypatch) -> None:
+    """The decoder and the student take any painting: their STYLE column says so, and the student's GFLOP come from
+    its card (nested under ``architecture``), the same figure as ``student_gflop``."""
+    from vidstyle.cli.main import main
+    from vidstyle.nets.decoder import Decoder, save_decoder
+    from vidstyle.nets.student import Student, StudentConfig, save_student, student_gflop
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    save_decoder(folder / "dec.safetensors", decoder=Decoder(layer="relu3_1"), vgg_source="vgg.safetensors",
+                 convention="caffe")
+    config = StudentConfig(width=16, blocks=1)
+    save_student(folder / "stu.safetensors", student=Student(config=config), vgg_source="vgg", fingerprint="",
+                 card={"architecture": {"gflop_640x360": round(student_gflop(config), 3)}})
+    monkeypatch.setenv("VIDSTYLE_MODELS", str(folder))
+    monkeypatch.setattr("vidstyle.nets.registry.models_dirs", lambda: [folder])
+    assert main(["models"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert rows["dec"][1:4] == ["decoder", "any", "(--style)"]
+    assert rows["stu"][1:5] == ["student", "any", "(--style)", f"{student_gflop(config):.2f}"]

@@ -25,8 +25,11 @@ def _gflop(info: Any) -> str:
     """GFLOP per 640×360 frame: from the card if it says, else counted on a meta-device copy of
     the architecture (no weights loaded, no arithmetic done)."""
     meta = getattr(info, "metadata", None) or {}
+    arch_card = meta.get("architecture") if isinstance(meta, dict) else None  # a student's card nests it
     for key in ("gflop_640x360", "gflop", "gflops"):
         value = meta.get(key) if isinstance(meta, dict) else None
+        if value is None and isinstance(arch_card, dict):
+            value = arch_card.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return f"{value:.2f}"
     try:

@@ -302,7 +302,9 @@ def list_models() -> list[ModelInfo]:
                 path=p,
                 card_path=card if card.is_file() else None,
                 architecture=meta.get("vidstyle.architecture", "?"),
-                style=meta.get("vidstyle.style", "?"),
+                # the arbitrary back end's decoder and student take any painting (--style) at run time
+                style=meta.get("vidstyle.style", "any (--style)" if meta.get("vidstyle.architecture") in
+                               ("decoder", "student") else "?"),
                 description=card_json.get("description", ""),
                 metadata=card_json,
             )
