@@ -28,8 +28,8 @@ LIVE_DEFAULTS: dict[str, Any] = {"precision": "auto", "flow": DEFAULT_LIVE_FLOW}
 #: the one switch: whether `vidstyle live --style PAINTING` uses the fast arbitrary-style variant (the distilled
 #: student, ``models/student_relu31``) when neither ``fast`` nor ``decoder`` is given. On: the shipped student is
 #: 1.13x the VGG variant's style ratio (target <= 1.3x) and runs 25.2-28.4 fps stabilised at 640x360 on 2 CPU
-#: cores, p95 68-76 ms (targets >= 24 fps, <= 80 ms), where the VGG variant runs under 3 fps (375 ms per frame alone) (BENCHMARKS.md,
-#: "Live mode"); ``--no-fast`` picks the VGG variant
+#: cores, p95 68-76 ms (targets >= 24 fps, <= 80 ms), where the VGG variant runs under 3 fps (375 ms per frame
+#: alone; BENCHMARKS.md, "Live mode"); ``--no-fast`` picks the VGG variant
 LIVE_FAST_DEFAULT = True
 
 _LIVE = "live"
