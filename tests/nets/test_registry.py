@@ -275,3 +275,53 @@ def test_listing_shows_the_arbitrary_back_ends_files_for_any_painting(tmp_path, 
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.strip()}
     assert rows["dec"][1:4] == ["decoder", "any", "(--style)"]
     assert rows["stu"][1:5] == ["student", "any", "(--style)", f"{student_gflop(config):.2f}"]
+
+
+def test_shipped_arbitrary_entries_match_the_files_in_models() -> None:
+    """The decoder's and the student's sha256 in the weights enum are those of the files in models/."""
+    from vidstyle.nets.registry import ShippedArbitraryWeights, file_sha256
+
+    root = Path(__file__).resolve().parents[2] / "models"
+    assert {e.model_name for e in ShippedArbitraryWeights} == {"decoder_relu31", "student_relu31"}
+    for entry in ShippedArbitraryWeights:
+        assert file_sha256(root / f"{entry.model_name}.safetensors") == entry.sha256, entry
+
+
+@pytest.mark.parametrize("fast, name", [(False, "decoder_relu31"), (True, "student_relu31")])
+def test_a_shipped_decoder_or_student_not_installed_is_downloaded_hash_checked(monkeypatch, tmp_path: Path,
+                                                                               fast: bool, name: str) -> None:
+    """Not in any models folder: find_decoder downloads the shipped file by its url with its sha256 as the hash
+    prefix (torchvision-style) into the hub folder; offline it is one WeightsUnavailableError naming the remedy;
+    other names are not downloaded."""
+    import shutil
+
+    from vidstyle.errors import WeightsUnavailableError
+    from vidstyle.nets import registry
+    from vidstyle.nets.registry import ShippedArbitraryWeights
+    from vidstyle.stylize.arbitrary import find_decoder
+
+    shipped = Path(__file__).resolve().parents[2] / "models" / f"{name}.safetensors"
+    entry = next(e for e in ShippedArbitraryWeights if e.model_name == name)
+    calls = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):  # noqa: ANN001
+        calls.append((url, hash_prefix))
+        shutil.copyfile(shipped, dst)
+
+    monkeypatch.setattr(registry, "models_dirs", lambda: [tmp_path / "nowhere"])
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    got = find_decoder(None, fast=fast)
+    assert got == tmp_path / "hub" / "vidstyle" / f"{name}.safetensors" and got.read_bytes() == shipped.read_bytes()
+    assert calls == [(entry.url, entry.sha256)]
+    with pytest.raises(ModelError, match="no (decoder|student model) named 'mine'"):
+        find_decoder("mine", fast=fast)
+    assert len(calls) == 1
+
+    def offline(url, dst, hash_prefix=None, progress=True):  # noqa: ANN001
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    got.unlink()
+    with pytest.raises(WeightsUnavailableError, match=f"model {name} is not installed and could not be downloaded"):
+        find_decoder(None, fast=fast)

@@ -37,7 +37,9 @@ __all__ = [
     "StyleModel",
     "ModelInfo",
     "ShippedWeights",
+    "ShippedArbitraryWeights",
     "shipped_entry",
+    "shipped_arbitrary_file",
     "list_models",
     "load_model",
     "save_model",
@@ -84,6 +86,22 @@ class ShippedWeights(enum.Enum):
         self.sha256 = sha256
         self.meta = meta
         self.stabilize = stabilize
+
+
+class ShippedArbitraryWeights(enum.Enum):
+    """The arbitrary-style back end's files trained by this project (url and sha256, like :class:`ShippedWeights`):
+    the VGG variant's decoder and the fast variant's student. They are no style networks (any painting is given at
+    run time), so they are not among the ``--model`` names; :func:`shipped_arbitrary_file` finds or downloads them."""
+
+    DECODER_RELU31 = ("decoder_relu31", f"{_RELEASE_URL}/decoder_relu31.safetensors",
+                      "d3620aa0163aea480c0c5f8dbb12bf4674bbb85f83c608829096134fa7868728")
+    STUDENT_RELU31 = ("student_relu31", f"{_RELEASE_URL}/student_relu31.safetensors",
+                      "817617c7f665cd72bc259a2cb7ff8740f58225d3694c598da61d3ee86ca3df87")
+
+    def __init__(self, model_name: str, url: str, sha256: str) -> None:
+        self.model_name = model_name
+        self.url = url
+        self.sha256 = sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,24 +275,44 @@ def _find_named(name: str) -> Path | None:
 def _download_shipped(name: str) -> Path:
     for entry in ShippedWeights:
         if entry.model_name == name:
-            target = Path(torch.hub.get_dir()) / "vidstyle" / f"{name}.safetensors"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                # writes to a temporary file and moves it into place only when its sha256 matches
-                torch.hub.download_url_to_file(entry.url, str(target), hash_prefix=entry.sha256, progress=False)
-            except Exception as exc:
-                if isinstance(exc, RuntimeError) and "hash" in str(exc).lower():
-                    raise ModelError(
-                        f"the downloaded {name} does not match its sha256 {entry.sha256[:12]}…; it was not kept: "
-                        f"try again, or put a verified {name}.safetensors in $VIDSTYLE_MODELS"
-                    ) from exc
-                raise WeightsUnavailableError(
-                    f"model {name} is not installed and could not be downloaded from {entry.url} "
-                    f"({type(exc).__name__}); connect to the internet or put {name}.safetensors in "
-                    "$VIDSTYLE_MODELS"
-                ) from exc
-            return target
+            return _download(entry)
     raise KeyError(name)
+
+
+def _download(entry: "ShippedWeights | ShippedArbitraryWeights") -> Path:
+    """Download a shipped file into the torch hub folder, kept only when its sha256 matches."""
+    name = entry.model_name
+    target = Path(torch.hub.get_dir()) / "vidstyle" / f"{name}.safetensors"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # writes to a temporary file and moves it into place only when its sha256 matches
+        torch.hub.download_url_to_file(entry.url, str(target), hash_prefix=entry.sha256, progress=False)
+    except Exception as exc:
+        if isinstance(exc, RuntimeError) and "hash" in str(exc).lower():
+            raise ModelError(
+                f"the downloaded {name} does not match its sha256 {entry.sha256[:12]}…; it was not kept: "
+                f"try again, or put a verified {name}.safetensors in $VIDSTYLE_MODELS"
+            ) from exc
+        raise WeightsUnavailableError(
+            f"model {name} is not installed and could not be downloaded from {entry.url} "
+            f"({type(exc).__name__}); connect to the internet or put {name}.safetensors in "
+            "$VIDSTYLE_MODELS"
+        ) from exc
+    return target
+
+
+def shipped_arbitrary_file(name: str) -> Path | None:
+    """The file of a shipped decoder or student (:class:`ShippedArbitraryWeights`) by name: where it is installed
+    (:func:`models_dirs`), else downloaded and hash-checked; ``None`` for any other name. Called by the builders
+    only (:func:`vidstyle.stylize.arbitrary.find_decoder`), never at import."""
+    entry = next((e for e in ShippedArbitraryWeights if e.model_name == name), None)
+    if entry is None:
+        return None
+    for folder in models_dirs():
+        candidate = folder / f"{name}.safetensors"
+        if candidate.is_file():
+            return candidate
+    return _download(entry)
 
 
 def list_models() -> list[ModelInfo]:

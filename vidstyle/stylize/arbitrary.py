@@ -47,7 +47,7 @@ HUGE_STYLE = 8192
 
 def find_decoder(spec: str | os.PathLike[str] | None, *, fast: bool = False) -> Path:
     """A decoder file (``fast``: a student model file): a path, or a name looked up where shipped models live."""
-    from vidstyle.nets.registry import models_dirs
+    from vidstyle.nets.registry import models_dirs, shipped_arbitrary_file
 
     what, kind = ("student model", "student") if fast else ("decoder", "decoder")
     text = os.fspath(spec) if spec is not None else (DEFAULT_STUDENT if fast else DEFAULT_DECODER)
@@ -61,6 +61,9 @@ def find_decoder(spec: str | os.PathLike[str] | None, *, fast: bool = False) -> 
         candidate = folder / f"{text}.safetensors"
         if candidate.is_file():
             return candidate
+    shipped = shipped_arbitrary_file(text)  # the project's decoder or student, downloaded when not installed
+    if shipped is not None:
+        return shipped
     raise with_parameter(ModelError(f"no {what} named {text!r}; give a .safetensors path as `decoder` (train one with "
                                     f"`vidstyle train --kind {kind}`)"), "decoder")
 
