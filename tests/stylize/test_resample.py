@@ -349,3 +349,37 @@ def test_label_cleanup_removes_speckles_under_rotation(frames: list[np.ndarray])
         share[clean] = float(np.mean(shares[10:]))
     # measured: 7.5 % of the texels apart from all four neighbours without the clean-up, 0.8 % with it
     assert share[True] < 0.02 and share[False] > 0.04, share
+
+
+def test_variance_preserving_mix_is_the_per_pixel_formula() -> None:
+    """The whole-image form equals the formula on the crossfading pixels (gathered one by one, as written in the
+    docstring) and leaves every other pixel exactly A."""
+    import math
+
+    import cv2
+
+    from vidstyle.stylize.resample import _VAR_SIGMA, _variance_preserving_mix
+
+    rng = np.random.default_rng(4)
+    h, w = 23, 31
+    A = rng.random((h, w, 3), dtype=np.float32)
+    B = 0.7 * rng.random((h, w, 3), dtype=np.float32) + 0.3 * A
+    a = np.where(rng.random((h, w)) < 0.6, rng.uniform(0.05, 0.95, (h, w)), 0.0).astype(np.float32)
+    index = np.flatnonzero(a > 0)
+    got = _variance_preserving_mix(A, B, a, index)
+
+    ref = A.copy().reshape(-1, 3)
+    sa, sb, af = A.reshape(-1, 3)[index], B.reshape(-1, 3)[index], a.reshape(-1)[index][:, None]
+    ref[index] = sa + af * (sb - sa)
+    low = cv2.GaussianBlur(ref.reshape(h, w, 3), (7, 7), _VAR_SIGMA, borderType=cv2.BORDER_REPLICATE).reshape(-1, 3)
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    ha, hb = (sa - low[index]) @ luma, (sb - low[index]) @ luma
+    rho = min(max(float(ha @ hb) / math.sqrt(float(ha @ ha) * float(hb @ hb)), 0.0), 1.0)
+    assert 0.0 < rho < 1.0
+    energy = (1 - af) ** 2 + af ** 2 + 2 * rho * af * (1 - af)
+    gain = np.clip(1 / np.sqrt(energy), 1.0, 1.5)
+    assert gain.max() > 1.05  # the contrast is restored somewhere
+    ref[index] = low[index] + gain * (ref[index] - low[index])
+    np.testing.assert_allclose(got.reshape(-1, 3), ref, atol=2e-6, rtol=0)
+    outside = a == 0
+    assert np.array_equal(got[outside], A[outside])
