@@ -291,9 +291,9 @@ class TextureTracker:
             if not any_fading:
                 sample_b = sample_a.copy()
             start_i = np.flatnonzero(start)
-            _put(sample_b, new, start_i)
+            np.copyto(sample_b, new, where=start[..., None])
             flat_meta[start_i, 1] = t
-            _put(track_b, fresh, start_i)
+            np.copyto(track_b, fresh, where=start[..., None])
             if lum is not None:
                 lum.reshape(-1, 2)[start_i, 1] = g.reshape(-1)[start_i]
             hard = np.flatnonzero(reject >= 0.999)  # a full rejection regenerates at once
@@ -306,20 +306,16 @@ class TextureTracker:
             np.minimum(a, np.float32(1.0 - 1e-3), out=a)
         fading = a > 0
         keep = np.flatnonzero(fading)
-        track_b_new = track_a.copy()
-        _put(track_b_new, track_b, keep)
-        track_b = track_b_new
-        src_b_new = flat_meta[:, 0].copy()
-        src_b_new[keep] = flat_meta[keep, 1]
-        flat_meta[:, 1] = src_b_new
+        # the incoming layer where a crossfade runs, the current one elsewhere (whole-image selections: the
+        # crossfading pixels are half to most of a frame)
+        track_b = np.where(fading[..., None], track_b, track_a)
+        meta[..., 1] = np.where(fading, meta[..., 1], meta[..., 0])
         out = _variance_preserving_mix(sample_a, sample_b, a, keep) if keep.size else sample_a
         meta[..., 2] = a
         # exact while frames since the restart < 2¹⁸; only needs to differ between neighbouring tracks
         meta[..., 3] = src_a * np.float32(64.0) + (meta[..., 1] - src_a)
         if lum is not None:
-            lb = lum[..., 0].copy()
-            lb.reshape(-1)[keep] = lum.reshape(-1, 2)[keep, 1]
-            lum[..., 1] = lb
+            lum[..., 1] = np.where(fading, lum[..., 1], lum[..., 0])
         elif g is not None:
             lum = cv2.merge([g, g])
         if s.clean:  # the refreshes just begun leave a few texels apart from their region's sources
