@@ -91,7 +91,7 @@ class ShippedWeights(enum.Enum):
 class ShippedArbitraryWeights(enum.Enum):
     """The arbitrary-style back end's files trained by this project (url and sha256, like :class:`ShippedWeights`):
     the VGG variant's decoder and the fast variant's student. They are no style networks (any painting is given at
-    run time), so they are not among the ``--model`` names; :func:`shipped_arbitrary_file` finds or downloads them."""
+    run time), so they are not among the ``--model`` names; :func:`shipped_arbitrary_file` downloads them."""
 
     DECODER_RELU31 = ("decoder_relu31", f"{_RELEASE_URL}/decoder_relu31.safetensors",
                       "d3620aa0163aea480c0c5f8dbb12bf4674bbb85f83c608829096134fa7868728")
@@ -302,17 +302,11 @@ def _download(entry: "ShippedWeights | ShippedArbitraryWeights") -> Path:
 
 
 def shipped_arbitrary_file(name: str) -> Path | None:
-    """The file of a shipped decoder or student (:class:`ShippedArbitraryWeights`) by name: where it is installed
-    (:func:`models_dirs`), else downloaded and hash-checked; ``None`` for any other name. Called by the builders
-    only (:func:`vidstyle.stylize.arbitrary.find_decoder`), never at import."""
+    """Download a shipped decoder or student (:class:`ShippedArbitraryWeights`) by name, hash-checked, into the torch
+    hub folder; ``None`` for any other name. For a name not found in :func:`models_dirs`: called by the builder
+    (:func:`vidstyle.stylize.arbitrary.find_decoder`) after its own search, never at import."""
     entry = next((e for e in ShippedArbitraryWeights if e.model_name == name), None)
-    if entry is None:
-        return None
-    for folder in models_dirs():
-        candidate = folder / f"{name}.safetensors"
-        if candidate.is_file():
-            return candidate
-    return _download(entry)
+    return None if entry is None else _download(entry)
 
 
 def list_models() -> list[ModelInfo]:

@@ -61,7 +61,7 @@ def find_decoder(spec: str | os.PathLike[str] | None, *, fast: bool = False) -> 
         candidate = folder / f"{text}.safetensors"
         if candidate.is_file():
             return candidate
-    shipped = shipped_arbitrary_file(text)  # the project's decoder or student, downloaded when not installed
+    shipped = shipped_arbitrary_file(text)  # not installed: the project's decoder or student is downloaded
     if shipped is not None:
         return shipped
     raise with_parameter(ModelError(f"no {what} named {text!r}; give a .safetensors path as `decoder` (train one with "
