@@ -309,3 +309,25 @@ def test_interrupted_keyframes_run_resumes_its_training(tmp_path: Path, monkeypa
     a, b = load_keyframe_model(tmp_path / "a.safetensors"), load_keyframe_model(tmp_path / "b.safetensors")
     for pa, pb in zip(a.nets[0].parameters(), b.nets[0].parameters()):
         assert torch.equal(pa, pb)
+
+
+@pytest.mark.parametrize("rule", ["reliable", "behind"])
+def test_full_strength_selection_is_the_blend_formula(rule: str, monkeypatch) -> None:
+    """At s = 1 the masked copies give exactly m·S + (1 − m)·N with m = [max r > TRUST] and S the chosen painting."""
+    import vidstyle.keyframes.carry as carry_mod
+
+    monkeypatch.setattr(carry_mod, "RULE", rule)
+    rng = np.random.default_rng(3)
+    net, wa, wb = (rng.random((H, W, 3), dtype=np.float32) for _ in range(3))
+    ra, rb = (rng.random((H, W), dtype=np.float32) * 0.3 for _ in range(2))
+    for other in (None, (wb, rb)):
+        out = blend_carry(net, (wa, ra), strength=1.0, other=other)
+        if other is None:
+            chosen, best = wa, ra
+        else:
+            ahead = (ra <= carry_mod.TRUST) & (rb > carry_mod.TRUST) if rule == "behind" else rb > ra
+            chosen, best = np.where(ahead[:, :, None], wb, wa), np.maximum(ra, rb)
+        m = (best > carry_mod.TRUST).astype(np.float32)[:, :, None]
+        assert out.dtype == np.float32 and out is not net
+        assert np.array_equal(out, m * chosen + (1 - m) * net)
+        assert 0.1 < m.mean() < 0.9  # both sides of the threshold are exercised

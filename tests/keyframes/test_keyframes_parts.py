@@ -240,3 +240,37 @@ def test_training_stops_at_a_plateau_or_the_time_budget_and_previews(one_torch_t
     assert again.stopped == "max steps"
     for a, b in zip(again.net.parameters(), again2.net.parameters()):  # seeded: the same run twice
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("h, w", [(2, 2), (7, 5), (8, 12), (33, 20)])
+def test_conv_replicate_is_the_replicate_padded_convolution(h: int, w: int, stride: int) -> None:
+    from vidstyle.keyframes.net import conv_replicate
+
+    g = torch.Generator().manual_seed(h * 100 + w + stride)
+    x = torch.rand(2, 4, h, w, generator=g)
+    weight, bias = torch.randn(5, 4, 3, 3, generator=g), torch.randn(5, generator=g)
+    ref = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"), weight, bias,
+                                     stride=stride)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        y = conv_replicate(x.contiguous(memory_format=layout), weight, bias, stride=stride)
+        assert y.shape == ref.shape
+        assert torch.allclose(y, ref, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="weight must be 3×3"):
+        conv_replicate(x, torch.randn(5, 4, 1, 1), None)
+
+
+@pytest.mark.parametrize("h, w", [(360, 640), (333, 301)])
+def test_network_without_gradients_equals_its_trained_form(h: int, w: int) -> None:
+    """Inference (strips instead of padded copies, in-place activations and skips) gives the values of the
+    forward that training differentiates, in both memory layouts."""
+    torch.manual_seed(0)
+    net = KeyframeNet(in_channels=3)
+    x = torch.rand(1, 3, h, w)
+    with torch.enable_grad():
+        ref = net(x).detach()
+    for layout in (torch.contiguous_format, torch.channels_last):
+        net = net.to(memory_format=layout)
+        with torch.no_grad():
+            y = net(x.contiguous(memory_format=layout))
+        assert torch.allclose(y, ref, atol=1e-6)

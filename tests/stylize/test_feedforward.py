@@ -371,3 +371,15 @@ def test_a_none_view_of_an_image_runs_as_a_real_batch() -> None:
     a, b = stylizer(view), stylizer(images_to_batch([img], device=torch.device("cpu")))
     assert seen[0][0] == 3 * 24 * 40 and seen[0] == seen[1]
     torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_image_to_tensor_leaves_a_float_frame_alone() -> None:
+    """A float32 frame with values outside [0, 1] (an EXR) is clipped in the tensor, not in the caller's array."""
+    from vidstyle.stylize.feedforward import image_to_tensor
+
+    frame = np.linspace(-0.5, 1.5, 4 * 5 * 3, dtype=np.float32).reshape(4, 5, 3)
+    before = frame.copy()
+    t = image_to_tensor(frame)
+    assert np.array_equal(frame, before)
+    assert float(t.min()) == 0.0 and float(t.max()) == 1.0
+    assert torch.equal(t, torch.from_numpy(before).permute(2, 0, 1).clamp(0, 1))

@@ -85,6 +85,8 @@ def network_input(rgb: torch.Tensor, guides: Sequence[str], *, tracked: np.ndarr
     if rgb.ndim != 3 or rgb.shape[0] != 3:
         raise ShapeError(f"network_input: expected a 3×H×W frame, got {tuple(rgb.shape)}")
     h, w = rgb.shape[1:]
+    if not guides:  # the frame alone, in its own memory layout (a frame from image_to_tensor is channels-last
+        return rgb  # already, which the network runs in: no copy either way)
     parts = [rgb]
     for g in guides:
         if g == "position":

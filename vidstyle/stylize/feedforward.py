@@ -47,7 +47,8 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
         return t.permute(2, 0, 1).float().div_(255.0)
     if image.dtype == np.uint16:
         return t.to(torch.int32).permute(2, 0, 1).float().div_(65535.0)
-    return t.permute(2, 0, 1).float().clamp_(0.0, 1.0)
+    # out of place: for a float32 image ``float()`` is the image's own memory, which must not be clipped
+    return t.permute(2, 0, 1).float().clamp(0.0, 1.0)
 
 
 def images_to_batch(images: list[np.ndarray], *, device: torch.device) -> torch.Tensor:
