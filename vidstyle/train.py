@@ -42,7 +42,7 @@ from vidstyle.nets.transformer import PRESETS
 from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
 from vidstyle.options.spec import OptionValueError
 from vidstyle.io.files import publish
-from vidstyle.train_plan import StylePlan, multistyle_from
+from vidstyle.train_plan import STUDENT_SIZE, StylePlan, multistyle_from
 
 __all__ = ["TrainConfig", "TrainProgress", "TrainResult", "train", "load_image", "synthetic_pair"]
 
@@ -99,8 +99,12 @@ class TrainConfig:
         if not self.style_layers:
             raise OptionValueError("style_layers",
                                    "style_layers needs at least one VGG19 layer, e.g. relu1_2,relu2_2,relu3_3")
-        if self.size not in PRESETS:
-            raise OptionValueError("size", f"size must be one of {sorted(PRESETS)}, got {self.size!r}")
+        if self.size not in PRESETS and self.size != STUDENT_SIZE:
+            raise OptionValueError("size", f"size must be one of {sorted([*PRESETS, STUDENT_SIZE])}, got {self.size!r}")
+        if self.size == STUDENT_SIZE and (self.multi_style or self.add_style or len(self.style) != 1):
+            raise OptionValueError("size", "size student fine-tunes the fast arbitrary-style student for one painting: "
+                                           "give one `style` image, without multi_style or add_style",
+                                   also=("style", "multi_style", "add_style"))
         for name, value, low in [("image_size", self.image_size, 32), ("batch_size", self.batch_size, 1),
                                  ("iterations", self.iterations, 1), ("checkpoint_every", self.checkpoint_every, 1)]:
             if value < low:
@@ -413,8 +417,10 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
     plan = StylePlan.build(config, names=names, style_feats=style_feats, device=device)
     net = plan.net
     net.train()
-    params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=config.lr)
+    if callable(getattr(net, "param_groups", None)):  # a network that says what fine-tuning trains, and at what rate
+        opt = torch.optim.Adam(net.param_groups(config.lr), lr=config.lr)
+    else:
+        opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=config.lr)
     start, elapsed, history = 0, 0.0, []
     if resume:
         if not ckpt.is_file():
@@ -476,8 +482,10 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         "name": name,
         "description": (f"{config.size} multi-style network: {', '.join(net.styles[1:])}" if multi
                         else f"{config.size} network in the style of {Path(config.style[0]).stem}"),
-        "architecture": {"family": "multistyle" if multi else "transformer", "size": config.size,
-                         **dataclasses.asdict(PRESETS[config.size])},
+        "architecture": ({"family": "student-style", "size": config.size, **dataclasses.asdict(net.config)}
+                         if config.size == STUDENT_SIZE else
+                         {"family": "multistyle" if multi else "transformer", "size": config.size,
+                          **dataclasses.asdict(PRESETS[config.size])}),
         "styles": list(net.styles) if multi else None,
         "trained_styles": names if config.add_style else None,
         "style_images": [Path(s).name for s in config.style],
@@ -492,7 +500,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
                  "style_size": config.style_size, "batch_size": config.batch_size},
         "iterations": done if start < config.iterations else config.iterations,
         "time_budget_s": config.time_budget,
-        "initialised_from": config.init,
+        "initialised_from": plan.init or config.init,
         "lr": config.lr,
         "seed": config.seed,
         "training_seconds": round(seconds, 1),
@@ -520,10 +528,13 @@ def render_card_markdown(card: dict) -> str:
         "",
         "| field | value |",
         "|---|---|",
-        f"| architecture | TransformerNet `{arch['size']}`: "
-        + (f"4×4 space-to-depth, every layer at 1/4 resolution, width {arch['channels'][2]}"
-           if arch.get("space_to_depth") else f"channels {arch['channels']}")
-        + f", {arch['n_res']} residual blocks, depthwise={arch['depthwise']} |",
+        (f"| architecture | the fast arbitrary-style student (width {arch['width']}, {arch['blocks']} blocks a side, "
+         f"{arch['layer']}-like features) with this painting's conditional instance norm (γ, β), fine-tuned |"
+         if arch.get("family") == "student-style" else
+         f"| architecture | TransformerNet `{arch['size']}`: "
+         + (f"4×4 space-to-depth, every layer at 1/4 resolution, width {arch['channels'][2]}"
+            if arch.get("space_to_depth") else f"channels {arch['channels']}")
+         + f", {arch['n_res']} residual blocks, depthwise={arch['depthwise']} |"),
         f"| style image(s) | {', '.join(card['style_images'])} |",
         *([f"| styles (slot 0 gives the photo back) | {', '.join(card['styles'])} |"] if card.get("styles") else []),
         f"| loss network | VGG19 ({card['loss_network']['source']}, {card['loss_network']['convention']} convention); content {card['loss_network']['content_layer']}; style {', '.join(card['loss_network']['style_layers'])} |",

@@ -14,7 +14,11 @@ from vidstyle.losses import make_style_loss
 from vidstyle.nets.transformer import PRESETS, TransformerNet
 from vidstyle.options.spec import OptionValueError
 
-__all__ = ["StylePlan", "init_from", "multistyle_from"]
+__all__ = ["STUDENT_SIZE", "StylePlan", "init_from", "multistyle_from", "student_style_net"]
+
+#: the ``size`` that fine-tunes the fast arbitrary-style student for one painting
+#: (:class:`vidstyle.nets.student_style.StudentStyleNet`) instead of training a transformer from scratch
+STUDENT_SIZE = "student"
 
 
 def init_from(net: TransformerNet, spec: str, *, size: str, strict: bool = True) -> None:
@@ -52,8 +56,11 @@ class StylePlan:
     ``add_style``: the model ``init`` plus one new (γ, β) row per style; only those rows learn.
     """
 
-    def __init__(self, *, net: torch.nn.Module, slots: list[int], losses: list[torch.nn.Module | None]) -> None:
+    def __init__(self, *, net: torch.nn.Module, slots: list[int], losses: list[torch.nn.Module | None],
+                 init: str | None = None) -> None:
         self.net, self.slots, self.losses = net, slots, losses
+        #: the file the network started from, where the plan chose it (the student of ``size`` student)
+        self.init = init
 
     @classmethod
     def build(cls, config: Any, *, names: list[str], style_feats: list[dict[str, torch.Tensor]],
@@ -64,6 +71,10 @@ class StylePlan:
             return make_style_loss(config.style_loss, style_features=feats, mix=mix,
                                    reduction=config.style_reduction).to(device)
 
+        if config.size == STUDENT_SIZE:
+            net, init = student_style_net(config)
+            mix = list(config.style_mix) if config.style_mix else None
+            return cls(net=net.to(device), slots=[-1], losses=[loss(style_feats, mix)], init=init)
         if not (config.multi_style or config.add_style):
             net = TransformerNet(config=PRESETS[config.size])
             if config.init is not None:
@@ -112,3 +123,36 @@ def multistyle_from(spec: str, *, size: str) -> torch.nn.Module:
     if model.net.config != PRESETS[size]:
         raise OptionValueError("size", f"size must match the model {spec!r} ({model.net.config}), got {size!r}")
     return model.net
+
+
+def student_style_net(config: Any) -> tuple[torch.nn.Module, str]:
+    """``size`` student: the student ``config.init`` (default: the shipped one, downloaded if need be) as a one-style
+    network, its (γ, β) from the painting's VGG19 relu3_1 statistics at ``config.style_size``. Returns the network
+    and the student file's path."""
+    import os
+    from pathlib import Path
+
+    from vidstyle.errors import ModelError
+    from vidstyle.io.naming import with_parameter
+    from vidstyle.nets.decoder import VGGEncoder
+    from vidstyle.nets.student import load_student
+    from vidstyle.nets.student_style import StudentStyleNet
+    from vidstyle.stylize.arbitrary import find_decoder
+    from vidstyle.train import load_image
+
+    path = find_decoder(config.init, fast=True)
+    try:
+        student = load_student(path)
+    except ModelError as exc:
+        raise with_parameter(ModelError(f"init {path.name}: {exc}; size student starts from a student model "
+                                        "(`vidstyle train --kind student`, or drop `init` for the shipped one)"),
+                             "init", also=("size",)) from None
+    vgg = VGGEncoder(layer="relu3_1", weights=config.vgg_weights, convention=config.vgg_convention)
+    if student.vgg_fingerprint and vgg.fingerprint != student.vgg_fingerprint and not os.environ.get("VIDSTYLE_ANY_VGG"):
+        raise OptionValueError("vgg_weights", f"student {path.name} was distilled from the VGG19 weights "
+                                              f"{student.vgg_source}, but vgg_weights gives {Path(str(vgg.source)).name}; "
+                                              f"pass {student.vgg_source}", also=("init",))
+    painting = load_image(config.style[0], max_side=config.style_size).unsqueeze(0)
+    with torch.no_grad():
+        feats = vgg(painting)
+    return StudentStyleNet.from_student(student, style_features=feats), path.name

@@ -66,8 +66,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output model path without extension (writes .safetensors, .md, .json)")
     p.add_argument("--name", default=None, help="model name (default: output file name)")
     p.add_argument("--size", default=d.size,
-                   help="network size: tiny (real time on a CPU), small, full (Johnson et al.) or tiny_pyramid "
-                        "(the earlier tiny layout) (default %(default)s)")
+                   help="network size: tiny (real time on a CPU), small, full (Johnson et al.), tiny_pyramid "
+                        "(the earlier tiny layout), or student: fine-tune the fast arbitrary-style student for this "
+                        "one painting (--init STUDENT, default the shipped one; minutes instead of hours on a CPU) "
+                        "(default %(default)s)")
     p.add_argument("--image-size", type=int, default=d.image_size, help="training crop size in pixels (default %(default)s)")
     p.add_argument("--style-size", type=int, default=d.style_size, help="longer side of the style image: the brush size (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -94,7 +96,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="input convention of a local VGG file whose metadata does not say")
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="start from this trained model (name or .safetensors of the same --size; with --kind student, "
-                        "a student of the same --width): fine-tuning")
+                        "a student of the same --width; with --size student, the student to fine-tune): fine-tuning")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to the output")

@@ -45,6 +45,7 @@ __all__ = [
     "save_model",
     "build_net",
     "models_dirs",
+    "STUDENT_STYLE",
     "DEFAULT_MODEL",
     "file_sha256",
 ]
@@ -143,7 +144,12 @@ class StyleModel(nn.Module):
         return self.net(x).clamp(0.0, 1.0)
 
 
-def build_net(architecture: str, config: NetConfig | None = None, *, styles: list[str] | None = None) -> nn.Module:
+#: the architecture name of a one-style network fine-tuned from the fast arbitrary-style student
+#: (:class:`vidstyle.nets.student_style.StudentStyleNet`)
+STUDENT_STYLE = "student-style"
+
+
+def build_net(architecture: str, config: Any = None, *, styles: list[str] | None = None) -> nn.Module:
     """A fresh (randomly initialised) network of the given architecture."""
     if architecture == "multistyle":
         from vidstyle.nets.multistyle import MultiStyleNet
@@ -153,7 +159,14 @@ def build_net(architecture: str, config: NetConfig | None = None, *, styles: lis
         return Engstrom2016Net()
     if architecture == "transformer":
         return TransformerNet(config=config or "tiny")
-    raise ModelError(f"unknown architecture {architecture!r}; known: transformer, multistyle, engstrom2016")
+    if architecture == STUDENT_STYLE:
+        from vidstyle.nets.student import StudentConfig
+        from vidstyle.nets.student_style import StudentStyleNet
+
+        if config is not None and not isinstance(config, StudentConfig):
+            raise ModelError(f"a {STUDENT_STYLE} network takes a student architecture, got {config!r}")
+        return StudentStyleNet(config=config)
+    raise ModelError(f"unknown architecture {architecture!r}; known: transformer, multistyle, engstrom2016, {STUDENT_STYLE}")
 
 
 def models_dirs() -> list[Path]:
@@ -379,6 +392,14 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
             styles = [str(x) for x in json.loads(meta["vidstyle.styles"])]
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{path}: a multi-style model without its style names ({exc}); re-export it") from exc
+    if arch == STUDENT_STYLE:
+        from vidstyle.nets.student import StudentConfig
+
+        try:
+            config = StudentConfig.from_json(meta["vidstyle.config"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{path}: missing or bad student architecture in its metadata ({exc}); re-export it "
+                             "with 'vidstyle train --size student'") from exc
     if arch in ("transformer", "multistyle"):
         try:
             data = json.loads(meta["vidstyle.config"])
@@ -419,6 +440,7 @@ def save_model(
     from safetensors.torch import save_file
 
     from vidstyle.nets.multistyle import MultiStyleNet
+    from vidstyle.nets.student_style import StudentStyleNet
 
     if isinstance(net, StyleModel):
         net = net.net
@@ -430,8 +452,11 @@ def save_model(
         arch, config = "transformer", net.config.to_json()
     elif isinstance(net, Engstrom2016Net):
         arch, config = "engstrom2016", "{}"
+    elif isinstance(net, StudentStyleNet):
+        arch, config = STUDENT_STYLE, net.config.to_json()
     else:
-        raise ModelError(f"cannot save a {type(net).__name__}; expected TransformerNet, MultiStyleNet or Engstrom2016Net")
+        raise ModelError(f"cannot save a {type(net).__name__}; expected TransformerNet, MultiStyleNet, Engstrom2016Net "
+                         "or StudentStyleNet")
     meta = {
         "vidstyle.format": FORMAT_VERSION,
         "vidstyle.architecture": arch,
