@@ -165,3 +165,27 @@ def test_shipped_strengths_are_the_measured_ones() -> None:
     from vidstyle.nets.registry import ShippedWeights
 
     assert {e.model_name: e.stabilize for e in ShippedWeights} == {"starry_tiny": 0.7, "wave_small": 0.8}
+
+
+def test_a_student_style_model_gets_the_fast_variants_defaults(tmp_path) -> None:
+    """A network fine-tuned from the student (``--size student``) is known by its header's architecture (a light
+    file by its weights, it would otherwise get the blend default that smeared the fast variant's strokes)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from vidstyle.nets.registry import architecture_of
+    from vidstyle.options import ARBITRARY_TEMPORAL, STUDENT_TEMPORAL
+
+    path = tmp_path / "painted.safetensors"
+    save_file({"a.weight": torch.zeros(10, 10)}, str(path), metadata={"vidstyle.architecture": "student-style"})
+    other = tmp_path / "other.safetensors"
+    save_file({"a.weight": torch.zeros(10, 10)}, str(other), metadata={"vidstyle.architecture": "transformer"})
+    assert architecture_of(path) == "student-style" and architecture_of(other) == "transformer"
+    assert architecture_of(tmp_path / "none.safetensors") is None
+    assert STUDENT_TEMPORAL == ARBITRARY_TEMPORAL == {"flow": "dis-medium", "stabilizer": "resample", "stabilize": 0.9}
+    _, tm, _, _ = options_from({"model": str(path)})
+    assert tm == TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.9))
+    _, tm, _, _ = options_from({"model": str(path), "stabilizer": "blend"})
+    assert tm.stabilizer == "blend" and tm.flow == "dis-medium"
+    _, tm, _, _ = options_from({"model": str(other)})
+    assert tm == TemporalOptions(stabilize=Curve.constant(0.75))

@@ -34,6 +34,7 @@ from vidstyle.io.files import publish
 
 __all__ = [
     "parameter_count",
+    "architecture_of",
     "StyleModel",
     "ModelInfo",
     "ShippedWeights",
@@ -210,6 +211,25 @@ def parameter_count(name_or_path: str | os.PathLike[str]) -> int | None:
                 return None
         with safe_open(str(path), framework="pt") as f:
             return int(sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys()))
+    except Exception:  # noqa: BLE001 - any unreadable file: the loader reports it with its own message
+        return None
+
+
+def architecture_of(name_or_path: str | os.PathLike[str]) -> str | None:
+    """The ``vidstyle.architecture`` a model file declares (a path, or a model name found locally as
+    :func:`load_model` finds it), read from the safetensors header alone; ``None`` when the file is not here, not
+    readable, or declares none. Nothing is loaded or downloaded."""
+    from safetensors import safe_open
+
+    path = _local_file(str(name_or_path))
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            if f.read(9)[8:9] != b"{":
+                return None
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("vidstyle.architecture")
     except Exception:  # noqa: BLE001 - any unreadable file: the loader reports it with its own message
         return None
 

@@ -32,6 +32,7 @@ __all__ = [
     "HEAVY_TEMPORAL",
     "HEAVY_PARAMETERS",
     "LIGHT_TEMPORAL",
+    "STUDENT_TEMPORAL",
     "backend_temporal_defaults",
     "with_backend_defaults",
     "EncodeOptions",
@@ -82,6 +83,10 @@ HEAVY_PARAMETERS = 1_000_000
 #: a pan); over the six clip/model pairs of the tiny and small nets 0.75 is the one strength within 0.2 % of every
 #: target (warping error ≤ 0.3×, style ≤ 1.1×), BENCHMARKS.md "Temporal stabilisation".
 LIGHT_TEMPORAL: dict[str, Any] = {"stabilize": 0.75}
+#: the same for one-style networks fine-tuned from the fast arbitrary-style student (``vidstyle train --size student``):
+#: the fast variant's own network and texture, so its file-pipeline defaults (:data:`ARBITRARY_TEMPORAL`), with which
+#: they meet the temporal benchmark's targets (BENCHMARKS.md, "Style fidelity")
+STUDENT_TEMPORAL: dict[str, Any] = dict(ARBITRARY_TEMPORAL)
 
 
 # ------------------------------------------------------------------------------ custom kinds
@@ -361,6 +366,8 @@ def backend_temporal_defaults(stylize: StylizeOptions) -> dict[str, Any]:
         from vidstyle.nets import registry
 
         model = registry.DEFAULT_MODEL if stylize.model is None else stylize.model
+        if registry.architecture_of(model) == registry.STUDENT_STYLE:
+            return dict(STUDENT_TEMPORAL)
         weights = registry.parameter_count(model)
         if weights is not None and weights >= HEAVY_PARAMETERS:
             return dict(HEAVY_TEMPORAL)
