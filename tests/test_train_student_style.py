@@ -154,3 +154,25 @@ def test_init_that_is_not_a_student_is_one_clear_error(data: dict[str, Path], tm
         train(config=_config(data, tmp_path / "m", init=str(tmp_path / "none.safetensors")))
     with pytest.raises(ModelError, match="init"):
         train(config=_config(data, tmp_path / "m", init=str(data["vgg"])))
+
+
+def test_strength_interpolates_the_style_toward_the_frames_own_statistics(data: dict[str, Path]) -> None:
+    """s = 1 is the style, s = 0 the decoder of the frame's own features, between them (γ, β) move linearly
+    (Ghiasi et al.); one value or one per image."""
+    net, _ = _net(data)
+    net.eval()
+    x = torch.rand(2, 3, 32, 40, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        f = net.encoder(x)
+        var, mean = torch.var_mean(f, dim=(2, 3), unbiased=False, keepdim=True)
+        styled = (f - mean) / (var + 1e-5).sqrt() * net.gamma[None, :, None, None] + net.beta[None, :, None, None]
+        assert torch.allclose(net(x, strength=1.0), net(x), atol=1e-6)
+        assert torch.allclose(net(x, strength=0.0), net.decoder(f, size=(32, 40)), atol=2e-4)
+        half = net.decoder(0.5 * styled + 0.5 * f, size=(32, 40))
+        assert torch.allclose(net(x, strength=0.5), half, atol=2e-4)
+        both = net(x, strength=torch.tensor([0.0, 1.0]))
+        assert torch.allclose(both[0], net(x[:1], strength=0.0)[0], atol=1e-6)
+        assert torch.allclose(both[1], net(x[1:])[0], atol=1e-6)
+        with pytest.raises(ValueError, match="strength"):
+            net(x, strength=torch.tensor([0.1, 0.2, 0.3]))
+    assert net.feature_strength

@@ -77,11 +77,24 @@ class StudentStyleNet(nn.Module):
         """Already in its inference form (the student encoder folds its gain when gradients are off)."""
         return self
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    #: the network applies a style strength itself (:mod:`vidstyle.stylize.style_control`): its (γ, β) interpolated
+    #: toward the frame's own statistics (Ghiasi et al. 2017), not a crossfade of output and photo
+    feature_strength = True
+
+    def forward(self, x: torch.Tensor, strength: torch.Tensor | float | None = None) -> torch.Tensor:
+        """``strength`` ``s`` in [0, 1] (one number or one per image): the features move ``s`` of the way from their
+        own statistics to the style's, ``scale = s·γ/σ_f + 1 − s``, ``shift = s·(β − μ_f·γ/σ_f)``; 0 decodes the
+        frame's own features (the student's reconstruction, as this network's decoder now paints it)."""
         from vidstyle.stylize.transforms import channel_var_mean
 
         feats = self.encoder(x)
         var, mean = channel_var_mean(feats)
-        scale = self.gamma.float()[None] / (var + EPS).sqrt()
-        shift = self.beta.float()[None] - scale * mean
-        return self.decoder.decode_affine(feats, scale, shift, size=(x.shape[-2], x.shape[-1]))
+        a = self.gamma.float()[None] / (var + EPS).sqrt()
+        scale, shift = a, self.beta.float()[None] - a * mean
+        if strength is not None:
+            s = torch.as_tensor(strength, dtype=torch.float32, device=a.device).reshape(-1, 1)
+            if s.shape[0] not in (1, x.shape[0]):
+                raise ValueError(f"strength: one value or one per image ({x.shape[0]}), got {s.shape[0]}")
+            scale, shift = s * a + (1.0 - s), s * shift
+        return self.decoder.decode_affine(feats, scale.expand_as(a).contiguous(), shift.expand_as(a).contiguous(),
+                                          size=(x.shape[-2], x.shape[-1]))
