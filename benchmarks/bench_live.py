@@ -239,6 +239,8 @@ def main() -> None:
     )
     ap.add_argument("--stabilize", type=float, default=0.85)
     ap.add_argument("--flow", default="dis-ultrafast")
+    ap.add_argument("--tiny-model", default=None, metavar="PATH",
+                    help="the model of the tiny* rows (default: models/starry_tiny), e.g. a --size student model")
     ap.add_argument(
         "--json", default=None, metavar="PATH", help="also write the rows as JSON"
     )
@@ -256,6 +258,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         models = model_paths(Path(tmp))
         models["painting"] = (painting(Path(tmp)), "painting")
+        if args.tiny_model:
+            models["tiny"] = (Path(args.tiny_model), args.tiny_model)
         for name in configs:
             print(f"running {name} for {args.seconds:.0f} s …", flush=True)
             row = run_config(

@@ -1,9 +1,14 @@
 """Adds a before/after picture (frames of samples/clip.mp4) to each shipped model's card.
 
     python scripts/make_model_cards.py [--models models] [--times 0.7,2.2,3.7] [--vgg-weights VGG]
+        [--quality ../shared] [--only NAME,...]
 
 Writes ``models/NAME_before_after.jpg`` (input row above the stylized row, ~640 px wide) and
-(re)writes the "Before / after" section of ``models/NAME.md``; idempotent. The arbitrary-style back end's
+(re)writes the "Before / after" section of ``models/NAME.md``; idempotent. With ``--quality SHARED`` (and
+``--vgg-weights``), a one-style model whose painting is in ``SHARED/data/styles`` also gets the issue's quality
+figures on the held-out photos (``benchmarks/bench_quality.py``: the middle frames of the shared clips at 384 px,
+painting at 512 px) and ``models/NAME_heldout.jpg`` (photos above outputs), in a "Quality on held-out photos"
+section. The arbitrary-style back end's
 files (the decoder, the fast variant's student) are shown with ``samples/styles/stained_glass.jpg`` (AdaIN)
 when ``--vgg-weights`` is given (they need VGG19 for the painting), and skipped otherwise.
 """
@@ -24,6 +29,52 @@ from vidstyle.io import open_source  # noqa: E402
 from vidstyle.stylize.feedforward import FeedForwardStylizer, image_to_tensor, tensor_to_image  # noqa: E402
 
 MARK = "## Before / after"
+QUALITY = "## Quality on held-out photos"
+
+
+def quality_section(path: Path, stylizer: FeedForwardStylizer, shared: Path, vgg: str) -> str | None:
+    """The held-out figures and picture of a one-style model (``None`` when its painting is not in ``shared``)."""
+    import json
+
+    from safetensors import safe_open
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_quality import held_out_photos
+
+    from vidstyle.fidelity import StyleReference, mean_scores
+
+    with safe_open(str(path), framework="pt") as f:
+        card = json.loads((f.metadata() or {}).get("vidstyle.card", "{}"))
+    images = card.get("style_images") or []
+    painting = shared / "data" / "styles" / images[0] if len(images) == 1 else None
+    if painting is None or not painting.is_file():
+        return None
+    ref = StyleReference(painting, vgg_weights=vgg)
+    photos = held_out_photos(shared, 384)
+    scores, tops, bottoms = [], [], []
+    for _, img in photos:
+        out = tensor_to_image(stylizer(image_to_tensor(img)[None])[0], np.uint8)
+        scores.append(ref(out, img))
+        size = (288, round(288 * img.shape[0] / img.shape[1]))
+        tops.append(cv2.resize(img, size, interpolation=cv2.INTER_AREA))
+        bottoms.append(cv2.resize(out, size, interpolation=cv2.INTER_AREA))
+    height = max(t.shape[0] for t in tops)
+
+    def row(cells: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([np.pad(c, ((0, height - c.shape[0]), (0, 0), (0, 0))) for c in cells], 1)
+
+    sheet = np.concatenate([row(tops), row(bottoms)], 0)
+    pic = path.with_name(f"{path.stem}_heldout.jpg")
+    cv2.imwrite(str(pic), sheet[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+    m = mean_scores(scores)
+    rows = "\n".join(f"| {name} | {s.style_ratio:.3f} | {s.texture_ratio:.3f} | {s.content_loss:.3f} |"
+                     for (name, _), s in zip(photos, scores))
+    return (f"{QUALITY}\n\nThe middle frames of the shared clips (never in training) at 384 px, painting "
+            f"`{painting.name}` at 512 px (`python scripts/make_model_cards.py --quality ../shared --vgg-weights VGG`; "
+            "definitions in docs/architecture.md, \"Metrics\"; lower style and texture ratios are more of the "
+            "painting, 1 is none):\n\n| photo | style ratio | texture ratio | content |\n|---|---:|---:|---:|\n"
+            f"{rows}\n| **mean** | **{m.style_ratio:.3f}** | **{m.texture_ratio:.3f}** | **{m.content_loss:.3f}** |\n\n"
+            f"![held-out photos and outputs]({pic.name})\n")
 
 
 def sample_frames(times: list[float]) -> list[np.ndarray]:
@@ -44,7 +95,10 @@ def main() -> int:
     ap.add_argument("--models", default=str(ROOT / "models"))
     ap.add_argument("--times", default="0.7,2.2,3.7")
     ap.add_argument("--vgg-weights", default=None, help="VGG19 weights for the decoder and student files")
+    ap.add_argument("--quality", default=None, metavar="SHARED", help="add the held-out quality figures (needs --vgg-weights)")
+    ap.add_argument("--only", default=None, metavar="NAME,...", help="only these models")
     args = ap.parse_args()
+    only = set(args.only.split(",")) if args.only else None
     frames = sample_frames([float(t) for t in args.times.split(",")])
     small = [cv2.resize(f, (320, 180), interpolation=cv2.INTER_AREA) for f in frames]
     from safetensors import safe_open
@@ -57,6 +111,8 @@ def main() -> int:
 
     painting = ROOT / "samples" / "styles" / "stained_glass.jpg"
     for path in sorted(Path(args.models).glob("*.safetensors")):
+        if only is not None and path.stem not in only:
+            continue
         arbitrary = arbitrary_file(path)
         if arbitrary and not args.vgg_weights:
             print(f"{path.name}: skipped (an arbitrary-style file: give --vgg-weights)")
@@ -79,7 +135,13 @@ def main() -> int:
         cv2.imwrite(str(pic), sheet[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
         card = path.with_suffix(".md")
         text = card.read_text() if card.is_file() else f"# {path.stem}\n"
-        text = text.split(MARK)[0].rstrip() + "\n\n"
+        quality = text.split(QUALITY)[1].split(MARK)[0].strip() if QUALITY in text else None
+        text = text.split(QUALITY)[0].split(MARK)[0].rstrip() + "\n\n"
+        if args.quality and args.vgg_weights and not arbitrary:
+            fresh = quality_section(path, stylizer, Path(args.quality), args.vgg_weights)
+            quality = fresh.split(QUALITY)[1].strip() if fresh else quality
+        if quality:
+            text += f"{QUALITY}\n\n{quality}\n\n"
         text += (f"{MARK}\n\nFrames of `samples/clip.mp4` at {args.times} s (top) and {what} "
                  f"(bottom, per frame, no stabilisation):\n\n![before and after]({pic.name})\n")
         card.write_text(text)
