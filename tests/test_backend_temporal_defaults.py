@@ -164,7 +164,18 @@ def test_a_shipped_model_is_known_by_its_bytes(tmp_path, monkeypatch: pytest.Mon
 def test_shipped_strengths_are_the_measured_ones() -> None:
     from vidstyle.nets.registry import ShippedWeights
 
-    assert {e.model_name: e.stabilize for e in ShippedWeights} == {"starry_tiny": 0.7, "wave_small": 0.8}
+    strengths = {e.model_name: e.stabilize for e in ShippedWeights}
+    assert {k: v for k, v in strengths.items() if not k.endswith("_student")} == {"starry_tiny": 0.7, "wave_small": 0.8}
+    students = {k: v for k, v in strengths.items() if k.endswith("_student")}
+    assert len(students) >= 5 and set(students.values()) == {0.9}  # the resample stabiliser's measured default
+
+
+def test_a_shipped_student_style_model_gets_resample_at_its_strength() -> None:
+    from vidstyle.nets.registry import ShippedWeights
+
+    entry = next(e for e in ShippedWeights if e.meta["architecture"] == "student-style")
+    _, tm, _, _ = options_from({"model": entry.model_name})
+    assert tm == TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(entry.stabilize))
 
 
 def test_a_student_style_model_gets_the_fast_variants_defaults(tmp_path) -> None:

@@ -61,7 +61,8 @@ class ShippedWeights(enum.Enum):
 
     ``sha256`` is that of the file in ``models/`` (a test keeps them equal); a download is checked
     against it before it is used. ``stabilize`` is the model's own default stabilisation strength in the file
-    pipeline (the ``blend`` stabiliser; :func:`vidstyle.options.backend_temporal_defaults`), the strength at which
+    pipeline (the ``blend`` stabiliser, or ``resample`` for the ``student-style`` models;
+    :func:`vidstyle.options.backend_temporal_defaults`), the strength at which
     it meets the temporal benchmark's targets on the shared clips (warping error ≤ 0.3×, style loss ≤ 1.1× its
     per-frame output's; BENCHMARKS.md, "Temporal stabilisation"): a strongly textured model (``starry_tiny``)
     loses its motifs to blending sooner, a calm one (``wave_small``) flickers less to begin with and needs more.
@@ -80,6 +81,44 @@ class ShippedWeights(enum.Enum):
         "5f370a4902abf4935eaf3fb04f11f28b574e3e8c7081198e1c281547c04bdce4",
         {"architecture": "transformer", "size": "small", "style": "hokusai_great_wave"},
         0.8,
+    )
+
+    # one-style networks fine-tuned from the fast student (`vidstyle train --size student`, seventh session); their
+    # strength is that of the resample stabiliser, their file-pipeline default (options.STUDENT_TEMPORAL)
+    SCREAM_STUDENT = (
+        "scream_student",
+        f"{_RELEASE_URL}/scream_student.safetensors",
+        "2a2fb5609fa892fc1a73ef453925f9bc264afddb95eb4a9b5c9c86748f22e21f",
+        {"architecture": "student-style", "size": "student", "style": "munch_the_scream"},
+        0.9,
+    )
+    TURNER_STUDENT = (
+        "turner_student",
+        f"{_RELEASE_URL}/turner_student.safetensors",
+        "172f7e3521ed88dbe0ca5c7ae7e3422f356d0820a09bdca622e47ced0baf2ae7",
+        {"architecture": "student-style", "size": "student", "style": "turner_shipwreck_of_the_minotaur"},
+        0.9,
+    )
+    GAUGUIN_STUDENT = (
+        "gauguin_student",
+        f"{_RELEASE_URL}/gauguin_student.safetensors",
+        "47c3c49a10713b5b11d600fd927e9d83cc97cd6024deb470d7e224d554b7421c",
+        {"architecture": "student-style", "size": "student", "style": "gauguin_te_fare"},
+        0.9,
+    )
+    MONET_STUDENT = (
+        "monet_student",
+        f"{_RELEASE_URL}/monet_student.safetensors",
+        "b0439593aa1ffdbd76aefd5bbaac0c398cbdb3f5ba3caa191e009702cead8325",
+        {"architecture": "student-style", "size": "student", "style": "monet_charing_cross_bridge"},
+        0.9,
+    )
+    BEDROOM_STUDENT = (
+        "bedroom_student",
+        f"{_RELEASE_URL}/bedroom_student.safetensors",
+        "99227e2f1c676c57f864b28928d776881274ff44635d7f1db02f29747e938c12",
+        {"architecture": "student-style", "size": "student", "style": "vangogh_bedroom_in_arles"},
+        0.9,
     )
 
     def __init__(self, model_name: str, url: str, sha256: str, meta: dict[str, str], stabilize: float) -> None:

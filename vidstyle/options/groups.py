@@ -366,8 +366,9 @@ def backend_temporal_defaults(stylize: StylizeOptions) -> dict[str, Any]:
         from vidstyle.nets import registry
 
         model = registry.DEFAULT_MODEL if stylize.model is None else stylize.model
-        if registry.architecture_of(model) == registry.STUDENT_STYLE:
-            return dict(STUDENT_TEMPORAL)
+        if registry.architecture_of(model) == registry.STUDENT_STYLE:  # a shipped one: its own measured strength
+            entry = registry.shipped_entry(model)
+            return {**STUDENT_TEMPORAL, **({"stabilize": entry.stabilize} if entry is not None else {})}
         weights = registry.parameter_count(model)
         if weights is not None and weights >= HEAVY_PARAMETERS:
             return dict(HEAVY_TEMPORAL)
