@@ -15,8 +15,8 @@ from vidstyle.options import ARBITRARY_TEMPORAL, TemporalOptions, backend_tempor
 from vidstyle.options.curve import Curve
 
 RESAMPLE = TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.9))
-#: the default model (starry_tiny) at its own measured strength
-DEFAULT_MODEL_TEMPORAL = TemporalOptions(stabilize=Curve.constant(0.7))
+#: the default model (starry_student, a student-style network) at its own measured strength of the resample stabiliser
+DEFAULT_MODEL_TEMPORAL = TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.75))
 
 
 def test_the_defaults_are_the_measured_ones() -> None:
@@ -34,8 +34,9 @@ def test_the_defaults_are_the_measured_ones() -> None:
      TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.9))),
     ({}, DEFAULT_MODEL_TEMPORAL),
     ({"model": "wave_small"}, TemporalOptions(stabilize=Curve.constant(0.8))),
-    ({"stabilize": 0.5}, TemporalOptions(stabilize=Curve.constant(0.5))),
-    ({"stabilizer": "resample"}, TemporalOptions(stabilizer="resample", stabilize=Curve.constant(0.7))),
+    ({"model": "starry_tiny"}, TemporalOptions(stabilize=Curve.constant(0.7))),
+    ({"stabilize": 0.5}, TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.5))),
+    ({"stabilizer": "blend"}, TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.75))),
     ({"backend": "optim", "style": "p.jpg"}, TemporalOptions()),
 ])
 def test_the_library_fills_what_is_not_given(options: dict, expected: TemporalOptions) -> None:
@@ -58,7 +59,8 @@ def test_a_temporal_object_is_used_as_it_is() -> None:
     (["--style", "p.jpg", "--fast"], RESAMPLE),
     ([], DEFAULT_MODEL_TEMPORAL),
     (["--model", "wave_small", "--flow", "dis-medium"], TemporalOptions(flow="dis-medium", stabilize=Curve.constant(0.8))),
-    (["--stabilize", "0.9"], TemporalOptions(stabilize=Curve.constant(0.9))),
+    (["--stabilize", "0.9"], TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.9))),
+    (["--model", "starry_tiny", "--stabilize", "0.9"], TemporalOptions(stabilize=Curve.constant(0.9))),
 ])
 def test_the_cli_fills_the_flags_not_given(flags: list[str], expected: TemporalOptions) -> None:
     args = build_parser().parse_args(["stylize", "in.mp4", "-o", "out.mp4", *flags])
@@ -167,6 +169,7 @@ def test_shipped_strengths_are_the_measured_ones() -> None:
     strengths = {e.model_name: e.stabilize for e in ShippedWeights}
     assert {k: v for k, v in strengths.items() if not k.endswith("_student")} == {"starry_tiny": 0.7, "wave_small": 0.8}
     students = {k: v for k, v in strengths.items() if k.endswith("_student")}
+    assert students.pop("starry_student") == 0.75  # the default model: the strength that keeps WE <= 0.3x (BENCHMARKS.md)
     assert len(students) >= 5 and set(students.values()) == {0.9}  # the resample stabiliser's measured default
 
 

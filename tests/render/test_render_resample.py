@@ -65,14 +65,16 @@ def test_jobs_get_the_stylize_commands_temporal_defaults(heavy_file: str) -> Non
     from vidstyle.options import TemporalOptions
     from vidstyle.options.curve import Curve
 
-    assert _job().temporal == TemporalOptions(stabilize=Curve.constant(0.7))  # the default model's own strength
+    # the default model (starry_student) at its own strength of the resample stabiliser
+    assert _job().temporal == TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.75))
+    assert _job(model="starry_tiny").temporal == TemporalOptions(stabilize=Curve.constant(0.7))
     assert _job(model="wave_small").temporal == TemporalOptions(stabilize=Curve.constant(0.8))
     assert _job(model=heavy_file).temporal == TemporalOptions(flow="dis-medium", stabilizer="resample")
     # keys in the file and flags win
     assert _job(model=heavy_file, stabilizer="blend").temporal == TemporalOptions(flow="dis-medium", stabilizer="blend")
     assert _job(model=heavy_file, overrides={"flow": "dis-fast"}).temporal == \
         TemporalOptions(flow="dis-fast", stabilizer="resample")
-    assert _job(stabilize=0.85).temporal == TemporalOptions(stabilize=Curve.constant(0.85))
+    assert _job(model="starry_tiny", stabilize=0.85).temporal == TemporalOptions(stabilize=Curve.constant(0.85))
     job = _job(stabilize={"1001": 0.3, "1048": 0.85})
     assert job.temporal.stabilize == Curve(keys=((1001.0, 0.3), (1048.0, 0.85)))
     assert job.given["stabilize"] == "file" and job.given["stabilizer"] == "default"

@@ -18,7 +18,8 @@ Why this shape (docs/keyframes.md, "The network"):
 * **Inference without padded copies.** Without gradients (application) a replicate-padded 3×3 convolution of
   a large map runs as the zero-padded convolution (oneDNN pads for free) with the output's border rows and
   columns recomputed from thin replicate-padded strips (:func:`conv_replicate`): the same values, without
-  writing a padded copy of the map (640×360, one thread: 82 → 70 ms per frame, see BENCHMARKS.md).
+  writing a padded copy of the map; the activations and skip additions then work in place. 640×360, same-minute
+  A/B: 63–87 → 45–49 ms per frame on one thread, 30–46 → 26–27 ms on two (BENCHMARKS.md, "Keyframe-guided").
 
 Any frame size: the input is padded (replicate) to a multiple of 4 and the output cropped back.
 """
