@@ -130,6 +130,21 @@ class ShippedWeights(enum.Enum):
         0.9,
     )
 
+    WAVE_STUDENT = (
+        "wave_student",
+        f"{_RELEASE_URL}/wave_student.safetensors",
+        "e254a4c5774681a1967a19691d5e74636a5faa3444b56ec1da55b81a5eddd414",
+        {"architecture": "student-style", "size": "student", "style": "hokusai_great_wave"},
+        0.9,
+    )
+    KANDINSKY_STUDENT = (
+        "kandinsky_student",
+        f"{_RELEASE_URL}/kandinsky_student.safetensors",
+        "15d2a51c860b2e45f765ff10c16a0db0149a7961aa10035e3685d17d51726f3d",
+        {"architecture": "student-style", "size": "student", "style": "kandinsky_composition_vii"},
+        0.9,
+    )
+
     def __init__(self, model_name: str, url: str, sha256: str, meta: dict[str, str], stabilize: float) -> None:
         self.model_name = model_name
         self.url = url
