@@ -150,8 +150,9 @@ def test_init_that_is_not_a_student_is_one_clear_error(data: dict[str, Path], tm
     from vidstyle.errors import InputNotFoundError, ModelError
     from vidstyle.train import train
 
-    with pytest.raises(InputNotFoundError, match="not found"):
+    with pytest.raises(InputNotFoundError, match="^init: .*not found") as info:
         train(config=_config(data, tmp_path / "m", init=str(tmp_path / "none.safetensors")))
+    assert info.value.parameter == "init"
     with pytest.raises(ModelError, match="init"):
         train(config=_config(data, tmp_path / "m", init=str(data["vgg"])))
 

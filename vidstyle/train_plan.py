@@ -128,11 +128,11 @@ def multistyle_from(spec: str, *, size: str) -> torch.nn.Module:
 def student_style_net(config: Any) -> tuple[torch.nn.Module, str]:
     """``size`` student: the student ``config.init`` (default: the shipped one, downloaded if need be) as a one-style
     network, its (γ, β) from the painting's VGG19 relu3_1 statistics at ``config.style_size``. Returns the network
-    and the student file's path."""
+    and the student file's name (for the card)."""
     import os
     from pathlib import Path
 
-    from vidstyle.errors import ModelError
+    from vidstyle.errors import InputNotFoundError, ModelError
     from vidstyle.io.naming import with_parameter
     from vidstyle.nets.decoder import VGGEncoder
     from vidstyle.nets.student import load_student
@@ -140,7 +140,10 @@ def student_style_net(config: Any) -> tuple[torch.nn.Module, str]:
     from vidstyle.stylize.arbitrary import find_decoder
     from vidstyle.train import load_image
 
-    path = find_decoder(config.init, fast=True)
+    try:
+        path = find_decoder(config.init, fast=True)
+    except (InputNotFoundError, ModelError) as exc:  # found as the arbitrary back end finds it; here it is `init`
+        raise with_parameter(type(exc)(f"init: {exc}"), "init", also=("size",)) from None
     try:
         student = load_student(path)
     except ModelError as exc:
