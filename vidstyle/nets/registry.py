@@ -259,10 +259,10 @@ def _local_file(text: str) -> Path | None:
     return None if _looks_like_path(text) else _find_named(text)
 
 
-def parameter_count(name_or_path: str | os.PathLike[str]) -> int | None:
-    """The number of weights in a model file (a path, or a model name found locally as :func:`load_model` finds
-    it), read from the safetensors header alone: no tensor is loaded and nothing is downloaded. ``None`` when the
-    file is not found locally or is not a readable safetensors file (:func:`load_model` says why, later)."""
+def _read_header(name_or_path: str | os.PathLike[str], read: Any) -> Any:
+    """``read(f)`` on the safetensors header of a model file found locally as :func:`load_model` finds it (``f``: an
+    open ``safe_open``; no tensor is loaded, nothing downloaded); ``None`` when the file is not here or is not a
+    readable safetensors file (a pickle is never unpickled: :func:`load_model` refuses it later, with its message)."""
     from safetensors import safe_open
 
     path = _local_file(str(name_or_path))
@@ -273,28 +273,23 @@ def parameter_count(name_or_path: str | os.PathLike[str]) -> int | None:
             if f.read(9)[8:9] != b"{":
                 return None
         with safe_open(str(path), framework="pt") as f:
-            return int(sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys()))
+            return read(f)
     except Exception:  # noqa: BLE001 - any unreadable file: the loader reports it with its own message
         return None
+
+
+def parameter_count(name_or_path: str | os.PathLike[str]) -> int | None:
+    """The number of weights in a model file (a path, or a model name found locally as :func:`load_model` finds
+    it), read from the safetensors header alone: no tensor is loaded and nothing is downloaded. ``None`` when the
+    file is not found locally or is not a readable safetensors file (:func:`load_model` says why, later)."""
+    return _read_header(name_or_path, lambda f: int(sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())))
 
 
 def architecture_of(name_or_path: str | os.PathLike[str]) -> str | None:
     """The ``vidstyle.architecture`` a model file declares (a path, or a model name found locally as
     :func:`load_model` finds it), read from the safetensors header alone; ``None`` when the file is not here, not
     readable, or declares none. Nothing is loaded or downloaded."""
-    from safetensors import safe_open
-
-    path = _local_file(str(name_or_path))
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as f:
-            if f.read(9)[8:9] != b"{":
-                return None
-        with safe_open(str(path), framework="pt") as f:
-            return (f.metadata() or {}).get("vidstyle.architecture")
-    except Exception:  # noqa: BLE001 - any unreadable file: the loader reports it with its own message
-        return None
+    return _read_header(name_or_path, lambda f: (f.metadata() or {}).get("vidstyle.architecture"))
 
 
 #: files larger than this are not hashed by :func:`shipped_entry` (the shipped models are ~0.2 MB)

@@ -22,6 +22,7 @@ from torch import nn
 
 from vidstyle.errors import ModelError
 from vidstyle.nets.student import FEATURE_CHANNELS, Student, StudentConfig, StudentDecoder, StudentEncoder
+from vidstyle.stylize.transforms import channel_var_mean
 
 __all__ = ["StudentStyleNet"]
 
@@ -57,8 +58,6 @@ class StudentStyleNet(nn.Module):
         net = cls(config=student.config)
         net.encoder.load_state_dict(student.encoder.state_dict())
         net.decoder.load_state_dict(student.decoder.state_dict())
-        from vidstyle.stylize.transforms import channel_var_mean
-
         var, mean = (t[0] for t in channel_var_mean(style_features))
         with torch.no_grad():
             net.gamma.copy_((var + EPS).sqrt())
@@ -85,8 +84,6 @@ class StudentStyleNet(nn.Module):
         """``strength`` ``s`` in [0, 1] (one number or one per image): the features move ``s`` of the way from their
         own statistics to the style's, ``scale = s·γ/σ_f + 1 − s``, ``shift = s·(β − μ_f·γ/σ_f)``; 0 decodes the
         frame's own features (the student's reconstruction, as this network's decoder now paints it)."""
-        from vidstyle.stylize.transforms import channel_var_mean
-
         feats = self.encoder(x)
         var, mean = channel_var_mean(feats)
         a = self.gamma.float()[None] / (var + EPS).sqrt()
