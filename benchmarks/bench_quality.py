@@ -83,7 +83,20 @@ def load_checkpoint(path: Path):
     config = json.loads(meta.get("config", "{}"))
     styles = config.get("style") or []
     name = f"{path.name.removesuffix('.ckpt.safetensors')}@{meta.get('iteration', '?')}"
-    if config.get("multi_style") or config.get("add_style"):
+    if config.get("size") == "student":  # the one- or multi-style student (vidstyle.train_plan.STUDENT_SIZE)
+        from vidstyle.nets.student import StudentConfig
+        from vidstyle.nets.student_multistyle import StudentMultiStyleNet
+        from vidstyle.nets.student_style import StudentStyleNet
+
+        arch = StudentConfig(width=sd["decoder.stem.0.weight"].shape[0],
+                             blocks=len({k.split(".")[2] for k in sd if k.startswith("decoder.body.")}))
+        if sd["gamma"].ndim == 2:
+            names = json.loads(meta["styles"]) if "styles" in meta else (
+                config.get("style_names") or [Path(s).stem for s in styles])
+            net, architecture = StudentMultiStyleNet(config=arch, styles=names), "student-multistyle"
+        else:
+            net, architecture = StudentStyleNet(config=arch), "student-style"
+    elif config.get("multi_style") or config.get("add_style"):
         from vidstyle.nets.multistyle import MultiStyleNet
 
         names = config.get("style_names") or [Path(s).stem for s in styles]

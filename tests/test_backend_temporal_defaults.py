@@ -203,3 +203,7 @@ def test_a_student_style_model_gets_the_fast_variants_defaults(tmp_path) -> None
     assert tm.stabilizer == "blend" and tm.flow == "dis-medium"
     _, tm, _, _ = options_from({"model": str(other)})
     assert tm == TemporalOptions(stabilize=Curve.constant(0.75))
+    multi = tmp_path / "multi.safetensors"  # the multi-style student: the same network and look
+    save_file({"a.weight": torch.zeros(10, 10)}, str(multi), metadata={"vidstyle.architecture": "student-multistyle"})
+    _, tm, _, _ = options_from({"model": str(multi)})
+    assert tm == TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.9))

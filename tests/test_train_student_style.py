@@ -138,8 +138,8 @@ def test_training_changes_only_the_decoder_and_the_style_and_writes_a_card(data:
 
 
 @pytest.mark.parametrize("change, word", [
-    ({"multi_style": True}, "size"),
     ({"style": ("a.png", "b.png")}, "size"),
+    ({"style": ("a.png", "b.png"), "style_mix": (0.5, 0.5), "multi_style": True}, "style_mix"),
 ])
 def test_bad_combinations_name_the_parameter(data: dict[str, Path], tmp_path: Path, change: dict, word: str) -> None:
     with pytest.raises(OptionValueError, match=word):

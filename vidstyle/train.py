@@ -101,10 +101,10 @@ class TrainConfig:
                                    "style_layers needs at least one VGG19 layer, e.g. relu1_2,relu2_2,relu3_3")
         if self.size not in PRESETS and self.size != STUDENT_SIZE:
             raise OptionValueError("size", f"size must be one of {sorted([*PRESETS, STUDENT_SIZE])}, got {self.size!r}")
-        if self.size == STUDENT_SIZE and (self.multi_style or self.add_style or len(self.style) != 1):
+        if self.size == STUDENT_SIZE and not (self.multi_style or self.add_style) and len(self.style) != 1:
             raise OptionValueError("size", "size student fine-tunes the fast arbitrary-style student for one painting: "
-                                           "give one `style` image, without multi_style or add_style",
-                                   also=("style", "multi_style", "add_style"))
+                                           "give one `style` image, or add multi_style for one network of several",
+                                   also=("style", "multi_style"))
         for name, value, low in [("image_size", self.image_size, 32), ("batch_size", self.batch_size, 1),
                                  ("iterations", self.iterations, 1), ("checkpoint_every", self.checkpoint_every, 1)]:
             if value < low:
@@ -482,13 +482,14 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         "name": name,
         "description": (f"{config.size} multi-style network: {', '.join(net.styles[1:])}" if multi
                         else f"{config.size} network in the style of {Path(config.style[0]).stem}"),
-        "architecture": ({"family": "student-style", "size": config.size, **dataclasses.asdict(net.config)}
+        "architecture": ({"family": "student-multistyle" if multi else "student-style", "size": config.size,
+                          **dataclasses.asdict(net.config)}
                          if config.size == STUDENT_SIZE else
                          {"family": "multistyle" if multi else "transformer", "size": config.size,
                           **dataclasses.asdict(PRESETS[config.size])}),
         "styles": list(net.styles) if multi else None,
         "trained_styles": names if config.add_style else None,
-        "style_images": [Path(s).name for s in config.style],
+        "style_images": _style_images(config),
         "style_mix": list(config.style_mix) if config.style_mix else None,
         "loss_network": {"source": Path(state.source).name if os.sep in state.source else state.source,
                          "convention": state.convention, "content_layer": config.content_layer,
@@ -518,6 +519,16 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
                        seconds=seconds, final_losses=losses, history=history)
 
 
+def _style_images(config: TrainConfig) -> list[str]:
+    """The painting of each style slot, in slot order: with ``add_style``, the model ``init``'s then the new ones."""
+    images = [Path(s).name for s in config.style]
+    if not config.add_style:
+        return images
+    from vidstyle.nets.registry import load_model
+
+    return [*(load_model(config.init).metadata.get("style_images") or []), *images]  # type: ignore[arg-type]
+
+
 def render_card_markdown(card: dict) -> str:
     """The model card as Markdown (kept in sync with the JSON card)."""
     arch = card["architecture"]
@@ -531,6 +542,10 @@ def render_card_markdown(card: dict) -> str:
         (f"| architecture | the fast arbitrary-style student (width {arch['width']}, {arch['blocks']} blocks a side, "
          f"{arch['layer']}-like features) with this painting's conditional instance norm (γ, β), fine-tuned |"
          if arch.get("family") == "student-style" else
+         f"| architecture | the fast arbitrary-style student (width {arch['width']}, {arch['blocks']} blocks a side, "
+         f"{arch['layer']}-like features), its decoder shared by all styles; each style has its own conditional "
+         "instance norm (γ, β) and decoder affines |"
+         if arch.get("family") == "student-multistyle" else
          f"| architecture | TransformerNet `{arch['size']}`: "
          + (f"4×4 space-to-depth, every layer at 1/4 resolution, width {arch['channels'][2]}"
             if arch.get("space_to_depth") else f"channels {arch['channels']}")

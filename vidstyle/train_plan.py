@@ -12,9 +12,11 @@ import torch
 
 from vidstyle.losses import make_style_loss
 from vidstyle.nets.transformer import PRESETS, TransformerNet
+from vidstyle.errors import InvalidOptionError
 from vidstyle.options.spec import OptionValueError
 
-__all__ = ["STUDENT_SIZE", "StylePlan", "init_from", "multistyle_from", "student_style_net"]
+__all__ = ["STUDENT_SIZE", "StylePlan", "init_from", "multistyle_from", "student_add_styles", "student_multistyle_net",
+           "student_style_net"]
 
 #: the ``size`` that fine-tunes the fast arbitrary-style student for one painting
 #: (:class:`vidstyle.nets.student_style.StudentStyleNet`) instead of training a transformer from scratch
@@ -71,6 +73,16 @@ class StylePlan:
             return make_style_loss(config.style_loss, style_features=feats, mix=mix,
                                    reduction=config.style_reduction).to(device)
 
+        def per_style() -> list[torch.nn.Module | None]:
+            return [loss([f]) for f in style_feats]
+
+        if config.size == STUDENT_SIZE and config.multi_style:
+            net, init = student_multistyle_net(config, names=names)
+            return cls(net=net.to(device), slots=list(range(1, len(names) + 1)), losses=per_style(), init=init)
+        if config.size == STUDENT_SIZE and config.add_style:
+            net, slots = student_add_styles(config, names=names)
+            _train_only_rows(net, net.style_parameters(), [s - 1 for s in slots])
+            return cls(net=net.to(device), slots=slots, losses=per_style())
         if config.size == STUDENT_SIZE:
             net, init = student_style_net(config)
             mix = list(config.style_mix) if config.style_mix else None
@@ -81,24 +93,16 @@ class StylePlan:
                 init_from(net, config.init, size=config.size)
             mix = list(config.style_mix) if config.style_mix else None
             return cls(net=net.to(device), slots=[-1], losses=[loss(style_feats, mix)])
-        per_style = [loss([f]) for f in style_feats]
         if config.multi_style:
             net = MultiStyleNet(config=PRESETS[config.size], styles=names)
             if config.init is not None:
                 init_from(net.body, config.init, size=config.size, strict=False)
-            return cls(net=net.to(device), slots=[0, *range(1, len(names) + 1)], losses=[None, *per_style])
+            return cls(net=net.to(device), slots=[0, *range(1, len(names) + 1)], losses=[None, *per_style()])
         net = multistyle_from(config.init, size=config.size)  # type: ignore[arg-type]
         slots = [add_style_row(net, n) for n in names]
-        for p in net.parameters():
-            p.requires_grad_(False)
-        for m in net.modules():
-            if isinstance(m, ConditionalInstanceNorm2d):
-                for p in (m.weight, m.bias):
-                    p.requires_grad_(True)
-                    keep = torch.zeros(p.shape[0], 1)
-                    keep[slots] = 1.0
-                    p.register_hook(lambda g, k=keep: g * k.to(g.device, g.dtype))  # only the new rows learn
-        return cls(net=net.to(device), slots=slots, losses=per_style)
+        norms = [m for m in net.modules() if isinstance(m, ConditionalInstanceNorm2d)]
+        _train_only_rows(net, [p for m in norms for p in (m.weight, m.bias)], slots)
+        return cls(net=net.to(device), slots=slots, losses=per_style())
 
     def step(self, it: int) -> tuple[int, torch.nn.Module | None]:
         k = it % len(self.slots)
@@ -111,12 +115,32 @@ class StylePlan:
         mix[slot] = 1.0
         return self.net(x, mix)
 
+def _train_only_rows(net: torch.nn.Module, params: list[torch.nn.Parameter], rows: list[int]) -> None:
+    """Freeze ``net`` except ``rows`` of the per-style ``params`` (first dimension = style): Dumoulin's fine-tuning."""
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+        keep = torch.zeros(p.shape[0], *([1] * (p.ndim - 1)))
+        keep[rows] = 1.0
+        p.register_hook(lambda g, k=keep: g * k.to(g.device, g.dtype))  # only the new rows learn
+
+
 def multistyle_from(spec: str, *, size: str) -> torch.nn.Module:
-    from vidstyle.nets.registry import list_models, load_model
+    from vidstyle.nets.registry import STUDENT_MULTISTYLE, list_models, load_model
 
     model = load_model(spec)
+    if size == STUDENT_SIZE or model.architecture == STUDENT_MULTISTYLE:
+        if model.architecture != STUDENT_MULTISTYLE:
+            raise OptionValueError("init", f"add_style with size student needs a multi-style student model as `init` "
+                                           f"(`vidstyle train --size student --multi-style`); {spec!r} is a "
+                                           f"{model.architecture} model", also=("add_style", "size"))
+        if size != STUDENT_SIZE:
+            raise OptionValueError("size", f"{spec!r} is a multi-style student: add styles with size student, "
+                                           f"got {size!r}", also=("init",))
+        return model.net.train()
     if not model.styles:
-        multi = [m.name for m in list_models() if getattr(m, "architecture", "") == "multistyle"]
+        multi = [m.name for m in list_models() if getattr(m, "architecture", "") in ("multistyle", STUDENT_MULTISTYLE)]
         hint = f"; multi-style models: {', '.join(multi)}" if multi else "; train one with `multi_style`"
         raise OptionValueError("init", f"add_style needs a multi-style model as `init`; {spec!r} has one style{hint}",
                                also=("add_style", "multi_style"))
@@ -125,10 +149,9 @@ def multistyle_from(spec: str, *, size: str) -> torch.nn.Module:
     return model.net
 
 
-def student_style_net(config: Any) -> tuple[torch.nn.Module, str]:
-    """``size`` student: the student ``config.init`` (default: the shipped one, downloaded if need be) as a one-style
-    network, its (γ, β) from the painting's VGG19 relu3_1 statistics at ``config.style_size``. Returns the network
-    and the student file's name (for the card)."""
+def _student_and_vgg(config: Any) -> tuple[Any, str, Any]:
+    """The student ``config.init`` (default: the shipped one, downloaded if need be), its file name and the VGG19
+    relu3_1 encoder that analyses the paintings (the one the student was distilled from)."""
     import os
     from pathlib import Path
 
@@ -136,9 +159,7 @@ def student_style_net(config: Any) -> tuple[torch.nn.Module, str]:
     from vidstyle.io.naming import with_parameter
     from vidstyle.nets.decoder import VGGEncoder
     from vidstyle.nets.student import load_student
-    from vidstyle.nets.student_style import StudentStyleNet
     from vidstyle.stylize.arbitrary import find_decoder
-    from vidstyle.train import load_image
 
     try:
         path = find_decoder(config.init, fast=True)
@@ -155,7 +176,51 @@ def student_style_net(config: Any) -> tuple[torch.nn.Module, str]:
         raise OptionValueError("vgg_weights", f"student {path.name} was distilled from the VGG19 weights "
                                               f"{student.vgg_source}, but vgg_weights gives {Path(str(vgg.source)).name}; "
                                               f"pass {student.vgg_source}", also=("init",))
-    painting = load_image(config.style[0], max_side=config.style_size).unsqueeze(0)
+    return student, path.name, vgg
+
+
+def painting_relu31(vgg: Any, image: str, *, style_size: int | None) -> torch.Tensor:
+    """A painting's VGG19 relu3_1 features (``1×256×h×w``) at ``style_size`` on its long side."""
+    from vidstyle.train import load_image
+
+    painting = load_image(image, max_side=style_size).unsqueeze(0)
     with torch.no_grad():
-        feats = vgg(painting)
-    return StudentStyleNet.from_student(student, style_features=feats), path.name
+        return vgg(painting)
+
+
+def student_style_net(config: Any) -> tuple[torch.nn.Module, str]:
+    """``size`` student: the student ``config.init`` (default: the shipped one, downloaded if need be) as a one-style
+    network, its (γ, β) from the painting's VGG19 relu3_1 statistics at ``config.style_size``. Returns the network
+    and the student file's name (for the card)."""
+    from vidstyle.nets.student_style import StudentStyleNet
+
+    student, name, vgg = _student_and_vgg(config)
+    feats = painting_relu31(vgg, config.style[0], style_size=config.style_size)
+    return StudentStyleNet.from_student(student, style_features=feats), name
+
+
+def student_multistyle_net(config: Any, *, names: list[str]) -> tuple[torch.nn.Module, str]:
+    """``size`` student with ``multi_style``: one network for all ``config.style`` paintings, each starting at AdaIN
+    with its own (γ, β) and an identity decoder affine (:mod:`vidstyle.nets.student_multistyle`)."""
+    from vidstyle.nets.student_multistyle import StudentMultiStyleNet
+
+    student, name, vgg = _student_and_vgg(config)
+    feats = [painting_relu31(vgg, s, style_size=config.style_size) for s in config.style]
+    return StudentMultiStyleNet.from_student(student, style_features=feats, styles=names), name
+
+
+def student_add_styles(config: Any, *, names: list[str]) -> tuple[torch.nn.Module, list[int]]:
+    """``size`` student with ``add_style``: the multi-style student ``config.init`` with one new row per painting
+    (AdaIN start); only the new rows will learn. Returns the network and the new slots."""
+    from vidstyle.nets.decoder import VGGEncoder
+
+    net = multistyle_from(config.init, size=config.size)
+    vgg = VGGEncoder(layer="relu3_1", weights=config.vgg_weights, convention=config.vgg_convention)
+    slots = []
+    for name, image in zip(names, config.style):
+        try:
+            slots.append(net.add_style(name, style_features=painting_relu31(vgg, image, style_size=config.style_size)))
+        except InvalidOptionError as exc:
+            raise OptionValueError("style_names", f"{exc} (`style_names`, or rename the painting)",
+                                   also=("style",)) from None
+    return net, slots

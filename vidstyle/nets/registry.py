@@ -47,6 +47,7 @@ __all__ = [
     "build_net",
     "models_dirs",
     "STUDENT_STYLE",
+    "STUDENT_MULTISTYLE",
     "DEFAULT_MODEL",
     "file_sha256",
 ]
@@ -213,6 +214,10 @@ class StyleModel(nn.Module):
 STUDENT_STYLE = "student-style"
 
 
+#: the architecture name of the multi-style student (:class:`vidstyle.nets.student_multistyle.StudentMultiStyleNet`)
+STUDENT_MULTISTYLE = "student-multistyle"
+
+
 def build_net(architecture: str, config: Any = None, *, styles: list[str] | None = None) -> nn.Module:
     """A fresh (randomly initialised) network of the given architecture."""
     if architecture == "multistyle":
@@ -230,7 +235,15 @@ def build_net(architecture: str, config: Any = None, *, styles: list[str] | None
         if config is not None and not isinstance(config, StudentConfig):
             raise ModelError(f"a {STUDENT_STYLE} network takes a student architecture, got {config!r}")
         return StudentStyleNet(config=config)
-    raise ModelError(f"unknown architecture {architecture!r}; known: transformer, multistyle, engstrom2016, {STUDENT_STYLE}")
+    if architecture == STUDENT_MULTISTYLE:
+        from vidstyle.nets.student import StudentConfig
+        from vidstyle.nets.student_multistyle import StudentMultiStyleNet
+
+        if config is not None and not isinstance(config, StudentConfig):
+            raise ModelError(f"a {STUDENT_MULTISTYLE} network takes a student architecture, got {config!r}")
+        return StudentMultiStyleNet(config=config, styles=styles or [])
+    raise ModelError(f"unknown architecture {architecture!r}; known: transformer, multistyle, engstrom2016, "
+                     f"{STUDENT_STYLE}, {STUDENT_MULTISTYLE}")
 
 
 def models_dirs() -> list[Path]:
@@ -465,12 +478,12 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
                          f"with --style PAINTING --fast --decoder {path.stem}")
     config = None
     styles: list[str] | None = None
-    if arch == "multistyle":
+    if arch in ("multistyle", STUDENT_MULTISTYLE):
         try:
             styles = [str(x) for x in json.loads(meta["vidstyle.styles"])]
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{path}: a multi-style model without its style names ({exc}); re-export it") from exc
-    if arch == STUDENT_STYLE:
+    if arch in (STUDENT_STYLE, STUDENT_MULTISTYLE):
         from vidstyle.nets.student import StudentConfig
 
         try:
@@ -518,6 +531,7 @@ def save_model(
     from safetensors.torch import save_file
 
     from vidstyle.nets.multistyle import MultiStyleNet
+    from vidstyle.nets.student_multistyle import StudentMultiStyleNet
     from vidstyle.nets.student_style import StudentStyleNet
 
     if isinstance(net, StyleModel):
@@ -532,9 +546,12 @@ def save_model(
         arch, config = "engstrom2016", "{}"
     elif isinstance(net, StudentStyleNet):
         arch, config = STUDENT_STYLE, net.config.to_json()
+    elif isinstance(net, StudentMultiStyleNet):
+        arch, config = STUDENT_MULTISTYLE, net.config.to_json()
+        extra["vidstyle.styles"] = json.dumps(net.styles)
     else:
         raise ModelError(f"cannot save a {type(net).__name__}; expected TransformerNet, MultiStyleNet, Engstrom2016Net "
-                         "or StudentStyleNet")
+                         "StudentStyleNet or StudentMultiStyleNet")
     meta = {
         "vidstyle.format": FORMAT_VERSION,
         "vidstyle.architecture": arch,

@@ -355,7 +355,8 @@ class StylizeOptions:
 def backend_temporal_defaults(stylize: StylizeOptions) -> dict[str, Any]:
     """Temporal option values that replace :class:`TemporalOptions`' own defaults for ``stylize``'s back end in the
     file pipeline (``vidstyle stylize``, :func:`vidstyle.api.stylize_video`), for the options not given:
-    :data:`ARBITRARY_TEMPORAL` for the arbitrary back end (VGG and fast variants), :data:`HEAVY_TEMPORAL` for a feed-forward
+    :data:`ARBITRARY_TEMPORAL` for the arbitrary back end (VGG and fast variants), :data:`STUDENT_TEMPORAL` for the one- and
+    multi-style student networks, :data:`HEAVY_TEMPORAL` for a feed-forward
     model of at least :data:`HEAVY_PARAMETERS` weights (counted from its file's header), a shipped model's own
     strength (:func:`vidstyle.nets.registry.shipped_entry`; also for the default model), :data:`LIGHT_TEMPORAL` for
     another model file, none otherwise (a model object, several models, a file that cannot be read). Nothing is
@@ -366,7 +367,8 @@ def backend_temporal_defaults(stylize: StylizeOptions) -> dict[str, Any]:
         from vidstyle.nets import registry
 
         model = registry.DEFAULT_MODEL if stylize.model is None else stylize.model
-        if registry.architecture_of(model) == registry.STUDENT_STYLE:  # a shipped one: its own measured strength
+        if registry.architecture_of(model) in (registry.STUDENT_STYLE, registry.STUDENT_MULTISTYLE):
+            # the student's look (its decoder paints) takes its stabiliser; a shipped one: its own measured strength
             entry = registry.shipped_entry(model)
             return {**STUDENT_TEMPORAL, **({"stabilize": entry.stabilize} if entry is not None else {})}
         weights = registry.parameter_count(model)

@@ -1,0 +1,284 @@
+"""Many paintings in one fast network (``vidstyle train --size student --multi-style``, ``--add-style``).
+
+Each style is a (γ, β) row at the features (AdaIN's place) plus a decoder affine row; the decoder's convolutions are
+shared. Checked against the written-out formulas: one style is exactly the one-style student network, mixes blend
+the rows linearly, slot 0 is the frame's own statistics, a new row starts at AdaIN and leaves the other styles
+alone, and training changes only what it should. A random student (width 8) and random VGG-shaped weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_train_student_style import _config, data  # noqa: F401  (the shared fixture)
+
+from vidstyle.errors import ModelError, ShapeError
+from vidstyle.options.spec import OptionValueError
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _styles(n: int, seed: int = 1) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.rand(1, 256, 9, 11, generator=g) * (100.0 + 100.0 * i) for i in range(n)]
+
+
+def _multi(data: dict[str, Path], n: int = 2, *, random_affine: bool = False):
+    from vidstyle.nets.student import load_student
+    from vidstyle.nets.student_multistyle import StudentMultiStyleNet
+
+    feats = _styles(n)
+    net = StudentMultiStyleNet.from_student(load_student(data["student"]), style_features=feats,
+                                            styles=[f"s{i}" for i in range(n)])
+    if random_affine:
+        g = torch.Generator().manual_seed(7)
+        with torch.no_grad():
+            net.film_scale.copy_(0.5 + torch.rand(net.film_scale.shape, generator=g))
+            net.film_shift.copy_(torch.randn(net.film_shift.shape, generator=g) * 0.1)
+    return net.eval(), feats
+
+
+def _single(data: dict[str, Path], feats: torch.Tensor):
+    from vidstyle.nets.student import load_student
+    from vidstyle.nets.student_style import StudentStyleNet
+
+    return StudentStyleNet.from_student(load_student(data["student"]), style_features=feats).eval()
+
+
+def _x(seed: int = 3, n: int = 2) -> torch.Tensor:
+    return torch.rand(n, 3, 30, 46, generator=torch.Generator().manual_seed(seed))  # not a multiple of 4
+
+
+def _reference(net, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The written-out network: features moved by the mixed (γ, β) (slot 0 = the frame's own statistics), decoded
+    with each site's output times the mixed scale plus the mixed shift (slot 0 = 1, 0)."""
+    from vidstyle.nets.decoder import FEATURE_SCALE
+
+    dec = net.decoder
+    f = net.encoder(x)
+    var, mean = torch.var_mean(f, dim=(2, 3), unbiased=False, keepdim=True)
+    norm = (f - mean) / (var + 1e-5).sqrt()
+    ws = w[:, 1:]
+    g = (ws @ net.gamma)[:, :, None, None]
+    b = (ws @ net.beta)[:, :, None, None]
+    moved = w[:, :1, None, None] * f + g * norm + b
+    fs = torch.einsum("ns,skc->nkc", ws, net.film_scale) + w[:, :1, None]
+    fb = torch.einsum("ns,skc->nkc", ws, net.film_shift)
+
+    def aff(h: torch.Tensor, k: int) -> torch.Tensor:
+        return h * fs[:, k, :, None, None] + fb[:, k, :, None, None]
+
+    h = torch.relu(aff(dec.stem[0](moved * FEATURE_SCALE), 0))
+    for i, block in enumerate(dec.body):
+        t = block.body[2](torch.relu(aff(block.body[0](h), 1 + 2 * i)))
+        h = torch.relu(aff(h + t, 2 + 2 * i))
+    return (dec.head(h) + 0.5)[..., : x.shape[-2], : x.shape[-1]].clamp(0, 1)
+
+
+def test_each_style_alone_is_the_one_style_network_at_its_start(data: dict[str, Path]) -> None:
+    net, feats = _multi(data, 3)
+    x = _x()
+    with torch.no_grad():
+        for i in range(3):
+            w = torch.zeros(4)
+            w[i + 1] = 1.0
+            assert torch.allclose(net(x, w), _single(data, feats[i])(x), atol=1e-5), i
+        assert torch.allclose(net(x), net(x, torch.tensor([0.0, 1.0, 0.0, 0.0])))  # default: the first style
+
+
+@pytest.mark.parametrize("mix", [[0.0, 0.3, 0.7], [0.25, 0.5, 0.25], [1.0, 0.0, 0.0]])
+def test_forward_is_the_written_out_formula_for_any_mix(data: dict[str, Path], mix: list[float]) -> None:
+    net, _ = _multi(data, 2, random_affine=True)
+    x = _x()
+    w = torch.tensor([mix, [0.0, 0.0, 1.0]])  # one mix per image
+    with torch.no_grad():
+        assert torch.allclose(net(x, w), _reference(net, x, w), atol=1e-4)
+
+
+def test_slot_zero_and_strength_zero_decode_the_frames_own_features(data: dict[str, Path]) -> None:
+    net, _ = _multi(data, 2, random_affine=True)
+    x = _x()
+    with torch.no_grad():
+        own = net.decoder(net.encoder(x), size=tuple(x.shape[-2:]))
+        assert torch.allclose(net(x, torch.tensor([1.0, 0.0, 0.0])), own, atol=1e-4)
+        assert torch.allclose(net(x, strength=0.0), own, atol=1e-4)
+        w = torch.tensor([0.0, 0.2, 0.8])
+        half = torch.tensor([0.5, 0.1, 0.4])
+        assert torch.allclose(net(x, w, strength=0.5), net(x, half), atol=1e-5)
+        both = net(x, w, strength=torch.tensor([0.0, 1.0]))
+        assert torch.allclose(both[0], own[0], atol=1e-4) and torch.allclose(both[1], net(x, w)[1], atol=1e-6)
+
+
+def test_one_style_strength_matches_the_one_style_network(data: dict[str, Path]) -> None:
+    net, feats = _multi(data, 1)
+    one = _single(data, feats[0])
+    x = _x()
+    with torch.no_grad():
+        for s in (0.0, 0.4, 1.0):
+            assert torch.allclose(net(x, strength=s), one(x, strength=s), atol=1e-5), s
+
+
+def test_add_style_starts_at_adain_and_leaves_the_other_styles_alone(data: dict[str, Path]) -> None:
+    net, _ = _multi(data, 2, random_affine=True)
+    x = _x()
+    new = _styles(3, seed=9)[2]
+    with torch.no_grad():
+        before = net(x, torch.tensor([0.0, 0.3, 0.7]))
+        slot = net.add_style("new", style_features=new)
+        assert slot == 3 and net.styles == ["identity", "s0", "s1", "new"]
+        assert torch.allclose(net(x, torch.tensor([0.0, 0.3, 0.7, 0.0])), before, atol=1e-6)
+        assert torch.allclose(net.gamma[2], new.var(dim=(0, 2, 3), unbiased=False).add(1e-5).sqrt(), rtol=1e-4)
+        assert torch.allclose(net.film_scale[2], net.film_scale[:2].mean(0))
+        assert torch.allclose(net(x, torch.tensor([0.0, 0.0, 0.0, 1.0])), _reference(net, x, torch.tensor(
+            [[0.0, 0.0, 0.0, 1.0]] * 2)), atol=1e-4)
+    with pytest.raises(ValueError, match="already has a style named 's0'"):
+        net.add_style("s0", style_features=new)
+
+
+def test_bad_shapes_are_one_clear_error(data: dict[str, Path]) -> None:
+    net, _ = _multi(data, 2)
+    with pytest.raises(ShapeError, match="mix must be 2×3"):
+        net(_x(), torch.ones(4))
+    with pytest.raises(ModelError, match="relu3_1"):
+        net.add_style("x", style_features=torch.rand(1, 64, 4, 4))
+    with pytest.raises(ValueError, match="strength"):
+        net(_x(), strength=torch.tensor([0.1, 0.2, 0.3]))
+
+
+def test_gradients_reach_every_row_in_the_mix_and_match_finite_differences(data: dict[str, Path]) -> None:
+    net, _ = _multi(data, 2, random_affine=True)
+    net = net.double()
+    net.train()
+    x = _x(n=1).double()
+
+    def f(gamma: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            net.gamma.copy_(gamma)
+            net.film_scale.copy_(scale)
+        return net(x, torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)).sum()
+
+    net.zero_grad()
+    net(x, torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)).sum().backward()
+    g_gamma, g_scale = net.gamma.grad.clone(), net.film_scale.grad.clone()
+    assert g_gamma.abs().sum(1).gt(0).all() and g_scale.abs().sum((1, 2)).gt(0).all()
+    for grad, which in [(g_gamma, "gamma"), (g_scale, "scale")]:
+        base_g, base_s = net.gamma.detach().clone(), net.film_scale.detach().clone()
+        idx = (1, 5) if which == "gamma" else (0, 1, 3)
+        eps = 1e-4 * (100.0 if which == "gamma" else 1.0)
+        d = torch.zeros_like(base_g if which == "gamma" else base_s)
+        d[idx] = eps
+        plus = f(base_g + d, base_s) if which == "gamma" else f(base_g, base_s + d)
+        minus = f(base_g - d, base_s) if which == "gamma" else f(base_g, base_s - d)
+        numeric = (plus - minus) / (2 * eps)
+        assert torch.allclose(numeric, grad[idx], rtol=1e-4, atol=1e-8), which
+        with torch.no_grad():
+            net.gamma.copy_(base_g)
+            net.film_scale.copy_(base_s)
+
+
+def test_model_file_round_trip(data: dict[str, Path], tmp_path: Path) -> None:
+    from vidstyle.nets.registry import STUDENT_MULTISTYLE, architecture_of, load_model, save_model
+
+    net, _ = _multi(data, 2, random_affine=True)
+    path = save_model(tmp_path / "m.safetensors", net=net, name="m", style="s0,s1")
+    model = load_model(path)
+    assert model.architecture == STUDENT_MULTISTYLE == architecture_of(path)
+    assert model.styles == ["identity", "s0", "s1"]
+    x = _x()
+    w = torch.tensor([0.1, 0.6, 0.3])
+    with torch.no_grad():
+        assert torch.equal(model(x, w[None].expand(2, -1)), net(x, w))
+
+
+def test_multi_style_training_shares_the_decoder_and_cycles_the_styles(data: dict[str, Path], tmp_path: Path) -> None:
+    from vidstyle.nets.registry import load_model
+    from vidstyle.nets.student import load_student
+    from vidstyle.train import train
+
+    style2 = data["root"] / "flip.png"
+    import cv2
+
+    cv2.imwrite(str(style2), cv2.imread(str(data["style"]))[::-1, :, ::-1].copy())
+    result = train(config=_config(data, tmp_path / "m", style=(str(data["style"]), str(style2)), multi_style=True,
+                                  style_names=("stripes", "flip"), iterations=4))
+    model = load_model(result.model_path)
+    assert model.styles == ["identity", "stripes", "flip"]
+    student = load_student(data["student"])
+    for k, v in student.encoder.state_dict().items():
+        assert torch.equal(model.net.encoder.state_dict()[k], v), k
+    assert any(not torch.equal(model.net.decoder.state_dict()[k], v) for k, v in student.decoder.state_dict().items())
+    assert not torch.equal(model.net.film_scale[0], model.net.film_scale[1])  # each style learnt its own affine
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["architecture"]["family"] == "student-multistyle" and card["styles"] == model.styles
+    assert "shared by all styles" in (tmp_path / "m.md").read_text()
+
+
+def test_add_style_trains_only_the_new_row(data: dict[str, Path], tmp_path: Path) -> None:
+    from vidstyle.nets.registry import load_model, save_model
+    from vidstyle.train import train
+
+    net, _ = _multi(data, 2, random_affine=True)
+    base = save_model(tmp_path / "base.safetensors", net=net, name="base", style="s0,s1")
+    result = train(config=_config(data, tmp_path / "added", add_style=True, init=str(base), style_names=("mine",),
+                                  iterations=3))
+    added = load_model(result.model_path).net
+    assert added.styles == ["identity", "s0", "s1", "mine"]
+    for k, v in net.state_dict().items():
+        new = added.state_dict()[k]
+        if k in ("gamma", "beta", "film_scale", "film_shift"):
+            assert torch.equal(new[:2], v), k  # the old styles are untouched
+        else:
+            assert torch.equal(new, v), k  # so is the shared network
+    card = json.loads((tmp_path / "added.json").read_text())
+    assert card["trained_styles"] == ["mine"] and card["architecture"]["family"] == "student-multistyle"
+    assert card["style_images"] == ["stripes.png"]  # the base file had no card: only the new painting is known
+
+
+def test_add_style_needs_a_multi_style_student(data: dict[str, Path], tmp_path: Path) -> None:
+    from vidstyle.nets.registry import save_model
+    from vidstyle.train import train
+
+    one = save_model(tmp_path / "one.safetensors", net=_single(data, _styles(1)[0]), name="one", style="s")
+    with pytest.raises(OptionValueError, match="multi-style student") as info:
+        train(config=_config(data, tmp_path / "x", add_style=True, init=str(one)))
+    assert info.value.parameter == "init"
+    net, _ = _multi(data, 2)
+    multi = save_model(tmp_path / "multi.safetensors", net=net, name="multi", style="s0,s1")
+    with pytest.raises(OptionValueError, match="size student") as info:
+        train(config=_config(data, tmp_path / "x", add_style=True, init=str(multi), size="tiny"))
+    assert info.value.parameter == "size"
+    with pytest.raises(OptionValueError, match="already has a style named 's0'") as info:
+        train(config=_config(data, tmp_path / "x", add_style=True, init=str(multi), style_names=("s0",)))
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_stylize_cross_dissolves_between_styles_frame_by_frame(data: dict[str, Path], tmp_path: Path) -> None:
+    """``vidstyle stylize --style-mix "s0=1:1, 5:0; s1=1:0, 5:1"`` on an image sequence, per frame (no stabiliser):
+    each output is the network with that frame's mix, to 8-bit rounding."""
+    import cv2
+    from media import make_images
+
+    from vidstyle.cli.main import main
+    from vidstyle.nets.registry import save_model
+    from vidstyle.stylize.feedforward import image_to_tensor
+
+    net, _ = _multi(data, 2, random_affine=True)
+    model = save_model(tmp_path / "m.safetensors", net=net, name="m", style="s0,s1")
+    frames = make_images(tmp_path / "in", numbers=range(1, 6))
+    out = tmp_path / "out"
+    assert main(["stylize", str(tmp_path / "in" / "%04d.png"), "-o", str(out / "%04d.png"), "--model", str(model),
+                 "--style-mix", "s0=1:1, 5:0; s1=1:0, 5:1", "--stabilize", "0", "--quiet"]) == 0
+    for k, frame in enumerate(frames):
+        t = k / 4.0
+        got = cv2.imread(str(out / f"{k + 1:04d}.png"))[:, :, ::-1].astype(np.float32) / 255.0
+        x = image_to_tensor(cv2.imread(str(frame))[:, :, ::-1].copy())[None]
+        with torch.no_grad():
+            want = net(x, torch.tensor([0.0, 1.0 - t, t]))[0].permute(1, 2, 0).numpy()
+        assert np.abs(got - want).max() <= 1.5 / 255.0, k
+    with torch.no_grad():  # the two ends differ: the dissolve did something
+        x = image_to_tensor(cv2.imread(str(frames[0]))[:, :, ::-1].copy())[None]
+        assert (net(x, torch.tensor([0.0, 1.0, 0.0])) - net(x, torch.tensor([0.0, 0.0, 1.0]))).abs().max() > 0.05
