@@ -5,10 +5,10 @@
 
 Writes ``models/NAME_before_after.jpg`` (input row above the stylized row, ~640 px wide) and
 (re)writes the "Before / after" section of ``models/NAME.md``; idempotent. With ``--quality SHARED`` (and
-``--vgg-weights``), a one-style model whose painting is in ``SHARED/data/styles`` also gets the issue's quality
+``--vgg-weights``), a model whose paintings are in ``SHARED/data/styles`` also gets the issue's quality
 figures on the held-out photos (``benchmarks/bench_quality.py``: the middle frames of the shared clips at 384 px,
-painting at 512 px) and ``models/NAME_heldout.jpg`` (photos above outputs), in a "Quality on held-out photos"
-section. The arbitrary-style back end's
+painting at 512 px) and ``models/NAME_heldout.jpg`` (photos above outputs; for a multi-style model one row per
+photo, one column per style), in a "Quality on held-out photos" section. The arbitrary-style back end's
 files (the decoder, the fast variant's student) are shown with ``samples/styles/stained_glass.jpg`` (AdaIN)
 when ``--vgg-weights`` is given (they need VGG19 for the painting), and skipped otherwise.
 """
@@ -77,6 +77,58 @@ def quality_section(path: Path, stylizer: FeedForwardStylizer, shared: Path, vgg
             f"![held-out photos and outputs]({pic.name})\n")
 
 
+def multi_quality_section(path: Path, shared: Path, vgg: str) -> str | None:
+    """The held-out figures of each style of a multi-style model, and a sheet: one row per photo (the photo, then
+    each style's output), a header row with the paintings (``None`` when a painting is not in ``shared``)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_quality import held_out_photos
+
+    from vidstyle.fidelity import StyleReference, mean_scores
+    from vidstyle.nets.registry import load_model
+
+    model = load_model(path)
+    styles, images = model.styles[1:], model.metadata.get("style_images") or []
+    paintings = [shared / "data" / "styles" / name for name in images]
+    if len(paintings) != len(styles) or not all(p.is_file() for p in paintings):
+        return None
+    photos = held_out_photos(shared, 384)
+    cell = 200
+    size = (cell, round(cell * photos[0][1].shape[0] / photos[0][1].shape[1]))
+
+    def fit(img: np.ndarray) -> np.ndarray:  # inside cell × size[1], aspect kept, padded white
+        k = min(cell / img.shape[1], size[1] / img.shape[0])
+        out = cv2.resize(img, (round(img.shape[1] * k), round(img.shape[0] * k)), interpolation=cv2.INTER_AREA)
+        return np.pad(out, ((0, size[1] - out.shape[0]), (0, cell - out.shape[1]), (0, 0)), constant_values=255)
+
+    rows = [[np.full((size[1], cell, 3), 255, np.uint8)] + [fit(cv2.imread(str(p))[:, :, ::-1]) for p in paintings]]
+    for _, img in photos:
+        rows.append([fit(img)])
+    lines = []
+    for slot, (style, painting) in enumerate(zip(styles, paintings), start=1):
+        ref = StyleReference(painting, vgg_weights=vgg)
+        mix = torch.zeros(len(model.styles))
+        mix[slot] = 1.0
+        scores = []
+        for k, (_, img) in enumerate(photos):
+            with torch.inference_mode():
+                out = tensor_to_image(model(image_to_tensor(img)[None], mix[None])[0], np.uint8)
+            scores.append(ref(out, img))
+            rows[k + 1].append(fit(out))
+        m = mean_scores(scores)
+        lines.append(f"| {style} | `{painting.name}` | {m.style_ratio:.3f} | {m.texture_ratio:.3f} | {m.content_loss:.3f} |")
+    sheet = np.concatenate([np.concatenate(r, 1) for r in rows], 0)
+    pic = path.with_name(f"{path.stem}_heldout.jpg")
+    cv2.imwrite(str(pic), sheet[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return (f"{QUALITY}\n\nEach style alone (`--style-mix NAME`) on the middle frames of the shared clips (never in "
+            "training) at 384 px, the painting at 512 px; means over the four photos (`python scripts/make_model_cards.py "
+            "--quality ../shared --vgg-weights VGG`; definitions in docs/architecture.md, \"Metrics\"; lower style and "
+            "texture ratios are more of the painting, 1 is none):\n\n| style | painting | style ratio | texture ratio | "
+            "content |\n|---|---|---:|---:|---:|\n" + "\n".join(lines) +
+            f"\n\n![the paintings (top) and each held-out photo (left) in each style]({pic.name})\n")
+
+
 def sample_frames(times: list[float]) -> list[np.ndarray]:
     frames = []
     with open_source(ROOT / "samples" / "clip.mp4") as src:
@@ -138,10 +190,13 @@ def main() -> int:
         quality = text.split(QUALITY)[1].split(MARK)[0].strip() if QUALITY in text else None
         text = text.split(QUALITY)[0].split(MARK)[0].rstrip() + "\n\n"
         if args.quality and args.vgg_weights and not arbitrary:
-            fresh = quality_section(path, stylizer, Path(args.quality), args.vgg_weights)
+            fresh = (multi_quality_section(path, Path(args.quality), args.vgg_weights) if stylizer.styles else
+                     quality_section(path, stylizer, Path(args.quality), args.vgg_weights))
             quality = fresh.split(QUALITY)[1].strip() if fresh else quality
         if quality:
             text += f"{QUALITY}\n\n{quality}\n\n"
+        if stylizer.styles:
+            what = f"its first style, {stylizer.styles[1]}"
         text += (f"{MARK}\n\nFrames of `samples/clip.mp4` at {args.times} s (top) and {what} "
                  f"(bottom, per frame, no stabilisation):\n\n![before and after]({pic.name})\n")
         card.write_text(text)
