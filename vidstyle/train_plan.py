@@ -6,13 +6,14 @@ gives each iteration its style slot (Dumoulin et al.'s one style per batch for m
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from vidstyle.errors import InvalidOptionError
 from vidstyle.losses import make_style_loss
 from vidstyle.nets.transformer import PRESETS, TransformerNet
-from vidstyle.errors import InvalidOptionError
 from vidstyle.options.spec import OptionValueError
 
 __all__ = ["STUDENT_SIZE", "StylePlan", "init_from", "multistyle_from", "student_add_styles", "student_multistyle_net",
@@ -153,7 +154,6 @@ def _student_and_vgg(config: Any) -> tuple[Any, str, Any]:
     """The student ``config.init`` (default: the shipped one, downloaded if need be), its file name and the VGG19
     relu3_1 encoder that analyses the paintings (the one the student was distilled from)."""
     import os
-    from pathlib import Path
 
     from vidstyle.errors import InputNotFoundError, ModelError
     from vidstyle.io.naming import with_parameter
@@ -190,10 +190,15 @@ def painting_relu31(vgg: Any, image: str, *, style_size: int | None) -> torch.Te
 
 def student_style_net(config: Any) -> tuple[torch.nn.Module, str]:
     """``size`` student: the student ``config.init`` (default: the shipped one, downloaded if need be) as a one-style
-    network, its (γ, β) from the painting's VGG19 relu3_1 statistics at ``config.style_size``. Returns the network
-    and the student file's name (for the card)."""
+    network, its (γ, β) from the painting's VGG19 relu3_1 statistics at ``config.style_size``; or, when ``init`` is
+    such a one-style network already, that network, to train further. Returns the network and the file's name (for
+    the card)."""
+    from vidstyle.nets.registry import STUDENT_STYLE, architecture_of, load_model
     from vidstyle.nets.student_style import StudentStyleNet
 
+    if config.init is not None and architecture_of(config.init) == STUDENT_STYLE:  # go on fine-tuning that network
+        model = load_model(config.init)
+        return model.net.train(), Path(model.metadata.get("path", str(config.init))).name
     student, name, vgg = _student_and_vgg(config)
     feats = painting_relu31(vgg, config.style[0], style_size=config.style_size)
     return StudentStyleNet.from_student(student, style_features=feats), name
