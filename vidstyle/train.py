@@ -4,7 +4,7 @@
 with Adam on random crops of a folder of photos against
 
     content_weight · L_content(relu2_2) + style_weight · Σ_l L_style(l) + tv_weight · TV
-    (+ temporal_weight · L_temporal + shift_weight · L_shift)
+    (+ temporal_weight · L_temporal)
 
 Feature losses are on the Caffe scale of VGG features; TV and temporal losses on 0..255 pixel values,
 so the default weights balance whatever the loss network's source.
@@ -12,10 +12,7 @@ so the default weights balance whatever the loss network's source.
 with a VGG19 prefix as the loss network (:mod:`vidstyle.nets.vgg`). The temporal term (Ruder et al.
 2018, Huang et al. 2017) uses synthetic frame pairs: a crop ``x`` and ``x' = warp(x, w) + noise``
 for a random smooth flow ``w`` known exactly; it penalises ``c · (f(x') − warp(f(x), w))²`` where
-``c`` masks pixels whose source falls outside the frame. The shift term penalises patterns fixed to the
-network's output grid (the lattice a 4×4 depth-to-space output paints): ``(f(S x) − S f(x))²`` for a random
-shift ``S`` of 1–3 pixels (never a multiple of the grid), away from the borders; a translation-equivariant
-network pays nothing.
+``c`` masks pixels whose source falls outside the frame.
 
 Training is deterministic for a given seed on one machine, checkpoints every N iterations (model,
 Adam state, RNG states; safetensors, no pickle) and resumes to the identical state.
@@ -71,8 +68,6 @@ class TrainConfig:
     style_weight: float = 10.0
     tv_weight: float = 1.0
     temporal_weight: float = 0.0
-    #: weight of the shift-equivariance term (``f(shifted x)`` against the shifted ``f(x)``, on 0..255 values)
-    shift_weight: float = 0.0
     content_layer: str = "relu2_2"
     style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3")
     #: "mean" (Gram entries averaged per layer) or "sum" (the standard squared Frobenius norm)
@@ -115,8 +110,7 @@ class TrainConfig:
             if value < low:
                 raise OptionValueError(name, f"{name} must be >= {low}, got {value}")
         for name, value in [("lr", self.lr), ("content_weight", self.content_weight), ("style_weight", self.style_weight),
-                            ("tv_weight", self.tv_weight), ("temporal_weight", self.temporal_weight),
-                            ("shift_weight", self.shift_weight)]:
+                            ("tv_weight", self.tv_weight), ("temporal_weight", self.temporal_weight)]:
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
                 raise OptionValueError(name, f"{name} must be a positive finite number, got {value}")
         if self.style_reduction not in STYLE_REDUCTIONS:
@@ -241,19 +235,6 @@ def _warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return warp(image, flow)
 
 
-#: the margin (pixels) left out of the shift term: reflection padding at the borders is not shift-equivariant
-SHIFT_MARGIN = 8
-
-
-def shift_loss(plan: StylePlan, x: torch.Tensor, y: torch.Tensor, slot: int, *, gen: torch.Generator) -> torch.Tensor:
-    """Mean squared difference (0..255 values) between the output of ``x`` shifted by a random 1–3 pixels in each
-    direction (a crop) and the same crop of ``y = f(x)``, away from a :data:`SHIFT_MARGIN` border."""
-    dy, dx = (int(v) for v in torch.randint(1, 4, (2,), generator=gen))
-    ys = plan.forward(x[..., dy:, dx:], slot)
-    m = SHIFT_MARGIN
-    return (ys[..., m:-m, m:-m] - y[..., dy + m:-m, dx + m:-m]).mul(255.0).pow(2).mean()
-
-
 def synthetic_pair(x: torch.Tensor, *, gen: torch.Generator, max_shift: float = 6.0, noise: float = 0.02) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A second frame for each image of ``x`` by a random smooth motion whose flow is known exactly.
 
@@ -318,8 +299,7 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
 
 
 #: what a checkpoint written before a setting existed had in effect
-_OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "style_loss": "gram", "multi_style": False, "add_style": False,
-                            "identity_weight": 10.0, "shift_weight": 0.0}
+_OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "style_loss": "gram", "multi_style": False, "add_style": False, "identity_weight": 10.0}
 
 
 def mark_checkpoint(path: Path, **metadata: str) -> None:
@@ -341,8 +321,7 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
                      config: TrainConfig) -> tuple[int, float, list[dict[str, float]]]:
     keys = ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
             "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init",
-            "style_reduction", "multi_style", "add_style", "style_names", "identity_weight", "style_loss",
-            "shift_weight")
+            "style_reduction", "multi_style", "add_style", "style_names", "identity_weight", "style_loss")
     return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, defaults=_OLD_CHECKPOINT_DEFAULTS)
 
 
@@ -477,13 +456,12 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         else:
             l_style = style(feats)
             style_term = (config.style_weight * STYLE_LOSS_SCALE[config.style_loss]) * l_style
-        l_shift = shift_loss(plan, x, y, slot, gen=gen) if config.shift_weight > 0 else torch.zeros((), device=device)
         total = (config.content_weight * l_content + style_term + config.tv_weight * l_tv
-                 + config.temporal_weight * l_tmp + config.shift_weight * l_shift)
+                 + config.temporal_weight * l_tmp)
         total.backward()
         opt.step()
         losses = {"total": total.item(), "content": l_content.item(), "style": l_style.item(), "tv": l_tv.item(),
-                  "temporal": l_tmp.item(), **({"shift": l_shift.item()} if config.shift_weight > 0 else {})}
+                  "temporal": l_tmp.item()}
         if (it + 1) % 10 == 0 or it + 1 == config.iterations:
             history.append({"iteration": it + 1, **losses})
         done = it + 1
@@ -518,7 +496,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
                          "style_layers": list(config.style_layers),
                          "style_reduction": config.style_reduction, "style_loss": config.style_loss},
         "weights": {"content": config.content_weight, "style": config.style_weight, "tv": config.tv_weight,
-                    "temporal": config.temporal_weight, **({"shift": config.shift_weight} if config.shift_weight else {})},
+                    "temporal": config.temporal_weight},
         "data": {"content": Path(config.content).name, "images": len(images), "image_size": config.image_size,
                  "style_size": config.style_size, "batch_size": config.batch_size},
         "iterations": done if start < config.iterations else config.iterations,
@@ -575,8 +553,7 @@ def render_card_markdown(card: dict) -> str:
         f"| style image(s) | {', '.join(card['style_images'])} |",
         *([f"| styles (slot 0 gives the photo back) | {', '.join(card['styles'])} |"] if card.get("styles") else []),
         f"| loss network | VGG19 ({card['loss_network']['source']}, {card['loss_network']['convention']} convention); content {card['loss_network']['content_layer']}; style {', '.join(card['loss_network']['style_layers'])} |",
-        f"| loss weights | content {card['weights']['content']}, style {card['weights']['style']}, tv {card['weights']['tv']}, temporal {card['weights']['temporal']}"
-        + (f", shift {card['weights']['shift']}" if card['weights'].get('shift') else "") + " |",
+        f"| loss weights | content {card['weights']['content']}, style {card['weights']['style']}, tv {card['weights']['tv']}, temporal {card['weights']['temporal']} |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",
         f"| iterations | {card['iterations']} (Adam, lr {card['lr']}, seed {card['seed']})"
         + (f", initialised from `{card['initialised_from']}`" if card.get("initialised_from") else "") + " |",
