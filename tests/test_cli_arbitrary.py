@@ -122,3 +122,28 @@ def test_a_huge_painting_analyses_like_its_downscaled_copy(files, tmp_path) -> N
     assert a.metadata["notes"] and not b.metadata["notes"]
     torch.testing.assert_close(a.net.statistics.mean, b.net.statistics.mean)
     torch.testing.assert_close(a.net.statistics.std, b.net.statistics.std)
+
+
+def test_the_image_preview_takes_bfloat16_where_native_and_optimisation_refuses_it(files, tmp_path, capsys) -> None:
+    """``vidstyle image --method adain`` defaults to ``--precision auto`` (bfloat16 on CPUs that compute it natively:
+    the preview is faster, a fraction of a level off); ``--precision float32`` is exact; the optimisation runs in
+    float32 and says so for any other precision."""
+    from vidstyle.runtime import resolve_precision
+
+    outs = {}
+    for precision in (None, "float32", "bfloat16"):
+        out = tmp_path / f"{precision}.png"
+        args = ["--style", str(files["root"] / "painting.png"), "--method", "adain", "--decoder", str(files["decoder"]),
+                "--quiet", *(["--precision", precision] if precision else [])]
+        assert main(_image(files, out, *args)) == 0, capsys.readouterr().err
+        outs[precision] = cv2.imread(str(out)).astype(np.float32)
+    diff = np.abs(outs["bfloat16"] - outs["float32"])
+    assert diff.mean() < 3.0 and diff.max() > 0  # bfloat16 is not float32, but close to it
+    native = resolve_precision("auto", device=torch.device("cpu")) == torch.bfloat16
+    assert np.array_equal(outs[None], outs["bfloat16" if native else "float32"])
+    capsys.readouterr()
+    out = tmp_path / "optim.png"
+    rc = main(_image(files, out, "--style", str(files["root"] / "painting.png"), "--precision", "bfloat16"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "--precision bfloat16 is for the previews" in err[0], err
+    assert not out.exists()
