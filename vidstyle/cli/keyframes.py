@@ -22,7 +22,7 @@ frame's size (same aspect: resized with a note). Training stops by itself at a q
 The output is written under a temporary name and renamed when complete.
 """
 
-_STYLIZE_FIELDS = ("seed", "device", "threads", "vgg_weights", "vgg_convention", "mask")
+_STYLIZE_FIELDS = ("seed", "device", "threads", "precision", "vgg_weights", "vgg_convention", "mask")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -344,12 +344,14 @@ def _previewer(path: str, pair: TrainingPair, device: torch.device) -> Callable[
 
 def build_keyframe_stages(model: KeyframeModel, *, temporal: TemporalOptions | None = None,
                           device: torch.device | str = "cpu", paintings: dict[int, np.ndarray] | None = None,
-                          warp_blend: float = 0.0, matte: Any = None, by_number: bool = False) -> list[Stage]:
+                          warp_blend: float = 0.0, matte: Any = None, by_number: bool = False,
+                          dtype: torch.dtype = torch.float32) -> list[Stage]:
     """``[flow] → keyframes → [stabilize] → [mask]``: the flow stage when stabilising, for the ``tracked``
     guide or to carry the ``paintings`` (``warp_blend`` > 0), the stabiliser as its own stage (as
     :func:`vidstyle.api.build_stages` does on a CPU), and with a ``matte`` the compositing stage last, so
     the stabiliser's history stays the un-composited frame (docs/masks.md). ``by_number``: keyframes are
-    the input's own frame numbers (render jobs), not positions in the stream."""
+    the input's own frame numbers (render jobs), not positions in the stream. ``dtype``: the networks' number
+    format (:class:`~vidstyle.keyframes.stage.KeyframeStage`)."""
     from vidstyle.keyframes.stage import KeyframeStage
 
     tm = temporal or TemporalOptions()
@@ -360,7 +362,8 @@ def build_keyframe_stages(model: KeyframeModel, *, temporal: TemporalOptions | N
     if stabilise or "tracked" in model.guides or carry:
         stages.append(_flow_stage(tm))
     stages.append(KeyframeStage(model=model, device=device, raw_output=stabilise,
-                                paintings=paintings if carry else None, warp_blend=warp_blend, by_number=by_number))
+                                paintings=paintings if carry else None, warp_blend=warp_blend, by_number=by_number,
+                                dtype=dtype))
     if stabilise:
         from vidstyle.stylize.stabilize import StabilizeStage
 
@@ -410,7 +413,7 @@ def stylize_with_keyframes(
         from vidstyle.io.mattes import Matte
 
         matte = Matte(st.mask)  # a wrong matte path fails before anything is decoded
-    rt = setup(device=st.device, precision="float32", threads=st.threads)
+    rt = setup(device=st.device, precision=st.precision, threads=st.threads)  # training itself stays float32
     paintings: dict[int, np.ndarray] | None = None
     if keyframes.keyframe_model is not None:
         model = load_keyframe_model(keyframes.keyframe_model)
@@ -444,7 +447,7 @@ def stylize_with_keyframes(
             for p in checkpoint_paths(keyframes.save_model, len(model.nets)):
                 p.unlink(missing_ok=True)
     stages = build_keyframe_stages(model, temporal=tm, device=rt.device, paintings=paintings,
-                                   warp_blend=keyframes.warp_blend, matte=matte)
+                                   warp_blend=keyframes.warp_blend, matte=matte, dtype=rt.dtype)
     stats = stylize_video(input, output, stages=stages, encode=enc, overwrite=overwrite, progress=progress)
     return KeyframeResult(stats=stats, model=model, model_path=model_path, training_seconds=seconds, notes=notes)
 

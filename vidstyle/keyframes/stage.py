@@ -8,6 +8,8 @@ stabilise stage follows (``raw_output``), else in the dtype of ``frame.image``.
 
 from __future__ import annotations
 
+import copy
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +35,8 @@ def apply_model(model: KeyframeModel, inputs: torch.Tensor, *, index: int) -> to
     # channels-last (NHWC): oneDNN's convolutions of the thin full-resolution maps run ~1.5× faster in it
     # (640×360, 2 cores: 50 → 32 ms with the weights converted too, as KeyframeStage does); same values to
     # float rounding, and the 3×H×W output is then an H×W×3 array in memory
-    x = inputs[None].contiguous(memory_format=torch.channels_last)
+    dtype = next(model.nets[0].parameters()).dtype  # KeyframeStage's precision; the output is float32
+    x = inputs[None].to(dtype).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         for net, w in zip(model.nets, model.weights(index)):
             if w == 0:
@@ -41,7 +44,7 @@ def apply_model(model: KeyframeModel, inputs: torch.Tensor, *, index: int) -> to
             y = net(x)[0] * w
             out = y if out is None else out + y
     assert out is not None
-    return out.clamp_(0.0, 1.0)
+    return out.float().clamp_(0.0, 1.0)
 
 
 class KeyframeStage:
@@ -59,6 +62,8 @@ class KeyframeStage:
             (``frame.frame_number``, render jobs) instead of positions in the stream (``frame.index``).
         stabilizer: a :class:`~vidstyle.stylize.stabilize.StabilizeStage` run inside this stage (render jobs:
             one stage then holds all the temporal state, which :meth:`temporal_state` exports for a resume).
+        dtype: the networks' number format (``torch.bfloat16`` about halves their time on CPUs with AMX, a
+            fraction of a level off; the model passed in is left as it is).
 
     One instance per stream (the ``tracked`` guide keeps the previous coordinates); not thread-safe.
     """
@@ -67,13 +72,15 @@ class KeyframeStage:
 
     def __init__(self, *, model: KeyframeModel, device: torch.device | str = "cpu", raw_output: bool = False,
                  paintings: Mapping[int, np.ndarray] | None = None, warp_blend: float = 0.0,
-                 by_number: bool = False, stabilizer: Any = None) -> None:
+                 by_number: bool = False, stabilizer: Any = None, dtype: torch.dtype = torch.float32) -> None:
         self.by_number = by_number
         self.stabilize_stage = stabilizer
         self.device = torch.device(device)
+        if dtype != torch.float32:
+            model = copy.deepcopy(model)
         self.model = model.to(self.device)
         for net in self.model.nets:  # apply_model's memory layout (saving still writes contiguous tensors)
-            net.to(memory_format=torch.channels_last)
+            net.to(dtype=dtype, memory_format=torch.channels_last)
         self.raw_output = raw_output
         self._tracker = CoordinateTracker() if "tracked" in model.guides else None
         self.warp_blend = float(warp_blend) if paintings else 0.0
