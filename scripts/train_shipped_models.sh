@@ -46,3 +46,22 @@ vidstyle train --style "$shared/data/styles/hokusai_great_wave.jpg" -o "$out/wav
     "${student[@]}" --iterations 900
 vidstyle train --style "$shared/data/styles/kandinsky_composition_vii.jpg" -o "$out/kandinsky_student" --temporal-weight 0 \
     "${student[@]}" --iterations 600
+# The multi-style student (eighth session, 2026-12-06): one network for twelve paintings. Eleven train together from the
+# shipped student (3300 iterations = 300 per painting, one painting per batch in turn, Dumoulin et al.): the decoder is
+# shared, each painting has its own (gamma, beta) at the features and its own affine at each decoder site. The twelfth
+# (Degas) is then added with --add-style, which trains only its new row (10 minutes on 2 threads): the same way a user
+# adds a painting of their own.
+S="$shared/data/styles"
+multi=()
+for f in vangogh_starry_night.jpg hokusai_great_wave.jpg munch_the_scream.jpg turner_shipwreck_of_the_minotaur.jpg \
+         gauguin_te_fare.jpg monet_charing_cross_bridge.jpg vangogh_bedroom_in_arles.jpg kandinsky_composition_vii.jpg \
+         monet_san_giorgio_maggiore_at_dusk.jpg toulouse_lautrec_in_bed.png vangogh_starry_night_over_the_rhone.png; do
+  multi+=(--style "$S/$f")
+done
+vidstyle train --multi-style "${multi[@]}" \
+    --style-names starry,wave,scream,turner,gauguin,monet,bedroom,kandinsky,monet_dusk,lautrec,rhone \
+    -o "$out/paintings11_student" --name paintings11_student --temporal-weight 0 "${student[@]}" --iterations 3300 \
+    --checkpoint-every 50
+vidstyle train --add-style "$S/degas_dance_foyer_at_the_opera.jpg" --style-names degas \
+    --init "$out/paintings11_student.safetensors" -o "$out/paintings_student" --name paintings_student \
+    --temporal-weight 0 "${student[@]}" --iterations 100000 --time-budget 10 --threads 2
