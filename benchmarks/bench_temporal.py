@@ -8,7 +8,8 @@ stabilisation post-processes those same outputs, exactly as FeedForwardStage doe
 FlowStage (dis-fast on the input frames).
 
     python benchmarks/bench_temporal.py --shared ../shared [--max-width 640] [--strengths 0.5,0.7,0.85,0.95]
-        [--models engstrom2016_wave,engstrom2016_scream,starry_tiny,wave_small] [--frames 40] [--json out.json]
+        [--models engstrom2016_wave,engstrom2016_scream,starry_tiny,wave_small,MULTI.safetensors#STYLE] [--frames 40]
+        [--json out.json]
         [--methods blend,resample] [--crops quality/stab_crops.png]
 
 ``--methods``: the Stabilizer methods compared (``blend``: blend with the warped previous output and restore
@@ -159,11 +160,16 @@ def main() -> int:
         for i, img in enumerate(inputs):
             annotated += fs.process(Frame(index=i, image=img))
         for name in args.models.split(","):
-            path = model_path(name, shared, repo)
+            base, _, style = name.partition("#")  # MODEL#STYLE: one style of a multi-style model
+            path = model_path(base, shared, repo)
             if not path.is_file():
                 print(f"  (skipping {name}: {path} missing)")
                 continue
             model = load_model(path).eval()
+            if style:
+                from bench_quality import OneStyle
+
+                model = OneStyle(model, style).eval()
             style_name = STYLE_OF.get(name) or (model.metadata.get("style_images") or [None])[0]
             painting = None if style_name is None else shared / "data" / "styles" / style_name
             t0 = time.perf_counter()
