@@ -282,3 +282,18 @@ def test_stylize_cross_dissolves_between_styles_frame_by_frame(data: dict[str, P
     with torch.no_grad():  # the two ends differ: the dissolve did something
         x = image_to_tensor(cv2.imread(str(frames[0]))[:, :, ::-1].copy())[None]
         assert (net(x, torch.tensor([0.0, 1.0, 0.0])) - net(x, torch.tensor([0.0, 0.0, 1.0]))).abs().max() > 0.05
+
+
+def test_cli_add_style_to_a_multi_style_student_needs_no_size(data: dict[str, Path], tmp_path: Path, capsys) -> None:
+    """``vidstyle train --add-style PAINTING --init MULTI`` (the issue's command, no ``--size``): the size is the
+    student's when ``init`` is a multi-style student."""
+    from vidstyle.cli.main import main
+    from vidstyle.nets.registry import load_model, save_model
+
+    net, _ = _multi(data, 2)
+    base = save_model(tmp_path / "base.safetensors", net=net, name="base", style="s0,s1")
+    rc = main(["train", "--add-style", str(data["style"]), "--init", str(base), "--content", str(data["content"]),
+               "-o", str(tmp_path / "added"), "--vgg-weights", str(data["vgg"]), "--iterations", "2", "--image-size", "32",
+               "--style-size", "64", "--batch-size", "1", "--quiet", "--threads", "1"])
+    assert rc == 0, capsys.readouterr().err
+    assert load_model(tmp_path / "added.safetensors").styles == ["identity", "s0", "s1", "stripes"]

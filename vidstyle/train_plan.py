@@ -116,6 +116,7 @@ class StylePlan:
         mix[slot] = 1.0
         return self.net(x, mix)
 
+
 def _train_only_rows(net: torch.nn.Module, params: list[torch.nn.Parameter], rows: list[int]) -> None:
     """Freeze ``net`` except ``rows`` of the per-style ``params`` (first dimension = style): Dumoulin's fine-tuning."""
     for p in net.parameters():

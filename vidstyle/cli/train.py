@@ -65,11 +65,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content", required=True, help="folder of content photos")
     p.add_argument("-o", "--output", required=True, help="output model path without extension (writes .safetensors, .md, .json)")
     p.add_argument("--name", default=None, help="model name (default: output file name)")
-    p.add_argument("--size", default=d.size,
+    p.add_argument("--size", default=None,
                    help="network size: tiny (real time on a CPU), small, full (Johnson et al.), tiny_pyramid "
                         "(the earlier tiny layout), or student: fine-tune the fast arbitrary-style student for this "
-                        "one painting (--init STUDENT, default the shipped one; minutes instead of hours on a CPU) "
-                        "(default %(default)s)")
+                        "one painting (--init STUDENT, default the shipped one; minutes instead of hours on a CPU; "
+                        "with --multi-style one network for all --style paintings) "
+                        f"(default {d.size}; student for --add-style to a multi-style student)")
     p.add_argument("--image-size", type=int, default=d.image_size, help="training crop size in pixels (default %(default)s)")
     p.add_argument("--style-size", type=int, default=d.style_size, help="longer side of the style image: the brush size (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -224,12 +225,19 @@ def run(args: argparse.Namespace) -> int:
     if not (args.style or args.add_style):  # what argparse said when one of them was required
         args.train_parser.error("one of the arguments --style --add-style is required (or --kind decoder)")
 
+    size = args.size
+    if size is None:  # --add-style to a multi-style student: its size is the student's
+        from vidstyle.nets.registry import STUDENT_MULTISTYLE, architecture_of
+        from vidstyle.train_plan import STUDENT_SIZE
+
+        student = bool(args.add_style and args.init and architecture_of(args.init) == STUDENT_MULTISTYLE)
+        size = STUDENT_SIZE if student else TrainConfig.__dataclass_fields__["size"].default
     config = TrainConfig(
         style=tuple(args.add_style or args.style or ()), style_mix=args.style_mix,
         multi_style=args.multi_style, add_style=bool(args.add_style),
         style_names=tuple(n.strip() for n in args.style_names.split(",")) if args.style_names else None,
         time_budget=None if args.time_budget is None else args.time_budget * 60.0, content=args.content, output=args.output, name=args.name,
-        size=args.size, image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size,
+        size=size, image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size,
         iterations=args.iterations, lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, temporal_weight=args.temporal_weight, content_layer=args.content_layer,
         style_layers=tuple(s for s in args.style_layers.split(",") if s), vgg_weights=args.vgg_weights,
