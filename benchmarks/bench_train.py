@@ -2,9 +2,10 @@
 
 Each row runs the real :func:`vidstyle.train.train` (VGG19 loss network, the standard Gram form, batch and crop as
 given) for ``--warmup`` + ``--iterations`` iterations and times the last ``--iterations`` from the progress
-callback, so start-up (loading photos, the style targets) is not counted. Rows: one-style ``tiny``, ``small``
-and ``full`` nets, a 6-style multi-style ``tiny`` net, and ``--add-style`` (only a new style's (γ, β) learn,
-Dumoulin et al.'s fine-tuning; the "new style in ten minutes" path). The ratio column is against the one-style
+callback, so start-up (loading photos, the style targets) is not counted. Rows: one-style ``tiny``, ``small``,
+``full`` and ``student`` nets (the last fine-tunes the shipped fast student), 6-style multi-style ``tiny`` and
+``student`` nets, and ``--add-style`` to each (only a new style's rows learn, Dumoulin et al.'s fine-tuning; the
+"new style in ten minutes" path). The ratio column is against the one-style
 tiny net of the same run.
 
     python benchmarks/bench_train.py --shared ../shared [--threads 2] [--batch-size 2] [--image-size 256]
@@ -47,7 +48,8 @@ def main() -> int:
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=10)
-    ap.add_argument("--sizes", default="tiny,small,full")
+    ap.add_argument("--sizes", default="tiny,small,full,student",
+                    help="one-style sizes; with student also the multi-style student and --add-style to it")
     args = ap.parse_args()
     shared = Path(args.shared)
     styles = tuple(str(shared / "data" / "styles" / s) for s in STYLES)
@@ -62,13 +64,16 @@ def main() -> int:
                          warmup=args.warmup)
             rows.append((f"{size}, one style", s))
             print(f"  {rows[-1][0]}: {s:.3f} s/it", file=sys.stderr, flush=True)
-        s, multi = timed(TrainConfig(style=styles, size="tiny", multi_style=True, output=str(Path(tmp) / "multi"),
-                                     **common), warmup=args.warmup)
-        rows.append(("tiny, multi-style (6 styles + identity)", s))
-        s, _ = timed(TrainConfig(style=(str(shared / "data" / "styles" / "monet_san_giorgio_maggiore_at_dusk.jpg"),),
-                                 size="tiny", add_style=True, init=str(multi), output=str(Path(tmp) / "add"), **common),
-                     warmup=args.warmup)
-        rows.append(("tiny, --add-style (γ, β only)", s))
+        new_style = (str(shared / "data" / "styles" / "monet_san_giorgio_maggiore_at_dusk.jpg"),)
+        for size, what in (("tiny", "6 styles + identity"), ("student", "6 styles")):
+            if size not in args.sizes.split(",") and size != "tiny":
+                continue
+            s, multi = timed(TrainConfig(style=styles, size=size, multi_style=True,
+                                         output=str(Path(tmp) / f"multi_{size}"), **common), warmup=args.warmup)
+            rows.append((f"{size}, multi-style ({what})", s))
+            s, _ = timed(TrainConfig(style=new_style, size=size, add_style=True, init=str(multi),
+                                     output=str(Path(tmp) / f"add_{size}"), **common), warmup=args.warmup)
+            rows.append((f"{size}, --add-style (the new style's rows only)", s))
     base = next((t for n, t in rows if n.startswith("tiny, one")), rows[0][1])
     print(f"Training speed, {args.image_size} px crops, batch {args.batch_size}, {args.threads} threads, "
           f"VGG19 conv1_1–conv3_4 loss network; mean of {args.iterations} iterations after {args.warmup}\n")
