@@ -62,7 +62,7 @@ class StudentMultiStyleNet(nn.Module):
         film_scale, film_shift: ``(S−1)×sites×width``, each style's decoder affine (:func:`film_sites`).
     """
 
-    #: the mix's slot 0 already carries the style strength (:class:`~vidstyle.stylize.style_control.StyleControl`)
+    #: forward takes a style strength itself (toward slot 0); in the pipeline StyleControl folds it into the mix
     feature_strength = True
 
     def __init__(self, *, config: StudentConfig | None = None, styles: Sequence[str]) -> None:
