@@ -501,7 +501,8 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
                  "style_size": config.style_size, "batch_size": config.batch_size},
         "iterations": done if start < config.iterations else config.iterations,
         "time_budget_s": config.time_budget,
-        "initialised_from": plan.init or config.init,
+        "initialised_from": plan.init or (Path(config.init).name if config.init and _looks_like_file(config.init)
+                                          else config.init),
         "lr": config.lr,
         "seed": config.seed,
         "training_seconds": round(seconds, 1),
@@ -517,6 +518,11 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
     md.write_text(render_card_markdown(card))
     return TrainResult(model_path=model_path, card_path=md, checkpoint_path=ckpt, iterations=card["iterations"],
                        seconds=seconds, final_losses=losses, history=history)
+
+
+def _looks_like_file(spec: str) -> bool:
+    """A path (the card keeps its file name, not where it was on the training machine), not a model name."""
+    return os.sep in spec or spec.endswith(".safetensors")
 
 
 def _style_images(config: TrainConfig) -> list[str]:
