@@ -146,6 +146,17 @@ class ShippedWeights(enum.Enum):
         0.9,
     )
 
+    # the multi-style student (eighth session): twelve paintings in one network (eleven trained together, the twelfth,
+    # Degas, added with --add-style); the student models' resample default
+    PAINTINGS_STUDENT = (
+        "paintings_student",
+        f"{_RELEASE_URL}/paintings_student.safetensors",
+        "d2239dfcd627b1bcc507a989d04265cf89bcb03d9cc4448a24e931173119eda7",
+        {"architecture": "student-multistyle", "size": "student",
+         "style": "starry,wave,scream,turner,gauguin,monet,bedroom,kandinsky,monet_dusk,lautrec,rhone,degas"},
+        0.9,
+    )
+
     def __init__(self, model_name: str, url: str, sha256: str, meta: dict[str, str], stabilize: float) -> None:
         self.model_name = model_name
         self.url = url
