@@ -344,10 +344,11 @@ def speed(args: argparse.Namespace) -> None:
         run_stages(stages, frames)
         print(f"network + carried keyframes + flow ({flow}) + stabiliser, one thread for all, 640x360: "
               f"{len(frames) / (time.perf_counter() - t0):.1f} fps")
-    threaded_application(frames, painted, shared=shared, vgg=vgg_path)
+    threaded_application(frames, painted, shared=shared, vgg=vgg_path, precision=args.precision)
 
 
-def threaded_application(frames: list[np.ndarray], painted: list[np.ndarray], *, shared: Path, vgg: str) -> None:
+def threaded_application(frames: list[np.ndarray], painted: list[np.ndarray], *, shared: Path, vgg: str,
+                         precision: str = "float32") -> None:
     """``vidstyle keyframes`` itself (its threaded pipeline: decode, flow, network and carry, stabiliser, encode)
     on a 640×360 clip of 145 frames (the 49 frames forward, back and forward again, so the motion stays
     continuous) with four keyframes; a 30-step training, since training does not change the application's
@@ -378,10 +379,11 @@ def threaded_application(frames: list[np.ndarray], painted: list[np.ndarray], *,
         keys = (Keyframe(0, str(files[0])), Keyframe(last, str(files[1])), Keyframe(back, str(files[0])),
                 Keyframe(back + last, str(files[1])))
         res = stylize_with_keyframes(clip, Path(tmp) / "out.mp4", keyframes=KeyframeOptions(keys=keys, max_steps=30),
-                                     stylize=StylizeOptions(vgg_weights=vgg, threads=torch.get_num_threads()))
+                                     stylize=StylizeOptions(vgg_weights=vgg, threads=torch.get_num_threads(),
+                                                            precision=precision))
     st = res.stats
     busy = ", ".join(f"{k} {v:.1f}" for k, v in st.busy.items())
-    print(f"vidstyle keyframes (threaded pipeline, dis-medium flow, carried keyframes, stabiliser, encode), "
+    print(f"vidstyle keyframes (threaded pipeline, dis-medium flow, carried keyframes, stabiliser, encode, {precision}), "
           f"640x360, {st.frames} frames: {st.fps:.1f} fps (target >= 10); busy seconds: {busy}")
 
 
@@ -406,6 +408,7 @@ def main() -> None:
     ap.add_argument("--variant", default="default", help="a name for the training variant (cache key)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None)
+    ap.add_argument("--precision", default="float32", help="with --speed: the application's --precision")
     ap.add_argument("--speed", action="store_true", help="the timing figures (quiet machine only)")
     ap.add_argument("--application-only", action="store_true",
                     help="with --speed: a 30-step network instead of the training to the plateau (the application's "
