@@ -297,3 +297,27 @@ def test_cli_add_style_to_a_multi_style_student_needs_no_size(data: dict[str, Pa
                "--style-size", "64", "--batch-size", "1", "--quiet", "--threads", "1"])
     assert rc == 0, capsys.readouterr().err
     assert load_model(tmp_path / "added.safetensors").styles == ["identity", "s0", "s1", "stripes"]
+
+
+def test_init_from_a_multi_style_student_goes_on_training_it(data: dict[str, Path], tmp_path: Path) -> None:
+    """``multi_style`` with ``init`` a multi-style student of the same styles trains that network further (e.g. a
+    lower learning rate at the end); other styles are one clear error naming them."""
+    import cv2
+
+    from vidstyle.nets.registry import load_model, save_model
+    from vidstyle.train import train
+
+    style2 = data["root"] / "flip2.png"
+    cv2.imwrite(str(style2), cv2.imread(str(data["style"]))[:, ::-1].copy())
+    net, _ = _multi(data, 2, random_affine=True)
+    start = save_model(tmp_path / "start.safetensors", net=net, name="start", style="s0,s1")
+    styles = (str(data["style"]), str(style2))
+    result = train(config=_config(data, tmp_path / "more", style=styles, multi_style=True, init=str(start),
+                                  style_names=("s0", "s1"), iterations=2, lr=1e-4))
+    more = load_model(result.model_path).net
+    assert more.styles == net.styles
+    assert torch.allclose(more.film_scale, net.film_scale, atol=1e-2) and not torch.equal(more.film_scale, net.film_scale)
+    with pytest.raises(OptionValueError, match="has the styles s0, s1") as info:
+        train(config=_config(data, tmp_path / "x", style=styles, multi_style=True, init=str(start),
+                             style_names=("a", "b")))
+    assert info.value.parameter == "style_names"

@@ -207,9 +207,19 @@ def student_style_net(config: Any) -> tuple[torch.nn.Module, str]:
 
 def student_multistyle_net(config: Any, *, names: list[str]) -> tuple[torch.nn.Module, str]:
     """``size`` student with ``multi_style``: one network for all ``config.style`` paintings, each starting at AdaIN
-    with its own (γ, β) and an identity decoder affine (:mod:`vidstyle.nets.student_multistyle`)."""
+    with its own (γ, β) and an identity decoder affine (:mod:`vidstyle.nets.student_multistyle`); or, when ``init``
+    is such a network with the same styles, that network, to train further (e.g. at a lower learning rate)."""
+    from vidstyle.nets.registry import STUDENT_MULTISTYLE, architecture_of, load_model
     from vidstyle.nets.student_multistyle import StudentMultiStyleNet
 
+    if config.init is not None and architecture_of(config.init) == STUDENT_MULTISTYLE:  # go on training that network
+        model = load_model(config.init)
+        if model.styles[1:] != names:
+            raise OptionValueError("style_names", f"init {Path(str(config.init)).name} has the styles "
+                                                  f"{', '.join(model.styles[1:])}; to train it further give the same "
+                                                  f"`style` images and `style_names`, in that order",
+                                   also=("init", "style"))
+        return model.net.train(), Path(model.metadata.get("path", str(config.init))).name
     student, name, vgg = _student_and_vgg(config)
     feats = [painting_relu31(vgg, s, style_size=config.style_size) for s in config.style]
     return StudentMultiStyleNet.from_student(student, style_features=feats, styles=names), name
