@@ -151,7 +151,7 @@ class ShippedWeights(enum.Enum):
     PAINTINGS_STUDENT = (
         "paintings_student",
         f"{_RELEASE_URL}/paintings_student.safetensors",
-        "d2239dfcd627b1bcc507a989d04265cf89bcb03d9cc4448a24e931173119eda7",
+        "263807dc7ef4050bbc089986a53d8e77d3f6542ef38f66ec2159d57102918049",
         {"architecture": "student-multistyle", "size": "student",
          "style": "starry,wave,scream,turner,gauguin,monet,bedroom,kandinsky,monet_dusk,lautrec,rhone,degas"},
         0.9,
