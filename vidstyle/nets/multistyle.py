@@ -30,6 +30,7 @@ __all__ = [
     "MultiStyleNet",
     "add_style_row",
     "mix_vector",
+    "slot_names",
     "strength_mix",
 ]
 
@@ -78,12 +79,7 @@ class MultiStyleNet(nn.Module):
 
     def __init__(self, *, config: NetConfig | str = "tiny", styles: Sequence[str]) -> None:
         super().__init__()
-        names = list(styles)
-        if names[:1] != [IDENTITY]:
-            names = [IDENTITY, *names]
-        if len(set(names)) != len(names):
-            raise InvalidOptionError(f"style names must be distinct, got {names[1:]}")
-        self.styles = names
+        names = self.styles = slot_names(styles)
         self._cond = _Conditioning()
         self.body = TransformerNet(config=PRESETS[config] if isinstance(config, str) else config)
         self.config = self.body.config
@@ -113,6 +109,20 @@ class MultiStyleNet(nn.Module):
             return self.body(x)
         finally:
             self._cond.mix = None
+
+
+def slot_names(styles: Sequence[str]) -> list[str]:
+    """A multi-style network's slots: :data:`IDENTITY` first (added when missing), then the style names.
+
+    Raises:
+        InvalidOptionError: two styles with the same name.
+    """
+    names = list(styles)
+    if names[:1] != [IDENTITY]:
+        names = [IDENTITY, *names]
+    if len(set(names)) != len(names):
+        raise InvalidOptionError(f"style names must be distinct, got {names[1:]}")
+    return names
 
 
 def mix_vector(weights: Mapping[str, float], styles: Sequence[str]) -> torch.Tensor:

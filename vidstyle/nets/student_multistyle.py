@@ -35,7 +35,7 @@ from torch import nn
 
 from vidstyle.errors import InvalidOptionError, ModelError, ShapeError
 from vidstyle.nets.decoder import FEATURE_SCALE
-from vidstyle.nets.multistyle import IDENTITY
+from vidstyle.nets.multistyle import slot_names
 from vidstyle.nets.student import FEATURE_CHANNELS, Student, StudentConfig, StudentDecoder, StudentEncoder
 from vidstyle.stylize.transforms import channel_var_mean
 
@@ -55,7 +55,7 @@ class StudentMultiStyleNet(nn.Module):
 
     Args:
         config: the student's architecture.
-        styles: the style names; slot 0 is always :data:`IDENTITY` (added when missing).
+        styles: the style names; slot 0 is always :data:`~vidstyle.nets.multistyle.IDENTITY` (added when missing).
 
     Attributes:
         gamma, beta: ``(S−1)×256``, each style's feature scale and shift.
@@ -67,12 +67,7 @@ class StudentMultiStyleNet(nn.Module):
 
     def __init__(self, *, config: StudentConfig | None = None, styles: Sequence[str]) -> None:
         super().__init__()
-        names = list(styles)
-        if names[:1] != [IDENTITY]:
-            names = [IDENTITY, *names]
-        if len(set(names)) != len(names):
-            raise InvalidOptionError(f"style names must be distinct, got {names[1:]}")
-        self.styles = names
+        names = self.styles = slot_names(styles)
         self.config = config or StudentConfig()
         self.encoder = StudentEncoder(config=self.config)
         self.decoder = StudentDecoder(config=self.config)
