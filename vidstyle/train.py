@@ -489,7 +489,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
                           **dataclasses.asdict(PRESETS[config.size])}),
         "styles": list(net.styles) if multi else None,
         "trained_styles": names if config.add_style else None,
-        "style_images": _style_images(config),
+        "style_images": [*plan.base_images, *(Path(s).name for s in config.style)],
         "style_mix": list(config.style_mix) if config.style_mix else None,
         "loss_network": {"source": Path(state.source).name if os.sep in state.source else state.source,
                          "convention": state.convention, "content_layer": config.content_layer,
@@ -501,8 +501,8 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
                  "style_size": config.style_size, "batch_size": config.batch_size},
         "iterations": done if start < config.iterations else config.iterations,
         "time_budget_s": config.time_budget,
-        "initialised_from": plan.init or (Path(config.init).name if config.init and _looks_like_file(config.init)
-                                          else config.init),
+        "initialised_from": plan.init or (Path(config.init).name if config.init and Path(config.init).is_file()
+                                          else config.init),  # a file by its name, not where it was here
         "lr": config.lr,
         "seed": config.seed,
         "training_seconds": round(seconds, 1),
@@ -518,21 +518,6 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
     md.write_text(render_card_markdown(card))
     return TrainResult(model_path=model_path, card_path=md, checkpoint_path=ckpt, iterations=card["iterations"],
                        seconds=seconds, final_losses=losses, history=history)
-
-
-def _looks_like_file(spec: str) -> bool:
-    """A path (the card keeps its file name, not where it was on the training machine), not a model name."""
-    return os.sep in spec or spec.endswith(".safetensors")
-
-
-def _style_images(config: TrainConfig) -> list[str]:
-    """The painting of each style slot, in slot order: with ``add_style``, the model ``init``'s then the new ones."""
-    images = [Path(s).name for s in config.style]
-    if not config.add_style:
-        return images
-    from vidstyle.nets.registry import load_model
-
-    return [*(load_model(config.init).metadata.get("style_images") or []), *images]  # type: ignore[arg-type]
 
 
 def render_card_markdown(card: dict) -> str:

@@ -60,10 +60,12 @@ class StylePlan:
     """
 
     def __init__(self, *, net: torch.nn.Module, slots: list[int], losses: list[torch.nn.Module | None],
-                 init: str | None = None) -> None:
+                 init: str | None = None, base_images: list[str] | None = None) -> None:
         self.net, self.slots, self.losses = net, slots, losses
         #: the file the network started from, where the plan chose it (the student of ``size`` student)
         self.init = init
+        #: ``add_style``: the paintings of the styles the model ``init`` already had (its card's), in slot order
+        self.base_images = base_images or []
 
     @classmethod
     def build(cls, config: Any, *, names: list[str], style_feats: list[dict[str, torch.Tensor]],
@@ -81,9 +83,10 @@ class StylePlan:
             net, init = student_multistyle_net(config, names=names)
             return cls(net=net.to(device), slots=list(range(1, len(names) + 1)), losses=per_style(), init=init)
         if config.size == STUDENT_SIZE and config.add_style:
-            net, slots = student_add_styles(config, names=names)
+            base = multistyle_from(config.init, size=config.size)
+            net, slots = student_add_styles(config, base.net.train(), names=names)
             _train_only_rows(net, net.style_parameters(), [s - 1 for s in slots])
-            return cls(net=net.to(device), slots=slots, losses=per_style())
+            return cls(net=net.to(device), slots=slots, losses=per_style(), base_images=_images_of(base))
         if config.size == STUDENT_SIZE:
             net, init = student_style_net(config)
             mix = list(config.style_mix) if config.style_mix else None
@@ -99,11 +102,12 @@ class StylePlan:
             if config.init is not None:
                 init_from(net.body, config.init, size=config.size, strict=False)
             return cls(net=net.to(device), slots=[0, *range(1, len(names) + 1)], losses=[None, *per_style()])
-        net = multistyle_from(config.init, size=config.size)  # type: ignore[arg-type]
+        base = multistyle_from(config.init, size=config.size)  # type: ignore[arg-type]
+        net = base.net
         slots = [add_style_row(net, n) for n in names]
         norms = [m for m in net.modules() if isinstance(m, ConditionalInstanceNorm2d)]
         _train_only_rows(net, [p for m in norms for p in (m.weight, m.bias)], slots)
-        return cls(net=net.to(device), slots=slots, losses=per_style())
+        return cls(net=net.to(device), slots=slots, losses=per_style(), base_images=_images_of(base))
 
     def step(self, it: int) -> tuple[int, torch.nn.Module | None]:
         k = it % len(self.slots)
@@ -128,7 +132,13 @@ def _train_only_rows(net: torch.nn.Module, params: list[torch.nn.Parameter], row
         p.register_hook(lambda g, k=keep: g * k.to(g.device, g.dtype))  # only the new rows learn
 
 
-def multistyle_from(spec: str, *, size: str) -> torch.nn.Module:
+def _images_of(model: Any) -> list[str]:
+    return list(model.metadata.get("style_images") or [])
+
+
+def multistyle_from(spec: str, *, size: str) -> Any:
+    """The multi-style model ``spec`` (a :class:`~vidstyle.nets.registry.StyleModel`) that ``add_style`` extends,
+    checked against ``size``; one clear error for a one-style model or a size that does not fit."""
     from vidstyle.nets.registry import STUDENT_MULTISTYLE, list_models, load_model
 
     model = load_model(spec)
@@ -140,7 +150,7 @@ def multistyle_from(spec: str, *, size: str) -> torch.nn.Module:
         if size != STUDENT_SIZE:
             raise OptionValueError("size", f"{spec!r} is a multi-style student: add styles with size student, "
                                            f"got {size!r}", also=("init",))
-        return model.net.train()
+        return model
     if not model.styles:
         multi = [m.name for m in list_models() if getattr(m, "architecture", "") in ("multistyle", STUDENT_MULTISTYLE)]
         hint = f"; multi-style models: {', '.join(multi)}" if multi else "; train one with `multi_style`"
@@ -148,7 +158,7 @@ def multistyle_from(spec: str, *, size: str) -> torch.nn.Module:
                                also=("add_style", "multi_style"))
     if model.net.config != PRESETS[size]:
         raise OptionValueError("size", f"size must match the model {spec!r} ({model.net.config}), got {size!r}")
-    return model.net
+    return model
 
 
 def _student_and_vgg(config: Any) -> tuple[Any, str, Any]:
@@ -225,12 +235,11 @@ def student_multistyle_net(config: Any, *, names: list[str]) -> tuple[torch.nn.M
     return StudentMultiStyleNet.from_student(student, style_features=feats, styles=names), name
 
 
-def student_add_styles(config: Any, *, names: list[str]) -> tuple[torch.nn.Module, list[int]]:
-    """``size`` student with ``add_style``: the multi-style student ``config.init`` with one new row per painting
-    (AdaIN start); only the new rows will learn. Returns the network and the new slots."""
+def student_add_styles(config: Any, net: Any, *, names: list[str]) -> tuple[torch.nn.Module, list[int]]:
+    """``size`` student with ``add_style``: the multi-style student ``net`` (``config.init``'s) with one new row per
+    painting (AdaIN start); only the new rows will learn. Returns the network and the new slots."""
     from vidstyle.nets.decoder import VGGEncoder
 
-    net = multistyle_from(config.init, size=config.size)
     vgg = VGGEncoder(layer="relu3_1", weights=config.vgg_weights, convention=config.vgg_convention)
     slots = []
     for name, image in zip(names, config.style):
