@@ -243,7 +243,8 @@ def test_synthetic_pair_noise_and_determinism() -> None:
     "change",
     [{"style": ()}, {"size": "huge"}, {"image_size": 16}, {"batch_size": 0}, {"iterations": 0}, {"lr": 0.0},
      {"style_weight": -1.0}, {"tv_weight": float("nan")}, {"checkpoint_every": 0}, {"style_mix": (1.0, 2.0)},
-     {"style_size": 0}, {"max_images": -1}, {"style_layers": ()}, {"style_loss": "mrf"}, {"style_loss": "l1"}],
+     {"style_size": 0}, {"max_images": -1}, {"style_layers": ()}, {"style_loss": "mrf"}, {"style_loss": "l1"},
+     {"lr_decay": -0.5}, {"lr_final": 0.0}],
 )
 def test_bad_options(data: dict[str, Path], tmp_path: Path, change: dict) -> None:
     with pytest.raises(InvalidOptionError):
@@ -278,7 +279,7 @@ def _cli(data: dict[str, Path], out: Path, *extra: str) -> list[str]:
     [(["--size", "huge"], 1), (["--image-size", "8"], 1), (["--iterations", "0"], 1), (["--resume"], 1),
      (["--device", "warp-drive"], 1), (["--style-layers", "relu5_1"], 1), (["--lr", "x"], 2),
      (["--vgg-convention", "bgr"], 2), (["--style-mix", "1,a"], 2), (["--style-loss", "mrf"], 1),
-     (["--style-loss", "wasserstein"], 1)],
+     (["--style-loss", "wasserstein"], 1), (["--lr-decay", "1.5"], 1), (["--lr-final", "0"], 1)],
 )
 def test_cli_bad_options_exit_cleanly(data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture,
                                       extra: list[str], code: int) -> None:
@@ -377,3 +378,43 @@ def test_time_budget_stops_and_saves(data: dict[str, Path], tmp_path: Path) -> N
     result = train(config=_config(data, tmp_path / "quick", iterations=10_000, time_budget=1e-6))
     card = json.loads((tmp_path / "quick.json").read_text())
     assert result.model_path.is_file() and card["iterations"] == 1 and result.iterations == 1 and card["time_budget_s"] == 1e-6
+
+
+def test_lr_decay_sets_the_rate_of_every_step_and_resumes(data: dict[str, Path], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rate each Adam step runs at is the schedule's (lr × factor(i)); a run resumed halfway continues the
+    same schedule to the same model; the card records it; a constant-rate checkpoint cannot be resumed with a decay."""
+    from vidstyle.lr_schedule import lr_factor
+
+    rates: list[float] = []
+    step = torch.optim.Adam.step
+
+    def spy(self, *a, **k):  # noqa: ANN001, ANN202
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    cfg = dict(iterations=6, lr=1e-2, lr_decay=0.5, lr_final=0.2)
+    straight = train(config=_config(data, tmp_path / "straight", **cfg))
+    assert rates == pytest.approx([1e-2 * lr_factor(i, iterations=6, decay=0.5, final=0.2) for i in range(6)])
+    assert rates[-1] == pytest.approx(2e-3) and rates[0] == 1e-2
+    rates.clear()
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_4(p: TrainProgress) -> None:
+        if p.iteration == 4:  # the checkpoint of iteration 4 is written (checkpoint_every 2)
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(config=_config(data, tmp_path / "split", **cfg), progress=stop_after_4)
+    resumed = train(config=_config(data, tmp_path / "split", **cfg), resume=True)
+    assert rates == pytest.approx([1e-2 * lr_factor(i, iterations=6, decay=0.5, final=0.2) for i in (0, 1, 2, 3, 4, 5)])
+    _assert_identical(_tensors(straight.model_path), _tensors(resumed.model_path))
+    card = json.loads(straight.card_path.with_suffix(".json").read_text())
+    assert card["lr_schedule"] == "cosine decay to 0.2× over the last 50 %"
+    assert "cosine decay to 0.2×" in straight.card_path.read_text()
+    with pytest.raises(InvalidOptionError, match="lr_decay"):
+        train(config=_config(data, tmp_path / "split", **{**cfg, "lr_decay": 0.0}), resume=True)
+    assert straight.iterations == resumed.iterations == 6

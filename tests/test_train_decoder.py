@@ -88,6 +88,11 @@ def test_validation_and_resume_refusals(data: dict[str, Path], tmp_path: Path) -
     train_decoder(config=_config(data, tmp_path / "r", iterations=2))
     with pytest.raises(OptionValueError, match="pixel_weight"):
         train_decoder(config=_config(data, tmp_path / "r", iterations=4, pixel_weight=2.0), resume=True)
+    with pytest.raises(OptionValueError) as info:
+        _config(data, tmp_path / "x", lr_final=1.5).validate()
+    assert info.value.parameter == "lr_final"
+    with pytest.raises(OptionValueError, match="lr_decay=0.0, not 0.5"):  # the schedule is part of a run
+        train_decoder(config=_config(data, tmp_path / "r", iterations=4, lr_decay=0.5), resume=True)
     files, excluded = held_out_files(replace(_config(data, tmp_path / "x"), held_out=(str(data["content"]),)))
     assert len(files) == 6 and not excluded
 

@@ -175,6 +175,18 @@ def test_resume_continues_identically(data: dict[str, Path], tmp_path: Path) -> 
         train_student(config=_config(data, tmp_path / "half", iterations=6, lr=2e-3), resume=True)
 
 
+def test_lr_decay_is_recorded_and_resumed(data: dict[str, Path], tmp_path: Path) -> None:
+    """The student trainer takes the schedule: the card says it, a resumed run continues it to the same weights."""
+    full = train_student(config=_config(data, tmp_path / "full", lr_decay=1.0, lr_final=0.05))
+    train_student(config=_config(data, tmp_path / "half", iterations=2, lr_decay=1.0, lr_final=0.05))
+    card = json.loads((tmp_path / "full.json").read_text())
+    assert card["lr_schedule"] == "cosine decay to 0.05× over the last 100 %"
+    assert "cosine decay to 0.05×" in (tmp_path / "full.md").read_text()
+    with pytest.raises(OptionValueError, match="lr_decay=1.0, not 0.0"):
+        train_student(config=_config(data, tmp_path / "half", iterations=4), resume=True)
+    assert full.iterations == 4
+
+
 def test_init_fine_tunes_a_trained_student(data: dict[str, Path], tmp_path: Path) -> None:
     """``init`` starts from the given student's weights: one Adam step at a tiny learning rate stays next to them
     (a fresh start does not); the texture term is on; a student of another width is refused, naming ``init``."""
@@ -251,6 +263,7 @@ def test_cli_trains_a_student(data: dict[str, Path], tmp_path: Path, capsys: pyt
     (["--style", "nowhere/"], "painting nowhere not found"),
     (["--style", "STYLES", "--image-size", "34"], "--image-size must be a multiple of 4, got 34"),
     (["--style", "STYLES", "--resume"], "resume: no checkpoint"),
+    (["--style", "STYLES", "--lr-decay", "2"], "--lr-decay is the fraction of the run the rate decays over, in [0, 1]"),
 ])
 def test_cli_bad_input_is_one_line(data, tmp_path, capsys, extra, message) -> None:
     extra = [str(data["styles"]) if a == "STYLES" else str(data["vgg"]) if a == "VGG" else a for a in extra]

@@ -42,6 +42,7 @@ from vidstyle.nets.transformer import PRESETS
 from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
 from vidstyle.options.spec import OptionValueError
 from vidstyle.io.files import publish
+from vidstyle.lr_schedule import LRSchedule, apply_lr
 from vidstyle.train_plan import STUDENT_SIZE, StylePlan, multistyle_from
 
 __all__ = ["TrainConfig", "TrainProgress", "TrainResult", "train", "load_image", "synthetic_pair"]
@@ -64,6 +65,10 @@ class TrainConfig:
     batch_size: int = 4
     iterations: int = 2000
     lr: float = 1e-3
+    #: the last part of the run, as a fraction, over which the rate decays (cosine) to ``lr_final`` × ``lr``;
+    #: 0 = a constant rate (vidstyle.lr_schedule)
+    lr_decay: float = 0.0
+    lr_final: float = 0.1
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1.0
@@ -113,6 +118,7 @@ class TrainConfig:
                             ("tv_weight", self.tv_weight), ("temporal_weight", self.temporal_weight)]:
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
                 raise OptionValueError(name, f"{name} must be a positive finite number, got {value}")
+        LRSchedule(decay=self.lr_decay, final=self.lr_final)  # checks both
         if self.style_reduction not in STYLE_REDUCTIONS:
             raise OptionValueError("style_reduction", f"style_reduction must be one of {', '.join(STYLE_REDUCTIONS)}, "
                                    f"got {self.style_reduction!r}")
@@ -299,7 +305,8 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
 
 
 #: what a checkpoint written before a setting existed had in effect
-_OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "style_loss": "gram", "multi_style": False, "add_style": False, "identity_weight": 10.0}
+_OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "style_loss": "gram", "multi_style": False, "add_style": False,
+                            "identity_weight": 10.0, "lr_decay": 0.0, "lr_final": 0.1}
 
 
 def mark_checkpoint(path: Path, **metadata: str) -> None:
@@ -321,7 +328,8 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
                      config: TrainConfig) -> tuple[int, float, list[dict[str, float]]]:
     keys = ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
             "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init",
-            "style_reduction", "multi_style", "add_style", "style_names", "identity_weight", "style_loss")
+            "style_reduction", "multi_style", "add_style", "style_names", "identity_weight", "style_loss",
+            "lr_decay", "lr_final")
     return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, defaults=_OLD_CHECKPOINT_DEFAULTS)
 
 
@@ -432,9 +440,11 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
     t0 = time.perf_counter() - elapsed
     losses: dict[str, float] = {}
     done = start
+    schedule = LRSchedule(decay=config.lr_decay, final=config.lr_final)
     for it in range(start, config.iterations):
         x = _sample_batch(images, size=config.image_size, batch=config.batch_size, gen=gen).to(device)
         opt.zero_grad(set_to_none=True)
+        apply_lr(opt, schedule.factor(it, iterations=config.iterations))
         slot, style = plan.step(it)
         if config.temporal_weight > 0:
             x2, flow, mask = synthetic_pair(x, gen=gen)
@@ -504,6 +514,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         "initialised_from": plan.init or (Path(config.init).name if config.init and Path(config.init).is_file()
                                           else config.init),  # a file by its name, not where it was here
         "lr": config.lr,
+        "lr_schedule": schedule.describe(),
         "seed": config.seed,
         "training_seconds": round(seconds, 1),
         "hardware": _hardware(device),
@@ -546,7 +557,9 @@ def render_card_markdown(card: dict) -> str:
         f"| loss network | VGG19 ({card['loss_network']['source']}, {card['loss_network']['convention']} convention); content {card['loss_network']['content_layer']}; style {', '.join(card['loss_network']['style_layers'])} |",
         f"| loss weights | content {card['weights']['content']}, style {card['weights']['style']}, tv {card['weights']['tv']}, temporal {card['weights']['temporal']} |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",
-        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}, seed {card['seed']})"
+        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}"
+        + (f", {card['lr_schedule']}" if card.get("lr_schedule", "constant") != "constant" else "")
+        + f", seed {card['seed']})"
         + (f", initialised from `{card['initialised_from']}`" if card.get("initialised_from") else "") + " |",
         f"| training time | {card['training_seconds'] / 60:.1f} min on {card['hardware']} |",
         f"| final losses | {', '.join(f'{k} {v:.4g}' for k, v in card['final_losses'].items())} |",

@@ -30,6 +30,7 @@ import torch
 
 from vidstyle.errors import InputNotFoundError, InvalidInputError
 from vidstyle.io.naming import with_parameter
+from vidstyle.lr_schedule import LRSchedule, apply_lr
 from vidstyle.nets.decoder import ENCODER_LAYERS, Decoder, VGGEncoder, save_decoder
 from vidstyle.nets.vgg import load_vgg_state
 from vidstyle.options.spec import OptionValueError
@@ -58,6 +59,9 @@ class DecoderTrainConfig:
     batch_size: int = 4
     iterations: int = 4000
     lr: float = 3e-4
+    #: cosine decay of the rate over this last fraction of the run, to ``lr_final`` × ``lr`` (vidstyle.lr_schedule)
+    lr_decay: float = 0.0
+    lr_final: float = 0.1
     #: weight of the MSE between output and photo on 0..255 values
     pixel_weight: float = 1.0
     #: weight of the mean over relu1_1 … layer of the feature MSE (Caffe scale)
@@ -85,6 +89,7 @@ class DecoderTrainConfig:
                                  ("held_out_count", self.held_out_count, 0), ("psnr_size", self.psnr_size, 16)]:
             if value < low:
                 raise OptionValueError(name, f"{name} must be >= {low}, got {value}")
+        LRSchedule(decay=self.lr_decay, final=self.lr_final)  # checks both
         for name, value in [("lr", self.lr), ("pixel_weight", self.pixel_weight), ("perceptual_weight", self.perceptual_weight)]:
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
                 raise OptionValueError(name, f"{name} must be a positive finite number, got {value}")
@@ -154,8 +159,9 @@ def _load_checkpoint(path: Path, *, net: Decoder, opt: torch.optim.Optimizer, ge
     from vidstyle.train import restore_checkpoint
 
     keys = ("layer", "image_size", "batch_size", "content", "seed", "lr", "pixel_weight", "perceptual_weight",
-            "max_images", "held_out", "held_out_count")
-    return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, kind="decoder_checkpoint")
+            "max_images", "held_out", "held_out_count", "lr_decay", "lr_final")
+    return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, kind="decoder_checkpoint",
+                              defaults={"lr_decay": 0.0, "lr_final": 0.1})
 
 
 def _mark_checkpoint(path: Path, *, state_source: str, convention: str) -> None:
@@ -199,9 +205,11 @@ def train_decoder(*, config: DecoderTrainConfig, resume: bool = False,
     losses: dict[str, float] = {}
     psnr: float | None = None
     done = start
+    schedule = LRSchedule(decay=config.lr_decay, final=config.lr_final)
     for it in range(start, config.iterations):
         x = _sample_batch(images, size=config.image_size, batch=config.batch_size, gen=gen).to(device)
         opt.zero_grad(set_to_none=True)
+        apply_lr(opt, schedule.factor(it, iterations=config.iterations))
         with torch.no_grad():
             target = encoder.features(x)
         y = net(target[config.layer])
@@ -253,6 +261,7 @@ def train_decoder(*, config: DecoderTrainConfig, resume: bool = False,
         "iterations": done,
         "time_budget_s": config.time_budget,
         "lr": config.lr,
+        "lr_schedule": schedule.describe(),
         "seed": config.seed,
         "training_seconds": round(seconds, 1),
         "hardware": _hardware(device),
@@ -305,7 +314,9 @@ def render_decoder_card(card: dict) -> str:
         f"({', '.join(card['weights']['perceptual_layers'])}) |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {card['data']['image_size']} px crops, "
         f"batch {card['data']['batch_size']} |",
-        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}, seed {card['seed']}) |",
+        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}"
+        + (f", {card['lr_schedule']}" if card.get("lr_schedule", "constant") != "constant" else "")
+        + f", seed {card['seed']}) |",
         f"| training time | {card['training_seconds'] / 60:.1f} min on {card['hardware']} |",
         f"| reconstruction PSNR | {psnr} mean over {len(held['images'])} held-out images at {held['psnr_size']} px long side |",
         f"| final losses | {', '.join(f'{k} {v:.4g}' for k, v in card['final_losses'].items())} |",

@@ -32,6 +32,7 @@ import torch
 from vidstyle.errors import InputNotFoundError, InvalidInputError, ModelError
 from vidstyle.io.naming import with_parameter
 from vidstyle.losses.distill import DistillWeights, distillation_loss
+from vidstyle.lr_schedule import LRSchedule, apply_lr
 from vidstyle.nets.student import Student, StudentConfig, load_student, save_student
 from vidstyle.options.spec import OptionValueError
 from vidstyle.train import _IMAGE_EXTS, TrainProgress, _hardware, _sample_batch, _save_checkpoint, load_image
@@ -64,6 +65,9 @@ class StudentTrainConfig:
     batch_size: int = 8
     iterations: int = 4000
     lr: float = 1e-3
+    #: cosine decay of the rate over this last fraction of the run, to ``lr_final`` × ``lr`` (vidstyle.lr_schedule)
+    lr_decay: float = 0.0
+    lr_final: float = 0.1
     feature_weight: float = 1.0
     stats_weight: float = 1.0
     pixel_weight: float = 1.0
@@ -97,6 +101,7 @@ class StudentTrainConfig:
                 raise OptionValueError(name, f"{name} must be >= {low}, got {value}")
         if self.image_size % 4:
             raise OptionValueError("image_size", f"image_size must be a multiple of 4, got {self.image_size}")
+        LRSchedule(decay=self.lr_decay, final=self.lr_final)  # checks both
         for name in ("lr", "feature_weight", "stats_weight", "pixel_weight", "perceptual_weight", "texture_weight"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
@@ -224,9 +229,9 @@ def match_teacher_statistics(student: Student, x: torch.Tensor, teacher_feats: t
 
 _RESUME_KEYS = ("content", "style", "decoder", "width", "blocks", "image_size", "style_size", "batch_size", "seed",
                 "lr", "feature_weight", "stats_weight", "pixel_weight", "perceptual_weight", "texture_weight", "init",
-                "max_images", "held_out", "held_out_count", "held_out_styles")
+                "max_images", "held_out", "held_out_count", "held_out_styles", "lr_decay", "lr_final")
 #: what checkpoints made before a key existed had in effect
-_RESUME_DEFAULTS = {"texture_weight": 0.0, "init": None}
+_RESUME_DEFAULTS = {"texture_weight": 0.0, "init": None, "lr_decay": 0.0, "lr_final": 0.1}
 
 
 def _init_weights(config: StudentTrainConfig, *, fingerprint: str) -> Student:
@@ -313,10 +318,12 @@ def train_student(*, config: StudentTrainConfig, resume: bool = False,
     psnr: float | None = None
     sty_psnr: float | None = None
     done = start
+    schedule = LRSchedule(decay=config.lr_decay, final=config.lr_final)
     for it in range(start, config.iterations):
         x = _sample_batch(images, size=config.image_size, batch=config.batch_size, gen=gen).to(device)
         p = _sample_batch(paintings, size=config.image_size, batch=config.batch_size, gen=gen).to(device)
         opt.zero_grad(set_to_none=True)
+        apply_lr(opt, schedule.factor(it, iterations=config.iterations))
         with torch.no_grad():
             tx = encoder.features(x)
             ft, fp = tx["relu3_1"], encoder(p)
@@ -384,6 +391,7 @@ def train_student(*, config: StudentTrainConfig, resume: bool = False,
         "iterations": done,
         "time_budget_s": config.time_budget,
         "lr": config.lr,
+        "lr_schedule": schedule.describe(),
         "seed": config.seed,
         "training_seconds": round(seconds, 1),
         "hardware": _hardware(device),
@@ -418,7 +426,9 @@ def render_student_card(card: dict) -> str:
         f"{card['weights'].get('texture', 0.0)} |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {len(card['data']['paintings'])} paintings, "
         f"{card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",
-        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}, seed {card['seed']})"
+        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}"
+        + (f", {card['lr_schedule']}" if card.get("lr_schedule", "constant") != "constant" else "")
+        + f", seed {card['seed']})"
         + (f", fine-tuned from {card['init']}" if card.get("init") else "")
         + (f" ({card['init_card']['iterations']} iterations, texture weight "
            f"{card['init_card'].get('weights', {}).get('texture', 0.0)})" if (card.get("init_card") or {}).get("iterations")

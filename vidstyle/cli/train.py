@@ -76,6 +76,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--iterations", type=int, default=d.iterations)
     p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr-decay", type=float, default=d.lr_decay, metavar="FRACTION",
+                   help="decay the rate (cosine) over this last fraction of --iterations, to --lr-final x --lr: 0 keeps it "
+                        "constant, 1 decays over the whole run; a decay at the end settles a multi-style network's "
+                        "shared decoder (default %(default)s)")
+    p.add_argument("--lr-final", type=float, default=d.lr_final, metavar="FACTOR",
+                   help="the last iteration's rate as a fraction of --lr, with --lr-decay (default %(default)s)")
     p.add_argument("--content-weight", type=float, default=d.content_weight)
     p.add_argument("--style-weight", type=float, default=d.style_weight,
                    help="weight of the Gram style loss; with --kind student: of the Gram (texture) term between the "
@@ -147,7 +153,7 @@ def run_decoder(args: argparse.Namespace) -> int:
                                also=("add_style",))
     config = DecoderTrainConfig(
         content=args.content, output=args.output, name=args.name, layer=args.layer, image_size=args.image_size,
-        batch_size=args.batch_size, iterations=args.iterations,
+        batch_size=args.batch_size, iterations=args.iterations, lr_decay=args.lr_decay, lr_final=args.lr_final,
         **({} if args.lr == _style_default("lr") else {"lr": args.lr}),  # a decoder's own default lr
         vgg_weights=args.vgg_weights, vgg_convention=args.vgg_convention, seed=args.seed,
         checkpoint_every=args.checkpoint_every, threads=args.threads, max_images=args.max_images,
@@ -193,6 +199,7 @@ def run_student(args: argparse.Namespace) -> int:
         vgg_weights=args.vgg_weights, vgg_convention=args.vgg_convention, seed=args.seed,
         checkpoint_every=args.checkpoint_every, threads=args.threads, max_images=args.max_images,
         time_budget=None if args.time_budget is None else args.time_budget * 60.0,
+        lr_decay=args.lr_decay, lr_final=args.lr_final,
         **{k: v for k, v in mine.items() if k in own},
     )
     config.validate()  # a bad option is one line, before the progress bar appears
@@ -243,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         style_layers=tuple(s for s in args.style_layers.split(",") if s), vgg_weights=args.vgg_weights,
         vgg_convention=args.vgg_convention, seed=args.seed, checkpoint_every=args.checkpoint_every,
         threads=args.threads, max_images=args.max_images, init=args.init, style_reduction=args.style_reduction,
-        style_loss=args.style_loss,
+        style_loss=args.style_loss, lr_decay=args.lr_decay, lr_final=args.lr_final,
     )
     config.validate()  # a bad option is one line, before the progress bar appears
     result = _run_training(train, config, args)
