@@ -321,3 +321,43 @@ def test_init_from_a_multi_style_student_goes_on_training_it(data: dict[str, Pat
         train(config=_config(data, tmp_path / "x", style=styles, multi_style=True, init=str(start),
                              style_names=("a", "b")))
     assert info.value.parameter == "style_names"
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_lazy_rows_move_only_the_trained_styles_row(data: dict[str, Path], tmp_path: Path, monkeypatch, lazy: bool) -> None:
+    """With ``lazy_rows`` each iteration changes only its style's rows (and their Adam moments); without it the other
+    style's rows drift on their stale momentum from the second iteration on (what lazy rows remove)."""
+    import cv2
+
+    from vidstyle import train_plan
+    from vidstyle.train import train
+
+    style2 = data["root"] / "flip.png"
+    cv2.imwrite(str(style2), cv2.imread(str(data["style"]))[::-1, :, ::-1].copy())
+    plans, snaps = [], []
+    build = train_plan.StylePlan.build.__func__
+
+    def spy_build(cls, *a, **k):  # noqa: ANN001, ANN202
+        plans.append(build(cls, *a, **k))
+        return plans[-1]
+
+    monkeypatch.setattr(train_plan.StylePlan, "build", classmethod(spy_build))
+
+    def progress(p) -> None:  # noqa: ANN001
+        snaps.append([t.detach().clone() for t in plans[0].net.style_parameters()])
+
+    train(config=_config(data, tmp_path / "m", style=(str(data["style"]), str(style2)), multi_style=True,
+                         style_names=("stripes", "flip"), iterations=5, lazy_rows=lazy, lr=1e-2), progress=progress)
+    moved_other = []
+    for i in range(1, 5):  # iteration i trains slot 1 + i % 2, i.e. row i % 2
+        row, other = i % 2, 1 - i % 2
+        before, after = snaps[i - 1], snaps[i]
+        assert all(not torch.equal(a[row], b[row]) for a, b in zip(after[:2], before[:2])), i  # (γ, β) learn
+        moved_other.append(any(not torch.equal(a[other], b[other]) for a, b in zip(after, before)))
+    assert moved_other == ([False] * 4 if lazy else [True] * 4)
+
+
+def test_lazy_rows_is_for_multi_style(data: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(OptionValueError, match="lazy_rows") as info:
+        _config(data, tmp_path / "m", lazy_rows=True).validate()
+    assert info.value.parameter == "lazy_rows"
