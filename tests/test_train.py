@@ -418,20 +418,3 @@ def test_lr_decay_sets_the_rate_of_every_step_and_resumes(data: dict[str, Path],
     with pytest.raises(InvalidOptionError, match="lr_decay"):
         train(config=_config(data, tmp_path / "split", **{**cfg, "lr_decay": 0.0}), resume=True)
     assert straight.iterations == resumed.iterations == 6
-
-
-def test_lazy_rows_in_a_cin_multi_style_network(data: dict[str, Path], tmp_path: Path) -> None:
-    """The conditional-instance-norm network's (γ, β) rows of the styles not trained in an iteration stay as they
-    were: after 3 iterations (identity, stripes, green) with lazy rows, each row differs from a dense run's."""
-    style2 = tmp_path / "style2.png"
-    cv2.imwrite(str(style2), np.full((48, 48, 3), (40, 160, 60), np.uint8))
-    kw = dict(style=(str(data["style"]), str(style2)), multi_style=True, style_names=("stripes", "green"), lr=1e-2)
-    dense = _tensors(train(config=_config(data, tmp_path / "dense", iterations=3, **kw)).model_path)
-    lazy1 = _tensors(train(config=_config(data, tmp_path / "lazy1", iterations=1, lazy_rows=True, **kw)).model_path)
-    lazy3 = _tensors(train(config=_config(data, tmp_path / "lazy3", iterations=3, lazy_rows=True, **kw)).model_path)
-    rows = [k for k, v in lazy3.items() if v.ndim == 2 and v.shape[0] == 3]
-    assert rows
-    # the identity row (slot 0) trained only in iteration 0: after it, lazy rows left it alone
-    for k in rows:
-        assert torch.equal(lazy3[k][0], lazy1[k][0]), k
-    assert any(not torch.equal(dense[k][0], lazy3[k][0]) for k in rows)  # dense Adam moved it on

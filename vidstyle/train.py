@@ -43,7 +43,7 @@ from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
 from vidstyle.options.spec import OptionValueError
 from vidstyle.io.files import publish
 from vidstyle.lr_schedule import LRSchedule, apply_lr
-from vidstyle.train_plan import STUDENT_SIZE, LazyRows, StylePlan, multistyle_from
+from vidstyle.train_plan import STUDENT_SIZE, StylePlan, multistyle_from
 
 __all__ = ["TrainConfig", "TrainProgress", "TrainResult", "train", "load_image", "synthetic_pair"]
 
@@ -97,9 +97,6 @@ class TrainConfig:
     time_budget: float | None = None
     #: weight of the pixel loss that teaches a multi-style model's identity slot to give the photo back
     identity_weight: float = 10.0
-    #: multi-style: Adam moves only the trained style's rows (and their moments) each iteration, not the other
-    #: styles' on their stale momentum (vidstyle.train_plan.LazyRows)
-    lazy_rows: bool = False
 
     def validate(self) -> None:
         if not self.style:
@@ -137,9 +134,6 @@ class TrainConfig:
                                    f"got {self.style_size}")
         if self.max_images is not None and self.max_images < 1:
             raise OptionValueError("max_images", f"max_images must be >= 1, got {self.max_images}")
-        if self.lazy_rows and not self.multi_style:
-            raise OptionValueError("lazy_rows", "lazy_rows is for training a `multi_style` network (one style per "
-                                                "batch); drop it", also=("multi_style",))
         if self.multi_style and self.add_style:
             raise OptionValueError("add_style", "add_style extends an existing multi-style model (`init`); "
                                                 "multi_style trains a new one: give one of them")
@@ -312,7 +306,7 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
 
 #: what a checkpoint written before a setting existed had in effect
 _OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "style_loss": "gram", "multi_style": False, "add_style": False,
-                            "identity_weight": 10.0, "lr_decay": 0.0, "lr_final": 0.1, "lazy_rows": False}
+                            "identity_weight": 10.0, "lr_decay": 0.0, "lr_final": 0.1}
 
 
 def mark_checkpoint(path: Path, **metadata: str) -> None:
@@ -335,7 +329,7 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
     keys = ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
             "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init",
             "style_reduction", "multi_style", "add_style", "style_names", "identity_weight", "style_loss",
-            "lr_decay", "lr_final", "lazy_rows")
+            "lr_decay", "lr_final")
     return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, defaults=_OLD_CHECKPOINT_DEFAULTS)
 
 
@@ -447,7 +441,6 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
     losses: dict[str, float] = {}
     done = start
     schedule = LRSchedule(decay=config.lr_decay, final=config.lr_final)
-    lazy = LazyRows(plan.rows[0]) if config.lazy_rows and plan.rows is not None and config.multi_style else None
     for it in range(start, config.iterations):
         x = _sample_batch(images, size=config.image_size, batch=config.batch_size, gen=gen).to(device)
         opt.zero_grad(set_to_none=True)
@@ -476,12 +469,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         total = (config.content_weight * l_content + style_term + config.tv_weight * l_tv
                  + config.temporal_weight * l_tmp)
         total.backward()
-        if lazy is not None:
-            saved = lazy.save(opt)
-            opt.step()
-            lazy.restore(opt, slot - plan.rows[1], saved)  # type: ignore[index]
-        else:
-            opt.step()
+        opt.step()
         losses = {"total": total.item(), "content": l_content.item(), "style": l_style.item(), "tv": l_tv.item(),
                   "temporal": l_tmp.item()}
         if (it + 1) % 10 == 0 or it + 1 == config.iterations:

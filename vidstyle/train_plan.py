@@ -16,7 +16,7 @@ from vidstyle.losses import make_style_loss
 from vidstyle.nets.transformer import PRESETS, TransformerNet
 from vidstyle.options.spec import OptionValueError
 
-__all__ = ["STUDENT_SIZE", "StylePlan", "LazyRows", "init_from", "multistyle_from", "student_add_styles", "student_multistyle_net",
+__all__ = ["STUDENT_SIZE", "StylePlan", "init_from", "multistyle_from", "student_add_styles", "student_multistyle_net",
            "student_style_net"]
 
 #: the ``size`` that fine-tunes the fast arbitrary-style student for one painting
@@ -60,11 +60,8 @@ class StylePlan:
     """
 
     def __init__(self, *, net: torch.nn.Module, slots: list[int], losses: list[torch.nn.Module | None],
-                 init: str | None = None, base_images: list[str] | None = None,
-                 rows: tuple[list[torch.nn.Parameter], int] | None = None) -> None:
+                 init: str | None = None, base_images: list[str] | None = None) -> None:
         self.net, self.slots, self.losses = net, slots, losses
-        #: a multi-style network's per-style parameters (first dimension = style) and the row of slot 0 (slot − row)
-        self.rows = rows
         #: the file the network started from, where the plan chose it (the student of ``size`` student)
         self.init = init
         #: ``add_style``: the paintings of the styles the model ``init`` already had (its card's), in slot order
@@ -84,9 +81,7 @@ class StylePlan:
 
         if config.size == STUDENT_SIZE and config.multi_style:
             net, init = student_multistyle_net(config, names=names)
-            net = net.to(device)
-            return cls(net=net, slots=list(range(1, len(names) + 1)), losses=per_style(), init=init,
-                       rows=(net.style_parameters(), 1))
+            return cls(net=net.to(device), slots=list(range(1, len(names) + 1)), losses=per_style(), init=init)
         if config.size == STUDENT_SIZE and config.add_style:
             base = multistyle_from(config.init, size=config.size)
             net, slots = student_add_styles(config, base.net.train(), names=names)
@@ -106,10 +101,7 @@ class StylePlan:
             net = MultiStyleNet(config=PRESETS[config.size], styles=names)
             if config.init is not None:
                 init_from(net.body, config.init, size=config.size, strict=False)
-            net = net.to(device)
-            norms = [m for m in net.modules() if isinstance(m, ConditionalInstanceNorm2d)]
-            return cls(net=net, slots=[0, *range(1, len(names) + 1)], losses=[None, *per_style()],
-                       rows=([p for m in norms for p in (m.weight, m.bias)], 0))
+            return cls(net=net.to(device), slots=[0, *range(1, len(names) + 1)], losses=[None, *per_style()])
         base = multistyle_from(config.init, size=config.size)  # type: ignore[arg-type]
         net = base.net
         slots = [add_style_row(net, n) for n in names]
@@ -127,43 +119,6 @@ class StylePlan:
         mix = torch.zeros(len(self.net.styles), device=x.device)
         mix[slot] = 1.0
         return self.net(x, mix)
-
-
-class LazyRows:
-    """Adam steps that move only the trained style's rows of a multi-style network's per-style parameters.
-
-    A multi-style network trains one style per batch (Dumoulin et al.), so the other styles' rows get a zero gradient.
-    Dense Adam still moves them, on their stale first moment (``m ← β₁·m``, a step of ``m̂/(√v̂ + ε)``: about
-    ``Σ 0.9ᵏ`` ≈ 6× the last real step, spread over the iterations of the other styles), and decays their moments.
-    Here, as in sparse ("lazy") Adam, a row and its moments stay exactly as they were while another style trains.
-    The shared weights, which every batch trains, are untouched by this.
-
-    Use: ``saved = lazy.save(opt, row)`` before ``opt.step()``, ``lazy.restore(opt, row, saved)`` after.
-    """
-
-    def __init__(self, params: list[torch.nn.Parameter]) -> None:
-        self.params = [p for p in params if p.requires_grad]
-
-    def save(self, opt: torch.optim.Optimizer) -> list[tuple[torch.Tensor, ...]]:
-        saved = []
-        for p in self.params:
-            state = opt.state.get(p, {})
-            saved.append((p.detach().clone(), *(state[k].clone() for k in ("exp_avg", "exp_avg_sq") if k in state)))
-        return saved
-
-    def restore(self, opt: torch.optim.Optimizer, row: int, saved: list[tuple[torch.Tensor, ...]]) -> None:
-        with torch.no_grad():
-            for p, before in zip(self.params, saved):
-                others = torch.ones(p.shape[0], dtype=torch.bool, device=p.device)
-                others[row] = False
-                p[others] = before[0][others]
-                state = opt.state.get(p, {})
-                for key, old in zip(("exp_avg", "exp_avg_sq"), before[1:]):
-                    state[key][others] = old[others]
-                if len(before) == 1:  # the first step made the moments: the other rows' are zero, as they were
-                    for key in ("exp_avg", "exp_avg_sq"):
-                        if key in state:
-                            state[key][others] = 0.0
 
 
 def _train_only_rows(net: torch.nn.Module, params: list[torch.nn.Parameter], rows: list[int]) -> None:

@@ -57,9 +57,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--add-style", action="append", default=None, metavar="PAINTING",
                    help="add a style to the multi-style model given by --init: only its (γ, β) are trained "
                         "(minutes on a CPU); repeatable")
-    p.add_argument("--lazy-rows", action="store_true",
-                   help="with --multi-style: each iteration's Adam step moves only the trained painting's rows, not the "
-                        "other paintings' on their stale momentum (sparse Adam)")
     p.add_argument("--style-names", default=None, metavar="A,B,...",
                    help="names of the styles of a multi-style model (default: the image file names)")
     p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
@@ -253,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         style_layers=tuple(s for s in args.style_layers.split(",") if s), vgg_weights=args.vgg_weights,
         vgg_convention=args.vgg_convention, seed=args.seed, checkpoint_every=args.checkpoint_every,
         threads=args.threads, max_images=args.max_images, init=args.init, style_reduction=args.style_reduction,
-        style_loss=args.style_loss, lr_decay=args.lr_decay, lr_final=args.lr_final, lazy_rows=args.lazy_rows,
+        style_loss=args.style_loss, lr_decay=args.lr_decay, lr_final=args.lr_final,
     )
     config.validate()  # a bad option is one line, before the progress bar appears
     result = _run_training(train, config, args)
