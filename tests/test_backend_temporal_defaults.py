@@ -207,3 +207,30 @@ def test_a_student_style_model_gets_the_fast_variants_defaults(tmp_path) -> None
     save_file({"a.weight": torch.zeros(10, 10)}, str(multi), metadata={"vidstyle.architecture": "student-multistyle"})
     _, tm, _, _ = options_from({"model": str(multi)})
     assert tm == TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.9))
+
+
+@pytest.mark.parametrize("mix,expected", [
+    (None, Curve.constant(0.75)),  # no mix: the model's first style, Starry Night, at its own strength
+    ("wave", Curve.constant(0.9)),
+    ("starry:0.5,wave:0.5", Curve.constant(0.825)),
+    ("starry:1,wave:3", Curve.constant(0.8625)),
+    ("starry=0:1, 48:0; wave=0:0, 48:1", Curve(keys=((0.0, 0.75), (48.0, 0.9)))),  # a cross-dissolve: frame by frame
+])
+def test_a_shipped_multi_style_student_takes_each_styles_own_strength(mix, expected) -> None:
+    """paintings_student has Starry Night at 0.75 (its fine strokes smear at 0.9) and its other styles at 0.9: the
+    default strength is the normalised-weight average of the mixed styles' strengths, at each key frame of the mix."""
+    from vidstyle.nets.registry import ShippedWeights
+
+    assert ShippedWeights.PAINTINGS_STUDENT.style_stabilize == {"starry": 0.75}
+    _, tm, _, _ = options_from({"model": "paintings_student", **({"style_mix": mix} if mix else {})})
+    assert tm.stabilizer == "resample" and tm.flow == "dis-medium"
+    got = [v for key in tm.stabilize.keys for v in key]
+    assert got == pytest.approx([v for key in expected.keys for v in key])
+    _, tm, _, _ = options_from({"model": "paintings_student", "stabilize": 0.6, **({"style_mix": mix} if mix else {})})
+    assert tm.stabilize == Curve.constant(0.6)  # given: kept
+
+
+def test_the_cli_gives_a_multi_style_students_style_its_strength() -> None:
+    for argv, strength in [(["--style-mix", "wave"], 0.9), (["--style-mix", "starry"], 0.75), ([], 0.75)]:
+        args = build_parser().parse_args(["stylize", "in.mp4", "-o", "out.mp4", "--model", "paintings_student", *argv])
+        assert option_groups(args)["temporal"].stabilize == Curve.constant(strength), argv

@@ -21,7 +21,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -155,14 +155,43 @@ class ShippedWeights(enum.Enum):
         {"architecture": "student-multistyle", "size": "student",
          "style": "starry,wave,scream,turner,gauguin,monet,bedroom,kandinsky,monet_dusk,lautrec,rhone,degas"},
         0.9,
+        # Starry Night's fine strokes lose 27-51 % of their style to resample at 0.9 (style loss 1.27-1.51x its per-frame
+        # output's); at 0.75, the one-style starry_student's strength, 19-38 % (1.19-1.38x) with warping error still
+        # <= 0.3x (0.22-0.28x) on the three clips (BENCHMARKS.md, "The multi-style student")
+        {"starry": 0.75},
     )
 
-    def __init__(self, model_name: str, url: str, sha256: str, meta: dict[str, str], stabilize: float) -> None:
+    def __init__(self, model_name: str, url: str, sha256: str, meta: dict[str, str], stabilize: float,
+                 style_stabilize: dict[str, float] | None = None) -> None:
         self.model_name = model_name
         self.url = url
         self.sha256 = sha256
         self.meta = meta
         self.stabilize = stabilize
+        #: a multi-style model's own strength for some of its styles (the others: ``stabilize``)
+        self.style_stabilize = dict(style_stabilize or {})
+
+    def stabilize_for(self, mix: Sequence[tuple[str, Any]] | None) -> Any:
+        """The default strength for a style mix (:func:`vidstyle.options.parse_style_mix`'s ``(name, Curve)`` pairs;
+        ``None``: the model's first style): each style's own strength, weighted by its normalised weight at each
+        key frame of the mix (a :class:`~vidstyle.options.curve.Curve`, constant unless the mix is keyframed)."""
+        from vidstyle.options.curve import Curve
+
+        def own(name: str) -> float:
+            return self.style_stabilize.get(name, self.stabilize)
+
+        if not mix:
+            first = self.meta.get("style", "").split(",")[0]
+            return Curve.constant(own(first))
+        frames = sorted({f for _, curve in mix for f, _ in curve.keys})
+        keys = []
+        for f in frames:
+            weights = [(own(name), curve.at(f)) for name, curve in mix]
+            total = sum(w for _, w in weights)
+            keys.append((f, sum(s * w for s, w in weights) / total if total > 0 else self.stabilize))
+        if len({round(v, 12) for _, v in keys}) == 1:
+            return Curve.constant(keys[0][1])
+        return Curve(keys=tuple(keys))
 
 
 class ShippedArbitraryWeights(enum.Enum):

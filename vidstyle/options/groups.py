@@ -358,7 +358,9 @@ def backend_temporal_defaults(stylize: StylizeOptions) -> dict[str, Any]:
     :data:`ARBITRARY_TEMPORAL` for the arbitrary back end (VGG and fast variants), :data:`STUDENT_TEMPORAL` for the one- and
     multi-style student networks, :data:`HEAVY_TEMPORAL` for a feed-forward
     model of at least :data:`HEAVY_PARAMETERS` weights (counted from its file's header), a shipped model's own
-    strength (:func:`vidstyle.nets.registry.shipped_entry`; also for the default model), :data:`LIGHT_TEMPORAL` for
+    strength (:func:`vidstyle.nets.registry.shipped_entry`; also for the default model; a shipped multi-style
+    student's per style, weighted by ``style_mix`` frame by frame:
+    :meth:`~vidstyle.nets.registry.ShippedWeights.stabilize_for`), :data:`LIGHT_TEMPORAL` for
     another model file, none otherwise (a model object, several models, a file that cannot be read). Nothing is
     loaded or downloaded."""
     if stylize.backend == "arbitrary":
@@ -370,7 +372,10 @@ def backend_temporal_defaults(stylize: StylizeOptions) -> dict[str, Any]:
         if registry.architecture_of(model) in (registry.STUDENT_STYLE, registry.STUDENT_MULTISTYLE):
             # the student's look (its decoder paints) takes its stabiliser; a shipped one: its own measured strength
             entry = registry.shipped_entry(model)
-            return {**STUDENT_TEMPORAL, **({"stabilize": entry.stabilize} if entry is not None else {})}
+            if entry is None:
+                return dict(STUDENT_TEMPORAL)
+            # a multi-style one: the strength of the styles in the mix (some have their own), frame by frame
+            return {**STUDENT_TEMPORAL, "stabilize": entry.stabilize_for(stylize.style_mix)}
         weights = registry.parameter_count(model)
         if weights is not None and weights >= HEAVY_PARAMETERS:
             return dict(HEAVY_TEMPORAL)
