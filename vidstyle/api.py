@@ -155,7 +155,7 @@ def build_stages(
     """The stage graph of a run, for files, render jobs and live mode alike: ``[flow], stylize,
     [stabilize]`` (the flow stage only when some frame is stabilised).
 
-    Options come as groups (``stylize=StylizeOptions(...)``...) or flat (``model="wave_small",
+    Options come as groups (``stylize=StylizeOptions(...)``...) or flat (``model="wave_student",
     stabilize=0.5``). The process is set up once here (:func:`vidstyle.runtime.setup`: device,
     precision, CPU threads). Feed-forward on a CPU: the stabiliser runs as a stage of its own
     (:class:`~vidstyle.stylize.stabilize.StabilizeStage`, its own thread: it overlaps the network's
@@ -404,7 +404,7 @@ def stylize_video(
             FFmpeg input ``format:name`` (e.g. ``lavfi:testsrc2=size=640x360:rate=30``).
         output: a video file (container from the extension) or an image-sequence pattern/folder.
         stylize, temporal, encode, optim: option groups (:mod:`vidstyle.options`); or give their
-            fields flat, e.g. ``model="wave_small"``, ``device="cuda"``, ``precision="bfloat16"``,
+            fields flat, e.g. ``model="wave_student"``, ``device="cuda"``, ``precision="bfloat16"``,
             ``stabilize=0.85`` (or keyframes ``"0:0.3, 48:0.85"``), ``flow="dis-fast"``,
             ``codec="prores"``, ``crf=20``, ``backend="optim", style="painting.jpg"``.
         start, end: the part to process, in seconds (float), frames (int) or a string the source

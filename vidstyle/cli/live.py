@@ -18,7 +18,7 @@ from vidstyle.cli.common import add_command
 
 EPILOG = """examples:
   vidstyle live                                   # camera 0, default model, preview window
-  vidstyle live --camera /dev/video2 --model wave_small --record take1.mp4
+  vidstyle live --camera /dev/video2 --model wave_student --record take1.mp4
   vidstyle live --camera rtsp://192.168.1.20:8554/cam --no-preview --record cam.mkv --duration 600
   vidstyle live --camera lavfi:testsrc2=size=640x360:rate=30 --no-preview --duration 10
   vidstyle live --camera avfoundation:0           # macOS;  Windows: --camera "dshow:video=Integrated Camera"

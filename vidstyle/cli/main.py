@@ -18,9 +18,9 @@ COMMANDS = ["stylize", "image", "keyframes", "live", "cameras", "render", "train
 
 EPILOG = """examples:
   vidstyle stylize samples/clip.mp4 -o clip_styled.mp4
-  vidstyle stylize in.mov -o out.mov --model wave_small --codec prores
+  vidstyle stylize in.mov -o out.mov --model wave_student --codec prores
   vidstyle image photo.jpg --style samples/styles/swirls.jpg -o photo_styled.png
-  vidstyle live --camera 0 --model wave_small
+  vidstyle live --camera 0 --model wave_student
   vidstyle render shot.toml --resume
   vidstyle train --style style.jpg --content photos/ --vgg-weights vgg19.safetensors -o mystyle
   vidstyle models

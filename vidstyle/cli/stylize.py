@@ -11,7 +11,7 @@ from vidstyle.cli.common import add_command
 
 EPILOG = """examples:
   vidstyle stylize samples/clip.mp4 -o clip_styled.mp4
-  vidstyle stylize in.mov -o out.mov --model wave_small --codec prores
+  vidstyle stylize in.mov -o out.mov --model wave_student --codec prores
   vidstyle stylize in.mp4 -o out.mkv --model my_style.safetensors --crf 20 --start 10 --end 25
   vidstyle stylize 'frames/%04d.png' -o styled/%04d.png --stabilize 0.8 --flow dis-medium
   vidstyle stylize in.mp4 -o out.mp4 --device cuda --batch-size 4 --compile
@@ -20,11 +20,12 @@ EPILOG = """examples:
 The output is written to a temporary file next to OUTPUT and renamed when complete; an interrupted
 run (Ctrl-C) keeps a playable partial file under the temporary name and says where.
 The audio of the input is carried into the output. See `vidstyle models` for the model names.
-Stabilisation: --stabilizer blend with --flow dis-fast, except where it would smear the style at no
-speed cost: with --style (the arbitrary back end) and with models of 1M weights or more (--size full,
-the engstrom2016 nets) it is --stabilizer resample with --flow dis-medium (and --stabilize 0.9 with
---style). Lighter models blend at their own measured strength (starry_tiny 0.7, wave_small 0.8; other
-files 0.75), the strongest that keeps their style. Flags you give win.
+Stabilisation: --stabilizer resample with --flow dis-medium where blending would smear the style: the
+default model and the other student models (*_student, `vidstyle train --size student`) at 0.9 (the
+default model and paintings_student's Starry Night 0.75; a --style-mix gets its styles' weighted
+strength), --style (the arbitrary back end) at 0.9, and models of 1M weights or more (--size full, the
+engstrom2016 nets). Other light models blend with --flow dis-fast at their own measured strength
+(starry_tiny 0.7, wave_small 0.8; other files 0.75). Flags you give win.
 """
 
 

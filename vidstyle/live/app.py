@@ -141,7 +141,7 @@ def run_live(
             device, precision, compile, threads, model; :class:`~vidstyle.options.TemporalOptions`:
             stabilize, flow; :class:`~vidstyle.live.options.LiveOptions`: camera, models, frame_size,
             record, virtual_camera, preview, overlay, duration, flow_scale, snapshot_dir...); or
-            give their fields flat (``camera="0", models=["wave_small"], preview=False``), which
+            give their fields flat (``camera="0", models=["wave_student"], preview=False``), which
             also applies live mode's defaults (see :func:`live_options`).
         overwrite: replace an existing recording.
         on_start: called once with a :class:`LiveStart` when the input is open, before the warm-up.
