@@ -57,7 +57,8 @@ def test_image_command_writes_a_stylized_picture(files, capsys):
     rc = main(["image", str(root / "content.png"), "--style", str(root / "style.png"), "-o", str(out),
                "--vgg-weights", str(weights)])
     assert rc == 1
-    assert "exists" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("exists; pass --overwrite to replace it or choose another name"), err
 
 
 def test_image_command_keeps_16_bit_and_takes_an_init_image(files):

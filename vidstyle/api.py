@@ -498,7 +498,10 @@ def stylize_image(
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise OutputError(f"{dst} is the input; choose a different output path")
     if dst.exists() and not overwrite:
-        raise OutputExistsError(f"{dst} exists; pass overwrite=True (--overwrite) to replace it")
+        from vidstyle.io.naming import with_parameter
+
+        raise with_parameter(OutputExistsError(f"{dst} exists; pass `overwrite` to replace it or choose another name"),
+                             "overwrite")
     parent = dst.parent if str(dst.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise OutputError(f"cannot write into {parent}: folder missing or not writable; choose another output")
