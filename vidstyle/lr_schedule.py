@@ -27,7 +27,10 @@ import torch
 
 from vidstyle.options.spec import OptionValueError
 
-__all__ = ["LRSchedule", "lr_factor", "apply_lr"]
+__all__ = ["LRSchedule", "lr_factor", "apply_lr", "card_lr", "SCHEDULE_DEFAULTS"]
+
+#: what a checkpoint written before the schedule existed had in effect (a constant rate)
+SCHEDULE_DEFAULTS = {"lr_decay": 0.0, "lr_final": 0.1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +77,9 @@ def apply_lr(opt: torch.optim.Optimizer, factor: float) -> None:
     for group in opt.param_groups:
         group.setdefault("initial_lr", group["lr"])
         group["lr"] = group["initial_lr"] * factor
+
+
+def card_lr(card: dict) -> str:
+    """``lr 0.001`` or ``lr 0.001, cosine decay to 0.1× over the last 30 %``: a model card's rate, for its Markdown."""
+    schedule = card.get("lr_schedule", "constant")
+    return f"lr {card['lr']}" + (f", {schedule}" if schedule != "constant" else "")

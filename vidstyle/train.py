@@ -42,7 +42,7 @@ from vidstyle.nets.transformer import PRESETS
 from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
 from vidstyle.options.spec import OptionValueError
 from vidstyle.io.files import publish
-from vidstyle.lr_schedule import LRSchedule, apply_lr
+from vidstyle.lr_schedule import SCHEDULE_DEFAULTS, LRSchedule, apply_lr, card_lr
 from vidstyle.train_plan import STUDENT_SIZE, StylePlan, multistyle_from
 
 __all__ = ["TrainConfig", "TrainProgress", "TrainResult", "train", "load_image", "synthetic_pair"]
@@ -306,7 +306,7 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
 
 #: what a checkpoint written before a setting existed had in effect
 _OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "style_loss": "gram", "multi_style": False, "add_style": False,
-                            "identity_weight": 10.0, "lr_decay": 0.0, "lr_final": 0.1}
+                            "identity_weight": 10.0, **SCHEDULE_DEFAULTS}
 
 
 def mark_checkpoint(path: Path, **metadata: str) -> None:
@@ -557,9 +557,7 @@ def render_card_markdown(card: dict) -> str:
         f"| loss network | VGG19 ({card['loss_network']['source']}, {card['loss_network']['convention']} convention); content {card['loss_network']['content_layer']}; style {', '.join(card['loss_network']['style_layers'])} |",
         f"| loss weights | content {card['weights']['content']}, style {card['weights']['style']}, tv {card['weights']['tv']}, temporal {card['weights']['temporal']} |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",
-        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}"
-        + (f", {card['lr_schedule']}" if card.get("lr_schedule", "constant") != "constant" else "")
-        + f", seed {card['seed']})"
+        f"| iterations | {card['iterations']} (Adam, {card_lr(card)}, seed {card['seed']})"
         + (f", initialised from `{card['initialised_from']}`" if card.get("initialised_from") else "") + " |",
         f"| training time | {card['training_seconds'] / 60:.1f} min on {card['hardware']} |",
         f"| final losses | {', '.join(f'{k} {v:.4g}' for k, v in card['final_losses'].items())} |",

@@ -30,7 +30,7 @@ import torch
 
 from vidstyle.errors import InputNotFoundError, InvalidInputError
 from vidstyle.io.naming import with_parameter
-from vidstyle.lr_schedule import LRSchedule, apply_lr
+from vidstyle.lr_schedule import SCHEDULE_DEFAULTS, LRSchedule, apply_lr, card_lr
 from vidstyle.nets.decoder import ENCODER_LAYERS, Decoder, VGGEncoder, save_decoder
 from vidstyle.nets.vgg import load_vgg_state
 from vidstyle.options.spec import OptionValueError
@@ -161,7 +161,7 @@ def _load_checkpoint(path: Path, *, net: Decoder, opt: torch.optim.Optimizer, ge
     keys = ("layer", "image_size", "batch_size", "content", "seed", "lr", "pixel_weight", "perceptual_weight",
             "max_images", "held_out", "held_out_count", "lr_decay", "lr_final")
     return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, kind="decoder_checkpoint",
-                              defaults={"lr_decay": 0.0, "lr_final": 0.1})
+                              defaults=SCHEDULE_DEFAULTS)
 
 
 def _mark_checkpoint(path: Path, *, state_source: str, convention: str) -> None:
@@ -314,9 +314,7 @@ def render_decoder_card(card: dict) -> str:
         f"({', '.join(card['weights']['perceptual_layers'])}) |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {card['data']['image_size']} px crops, "
         f"batch {card['data']['batch_size']} |",
-        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}"
-        + (f", {card['lr_schedule']}" if card.get("lr_schedule", "constant") != "constant" else "")
-        + f", seed {card['seed']}) |",
+        f"| iterations | {card['iterations']} (Adam, {card_lr(card)}, seed {card['seed']}) |",
         f"| training time | {card['training_seconds'] / 60:.1f} min on {card['hardware']} |",
         f"| reconstruction PSNR | {psnr} mean over {len(held['images'])} held-out images at {held['psnr_size']} px long side |",
         f"| final losses | {', '.join(f'{k} {v:.4g}' for k, v in card['final_losses'].items())} |",

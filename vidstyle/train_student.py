@@ -32,7 +32,7 @@ import torch
 from vidstyle.errors import InputNotFoundError, InvalidInputError, ModelError
 from vidstyle.io.naming import with_parameter
 from vidstyle.losses.distill import DistillWeights, distillation_loss
-from vidstyle.lr_schedule import LRSchedule, apply_lr
+from vidstyle.lr_schedule import SCHEDULE_DEFAULTS, LRSchedule, apply_lr, card_lr
 from vidstyle.nets.student import Student, StudentConfig, load_student, save_student
 from vidstyle.options.spec import OptionValueError
 from vidstyle.train import _IMAGE_EXTS, TrainProgress, _hardware, _sample_batch, _save_checkpoint, load_image
@@ -231,7 +231,7 @@ _RESUME_KEYS = ("content", "style", "decoder", "width", "blocks", "image_size", 
                 "lr", "feature_weight", "stats_weight", "pixel_weight", "perceptual_weight", "texture_weight", "init",
                 "max_images", "held_out", "held_out_count", "held_out_styles", "lr_decay", "lr_final")
 #: what checkpoints made before a key existed had in effect
-_RESUME_DEFAULTS = {"texture_weight": 0.0, "init": None, "lr_decay": 0.0, "lr_final": 0.1}
+_RESUME_DEFAULTS = {"texture_weight": 0.0, "init": None, **SCHEDULE_DEFAULTS}
 
 
 def _init_weights(config: StudentTrainConfig, *, fingerprint: str) -> Student:
@@ -426,9 +426,7 @@ def render_student_card(card: dict) -> str:
         f"{card['weights'].get('texture', 0.0)} |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {len(card['data']['paintings'])} paintings, "
         f"{card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",
-        f"| iterations | {card['iterations']} (Adam, lr {card['lr']}"
-        + (f", {card['lr_schedule']}" if card.get("lr_schedule", "constant") != "constant" else "")
-        + f", seed {card['seed']})"
+        f"| iterations | {card['iterations']} (Adam, {card_lr(card)}, seed {card['seed']})"
         + (f", fine-tuned from {card['init']}" if card.get("init") else "")
         + (f" ({card['init_card']['iterations']} iterations, texture weight "
            f"{card['init_card'].get('weights', {}).get('texture', 0.0)})" if (card.get("init_card") or {}).get("iterations")
