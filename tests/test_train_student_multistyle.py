@@ -1,7 +1,7 @@
 """Many paintings in one fast network (``vidstyle train --size student --multi-style``, ``--add-style``).
 
-Each style is a (γ, β) row at the features (AdaIN's place) plus a decoder affine row; the decoder's convolutions are
-shared. Checked against the written-out formulas: one style is exactly the one-style student network, mixes blend
+Each style is a (γ, β) row at the features (AdaIN's place), a decoder affine row and its own output head; the
+decoder's other convolutions are shared. Checked against the written-out formulas: one style is exactly the one-style student network, mixes blend
 the rows linearly, slot 0 is the frame's own statistics, a new row starts at AdaIN and leaves the other styles
 alone, and training changes only what it should. A random student (width 8) and random VGG-shaped weights.
 """
@@ -17,6 +17,7 @@ import torch
 from test_train_student_style import _config, data  # noqa: F401  (the shared fixture)
 
 from vidstyle.errors import ModelError, ShapeError
+from vidstyle.nets.student_multistyle import HEAD_KEYS
 from vidstyle.options.spec import OptionValueError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -39,6 +40,9 @@ def _multi(data: dict[str, Path], n: int = 2, *, random_affine: bool = False):
         with torch.no_grad():
             net.film_scale.copy_(0.5 + torch.rand(net.film_scale.shape, generator=g))
             net.film_shift.copy_(torch.randn(net.film_shift.shape, generator=g) * 0.1)
+            for key in HEAD_KEYS:  # each style's head its own
+                rows = getattr(net, key)
+                rows.add_(torch.randn(rows.shape, generator=g) * 0.3 * rows.std())
     return net.eval(), feats
 
 
@@ -53,9 +57,11 @@ def _x(seed: int = 3, n: int = 2) -> torch.Tensor:
     return torch.rand(n, 3, 30, 46, generator=torch.Generator().manual_seed(seed))  # not a multiple of 4
 
 
-def _reference(net, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+def _reference(net, x: torch.Tensor, w: torch.Tensor, *, shared_head: bool = False) -> torch.Tensor:
     """The written-out network: features moved by the mixed (γ, β) (slot 0 = the frame's own statistics), decoded
-    with each site's output times the mixed scale plus the mixed shift (slot 0 = 1, 0)."""
+    with each site's output times the mixed scale plus the mixed shift (slot 0 = 1, 0), and each image's output head
+    the mixed kernels (slot 0 = the decoder's own head; ``shared_head``: the decoder's head for every style, the
+    network before heads were per style)."""
     from vidstyle.nets.decoder import FEATURE_SCALE
 
     dec = net.decoder
@@ -76,7 +82,18 @@ def _reference(net, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     for i, block in enumerate(dec.body):
         t = block.body[2](torch.relu(aff(block.body[0](h), 1 + 2 * i)))
         h = torch.relu(aff(h + t, 2 + 2 * i))
-    return (dec.head(h) + 0.5)[..., : x.shape[-2], : x.shape[-1]].clamp(0, 1)
+    if shared_head:
+        return (dec.head(h) + 0.5)[..., : x.shape[-2], : x.shape[-1]].clamp(0, 1)
+    dw, pw = dec.head[0][1], dec.head[0][2]
+    outs = []
+    for i in range(x.shape[0]):
+        kdw = w[i, 0] * dw.weight + sum(w[i, s + 1] * net.head_dw[s] for s in range(w.shape[1] - 1))
+        kpw = w[i, 0] * pw.weight + sum(w[i, s + 1] * net.head_pw[s] for s in range(w.shape[1] - 1))
+        bpw = w[i, 0] * pw.bias + sum(w[i, s + 1] * net.head_pb[s] for s in range(w.shape[1] - 1))
+        padded = torch.nn.functional.pad(h[i:i + 1], (1, 1, 1, 1), mode="reflect")
+        outs.append(torch.nn.functional.conv2d(torch.nn.functional.conv2d(padded, kdw, groups=h.shape[1]), kpw, bpw))
+    out = dec.head[2](torch.nn.functional.pixel_shuffle(torch.cat(outs), 4)) + 0.5
+    return out[..., : x.shape[-2], : x.shape[-1]].clamp(0, 1)
 
 
 def test_each_style_alone_is_the_one_style_network_at_its_start(data: dict[str, Path]) -> None:
@@ -133,6 +150,8 @@ def test_add_style_starts_at_adain_and_leaves_the_other_styles_alone(data: dict[
         assert torch.allclose(net(x, torch.tensor([0.0, 0.3, 0.7, 0.0])), before, atol=1e-6)
         assert torch.allclose(net.gamma[2], new.var(dim=(0, 2, 3), unbiased=False).add(1e-5).sqrt(), rtol=1e-4)
         assert torch.allclose(net.film_scale[2], net.film_scale[:2].mean(0))
+        for key in HEAD_KEYS:
+            assert torch.allclose(getattr(net, key)[2], getattr(net, key)[:2].mean(0)), key
         assert torch.allclose(net(x, torch.tensor([0.0, 0.0, 0.0, 1.0])), _reference(net, x, torch.tensor(
             [[0.0, 0.0, 0.0, 1.0]] * 2)), atol=1e-4)
     with pytest.raises(ValueError, match="already has a style named 's0'"):
@@ -154,30 +173,25 @@ def test_gradients_reach_every_row_in_the_mix_and_match_finite_differences(data:
     net = net.double()
     net.train()
     x = _x(n=1).double()
-
-    def f(gamma: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            net.gamma.copy_(gamma)
-            net.film_scale.copy_(scale)
-        return net(x, torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)).sum()
+    mix = torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)
 
     net.zero_grad()
-    net(x, torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)).sum().backward()
-    g_gamma, g_scale = net.gamma.grad.clone(), net.film_scale.grad.clone()
-    assert g_gamma.abs().sum(1).gt(0).all() and g_scale.abs().sum((1, 2)).gt(0).all()
-    for grad, which in [(g_gamma, "gamma"), (g_scale, "scale")]:
-        base_g, base_s = net.gamma.detach().clone(), net.film_scale.detach().clone()
-        idx = (1, 5) if which == "gamma" else (0, 1, 3)
-        eps = 1e-4 * (100.0 if which == "gamma" else 1.0)
-        d = torch.zeros_like(base_g if which == "gamma" else base_s)
-        d[idx] = eps
-        plus = f(base_g + d, base_s) if which == "gamma" else f(base_g, base_s + d)
-        minus = f(base_g - d, base_s) if which == "gamma" else f(base_g, base_s - d)
-        numeric = (plus - minus) / (2 * eps)
-        assert torch.allclose(numeric, grad[idx], rtol=1e-4, atol=1e-8), which
+    net(x, mix).sum().backward()
+    for name, idx, eps in [("gamma", (1, 5), 1e-2), ("film_scale", (0, 1, 3), 1e-4), ("head_pw", (1, 7, 2, 0, 0), 1e-4),
+                           ("head_dw", (0, 3, 0, 1, 2), 1e-4), ("head_pb", (1, 11), 1e-4)]:
+        p = getattr(net, name)
+        assert p.grad.flatten(1).abs().sum(1).gt(0).all(), name  # every style in the mix gets a gradient
+        base = p.detach().clone()
+        values = []
+        for sign in (1, -1):
+            with torch.no_grad():
+                p.copy_(base)
+                p[idx] += sign * eps
+                values.append(net(x, mix).sum())
         with torch.no_grad():
-            net.gamma.copy_(base_g)
-            net.film_scale.copy_(base_s)
+            p.copy_(base)
+        numeric = (values[0] - values[1]) / (2 * eps)
+        assert torch.allclose(numeric, p.grad[idx], rtol=1e-4, atol=1e-8), name
 
 
 def test_model_file_round_trip(data: dict[str, Path], tmp_path: Path) -> None:
@@ -192,6 +206,30 @@ def test_model_file_round_trip(data: dict[str, Path], tmp_path: Path) -> None:
     w = torch.tensor([0.1, 0.6, 0.3])
     with torch.no_grad():
         assert torch.equal(model(x, w[None].expand(2, -1)), net(x, w))
+
+
+def test_a_file_from_before_the_per_style_head_loads_as_the_network_it_was(data: dict[str, Path], tmp_path: Path) -> None:
+    """Files written before each style had its own output head (the shipped model of the eighth session) have no
+    ``head_*`` tensors: every style's head is the shared decoder's, so they decode exactly as before."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from vidstyle.nets.registry import load_model, save_model
+
+    net, _ = _multi(data, 2, random_affine=True)
+    path = save_model(tmp_path / "m.safetensors", net=net, name="m", style="s0,s1")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    save_file({k: v for k, v in load_file(str(path)).items() if k not in HEAD_KEYS}, str(tmp_path / "old.safetensors"),
+              metadata=meta)
+    model = load_model(tmp_path / "old.safetensors").net
+    assert torch.equal(model.head_pw, net.decoder.head[0][2].weight[None].expand(2, -1, -1, -1, -1))
+    x = _x()
+    w = torch.tensor([[0.1, 0.6, 0.3], [0.0, 0.0, 1.0]])
+    with torch.no_grad():
+        old = _reference(net, x, w, shared_head=True)
+        assert torch.allclose(model(x, w), old, atol=1e-5)
+        assert not torch.allclose(net(x, w), old, atol=1e-3)  # with their own heads the styles differ from that
 
 
 def test_multi_style_training_shares_the_decoder_and_cycles_the_styles(data: dict[str, Path], tmp_path: Path) -> None:
@@ -212,6 +250,10 @@ def test_multi_style_training_shares_the_decoder_and_cycles_the_styles(data: dic
         assert torch.equal(model.net.encoder.state_dict()[k], v), k
     assert any(not torch.equal(model.net.decoder.state_dict()[k], v) for k, v in student.decoder.state_dict().items())
     assert not torch.equal(model.net.film_scale[0], model.net.film_scale[1])  # each style learnt its own affine
+    for key in HEAD_KEYS:  # and its own output head, from the student's
+        assert not torch.equal(getattr(model.net, key)[0], getattr(model.net, key)[1]), key
+    for k, v in student.decoder.head.state_dict().items():  # slot 0's head stays the student's own
+        assert torch.equal(model.net.decoder.head.state_dict()[k], v), k
     card = json.loads((tmp_path / "m.json").read_text())
     assert card["architecture"]["family"] == "student-multistyle" and card["styles"] == model.styles
     assert "shared by all styles" in (tmp_path / "m.md").read_text()
@@ -229,7 +271,7 @@ def test_add_style_trains_only_the_new_row(data: dict[str, Path], tmp_path: Path
     assert added.styles == ["identity", "s0", "s1", "mine"]
     for k, v in net.state_dict().items():
         new = added.state_dict()[k]
-        if k in ("gamma", "beta", "film_scale", "film_shift"):
+        if k in ("gamma", "beta", "film_scale", "film_shift", *HEAD_KEYS):
             assert torch.equal(new[:2], v), k  # the old styles are untouched
         else:
             assert torch.equal(new, v), k  # so is the shared network
@@ -317,6 +359,7 @@ def test_init_from_a_multi_style_student_goes_on_training_it(data: dict[str, Pat
     more = load_model(result.model_path).net
     assert more.styles == net.styles
     assert torch.allclose(more.film_scale, net.film_scale, atol=1e-2) and not torch.equal(more.film_scale, net.film_scale)
+    assert torch.allclose(more.head_pw, net.head_pw, atol=1e-2) and not torch.equal(more.head_pw, net.head_pw)
     with pytest.raises(OptionValueError, match="has the styles s0, s1") as info:
         train(config=_config(data, tmp_path / "x", style=styles, multi_style=True, init=str(start),
                              style_names=("a", "b")))

@@ -9,16 +9,22 @@ and each painting has its own conditioning:
 * in the decoder: a per-channel scale and shift after its first conv and after each convolution of its
   residual blocks (``1 + 2·blocks`` sites of ``width`` channels), initialised to 1 and 0. Dumoulin et al.
   condition every normalisation layer of the network; the student's decoder has no normalisation (it would
-  undo AdaIN), so the conditional affine sits where the norms would be.
+  undo AdaIN), so the conditional affine sits where the norms would be;
+* the decoder's **output head** — its last depthwise 3×3 and the 1×1 to the 4×4 sub-pixel channels, which paint
+  the strokes — is per style too (``width·9 + 48·width + 48`` numbers, 2784 for the shipped student). With the
+  affines alone the shared decoder had to trade paintings against each other; with its own head each painting
+  came within 0.93–1.24× of a one-style model trained with the same budget (BENCHMARKS.md, "The multi-style
+  student"). A file written before the head was per style loads with every style's head equal to the shared
+  one, which is exactly the network it was.
 
-Everything else — the decoder's convolutions — is shared. One style costs ``2·256 + 2·(1 + 2·blocks)·width``
-numbers (992 for the shipped student), so a new painting is one more row (:meth:`StudentMultiStyleNet.add_style`),
-trained with the rest frozen in minutes (``vidstyle train --add-style``).
+Everything else — the decoder's other convolutions — is shared. One style costs ``2·256 + 2·(1 + 2·blocks)·width``
+plus its head (992 + 2784 = 3776 numbers for the shipped student), so a new painting is one more row
+(:meth:`StudentMultiStyleNet.add_style`), trained with the rest frozen in minutes (``vidstyle train --add-style``).
 
 **Mixing and strength.** Slot 0 is :data:`~vidstyle.nets.multistyle.IDENTITY`: the frame's own statistics
 (feature scale 1, shift 0) and the identity decoder affine; it is not stored. A mix ``w`` (one weight per slot,
-per image, summing to 1) blends the rows linearly — ``Σ w_i γ_i``, ``Σ w_i β_i`` and the decoder affines, with
-slot 0 contributing ``(1, 0)`` — which is Dumoulin et al.'s convex combination; the feature affine is then
+per image, summing to 1) blends the rows linearly — ``Σ w_i γ_i``, ``Σ w_i β_i``, the decoder affines and the heads'
+kernels, with slot 0 contributing ``(1, 0)`` and the student's own head — which is Dumoulin et al.'s convex combination; the feature affine is then
 ``scale = Σ_{i≥1} w_i γ_i / σ_f + w_0``, ``shift = Σ_{i≥1} w_i (β_i − μ_f γ_i / σ_f)``. A style strength ``s``
 moves the mix toward slot 0 (:func:`~vidstyle.nets.multistyle.strength_mix`), which for one style is exactly
 :class:`StudentStyleNet`'s strength (Ghiasi et al. 2017).
@@ -39,7 +45,10 @@ from vidstyle.nets.multistyle import slot_names
 from vidstyle.nets.student import FEATURE_CHANNELS, Student, StudentConfig, StudentDecoder, StudentEncoder
 from vidstyle.stylize.transforms import channel_var_mean
 
-__all__ = ["StudentMultiStyleNet", "film_sites"]
+__all__ = ["StudentMultiStyleNet", "film_sites", "HEAD_KEYS"]
+
+#: the per-style output head's tensors (style first): the depthwise 3×3, the 1×1's weight and its bias
+HEAD_KEYS = ("head_dw", "head_pw", "head_pb")
 
 #: added to the content features' variance before the square root (as :mod:`vidstyle.nets.student_style`)
 EPS = 1e-5
@@ -60,6 +69,8 @@ class StudentMultiStyleNet(nn.Module):
     Attributes:
         gamma, beta: ``(S−1)×256``, each style's feature scale and shift.
         film_scale, film_shift: ``(S−1)×sites×width``, each style's decoder affine (:func:`film_sites`).
+        head_dw, head_pw, head_pb: ``(S−1)×width×1×3×3``, ``(S−1)×48×width×1×1``, ``(S−1)×48``: each style's
+            output head (the depthwise 3×3 and the 1×1 of ``decoder.head``, which is slot 0's).
     """
 
     #: forward takes a style strength itself (toward slot 0); in the pipeline StyleControl folds it into the mix
@@ -76,6 +87,21 @@ class StudentMultiStyleNet(nn.Module):
         self.beta = nn.Parameter(torch.zeros(n, FEATURE_CHANNELS))
         self.film_scale = nn.Parameter(torch.ones(n, sites, w))
         self.film_shift = nn.Parameter(torch.zeros(n, sites, w))
+        dw, pw = _head_convs(self.decoder)
+        self.head_dw = nn.Parameter(dw.weight.detach().clone()[None].repeat(n, 1, 1, 1, 1))
+        self.head_pw = nn.Parameter(pw.weight.detach().clone()[None].repeat(n, 1, 1, 1, 1))
+        self.head_pb = nn.Parameter(pw.bias.detach().clone()[None].repeat(n, 1))
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        # a file from before the per-style head: every style's head is the shared one (the same network)
+        if not any(prefix + k in state_dict for k in HEAD_KEYS) and prefix + "gamma" in state_dict:
+            n = state_dict[prefix + "gamma"].shape[0]
+            dw_key, pw_key = prefix + "decoder.head.0.1.weight", prefix + "decoder.head.0.2."
+            if dw_key in state_dict and pw_key + "weight" in state_dict and pw_key + "bias" in state_dict:
+                state_dict[prefix + "head_dw"] = state_dict[dw_key][None].repeat(n, 1, 1, 1, 1)
+                state_dict[prefix + "head_pw"] = state_dict[pw_key + "weight"][None].repeat(n, 1, 1, 1, 1)
+                state_dict[prefix + "head_pb"] = state_dict[pw_key + "bias"][None].repeat(n, 1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def n_styles(self) -> int:
@@ -92,14 +118,18 @@ class StudentMultiStyleNet(nn.Module):
         net = cls(config=student.config, styles=styles)
         net.encoder.load_state_dict(student.encoder.state_dict())
         net.decoder.load_state_dict(student.decoder.state_dict())
+        dw, pw = _head_convs(net.decoder)
         with torch.no_grad():
             for i, feats in enumerate(style_features):
                 net.gamma[i], net.beta[i] = _adain_row(feats)
+            net.head_dw.copy_(dw.weight[None].expand_as(net.head_dw))
+            net.head_pw.copy_(pw.weight[None].expand_as(net.head_pw))
+            net.head_pb.copy_(pw.bias[None].expand_as(net.head_pb))
         return net
 
     def add_style(self, name: str, *, style_features: torch.Tensor) -> int:
-        """Append a style: ``(γ, β)`` from the painting's relu3_1 ``style_features`` (AdaIN), the decoder affine the
-        mean of the existing styles' (the shared decoder's average painting). Returns its slot."""
+        """Append a style: ``(γ, β)`` from the painting's relu3_1 ``style_features`` (AdaIN), the decoder affine and
+        the output head the mean of the existing styles' (the shared decoder's average painting). Returns its slot."""
         if name in self.styles:
             raise InvalidOptionError(f"the model already has a style named {name!r}; pick another name")
         g, b = _adain_row(style_features)
@@ -108,21 +138,27 @@ class StudentMultiStyleNet(nn.Module):
             self.beta = nn.Parameter(torch.cat([self.beta, b[None]]))
             self.film_scale = nn.Parameter(torch.cat([self.film_scale, self.film_scale.mean(0, keepdim=True)]))
             self.film_shift = nn.Parameter(torch.cat([self.film_shift, self.film_shift.mean(0, keepdim=True)]))
+            for key in HEAD_KEYS:
+                rows = getattr(self, key)
+                setattr(self, key, nn.Parameter(torch.cat([rows, rows.mean(0, keepdim=True)])))
         self.styles.append(name)
         return len(self.styles) - 1
 
     def style_parameters(self) -> list[nn.Parameter]:
-        """The per-style rows (feature and decoder affines)."""
-        return [self.gamma, self.beta, self.film_scale, self.film_shift]
+        """The per-style rows (feature and decoder affines, output heads)."""
+        return [self.gamma, self.beta, self.film_scale, self.film_shift, self.head_dw, self.head_pw, self.head_pb]
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         """What training changes: the shared decoder and the decoder affines at ``lr``, ``(γ, β)`` at 30 × ``lr``
-        (Caffe-scale feature statistics, tens to hundreds); the encoder stays as distilled. Parameters frozen
+        (Caffe-scale feature statistics, tens to hundreds), the per-style heads at ``lr``; the encoder stays as
+        distilled, and so does the student's own head (slot 0's: the frame's own look). Parameters frozen
         beforehand (``requires_grad`` off, as ``add_style`` training does) are left out."""
-        for p in self.encoder.parameters():
+        for p in [*self.encoder.parameters(), *self.decoder.head.parameters()]:
             p.requires_grad_(False)
-        groups = [{"params": [*self.decoder.parameters(), self.film_scale, self.film_shift], "lr": lr},
-                  {"params": [self.gamma, self.beta], "lr": 30.0 * lr}]
+        shared = [p for name, p in self.decoder.named_parameters() if not name.startswith("head.")]
+        groups = [{"params": [*shared, self.film_scale, self.film_shift], "lr": lr},
+                  {"params": [self.gamma, self.beta], "lr": 30.0 * lr},
+                  {"params": [self.head_dw, self.head_pw, self.head_pb], "lr": lr}]
         for g in groups:
             g["params"] = [p for p in g["params"] if p.requires_grad]
         return [g for g in groups if g["params"]]
@@ -162,7 +198,41 @@ class StudentMultiStyleNet(nn.Module):
         shift = ws @ self.beta.to(w.dtype) - g * inv * mean
         fs = (ws @ self.film_scale.flatten(1).to(w.dtype)).view(n, *self.film_scale.shape[1:]) + w0[:, :, None]
         fb = (ws @ self.film_shift.flatten(1).to(w.dtype)).view(n, *self.film_shift.shape[1:])
-        return _decode(self.decoder, feats, scale, shift, fs, fb, size=(x.shape[-2], x.shape[-1]))
+        return _decode(self.decoder, feats, scale, shift, fs, fb, self._heads(w), size=(x.shape[-2], x.shape[-1]))
+
+    def _heads(self, w: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Each image's output head: slot 0's (the student's) and the styles' kernels blended by its mix ``w``.
+        Images with the same mix share one (a clip's frames usually do)."""
+        dw, pw = _head_convs(self.decoder)
+        heads: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        for i in range(w.shape[0]):
+            if i and torch.equal(w[i], w[i - 1]):
+                heads.append(heads[-1])
+                continue
+            w0, ws = w[i, :1], w[i, 1:]
+            heads.append((w0 * dw.weight.to(w.dtype) + torch.einsum("s,sabcd->abcd", ws, self.head_dw.to(w.dtype)),
+                          w0 * pw.weight.to(w.dtype) + torch.einsum("s,sabcd->abcd", ws, self.head_pw.to(w.dtype)),
+                          w0 * pw.bias.to(w.dtype) + ws @ self.head_pb.to(w.dtype)))
+        return heads
+
+
+def _head_convs(dec: StudentDecoder) -> tuple[nn.Conv2d, nn.Conv2d]:
+    """The decoder head's depthwise 3×3 and 1×1 (``head = [reflect-pad, dw, pw], depth-to-space, low-pass``)."""
+    return dec.head[0][1], dec.head[0][2]
+
+
+def _head(dec: StudentDecoder, h: torch.Tensor,
+          heads: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """``dec.head`` with image ``i``'s convs from ``heads[i]``; runs of images with the same head go as one batch."""
+    h = dec.head[0][0](h)  # reflection padding
+    outs, start = [], 0
+    for i in range(1, len(heads) + 1):
+        if i < len(heads) and heads[i] is heads[start]:
+            continue
+        kdw, kpw, bpw = (t.to(h.dtype) for t in heads[start])
+        outs.append(F.conv2d(F.conv2d(h[start:i], kdw, groups=h.shape[1]), kpw, bpw))
+        start = i
+    return dec.head[2](dec.head[1](torch.cat(outs)))
 
 
 def _adain_row(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -177,8 +247,10 @@ def _affine(h: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.
 
 
 def _decode(dec: StudentDecoder, feats: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor,
-            fs: torch.Tensor, fb: torch.Tensor, *, size: tuple[int, int]) -> torch.Tensor:
-    """The student decoder on ``scale·feats + shift`` with the decoder affine ``(fs, fb)`` (N×sites×width) at its sites.
+            fs: torch.Tensor, fb: torch.Tensor, heads: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], *,
+            size: tuple[int, int]) -> torch.Tensor:
+    """The student decoder on ``scale·feats + shift`` with the decoder affine ``(fs, fb)`` (N×sites×width) at its sites
+    and image ``i``'s output head ``heads[i]`` (depthwise kernel, 1×1 weight, bias) in place of ``dec.head``'s convs.
 
     The feature affine and the first site's affine are folded into the first 1×1 conv, image by image (as
     :meth:`StudentDecoder.decode_affine`), so the moved 256-channel features are never written."""
@@ -197,7 +269,7 @@ def _decode(dec: StudentDecoder, feats: torch.Tensor, scale: torch.Tensor, shift
         t = block.body[2](torch.relu(t))
         h = torch.relu(_affine(h + t, fs[:, site + 1], fb[:, site + 1]))
         site += 2
-    out = dec.head(h) + 0.5
+    out = _head(dec, h, heads) + 0.5
     th, tw = size
     out = out[..., :th, :tw]
     if out.shape[-2] < th or out.shape[-1] < tw:
