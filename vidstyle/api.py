@@ -1,7 +1,7 @@
 """The Python API: :func:`stylize_video` (and :func:`stylize_image` for one picture).
 
 >>> import vidstyle
->>> stats = vidstyle.stylize_video("in.mp4", "out.mp4", model="starry_tiny")  # doctest: +SKIP
+>>> stats = vidstyle.stylize_video("in.mp4", "out.mp4", model="starry_student")  # doctest: +SKIP
 >>> print(f"{stats.frames} frames at {stats.fps:.1f} fps -> {stats.output}")  # doctest: +SKIP
 
 Everything is checked before any work starts (option values, output path, input, model), so bad

@@ -10,7 +10,7 @@ from vidstyle.cli.common import add_command
 
 EPILOG = """examples:
   vidstyle models               # table of shipped models
-  vidstyle models starry_tiny   # the model card of one model
+  vidstyle models starry_student   # the model card of one model
 """
 
 

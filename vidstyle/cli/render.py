@@ -14,7 +14,7 @@ EPILOG = """a job file (TOML), one per shot:
   output = "styled/sh010.%04d.exr"
   frames = "1001-1240"
   backend = "feedforward"
-  model = "starry_tiny"                # a shipped name, or a .safetensors file
+  model = "starry_student"             # a shipped name, or a .safetensors file
   seed = 1234
   bit_depth = 32
 

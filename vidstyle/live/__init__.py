@@ -1,7 +1,7 @@
 """Live mode: real-time stylization of a camera, a network stream or a test source.
 
 >>> from vidstyle.live import run_live
->>> stats = run_live(camera="lavfi:testsrc2=size=640x360:rate=30", models=["starry_tiny"],  # doctest: +SKIP
+>>> stats = run_live(camera="lavfi:testsrc2=size=640x360:rate=30", models=["starry_student"],  # doctest: +SKIP
 ...                  stabilize=0.85, preview=False, duration=10)
 >>> stats.fps, stats.latency_p95, stats.drop_rate                                          # doctest: +SKIP
 

@@ -1,7 +1,7 @@
 """Live mode as one library call: :func:`run_live` (what ``vidstyle live`` runs).
 
 >>> from vidstyle.live import run_live
->>> stats = run_live(camera="lavfi:testsrc2=size=640x360:rate=30", models=["starry_tiny"],   # doctest: +SKIP
+>>> stats = run_live(camera="lavfi:testsrc2=size=640x360:rate=30", models=["starry_student"],   # doctest: +SKIP
 ...                  preview=False, duration=10, record="take1.mp4")
 >>> stats.fps, stats.latency_p95, stats.drop_rate                                           # doctest: +SKIP
 

@@ -7,7 +7,7 @@
     output = "styled/sh010.%04d.exr"    # a frame pattern, a folder ending in "/" or a video file
     frames = "1001-1240"                # inclusive, the shot's own frame numbers
     backend = "feedforward"             # or "optim"
-    model = "starry_tiny"                # a shipped name, or a .safetensors file
+    model = "starry_student"             # a shipped name, or a .safetensors file
     seed = 1234
     bit_depth = 32                      # 8, 16 or 32 (float)
     stabilize = "1001:0.3, 1048:0.85"   # a number, or keyframes over the shot's frame numbers
