@@ -195,3 +195,31 @@ def test_init_from_a_one_style_student_model_goes_on_training_it(data: dict[str,
     assert torch.allclose(more.gamma, net.gamma, rtol=0.2) and not torch.equal(more.gamma, net.gamma)
     card = json.loads((tmp_path / "more.json").read_text())
     assert card["initialised_from"] == "start.safetensors"
+
+
+@pytest.mark.parametrize(("argv", "want"), [
+    (["--size", "student"], {"iterations": 300, "batch_size": 2, "style_size": 512, "style_reduction": "sum",
+                             "style_weight": 1e-3, "tv_weight": 10.0, "lr": 1e-3}),
+    (["--size", "student", "--style-weight", "0.01", "--iterations", "50"],
+     {"iterations": 50, "style_weight": 0.01, "style_reduction": "sum", "tv_weight": 10.0}),
+    (["--size", "student", "--multi-style", "--style", "b.jpg", "--style", "c.jpg"], {"iterations": 900, "batch_size": 2}),
+    (["--size", "student", "--time-budget", "10"], {"iterations": 1_000_000, "time_budget": 600.0, "batch_size": 2}),
+    ([], {"iterations": 2000, "batch_size": 4, "style_size": 384, "style_reduction": "mean", "style_weight": 10.0}),
+])
+def test_cli_size_student_defaults_to_the_measured_recipe(argv: list[str], want: dict, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """``vidstyle train --size student`` without the recipe's flags trains what the shipped student models are
+    (300 iterations per painting, batch 2, painting at 512 px, standard Gram form, style 1e-3, tv 10); a flag given
+    wins; with a time budget the budget decides; other sizes keep their own defaults."""
+    import vidstyle.train
+    from vidstyle.cli.main import main
+
+    seen = {}
+
+    def capture(*, config, **kw):
+        seen["config"] = config
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vidstyle.train, "train", capture)
+    assert main(["train", "--style", "a.jpg", "--content", "photos", "-o", str(tmp_path / "m"), "--quiet", *argv]) == 130
+    assert {k: getattr(seen["config"], k) for k in want} == want

@@ -16,12 +16,26 @@ from vidstyle.losses import make_style_loss
 from vidstyle.nets.transformer import PRESETS, TransformerNet
 from vidstyle.options.spec import OptionValueError
 
-__all__ = ["STUDENT_SIZE", "StylePlan", "init_from", "multistyle_from", "student_add_styles", "student_multistyle_net",
+__all__ = ["STUDENT_SIZE", "STUDENT_RECIPE", "student_recipe", "StylePlan", "init_from", "multistyle_from", "student_add_styles", "student_multistyle_net",
            "student_style_net"]
 
 #: the ``size`` that fine-tunes the fast arbitrary-style student for one painting
 #: (:class:`vidstyle.nets.student_style.StudentStyleNet`) instead of training a transformer from scratch
 STUDENT_SIZE = "student"
+
+#: the measured recipe of ``size`` student (BENCHMARKS.md, "One-style networks fine-tuned from the fast student"):
+#: 300 iterations per painting at batch 2, the standard Gram form at style weight 1e-3, the painting analysed at
+#: 512 px, total variation 10, lr 1e-3. What :func:`student_recipe` gives for options left at their defaults.
+STUDENT_RECIPE: dict[str, Any] = {"iterations": 300, "batch_size": 2, "lr": 1e-3, "style_size": 512,
+                                  "style_reduction": "sum", "style_weight": 1e-3, "tv_weight": 10.0}
+
+
+def student_recipe(*, styles: int = 1) -> dict[str, Any]:
+    """:data:`STUDENT_RECIPE` for a run over ``styles`` paintings: 300 iterations each (one painting per batch in
+    turn, the budget at which the multi-style student was measured against one-style models)."""
+    if styles < 1:
+        raise OptionValueError("style", f"at least one `style` image is needed, got {styles}")
+    return {**STUDENT_RECIPE, "iterations": STUDENT_RECIPE["iterations"] * styles}
 
 
 def init_from(net: TransformerNet, spec: str, *, size: str, strict: bool = True) -> None:

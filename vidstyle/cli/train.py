@@ -7,13 +7,13 @@ from typing import Any
 import sys
 
 EXAMPLES = """examples:
-  vidstyle train --style starry.jpg --content photos/ -o models/starry_tiny \\
-      --vgg-weights vgg19_imagenet_conv1_1-conv3_4.safetensors --iterations 2000
-  vidstyle train ... --resume          # continue from models/starry_tiny.ckpt.safetensors
+  vidstyle train --size student --style starry.jpg --content photos/ -o models/my_starry \\
+      --vgg-weights vgg19_imagenet_conv1_1-conv3_4.safetensors   # the shipped models' recipe: minutes on a CPU
+  vidstyle train ... --resume          # continue from models/my_starry.ckpt.safetensors
   vidstyle train ... --temporal-weight 10   # add the temporal (anti-flicker) loss
-  vidstyle train --kind decoder --layer relu3_1 --content photos/ -o models/decoder_relu31 \
+  vidstyle train --kind decoder --layer relu3_1 --content photos/ -o models/decoder_relu31 \\
       --vgg-weights vgg19_imagenet_conv1_1-conv3_4.safetensors   # arbitrary-style decoder (no style image)
-  vidstyle train --kind student --content photos/ --style paintings/ -o models/student_relu31 \
+  vidstyle train --kind student --content photos/ --style paintings/ -o models/student_relu31 \\
       --vgg-weights vgg19_imagenet_conv1_1-conv3_4.safetensors --time-budget 30   # the fast variant, distilled
 """
 
@@ -69,7 +69,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="network size: tiny (real time on a CPU), small, full (Johnson et al.), tiny_pyramid "
                         "(the earlier tiny layout), or student: fine-tune the fast arbitrary-style student for this "
                         "one painting (--init STUDENT, default the shipped one; minutes instead of hours on a CPU; "
-                        "with --multi-style one network for all --style paintings) "
+                        "with --multi-style one network for all --style paintings; its options default to the "
+                        "measured recipe: 300 iterations per painting, --batch-size 2, --style-size 512, "
+                        "--style-reduction sum, --style-weight 1e-3, --tv-weight 10, --lr 1e-3) "
                         f"(default {d.size}; student for --add-style to a multi-style student)")
     p.add_argument("--image-size", type=int, default=d.image_size, help="training crop size in pixels (default %(default)s)")
     p.add_argument("--style-size", type=int, default=d.style_size, help="longer side of the style image: the brush size (default %(default)s)")
@@ -117,7 +119,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, train_parser=p)
 
 
-def _progress_bar(total: int, quiet: bool):  # noqa: ANN202
+def _progress_bar(total: int | None, quiet: bool):  # noqa: ANN202
+    """A tqdm bar (or a line every 100 iterations without tqdm); ``total`` None: counted, no end (a time budget)."""
     try:
         from tqdm import tqdm
     except ImportError:  # a bare machine (e.g. a lent GPU with torch only): a line every 100 iterations
@@ -126,7 +129,7 @@ def _progress_bar(total: int, quiet: bool):  # noqa: ANN202
 
     def progress(p):  # noqa: ANN001
         if bar is None and tqdm is None and not quiet and p.iteration % 100 == 0:
-            sys.stderr.write(f"{p.iteration}/{total} it, {p.elapsed:.0f} s: "
+            sys.stderr.write(f"{p.iteration}{'' if total is None else f'/{total}'} it, {p.elapsed:.0f} s: "
                              + ", ".join(f"{k} {v:.4g}" for k, v in p.losses.items()) + "\n")
         if bar is not None:
             bar.n = p.iteration
@@ -239,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
 
         student = bool(args.add_style and args.init and architecture_of(args.init) == STUDENT_MULTISTYLE)
         size = STUDENT_SIZE if student else TrainConfig.__dataclass_fields__["size"].default
+    _student_recipe(args, size)
     config = TrainConfig(
         style=tuple(args.add_style or args.style or ()), style_mix=args.style_mix,
         multi_style=args.multi_style, add_style=bool(args.add_style),
@@ -262,10 +266,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``--iterations`` of a ``--size student`` run with a ``--time-budget`` and no ``--iterations``: the budget decides
+UNTIL_BUDGET = 1_000_000
+
+
+def _student_recipe(args: argparse.Namespace, size: str) -> None:
+    """``size`` student: the measured recipe (:func:`vidstyle.train_plan.student_recipe`) for every option of it left at
+    its default, so ``vidstyle train --size student --style P --content D -o OUT`` trains what the shipped models are;
+    with ``--time-budget``, as many iterations as the budget allows."""
+    from vidstyle.train_plan import STUDENT_SIZE, student_recipe
+
+    if size != STUDENT_SIZE:
+        return
+    recipe = student_recipe(styles=len(args.add_style or args.style or ()) or 1)
+    if args.time_budget is not None:  # train until the budget unless --iterations says otherwise
+        recipe["iterations"] = UNTIL_BUDGET
+    for key, value in recipe.items():
+        if getattr(args, key) == _style_default(key):
+            setattr(args, key, value)
+
+
 def _run_training(fn: Any, config: Any, args: argparse.Namespace) -> Any:
     """Run a training (``train`` or ``train_decoder``) with a progress bar; ``None`` after Ctrl-C, when the
     user has been told where the checkpoint is and how to continue."""
-    bar, progress = _progress_bar(config.iterations, args.quiet)
+    until_budget = getattr(config, "time_budget", None) is not None and config.iterations >= UNTIL_BUDGET
+    bar, progress = _progress_bar(None if until_budget else config.iterations, args.quiet)
     try:
         return fn(config=config, resume=args.resume, progress=progress, device=args.device)
     except KeyboardInterrupt:
