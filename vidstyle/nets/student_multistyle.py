@@ -22,11 +22,12 @@ plus its head (992 + 2784 = 3776 numbers for the shipped student), so a new pain
 (:meth:`StudentMultiStyleNet.add_style`), trained with the rest frozen in minutes (``vidstyle train --add-style``).
 
 **Mixing and strength.** Slot 0 is :data:`~vidstyle.nets.multistyle.IDENTITY`: the frame's own statistics
-(feature scale 1, shift 0) and the identity decoder affine; it is not stored. A mix ``w`` (one weight per slot,
-per image, summing to 1) blends the rows linearly — ``Σ w_i γ_i``, ``Σ w_i β_i``, the decoder affines and the heads'
-kernels, with slot 0 contributing ``(1, 0)`` and the student's own head — which is Dumoulin et al.'s convex combination; the feature affine is then
-``scale = Σ_{i≥1} w_i γ_i / σ_f + w_0``, ``shift = Σ_{i≥1} w_i (β_i − μ_f γ_i / σ_f)``. A style strength ``s``
-moves the mix toward slot 0 (:func:`~vidstyle.nets.multistyle.strength_mix`), which for one style is exactly
+(feature scale 1, shift 0), the identity decoder affine and the student's own head; it is not stored. A mix ``w``
+(one weight per slot, per image, summing to 1) blends the rows linearly — ``Σ w_i γ_i``, ``Σ w_i β_i``, the decoder
+affines and the heads' kernels, with slot 0 contributing ``(1, 0)`` and the student's head — which is Dumoulin et
+al.'s convex combination; the feature affine is then ``scale = Σ_{i≥1} w_i γ_i / σ_f + w_0``,
+``shift = Σ_{i≥1} w_i (β_i − μ_f γ_i / σ_f)``. A style strength ``s`` moves the mix toward slot 0
+(:func:`~vidstyle.nets.multistyle.strength_mix`), which for one style is exactly
 :class:`StudentStyleNet`'s strength (Ghiasi et al. 2017).
 """
 
