@@ -546,7 +546,7 @@ def render_card_markdown(card: dict) -> str:
          if arch.get("family") == "student-style" else
          f"| architecture | the fast arbitrary-style student (width {arch['width']}, {arch['blocks']} blocks a side, "
          f"{arch['layer']}-like features), its decoder shared by all styles; each style has its own conditional "
-         "instance norm (γ, β) and decoder affines |"
+         "instance norm (γ, β), decoder affines and output head |"
          if arch.get("family") == "student-multistyle" else
          f"| architecture | TransformerNet `{arch['size']}`: "
          + (f"4×4 space-to-depth, every layer at 1/4 resolution, width {arch['channels'][2]}"
