@@ -12,8 +12,8 @@ and each painting has its own conditioning:
   undo AdaIN), so the conditional affine sits where the norms would be;
 * the decoder's **output head** — its last depthwise 3×3 and the 1×1 to the 4×4 sub-pixel channels, which paint
   the strokes — is per style too (``width·9 + 48·width + 48`` numbers, 2784 for the shipped student). With the
-  affines alone the shared decoder had to trade paintings against each other; with its own head each painting
-  came within 0.93–1.24× of a one-style model trained with the same budget (BENCHMARKS.md, "The multi-style
+  affines alone the shared decoder had to trade paintings against each other (3 of 8 paintings within 1.2× of
+  their one-style models at the same budget); with a head each, 7 of 8 (BENCHMARKS.md, "The multi-style
   student"). A file written before the head was per style loads with every style's head equal to the shared
   one, which is exactly the network it was.
 
