@@ -325,3 +325,17 @@ def test_a_shipped_decoder_or_student_not_installed_is_downloaded_hash_checked(m
     got.unlink()
     with pytest.raises(WeightsUnavailableError, match=f"model {name} is not installed and could not be downloaded"):
         find_decoder(None, fast=fast)
+
+
+def test_models_listing_marks_the_default_and_the_models_below_the_quality_target(capsys) -> None:
+    """``vidstyle models`` on the shipped files: the default model says so, and the two kept for comparison say that
+    they miss the quality target and which model to use instead."""
+    from vidstyle.cli.main import main
+    from vidstyle.nets.registry import DEFAULT_MODEL
+
+    assert main(["models"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert rows[DEFAULT_MODEL].split()[1] == "(default)"
+    assert "below the quality target" in rows["starry_tiny"] and "use starry_student" in rows["starry_tiny"]
+    assert "use wave_student" in rows["wave_small"]
+    assert "below the quality target" not in rows["wave_student"] and "(default)" not in rows["wave_student"]

@@ -58,6 +58,22 @@ def _gflop(info: Any) -> str:
         return "-"
 
 
+def _name(info: Any) -> str:
+    from vidstyle.nets.registry import DEFAULT_MODEL
+
+    return f"{info.name} (default)" if info.name == DEFAULT_MODEL else info.name
+
+
+def _description(info: Any) -> str:
+    """The card's description, after the shipped entry's note (a model kept for comparison says so)."""
+    from vidstyle.nets.registry import shipped_entry
+
+    entry = shipped_entry(str(info.path)) if getattr(info, "path", None) else None
+    note = entry.meta.get("note") if entry is not None else None
+    text = str(info.description or "")
+    return f"{note}; {text}" if note else text
+
+
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
@@ -73,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         if not models:
             sys.stdout.write("no shipped models found; train one with `vidstyle train` or pass --model PATH\n")
             return 0
-        rows = [[m.name, str(m.architecture), str(m.style or "-"), _gflop(m), str(m.description or "")] for m in models]
+        rows = [[_name(m), str(m.architecture), str(m.style or "-"), _gflop(m), _description(m)] for m in models]
         sys.stdout.write(_table(rows, ["NAME", "ARCHITECTURE", "STYLE", "GFLOP@640x360", "DESCRIPTION"]) + "\n")
         sys.stdout.write("\n`vidstyle models NAME` prints a model's card; use a name with `vidstyle stylize --model NAME`.\n")
         return 0

@@ -61,7 +61,8 @@ class ShippedWeights(enum.Enum):
     """Models trained by this project (torchvision-style weights entries: url, sha256, meta).
 
     ``sha256`` is that of the file in ``models/`` (a test keeps them equal); a download is checked
-    against it before it is used. ``stabilize`` is the model's own default stabilisation strength in the file
+    against it before it is used. ``meta["note"]``, where present, is what ``vidstyle models`` says of the model
+    before its description (the two kept for comparison miss the quality target). ``stabilize`` is the model's own default stabilisation strength in the file
     pipeline (the ``blend`` stabiliser, or ``resample`` for the ``student-style`` models;
     :func:`vidstyle.options.backend_temporal_defaults`), the strength at which
     it meets the temporal benchmark's targets on the shared clips (warping error ≤ 0.3×, style loss ≤ 1.1× its
@@ -73,14 +74,16 @@ class ShippedWeights(enum.Enum):
         "starry_tiny",
         f"{_RELEASE_URL}/starry_tiny.safetensors",
         "cb264b9c6fc2612b1263c567068413798337bc1a14ba5fa381440aef92013707",
-        {"architecture": "transformer", "size": "tiny", "style": "vangogh_starry_night"},
+        {"architecture": "transformer", "size": "tiny", "style": "vangogh_starry_night",
+         "note": "below the quality target (held-out style ratio 0.35, texture 0.71); use starry_student"},
         0.7,
     )
     WAVE_SMALL = (
         "wave_small",
         f"{_RELEASE_URL}/wave_small.safetensors",
         "5f370a4902abf4935eaf3fb04f11f28b574e3e8c7081198e1c281547c04bdce4",
-        {"architecture": "transformer", "size": "small", "style": "hokusai_great_wave"},
+        {"architecture": "transformer", "size": "small", "style": "hokusai_great_wave",
+         "note": "below the quality target (held-out style ratio 1.03: a tint); use wave_student"},
         0.8,
     )
 
