@@ -89,19 +89,17 @@ class StudentMultiStyleNet(nn.Module):
         self.film_scale = nn.Parameter(torch.ones(n, sites, w))
         self.film_shift = nn.Parameter(torch.zeros(n, sites, w))
         dw, pw = _head_convs(self.decoder)
-        self.head_dw = nn.Parameter(dw.weight.detach().clone()[None].repeat(n, 1, 1, 1, 1))
-        self.head_pw = nn.Parameter(pw.weight.detach().clone()[None].repeat(n, 1, 1, 1, 1))
-        self.head_pb = nn.Parameter(pw.bias.detach().clone()[None].repeat(n, 1))
+        for key, rows in _shared_head_rows(dw.weight, pw.weight, pw.bias, n=n).items():
+            setattr(self, key, nn.Parameter(rows))
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         # a file from before the per-style head: every style's head is the shared one (the same network)
         if not any(prefix + k in state_dict for k in HEAD_KEYS) and prefix + "gamma" in state_dict:
             n = state_dict[prefix + "gamma"].shape[0]
-            dw_key, pw_key = prefix + "decoder.head.0.1.weight", prefix + "decoder.head.0.2."
-            if dw_key in state_dict and pw_key + "weight" in state_dict and pw_key + "bias" in state_dict:
-                state_dict[prefix + "head_dw"] = state_dict[dw_key][None].repeat(n, 1, 1, 1, 1)
-                state_dict[prefix + "head_pw"] = state_dict[pw_key + "weight"][None].repeat(n, 1, 1, 1, 1)
-                state_dict[prefix + "head_pb"] = state_dict[pw_key + "bias"][None].repeat(n, 1)
+            keys = [prefix + "decoder.head.0.1.weight", prefix + "decoder.head.0.2.weight", prefix + "decoder.head.0.2.bias"]
+            if all(k in state_dict for k in keys):
+                rows = _shared_head_rows(*(state_dict[k] for k in keys), n=n)
+                state_dict.update({prefix + key: value for key, value in rows.items()})
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
@@ -123,9 +121,8 @@ class StudentMultiStyleNet(nn.Module):
         with torch.no_grad():
             for i, feats in enumerate(style_features):
                 net.gamma[i], net.beta[i] = _adain_row(feats)
-            net.head_dw.copy_(dw.weight[None].expand_as(net.head_dw))
-            net.head_pw.copy_(pw.weight[None].expand_as(net.head_pw))
-            net.head_pb.copy_(pw.bias[None].expand_as(net.head_pb))
+            for key, rows in _shared_head_rows(dw.weight, pw.weight, pw.bias, n=len(styles)).items():
+                getattr(net, key).copy_(rows)
         return net
 
     def add_style(self, name: str, *, style_features: torch.Tensor) -> int:
@@ -215,6 +212,11 @@ class StudentMultiStyleNet(nn.Module):
                           w0 * pw.weight.to(w.dtype) + torch.einsum("s,sabcd->abcd", ws, self.head_pw.to(w.dtype)),
                           w0 * pw.bias.to(w.dtype) + ws @ self.head_pb.to(w.dtype)))
         return heads
+
+
+def _shared_head_rows(dw: torch.Tensor, pw: torch.Tensor, pb: torch.Tensor, *, n: int) -> dict[str, torch.Tensor]:
+    """:data:`HEAD_KEYS` for ``n`` styles that all use the one head ``(dw, pw, pb)`` (new copies)."""
+    return {key: t.detach()[None].repeat(n, *([1] * t.ndim)) for key, t in zip(HEAD_KEYS, (dw, pw, pb))}
 
 
 def _head_convs(dec: StudentDecoder) -> tuple[nn.Conv2d, nn.Conv2d]:
