@@ -372,6 +372,13 @@ def test_multi_style_training_and_add_style_change_only_the_new_row(data: dict[s
         else:
             assert torch.equal(new, old), key
     assert any(not torch.equal(after[k][-1], after[k][1:-1].mean(0)) for k in after if after[k].ndim == 2)
+    tuned = train(config=_config(data, tmp_path / "tuned", style=(str(data["style"]),), tune_style=True,
+                                 style_names=("stripes",), init=str(base.model_path), iterations=2))
+    again = _tensors(tuned.model_path)
+    changed = [key for key, old in before.items() if not torch.equal(again[key], old)]
+    assert changed and all(before[k].ndim == 2 and before[k].shape[0] == 3 for k in changed), changed  # (γ, β) only
+    for key in changed:  # --tune-style stripes: its row (slot 1) learned, the identity and green rows did not
+        assert torch.equal(again[key][[0, 2]], before[key][[0, 2]]), key
 
 
 def test_time_budget_stops_and_saves(data: dict[str, Path], tmp_path: Path) -> None:

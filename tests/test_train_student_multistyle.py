@@ -298,6 +298,73 @@ def test_add_style_needs_a_multi_style_student(data: dict[str, Path], tmp_path: 
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def test_tune_style_trains_only_that_styles_row(data: dict[str, Path], tmp_path: Path) -> None:
+    """``tune_style``: more iterations for one style the model has; its rows (feature and decoder affines, head)
+    change, every other style and the shared network stay bit-identical, and no style is added."""
+    from vidstyle.nets.registry import load_model, save_model
+    from vidstyle.train import train
+
+    net, _ = _multi(data, 3, random_affine=True)
+    base = save_model(tmp_path / "base.safetensors", net=net, name="base", style="s0,s1,s2")
+    result = train(config=_config(data, tmp_path / "tuned", tune_style=True, init=str(base), style_names=("s1",),
+                                  iterations=3))
+    tuned = load_model(result.model_path).net
+    assert tuned.styles == net.styles == ["identity", "s0", "s1", "s2"]
+    rows = ("gamma", "beta", "film_scale", "film_shift", *HEAD_KEYS)
+    for k, v in net.state_dict().items():
+        new = tuned.state_dict()[k]
+        if k in rows:
+            assert torch.equal(new[[0, 2]], v[[0, 2]]), k  # s0 and s2 untouched
+            assert not torch.equal(new[1], v[1]), k  # s1 (row 1: slot 2) learned, in every per-style tensor
+        else:
+            assert torch.equal(new, v), k  # the shared network too
+    card = json.loads((tmp_path / "tuned.json").read_text())
+    assert card["trained_styles"] == ["s1"] and card["styles"] == net.styles
+    assert card["style_images"] == []  # the base file had no card, and tuning adds no painting
+
+
+def test_tune_style_needs_a_style_the_model_has(data: dict[str, Path], tmp_path: Path) -> None:
+    from vidstyle.nets.registry import save_model
+    from vidstyle.train import train
+
+    net, _ = _multi(data, 2)
+    multi = save_model(tmp_path / "multi.safetensors", net=net, name="multi", style="s0,s1")
+    with pytest.raises(OptionValueError, match="no style named 'stripes' to tune; its styles: s0, s1") as info:
+        train(config=_config(data, tmp_path / "x", tune_style=True, init=str(multi)))
+    assert info.value.parameter == "style_names"
+    one = save_model(tmp_path / "one.safetensors", net=_single(data, _styles(1)[0]), name="one", style="s")
+    with pytest.raises(OptionValueError, match="tune_style with size student needs a multi-style student") as info:
+        train(config=_config(data, tmp_path / "x", tune_style=True, init=str(one), style_names=("s",)))
+    assert info.value.parameter == "init"
+    for extra, param in [({"add_style": True}, "tune_style"), ({"multi_style": True}, "tune_style"),
+                         ({"init": None}, "tune_style")]:
+        with pytest.raises(OptionValueError) as info:
+            train(config=_config(data, tmp_path / "x", **{"tune_style": True, "init": str(multi), **extra}))
+        assert info.value.parameter == param, extra
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_cli_tune_style(data: dict[str, Path], tmp_path: Path, capsys) -> None:
+    """``vidstyle train --tune-style PAINTING --init MULTI`` (no ``--size``): the named style trains further; a name
+    the model lacks is one line naming its styles, exit 1, nothing written."""
+    from vidstyle.cli.main import main
+    from vidstyle.nets.registry import load_model, save_model
+
+    net, _ = _multi(data, 2)
+    base = save_model(tmp_path / "base.safetensors", net=net, name="base", style="s0,s1")
+    args = ["train", "--tune-style", str(data["style"]), "--init", str(base), "--content", str(data["content"]),
+            "--vgg-weights", str(data["vgg"]), "--iterations", "2", "--image-size", "32", "--style-size", "64",
+            "--batch-size", "1", "--quiet", "--threads", "1"]
+    assert main([*args, "-o", str(tmp_path / "bad")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no style named 'stripes'" in err[0] and "s0, s1" in err[0] and "--style-names" in err[0], err
+    assert not list(tmp_path.glob("bad*"))
+    assert main([*args, "-o", str(tmp_path / "tuned"), "--style-names", "s1"]) == 0, capsys.readouterr().err
+    tuned = load_model(tmp_path / "tuned.safetensors").net
+    assert tuned.styles == net.styles and not torch.equal(tuned.gamma[1], net.gamma[1])
+    assert torch.equal(tuned.gamma[0], net.gamma[0])
+
+
 def test_stylize_cross_dissolves_between_styles_frame_by_frame(data: dict[str, Path], tmp_path: Path) -> None:
     """``vidstyle stylize --style-mix "s0=1:1, 5:0; s1=1:0, 5:1"`` on an image sequence, per frame (no stabiliser):
     each output is the network with that frame's mix, to 8-bit rounding."""

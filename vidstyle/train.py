@@ -91,6 +91,9 @@ class TrainConfig:
     multi_style: bool = False
     #: train only new (γ, β) rows for ``style`` in the multi-style model ``init`` (the rest frozen)
     add_style: bool = False
+    #: train further only the rows of the ``style`` paintings' styles, which the multi-style model ``init`` already
+    #: has (named by ``style_names`` or the files' stems); every other style stays bit-identical
+    tune_style: bool = False
     #: names of the styles of a multi-style model (default: the image files' stems)
     style_names: tuple[str, ...] | None = None
     #: stop after this many seconds (the model is saved as it is then); None = run every iteration
@@ -106,7 +109,7 @@ class TrainConfig:
                                    "style_layers needs at least one VGG19 layer, e.g. relu1_2,relu2_2,relu3_3")
         if self.size not in PRESETS and self.size != STUDENT_SIZE:
             raise OptionValueError("size", f"size must be one of {sorted([*PRESETS, STUDENT_SIZE])}, got {self.size!r}")
-        if self.size == STUDENT_SIZE and not (self.multi_style or self.add_style) and len(self.style) != 1:
+        if self.size == STUDENT_SIZE and not (self.multi_style or self.add_style or self.tune_style) and len(self.style) != 1:
             raise OptionValueError("size", "size student fine-tunes the fast arbitrary-style student for one painting: "
                                            "give one `style` image, or add multi_style for one network of several",
                                    also=("style", "multi_style"))
@@ -140,9 +143,16 @@ class TrainConfig:
         if self.add_style and not self.init:
             raise OptionValueError("add_style", "add_style needs the multi-style model to extend: give `init` MODEL",
                                    also=("init",))
+        if self.tune_style and (self.multi_style or self.add_style):
+            raise OptionValueError("tune_style", "tune_style trains styles a multi-style model (`init`) already has; "
+                                                 "multi_style and add_style make new ones: give one of them",
+                                   also=("multi_style", "add_style"))
+        if self.tune_style and not self.init:
+            raise OptionValueError("tune_style", "tune_style needs the multi-style model whose styles it trains: give "
+                                                 "`init` MODEL", also=("init",))
         if self.style_names is not None and len(self.style_names) != len(self.style):
             raise OptionValueError("style_names", "give one `style_names` entry per `style` image", also=("style",))
-        if (self.multi_style or self.add_style) and self.style_mix is not None:
+        if (self.multi_style or self.add_style or self.tune_style) and self.style_mix is not None:
             raise OptionValueError("style_mix", "style_mix blends styles into one network's single style; a "
                                                 "multi-style model keeps them apart: drop `style_mix`")
         if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
@@ -306,6 +316,7 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
 
 #: what a checkpoint written before a setting existed had in effect
 _OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "style_loss": "gram", "multi_style": False, "add_style": False,
+                            "tune_style": False,
                             "identity_weight": 10.0, **SCHEDULE_DEFAULTS}
 
 
@@ -328,7 +339,7 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
                      config: TrainConfig) -> tuple[int, float, list[dict[str, float]]]:
     keys = ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
             "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init",
-            "style_reduction", "multi_style", "add_style", "style_names", "identity_weight", "style_loss",
+            "style_reduction", "multi_style", "add_style", "tune_style", "style_names", "identity_weight", "style_loss",
             "lr_decay", "lr_final")
     return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, defaults=_OLD_CHECKPOINT_DEFAULTS)
 
@@ -404,8 +415,9 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
     device, output = start_run(device=device, threads=config.threads, output=config.output)
     name = config.name or output.name
     ckpt = _checkpoint_path(output)
-    if config.add_style:  # a wrong init fails before the loss network loads
-        multistyle_from(config.init, size=config.size)  # type: ignore[arg-type]
+    if config.add_style or config.tune_style:  # a wrong init fails before the loss network loads
+        multistyle_from(config.init, size=config.size,  # type: ignore[arg-type]
+                        param="tune_style" if config.tune_style else "add_style")
 
     state = load_vgg_state(weights=config.vgg_weights, convention=config.vgg_convention)  # type: ignore[arg-type]
     layers = list(dict.fromkeys([config.content_layer, *config.style_layers]))
@@ -498,8 +510,8 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
                          {"family": "multistyle" if multi else "transformer", "size": config.size,
                           **dataclasses.asdict(PRESETS[config.size])}),
         "styles": list(net.styles) if multi else None,
-        "trained_styles": names if config.add_style else None,
-        "style_images": [*plan.base_images, *(Path(s).name for s in config.style)],
+        "trained_styles": names if config.add_style or config.tune_style else None,
+        "style_images": [*plan.base_images, *([] if config.tune_style else [Path(s).name for s in config.style])],
         "style_mix": list(config.style_mix) if config.style_mix else None,
         "loss_network": {"source": Path(state.source).name if os.sep in state.source else state.source,
                          "convention": state.convention, "content_layer": config.content_layer,

@@ -16,7 +16,7 @@ from vidstyle.losses import make_style_loss
 from vidstyle.nets.transformer import PRESETS, TransformerNet
 from vidstyle.options.spec import OptionValueError
 
-__all__ = ["STUDENT_SIZE", "STUDENT_RECIPE", "student_recipe", "StylePlan", "init_from", "multistyle_from", "student_add_styles", "student_multistyle_net",
+__all__ = ["STUDENT_SIZE", "STUDENT_RECIPE", "student_recipe", "StylePlan", "init_from", "multistyle_from", "existing_slots", "student_add_styles", "student_multistyle_net",
            "student_style_net"]
 
 #: the ``size`` that fine-tunes the fast arbitrary-style student for one painting
@@ -71,6 +71,7 @@ class StylePlan:
     :class:`~vidstyle.nets.multistyle.MultiStyleNet`; iterations cycle through the identity slot (the
     photo back, pixel loss) and each style in turn, one style per batch (Dumoulin et al.).
     ``add_style``: the model ``init`` plus one new (γ, β) row per style; only those rows learn.
+    ``tune_style``: the model ``init``; only the rows of the styles named learn (more iterations for them).
     """
 
     def __init__(self, *, net: torch.nn.Module, slots: list[int], losses: list[torch.nn.Module | None],
@@ -96,6 +97,15 @@ class StylePlan:
         if config.size == STUDENT_SIZE and config.multi_style:
             net, init = student_multistyle_net(config, names=names)
             return cls(net=net.to(device), slots=list(range(1, len(names) + 1)), losses=per_style(), init=init)
+        if config.tune_style:
+            base = multistyle_from(config.init, size=config.size, param="tune_style")
+            net, slots = base.net.train(), existing_slots(base.net, names)
+            if config.size == STUDENT_SIZE:
+                _train_only_rows(net, net.style_parameters(), [s - 1 for s in slots])
+            else:
+                norms = [m for m in net.modules() if isinstance(m, ConditionalInstanceNorm2d)]
+                _train_only_rows(net, [p for m in norms for p in (m.weight, m.bias)], slots)
+            return cls(net=net.to(device), slots=slots, losses=per_style(), base_images=_images_of(base))
         if config.size == STUDENT_SIZE and config.add_style:
             base = multistyle_from(config.init, size=config.size)
             net, slots = student_add_styles(config, base.net.train(), names=names)
@@ -150,26 +160,41 @@ def _images_of(model: Any) -> list[str]:
     return list(model.metadata.get("style_images") or [])
 
 
-def multistyle_from(spec: str, *, size: str) -> Any:
-    """The multi-style model ``spec`` (a :class:`~vidstyle.nets.registry.StyleModel`) that ``add_style`` extends,
-    checked against ``size``; one clear error for a one-style model or a size that does not fit."""
+def existing_slots(net: Any, names: list[str]) -> list[int]:
+    """``tune_style``: the slots of the styles ``names`` in the multi-style ``net``; one clear error naming its styles
+    for a name it does not have."""
+    styles = list(net.styles)
+    for name in names:
+        if name not in styles[1:]:
+            raise OptionValueError("style_names", f"init has no style named {name!r} to tune; its styles: "
+                                                  f"{', '.join(styles[1:])} (name the painting file after one, or give "
+                                                  "`style_names`)", also=("tune_style", "style"))
+    if len(set(names)) != len(names):
+        raise OptionValueError("style_names", f"tune each style once, got {', '.join(names)}", also=("tune_style",))
+    return [styles.index(n) for n in names]
+
+
+def multistyle_from(spec: str, *, size: str, param: str = "add_style") -> Any:
+    """The multi-style model ``spec`` (a :class:`~vidstyle.nets.registry.StyleModel`) that ``add_style`` extends (or
+    ``tune_style`` trains further: ``param``), checked against ``size``; one clear error for a one-style model or a
+    size that does not fit."""
     from vidstyle.nets.registry import STUDENT_MULTISTYLE, list_models, load_model
 
     model = load_model(spec)
     if size == STUDENT_SIZE or model.architecture == STUDENT_MULTISTYLE:
         if model.architecture != STUDENT_MULTISTYLE:
-            raise OptionValueError("init", f"add_style with size student needs a multi-style student model as `init` "
+            raise OptionValueError("init", f"{param} with size student needs a multi-style student model as `init` "
                                            f"(`vidstyle train --size student --multi-style`); {spec!r} is a "
-                                           f"{model.architecture} model", also=("add_style", "size"))
+                                           f"{model.architecture} model", also=(param, "size"))
         if size != STUDENT_SIZE:
-            raise OptionValueError("size", f"{spec!r} is a multi-style student: add styles with size student, "
+            raise OptionValueError("size", f"{spec!r} is a multi-style student: {param} needs size student, "
                                            f"got {size!r}", also=("init",))
         return model
     if not model.styles:
         multi = [m.name for m in list_models() if getattr(m, "architecture", "") in ("multistyle", STUDENT_MULTISTYLE)]
         hint = f"; multi-style models: {', '.join(multi)}" if multi else "; train one with `multi_style`"
-        raise OptionValueError("init", f"add_style needs a multi-style model as `init`; {spec!r} has one style{hint}",
-                               also=("add_style", "multi_style"))
+        raise OptionValueError("init", f"{param} needs a multi-style model as `init`; {spec!r} has one style{hint}",
+                               also=(param, "multi_style"))
     if model.net.config != PRESETS[size]:
         raise OptionValueError("size", f"size must match the model {spec!r} ({model.net.config}), got {size!r}")
     return model

@@ -57,6 +57,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--add-style", action="append", default=None, metavar="PAINTING",
                    help="add a style to the multi-style model given by --init: only its (γ, β) are trained "
                         "(minutes on a CPU); repeatable")
+    which.add_argument("--tune-style", action="append", default=None, metavar="PAINTING",
+                   help="train further a style the multi-style model given by --init already has (the painting's file "
+                        "name, or --style-names, names it): only that style's rows learn, the other styles stay "
+                        "bit-identical; repeatable")
     p.add_argument("--style-names", default=None, metavar="A,B,...",
                    help="names of the styles of a multi-style model (default: the image file names)")
     p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
@@ -72,7 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "with --multi-style one network for all --style paintings; its options default to the "
                         "measured recipe: 300 iterations per painting, --batch-size 2, --style-size 512, "
                         "--style-reduction sum, --style-weight 1e-3, --tv-weight 10, --lr 1e-3) "
-                        f"(default {d.size}; student for --add-style to a multi-style student)")
+                        f"(default {d.size}; student for --add-style or --tune-style with a multi-style student)")
     p.add_argument("--image-size", type=int, default=d.image_size, help="training crop size in pixels (default %(default)s)")
     p.add_argument("--style-size", type=int, default=d.style_size, help="longer side of the style image: the brush size (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -151,9 +155,9 @@ def run_decoder(args: argparse.Namespace) -> int:
     from vidstyle.options.spec import OptionValueError
     from vidstyle.train_decoder import DecoderTrainConfig, train_decoder
 
-    if args.style or args.add_style:
+    if args.style or args.add_style or args.tune_style:
         raise OptionValueError("style", "a decoder is trained on photos only (kind decoder): drop `style`",
-                               also=("add_style",))
+                               also=("add_style", "tune_style"))
     config = DecoderTrainConfig(
         content=args.content, output=args.output, name=args.name, layer=args.layer, image_size=args.image_size,
         batch_size=args.batch_size, iterations=args.iterations, lr_decay=args.lr_decay, lr_final=args.lr_final,
@@ -178,9 +182,9 @@ def run_student(args: argparse.Namespace) -> int:
     from vidstyle.options.spec import OptionValueError
     from vidstyle.train_student import StudentTrainConfig, train_student
 
-    if args.add_style or args.multi_style:
-        raise OptionValueError("add_style", "a student is distilled for any painting (`kind` student): drop `add_style` "
-                                            "and `multi_style`", also=("multi_style", "kind"))
+    if args.add_style or args.tune_style or args.multi_style:
+        raise OptionValueError("add_style", "a student is distilled for any painting (`kind` student): drop `add_style`, "
+                                            "`tune_style` and `multi_style`", also=("tune_style", "multi_style", "kind"))
     if not args.style:
         raise OptionValueError("style", "`kind` student needs paintings for its stylised term: add `style` FOLDER "
                                         "(or painting files)", also=("kind",))
@@ -232,20 +236,21 @@ def run(args: argparse.Namespace) -> int:
 
         raise OptionValueError("decoder", "`decoder`, `held_out_styles` and `width` are for `kind` student",
                                also=("held_out_styles", "width", "kind"))
-    if not (args.style or args.add_style):  # what argparse said when one of them was required
-        args.train_parser.error("one of the arguments --style --add-style is required (or --kind decoder)")
+    if not (args.style or args.add_style or args.tune_style):  # what argparse said when one of them was required
+        args.train_parser.error("one of the arguments --style --add-style --tune-style is required (or --kind decoder)")
 
     size = args.size
-    if size is None:  # --add-style to a multi-style student: its size is the student's
+    if size is None:  # --add-style or --tune-style with a multi-style student: its size is the student's
         from vidstyle.nets.registry import STUDENT_MULTISTYLE, architecture_of
         from vidstyle.train_plan import STUDENT_SIZE
 
-        student = bool(args.add_style and args.init and architecture_of(args.init) == STUDENT_MULTISTYLE)
+        student = bool((args.add_style or args.tune_style) and args.init
+                       and architecture_of(args.init) == STUDENT_MULTISTYLE)
         size = STUDENT_SIZE if student else TrainConfig.__dataclass_fields__["size"].default
     _student_recipe(args, size)
     config = TrainConfig(
-        style=tuple(args.add_style or args.style or ()), style_mix=args.style_mix,
-        multi_style=args.multi_style, add_style=bool(args.add_style),
+        style=tuple(args.add_style or args.tune_style or args.style or ()), style_mix=args.style_mix,
+        multi_style=args.multi_style, add_style=bool(args.add_style), tune_style=bool(args.tune_style),
         style_names=tuple(n.strip() for n in args.style_names.split(",")) if args.style_names else None,
         time_budget=None if args.time_budget is None else args.time_budget * 60.0, content=args.content, output=args.output, name=args.name,
         size=size, image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size,
@@ -278,7 +283,7 @@ def _student_recipe(args: argparse.Namespace, size: str) -> None:
 
     if size != STUDENT_SIZE:
         return
-    recipe = student_recipe(styles=len(args.add_style or args.style or ()) or 1)
+    recipe = student_recipe(styles=len(args.add_style or args.tune_style or args.style or ()) or 1)
     if args.time_budget is not None:  # train until the budget unless --iterations says otherwise
         recipe["iterations"] = UNTIL_BUDGET
     for key, value in recipe.items():
