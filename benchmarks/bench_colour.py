@@ -33,9 +33,15 @@ a 2× crop of the brightest part).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _baselines import use_baselines  # noqa: E402
+
+use_baselines()  # starry_tiny and wave_small: the retired models, kept to compare with
 
 from vidstyle.colour.management import ColourManagement, from_network, srgb_decode, srgb_encode, to_network
 

@@ -16,7 +16,7 @@ plain row uses the default: overlapped with 4 cores or more), ``-nostab`` no flo
 stabilisation, ``-cl`` channels-last, ``-compile`` torch.compile, ``-t1`` one torch thread (which
 turns the flow helper thread on: network on one core, flow on the other).
 
-Models: the tiny rows use ``models/starry_tiny.safetensors`` when it exists, else a random-weights tiny
+Models: the tiny rows use ``benchmarks/baselines/starry_tiny.safetensors`` (the retired tiny model) when it exists, else a random-weights tiny
 TransformerNet (speed does not depend on the weights); the full row uses
 ``../shared/weights/engstrom2016_udnie.safetensors`` when present, else a random "full" TransformerNet.
 
@@ -108,9 +108,9 @@ def model_paths(tmp: Path) -> dict[str, tuple[Path, str]]:
     from vidstyle.nets.transformer import TransformerNet
 
     torch.manual_seed(0)
-    shipped = ROOT / "models" / "starry_tiny.safetensors"
+    shipped = ROOT / "benchmarks" / "baselines" / "starry_tiny.safetensors"  # the retired tiny model
     if shipped.is_file():
-        tiny = (shipped, "models/starry_tiny")
+        tiny = (shipped, "benchmarks/baselines/starry_tiny")
     else:
         p = tmp / "random_tiny.safetensors"
         save_model(
@@ -240,7 +240,7 @@ def main() -> None:
     ap.add_argument("--stabilize", type=float, default=0.85)
     ap.add_argument("--flow", default="dis-ultrafast")
     ap.add_argument("--tiny-model", default=None, metavar="PATH",
-                    help="the model of the tiny* rows (default: models/starry_tiny), e.g. a --size student model")
+                    help="the model of the tiny* rows (default: benchmarks/baselines/starry_tiny), e.g. a --size student model")
     ap.add_argument(
         "--json", default=None, metavar="PATH", help="also write the rows as JSON"
     )

@@ -32,6 +32,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _baselines import use_baselines  # noqa: E402
+
+use_baselines()  # starry_tiny and wave_small: the retired models, kept to compare with
 
 from vidstyle.fidelity import StyleReference, StyleScores, fidelity_vgg, mean_scores  # noqa: E402
 from vidstyle.io import open_source  # noqa: E402

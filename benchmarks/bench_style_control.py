@@ -38,6 +38,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _baselines import use_baselines  # noqa: E402
+
+use_baselines()  # starry_tiny and wave_small: the retired models, kept to compare with
 
 from vidstyle.api import build_stages, stylize_video  # noqa: E402
 from vidstyle.frame import Frame  # noqa: E402

@@ -33,6 +33,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _baselines import use_baselines  # noqa: E402
+
+use_baselines()  # the pictures use starry_tiny, a retired model kept in benchmarks/baselines/
 
 from vidstyle.io import open_source, read_image  # noqa: E402
 

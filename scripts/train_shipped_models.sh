@@ -2,27 +2,11 @@
 # Trains the models shipped in models/ with vidstyle's own `vidstyle train`: the exact recipes of their cards.
 # Usage: scripts/train_shipped_models.sh SHARED_DIR OUT_DIR [extra vidstyle-train options, e.g. --resume]
 # SHARED_DIR holds data/content, data/styles and weights/vgg19_imagenet_conv1_1-conv3_4.safetensors.
-# wave_small was trained to 400 iterations, then resumed (--resume --iterations 800), on the 2-core development CPU (one thread,
-# ~8 s/iteration while the machine was shared); on a GPU add `--device cuda` (~15 ms/iteration on an H200).
+# On a GPU add `--device cuda`. The retired starry_tiny and wave_small: benchmarks/baselines/README.md.
 # After retraining, copy the files into models/ and update the sha256 in vidstyle.nets.registry.ShippedWeights
 # (tests/nets/test_registry.py checks that they match).
 set -euo pipefail
 shared=${1:?SHARED_DIR}; out=${2:?OUT_DIR}; shift 2
-common=(--content "$shared/data/content" --vgg-weights "$shared/weights/vgg19_imagenet_conv1_1-conv3_4.safetensors"
-        --image-size 256 --batch-size 2 --checkpoint-every 25 --style-weight 10 --seed 0 --quiet --threads 1 "$@")
-# starry_tiny (space-to-depth tiny, 2026-11-29): 1500 iterations from scratch, then 200 with a stronger total-variation
-# weight (30) from that model, which removes most of the 4-pixel grid a sub-pixel output leaves; 25.7 + 3.2 min, 2 threads,
-# nothing else running. The second stage reads the first by a path relative to OUT_DIR.
-(
-  vidstyle train --style "$shared/data/styles/vangogh_starry_night.jpg" -o "$out/starry_tiny_stage1" \
-      --size tiny --iterations 1500 --lr 2e-3 --temporal-weight 10 "${common[@]}" --threads 2
-  cd "$out"
-  vidstyle train --style "$shared/data/styles/vangogh_starry_night.jpg" -o starry_tiny --name starry_tiny \
-      --init starry_tiny_stage1.safetensors --size tiny --iterations 200 --lr 1e-3 --tv-weight 30 --temporal-weight 10 \
-      "${common[@]}" --seed 1 --threads 2
-)
-vidstyle train --style "$shared/data/styles/hokusai_great_wave.jpg" -o "$out/wave_small" \
-    --size small --iterations 800 --lr 2e-3 --temporal-weight 100 "${common[@]}"
 # The student-style models (seventh session, 2026-12-06): each painting's network fine-tuned from the shipped fast
 # arbitrary-style student (models/student_relu31, found by name) for 300 iterations: the decoder and the painting's
 # (gamma, beta) learn, the encoder stays. Standard Gram form, style weight 1e-3, painting at 512 px, tv 10. One thread

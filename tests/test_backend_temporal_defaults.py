@@ -33,8 +33,9 @@ def test_the_defaults_are_the_measured_ones() -> None:
     ({"backend": "arbitrary", "style": "p.jpg", "fast": True, "stabilizer": "blend"},
      TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.9))),
     ({}, DEFAULT_MODEL_TEMPORAL),
-    ({"model": "wave_small"}, TemporalOptions(stabilize=Curve.constant(0.8))),
-    ({"model": "starry_tiny"}, TemporalOptions(stabilize=Curve.constant(0.7))),
+    ({"model": "wave_student"}, RESAMPLE),
+    ({"model": "scream_student", "stabilizer": "blend"},  # a stabiliser given: the model's strength stays
+     TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.9))),
     ({"stabilize": 0.5}, TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.5))),
     ({"stabilizer": "blend"}, TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.75))),
     ({"backend": "optim", "style": "p.jpg"}, TemporalOptions()),
@@ -58,9 +59,11 @@ def test_a_temporal_object_is_used_as_it_is() -> None:
                                                                stabilize=Curve.constant(0.0))),
     (["--style", "p.jpg", "--fast"], RESAMPLE),
     ([], DEFAULT_MODEL_TEMPORAL),
-    (["--model", "wave_small", "--flow", "dis-medium"], TemporalOptions(flow="dis-medium", stabilize=Curve.constant(0.8))),
+    (["--model", "wave_student", "--flow", "dis-fast"],
+     TemporalOptions(flow="dis-fast", stabilizer="resample", stabilize=Curve.constant(0.9))),
     (["--stabilize", "0.9"], TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.9))),
-    (["--model", "starry_tiny", "--stabilize", "0.9"], TemporalOptions(stabilize=Curve.constant(0.9))),
+    (["--model", "scream_student", "--stabilize", "0.5"],
+     TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.5))),
 ])
 def test_the_cli_fills_the_flags_not_given(flags: list[str], expected: TemporalOptions) -> None:
     args = build_parser().parse_args(["stylize", "in.mp4", "-o", "out.mp4", *flags])
@@ -136,7 +139,7 @@ def test_a_shipped_model_is_known_by_its_bytes(tmp_path, monkeypatch: pytest.Mon
 
     from vidstyle.nets import registry
 
-    entry = registry.ShippedWeights.WAVE_SMALL
+    entry = registry.ShippedWeights.WAVE_STUDENT
     shipped = registry._find_named(entry.model_name)
     assert shipped is not None
     copy = tmp_path / "my_copy.safetensors"
@@ -144,22 +147,22 @@ def test_a_shipped_model_is_known_by_its_bytes(tmp_path, monkeypatch: pytest.Mon
     assert registry.shipped_entry(copy) is entry
     assert registry.shipped_entry(str(copy)) is entry
     _, tm, _, _ = options_from({"model": str(copy)})
-    assert tm == TemporalOptions(stabilize=Curve.constant(entry.stabilize))
+    assert tm == TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(entry.stabilize))
 
     data = bytearray(copy.read_bytes())
     data[-1] ^= 1  # one weight's last byte: still a readable safetensors file
-    other = tmp_path / "retrained" / "wave_small.safetensors"
+    other = tmp_path / "retrained" / "wave_student.safetensors"
     other.parent.mkdir()
     other.write_bytes(bytes(data))
     assert registry.parameter_count(other) == registry.parameter_count(copy)
     assert registry.shipped_entry(other) is None
     monkeypatch.setenv("VIDSTYLE_MODELS", str(other.parent))  # found first under the shipped name
-    assert registry.shipped_entry("wave_small") is None
-    _, tm, _, _ = options_from({"model": "wave_small"})
-    assert tm == TemporalOptions(stabilize=Curve.constant(0.75))
+    assert registry.shipped_entry("wave_student") is None
+    _, tm, _, _ = options_from({"model": "wave_student"})
+    assert tm == RESAMPLE  # a student-style file not shipped: the student default (the same 0.9 for this one)
 
     monkeypatch.setattr(registry, "models_dirs", lambda: [])  # installed nowhere
-    assert registry.shipped_entry("wave_small") is entry
+    assert registry.shipped_entry("wave_student") is entry
     assert registry.shipped_entry("not_a_model") is None
 
 
@@ -167,7 +170,7 @@ def test_shipped_strengths_are_the_measured_ones() -> None:
     from vidstyle.nets.registry import ShippedWeights
 
     strengths = {e.model_name: e.stabilize for e in ShippedWeights}
-    assert {k: v for k, v in strengths.items() if not k.endswith("_student")} == {"starry_tiny": 0.7, "wave_small": 0.8}
+    assert all(k.endswith("_student") for k in strengths)  # no TransformerNet is shipped since the tiny and small retired
     students = {k: v for k, v in strengths.items() if k.endswith("_student")}
     assert students.pop("starry_student") == 0.75  # the default model: the strength that keeps WE <= 0.3x (BENCHMARKS.md)
     assert len(students) >= 5 and set(students.values()) == {0.9}  # the resample stabiliser's measured default

@@ -102,8 +102,8 @@ def test_one_default_per_back_end() -> None:
 
 
 def test_route_sends_each_flat_name_to_its_group_and_refuses_unknown_names() -> None:
-    st, tm, enc, op = route({"model": "wave_small", "stabilize": "0:0, 5:1", "crf": 20, "iterations": 7})
-    assert (st.model, tm.stabilize.at(5), enc.crf, op.iterations) == ("wave_small", 1.0, 20, 7)
+    st, tm, enc, op = route({"model": "wave_student", "stabilize": "0:0, 5:1", "crf": 20, "iterations": 7})
+    assert (st.model, tm.stabilize.at(5), enc.crf, op.iterations) == ("wave_student", 1.0, 20, 7)
     with pytest.raises(InvalidOptionError, match="unknown key 'stabelize'; did you mean 'stabilize'"):
         route({"stabelize": 0.5})
 

@@ -220,16 +220,16 @@ def test_download_is_hash_checked(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     with pytest.raises(ModelError, match="does not match its sha256"):
-        registry._download_shipped("starry_tiny")
-    assert seen["hash_prefix"] == ShippedWeights.STARRY_TINY.sha256
-    assert not (tmp_path / "vidstyle" / "starry_tiny.safetensors").exists()
+        registry._download_shipped("scream_student")
+    assert seen["hash_prefix"] == ShippedWeights.SCREAM_STUDENT.sha256
+    assert not (tmp_path / "vidstyle" / "scream_student.safetensors").exists()
 
     def offline(url, dst, hash_prefix=None, progress=True):  # noqa: ANN001
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(WeightsUnavailableError, match="could not be downloaded"):
-        registry._download_shipped("starry_tiny")
+        registry._download_shipped("scream_student")
 
 
 def test_models_by_path_and_listing_skips_checkpoints(tmp_path, capsys, monkeypatch) -> None:
@@ -327,15 +327,42 @@ def test_a_shipped_decoder_or_student_not_installed_is_downloaded_hash_checked(m
         find_decoder(None, fast=fast)
 
 
-def test_models_listing_marks_the_default_and_the_models_below_the_quality_target(capsys) -> None:
-    """``vidstyle models`` on the shipped files: the default model says so, and the two kept for comparison say that
-    they miss the quality target and which model to use instead."""
+def test_models_listing_marks_the_default_and_lists_no_retired_model(capsys) -> None:
+    """``vidstyle models`` on the shipped files: the default model says so; the retired models are not listed."""
     from vidstyle.cli.main import main
-    from vidstyle.nets.registry import DEFAULT_MODEL
+    from vidstyle.nets.registry import DEFAULT_MODEL, RETIRED
 
     assert main(["models"]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
     assert rows[DEFAULT_MODEL].split()[1] == "(default)"
-    assert "below the quality target" in rows["starry_tiny"] and "use starry_student" in rows["starry_tiny"]
-    assert "use wave_student" in rows["wave_small"]
-    assert "below the quality target" not in rows["wave_student"] and "(default)" not in rows["wave_student"]
+    assert "(default)" not in rows["wave_student"]
+    assert not set(RETIRED) & set(rows) and {"starry_student", "wave_student"} <= set(rows)
+
+
+def test_a_retired_model_name_is_one_clear_error(tmp_path, capsys, monkeypatch) -> None:
+    """``--model starry_tiny`` (retired: below the quality target) names what it measured and the model to use,
+    exit 1, nothing written and nothing downloaded; a file of that name in a models folder still loads (a user's own);
+    the retired files are kept as benchmark baselines and still load by path."""
+    import shutil
+
+    from vidstyle.cli.main import main
+    from vidstyle.nets import registry
+    from vidstyle.nets.registry import RETIRED, load_model
+
+    assert RETIRED == {"starry_tiny": ("held-out style ratio 0.35, texture 0.71", "starry_student"),
+                       "wave_small": ("held-out style ratio 1.03: a tint", "wave_student")}
+    monkeypatch.setattr(registry, "_download_shipped", lambda name: pytest.fail(f"downloaded {name}"))
+    with pytest.raises(ModelError, match="'starry_tiny' was retired: it missed the quality target .*use starry_student"):
+        load_model("starry_tiny")
+    clip = Path(__file__).resolve().parents[2] / "samples" / "clip.mp4"
+    assert main(["stylize", str(clip), "-o", str(tmp_path / "out.mp4"), "--model", "wave_small", "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "use wave_student" in err[0], err
+    assert not list(tmp_path.iterdir())
+    baseline = Path(__file__).resolve().parents[2] / "benchmarks" / "baselines" / "starry_tiny.safetensors"
+    assert load_model(baseline).architecture == "transformer"
+    mine = tmp_path / "models"
+    mine.mkdir()
+    shutil.copyfile(baseline, mine / "starry_tiny.safetensors")
+    monkeypatch.setenv("VIDSTYLE_MODELS", str(mine))
+    assert load_model("starry_tiny").architecture == "transformer"

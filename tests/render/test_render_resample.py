@@ -53,6 +53,10 @@ def heavy_file(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+#: a light TransformerNet file (the retired tiny model, kept as a benchmark baseline): blend at LIGHT_TEMPORAL's strength
+LIGHT_FILE = str(Path(__file__).resolve().parents[2] / "benchmarks" / "baselines" / "starry_tiny.safetensors")
+
+
 def _job(**keys: object):
     from vidstyle.render.job import job_from_mapping
 
@@ -67,14 +71,15 @@ def test_jobs_get_the_stylize_commands_temporal_defaults(heavy_file: str) -> Non
 
     # the default model (starry_student) at its own strength of the resample stabiliser
     assert _job().temporal == TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.75))
-    assert _job(model="starry_tiny").temporal == TemporalOptions(stabilize=Curve.constant(0.7))
-    assert _job(model="wave_small").temporal == TemporalOptions(stabilize=Curve.constant(0.8))
+    assert _job(model="scream_student").temporal == TemporalOptions(flow="dis-medium", stabilizer="resample",
+                                                                    stabilize=Curve.constant(0.9))
+    assert _job(model=LIGHT_FILE).temporal == TemporalOptions(stabilize=Curve.constant(0.75))  # a light TransformerNet
     assert _job(model=heavy_file).temporal == TemporalOptions(flow="dis-medium", stabilizer="resample")
     # keys in the file and flags win
     assert _job(model=heavy_file, stabilizer="blend").temporal == TemporalOptions(flow="dis-medium", stabilizer="blend")
     assert _job(model=heavy_file, overrides={"flow": "dis-fast"}).temporal == \
         TemporalOptions(flow="dis-fast", stabilizer="resample")
-    assert _job(model="starry_tiny", stabilize=0.85).temporal == TemporalOptions(stabilize=Curve.constant(0.85))
+    assert _job(model=LIGHT_FILE, stabilize=0.85).temporal == TemporalOptions(stabilize=Curve.constant(0.85))
     job = _job(stabilize={"1001": 0.3, "1048": 0.85})
     assert job.temporal.stabilize == Curve(keys=((1001.0, 0.3), (1048.0, 0.85)))
     assert job.given["stabilize"] == "file" and job.given["stabilizer"] == "default"

@@ -24,8 +24,7 @@ Stabilisation: --stabilizer resample with --flow dis-medium where blending would
 default model and the other student models (*_student, `vidstyle train --size student`) at 0.9 (the
 default model and paintings_student's Starry Night 0.75; a --style-mix gets its styles' weighted
 strength), --style (the arbitrary back end) at 0.9, and models of 1M weights or more (--size full, the
-engstrom2016 nets). Other light models blend with --flow dis-fast at their own measured strength
-(starry_tiny 0.7, wave_small 0.8; other files 0.75). Flags you give win.
+engstrom2016 nets). Other light models blend with --flow dis-fast at 0.75. Flags you give win.
 """
 
 
