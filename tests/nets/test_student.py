@@ -52,6 +52,25 @@ def test_inference_encoder_folds_the_gain_and_matches_training() -> None:
     assert torch.equal(net.encoder.head.weight, before)
 
 
+def test_inference_stem_is_one_strided_conv_of_the_image() -> None:
+    """Without gradients the stem (space-to-depth, centring, 1×1 conv, ReLU) runs as one 4×4 stride-4 conv of the
+    image: the same features as the written-out stem, for a size that needs padding too."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    net = Student(config=StudentConfig(width=8, blocks=0)).eval()
+    with torch.no_grad():
+        net.encoder.stem[1].bias.uniform_(-0.3, 0.3)
+    x = torch.rand(2, 3, 37, 50)
+    with torch.no_grad():
+        fast = net.encoder(x)
+    xp = F.pad(x, (0, 2, 0, 3), mode="reflect")  # to multiples of 4, bottom and right
+    h = torch.relu(net.encoder.stem[1](F.pixel_unshuffle(xp - 0.5, 4)))
+    want = (torch.relu(net.encoder.head(h)) * 1000.0).detach()
+    assert (h == 0).any() and (h > 0).any()  # the stem's ReLU cuts some values
+    torch.testing.assert_close(fast, want, rtol=1e-5, atol=1e-3)
+
+
 def test_bfloat16_runs_and_stays_close() -> None:
     torch.manual_seed(0)
     net = Student(config=StudentConfig(width=8, blocks=1)).eval()
