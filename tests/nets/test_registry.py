@@ -359,6 +359,9 @@ def test_a_retired_model_name_is_one_clear_error(tmp_path, capsys, monkeypatch) 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "use wave_student" in err[0], err
     assert not list(tmp_path.iterdir())
+    assert main(["models", "starry_tiny"]) == 1  # its card: the same line
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was retired" in err[0] and "use starry_student" in err[0], err
     baseline = Path(__file__).resolve().parents[2] / "benchmarks" / "baselines" / "starry_tiny.safetensors"
     assert load_model(baseline).architecture == "transformer"
     mine = tmp_path / "models"

@@ -123,5 +123,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(f"{model.name}: {model.architecture}, style {model.metadata.get('style', '-')}\n"
                          "(no model card next to the file)\n")
         return 0
+    from vidstyle.nets.registry import RETIRED, retired_error
+
+    if args.name in RETIRED:
+        raise retired_error(args.name)
     names = ", ".join(m.name for m in models) or "none shipped"
     raise ModelError(f"unknown model {args.name!r}; choose one of: {names}, or give a model file's path")

@@ -49,6 +49,8 @@ __all__ = [
     "STUDENT_STYLE",
     "STUDENT_MULTISTYLE",
     "DEFAULT_MODEL",
+    "RETIRED",
+    "retired_error",
     "file_sha256",
 ]
 
@@ -187,6 +189,13 @@ RETIRED: dict[str, tuple[str, str]] = {
     "starry_tiny": ("held-out style ratio 0.35, texture 0.71", "starry_student"),
     "wave_small": ("held-out style ratio 1.03: a tint", "wave_student"),
 }
+
+
+def retired_error(name: str) -> ModelError:
+    """The one line for a :data:`RETIRED` model's name: what it measured and the model to use instead."""
+    why, instead = RETIRED[name]
+    return ModelError(f"model {name!r} was retired: it missed the quality target ({why}); use {instead} "
+                      f"(its file is kept for comparison in vidstyle's source, benchmarks/baselines/)")
 
 
 class ShippedArbitraryWeights(enum.Enum):
@@ -500,9 +509,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device | 
             if text in {e.model_name for e in ShippedWeights}:
                 found = _download_shipped(text)
             elif text in RETIRED:
-                why, instead = RETIRED[text]
-                raise ModelError(f"model {text!r} was retired: it missed the quality target ({why}); use {instead} "
-                                 f"(its file is kept for comparison in vidstyle's source, benchmarks/baselines/)")
+                raise retired_error(text)
             else:
                 names = sorted({m.name for m in list_models()} | {e.model_name for e in ShippedWeights})
                 raise ModelError(f"unknown model {text!r}; choose one of {', '.join(names)} or give a .safetensors path")
