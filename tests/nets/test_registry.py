@@ -335,7 +335,8 @@ def test_models_listing_marks_the_default_and_lists_no_retired_model(capsys) -> 
     assert main(["models"]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
     assert rows[DEFAULT_MODEL].split()[1] == "(default)"
-    assert "(default)" not in rows["wave_student"]
+    assert "(default)" not in rows["wave_student"] and "quality target" not in rows["wave_student"]
+    assert "use wave_student, kandinsky_student" in rows["paintings_student"]  # its two styles below the target
     assert not set(RETIRED) & set(rows) and {"starry_student", "wave_student"} <= set(rows)
 
 

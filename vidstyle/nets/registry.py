@@ -141,7 +141,9 @@ class ShippedWeights(enum.Enum):
         f"{_RELEASE_URL}/paintings_student.safetensors",
         "0d730eb1f0e0a9589ef14dbac27824466bcd1107e2856ed230442786cc1f97fd",
         {"architecture": "student-multistyle", "size": "student",
-         "style": "starry,wave,scream,turner,gauguin,monet,bedroom,kandinsky,monet_dusk,lautrec,rhone,degas"},
+         "style": "starry,wave,scream,turner,gauguin,monet,bedroom,kandinsky,monet_dusk,lautrec,rhone,degas",
+         "note": "its wave and kandinsky miss the quality target (texture 0.47, 0.59); use wave_student, "
+                 "kandinsky_student"},
         0.9,
         # Starry Night's fine strokes lose 29-57 % of their style to resample at 0.9 (style loss 1.29-1.57x its per-frame
         # output's); at 0.75, the one-style starry_student's strength, 20-44 % (1.20-1.44x) with warping error still
