@@ -153,8 +153,7 @@ def _stem_as_conv(conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
     """The weight and bias of the 4×4 stride-4 conv that equals ``conv(pixel_unshuffle(x, 4) − 0.5)`` (``conv``: the
     stem's 1×1 conv over the 48 space-to-depth channels, channel ``c·16 + i·4 + j`` = pixel ``(i, j)`` of colour ``c``)."""
     w = conv.weight
-    wide = w.float()
-    bias = -0.5 * wide.sum(dim=(1, 2, 3)) + (0.0 if conv.bias is None else conv.bias.float())
+    bias = -0.5 * w.float().sum(dim=(1, 2, 3)) + (0.0 if conv.bias is None else conv.bias.float())
     return w.reshape(w.shape[0], 3, S2D_BLOCK, S2D_BLOCK), bias.to(w.dtype)
 
 
