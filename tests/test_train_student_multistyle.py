@@ -298,6 +298,51 @@ def test_add_style_needs_a_multi_style_student(data: dict[str, Path], tmp_path: 
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def test_style_repeats_cycle() -> None:
+    """Each painting once in turn, then, in order, those given more again (``style_repeats``)."""
+    from vidstyle.train_plan import cycle
+
+    assert cycle([1, 2, 3], None) == [1, 2, 3]
+    assert cycle([1, 2, 3], [1, 2, 1]) == [1, 2, 3, 2]
+    assert cycle([1, 2, 3, 4], [1, 3, 1, 2]) == [1, 2, 3, 4, 2, 4, 2]
+
+
+def test_style_repeats_train_a_painting_more_often(data: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+    """A multi-style run with ``style_repeats`` (1, 2) trains s0, s1, s1 per cycle: the style loss of s1's painting
+    runs twice as often (each style's loss is its own module), and the card records the counts; the counts need
+    ``multi_style``, one per painting, whole numbers >= 1."""
+    import cv2
+
+    from vidstyle.train import train
+
+    style2 = data["root"] / "flip3.png"
+    cv2.imwrite(str(style2), cv2.imread(str(data["style"]))[::-1].copy())
+    calls: list[int] = []
+    import vidstyle.train_plan as plan_module
+
+    build = plan_module.StylePlan.build.__func__
+
+    def spy(cls, config, **kw):  # noqa: ANN001, ANN202
+        plan = build(cls, config, **kw)
+        for slot, loss in dict(zip(plan.slots, plan.losses)).items():  # one hook per style's loss
+            loss.register_forward_hook(lambda *a, slot=slot: calls.append(slot))
+        return plan
+
+    monkeypatch.setattr(plan_module.StylePlan, "build", classmethod(spy))
+    result = train(config=_config(data, tmp_path / "rep", style=(str(data["style"]), str(style2)), multi_style=True,
+                                  style_names=("s0", "s1"), style_repeats=(1, 2), iterations=6))
+    assert calls == [1, 2, 2, 1, 2, 2]
+    card = json.loads((tmp_path / "rep.json").read_text())
+    assert card["style_repeats"] == [1, 2] and card["iterations"] == result.iterations == 6
+    for kw, match in [({"multi_style": False, "style": (str(data["style"]),)}, "add multi_style"),
+                      ({"style_repeats": (1,)}, "one `style_repeats` count per `style`"),
+                      ({"style_repeats": (1, 0)}, "whole numbers >= 1")]:
+        config = {"style": (str(data["style"]), str(style2)), "multi_style": True, "style_repeats": (1, 2), **kw}
+        with pytest.raises(OptionValueError, match=match) as info:
+            train(config=_config(data, tmp_path / "x", **config))
+        assert info.value.parameter == "style_repeats"
+
+
 def test_tune_style_trains_only_that_styles_row(data: dict[str, Path], tmp_path: Path) -> None:
     """``tune_style``: more iterations for one style the model has; its rows (feature and decoder affines, head)
     change, every other style and the shared network stay bit-identical, and no style is added."""

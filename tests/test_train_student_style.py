@@ -204,6 +204,10 @@ def test_init_from_a_one_style_student_model_goes_on_training_it(data: dict[str,
      {"iterations": 50, "style_weight": 0.01, "style_reduction": "sum", "tv_weight": 10.0}),
     (["--size", "student", "--multi-style", "--style", "b.jpg", "--style", "c.jpg"], {"iterations": 900, "batch_size": 2}),
     (["--size", "student", "--time-budget", "10"], {"iterations": 1_000_000, "time_budget": 600.0, "batch_size": 2}),
+    (["--size", "student", "--multi-style", "--style", "b.jpg", "--style-repeats", "b=2"],  # a, b, b per cycle
+     {"iterations": 900, "style_repeats": (1, 2)}),
+    (["--size", "student", "--multi-style", "--style", "b.jpg", "--style-names", "x,y", "--style-repeats", "x=3"],
+     {"iterations": 1200, "style_repeats": (3, 1), "style_names": ("x", "y")}),
     ([], {"iterations": 2000, "batch_size": 4, "style_size": 384, "style_reduction": "mean", "style_weight": 10.0}),
 ])
 def test_cli_size_student_defaults_to_the_measured_recipe(argv: list[str], want: dict, tmp_path: Path,
@@ -223,3 +227,15 @@ def test_cli_size_student_defaults_to_the_measured_recipe(argv: list[str], want:
     monkeypatch.setattr(vidstyle.train, "train", capture)
     assert main(["train", "--style", "a.jpg", "--content", "photos", "-o", str(tmp_path / "m"), "--quiet", *argv]) == 130
     assert {k: getattr(seen["config"], k) for k in want} == want
+
+
+@pytest.mark.parametrize(("repeats", "message"), [("z=2", "names 'z', which is not among the styles: a, b"),
+                                                   ("b=two", "NAME=N with N a whole number")])
+def test_cli_style_repeats_bad_values(repeats: str, message: str, tmp_path: Path, capsys) -> None:
+    from vidstyle.cli.main import main
+
+    assert main(["train", "--size", "student", "--multi-style", "--style", "a.jpg", "--style", "b.jpg", "--content",
+                 "photos", "-o", str(tmp_path / "m"), "--quiet", "--style-repeats", repeats]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "--style-repeats" in err[0], err
+    assert not list(tmp_path.iterdir())

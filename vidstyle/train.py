@@ -94,6 +94,10 @@ class TrainConfig:
     #: train further only the rows of the ``style`` paintings' styles, which the multi-style model ``init`` already
     #: has (named by ``style_names`` or the files' stems); every other style stays bit-identical
     tune_style: bool = False
+    #: ``multi_style``: batches per cycle for each ``style`` painting (default one each). Each cycle trains every painting
+    #: once in turn, then, in order, those given more again: a painting that needs more iterations than its share
+    #: gets them (BENCHMARKS.md, "The multi-style student")
+    style_repeats: tuple[int, ...] | None = None
     #: names of the styles of a multi-style model (default: the image files' stems)
     style_names: tuple[str, ...] | None = None
     #: stop after this many seconds (the model is saved as it is then); None = run every iteration
@@ -150,6 +154,14 @@ class TrainConfig:
         if self.tune_style and not self.init:
             raise OptionValueError("tune_style", "tune_style needs the multi-style model whose styles it trains: give "
                                                  "`init` MODEL", also=("init",))
+        if self.style_repeats is not None:
+            if not self.multi_style:
+                raise OptionValueError("style_repeats", "style_repeats sets how often each painting of a multi-style "
+                                                        "run is trained: add multi_style", also=("multi_style",))
+            if len(self.style_repeats) != len(self.style):
+                raise OptionValueError("style_repeats", "give one `style_repeats` count per `style` image", also=("style",))
+            if any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in self.style_repeats):
+                raise OptionValueError("style_repeats", f"style_repeats are whole numbers >= 1, got {self.style_repeats}")
         if self.style_names is not None and len(self.style_names) != len(self.style):
             raise OptionValueError("style_names", "give one `style_names` entry per `style` image", also=("style",))
         if (self.multi_style or self.add_style or self.tune_style) and self.style_mix is not None:
@@ -316,7 +328,7 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
 
 #: what a checkpoint written before a setting existed had in effect
 _OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "style_loss": "gram", "multi_style": False, "add_style": False,
-                            "tune_style": False,
+                            "tune_style": False, "style_repeats": None,
                             "identity_weight": 10.0, **SCHEDULE_DEFAULTS}
 
 
@@ -339,7 +351,7 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
                      config: TrainConfig) -> tuple[int, float, list[dict[str, float]]]:
     keys = ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
             "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init",
-            "style_reduction", "multi_style", "add_style", "tune_style", "style_names", "identity_weight", "style_loss",
+            "style_reduction", "multi_style", "add_style", "tune_style", "style_repeats", "style_names", "identity_weight", "style_loss",
             "lr_decay", "lr_final")
     return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, defaults=_OLD_CHECKPOINT_DEFAULTS)
 
@@ -513,6 +525,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         "trained_styles": names if config.add_style or config.tune_style else None,
         "style_images": [*plan.base_images, *([] if config.tune_style else [Path(s).name for s in config.style])],
         "style_mix": list(config.style_mix) if config.style_mix else None,
+        "style_repeats": list(config.style_repeats) if config.style_repeats else None,
         "loss_network": {"source": Path(state.source).name if os.sep in state.source else state.source,
                          "convention": state.convention, "content_layer": config.content_layer,
                          "style_layers": list(config.style_layers),

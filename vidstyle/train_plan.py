@@ -6,6 +6,7 @@ gives each iteration its style slot (Dumoulin et al.'s one style per batch for m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from vidstyle.losses import make_style_loss
 from vidstyle.nets.transformer import PRESETS, TransformerNet
 from vidstyle.options.spec import OptionValueError
 
-__all__ = ["STUDENT_SIZE", "STUDENT_RECIPE", "student_recipe", "StylePlan", "init_from", "multistyle_from", "existing_slots", "student_add_styles", "student_multistyle_net",
+__all__ = ["STUDENT_SIZE", "STUDENT_RECIPE", "student_recipe", "StylePlan", "init_from", "multistyle_from", "existing_slots", "cycle", "student_add_styles", "student_multistyle_net",
            "student_style_net"]
 
 #: the ``size`` that fine-tunes the fast arbitrary-style student for one painting
@@ -96,7 +97,8 @@ class StylePlan:
 
         if config.size == STUDENT_SIZE and config.multi_style:
             net, init = student_multistyle_net(config, names=names)
-            return cls(net=net.to(device), slots=list(range(1, len(names) + 1)), losses=per_style(), init=init)
+            slots, losses = cycle(list(range(1, len(names) + 1)), config.style_repeats), per_style()
+            return cls(net=net.to(device), slots=slots, losses=[losses[s - 1] for s in slots], init=init)
         if config.tune_style:
             base = multistyle_from(config.init, size=config.size, param="tune_style")
             net, slots = base.net.train(), existing_slots(base.net, names)
@@ -125,7 +127,9 @@ class StylePlan:
             net = MultiStyleNet(config=PRESETS[config.size], styles=names)
             if config.init is not None:
                 init_from(net.body, config.init, size=config.size, strict=False)
-            return cls(net=net.to(device), slots=[0, *range(1, len(names) + 1)], losses=[None, *per_style()])
+            slots = cycle(list(range(1, len(names) + 1)), config.style_repeats)
+            losses = per_style()
+            return cls(net=net.to(device), slots=[0, *slots], losses=[None, *(losses[s - 1] for s in slots)])
         base = multistyle_from(config.init, size=config.size)  # type: ignore[arg-type]
         net = base.net
         slots = [add_style_row(net, n) for n in names]
@@ -143,6 +147,15 @@ class StylePlan:
         mix = torch.zeros(len(self.net.styles), device=x.device)
         mix[slot] = 1.0
         return self.net(x, mix)
+
+
+def cycle(slots: list[int], repeats: Sequence[int] | None) -> list[int]:
+    """One cycle of a multi-style run: every style's slot once in turn, then, in order, the slots of styles with more
+    ``repeats`` again, until each has had its count (``repeats`` None: once each)."""
+    out = list(slots)
+    for k in range(2, max(repeats or [1]) + 1):
+        out += [s for s, r in zip(slots, repeats or []) if r >= k]
+    return out
 
 
 def _train_only_rows(net: torch.nn.Module, params: list[torch.nn.Parameter], rows: list[int]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 import sys
 
@@ -63,6 +64,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "bit-identical; repeatable")
     p.add_argument("--style-names", default=None, metavar="A,B,...",
                    help="names of the styles of a multi-style model (default: the image file names)")
+    p.add_argument("--style-repeats", default=None, metavar="NAME=N,...",
+                   help="with --multi-style: train these paintings N times per cycle instead of once (names as "
+                        "--style-names gives them, or the file names), for paintings that need more iterations than "
+                        "their share; with --size student the recipe's iterations count them (300 per batch of a cycle)")
     p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
                    help="stop after this many minutes and save the model as it is (default: run every iteration)")
     p.add_argument("--style-mix", type=_floats, default=None, help="comma-separated weights of the style images")
@@ -247,11 +252,13 @@ def run(args: argparse.Namespace) -> int:
         student = bool((args.add_style or args.tune_style) and args.init
                        and architecture_of(args.init) == STUDENT_MULTISTYLE)
         size = STUDENT_SIZE if student else TrainConfig.__dataclass_fields__["size"].default
-    _student_recipe(args, size)
+    names = tuple(n.strip() for n in args.style_names.split(",")) if args.style_names else None
+    repeats = _style_repeats(args.style_repeats, names or tuple(Path(f).stem for f in args.style or ()))
+    _student_recipe(args, size, batches=sum(repeats) if repeats else None)
     config = TrainConfig(
         style=tuple(args.add_style or args.tune_style or args.style or ()), style_mix=args.style_mix,
         multi_style=args.multi_style, add_style=bool(args.add_style), tune_style=bool(args.tune_style),
-        style_names=tuple(n.strip() for n in args.style_names.split(",")) if args.style_names else None,
+        style_names=names, style_repeats=repeats,
         time_budget=None if args.time_budget is None else args.time_budget * 60.0, content=args.content, output=args.output, name=args.name,
         size=size, image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size,
         iterations=args.iterations, lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
@@ -275,7 +282,26 @@ def run(args: argparse.Namespace) -> int:
 UNTIL_BUDGET = 1_000_000
 
 
-def _student_recipe(args: argparse.Namespace, size: str) -> None:
+def _style_repeats(text: str | None, names: tuple[str, ...]) -> tuple[int, ...] | None:
+    """``--style-repeats wave=2,kandinsky=2`` as one count per painting (1 for those not named)."""
+    from vidstyle.options.spec import OptionValueError
+
+    if text is None:
+        return None
+    counts = dict.fromkeys(names, 1)
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, value = item.partition("=")
+        if name.strip() not in counts:
+            raise OptionValueError("style_repeats", f"style_repeats names {name.strip()!r}, which is not among the "
+                                                    f"styles: {', '.join(names) or 'none'}", also=("style_names",))
+        try:
+            counts[name.strip()] = int(value)
+        except ValueError:
+            raise OptionValueError("style_repeats", f"style_repeats takes NAME=N with N a whole number, got {item!r}") from None
+    return tuple(counts[n] for n in names)
+
+
+def _student_recipe(args: argparse.Namespace, size: str, *, batches: int | None = None) -> None:
     """``size`` student: the measured recipe (:func:`vidstyle.train_plan.student_recipe`) for every option of it left at
     its default, so ``vidstyle train --size student --style P --content D -o OUT`` trains what the shipped models are;
     with ``--time-budget``, as many iterations as the budget allows."""
@@ -283,7 +309,7 @@ def _student_recipe(args: argparse.Namespace, size: str) -> None:
 
     if size != STUDENT_SIZE:
         return
-    recipe = student_recipe(styles=len(args.add_style or args.tune_style or args.style or ()) or 1)
+    recipe = student_recipe(styles=batches or len(args.add_style or args.tune_style or args.style or ()) or 1)
     if args.time_budget is not None:  # train until the budget unless --iterations says otherwise
         recipe["iterations"] = UNTIL_BUDGET
     for key, value in recipe.items():
