@@ -154,6 +154,8 @@ class TrainConfig:
         if self.tune_style and not self.init:
             raise OptionValueError("tune_style", "tune_style needs the multi-style model whose styles it trains: give "
                                                  "`init` MODEL", also=("init",))
+        if self.style_names is not None and len(self.style_names) != len(self.style):
+            raise OptionValueError("style_names", "give one `style_names` entry per `style` image", also=("style",))
         if self.style_repeats is not None:
             if not self.multi_style:
                 raise OptionValueError("style_repeats", "style_repeats sets how often each painting of a multi-style "
@@ -162,8 +164,6 @@ class TrainConfig:
                 raise OptionValueError("style_repeats", "give one `style_repeats` count per `style` image", also=("style",))
             if any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in self.style_repeats):
                 raise OptionValueError("style_repeats", f"style_repeats are whole numbers >= 1, got {self.style_repeats}")
-        if self.style_names is not None and len(self.style_names) != len(self.style):
-            raise OptionValueError("style_names", "give one `style_names` entry per `style` image", also=("style",))
         if (self.multi_style or self.add_style or self.tune_style) and self.style_mix is not None:
             raise OptionValueError("style_mix", "style_mix blends styles into one network's single style; a "
                                                 "multi-style model keeps them apart: drop `style_mix`")
