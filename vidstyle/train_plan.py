@@ -86,7 +86,7 @@ class StylePlan:
     @classmethod
     def build(cls, config: Any, *, names: list[str], style_feats: list[dict[str, torch.Tensor]],
               device: torch.device) -> StylePlan:
-        from vidstyle.nets.multistyle import ConditionalInstanceNorm2d, MultiStyleNet, add_style_row
+        from vidstyle.nets.multistyle import MultiStyleNet, add_style_row
 
         def loss(feats: list[dict[str, torch.Tensor]], mix: list[float] | None = None) -> torch.nn.Module:
             return make_style_loss(config.style_loss, style_features=feats, mix=mix,
@@ -95,23 +95,23 @@ class StylePlan:
         def per_style() -> list[torch.nn.Module | None]:
             return [loss([f]) for f in style_feats]
 
+        def cycled() -> tuple[list[int], list[torch.nn.Module | None]]:  # a multi-style run's slots and their losses
+            slots, losses = cycle(list(range(1, len(names) + 1)), config.style_repeats), per_style()
+            return slots, [losses[s - 1] for s in slots]
+
         if config.size == STUDENT_SIZE and config.multi_style:
             net, init = student_multistyle_net(config, names=names)
-            slots, losses = cycle(list(range(1, len(names) + 1)), config.style_repeats), per_style()
-            return cls(net=net.to(device), slots=slots, losses=[losses[s - 1] for s in slots], init=init)
+            slots, losses = cycled()
+            return cls(net=net.to(device), slots=slots, losses=losses, init=init)
         if config.tune_style:
             base = multistyle_from(config.init, size=config.size, param="tune_style")
             net, slots = base.net.train(), existing_slots(base.net, names)
-            if config.size == STUDENT_SIZE:
-                _train_only_rows(net, net.style_parameters(), [s - 1 for s in slots])
-            else:
-                norms = [m for m in net.modules() if isinstance(m, ConditionalInstanceNorm2d)]
-                _train_only_rows(net, [p for m in norms for p in (m.weight, m.bias)], slots)
+            _train_only_styles(net, slots)
             return cls(net=net.to(device), slots=slots, losses=per_style(), base_images=_images_of(base))
         if config.size == STUDENT_SIZE and config.add_style:
             base = multistyle_from(config.init, size=config.size)
             net, slots = student_add_styles(config, base.net.train(), names=names)
-            _train_only_rows(net, net.style_parameters(), [s - 1 for s in slots])
+            _train_only_styles(net, slots)
             return cls(net=net.to(device), slots=slots, losses=per_style(), base_images=_images_of(base))
         if config.size == STUDENT_SIZE:
             net, init = student_style_net(config)
@@ -127,14 +127,12 @@ class StylePlan:
             net = MultiStyleNet(config=PRESETS[config.size], styles=names)
             if config.init is not None:
                 init_from(net.body, config.init, size=config.size, strict=False)
-            slots = cycle(list(range(1, len(names) + 1)), config.style_repeats)
-            losses = per_style()
-            return cls(net=net.to(device), slots=[0, *slots], losses=[None, *(losses[s - 1] for s in slots)])
+            slots, losses = cycled()
+            return cls(net=net.to(device), slots=[0, *slots], losses=[None, *losses])
         base = multistyle_from(config.init, size=config.size)  # type: ignore[arg-type]
         net = base.net
         slots = [add_style_row(net, n) for n in names]
-        norms = [m for m in net.modules() if isinstance(m, ConditionalInstanceNorm2d)]
-        _train_only_rows(net, [p for m in norms for p in (m.weight, m.bias)], slots)
+        _train_only_styles(net, slots)
         return cls(net=net.to(device), slots=slots, losses=per_style(), base_images=_images_of(base))
 
     def step(self, it: int) -> tuple[int, torch.nn.Module | None]:
@@ -156,6 +154,19 @@ def cycle(slots: list[int], repeats: Sequence[int] | None) -> list[int]:
     for k in range(2, max(repeats or [1]) + 1):
         out += [s for s, r in zip(slots, repeats or []) if r >= k]
     return out
+
+
+def _train_only_styles(net: torch.nn.Module, slots: list[int]) -> None:
+    """Freeze the multi-style ``net`` except the per-style rows of ``slots`` (``add_style``, ``tune_style``): the
+    student's :meth:`~vidstyle.nets.student_multistyle.StudentMultiStyleNet.style_parameters` (rows from slot 1), or
+    the TransformerNet's conditional instance norms (rows from slot 0)."""
+    from vidstyle.nets.multistyle import ConditionalInstanceNorm2d
+
+    if callable(getattr(net, "style_parameters", None)):
+        _train_only_rows(net, net.style_parameters(), [s - 1 for s in slots])
+    else:
+        norms = [m for m in net.modules() if isinstance(m, ConditionalInstanceNorm2d)]
+        _train_only_rows(net, [p for m in norms for p in (m.weight, m.bias)], slots)
 
 
 def _train_only_rows(net: torch.nn.Module, params: list[torch.nn.Parameter], rows: list[int]) -> None:
