@@ -179,7 +179,7 @@ def build_stages(
     from vidstyle.stylize.feedforward import FeedForwardStage
 
     split = use_flow and separate_stabilizer and rt.device.type == "cpu"
-    model = resolve_model(st.model) if st.backend == "feedforward" else _arbitrary_model(st)
+    model = resolve_model(st.model) if st.backend == "feedforward" else _arbitrary_model(st, dtype=rt.dtype)
     stage = FeedForwardStage(
         model=model, device=rt.device, batch_size=st.batch_size, compile=st.compile,
         precision=st.precision, stabilize=0.0 if split or not use_flow else curve, raw_output=split,
@@ -271,14 +271,16 @@ def _parse_fps(value: Any) -> Any:
         raise OptionValueError("fps", str(exc).replace("key 'fps'", "fps")) from None
 
 
-def _arbitrary_model(st: StylizeOptions) -> Any:
-    """The arbitrary-style back end as a style model: the painting analysed once, here."""
+def _arbitrary_model(st: StylizeOptions, *, dtype: Any = None) -> Any:
+    """The arbitrary-style back end as a style model: the painting analysed once, here (in ``dtype``,
+    the run's precision)."""
     from vidstyle.stylize.arbitrary import build_arbitrary_model
 
     return build_arbitrary_model(styles=st.style or (), method=st.method, decoder=st.decoder,
                                  vgg_weights=st.vgg_weights, vgg_convention=st.vgg_convention,
                                  preserve_color=st.preserve_color, style_scale=st.style_scale,
-                                 style_rotate=st.style_rotate, stat_smoothing=st.stat_smoothing, fast=st.fast)
+                                 style_rotate=st.style_rotate, stat_smoothing=st.stat_smoothing, fast=st.fast,
+                                 analysis_dtype=dtype)
 
 
 def _optim_styles(st: StylizeOptions) -> list[Any]:
@@ -516,6 +518,8 @@ def stylize_image(
                                             f"'{s.matte}' (style {s.path})")
     import dataclasses
     import time
+
+    import torch  # noqa: F401  (imported before the clock starts: ``seconds`` is the work, not the import)
 
     t0 = time.perf_counter()
     image = read_image(src)

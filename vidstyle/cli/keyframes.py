@@ -37,7 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="output video file or image-sequence pattern/folder")
     add_arguments(p, KeyframeOptions)
     add_arguments(p, StylizeOptions, exclude=[n for n in specs(StylizeOptions) if n not in _STYLIZE_FIELDS])
-    from vidstyle.keyframes.run import KEYFRAME_FLOW
+    from vidstyle.keyframes.options import KEYFRAME_FLOW
 
     add_arguments(p, TemporalOptions, defaults={"flow": KEYFRAME_FLOW})
     add_arguments(p, EncodeOptions)
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     kf = from_args(KeyframeOptions, args)
     st = from_args(StylizeOptions, args)
-    from vidstyle.keyframes.run import KEYFRAME_FLOW
+    from vidstyle.keyframes.options import KEYFRAME_FLOW
 
     if getattr(args, "flow", None) is None:
         args.flow = KEYFRAME_FLOW  # the carried keyframe is only as good as its flow

@@ -28,7 +28,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from vidstyle.train import TrainConfig
+    from vidstyle.train_config import TrainConfig
 
     d = TrainConfig(style=("x",), content="", output="")
     p = sub.add_parser("train", help="train a feed-forward style network", epilog=EXAMPLES,
@@ -151,7 +151,7 @@ def _progress_bar(total: int | None, quiet: bool):  # noqa: ANN202
 def _style_default(name: str) -> object:
     import dataclasses
 
-    from vidstyle.train import TrainConfig
+    from vidstyle.train_config import TrainConfig
 
     return next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name)
 

@@ -12,12 +12,15 @@ from typing import Any
 
 from vidstyle.options.spec import OptionValueError, check_group, option
 
-__all__ = ["BLEND_MODES", "GUIDES", "KeyframeOptions", "Keyframe", "parse_keys", "parse_guides"]
+__all__ = ["BLEND_MODES", "GUIDES", "KEYFRAME_FLOW", "KeyframeOptions", "Keyframe", "parse_keys", "parse_guides"]
 
 #: the input guides a network can take besides the frame itself (docs/keyframes.md, "Guides")
 GUIDES = ("position", "tracked")
 #: how the keyframes are combined: one network on all of them, or one per keyframe blended by distance
 BLEND_MODES = ("joint", "distance")
+#: the optical flow of keyframe runs unless one is chosen: the carried keyframe is only as good as its flow
+#: (dis-fast lost on the held-out protocol where dis-medium won; docs/keyframes.md, "Measured")
+KEYFRAME_FLOW = "dis-medium"
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,7 +99,7 @@ def _temporal(job: RenderJob) -> Any:
     """The job's temporal options, with the keyframe runs' flow unless the job chose one."""
     import dataclasses
 
-    from vidstyle.keyframes.run import KEYFRAME_FLOW
+    from vidstyle.keyframes.options import KEYFRAME_FLOW
 
     tm = job.temporal
     return dataclasses.replace(tm, flow=KEYFRAME_FLOW) if job.given.get("flow", "default") == "default" else tm

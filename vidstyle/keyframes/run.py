@@ -25,7 +25,7 @@ from vidstyle.errors import InvalidInputError, WeightsUnavailableError
 from vidstyle.keyframes.guides import CoordinateTracker, network_input
 from vidstyle.keyframes.losses import PERCEPTUAL_LAYERS, KeyframeLoss
 from vidstyle.keyframes.model import KeyframeModel, load_keyframe_model, save_keyframe_model
-from vidstyle.keyframes.options import Keyframe, KeyframeOptions
+from vidstyle.keyframes.options import KEYFRAME_FLOW, Keyframe, KeyframeOptions
 from vidstyle.keyframes.trainer import TrainingPair, TrainProgress, TrainSettings, train_network
 from vidstyle.options import EncodeOptions, StylizeOptions, TemporalOptions
 from vidstyle.pipeline import RunStats, Stage
@@ -37,9 +37,6 @@ __all__ = ["ASPECT_TOLERANCE", "KEYFRAME_FLOW", "checkpoint_paths", "training_fi
 ASPECT_TOLERANCE = 0.01
 #: how often a training writes its checkpoint (beside ``save_model``, or in a render's work folder)
 CHECKPOINT_SECONDS = 30.0
-#: the optical flow of keyframe runs unless one is chosen: the carried keyframe is only as good as its flow
-#: (dis-fast lost on the held-out protocol where dis-medium won; docs/keyframes.md, "Measured")
-KEYFRAME_FLOW = "dis-medium"
 
 
 @dataclass(slots=True)
