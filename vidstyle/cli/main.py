@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _skip_final_collection() -> None:
     """The command is done and this process is about to exit: leave its last garbage collection to the
-    OS. With torch loaded, the interpreter's final collection walks its ~10⁶ objects for 0.3 s, a sixth
+    OS. With torch loaded, the interpreter's final collection of its ~2×10⁵ objects took 0.3 s, a sixth
     of a `vidstyle image` preview. Only the process's own run does this (``main()`` without ``argv``):
     ``gc.freeze()`` moves every object out of the collector's sight; files are still closed, streams
     flushed, threads joined and ``atexit`` handlers run as at any exit, because those go by reference
