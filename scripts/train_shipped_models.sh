@@ -30,9 +30,10 @@ vidstyle train --style "$shared/data/styles/hokusai_great_wave.jpg" -o "$out/wav
     "${student[@]}" --iterations 900
 vidstyle train --style "$shared/data/styles/kandinsky_composition_vii.jpg" -o "$out/kandinsky_student" --temporal-weight 0 \
     "${student[@]}" --iterations 600
-# The multi-style student (eighth session, 2026-12-06; retrained in the tenth and the eleventh): one network for twelve
-# paintings. Eleven train together from the shipped student (one painting per batch in turn, Dumoulin et al.; the Great
-# Wave and Composition VII twice per cycle, --style-repeats: 3900 iterations = 300 per painting, 600 for those two)
+# The multi-style student (eighth session, 2026-12-06; retrained in the tenth, eleventh and twelfth): one network for
+# twelve paintings. Eleven train together from the shipped student (one painting per batch in turn, Dumoulin et al.; the
+# Great Wave and Composition VII three times and The Scream twice per cycle, --style-repeats: 4800 iterations = 300 per
+# painting, 900 for those two, 600 for The Scream)
 # with the rate decayed over the last 30 % (--lr-decay 0.3, to 0.1x): the decoder is shared, each
 # painting has its own (gamma, beta) at the features, its own affine at each decoder site and its own output head
 # (BENCHMARKS.md, "The multi-style student"). The twelfth painting (Degas) is then added with --add-style, which
@@ -46,9 +47,9 @@ for f in vangogh_starry_night.jpg hokusai_great_wave.jpg munch_the_scream.jpg tu
 done
 vidstyle train --multi-style "${multi[@]}" \
     --style-names starry,wave,scream,turner,gauguin,monet,bedroom,kandinsky,monet_dusk,lautrec,rhone \
-    --style-repeats wave=2,kandinsky=2 \
-    -o "$out/paintings11_w" --name paintings11_w --temporal-weight 0 "${student[@]}" --iterations 3900 \
+    --style-repeats wave=3,kandinsky=3,scream=2 \
+    -o "$out/paintings11_r" --name paintings11_r --temporal-weight 0 "${student[@]}" --iterations 4800 \
     --lr-decay 0.3 --lr-final 0.1 --threads 2 --checkpoint-every 100
 vidstyle train --add-style "$S/degas_dance_foyer_at_the_opera.jpg" --style-names degas \
-    --init "$out/paintings11_w.safetensors" -o "$out/paintings_student" --name paintings_student \
+    --init "$out/paintings11_r.safetensors" -o "$out/paintings_student" --name paintings_student \
     --temporal-weight 0 "${student[@]}" --iterations 100000 --time-budget 10 --threads 2
