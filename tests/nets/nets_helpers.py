@@ -31,3 +31,18 @@ def write_fake_vgg(path: Path, *, n_convs: int = 8, metadata: dict[str, str] | N
 
     save_file(fake_vgg_state_dict(n_convs=n_convs, seed=seed), str(path), metadata=metadata)
     return path
+
+
+def write_vgg_and_decoder(folder: Path) -> tuple[Path, Path]:
+    """A fake Caffe-convention VGG19 file and a random relu3_1 decoder trained "on" it (its fingerprint
+    recorded), in ``folder``: what the arbitrary back end needs, seeded."""
+    import torch
+
+    from vidstyle.nets.decoder import Decoder, save_decoder, vgg_fingerprint
+    from vidstyle.nets.vgg import load_vgg_state
+
+    vgg = write_fake_vgg(folder / "vgg.safetensors", metadata={"convention": "caffe"})
+    torch.manual_seed(0)
+    dec = save_decoder(folder / "dec.safetensors", decoder=Decoder(layer="relu3_1"), vgg_source=str(vgg),
+                       convention="caffe", fingerprint=vgg_fingerprint(load_vgg_state(weights=vgg)))
+    return vgg, dec

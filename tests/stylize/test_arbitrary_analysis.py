@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent / "nets") not in sys.path:
     sys.path.insert(0, str(HERE.parent / "nets"))
 
-from nets_helpers import write_fake_vgg  # noqa: E402
+from nets_helpers import write_vgg_and_decoder  # noqa: E402
 
 from vidstyle.options.groups import parse_styles  # noqa: E402
 from vidstyle.stylize.arbitrary import build_arbitrary_model  # noqa: E402
@@ -22,14 +22,8 @@ from vidstyle.stylize.arbitrary import build_arbitrary_model  # noqa: E402
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from vidstyle.nets.decoder import Decoder, save_decoder, vgg_fingerprint
-    from vidstyle.nets.vgg import load_vgg_state
-
     d = tmp_path_factory.mktemp("analysis")
-    vgg = write_fake_vgg(d / "vgg.safetensors", metadata={"convention": "caffe"})
-    torch.manual_seed(0)
-    dec = save_decoder(d / "dec.safetensors", decoder=Decoder(layer="relu3_1"), vgg_source=str(vgg), convention="caffe",
-                       fingerprint=vgg_fingerprint(load_vgg_state(weights=vgg)))
+    vgg, dec = write_vgg_and_decoder(d)
     yy, xx = np.mgrid[0:96, 0:128]
     painting = np.stack([128 + 100 * np.sin(xx / 5.0), 128 + 90 * np.cos(yy / 7.0), (xx * 2 + yy) % 256], -1)
     cv2.imwrite(str(d / "painting.png"), painting.astype(np.uint8))

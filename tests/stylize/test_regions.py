@@ -19,7 +19,7 @@ for p in (HERE, HERE.parent / "nets"):
         sys.path.insert(0, str(p))
 
 from ff_helpers import random_model  # noqa: E402
-from nets_helpers import write_fake_vgg  # noqa: E402
+from nets_helpers import write_vgg_and_decoder  # noqa: E402
 
 from vidstyle.errors import InputNotFoundError  # noqa: E402
 from vidstyle.options import OptionValueError, StyleImage, StylizeOptions  # noqa: E402
@@ -133,14 +133,8 @@ def test_regional_transform_is_each_regions_transform_inside_it(method: str) -> 
 # ------------------------------------------------------------------------------------------ the back end
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from vidstyle.nets.decoder import Decoder, save_decoder, vgg_fingerprint
-    from vidstyle.nets.vgg import load_vgg_state
-
     d = tmp_path_factory.mktemp("regions")
-    vgg = write_fake_vgg(d / "vgg.safetensors", metadata={"convention": "caffe"})
-    torch.manual_seed(0)
-    dec = save_decoder(d / "dec.safetensors", decoder=Decoder(layer="relu3_1"), vgg_source=str(vgg), convention="caffe",
-                       fingerprint=vgg_fingerprint(load_vgg_state(weights=vgg)))
+    vgg, dec = write_vgg_and_decoder(d)
     rng = np.random.default_rng(0)
     for name in ("p1", "p2"):
         cv2.imwrite(str(d / f"{name}.png"), (rng.random((60, 80, 3)) * 255).astype(np.uint8))
