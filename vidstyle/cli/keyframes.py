@@ -26,7 +26,7 @@ _STYLIZE_FIELDS = ("seed", "device", "threads", "precision", "vgg_weights", "vgg
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from vidstyle.keyframes.options import KeyframeOptions
+    from vidstyle.keyframes.options import KEYFRAME_FLOW, KeyframeOptions
     from vidstyle.options import EncodeOptions, StylizeOptions, TemporalOptions, add_arguments, specs
 
     p = add_command(subparsers, "keyframes", help="carry painted keyframes through a shot (few-shot training)",
@@ -37,8 +37,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="output video file or image-sequence pattern/folder")
     add_arguments(p, KeyframeOptions)
     add_arguments(p, StylizeOptions, exclude=[n for n in specs(StylizeOptions) if n not in _STYLIZE_FIELDS])
-    from vidstyle.keyframes.options import KEYFRAME_FLOW
-
     add_arguments(p, TemporalOptions, defaults={"flow": KEYFRAME_FLOW})
     add_arguments(p, EncodeOptions)
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT (and the --save-model file) if they exist")
@@ -49,14 +47,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from vidstyle.cli.common import error_line
     from vidstyle.errors import VidstyleError
-    from vidstyle.keyframes.options import KeyframeOptions
+    from vidstyle.keyframes.options import KEYFRAME_FLOW, KeyframeOptions
     from vidstyle.keyframes.run import stylize_with_keyframes
     from vidstyle.options import EncodeOptions, StylizeOptions, TemporalOptions, from_args
 
     kf = from_args(KeyframeOptions, args)
     st = from_args(StylizeOptions, args)
-    from vidstyle.keyframes.options import KEYFRAME_FLOW
-
     if getattr(args, "flow", None) is None:
         args.flow = KEYFRAME_FLOW  # the carried keyframe is only as good as its flow
     tm, enc = from_args(TemporalOptions, args), from_args(EncodeOptions, args)
