@@ -1,6 +1,13 @@
-"""How much of a model's fine texture is a fixed 4×4 pattern (the sub-pixel output's lattice), on the held-out photos.
+"""How much of a model's fine texture is locked to the 4×4 grid of its sub-pixel output (the lattice), on the held-out
+photos, by two measures.
 
-For each output (the middle frames of the shared clips at 384 px, as ``bench_quality.py``): the luminance's high-pass
+**Phase-energy imbalance** (the one that sees it; ``vidstyle.losses.lattice.phase_energy_imbalance``): the luminance's
+neighbour differences grouped by ``x mod 4`` (and ``y mod 4``), the mean square of each group, and the coefficient of
+variation of the four. Strokes whose contrast sits at the same positions of every block give a high value whatever
+their colour or phase; the held-out photos themselves give 0.02–0.26 (the cockatoo frame's codec blocks are the
+0.26).
+
+**Fixed-pattern share** (the eighth session's): for each output (the middle frames of the shared clips at 384 px, as ``bench_quality.py``): the luminance's high-pass
 (minus a Gaussian blur, σ 4 px), its mean at each of the 16 positions of the 4×4 grid over the whole image, and the
 RMS of those 16 means divided by the high-pass std. A texture that does not follow the grid averages out (→ 0); a
 pattern the network paints at fixed screen positions does not. It sees a lattice that is the same everywhere, not
@@ -24,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_quality import held_out_photos  # noqa: E402
 
+from vidstyle.losses.lattice import phase_energy_imbalance  # noqa: E402
 from vidstyle.nets.registry import load_model  # noqa: E402
 from vidstyle.stylize.feedforward import image_to_tensor, tensor_to_image  # noqa: E402
 
@@ -45,7 +53,11 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(1)
     photos = held_out_photos(Path(args.shared), args.size)
-    print("| model | lattice share (mean) | per photo |\n|---|---:|---|")
+    print("| model | imbalance x / y (mean) | per photo (x / y) | fixed-pattern share (mean) |\n|---|---:|---|---:|")
+    photo_imb = [phase_energy_imbalance(image_to_tensor(img)) for _, img in photos]
+    print(f"| the photos themselves | {np.mean([a for a, _ in photo_imb]):.3f} / {np.mean([b for _, b in photo_imb]):.3f} | "
+          f"{', '.join(f'{a:.2f} / {b:.2f}' for a, b in photo_imb)} | "
+          f"{np.mean([lattice_share(img) for _, img in photos]):.3f} |")
     for spec in args.models.split(","):
         path, _, style = spec.partition("#")
         model = load_model(path)
@@ -53,13 +65,16 @@ def main() -> int:
         if style:
             mix = torch.zeros(1, len(model.styles))
             mix[0, model.styles.index(style)] = 1.0
-        values = []
+        values, imb = [], []
         for _, img in photos:
             with torch.inference_mode():
                 x = image_to_tensor(img)[None]
                 out = model(x, mix) if mix is not None else model(x)
-            values.append(lattice_share(tensor_to_image(out[0], np.uint8)))
-        print(f"| {spec} | {np.mean(values):.3f} | {', '.join(f'{v:.3f}' for v in values)} |")
+            out8 = tensor_to_image(out[0], np.uint8)
+            values.append(lattice_share(out8))
+            imb.append(phase_energy_imbalance(image_to_tensor(out8)))
+        print(f"| {spec} | {np.mean([a for a, _ in imb]):.3f} / {np.mean([b for _, b in imb]):.3f} | "
+              f"{', '.join(f'{a:.2f} / {b:.2f}' for a, b in imb)} | {np.mean(values):.3f} |")
     return 0
 
 

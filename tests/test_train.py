@@ -190,6 +190,22 @@ def test_temporal_loss_runs_and_is_reported(data: dict[str, Path], tmp_path: Pat
     assert json.loads((tmp_path / "tmp.json").read_text())["weights"]["temporal"] == 5.0
 
 
+def test_lattice_loss_enters_the_total_and_the_card(data: dict[str, Path], tmp_path: Path) -> None:
+    plain = train(config=_config(data, tmp_path / "plain", iterations=2))
+    assert "lattice" not in plain.final_losses
+    result = train(config=_config(data, tmp_path / "lat", iterations=2, lattice_weight=300.0))
+    t = result.final_losses
+    assert 0.0 < t["lattice"] < 3.0  # bounded by 2·(period − 1)
+    expected = t["content"] + 10.0 * t["style"] + t["tv"] + 300.0 * t["lattice"]
+    assert t["total"] == pytest.approx(expected, rel=1e-4)
+    assert json.loads((tmp_path / "lat.json").read_text())["weights"]["lattice"] == 300.0
+    assert "temporal 0.0, lattice 300.0 |" in result.card_path.read_text()
+    assert "lattice" not in plain.card_path.read_text()
+    # a different weight is a different run: resuming with it is refused
+    with pytest.raises(InvalidOptionError, match="lattice_weight"):
+        train(config=_config(data, tmp_path / "lat", iterations=3, lattice_weight=30.0), resume=True)
+
+
 # ---- synthetic pairs --------------------------------------------------------------------------------
 
 
@@ -244,7 +260,7 @@ def test_synthetic_pair_noise_and_determinism() -> None:
     [{"style": ()}, {"size": "huge"}, {"image_size": 16}, {"batch_size": 0}, {"iterations": 0}, {"lr": 0.0},
      {"style_weight": -1.0}, {"tv_weight": float("nan")}, {"checkpoint_every": 0}, {"style_mix": (1.0, 2.0)},
      {"style_size": 0}, {"max_images": -1}, {"style_layers": ()}, {"style_loss": "mrf"}, {"style_loss": "l1"},
-     {"lr_decay": -0.5}, {"lr_final": 0.0}],
+     {"lr_decay": -0.5}, {"lr_final": 0.0}, {"lattice_weight": -1.0}, {"lattice_weight": float("inf")}],
 )
 def test_bad_options(data: dict[str, Path], tmp_path: Path, change: dict) -> None:
     with pytest.raises(InvalidOptionError):
@@ -279,7 +295,8 @@ def _cli(data: dict[str, Path], out: Path, *extra: str) -> list[str]:
     [(["--size", "huge"], 1), (["--image-size", "8"], 1), (["--iterations", "0"], 1), (["--resume"], 1),
      (["--device", "warp-drive"], 1), (["--style-layers", "relu5_1"], 1), (["--lr", "x"], 2),
      (["--vgg-convention", "bgr"], 2), (["--style-mix", "1,a"], 2), (["--style-loss", "mrf"], 1),
-     (["--style-loss", "wasserstein"], 1), (["--lr-decay", "1.5"], 1), (["--lr-final", "0"], 1)],
+     (["--style-loss", "wasserstein"], 1), (["--lr-decay", "1.5"], 1), (["--lr-final", "0"], 1),
+     (["--lattice-weight", "-3"], 1), (["--lattice-weight", "x"], 2)],
 )
 def test_cli_bad_options_exit_cleanly(data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture,
                                       extra: list[str], code: int) -> None:

@@ -4,7 +4,7 @@
 with Adam on random crops of a folder of photos against
 
     content_weight · L_content(relu2_2) + style_weight · Σ_l L_style(l) + tv_weight · TV
-    (+ temporal_weight · L_temporal)
+    (+ temporal_weight · L_temporal) (+ lattice_weight · L_lattice, :mod:`vidstyle.losses.lattice`)
 
 Feature losses are on the Caffe scale of VGG features; TV and temporal losses on 0..255 pixel values,
 so the default weights balance whatever the loss network's source.
@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from vidstyle.errors import InputNotFoundError, InvalidInputError
 from vidstyle.io.naming import with_parameter
 from vidstyle.losses import STYLE_LOSS_SCALE, content_loss, tv_loss
+from vidstyle.losses.lattice import lattice_loss
 from vidstyle.nets.transformer import PRESETS
 from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
 from vidstyle.options.spec import OptionValueError
@@ -207,7 +208,7 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
 #: what a checkpoint written before a setting existed had in effect
 _OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "style_loss": "gram", "multi_style": False, "add_style": False,
                             "tune_style": False, "style_repeats": None,
-                            "identity_weight": 10.0, **SCHEDULE_DEFAULTS}
+                            "identity_weight": 10.0, "lattice_weight": 0.0, **SCHEDULE_DEFAULTS}
 
 
 def mark_checkpoint(path: Path, **metadata: str) -> None:
@@ -230,7 +231,7 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
     keys = ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
             "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init",
             "style_reduction", "multi_style", "add_style", "tune_style", "style_repeats", "style_names", "identity_weight", "style_loss",
-            "lr_decay", "lr_final")
+            "lr_decay", "lr_final", "lattice_weight")
     return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, defaults=_OLD_CHECKPOINT_DEFAULTS)
 
 
@@ -362,6 +363,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         feats = vgg(y)
         l_content = content_loss(feats[config.content_layer], target)
         l_tv = tv_loss(y * 255.0)
+        l_lattice = lattice_loss(y) if config.lattice_weight > 0 else torch.zeros((), device=device)
         if style is None:  # the identity slot of a multi-style model: give the photo back
             l_style = (y - x).mul(255.0).pow(2).mean()
             style_term = config.identity_weight * l_style
@@ -369,11 +371,11 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
             l_style = style(feats)
             style_term = (config.style_weight * STYLE_LOSS_SCALE[config.style_loss]) * l_style
         total = (config.content_weight * l_content + style_term + config.tv_weight * l_tv
-                 + config.temporal_weight * l_tmp)
+                 + config.temporal_weight * l_tmp + config.lattice_weight * l_lattice)
         total.backward()
         opt.step()
         losses = {"total": total.item(), "content": l_content.item(), "style": l_style.item(), "tv": l_tv.item(),
-                  "temporal": l_tmp.item()}
+                  "temporal": l_tmp.item(), **({"lattice": l_lattice.item()} if config.lattice_weight > 0 else {})}
         if (it + 1) % 10 == 0 or it + 1 == config.iterations:
             history.append({"iteration": it + 1, **losses})
         done = it + 1
@@ -409,7 +411,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
                          "style_layers": list(config.style_layers),
                          "style_reduction": config.style_reduction, "style_loss": config.style_loss},
         "weights": {"content": config.content_weight, "style": config.style_weight, "tv": config.tv_weight,
-                    "temporal": config.temporal_weight},
+                    "temporal": config.temporal_weight, "lattice": config.lattice_weight},
         "data": {"content": Path(config.content).name, "images": len(images), "image_size": config.image_size,
                  "style_size": config.style_size, "batch_size": config.batch_size},
         "iterations": done if start < config.iterations else config.iterations,
@@ -458,7 +460,8 @@ def render_card_markdown(card: dict) -> str:
         f"| style image(s) | {', '.join(card['style_images'])} |",
         *([f"| styles (slot 0 gives the photo back) | {', '.join(card['styles'])} |"] if card.get("styles") else []),
         f"| loss network | VGG19 ({card['loss_network']['source']}, {card['loss_network']['convention']} convention); content {card['loss_network']['content_layer']}; style {', '.join(card['loss_network']['style_layers'])} |",
-        f"| loss weights | content {card['weights']['content']}, style {card['weights']['style']}, tv {card['weights']['tv']}, temporal {card['weights']['temporal']} |",
+        f"| loss weights | content {card['weights']['content']}, style {card['weights']['style']}, tv {card['weights']['tv']}, temporal {card['weights']['temporal']}"
+        + (f", lattice {card['weights']['lattice']}" if card['weights'].get("lattice") else "") + " |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",
         f"| iterations | {card['iterations']} (Adam, {card_lr(card)}, seed {card['seed']})"
         + (f", initialised from `{card['initialised_from']}`" if card.get("initialised_from") else "") + " |",

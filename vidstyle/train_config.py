@@ -34,6 +34,9 @@ class TrainConfig:
     style_weight: float = 10.0
     tv_weight: float = 1.0
     temporal_weight: float = 0.0
+    #: weight of the lattice loss (vidstyle.losses.lattice): the output's fine texture equally strong at every
+    #: phase of the 4×4 grid its depth-to-space layer paints (0 = off)
+    lattice_weight: float = 0.0
     content_layer: str = "relu2_2"
     style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3")
     #: "mean" (Gram entries averaged per layer) or "sum" (the standard squared Frobenius norm)
@@ -88,7 +91,8 @@ class TrainConfig:
             if value < low:
                 raise OptionValueError(name, f"{name} must be >= {low}, got {value}")
         for name, value in [("lr", self.lr), ("content_weight", self.content_weight), ("style_weight", self.style_weight),
-                            ("tv_weight", self.tv_weight), ("temporal_weight", self.temporal_weight)]:
+                            ("tv_weight", self.tv_weight), ("temporal_weight", self.temporal_weight),
+                            ("lattice_weight", self.lattice_weight)]:
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
                 raise OptionValueError(name, f"{name} must be a positive finite number, got {value}")
         LRSchedule(decay=self.lr_decay, final=self.lr_final)  # checks both

@@ -100,6 +100,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tv-weight", type=float, default=d.tv_weight)
     p.add_argument("--temporal-weight", type=float, default=d.temporal_weight,
                    help="weight of the output-consistency loss on synthetic frame pairs (0 = off)")
+    p.add_argument("--lattice-weight", type=float, default=d.lattice_weight,
+                   help="weight of the lattice loss: the output's fine strokes equally strong at every position of "
+                        "the 4×4 grid a student's output layer paints, so they do not line up on it (0 = off)")
     p.add_argument("--style-reduction", choices=("mean", "sum"), default=d.style_reduction,
                    help="per-layer Gram distance: mean of the squared entries, or sum (the standard form of Gatys "
                         "and Johnson, which weighs deep layers, where motifs live, more) (default %(default)s)")
@@ -262,7 +265,8 @@ def run(args: argparse.Namespace) -> int:
         time_budget=None if args.time_budget is None else args.time_budget * 60.0, content=args.content, output=args.output, name=args.name,
         size=size, image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size,
         iterations=args.iterations, lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
-        tv_weight=args.tv_weight, temporal_weight=args.temporal_weight, content_layer=args.content_layer,
+        tv_weight=args.tv_weight, temporal_weight=args.temporal_weight, lattice_weight=args.lattice_weight,
+        content_layer=args.content_layer,
         style_layers=tuple(s for s in args.style_layers.split(",") if s), vgg_weights=args.vgg_weights,
         vgg_convention=args.vgg_convention, seed=args.seed, checkpoint_every=args.checkpoint_every,
         threads=args.threads, max_images=args.max_images, init=args.init, style_reduction=args.style_reduction,

@@ -11,11 +11,14 @@ reference formulas in ``tests/test_losses.py`` and ``tests/losses/``.
 * :mod:`~vidstyle.losses.gain` — the gain-map content loss of portraits (Selim et al. 2016);
 * :mod:`~vidstyle.losses.masked` — the mask through the loss: the hold term outside a matte;
 * :mod:`~vidstyle.losses.select` — choosing a style loss by name (``--style-loss``);
-* :mod:`~vidstyle.losses.temporal` — short- and long-term temporal losses (Ruder et al. 2016).
+* :mod:`~vidstyle.losses.temporal` — short- and long-term temporal losses (Ruder et al. 2016);
+* :mod:`~vidstyle.losses.lattice` — the lattice loss: fine texture equally strong at every phase of a
+  depth-to-space output's pixel grid.
 """
 
 from vidstyle.losses.gain import GAIN_RANGE, GainContentLoss, gain_content_loss, gain_map
 from vidstyle.losses.masked import HOLD_OUTSIDE, HoldLoss, hold_loss, hold_weight
+from vidstyle.losses.lattice import LatticeLoss, lattice_loss, phase_energies, phase_energy_imbalance
 from vidstyle.losses.guided import GuidedStyleLoss, guided_gram_matrix, resize_matte
 from vidstyle.losses.mmd import MMD_KERNELS, MMDStyleLoss, gaussian_bandwidth, mmd_loss
 from vidstyle.losses.mrf import MRFStyleLoss, extract_patches, mrf_loss, nearest_patches
@@ -40,6 +43,10 @@ from vidstyle.losses.temporal import (
 )
 
 __all__ = [
+    "LatticeLoss",
+    "lattice_loss",
+    "phase_energies",
+    "phase_energy_imbalance",
     "GAIN_RANGE",
     "GainContentLoss",
     "gain_content_loss",
