@@ -199,7 +199,7 @@ def test_lattice_loss_enters_the_total_and_the_card(data: dict[str, Path], tmp_p
     expected = t["content"] + 10.0 * t["style"] + t["tv"] + 300.0 * t["lattice"]
     assert t["total"] == pytest.approx(expected, rel=1e-4)
     assert json.loads((tmp_path / "lat.json").read_text())["weights"]["lattice"] == 300.0
-    assert "temporal 0.0, lattice 300.0 |" in result.card_path.read_text()
+    assert "temporal 0.0, lattice 300 |" in result.card_path.read_text()
     assert "lattice" not in plain.card_path.read_text()
     # a different weight is a different run: resuming with it is refused
     with pytest.raises(InvalidOptionError, match="lattice_weight"):

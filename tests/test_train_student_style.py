@@ -199,7 +199,10 @@ def test_init_from_a_one_style_student_model_goes_on_training_it(data: dict[str,
 
 @pytest.mark.parametrize(("argv", "want"), [
     (["--size", "student"], {"iterations": 300, "batch_size": 2, "style_size": 512, "style_reduction": "sum",
-                             "style_weight": 1e-3, "tv_weight": 10.0, "lr": 1e-3}),
+                             "style_weight": 1e-3, "tv_weight": 10.0, "lr": 1e-3, "lattice_weight": 1e6}),
+    (["--size", "student", "--lattice-weight", "0"], {"lattice_weight": 0.0, "tv_weight": 10.0}),  # 0 said is 0
+    (["--size", "student", "--lattice-weight", "2e5"], {"lattice_weight": 2e5}),
+    (["--lattice-weight", "3"], {"lattice_weight": 3.0, "style_weight": 10.0}),
     (["--size", "student", "--style-weight", "0.01", "--iterations", "50"],
      {"iterations": 50, "style_weight": 0.01, "style_reduction": "sum", "tv_weight": 10.0}),
     (["--size", "student", "--multi-style", "--style", "b.jpg", "--style", "c.jpg"], {"iterations": 900, "batch_size": 2}),
@@ -208,13 +211,14 @@ def test_init_from_a_one_style_student_model_goes_on_training_it(data: dict[str,
      {"iterations": 900, "style_repeats": (1, 2)}),
     (["--size", "student", "--multi-style", "--style", "b.jpg", "--style-names", "x,y", "--style-repeats", "x=3"],
      {"iterations": 1200, "style_repeats": (3, 1), "style_names": ("x", "y")}),
-    ([], {"iterations": 2000, "batch_size": 4, "style_size": 384, "style_reduction": "mean", "style_weight": 10.0}),
+    ([], {"iterations": 2000, "batch_size": 4, "style_size": 384, "style_reduction": "mean", "style_weight": 10.0,
+          "lattice_weight": 0.0}),
 ])
 def test_cli_size_student_defaults_to_the_measured_recipe(argv: list[str], want: dict, tmp_path: Path,
                                                            monkeypatch) -> None:
     """``vidstyle train --size student`` without the recipe's flags trains what the shipped student models are
-    (300 iterations per painting, batch 2, painting at 512 px, standard Gram form, style 1e-3, tv 10); a flag given
-    wins; with a time budget the budget decides; other sizes keep their own defaults."""
+    (300 iterations per painting, batch 2, painting at 512 px, standard Gram form, style 1e-3, tv 10, lattice 1e6); a
+    flag given wins (``--lattice-weight 0`` too, though 0 is the other sizes' default); with a time budget the budget decides; other sizes keep their own defaults."""
     import vidstyle.train
     from vidstyle.cli.main import main
 

@@ -461,7 +461,7 @@ def render_card_markdown(card: dict) -> str:
         *([f"| styles (slot 0 gives the photo back) | {', '.join(card['styles'])} |"] if card.get("styles") else []),
         f"| loss network | VGG19 ({card['loss_network']['source']}, {card['loss_network']['convention']} convention); content {card['loss_network']['content_layer']}; style {', '.join(card['loss_network']['style_layers'])} |",
         f"| loss weights | content {card['weights']['content']}, style {card['weights']['style']}, tv {card['weights']['tv']}, temporal {card['weights']['temporal']}"
-        + (f", lattice {card['weights']['lattice']}" if card['weights'].get("lattice") else "") + " |",
+        + (f", lattice {card['weights']['lattice']:g}" if card['weights'].get("lattice") else "") + " |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",
         f"| iterations | {card['iterations']} (Adam, {card_lr(card)}, seed {card['seed']})"
         + (f", initialised from `{card['initialised_from']}`" if card.get("initialised_from") else "") + " |",

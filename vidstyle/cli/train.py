@@ -100,9 +100,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tv-weight", type=float, default=d.tv_weight)
     p.add_argument("--temporal-weight", type=float, default=d.temporal_weight,
                    help="weight of the output-consistency loss on synthetic frame pairs (0 = off)")
-    p.add_argument("--lattice-weight", type=float, default=d.lattice_weight,
+    p.add_argument("--lattice-weight", type=float, default=None,
                    help="weight of the lattice loss: the output's fine strokes equally strong at every position of "
-                        "the 4×4 grid a student's output layer paints, so they do not line up on it (0 = off)")
+                        "the 4×4 grid a student's output layer paints, so they do not line up on it (0 = off; "
+                        "default 1e6 with --size student, 0 otherwise)")
     p.add_argument("--style-reduction", choices=("mean", "sum"), default=d.style_reduction,
                    help="per-layer Gram distance: mean of the squared entries, or sum (the standard form of Gatys "
                         "and Johnson, which weighs deep layers, where motifs live, more) (default %(default)s)")
@@ -265,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
         time_budget=None if args.time_budget is None else args.time_budget * 60.0, content=args.content, output=args.output, name=args.name,
         size=size, image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size,
         iterations=args.iterations, lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
-        tv_weight=args.tv_weight, temporal_weight=args.temporal_weight, lattice_weight=args.lattice_weight,
+        tv_weight=args.tv_weight, temporal_weight=args.temporal_weight, lattice_weight=_style_default("lattice_weight") if args.lattice_weight is None else args.lattice_weight,
         content_layer=args.content_layer,
         style_layers=tuple(s for s in args.style_layers.split(",") if s), vgg_weights=args.vgg_weights,
         vgg_convention=args.vgg_convention, seed=args.seed, checkpoint_every=args.checkpoint_every,
@@ -305,6 +306,10 @@ def _style_repeats(text: str | None, names: tuple[str, ...]) -> tuple[int, ...] 
     return tuple(counts[n] for n in names)
 
 
+#: options whose flag defaults to None, so that the recipe can tell a value given from one left out
+_NONE_UNTIL_GIVEN = frozenset({"lattice_weight"})
+
+
 def _student_recipe(args: argparse.Namespace, size: str, *, batches: int | None = None) -> None:
     """``size`` student: the measured recipe (:func:`vidstyle.train_plan.student_recipe`) for every option of it left at
     its default, so ``vidstyle train --size student --style P --content D -o OUT`` trains what the shipped models are;
@@ -317,7 +322,10 @@ def _student_recipe(args: argparse.Namespace, size: str, *, batches: int | None 
     if args.time_budget is not None:  # train until the budget unless --iterations says otherwise
         recipe["iterations"] = UNTIL_BUDGET
     for key, value in recipe.items():
-        if getattr(args, key) == _style_default(key):
+        said = getattr(args, key)
+        # a flag whose default is None was given exactly when it is not None (``--lattice-weight 0`` stays 0); for
+        # the others a value equal to the default counts as not given
+        if said is None if key in _NONE_UNTIL_GIVEN else said == _style_default(key):
             setattr(args, key, value)
 
 

@@ -79,7 +79,7 @@ class ShippedWeights(enum.Enum):
     STARRY_STUDENT = (
         "starry_student",
         f"{_RELEASE_URL}/starry_student.safetensors",
-        "74077893951475495c6debbb8cd69cfe13599cb26ddeef0cea4730276999644c",
+        "529f51862dbedb6fb6dbaab5ddb860a4fe0480c303e609cff85c06cb6cf9dd35",
         {"architecture": "student-style", "size": "student", "style": "vangogh_starry_night"},
         0.75,
     )
