@@ -74,8 +74,9 @@ class ShippedWeights(enum.Enum):
 
     # one-style networks fine-tuned from the fast student (`vidstyle train --size student`, seventh session); their
     # strength is that of the resample stabiliser, their file-pipeline default (options.STUDENT_TEMPORAL)
-    # the default model (seventh session): the only one that meets the default-model quality target; resample at 0.75
-    # keeps its warping error <= 0.3x on the three clips (style 1.10-1.19x its per-frame output's; BENCHMARKS.md)
+    # the default model (seventh session; retrained with the lattice loss in the thirteenth): it meets the default-model
+    # quality target; resample at 0.75 keeps its warping error <= 0.3x on the three clips (style 1.12-1.22x its
+    # per-frame output's; BENCHMARKS.md)
     STARRY_STUDENT = (
         "starry_student",
         f"{_RELEASE_URL}/starry_student.safetensors",
