@@ -90,7 +90,7 @@ def phase_energy_imbalance(image: torch.Tensor, *, period: int = 4) -> tuple[flo
     """(horizontal, vertical) coefficient of variation of the per-phase energies of the luminance
     (0.299 R + 0.587 G + 0.114 B) of a 3×H×W or 1×3×H×W image: the benchmark form of the lattice loss.
     Photos give 0.02–0.1 (a video frame shrunk 2× keeps its codec's 8-pixel blocks as a 4-pixel grid: up to 0.26);
-    the student models trained without the lattice loss 0.25–0.70, with it 0.06–0.08 (BENCHMARKS.md)."""
+    the student models trained without the lattice loss 0.25–0.70, with it 0.03–0.08 (BENCHMARKS.md)."""
     x = image if image.ndim == 4 else image[None]
     if x.shape[1] != 3:
         raise ShapeError(f"phase_energy_imbalance expects RGB, got shape {tuple(image.shape)}")

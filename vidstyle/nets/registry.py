@@ -87,35 +87,35 @@ class ShippedWeights(enum.Enum):
     SCREAM_STUDENT = (
         "scream_student",
         f"{_RELEASE_URL}/scream_student.safetensors",
-        "2a2fb5609fa892fc1a73ef453925f9bc264afddb95eb4a9b5c9c86748f22e21f",
+        "853e1e16ada4e4d6da3224c410780f0651a123e51bd61a6e3679af2326f9d4eb",
         {"architecture": "student-style", "size": "student", "style": "munch_the_scream"},
         0.9,
     )
     TURNER_STUDENT = (
         "turner_student",
         f"{_RELEASE_URL}/turner_student.safetensors",
-        "172f7e3521ed88dbe0ca5c7ae7e3422f356d0820a09bdca622e47ced0baf2ae7",
+        "4e77c0970c5ef57d5cf2438522431b4b758ef52babb15861b88138a9be180c59",
         {"architecture": "student-style", "size": "student", "style": "turner_shipwreck_of_the_minotaur"},
         0.9,
     )
     GAUGUIN_STUDENT = (
         "gauguin_student",
         f"{_RELEASE_URL}/gauguin_student.safetensors",
-        "47c3c49a10713b5b11d600fd927e9d83cc97cd6024deb470d7e224d554b7421c",
+        "243759e09b2fa1825df94d1765fe88eb020d5070d4ccf603995257d7954a7005",
         {"architecture": "student-style", "size": "student", "style": "gauguin_te_fare"},
         0.9,
     )
     MONET_STUDENT = (
         "monet_student",
         f"{_RELEASE_URL}/monet_student.safetensors",
-        "b0439593aa1ffdbd76aefd5bbaac0c398cbdb3f5ba3caa191e009702cead8325",
+        "3e687818e189fa0069a6abe0fd077b0caf14068e57f6f7151b3477ab4dfb4915",
         {"architecture": "student-style", "size": "student", "style": "monet_charing_cross_bridge"},
         0.9,
     )
     BEDROOM_STUDENT = (
         "bedroom_student",
         f"{_RELEASE_URL}/bedroom_student.safetensors",
-        "99227e2f1c676c57f864b28928d776881274ff44635d7f1db02f29747e938c12",
+        "4be2596c08961f5bded5d4f57cdcf880b4104cc21fc46075c5e9fcbde70727d4",
         {"architecture": "student-style", "size": "student", "style": "vangogh_bedroom_in_arles"},
         0.9,
     )
