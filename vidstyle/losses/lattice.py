@@ -16,8 +16,8 @@ coefficient of variation of those per-phase energies, per image and channel, ave
     E_k = mean over (y, x ≡ k) of dx²,  L_x = var_k(E_k) / (mean_k E_k)²   (the same for dy), L = mean(L_x + L_y)
 
 It is 0 for an image whose differences are equally strong at every phase, does not depend on the image's
-contrast (so it cannot be lowered by flattening the texture: a flat image has no energy to compare and
-contributes through ``eps`` only), and a network can only lower it by spreading its strokes over the phases.
+contrast (so it cannot be lowered by flattening the texture; a flat image has no energy to compare and scores
+0), and a network can only lower it by spreading its strokes over the phases.
 :func:`phase_energy_imbalance` is the same measure as a number for benchmarks (the coefficient of variation,
 its square root).
 """
