@@ -27,16 +27,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidstyle.colour import luma_torch
 from vidstyle.errors import ShapeError
 
 __all__ = ["phase_energies", "lattice_loss", "LatticeLoss", "phase_energy_imbalance"]
 
 
+def _check_period(period: int) -> None:
+    if isinstance(period, bool) or not isinstance(period, int) or period < 2:
+        raise ValueError(f"period must be an integer >= 2, got {period!r}")
+
+
 def _check(image: torch.Tensor, period: int, name: str) -> None:
     if image.ndim != 4:
         raise ShapeError(f"{name} expects N×C×H×W, got shape {tuple(image.shape)}")
-    if isinstance(period, bool) or not isinstance(period, int) or period < 2:
-        raise ValueError(f"period must be an integer >= 2, got {period!r}")
+    _check_period(period)
     if image.shape[-1] < 2 * period or image.shape[-2] < 2 * period:
         raise ShapeError(f"{name} needs at least {2 * period}×{2 * period} pixels for period {period}, "
                          f"got {tuple(image.shape[-2:])}")
@@ -78,8 +83,7 @@ class LatticeLoss(nn.Module):
 
     def __init__(self, *, period: int = 4) -> None:
         super().__init__()
-        if isinstance(period, bool) or not isinstance(period, int) or period < 2:
-            raise ValueError(f"period must be an integer >= 2, got {period!r}")
+        _check_period(period)
         self.period = period
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -88,13 +92,13 @@ class LatticeLoss(nn.Module):
 
 def phase_energy_imbalance(image: torch.Tensor, *, period: int = 4) -> tuple[float, float]:
     """(horizontal, vertical) coefficient of variation of the per-phase energies of the luminance
-    (0.299 R + 0.587 G + 0.114 B) of a 3×H×W or 1×3×H×W image: the benchmark form of the lattice loss.
+    (:func:`vidstyle.colour.luma_torch`, 0.299 R + 0.587 G + 0.114 B) of a 3×H×W or 1×3×H×W image: the benchmark form of the lattice loss.
     Photos give 0.02–0.1 (a video frame shrunk 2× keeps its codec's 8-pixel blocks as a 4-pixel grid: up to 0.26);
     the student models trained without the lattice loss 0.25–0.70, with it 0.03–0.08 (BENCHMARKS.md)."""
     x = image if image.ndim == 4 else image[None]
     if x.shape[1] != 3:
         raise ShapeError(f"phase_energy_imbalance expects RGB, got shape {tuple(image.shape)}")
-    y = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).double()
+    y = luma_torch(x.double())
     out = []
     for e in phase_energies(y, period=period):
         out.append(float((e.std(dim=-1, unbiased=False) / e.mean(dim=-1).clamp_min(1e-12)).mean()))
