@@ -343,6 +343,48 @@ def test_style_repeats_train_a_painting_more_often(data: dict[str, Path], tmp_pa
         assert info.value.parameter == "style_repeats"
 
 
+def test_style_lattice_weighs_each_paintings_batches(data: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+    """``style_lattice`` (0, 400): the lattice loss runs only on the second painting's batches and enters their total
+    at 400; the card records the weights; resuming with others is refused; the weights need ``multi_style``, one
+    per painting, finite and >= 0."""
+    import cv2
+
+    import vidstyle.train
+    from vidstyle.errors import InvalidOptionError
+    from vidstyle.train import lattice_weight_of, train
+    from vidstyle.train_config import TrainConfig
+
+    style2 = data["root"] / "flip4.png"
+    cv2.imwrite(str(style2), cv2.imread(str(data["style"]))[::-1].copy())
+    calls: list[float] = []
+    real = vidstyle.train.lattice_loss
+    monkeypatch.setattr(vidstyle.train, "lattice_loss", lambda y: calls.append(1.0) or real(y))
+    styles = (str(data["style"]), str(style2))
+    result = train(config=_config(data, tmp_path / "lat", style=styles, multi_style=True, style_names=("s0", "s1"),
+                                  style_lattice=(0.0, 400.0), iterations=4))
+    assert len(calls) == 2  # slots 1, 2, 1, 2: the second painting's two batches
+    t = result.final_losses  # the last batch is the second painting's
+    assert t["lattice"] > 0.0
+    assert t["total"] == pytest.approx(t["content"] + 1e-3 * t["style"] + t["tv"] + 400.0 * t["lattice"],
+                                       rel=1e-4)
+    card = json.loads((tmp_path / "lat.json").read_text())
+    assert card["style_lattice"] == [0.0, 400.0]
+    assert "lattice per style s0 0, s1 400 |" in result.card_path.read_text()
+    with pytest.raises(InvalidOptionError, match="style_lattice"):
+        train(config=_config(data, tmp_path / "lat", style=styles, multi_style=True, style_names=("s0", "s1"),
+                             style_lattice=(0.0, 40.0), iterations=6), resume=True)
+    config = TrainConfig(style=styles, content="c", output="o", multi_style=True, lattice_weight=7.0,
+                         style_lattice=(0.0, 400.0))
+    assert [lattice_weight_of(config, k) for k in (0, 1, 2)] == [7.0, 0.0, 400.0]  # slot 0 (identity): the global
+    assert lattice_weight_of(TrainConfig(style=styles, content="c", output="o", lattice_weight=7.0), 1) == 7.0
+    for kw, match in [({"multi_style": False, "style": (str(data["style"]),), "style_lattice": (1.0,)}, "add multi_style"),
+                      ({"style_lattice": (1.0,)}, "one `style_lattice` weight per `style`"),
+                      ({"style_lattice": (1.0, -2.0)}, ">= 0"), ({"style_lattice": (1.0, float("nan"))}, ">= 0")]:
+        with pytest.raises(OptionValueError, match=match) as info:
+            train(config=_config(data, tmp_path / "x", **{"style": styles, "multi_style": True, **kw}))
+        assert info.value.parameter == "style_lattice"
+
+
 def test_tune_style_trains_only_that_styles_row(data: dict[str, Path], tmp_path: Path) -> None:
     """``tune_style``: more iterations for one style the model has; its rows (feature and decoder affines, head)
     change, every other style and the shared network stay bit-identical, and no style is added."""

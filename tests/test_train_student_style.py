@@ -212,7 +212,11 @@ def test_init_from_a_one_style_student_model_goes_on_training_it(data: dict[str,
     (["--size", "student", "--multi-style", "--style", "b.jpg", "--style-names", "x,y", "--style-repeats", "x=3"],
      {"iterations": 1200, "style_repeats": (3, 1), "style_names": ("x", "y")}),
     ([], {"iterations": 2000, "batch_size": 4, "style_size": 384, "style_reduction": "mean", "style_weight": 10.0,
-          "lattice_weight": 0.0}),
+          "lattice_weight": 0.0, "style_lattice": None}),
+    (["--size", "student", "--multi-style", "--style", "b.jpg", "--style-lattice", "a=0"],  # b keeps the recipe's
+     {"lattice_weight": 1e6, "style_lattice": (0.0, 1e6)}),
+    (["--size", "student", "--multi-style", "--style", "b.jpg", "--style-names", "x,y", "--lattice-weight", "5",
+      "--style-lattice", "y=2.5"], {"lattice_weight": 5.0, "style_lattice": (5.0, 2.5)}),
 ])
 def test_cli_size_student_defaults_to_the_measured_recipe(argv: list[str], want: dict, tmp_path: Path,
                                                            monkeypatch) -> None:
@@ -231,6 +235,19 @@ def test_cli_size_student_defaults_to_the_measured_recipe(argv: list[str], want:
     monkeypatch.setattr(vidstyle.train, "train", capture)
     assert main(["train", "--style", "a.jpg", "--content", "photos", "-o", str(tmp_path / "m"), "--quiet", *argv]) == 130
     assert {k: getattr(seen["config"], k) for k in want} == want
+
+
+@pytest.mark.parametrize(("weights", "message"), [("z=0", "names 'z', which is not among the styles: a, b"),
+                                                   ("b=none", "NAME=W with W a number"),
+                                                   ("b=-1", "finite numbers >= 0")])
+def test_cli_style_lattice_bad_values(weights: str, message: str, tmp_path: Path, capsys) -> None:
+    from vidstyle.cli.main import main
+
+    assert main(["train", "--size", "student", "--multi-style", "--style", "a.jpg", "--style", "b.jpg", "--content",
+                 "photos", "-o", str(tmp_path / "m"), "--quiet", "--style-lattice", weights]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "--style-lattice" in err[0], err
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(("repeats", "message"), [("z=2", "names 'z', which is not among the styles: a, b"),

@@ -207,7 +207,7 @@ def _save_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
 
 #: what a checkpoint written before a setting existed had in effect
 _OLD_CHECKPOINT_DEFAULTS = {"style_reduction": "mean", "style_loss": "gram", "multi_style": False, "add_style": False,
-                            "tune_style": False, "style_repeats": None,
+                            "tune_style": False, "style_repeats": None, "style_lattice": None,
                             "identity_weight": 10.0, "lattice_weight": 0.0, **SCHEDULE_DEFAULTS}
 
 
@@ -231,7 +231,7 @@ def _load_checkpoint(path: Path, *, net: torch.nn.Module, opt: torch.optim.Optim
     keys = ("size", "image_size", "batch_size", "style", "content", "seed", "lr", "content_weight", "style_weight",
             "tv_weight", "temporal_weight", "content_layer", "style_layers", "style_mix", "style_size", "init",
             "style_reduction", "multi_style", "add_style", "tune_style", "style_repeats", "style_names", "identity_weight", "style_loss",
-            "lr_decay", "lr_final", "lattice_weight")
+            "lr_decay", "lr_final", "lattice_weight", "style_lattice")
     return restore_checkpoint(path, net=net, opt=opt, gen=gen, config=config, keys=keys, defaults=_OLD_CHECKPOINT_DEFAULTS)
 
 
@@ -363,7 +363,8 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         feats = vgg(y)
         l_content = content_loss(feats[config.content_layer], target)
         l_tv = tv_loss(y * 255.0)
-        l_lattice = lattice_loss(y) if config.lattice_weight > 0 else torch.zeros((), device=device)
+        w_lattice = lattice_weight_of(config, slot)
+        l_lattice = lattice_loss(y) if w_lattice > 0 else torch.zeros((), device=device)
         if style is None:  # the identity slot of a multi-style model: give the photo back
             l_style = (y - x).mul(255.0).pow(2).mean()
             style_term = config.identity_weight * l_style
@@ -371,11 +372,12 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
             l_style = style(feats)
             style_term = (config.style_weight * STYLE_LOSS_SCALE[config.style_loss]) * l_style
         total = (config.content_weight * l_content + style_term + config.tv_weight * l_tv
-                 + config.temporal_weight * l_tmp + config.lattice_weight * l_lattice)
+                 + config.temporal_weight * l_tmp + w_lattice * l_lattice)
         total.backward()
         opt.step()
         losses = {"total": total.item(), "content": l_content.item(), "style": l_style.item(), "tv": l_tv.item(),
-                  "temporal": l_tmp.item(), **({"lattice": l_lattice.item()} if config.lattice_weight > 0 else {})}
+                  "temporal": l_tmp.item(), **({"lattice": l_lattice.item()}
+                                                  if config.lattice_weight > 0 or config.style_lattice else {})}
         if (it + 1) % 10 == 0 or it + 1 == config.iterations:
             history.append({"iteration": it + 1, **losses})
         done = it + 1
@@ -406,6 +408,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         "style_images": [*plan.base_images, *([] if config.tune_style else [Path(s).name for s in config.style])],
         "style_mix": list(config.style_mix) if config.style_mix else None,
         "style_repeats": list(config.style_repeats) if config.style_repeats else None,
+        "style_lattice": list(config.style_lattice) if config.style_lattice is not None else None,
         "loss_network": {"source": Path(state.source).name if os.sep in state.source else state.source,
                          "convention": state.convention, "content_layer": config.content_layer,
                          "style_layers": list(config.style_layers),
@@ -436,6 +439,14 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
                        seconds=seconds, final_losses=losses, history=history)
 
 
+def lattice_weight_of(config: TrainConfig, slot: int) -> float:
+    """The lattice weight of the batch that trains ``slot``: the painting's own ``style_lattice`` weight in a
+    multi-style run (slot ``k`` is its ``k``-th painting; slot 0, the identity, has none), else ``lattice_weight``."""
+    if config.style_lattice is None or not config.multi_style or slot < 1:
+        return config.lattice_weight
+    return float(config.style_lattice[slot - 1])
+
+
 def render_card_markdown(card: dict) -> str:
     """The model card as Markdown (kept in sync with the JSON card)."""
     arch = card["architecture"]
@@ -461,7 +472,9 @@ def render_card_markdown(card: dict) -> str:
         *([f"| styles (slot 0 gives the photo back) | {', '.join(card['styles'])} |"] if card.get("styles") else []),
         f"| loss network | VGG19 ({card['loss_network']['source']}, {card['loss_network']['convention']} convention); content {card['loss_network']['content_layer']}; style {', '.join(card['loss_network']['style_layers'])} |",
         f"| loss weights | content {card['weights']['content']}, style {card['weights']['style']}, tv {card['weights']['tv']}, temporal {card['weights']['temporal']}"
-        + (f", lattice {card['weights']['lattice']:g}" if card['weights'].get("lattice") else "") + " |",
+        + (f", lattice {card['weights']['lattice']:g}" if card['weights'].get("lattice") else "")
+        + (", lattice per style " + ", ".join(f"{n} {w:g}" for n, w in zip(card.get("styles", [])[1:], card["style_lattice"]))
+           if card.get("style_lattice") is not None else "") + " |",
         f"| data | {card['data']['images']} photos from `{card['data']['content']}`, {card['data']['image_size']} px crops, batch {card['data']['batch_size']} |",
         f"| iterations | {card['iterations']} (Adam, {card_lr(card)}, seed {card['seed']})"
         + (f", initialised from `{card['initialised_from']}`" if card.get("initialised_from") else "") + " |",

@@ -62,6 +62,11 @@ class TrainConfig:
     #: once in turn, then, in order, those given more again: a painting that needs more iterations than its share
     #: gets them (BENCHMARKS.md, "The multi-style student")
     style_repeats: tuple[int, ...] | None = None
+    #: ``multi_style``: a lattice weight per ``style`` painting, in place of ``lattice_weight`` for its batches (None:
+    #: ``lattice_weight`` for all). The loss spreads a painting's strokes over the 4×4 grid; paintings whose line work
+    #: the measure rewards on the grid (the Great Wave, Composition VII) keep 0 (BENCHMARKS.md, "The default model's
+    #: lattice")
+    style_lattice: tuple[float, ...] | None = None
     #: names of the styles of a multi-style model (default: the image files' stems)
     style_names: tuple[str, ...] | None = None
     #: stop after this many seconds (the model is saved as it is then); None = run every iteration
@@ -134,6 +139,16 @@ class TrainConfig:
                 raise OptionValueError("style_repeats", "give one `style_repeats` count per `style` image", also=("style",))
             if any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in self.style_repeats):
                 raise OptionValueError("style_repeats", f"style_repeats are whole numbers >= 1, got {self.style_repeats}")
+        if self.style_lattice is not None:
+            if not self.multi_style:
+                raise OptionValueError("style_lattice", "style_lattice sets the lattice weight of each painting of a "
+                                                        "multi-style run: add multi_style, or give lattice_weight",
+                                       also=("multi_style", "lattice_weight"))
+            if len(self.style_lattice) != len(self.style):
+                raise OptionValueError("style_lattice", "give one `style_lattice` weight per `style` image", also=("style",))
+            if any(isinstance(w, bool) or not math.isfinite(w) or w < 0 for w in self.style_lattice):
+                raise OptionValueError("style_lattice", f"style_lattice weights are finite numbers >= 0, got "
+                                                        f"{self.style_lattice}")
         if (self.multi_style or self.add_style or self.tune_style) and self.style_mix is not None:
             raise OptionValueError("style_mix", "style_mix blends styles into one network's single style; a "
                                                 "multi-style model keeps them apart: drop `style_mix`")

@@ -68,6 +68,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with --multi-style: train these paintings N times per cycle instead of once (names as "
                         "--style-names gives them, or the file names), for paintings that need more iterations than "
                         "their share; with --size student the recipe's iterations count them (300 per batch of a cycle)")
+    p.add_argument("--style-lattice", default=None, metavar="NAME=W,...",
+                   help="with --multi-style: the lattice weight of these paintings instead of --lattice-weight (names "
+                        "as for --style-repeats), e.g. wave=0 for a painting whose line work sits on the grid")
     p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
                    help="stop after this many minutes and save the model as it is (default: run every iteration)")
     p.add_argument("--style-mix", type=_floats, default=None, help="comma-separated weights of the style images")
@@ -259,6 +262,9 @@ def run(args: argparse.Namespace) -> int:
     names = tuple(n.strip() for n in args.style_names.split(",")) if args.style_names else None
     repeats = _style_repeats(args.style_repeats, names or tuple(Path(f).stem for f in args.style or ()))
     _student_recipe(args, size, batches=sum(repeats) if repeats else None)
+    lattice = _style_default("lattice_weight") if args.lattice_weight is None else args.lattice_weight
+    per_style_lattice = _style_lattice(args.style_lattice, names or tuple(Path(f).stem for f in args.style or ()),
+                                       default=lattice)
     config = TrainConfig(
         style=tuple(args.add_style or args.tune_style or args.style or ()), style_mix=args.style_mix,
         multi_style=args.multi_style, add_style=bool(args.add_style), tune_style=bool(args.tune_style),
@@ -267,7 +273,7 @@ def run(args: argparse.Namespace) -> int:
         size=size, image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size,
         iterations=args.iterations, lr=args.lr, content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, temporal_weight=args.temporal_weight,
-        lattice_weight=_style_default("lattice_weight") if args.lattice_weight is None else args.lattice_weight,
+        lattice_weight=lattice, style_lattice=per_style_lattice,
         content_layer=args.content_layer,
         style_layers=tuple(s for s in args.style_layers.split(",") if s), vgg_weights=args.vgg_weights,
         vgg_convention=args.vgg_convention, seed=args.seed, checkpoint_every=args.checkpoint_every,
@@ -305,6 +311,25 @@ def _style_repeats(text: str | None, names: tuple[str, ...]) -> tuple[int, ...] 
         except ValueError:
             raise OptionValueError("style_repeats", f"style_repeats takes NAME=N with N a whole number, got {item!r}") from None
     return tuple(counts[n] for n in names)
+
+
+def _style_lattice(text: str | None, names: tuple[str, ...], *, default: float) -> tuple[float, ...] | None:
+    """``--style-lattice wave=0,kandinsky=0`` as one lattice weight per painting (``default`` for those not named)."""
+    from vidstyle.options.spec import OptionValueError
+
+    if text is None:
+        return None
+    weights = dict.fromkeys(names, float(default))
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, value = item.partition("=")
+        if name.strip() not in weights:
+            raise OptionValueError("style_lattice", f"style_lattice names {name.strip()!r}, which is not among the "
+                                                    f"styles: {', '.join(names) or 'none'}", also=("style_names",))
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise OptionValueError("style_lattice", f"style_lattice takes NAME=W with W a number, got {item!r}") from None
+    return tuple(weights[n] for n in names)
 
 
 #: options whose flag defaults to None, so that the recipe can tell a value given from one left out
