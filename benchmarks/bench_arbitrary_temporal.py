@@ -52,6 +52,7 @@ from vidstyle.options import StyleImage  # noqa: E402
 from vidstyle.stylize.arbitrary import build_arbitrary_model  # noqa: E402
 from vidstyle.stylize.feedforward import image_to_tensor, tensor_to_image  # noqa: E402
 from vidstyle.stylize.stat_smoothing import StatSmoother  # noqa: E402
+from vidstyle.options import ARBITRARY_TEMPORAL  # noqa: E402
 from vidstyle.stylize.temporal import Stabilizer  # noqa: E402
 
 
@@ -90,6 +91,9 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--stabilize", type=float, default=0.85)
     ap.add_argument("--flow", default="dis-fast", help="the stabiliser's optical flow (vidstyle stylize --flow)")
+    ap.add_argument("--crossfade", type=float, default=ARBITRARY_TEMPORAL["resample_fade"],
+                    help="resample: the refresh crossfade, a fraction of the track lifetime (vidstyle stylize "
+                         "--resample-fade; default: the arbitrary back end's)")
     ap.add_argument("--stabilizer", default="blend", choices=("blend", "resample"),
                     help="the stabilisation method (vidstyle stylize --stabilizer)")
     ap.add_argument("--style-every", type=int, default=4)
@@ -146,7 +150,7 @@ def main() -> int:
                     for img in inputs:
                         raw.append(net(image_to_tensor(img)[None]).float().clamp(0, 1))
                         resets += int(net.smoother.last_cut) if net.smoother is not None else 1
-                stab = Stabilizer(strength=args.stabilize, method=args.stabilizer)
+                stab = Stabilizer(strength=args.stabilize, method=args.stabilizer, crossfade=args.crossfade)
                 stabilised = []
                 for f, y, img in zip(annotated, raw, inputs):  # as FeedForwardStage does
                     flow = None if f.flow_bwd is None else torch.from_numpy(f.flow_bwd)[None]

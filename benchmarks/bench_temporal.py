@@ -134,6 +134,8 @@ def main() -> int:
     ap.add_argument("--methods", default="blend", help="Stabilizer methods, comma-separated: blend, resample")
     ap.add_argument("--kernel", default=None, choices=("bicubic", "lanczos"),
                     help="texture kernel of the resample method (default: the library's)")
+    ap.add_argument("--crossfade", type=float, default=None,
+                    help="resample: the refresh crossfade, a fraction of the track lifetime (default: the library's)")
     ap.add_argument("--no-guide", action="store_true",
                     help="do not pass the input frame to the stabiliser (resample then checks the output's colour)")
     ap.add_argument("--crops", default=None, metavar="PNG", help="contact sheet of 2x crops (first clip and model)")
@@ -208,6 +210,8 @@ def main() -> int:
                 options: dict = {"method": method}
                 if method == "resample" and args.kernel is not None:
                     options["kernel"] = args.kernel
+                if method == "resample" and args.crossfade is not None:
+                    options["crossfade"] = args.crossfade
                 if args.mid_bands is not None:
                     options["mid_bands"] = tuple(tuple(float(v) for v in b.split(":"))
                                                  for b in args.mid_bands.split(",") if b and b != "none")

@@ -15,23 +15,27 @@ from vidstyle.options import ARBITRARY_TEMPORAL, TemporalOptions, backend_tempor
 from vidstyle.options.curve import Curve
 
 RESAMPLE = TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.9))
+#: the arbitrary back end's: the same with the longer crossfade of its refreshes
+ARBITRARY = TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.9), resample_fade=0.85)
 #: the default model (starry_student, a student-style network) at its own measured strength of the resample stabiliser
 DEFAULT_MODEL_TEMPORAL = TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.75))
 
 
 def test_the_defaults_are_the_measured_ones() -> None:
-    assert ARBITRARY_TEMPORAL == {"flow": "dis-medium", "stabilizer": "resample", "stabilize": 0.9}
+    assert ARBITRARY_TEMPORAL == {"flow": "dis-medium", "stabilizer": "resample", "stabilize": 0.9, "resample_fade": 0.85}
 
 
 @pytest.mark.parametrize(("options", "expected"), [
-    ({"backend": "arbitrary", "style": "p.jpg"}, RESAMPLE),
+    ({"backend": "arbitrary", "style": "p.jpg"}, ARBITRARY),
     ({"backend": "arbitrary", "style": "p.jpg", "flow": "dis-fast"},
-     TemporalOptions(flow="dis-fast", stabilizer="resample", stabilize=Curve.constant(0.9))),
+     TemporalOptions(flow="dis-fast", stabilizer="resample", stabilize=Curve.constant(0.9), resample_fade=0.85)),
     ({"backend": "arbitrary", "style": "p.jpg", "stabilizer": "blend", "stabilize": 0.5},
-     TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.5))),
-    ({"backend": "arbitrary", "style": "p.jpg", "fast": True}, RESAMPLE),
+     TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.5), resample_fade=0.85)),
+    ({"backend": "arbitrary", "style": "p.jpg", "resample_fade": 0.4},
+     TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.9), resample_fade=0.4)),
+    ({"backend": "arbitrary", "style": "p.jpg", "fast": True}, ARBITRARY),
     ({"backend": "arbitrary", "style": "p.jpg", "fast": True, "stabilizer": "blend"},
-     TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.9))),
+     TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.9), resample_fade=0.85)),
     ({}, DEFAULT_MODEL_TEMPORAL),
     ({"model": "wave_student"}, RESAMPLE),
     ({"model": "scream_student", "stabilizer": "blend"},  # a stabiliser given: the model's strength stays
@@ -52,12 +56,16 @@ def test_a_temporal_object_is_used_as_it_is() -> None:
 
 
 @pytest.mark.parametrize(("flags", "expected"), [
-    (["--style", "p.jpg"], RESAMPLE),  # a painting alone means the arbitrary back end
+    (["--style", "p.jpg"], ARBITRARY),  # a painting alone means the arbitrary back end
     (["--backend", "arbitrary", "--style", "p.jpg", "--stabilizer", "blend"],
-     TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.9))),
+     TemporalOptions(flow="dis-medium", stabilizer="blend", stabilize=Curve.constant(0.9), resample_fade=0.85)),
     (["--style", "p.jpg", "--stabilize", "0"], TemporalOptions(flow="dis-medium", stabilizer="resample",
-                                                               stabilize=Curve.constant(0.0))),
-    (["--style", "p.jpg", "--fast"], RESAMPLE),
+                                                               stabilize=Curve.constant(0.0), resample_fade=0.85)),
+    (["--style", "p.jpg", "--fast"], ARBITRARY),
+    (["--style", "p.jpg", "--resample-fade", "1"], TemporalOptions(flow="dis-medium", stabilizer="resample",
+                                                               stabilize=Curve.constant(0.9), resample_fade=1.0)),
+    (["--model", "wave_student", "--resample-fade", "0.85"],
+     TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.9), resample_fade=0.85)),
     ([], DEFAULT_MODEL_TEMPORAL),
     (["--model", "wave_student", "--flow", "dis-fast"],
      TemporalOptions(flow="dis-fast", stabilizer="resample", stabilize=Curve.constant(0.9))),
@@ -199,7 +207,8 @@ def test_a_student_style_model_gets_the_fast_variants_defaults(tmp_path) -> None
     save_file({"a.weight": torch.zeros(10, 10)}, str(other), metadata={"vidstyle.architecture": "transformer"})
     assert architecture_of(path) == "student-style" and architecture_of(other) == "transformer"
     assert architecture_of(tmp_path / "none.safetensors") is None
-    assert STUDENT_TEMPORAL == ARBITRARY_TEMPORAL == {"flow": "dis-medium", "stabilizer": "resample", "stabilize": 0.9}
+    assert STUDENT_TEMPORAL == {"flow": "dis-medium", "stabilizer": "resample", "stabilize": 0.9}
+    assert ARBITRARY_TEMPORAL == {**STUDENT_TEMPORAL, "resample_fade": 0.85}  # the students keep the stabiliser's own
     _, tm, _, _ = options_from({"model": str(path)})
     assert tm == TemporalOptions(flow="dis-medium", stabilizer="resample", stabilize=Curve.constant(0.9))
     _, tm, _, _ = options_from({"model": str(path), "stabilizer": "blend"})

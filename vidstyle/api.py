@@ -183,7 +183,7 @@ def build_stages(
     stage = FeedForwardStage(
         model=model, device=rt.device, batch_size=st.batch_size, compile=st.compile,
         precision=st.precision, stabilize=0.0 if split or not use_flow else curve, raw_output=split,
-        style_mix=st.style_mix, style_strength=st.style_strength, stabilizer=tm.stabilizer,
+        style_mix=st.style_mix, style_strength=st.style_strength, stabilizer=tm.stabilizer, crossfade=tm.resample_fade,
         style_scale=st.style_scale if st.backend == "feedforward" else 1.0,  # arbitrary: the painting's size
     )
     stages: list[Stage] = []
@@ -197,7 +197,7 @@ def build_stages(
             from vidstyle.stylize.stabilize import StabilizeStage
 
             # its own Stabilizer: the runner closes (resets) each stage when that stage's thread ends
-            stages.append(StabilizeStage(strength=curve, method=tm.stabilizer))
+            stages.append(StabilizeStage(strength=curve, method=tm.stabilizer, crossfade=tm.resample_fade))
     except BaseException:
         stage.close()
         raise
@@ -712,7 +712,7 @@ def build_live_stylizer(
 
         return FeedForwardStage(model=model, device=rt.device, compile=st.compile, channels_last=channels_last,
                                 precision=st.precision, stabilize=stabilize, style_mix=st.style_mix,
-                                style_strength=st.style_strength, stabilizer=tm.stabilizer,
+                                style_strength=st.style_strength, stabilizer=tm.stabilizer, crossfade=tm.resample_fade,
                                 style_scale=st.style_scale if st.backend == "feedforward" else 1.0)
 
     flow = None

@@ -168,6 +168,11 @@ def test_the_stabiliser_works_with_the_fast_variant(parts) -> None:
     frames = [np.roll(base, 2 * t, axis=1) for t in range(3)]
     stages = _stages(parts, stabilize=0.85, flow="dis-ultrafast")
     assert [type(s) for s in stages] == [FlowStage, FeedForwardStage, StabilizeStage]
+    # the arbitrary back end's resample crossfade (ARBITRARY_TEMPORAL) reaches the tracker; one given wins
+    tracker = _stages(parts, stabilize=0.85, flow="dis-ultrafast", stabilizer="resample")[-1].stabilizer.tracker
+    assert tracker.settings.crossfade == 0.85
+    given = _stages(parts, stabilize=0.85, flow="dis-ultrafast", stabilizer="resample", resample_fade=0.3)
+    assert given[-1].stabilizer.tracker.settings.crossfade == 0.3
     steady = _run(stages, frames)
     plain = _run(_stages(parts), frames)
     assert np.array_equal(steady[0], plain[0])

@@ -139,7 +139,8 @@ def keyframe_render_stages(job: RenderJob, *, threads: int, work: str | Path) ->
     stages: list[Any] = []
     if stabilise or carry or "tracked" in model.guides:
         stages.append(_flow_stage(tm))
-    inner = StabilizeStage(strength=tm.strength("feedforward"), method=tm.stabilizer) if stabilise else None
+    inner = StabilizeStage(strength=tm.strength("feedforward"), method=tm.stabilizer,
+                           crossfade=tm.resample_fade) if stabilise else None
     stages.append(KeyframeStage(model=model, device=rt.device, paintings=paintings, warp_blend=job.keyframes.warp_blend,
                                 by_number=True, stabilizer=inner))
     matte = _matte(job)

@@ -364,7 +364,7 @@ def build_keyframe_stages(model: KeyframeModel, *, temporal: TemporalOptions | N
     if stabilise:
         from vidstyle.stylize.stabilize import StabilizeStage
 
-        stages.append(StabilizeStage(strength=curve, method=tm.stabilizer))
+        stages.append(StabilizeStage(strength=curve, method=tm.stabilizer, crossfade=tm.resample_fade))
     if matte is not None:
         from vidstyle.stylize.mask import MaskStage
 

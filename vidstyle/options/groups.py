@@ -67,7 +67,11 @@ DEFAULT_STABILIZE = {"feedforward": 0.85, "optim": 1.0, "arbitrary": 0.85}
 #: 1.36× on the pan; 0.6: warping error 0.47× on sintel), ``resample`` 0.9 / dis-medium meets all three clips
 #: (warping error ≤ 0.24×, sharpness ≥ 0.96×, style ≤ 1.01×), at about 0.4× the per-frame pipeline's speed in files
 #: (``--stabilizer blend`` gives the speed back). Live mode has its own defaults (``blend``, dis-ultrafast).
-ARBITRARY_TEMPORAL: dict[str, Any] = {"flow": "dis-medium", "stabilizer": "resample", "stabilize": 0.9}
+#: Its resample crossfade (``resample_fade``) is 0.85 of the lifetime (the stabiliser's default 0.5): AdaIN's warping error on sintel 0.326 → 0.290×,
+#: WCT's on the three clips 0.20-0.24 → 0.17-0.20×, for 1-2 % more style loss; the student networks, whose style
+#: margins are thinner, keep 0.5 (BENCHMARKS.md, "Arbitrary style").
+ARBITRARY_TEMPORAL: dict[str, Any] = {"flow": "dis-medium", "stabilizer": "resample", "stabilize": 0.9,
+                                      "resample_fade": 0.85}
 #: the same for feed-forward networks of at least :data:`HEAVY_PARAMETERS` weights (Johnson-size: ``--size full``,
 #: the engstrom2016 reference nets): ``resample`` with dis-medium flow meets every target of the temporal benchmark on
 #: all 16 clip/model pairs (warping error ≤ 0.3×, sharpness ≥ 0.9×, style ≤ 1.1× the per-frame output's), and their
@@ -85,8 +89,9 @@ HEAVY_PARAMETERS = 1_000_000
 LIGHT_TEMPORAL: dict[str, Any] = {"stabilize": 0.75}
 #: the same for one-style networks fine-tuned from the fast arbitrary-style student (``vidstyle train --size student``):
 #: the fast variant's own network and texture, so its file-pipeline defaults (:data:`ARBITRARY_TEMPORAL`), with which
-#: they meet the temporal benchmark's targets (BENCHMARKS.md, "Style fidelity")
-STUDENT_TEMPORAL: dict[str, Any] = dict(ARBITRARY_TEMPORAL)
+#: they meet the temporal benchmark's targets (BENCHMARKS.md, "Style fidelity"); with the stabiliser's own crossfade
+#: (0.5 of the lifetime): a longer one cost their style loss 2-3 % more, where their margins are thinnest
+STUDENT_TEMPORAL: dict[str, Any] = {k: v for k, v in ARBITRARY_TEMPORAL.items() if k != "resample_fade"}
 
 
 # ------------------------------------------------------------------------------ custom kinds
@@ -413,6 +418,12 @@ class TemporalOptions:
                              help="blend: the warped previous output blended in, detail restored (fast, default); "
                                   "resample: each texel tracked and sampled once from where it was generated (keeps "
                                   "the style's motifs on pans; ~5x the cost; weaker on fast motion)")
+
+    resample_fade: float | None = option(None, kind="float", minimum=0.1, maximum=1.0, group="temporal",
+                                         metavar="F",
+                                         help="resample: a refreshed texel crossfades to its new track over this "
+                                              "fraction of the track's lifetime (longer: less flicker, a little less "
+                                              "style; default 0.5, 0.85 for the arbitrary back end)")
 
     def __post_init__(self) -> None:
         check_group(self)

@@ -205,6 +205,7 @@ class FeedForwardStage:
         style_mix: tuple[tuple[str, Curve], ...] | None = None,
         style_strength: Curve | float | None = None,
         stabilizer: str = "blend",
+        crossfade: float | None = None,
         style_scale: float = 1.0,
     ) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -212,7 +213,7 @@ class FeedForwardStage:
         if isinstance(style_scale, bool) or not isinstance(style_scale, (int, float)) or not 0.05 <= style_scale <= 8:
             raise InvalidOptionError(f"style_scale must be between 0.05 and 8, got {style_scale!r}")
         self.style_scale = float(style_scale)
-        self.stabilizer = Stabilizer(strength=stabilize, method=stabilizer)  # checks the range
+        self.stabilizer = Stabilizer(strength=stabilize, method=stabilizer, crossfade=crossfade)  # checks the range
         top = stabilize.maximum if isinstance(stabilize, Curve) else float(stabilize)
         if raw_output and top > 0:
             raise InvalidOptionError("raw_output hands the output to a later stage: use stabilize=0 with it")

@@ -21,9 +21,9 @@ and coordinates in that frame. Each frame
    it has been tracked for its lifetime. The lifetime follows the strength, ``1/(1 − strength)`` frames
    (the time constant of an exponential blend of that strength) up to ``max_age``, jittered per pixel by
    a smooth random field so that patches refresh at different times;
-3. a refresh is a crossfade over a few frames from the old track to the new one (both tracked, so the
-   crossfade itself does not flicker), spatially feathered where it comes from the mask; the mix's
-   local high-frequency energy is set to the weighted energy of its two layers (a variance-preserving
+3. a refresh is a crossfade over ``crossfade`` × the lifetime (at most ``FADE_WINDOW`` of it) from the old
+   track to the new one (both tracked, so the crossfade itself does not flicker), spatially feathered where
+   it comes from the mask; the mix's local high-frequency energy is set to the weighted energy of its two layers (a variance-preserving
    blend, as in Lagrangian texture advection), so crossfades do not wash the texture out.
 4. source labels stay in regions: a pixel whose sources differ from the 3×3 median of its neighbours'
    adopts a neighbour's track (moved by their offset), after the composition and after the refreshes, and
@@ -45,12 +45,12 @@ import numpy as np
 from vidstyle.errors import ShapeError
 
 __all__ = ["TextureTracker", "ResampleSettings", "KERNELS", "DEFAULT_MAX_AGE", "DEFAULT_TOLERANCE",
-           "DEFAULT_MAX_STRETCH", "DEFAULT_KERNEL", "DEFAULT_DRIFT", "DEFAULT_TEAR", "lifetime"]
+           "DEFAULT_MAX_STRETCH", "DEFAULT_KERNEL", "DEFAULT_DRIFT", "DEFAULT_TEAR", "DEFAULT_CROSSFADE", "lifetime"]
 
 #: sampling kernels of the texture (``cv2.remap``)
 KERNELS = {"bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
 DEFAULT_KERNEL = "bicubic"
-#: longest life of a track in frames (the ring buffer holds ``max_age + MAX_FADE + 2`` outputs)
+#: longest life of a track in frames (the ring buffer holds ``max_age`` + the longest crossfade + 2 outputs)
 DEFAULT_MAX_AGE = 12
 #: RMS colour difference (0..1) between the tracked and the fresh output, low-passed at ``_ERR_SIGMA``,
 #: above which a pixel starts regenerating (fully at twice this value)
@@ -63,8 +63,12 @@ DEFAULT_DRIFT = 0.04
 #: mean deviation of the track field's Jacobian from the identity over a 9×9 patch (|∂p/∂x − I|, four
 #: terms) above which the patch is refreshed by a crossfade: the composed flows tore or folded the texture
 DEFAULT_TEAR = 0.3
-#: longest crossfade of a refresh, frames
-MAX_FADE = 4
+#: a refresh's crossfade lasts this fraction of the track's lifetime, lifetimes over ``FADE_WINDOW`` frames counting
+#: as ``FADE_WINDOW`` (rounded, at least 1 frame): 0.5 is half the lifetime, at most 4 frames. Longer crossfades flicker
+#: less and cost a little style: the arbitrary back end's file defaults take 0.85 (7 frames at strength 0.9;
+#: vidstyle.options.ARBITRARY_TEMPORAL; BENCHMARKS.md, "Arbitrary style")
+DEFAULT_CROSSFADE = 0.5
+FADE_WINDOW = 8
 _PAD = 4  # replicate border of each ring slot: Lanczos reads 3 px before and 4 after
 _ERR_SIGMA = 2.0
 _VAR_SIGMA = 1.5
@@ -93,6 +97,8 @@ class ResampleSettings:
     tear: float = DEFAULT_TEAR
     #: keep the source labels in regions (3×3 median of the labels and of the refresh triggers)
     clean: bool = True
+    #: a refresh's crossfade as a fraction of the lifetime (``DEFAULT_CROSSFADE``)
+    crossfade: float = DEFAULT_CROSSFADE
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -111,7 +117,7 @@ class TextureTracker:
 
     def __init__(self, settings: ResampleSettings = ResampleSettings()) -> None:
         self.settings = settings
-        self.slots = settings.max_age + MAX_FADE + 2
+        self.slots = settings.max_age + max(1, int(round(settings.crossfade * FADE_WINDOW))) + 2
         self.reset()
 
     def reset(self) -> None:
@@ -200,7 +206,7 @@ class TextureTracker:
             raise ShapeError(f"resample stabiliser: flow {flow_bwd.shape} / mask {consistency.shape} do not match {w}×{h}")
         s = self.settings
         life = lifetime(strength, s.max_age)
-        fade = max(1, min(MAX_FADE, int(round(life / 2))))
+        fade = max(1, int(round(s.crossfade * min(life, FADE_WINDOW))))
         # 1. compose the tracks with the backward flow: coords_t(x) = coords_{t−1}(x + w_b(x))
         maps = cv2.merge([flow_bwd[0], flow_bwd[1]])
         maps += self.grid
@@ -272,8 +278,11 @@ class TextureTracker:
         if s.clean and h >= 3 and w >= 3:  # refreshes begin in regions: a per-pixel threshold of a noisy
             # field (drift, tear) would start isolated texels of the new frame's texture
             trigger = cv2.medianBlur(trigger.view(np.uint8), 3).view(bool)
-        # a fading pixel restarts only when rejected strongly; a steady one starts fading where rejected
-        restart = (reject >= 0.5) | (~fading & (reject > 0))
+        # a steady pixel restarts where rejected; a fading one, with crossfades of up to half the lifetime, only
+        # where rejected strongly (dropping its older layer is a jump). With longer ones most pixels are fading at
+        # any time, and letting them finish dragged a moving block's texture over the background it uncovered
+        # (tests/stylize/test_resample.py: Gram 0.04 -> 0.13), so there any rejection restarts
+        restart = (reject > 0) if s.crossfade > 0.5 else ((reject >= 0.5) | (~fading & (reject > 0)))
         begin = ~fading & trigger & ~restart
         start = restart | begin
         if start.any():

@@ -37,8 +37,10 @@ class StabilizeStage:
         strength: blend strength in [0, 1] (0 = per-frame: the picture is only converted), or a
             :class:`~vidstyle.options.Curve` over frame numbers (``Frame.index``).
         method: ``"blend"`` or ``"resample"`` (:class:`~vidstyle.stylize.temporal.Stabilizer`'s method).
-        stabilizer: a configured :class:`Stabilizer` to use instead (``strength`` and ``method`` are then
-            ignored).
+        crossfade: ``resample``: a refresh's crossfade as a fraction of the track's lifetime (None: the
+            stabiliser's default).
+        stabilizer: a configured :class:`Stabilizer` to use instead (``strength``, ``method`` and ``crossfade``
+            are then ignored).
 
     One instance per stream: it keeps the previous output; not thread-safe.
     """
@@ -48,8 +50,9 @@ class StabilizeStage:
     background = True
 
     def __init__(self, *, strength: float | Curve = DEFAULT_STRENGTH, method: str = DEFAULT_METHOD,
-                 stabilizer: Stabilizer | None = None) -> None:
-        self.stabilizer = stabilizer if stabilizer is not None else Stabilizer(strength=strength, method=method)
+                 crossfade: float | None = None, stabilizer: Stabilizer | None = None) -> None:
+        self.stabilizer = (stabilizer if stabilizer is not None
+                           else Stabilizer(strength=strength, method=method, crossfade=crossfade))
 
     @property
     def stabilize(self) -> float:

@@ -315,7 +315,8 @@ class Stabilizer:
     ``max_stretch``; ``kernel`` ``"bicubic"`` or ``"lanczos"``). With ``step(guide=...)`` (the input
     frame, as the pipeline's stages pass it) a track is refreshed by a crossfade where the input's
     low-passed luminance drifted by more than ``drift`` from where the track started, instead of where the
-    output's colour disagrees; ``tear`` refreshes patches whose track field tore (0 = off). ``restore_detail``, ``interpolation``,
+    output's colour disagrees; ``tear`` refreshes patches whose track field tore (0 = off); a refresh crossfades
+    over ``crossfade`` × the lifetime (lifetimes over 8 frames count as 8). ``restore_detail``, ``interpolation``,
     ``detail`` and ``mid_bands`` apply to ``blend`` only. ``resample`` works on one frame (N = 1) at a
     time, on the CPU with OpenCV (other devices and dtypes are converted there and back).
     """
@@ -324,7 +325,7 @@ class Stabilizer:
                  detail: float = DEFAULT_DETAIL, mid_bands: tuple[tuple[float, float], ...] = DEFAULT_MID_BANDS,
                  confirm: float = DEFAULT_CONFIRM, method: str = DEFAULT_METHOD, max_age: int | None = None,
                  tolerance: float | None = None, max_stretch: float | None = None, kernel: str | None = None,
-                 drift: float | None = None, tear: float | None = None) -> None:
+                 drift: float | None = None, tear: float | None = None, crossfade: float | None = None) -> None:
         from vidstyle.options.curve import Curve
         from vidstyle.options.spec import OptionValueError
         from vidstyle.stylize import resample
@@ -359,6 +360,7 @@ class Stabilizer:
             kernel=resample.DEFAULT_KERNEL if kernel is None else kernel,
             drift=resample.DEFAULT_DRIFT if drift is None else drift,
             tear=resample.DEFAULT_TEAR if tear is None else tear,
+            crossfade=resample.DEFAULT_CROSSFADE if crossfade is None else crossfade,
         )
         if not (isinstance(settings.max_age, int) and 1 <= settings.max_age <= 120):
             raise OptionValueError("max_age", f"max_age must be an integer in [1, 120], got {settings.max_age!r}")
@@ -370,6 +372,9 @@ class Stabilizer:
             raise OptionValueError("drift", f"drift must be in (0, 1], got {settings.drift}")
         if not settings.tear >= 0.0:
             raise OptionValueError("tear", f"tear must be >= 0 (0 = off), got {settings.tear}")
+        if not 0.0 < settings.crossfade <= 1.0:
+            raise OptionValueError("crossfade", f"crossfade must be in (0, 1] (a fraction of the track's lifetime), "
+                                                f"got {settings.crossfade}")
         if settings.kernel not in resample.KERNELS:
             raise OptionValueError("kernel", f"kernel must be one of {', '.join(resample.KERNELS)}, got {settings.kernel!r}")
         #: the resample method's state (``None`` with ``method="blend"``)
