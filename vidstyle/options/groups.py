@@ -67,9 +67,9 @@ DEFAULT_STABILIZE = {"feedforward": 0.85, "optim": 1.0, "arbitrary": 0.85}
 #: 1.36× on the pan; 0.6: warping error 0.47× on sintel), ``resample`` 0.9 / dis-medium meets all three clips
 #: (warping error ≤ 0.24×, sharpness ≥ 0.96×, style ≤ 1.01×), at about 0.4× the per-frame pipeline's speed in files
 #: (``--stabilizer blend`` gives the speed back). Live mode has its own defaults (``blend``, dis-ultrafast).
-#: Its resample crossfade (``resample_fade``) is 0.85 of the lifetime (the stabiliser's default 0.5): AdaIN's warping error on sintel 0.326 → 0.290×,
-#: WCT's on the three clips 0.20-0.24 → 0.17-0.20×, for 1-2 % more style loss; the student networks, whose style
-#: margins are thinner, keep 0.5 (BENCHMARKS.md, "Arbitrary style").
+#: Its resample crossfade (``resample_fade``) is 0.85 of the lifetime (the stabiliser's default 0.5): AdaIN's warping
+#: error on sintel 0.326 → 0.290×, WCT's on the three clips 0.20-0.24 → 0.17-0.20×, for at most 2 % more style loss;
+#: the student networks, whose style margins are thinner, keep 0.5 (BENCHMARKS.md, "Arbitrary style").
 ARBITRARY_TEMPORAL: dict[str, Any] = {"flow": "dis-medium", "stabilizer": "resample", "stabilize": 0.9,
                                       "resample_fade": 0.85}
 #: the same for feed-forward networks of at least :data:`HEAVY_PARAMETERS` weights (Johnson-size: ``--size full``,

@@ -23,8 +23,9 @@ and coordinates in that frame. Each frame
    a smooth random field so that patches refresh at different times;
 3. a refresh is a crossfade over ``crossfade`` × the lifetime (at most ``FADE_WINDOW`` of it) from the old
    track to the new one (both tracked, so the crossfade itself does not flicker), spatially feathered where
-   it comes from the mask; the mix's local high-frequency energy is set to the weighted energy of its two layers (a variance-preserving
-   blend, as in Lagrangian texture advection), so crossfades do not wash the texture out.
+   it comes from the mask; the mix's local high-frequency energy is set to the weighted energy of its two
+   layers (a variance-preserving blend, as in Lagrangian texture advection), so crossfades do not wash the
+   texture out.
 4. source labels stay in regions: a pixel whose sources differ from the 3×3 median of its neighbours'
    adopts a neighbour's track (moved by their offset), after the composition and after the refreshes, and
    the refresh triggers are median-filtered (``clean``; nearest-neighbour labels on non-rigid motion
