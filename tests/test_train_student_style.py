@@ -237,26 +237,20 @@ def test_cli_size_student_defaults_to_the_measured_recipe(argv: list[str], want:
     assert {k: getattr(seen["config"], k) for k in want} == want
 
 
-@pytest.mark.parametrize(("weights", "message"), [("z=0", "names 'z', which is not among the styles: a, b"),
-                                                   ("b=none", "NAME=W with W a number"),
-                                                   ("b=-1", "finite numbers >= 0")])
-def test_cli_style_lattice_bad_values(weights: str, message: str, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--style-repeats", "z=2", "names 'z', which is not among the styles: a, b"),
+    ("--style-repeats", "b=two", "NAME=N with N a whole number"),
+    ("--style-lattice", "z=0", "names 'z', which is not among the styles: a, b"),
+    ("--style-lattice", "b=none", "NAME=W with W a number"),
+    ("--style-lattice", "b=-1", "finite numbers >= 0"),
+])
+def test_cli_per_style_values_bad(flag: str, value: str, message: str, tmp_path: Path, capsys) -> None:
+    """``--style-repeats`` and ``--style-lattice``: a name not among the paintings or a bad value is one line naming
+    the flag, and nothing is written."""
     from vidstyle.cli.main import main
 
     assert main(["train", "--size", "student", "--multi-style", "--style", "a.jpg", "--style", "b.jpg", "--content",
-                 "photos", "-o", str(tmp_path / "m"), "--quiet", "--style-lattice", weights]) == 1
+                 "photos", "-o", str(tmp_path / "m"), "--quiet", flag, value]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0] and "--style-lattice" in err[0], err
-    assert not list(tmp_path.iterdir())
-
-
-@pytest.mark.parametrize(("repeats", "message"), [("z=2", "names 'z', which is not among the styles: a, b"),
-                                                   ("b=two", "NAME=N with N a whole number")])
-def test_cli_style_repeats_bad_values(repeats: str, message: str, tmp_path: Path, capsys) -> None:
-    from vidstyle.cli.main import main
-
-    assert main(["train", "--size", "student", "--multi-style", "--style", "a.jpg", "--style", "b.jpg", "--content",
-                 "photos", "-o", str(tmp_path / "m"), "--quiet", "--style-repeats", repeats]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0] and "--style-repeats" in err[0], err
+    assert len(err) == 1 and message in err[0] and flag in err[0], err
     assert not list(tmp_path.iterdir())

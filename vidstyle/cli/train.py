@@ -296,40 +296,32 @@ UNTIL_BUDGET = 1_000_000
 
 def _style_repeats(text: str | None, names: tuple[str, ...]) -> tuple[int, ...] | None:
     """``--style-repeats wave=2,kandinsky=2`` as one count per painting (1 for those not named)."""
-    from vidstyle.options.spec import OptionValueError
-
-    if text is None:
-        return None
-    counts = dict.fromkeys(names, 1)
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        name, _, value = item.partition("=")
-        if name.strip() not in counts:
-            raise OptionValueError("style_repeats", f"style_repeats names {name.strip()!r}, which is not among the "
-                                                    f"styles: {', '.join(names) or 'none'}", also=("style_names",))
-        try:
-            counts[name.strip()] = int(value)
-        except ValueError:
-            raise OptionValueError("style_repeats", f"style_repeats takes NAME=N with N a whole number, got {item!r}") from None
-    return tuple(counts[n] for n in names)
+    return _per_style("style_repeats", text, names, default=1, convert=int, form="N with N a whole number")
 
 
 def _style_lattice(text: str | None, names: tuple[str, ...], *, default: float) -> tuple[float, ...] | None:
     """``--style-lattice wave=0,kandinsky=0`` as one lattice weight per painting (``default`` for those not named)."""
+    return _per_style("style_lattice", text, names, default=float(default), convert=float, form="W with W a number")
+
+
+def _per_style(parameter: str, text: str | None, names: tuple[str, ...], *, default: Any, convert: Any,
+               form: str) -> tuple[Any, ...] | None:
+    """``NAME=VALUE,...`` as one value per painting, in ``names``' order (``default`` for those not named)."""
     from vidstyle.options.spec import OptionValueError
 
     if text is None:
         return None
-    weights = dict.fromkeys(names, float(default))
+    values = dict.fromkeys(names, default)
     for item in filter(None, (t.strip() for t in text.split(","))):
         name, _, value = item.partition("=")
-        if name.strip() not in weights:
-            raise OptionValueError("style_lattice", f"style_lattice names {name.strip()!r}, which is not among the "
-                                                    f"styles: {', '.join(names) or 'none'}", also=("style_names",))
+        if name.strip() not in values:
+            raise OptionValueError(parameter, f"{parameter} names {name.strip()!r}, which is not among the "
+                                              f"styles: {', '.join(names) or 'none'}", also=("style_names",))
         try:
-            weights[name.strip()] = float(value)
+            values[name.strip()] = convert(value)
         except ValueError:
-            raise OptionValueError("style_lattice", f"style_lattice takes NAME=W with W a number, got {item!r}") from None
-    return tuple(weights[n] for n in names)
+            raise OptionValueError(parameter, f"{parameter} takes NAME={form}, got {item!r}") from None
+    return tuple(values[n] for n in names)
 
 
 #: options whose flag defaults to None, so that the recipe can tell a value given from one left out
