@@ -78,6 +78,12 @@ _MIN_REJECT = 0.25  # weaker rejections leave the track alone (scattered restart
 _MAX_ATLAS_SIDE = 32000  # cv2.remap's fixed-point maps
 
 
+def fade_frames(crossfade: float, life: float) -> int:
+    """Frames of a refresh's crossfade: ``crossfade`` × the lifetime, lifetimes over ``FADE_WINDOW`` counting as
+    ``FADE_WINDOW`` (rounded, at least 1)."""
+    return max(1, int(round(crossfade * min(life, FADE_WINDOW))))
+
+
 def lifetime(strength: float, max_age: int) -> float:
     """Frames a texel is tracked before it is refreshed: ``1/(1 − strength)``, at most ``max_age``."""
     if strength >= 1.0:
@@ -118,7 +124,7 @@ class TextureTracker:
 
     def __init__(self, settings: ResampleSettings = ResampleSettings()) -> None:
         self.settings = settings
-        self.slots = settings.max_age + max(1, int(round(settings.crossfade * FADE_WINDOW))) + 2
+        self.slots = settings.max_age + fade_frames(settings.crossfade, FADE_WINDOW) + 2
         self.reset()
 
     def reset(self) -> None:
@@ -207,7 +213,7 @@ class TextureTracker:
             raise ShapeError(f"resample stabiliser: flow {flow_bwd.shape} / mask {consistency.shape} do not match {w}×{h}")
         s = self.settings
         life = lifetime(strength, s.max_age)
-        fade = max(1, int(round(s.crossfade * min(life, FADE_WINDOW))))
+        fade = fade_frames(s.crossfade, life)
         # 1. compose the tracks with the backward flow: coords_t(x) = coords_{t−1}(x + w_b(x))
         maps = cv2.merge([flow_bwd[0], flow_bwd[1]])
         maps += self.grid
