@@ -242,7 +242,9 @@ def quality(args: argparse.Namespace) -> list[dict]:
                         cands[f"network ({mode}) + carry {s:g}"] = carried[m]
                         carried_first = carried if carried_first is None else carried_first
                     stab = run_stages(build_keyframe_stages(models[mode], temporal=TemporalOptions(
-                        flow=args.flow, **({"stabilize": args.stabilize} if args.stabilize is not None else {})),
+                        flow=args.flow, stabilizer=args.stabilizer,
+                        **({"stabilize": args.stabilize} if args.stabilize is not None else {}),
+                        **({"resample_fade": args.crossfade} if args.crossfade is not None else {})),
                                                             paintings=paintings, warp_blend=args.warp_blend[0]),
                                       frames[: b + 1])
                     cands[f"network ({mode}) + carry {args.warp_blend[0]:g} + stabiliser"] = stab[m]
@@ -402,6 +404,8 @@ def main() -> None:
     ap.add_argument("--warp-blend", type=lambda t: [float(v) for v in t.split(",")], default=[1.0],
                     help="carry strengths to score (the first also goes through the stabiliser)")
     ap.add_argument("--stabilize", type=float, default=None, help="the stabiliser's strength (default: the command's)")
+    ap.add_argument("--stabilizer", default="blend", choices=("blend", "resample"), help="the stabiliser's method")
+    ap.add_argument("--crossfade", type=float, default=None, help="with --stabilizer resample: its crossfade")
     ap.add_argument("--carry-rule", default=None, help="reliable | behind (vidstyle.keyframes.carry.RULE)")
     ap.add_argument("--flow", default="dis-medium", help="the application's flow (carry and stabiliser)")
     ap.add_argument("--cache", default=None, help="folder keeping the paintings and trained networks between runs")

@@ -7,12 +7,15 @@ fixed wall-clock time per configuration.
 Per configuration: sustained output fps (frames shown per second), p50/p95/max capture→output latency
 (from the moment a frame was due at the source to the moment the output had it), dropped-frame rate,
 latency drift (median latency of the last tenth of the run minus that of the first tenth: near 0 when
-nothing queues up), and the network+flow+stabiliser time per processed frame. Ratios are against the
+nothing queues up), the network+flow+stabiliser time per processed frame, and the part of it in the network's
+thread (the rest runs beside the next frame). Ratios are against the
 ``tiny`` row (the tiny model, eager, NCHW, stabilisation 0.85 on dis-ultrafast flow), measured in the
 same run; the ``passthrough`` row (no model) shows what capture and output alone cost. Suffixes:
 ``-fp32`` float32 network (default ``auto``: bfloat16 where the CPU/GPU has it natively),
 ``-serial``/``-overlap`` flow before the network / in a helper thread while the network runs (the
-plain row uses the default: overlapped with 4 cores or more), ``-nostab`` no flow and no
+plain row uses the default: overlapped with 4 cores or more, or when the network leaves a core free),
+``-onestage`` the stabiliser in the network's thread (the plain row: in a stage of its own where the flow
+overlaps, so the network starts on the next frame meanwhile), ``-nostab`` no flow and no
 stabilisation, ``-cl`` channels-last, ``-compile`` torch.compile, ``-t1`` one torch thread (which
 turns the flow helper thread on: network on one core, flow on the other).
 
@@ -57,6 +60,7 @@ CONFIGS = [
     "tiny",
     "tiny-serial",
     "tiny-overlap",
+    "tiny-onestage",
     "tiny-nostab",
     "tiny-resample",
     "tiny-cl",
@@ -73,6 +77,7 @@ CONFIGS = [
     "fast-nostab",
     "fast-overlap",
     "fast-serial",
+    "fast-onestage",
     "fast-t1",
 ]
 DEFAULT_CONFIGS = [
@@ -184,16 +189,18 @@ def run_config(
                 channels_last=True if name.endswith("-cl") else None,
                 flow_scale=0.5 if name.endswith("halfflow") else 1.0 if name.endswith("fullflow") else None,
                 parallel_flow={"overlap": True, "serial": False}.get(name.rsplit("-", 1)[-1]),
+                pipelined=False if name.endswith("-onestage") else None,
             )
             t0 = time.perf_counter()
             stage.warmup(width=w, height=h, frames=3)
             label += f"; warm-up {time.perf_counter() - t0:.1f} s"
         stats = run_session(
-            source=cam, stages=[stage], output=LiveOutput(), duration=seconds
+            source=cam, stages=getattr(stage, "stages", [stage]), output=LiveOutput(), duration=seconds
         )
     lat = stats.latencies
     tenth = max(1, len(lat) // 10)
-    busy = stats.busy.get("stylize", stats.busy.get("passthrough", 0.0))
+    network = stats.busy.get("stylize", stats.busy.get("passthrough", 0.0))
+    busy = network + stats.busy.get("stabilise", 0.0)
     return {
         "config": name,
         "model": label,
@@ -210,6 +217,7 @@ def run_config(
         else float("nan"),
         "drop_rate": stats.drop_rate,
         "process_ms": 1000 * busy / max(1, stats.shown),
+        "network_ms": 1000 * network / max(1, stats.shown),
     }
 
 
@@ -291,14 +299,14 @@ def main() -> None:
     )
     print()
     print(
-        "| config | fps | x fps | p50 ms | p95 ms | max ms | drift ms | dropped | process ms/frame |"
+        "| config | fps | x fps | p50 ms | p95 ms | max ms | drift ms | dropped | process ms/frame | network thread ms |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ratio = f"{r['fps'] / base['fps']:.2f}" if base and base["fps"] else "-"
         print(
             f"| {r['config']} | {r['fps']:.1f} | {ratio} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['max_ms']:.0f} | "
-            f"{r['drift_ms']:+.0f} | {100 * r['drop_rate']:.0f}% | {r['process_ms']:.1f} |"
+            f"{r['drift_ms']:+.0f} | {100 * r['drop_rate']:.0f}% | {r['process_ms']:.1f} | {r['network_ms']:.1f} |"
         )
     if args.json:
         Path(args.json).write_text(

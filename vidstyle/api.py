@@ -652,9 +652,11 @@ def build_live_stylizer(
     flow_scale: float | None = None,
     channels_last: bool | None = None,
     parallel_flow: bool | None = None,
+    pipelined: bool | None = None,
 ) -> Any:
-    """The stage graph of live mode: one :class:`~vidstyle.live.LiveStylizer` (flow + network +
-    stabiliser in one thread, models and stabilisation switchable while it runs).
+    """The stage graph of live mode: a :class:`~vidstyle.live.LiveStylizer` (flow + network, and the
+    stabiliser in a stage of its own where a core is free; models and stabilisation switchable while it
+    runs). Run the stages of its ``stages`` attribute, in order.
 
     Args:
         stylize: device, precision, compile, threads (and ``model``); default: live mode's
@@ -666,6 +668,8 @@ def build_live_stylizer(
         flow_scale: compute the flow at this fraction of the frame size, in (0, 1] (default 1).
         channels_last: NHWC layout for the network (``None``: the stage's default).
         parallel_flow: overlap the flow with the network (``None``: decided from the cores).
+        pipelined: run the stabiliser in a second stage, beside the network's next frame (``None``: where the
+            flow overlaps).
 
     The process is set up once here (:func:`vidstyle.runtime.setup`); on a CPU the network gets one
     fewer thread than the cores unless ``stylize.threads`` says otherwise, so that capture and the
@@ -722,7 +726,7 @@ def build_live_stylizer(
         flow = FlowStage(estimator=tm.flow, work_scale=float(scale), device=rt.device)
     try:
         return LiveStylizer(models=cycle, stage_factory=stage_factory, flow=flow, stabilize=strength,
-                            threads=rt.threads, parallel_flow=parallel_flow)
+                            threads=rt.threads, parallel_flow=parallel_flow, pipelined=pipelined)
     except BaseException:
         if flow is not None:
             flow.close()

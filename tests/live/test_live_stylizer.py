@@ -46,6 +46,15 @@ class FakeStage:
         self.closed = True
 
 
+def _through(st: LiveStylizer, frame: Frame) -> list[Frame]:
+    """``frame`` through every stage of ``st`` (the network's, then the stabiliser's when pipelined), as the
+    live runner passes it."""
+    out = [frame]
+    for stage in st.stages:
+        out = [g for f in out for g in stage.process(f)]
+    return out
+
+
 def _texture(h: int = 96, w: int = 128) -> np.ndarray:
     rng = np.random.default_rng(1)
     img = cv2.GaussianBlur(
@@ -166,7 +175,7 @@ def test_real_network_with_stabilisation(tiny_model) -> None:
     outs = []
     for i in range(3):
         f = Frame(index=i, image=_shifted(big, i, 48, 64))
-        (out,) = st.process(f)
+        (out,) = _through(st, f)
         outs.append(out.stylized)
         assert out.stylized.shape == (48, 64, 3) and out.stylized.dtype == np.uint8
     assert st._stages[0].stabilizer.previous is not None
@@ -185,8 +194,84 @@ def test_overlapped_flow_gives_the_same_output_as_flow_then_stage(tiny_model) ->
                                  temporal=TemporalOptions(stabilize=0.85, flow="dis-ultrafast"),
                                  models=[tiny_model], parallel_flow=parallel)
         frames = [Frame(index=i, image=_shifted(big, 2 * i, 48, 64)) for i in range(4)]
-        outs[parallel] = [st.process(f)[0].stylized for f in frames]
+        outs[parallel] = [_through(st, f)[0].stylized for f in frames]
         assert frames[-1].flow_bwd is not None
         st.close()
     for a, b in zip(outs[True], outs[False]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_pipelined_stabiliser_gives_the_same_output_through_toggles_and_switches(tiny_model) -> None:
+    """The stabiliser in a stage of its own (the network already on the next frame) is the same computation in
+    the same frame order: outputs are identical to the one-stage path, also where stabilisation is switched off
+    and on and where the model changes (both restart the temporal chain, now in the stabiliser's thread)."""
+    big = _texture(48, 64)
+    outs, stages = {}, {}
+    for pipelined in (True, False):
+        st = build_live_stylizer(stylize=StylizeOptions(device="cpu", threads=1, precision="float32"),
+                                 temporal=TemporalOptions(stabilize=0.85, flow="dis-ultrafast"),
+                                 models=[tiny_model, tiny_model], parallel_flow=True, pipelined=pipelined)
+        stages[pipelined] = [type(s).__name__ for s in st.stages]
+        seq = []
+        for i in range(10):
+            if i in (3, 5):
+                st.toggle_stabilize()  # off at frame 3, on again at 5
+            if i == 7:
+                st.next_model()
+            f = Frame(index=i, image=_shifted(big, 2 * i, 48, 64))
+            if pipelined:
+                (half,) = st.process(f)
+                assert half.stylized is None and "live_pending" in half.extra  # the second stage's work
+            (out,) = _through(st, f) if not pipelined else st.stages[1].process(f)
+            assert "live_pending" not in out.extra
+            seq.append(out.stylized)
+        outs[pipelined] = seq
+        st.close()
+    assert stages == {True: ["LiveStylizer", "LiveStabilizer"], False: ["LiveStylizer"]}
+    for i, (a, b) in enumerate(zip(outs[True], outs[False])):
+        np.testing.assert_array_equal(a, b, err_msg=f"frame {i}")
+    # the stabiliser did work: stabilised frames differ from the network's own output of the frame
+    assert not np.array_equal(outs[True][2], outs[True][3])
+
+
+@pytest.fixture(scope="module")
+def two_style_model(tmp_path_factory) -> str:
+    """A tiny multi-style model whose two styles differ (random (γ, β) rows)."""
+    import torch
+
+    from vidstyle.nets.multistyle import MultiStyleNet
+    from vidstyle.nets.registry import save_model
+
+    torch.manual_seed(3)
+    net = MultiStyleNet(config="tiny", styles=["starry", "wave"])
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if p.dim() == 2 and p.shape[0] == 3:  # one row per style (+ identity)
+                p.add_(0.5 * torch.randn_like(p))
+    path = tmp_path_factory.mktemp("two") / "two.safetensors"
+    save_model(path, net=net, name="two", style="starry,wave")
+    return str(path)
+
+
+@pytest.mark.parametrize("path", ["pipelined", "overlapped", "serial"])
+@pytest.mark.parametrize("control", ["style_mix", "style_strength", "style_scale"])
+def test_live_applies_the_style_controls(two_style_model, tiny_model, path, control) -> None:
+    """Style mix, style strength and brush size reach the network on every live path: a first frame (nothing
+    to stabilise against) is exactly the stage's own picture with the same controls, and not the plain one."""
+    from vidstyle.options import Curve
+
+    model = two_style_model if control == "style_mix" else str(tiny_model)
+    given = {"style_mix": {"style_mix": (("wave", Curve.constant(1.0)),)},
+             "style_strength": {"style_strength": Curve.constant(0.4)},
+             "style_scale": {"style_scale": 2.0}}[control]
+    st = build_live_stylizer(stylize=StylizeOptions(device="cpu", threads=1, precision="float32", **given),
+                             temporal=TemporalOptions(stabilize=0.85, flow="dis-ultrafast"), models=[model],
+                             parallel_flow=path != "serial", pipelined=path == "pipelined")
+    image = _texture(48, 64)
+    (out,) = _through(st, Frame(index=0, image=image.copy()))
+    stage = st._stages[0]
+    np.testing.assert_array_equal(out.stylized, stage.stylize_image(image))
+    plain = build_live_stylizer(stylize=StylizeOptions(device="cpu", threads=1, precision="float32"),
+                                models=[model])._stages[0].stylize_image(image)
+    assert np.abs(out.stylized.astype(int) - plain.astype(int)).mean() > 2.0
+    st.close()

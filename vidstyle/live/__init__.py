@@ -13,8 +13,9 @@
   and device listing (:func:`list_cameras`).
 * :mod:`vidstyle.live.capture`: :class:`CameraSource`, the capture side (paces generators and files
   to real time; wall-clock timestamps; tells a normal end from a lost device).
-* :mod:`vidstyle.live.stylizer`: :class:`LiveStylizer`, flow + style network in one thread, with
-  models and stabilisation switchable at run time (built by :func:`vidstyle.api.build_live_stylizer`).
+* :mod:`vidstyle.live.stylizer`: :class:`LiveStylizer`, flow + style network, with models and
+  stabilisation switchable at run time, and :class:`LiveStabilizer`, the stabiliser's stage beside it
+  (``LiveStylizer.stages``; built by :func:`vidstyle.api.build_live_stylizer`).
 * :mod:`vidstyle.live.output`: :class:`LiveOutput` (preview window, overlay, keys, recording,
   snapshots, latency statistics).
 * :mod:`vidstyle.live.runner`: :func:`run_session` wires given parts with latest-frame semantics.
@@ -42,7 +43,7 @@ from vidstyle.live.output import (
 )
 from vidstyle.live.options import LIVE_DEFAULTS, LiveOptions
 from vidstyle.live.runner import LiveStats, run_session
-from vidstyle.live.stylizer import DEFAULT_LIVE_FLOW, DEFAULT_LIVE_FLOW_SCALE, LiveStylizer
+from vidstyle.live.stylizer import DEFAULT_LIVE_FLOW, DEFAULT_LIVE_FLOW_SCALE, LiveStabilizer, LiveStylizer
 
 __all__ = [
     "DEFAULT_LIVE_FLOW",
@@ -57,6 +58,7 @@ __all__ = [
     "LiveOutput",
     "LiveStart",
     "LiveStats",
+    "LiveStabilizer",
     "LiveStatus",
     "LiveStylizer",
     "Preview",

@@ -219,6 +219,6 @@ def run_live(
             output = LiveOutput(preview=preview, recorder=recorder, controls=stylizer, stop=stop, overlay=lv.overlay,
                                 snapshot_dir=lv.snapshot_dir, on_status=None if preview is not None else on_status,
                                 on_message=message, virtual_camera=virtual_camera)
-            return run_session(source=camera, stages=[stylizer, *masks], output=output, stop=stop, duration=lv.duration)
+            return run_session(source=camera, stages=[*stylizer.stages, *masks], output=output, stop=stop, duration=lv.duration)
     finally:
         stylizer.close()

@@ -1,10 +1,12 @@
-"""The live processing stage: optical flow + feed-forward stylization in one thread, with models
+"""The live processing stages: optical flow + feed-forward stylization, then the stabiliser, with models
 and stabilisation that can be switched while it runs.
 
-Flow and stylization run one after the other in the same worker, so a frame taken from the
-latest-frame slot goes straight through: no second queue where a frame could wait for the model.
-Flow is computed between the frames this stage actually processes (the ones that were not dropped),
-which is exactly what the stabiliser needs to warp its previous output.
+Flow and the network run on the same frame at once (the flow in a helper thread), so a frame taken from
+the latest-frame slot goes straight through: no queue where a frame could wait for the model. Flow is
+computed between the frames this stage actually processes (the ones that were not dropped), which is
+exactly what the stabiliser needs to warp its previous output. Where a core is free, the stabiliser runs
+as a second stage (:class:`LiveStabilizer`, ``LiveStylizer.stages``) in its own thread, so the network
+starts on the next frame while the stabiliser finishes this one.
 
 Controls (:meth:`LiveStylizer.select_model`, :meth:`LiveStylizer.next_model`,
 :meth:`LiveStylizer.set_stabilize`, :meth:`LiveStylizer.toggle_stabilize`) may be called from any
@@ -17,6 +19,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,7 +28,7 @@ from vidstyle.errors import VidstyleError
 from vidstyle.frame import Frame
 from vidstyle.options import DEFAULT_STABILIZE, OptionValueError
 
-__all__ = ["DEFAULT_LIVE_FLOW", "DEFAULT_LIVE_FLOW_SCALE", "DEFAULT_STRENGTH", "LiveStylizer"]
+__all__ = ["DEFAULT_LIVE_FLOW", "DEFAULT_LIVE_FLOW_SCALE", "DEFAULT_STRENGTH", "LiveStabilizer", "LiveStylizer"]
 
 #: the stabilisation strength of live mode when none is given (the feed-forward default)
 DEFAULT_STRENGTH = DEFAULT_STABILIZE["feedforward"]
@@ -43,6 +46,20 @@ LIVE_MID_BANDS: tuple[tuple[float, float], ...] = ()
 DEFAULT_LIVE_FLOW_SCALE = 1.0
 
 ModelRef = Any  # a model name, a path, or a loaded StyleModel
+
+#: ``Frame.extra`` key of the work a pipelined :class:`LiveStylizer` hands to its :class:`LiveStabilizer`
+PENDING = "live_pending"
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What the stabiliser stage needs to finish a frame: the stage (model) that stylised it, the network's output,
+    the stabilisation strength in force for the frame, and whether the temporal chain restarts at it."""
+
+    stage: Any
+    output: Any
+    strength: float
+    restart: bool
 
 
 def _model_label(model: ModelRef) -> str:
@@ -80,6 +97,10 @@ class LiveStylizer:
             free (on 2 busy cores with 2 network threads the extra thread made frames stall for
             seconds; BENCHMARKS.md, "Live mode"). Applies to feed-forward stages; other stages get
             flow first, then ``process``.
+        pipelined: run the stabiliser in a stage of its own after this one (:attr:`stages`), so the network
+            starts on the next frame while the stabiliser finishes this one; the output is the same.
+            ``None``: on where the flow overlaps (a core is free). The caller must then run every stage
+            of :attr:`stages`, in order.
 
     Attributes:
         notice: the last problem met while switching models (``""`` if none), for the overlay.
@@ -96,6 +117,7 @@ class LiveStylizer:
         stabilize: float | None = None,
         threads: int | None = None,
         parallel_flow: bool | None = None,
+        pipelined: bool | None = None,
     ) -> None:
         models = list(models)
         if not models:
@@ -120,6 +142,10 @@ class LiveStylizer:
             cores = default_threads()
             parallel_flow = cores >= 4 or (threads is not None and threads < cores)
         self.parallel_flow = bool(parallel_flow)
+        #: the stabiliser runs in :class:`LiveStabilizer`, the second of :attr:`stages`
+        self.pipelined = self.parallel_flow if pipelined is None else bool(pipelined)
+        self._finisher = LiveStabilizer() if self.pipelined else None
+        self._restart = False  # the next pipelined frame restarts the stabiliser's chain
         self._pool: Any = None
         self._lock = threading.Lock()
         self._stages: dict[int, Any] = {}
@@ -130,6 +156,11 @@ class LiveStylizer:
         self.notice = ""
         self.switches = 0
         self._stages[0] = self._build(0)
+
+    @property
+    def stages(self) -> list[Any]:
+        """The pipeline stages to run, in order: this one, then (:attr:`pipelined`) the stabiliser's."""
+        return [self] if self._finisher is None else [self, self._finisher]
 
     # ------------------------------------------------------------------------------ controls
     @property
@@ -211,7 +242,10 @@ class LiveStylizer:
         if self._flow is not None:
             self._flow.close()
         stage = self._stages[self._current]
-        if callable(getattr(stage, "reset_temporal", None)):
+        if self._pipelines(stage):  # the stabiliser is the other thread's: it restarts at the next frame
+            stage.reset_network()
+            self._restart = True
+        elif callable(getattr(stage, "reset_temporal", None)):
             stage.reset_temporal()
         elif getattr(stage, "stabilizer", None) is not None:
             stage.stabilizer.reset()
@@ -224,9 +258,45 @@ class LiveStylizer:
         if stabilizer is not None:
             stabilizer.strength = strength
 
+    def _pipelines(self, stage: Any) -> bool:
+        return self.pipelined and hasattr(stage, "network_output") and hasattr(stage, "finish_frame")
+
     def process(self, frame: Frame) -> list[Frame]:
         self._apply_controls()
         stage = self._stages[self._current]
+        if self._pipelines(stage):
+            out = self._network_part(stage, frame)
+        else:
+            out = self._whole(stage, frame)
+        for f in out:
+            f.extra["model"] = self._labels[self._current]
+            f.extra["stabilize"] = self._on_strength if self._stab_on else 0.0
+        return out
+
+    def _network_part(self, stage: Any, frame: Frame) -> list[Frame]:
+        """Flow (helper thread, when stabilising) and network (this thread) at once; the stabiliser's part goes to
+        :class:`LiveStabilizer` with the frame, with the strength and restart decided here, in frame order."""
+        flows = self._stab_on and self._flow is not None
+        pending = self._flow_pool().submit(self._flow.process, frame) if flows else None
+        try:
+            (y,) = stage.network_output([frame])
+        finally:
+            if pending is not None:
+                pending.result()
+        strength = self._on_strength if flows else 0.0
+        frame.extra[PENDING] = _Pending(stage=stage, output=y, strength=strength, restart=self._restart)
+        self._restart = False
+        return [frame]
+
+    def _flow_pool(self) -> Any:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidstyle-live-flow")
+        return self._pool
+
+    def _whole(self, stage: Any, frame: Frame) -> list[Frame]:
+        """Flow, network and stabiliser of ``frame`` in this stage."""
         self._configure(stage)
         if self._stab_on and self._flow is not None:
             if (
@@ -240,49 +310,20 @@ class LiveStylizer:
                 out = stage.process(frame)
         else:
             out = stage.process(frame)
-        for f in out:
-            f.extra["model"] = self._labels[self._current]
-            f.extra["stabilize"] = self._on_strength if self._stab_on else 0.0
         return out
 
     def _overlapped(self, stage: Any, frame: Frame) -> list[Frame]:
         """Flow (helper thread) and network (this thread) at once, then the stabiliser: the
         steps of :meth:`FeedForwardStage.process <vidstyle.stylize.feedforward.FeedForwardStage.process>`
         for one frame, with the flow overlapped."""
-        import torch
-
-        from vidstyle.stylize.feedforward import images_to_batch, tensor_to_image  # public helpers
-
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="vidstyle-live-flow"
-            )
-        pending = self._pool.submit(self._flow.process, frame)
+        pending = self._flow_pool().submit(self._flow.process, frame)
         try:
-            # the stage's own batch: `image_to_tensor(...)[None]` has a batch stride of 3, a layout oneDNN
-            # runs 1.4-1.8x slower (tiny net, fast arbitrary variant; BENCHMARKS.md "Live mode")
-            y = stage.stylizer(images_to_batch([frame.image], device=stage.stylizer.device))
+            # the stage's own network call: its style mix, style strength and brush size at this frame, and a real
+            # batch (`image_to_tensor(...)[None]` has a batch stride of 3, which oneDNN runs 1.4-1.8x slower)
+            (y,) = stage.network_output([frame])
         finally:
             pending.result()
-        flow = cons = err = None
-        if frame.flow_bwd is not None and frame.consistency is not None:
-            flow = torch.from_numpy(np.ascontiguousarray(frame.flow_bwd))[None].to(
-                y.device
-            )
-            cons = torch.from_numpy(np.ascontiguousarray(frame.consistency))[
-                None, None
-            ].to(y.device)
-            if frame.warp_error is not None:
-                err = torch.from_numpy(np.ascontiguousarray(frame.warp_error))[
-                    None, None
-                ].to(y.device)
-        y = stage.stabilizer.step(
-            y, flow_bwd=flow, consistency=cons, scene_cut=frame.scene_cut, warp_error=err, guide=frame.image
-        )
-        frame.stylized = tensor_to_image(y[0], frame.image.dtype)
-        return [frame]
+        return [stage.finish_frame(frame, y)]
 
     def warmup(self, *, width: int, height: int, frames: int = 2) -> None:
         """Run the current model (and flow) on blank frames so the first camera frame does not
@@ -291,7 +332,9 @@ class LiveStylizer:
         rng = np.random.default_rng(0)
         for i in range(max(1, frames)):
             image = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
-            self.process(Frame(index=i, image=image))
+            for f in self.process(Frame(index=i, image=image)):
+                if self._finisher is not None:
+                    self._finisher.process(f)
             stage.finish()
         self._restart_temporal()
 
@@ -313,3 +356,29 @@ class LiveStylizer:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+
+class LiveStabilizer:
+    """The second live stage of a pipelined :class:`LiveStylizer` (``LiveStylizer.stages``): the stabiliser step
+    and the conversion to the output picture, in a thread of their own. Frames arrive in order with their network
+    output, the strength in force and whether the chain restarts there; frames without (another stage made
+    them whole) pass through."""
+
+    name = "stabilise"
+
+    def process(self, frame: Frame) -> list[Frame]:
+        job = frame.extra.pop(PENDING, None)
+        if job is None:
+            return [frame]
+        stabilizer = job.stage.stabilizer
+        if job.restart:
+            stabilizer.reset()
+        stabilizer.strength = job.strength
+        job.stage.finish_frame(frame, job.output, stabilize=job.strength > 0)
+        return [frame]
+
+    def finish(self) -> list[Frame]:
+        return []
+
+    def close(self) -> None:
+        pass

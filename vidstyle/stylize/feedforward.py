@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 import warnings
 
@@ -160,6 +160,13 @@ class FeedForwardStylizer:
         return self._fn(x).float()
 
 
+def _batched(a: np.ndarray | None, dims: int, device: torch.device) -> torch.Tensor | None:
+    """``a`` as a tensor on ``device`` with ``dims`` leading axes of size 1 (``None`` stays ``None``)."""
+    if a is None:
+        return None
+    return torch.from_numpy(np.ascontiguousarray(a))[(None,) * dims].to(device)
+
+
 class FeedForwardStage:
     """Pipeline stage: fills ``frame.stylized`` using a feed-forward network.
 
@@ -257,14 +264,27 @@ class FeedForwardStage:
         """Forget the temporal state: the stabiliser's previous output and a network's own (the
         arbitrary back end's smoothed content statistics); the next frame starts a new chain."""
         self.stabilizer.reset()
+        self.reset_network()
+
+    def reset_network(self) -> None:
+        """Forget the network's own temporal state only (the arbitrary back end's smoothed content statistics), for a
+        caller that runs the stabiliser elsewhere (live mode's pipelined stabiliser resets it in its own thread)."""
         reset = getattr(getattr(self.stylizer.model, "net", None), "reset_temporal", None)
         if callable(reset):
             reset()
 
     def _run(self) -> list[Frame]:
         frames, self._held = self._held, []
+        for f, y in zip(frames, self.network_output(frames)):
+            self.finish_frame(f, y)
+        return frames
+
+    def network_output(self, frames: Sequence[Frame]) -> list[torch.Tensor]:
+        """The network's output for ``frames``, one ``1×3×H×W`` tensor each, before stabilisation: the style mix and
+        strength sampled at each frame's number, at ``style_scale``. Frames of different sizes run in separate
+        batches (image sequences may change size)."""
         groups: dict[tuple[int, int, str], list[int]] = {}
-        for i, f in enumerate(frames):  # sizes may differ inside one batch (image sequences)
+        for i, f in enumerate(frames):
             groups.setdefault((*f.image.shape[:2], f.image.dtype.str), []).append(i)
         outs: list[torch.Tensor | None] = [None] * len(frames)
         for idx in groups.values():
@@ -275,20 +295,25 @@ class FeedForwardStage:
             y = self._at_scale(batch, lambda b: self.style.apply(self.stylizer, b, numbers))
             for j, i in enumerate(idx):
                 outs[i] = y[j : j + 1]
-        for f, y in zip(frames, outs):
-            if y is None:  # pragma: no cover - every index is in one group
-                raise RuntimeError("internal error: frame without network output")
-            if self.stabilize > 0:
-                flow = None if f.flow_bwd is None else torch.from_numpy(np.ascontiguousarray(f.flow_bwd))[None].to(y.device)
-                cons = None if f.consistency is None else torch.from_numpy(np.ascontiguousarray(f.consistency))[None, None].to(y.device)
-                err = None if f.warp_error is None else torch.from_numpy(np.ascontiguousarray(f.warp_error))[None, None].to(y.device)
-                y = self.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=f.scene_cut, warp_error=err,
-                                         index=f.frame_number, guide=f.image)
-            if self.raw_output:
-                f.stylized = y[0].detach().float().cpu().permute(1, 2, 0).numpy()
-            else:
-                f.stylized = tensor_to_image(y[0], f.image.dtype)
-        return frames
+        if any(y is None for y in outs):  # pragma: no cover - every index is in one group
+            raise RuntimeError("internal error: frame without network output")
+        return outs  # type: ignore[return-value]
+
+    def finish_frame(self, frame: Frame, y: torch.Tensor, *, stabilize: bool | None = None) -> Frame:
+        """Stabilise ``y``, the network output of ``frame`` (:meth:`network_output`), along the frame's flow, and fill
+        ``frame.stylized``. ``stabilize``: step the stabiliser (default: when the stage's strength is above 0)."""
+        if stabilize is None:
+            stabilize = self.stabilize > 0
+        if stabilize:
+            flow = _batched(frame.flow_bwd, 1, y.device)
+            cons, err = _batched(frame.consistency, 2, y.device), _batched(frame.warp_error, 2, y.device)
+            y = self.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=frame.scene_cut, warp_error=err,
+                                     index=frame.frame_number, guide=frame.image)
+        if self.raw_output:
+            frame.stylized = y[0].detach().float().cpu().permute(1, 2, 0).numpy()
+        else:
+            frame.stylized = tensor_to_image(y[0], frame.image.dtype)
+        return frame
 
     def stylize_image(self, image: np.ndarray) -> np.ndarray:
         """One picture, no temporal state: H×W×3 in, same dtype out."""
