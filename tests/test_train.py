@@ -344,6 +344,31 @@ def test_init_fine_tunes_from_a_trained_model(data: dict[str, Path], tmp_path: P
     assert card["initialised_from"] == first.model_path.name  # the file, not where it was on this machine
 
 
+def test_the_card_keeps_every_training_step_behind_the_model(data: dict[str, Path], tmp_path: Path) -> None:
+    """A chain of fine-tunings (``init``) keeps its history: each card's ``lineage`` is its init's lineage plus the
+    init's own step, oldest first, and the Markdown card lists them; a model trained from scratch has none."""
+    first = train(config=_config(data, tmp_path / "first", iterations=3))
+    second = train(config=_config(data, tmp_path / "second", iterations=2, lr=5e-4, init=str(first.model_path)))
+    third = train(config=_config(data, tmp_path / "third", iterations=1, style_weight=2e-3,
+                                  init=str(second.model_path)))
+    cards = [json.loads(r.card_path.with_suffix(".json").read_text()) for r in (first, second, third)]
+    assert cards[0]["lineage"] == []
+    assert [s["name"] for s in cards[2]["lineage"]] == ["first", "second"]
+    assert [s["iterations"] for s in cards[2]["lineage"]] == [3, 2]
+    assert cards[2]["lineage"][1]["lr"] == 5e-4 and cards[2]["lineage"][1]["initialised_from"] == "first.safetensors"
+    assert cards[2]["lineage"][0] == cards[1]["lineage"][0]  # the same step, as the second card had it
+    # the card in the model file is the JSON card
+    from vidstyle.nets.registry import card_of
+
+    assert card_of(third.model_path)["lineage"] == cards[2]["lineage"]
+    md = third.card_path.read_text()
+    assert "## Training steps" in md and "## Training steps" not in first.card_path.read_text()
+    steps = [ln for ln in md.splitlines() if ln[:3] in ("1. ", "2. ", "3. ")]
+    assert [ln.split("`")[1] for ln in steps] == ["first", "second", "third"]
+    assert "3 iterations" in steps[0] and "from `first.safetensors`: 2 iterations" in steps[1]
+    assert "style weight 0.002" in steps[2] and steps[2].endswith("(this card)")
+
+
 def test_init_of_another_size_is_refused(data: dict[str, Path], tmp_path: Path) -> None:
     first = train(config=_config(data, tmp_path / "first", iterations=1))
     with pytest.raises(InvalidOptionError, match="^init .*same `size`, or drop `init`") as info:

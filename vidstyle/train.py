@@ -428,6 +428,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         "hardware": _hardware(device),
         "final_losses": {k: float(f"{v:.6g}") for k, v in losses.items()},
         "trained_with": "vidstyle train",
+        "lineage": lineage_of(_init_card(config, plan)),
     }
     style_label = ",".join(net.styles[1:]) if multi else Path(config.style[0]).stem
     model_path = save_model(output.with_suffix(".safetensors"), net=net, name=name, style=style_label, card=card)
@@ -437,6 +438,31 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
     md.write_text(render_card_markdown(card))
     return TrainResult(model_path=model_path, card_path=md, checkpoint_path=ckpt, iterations=card["iterations"],
                        seconds=seconds, final_losses=losses, history=history)
+
+
+#: what a card keeps of each earlier training step behind a model (its ``lineage``)
+LINEAGE_FIELDS = ("name", "initialised_from", "trained_styles", "style_images", "style_repeats", "style_lattice",
+                  "weights", "iterations", "lr", "lr_schedule", "seed", "training_seconds", "hardware")
+
+
+def lineage_of(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training steps behind a model trained from the model whose card is ``card``, oldest first: that card's own
+    ``lineage``, then its step (its :data:`LINEAGE_FIELDS`). ``[]`` for a card not written by ``vidstyle train``
+    (a downloaded net, a distilled student: their cards say how they were made)."""
+    if card.get("trained_with") != "vidstyle train":
+        return []
+    earlier = card.get("lineage")
+    step = {k: card[k] for k in LINEAGE_FIELDS if card.get(k) is not None}
+    return [*(earlier if isinstance(earlier, list) else []), step]
+
+
+def _init_card(config: TrainConfig, plan: StylePlan) -> dict[str, Any]:
+    """The card of the model the run started from: ``init``, or the student the plan chose by name."""
+    from vidstyle.nets.registry import card_of
+
+    if config.init:
+        return card_of(config.init)
+    return card_of(Path(plan.init).stem) if plan.init else {}
 
 
 def lattice_weight_of(config: TrainConfig, slot: int) -> float:
@@ -482,5 +508,33 @@ def render_card_markdown(card: dict) -> str:
         f"| final losses | {', '.join(f'{k} {v:.4g}' for k, v in card['final_losses'].items())} |",
         f"| trained with | `{card['trained_with']}` |",
         "",
+        *_lineage_markdown(card.get("lineage") or [], card),
     ]
     return "\n".join(lines)
+
+
+def _lineage_markdown(steps: list[dict[str, Any]], card: dict[str, Any]) -> list[str]:
+    """The card's "Training steps" section: each step behind the model, oldest first, then this one."""
+    if not steps:
+        return []
+
+    def line(n: int, step: dict[str, Any]) -> str:
+        w = step.get("weights") or {}
+        what = (f"styles {', '.join(step['trained_styles'])} only" if step.get("trained_styles")
+                else f"{len(step.get('style_images') or [])} painting(s)")
+        extra = [f"style weight {w['style']:g}" if "style" in w else "",
+                 f"lattice {w['lattice']:g}" if w.get("lattice") else "",
+                 f"repeats {', '.join(step['style_repeats'])}" if step.get("style_repeats") else ""]
+        src = f" from `{step['initialised_from']}`" if step.get("initialised_from") else ""
+        secs = step.get("training_seconds")
+        took = f", {secs / 60:.1f} min on {step.get('hardware', '?')}" if isinstance(secs, (int, float)) else ""
+        return (f"{n}. `{step.get('name', '?')}`{src}: {step.get('iterations', '?')} iterations, {what}, "
+                f"{', '.join(e for e in extra if e) or 'default weights'}, {card_lr(step) if 'lr' in step else 'lr ?'}"
+                f"{took}")
+
+    out = ["## Training steps", "", "The steps that made this model, oldest first (`vidstyle train`, each from the one "
+           "before):", ""]
+    out += [line(i, st) for i, st in enumerate(steps, start=1)]
+    out += [line(len(steps) + 1, {k: card.get(k) for k in LINEAGE_FIELDS if card.get(k) is not None}) + " (this card)",
+            ""]
+    return out

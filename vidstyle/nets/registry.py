@@ -354,6 +354,13 @@ def architecture_of(name_or_path: str | os.PathLike[str]) -> str | None:
     return _read_header(name_or_path, lambda f: (f.metadata() or {}).get("vidstyle.architecture"))
 
 
+def card_of(name_or_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The model card a model file carries (a path, or a model name found locally as :func:`load_model` finds it),
+    read from the safetensors header alone; ``{}`` when the file is not here, not readable or has no card."""
+    card = _read_header(name_or_path, lambda f: _card_of(dict(f.metadata() or {})))
+    return card or {}
+
+
 #: files larger than this are not hashed by :func:`shipped_entry` (the shipped models are ~0.2 MB)
 _MAX_SHIPPED_BYTES = 16 * 2**20
 
