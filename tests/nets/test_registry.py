@@ -327,17 +327,24 @@ def test_a_shipped_decoder_or_student_not_installed_is_downloaded_hash_checked(m
         find_decoder(None, fast=fast)
 
 
-def test_models_listing_marks_the_default_and_lists_no_retired_model(capsys) -> None:
-    """``vidstyle models`` on the shipped files: the default model says so; the retired models are not listed."""
+def test_models_listing_marks_the_default_and_lists_no_retired_model(capsys, monkeypatch) -> None:
+    """``vidstyle models`` on the shipped files: the default model says so; the retired models are not listed; a
+    shipped entry's note (what a user should know of it) comes before its card's description, and no shipped
+    model needs one now (every shipped style meets the quality target)."""
     from vidstyle.cli.main import main
-    from vidstyle.nets.registry import DEFAULT_MODEL, RETIRED
+    from vidstyle.nets.registry import DEFAULT_MODEL, RETIRED, ShippedWeights
 
+    assert not [e.model_name for e in ShippedWeights if e.meta.get("note")]
     assert main(["models"]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
     assert rows[DEFAULT_MODEL].split()[1] == "(default)"
     assert "(default)" not in rows["wave_student"] and "quality target" not in rows["wave_student"]
-    assert "use wave_student, kandinsky_student" in rows["paintings_student"]  # its two styles below the target
-    assert not set(RETIRED) & set(rows) and {"starry_student", "wave_student"} <= set(rows)
+    assert not set(RETIRED) & set(rows) and {"starry_student", "wave_student", "paintings_student"} <= set(rows)
+    monkeypatch.setitem(ShippedWeights.PAINTINGS_STUDENT.meta, "note", "its wave misses the target; use wave_student")
+    assert main(["models"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "its wave misses the target; use wave_student; student multi-style network" in rows["paintings_student"]
+    assert "use wave_student" not in rows["starry_student"]
 
 
 def test_a_retired_model_name_is_one_clear_error(tmp_path, capsys, monkeypatch) -> None:

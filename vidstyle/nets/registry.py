@@ -137,16 +137,15 @@ class ShippedWeights(enum.Enum):
 
     # the multi-style student (eighth session; retrained with a head per painting in the tenth, with the Great Wave and
     # Composition VII twice per cycle in the eleventh, three times and The Scream twice in the twelfth; with the lattice
-    # loss, but for those two, in the fourteenth): twelve paintings in one network (eleven trained together, the
-    # twelfth, Degas, added with --add-style); the student models' resample default
+    # loss, but for those two, in the fourteenth; those two rows trained further with --tune-style in the fifteenth):
+    # twelve paintings in one network (eleven trained together, the twelfth, Degas, added with --add-style); the
+    # student models' resample default
     PAINTINGS_STUDENT = (
         "paintings_student",
         f"{_RELEASE_URL}/paintings_student.safetensors",
-        "6e6b2a375000cd045fd0f00046d6981e45279159f3279c5072fd99efee827c6a",
+        "bb30247af16813df67fb5fe8217bbeef2bc1c72b289df4e835ba2e59f6ef0808",
         {"architecture": "student-multistyle", "size": "student",
-         "style": "starry,wave,scream,turner,gauguin,monet,bedroom,kandinsky,monet_dusk,lautrec,rhone,degas",
-         "note": "its wave and kandinsky miss the quality target by a hair (texture 0.42, 0.40); use wave_student, "
-                 "kandinsky_student"},
+         "style": "starry,wave,scream,turner,gauguin,monet,bedroom,kandinsky,monet_dusk,lautrec,rhone,degas"},
         0.9,
         # Starry Night's fine strokes lose 29-57 % of their style to resample at 0.9 (style loss 1.29-1.57x its per-frame
         # output's); at 0.75, the one-style starry_student's strength, 20-44 % (1.20-1.44x) with warping error still
