@@ -14,8 +14,8 @@ same run; the ``passthrough`` row (no model) shows what capture and output alone
 ``-fp32`` float32 network (default ``auto``: bfloat16 where the CPU/GPU has it natively),
 ``-serial``/``-overlap`` flow before the network / in a helper thread while the network runs (the
 plain row uses the default: overlapped with 4 cores or more, or when the network leaves a core free),
-``-onestage`` the stabiliser in the network's thread (the plain row: in a stage of its own where the flow
-overlaps, so the network starts on the next frame meanwhile), ``-nostab`` no flow and no
+``-pipelined`` the stabiliser in a stage of its own where the flow overlaps, so the network starts on the
+next frame meanwhile (the plain row: in the network's thread), ``-nostab`` no flow and no
 stabilisation, ``-cl`` channels-last, ``-compile`` torch.compile, ``-t1`` one torch thread (which
 turns the flow helper thread on: network on one core, flow on the other).
 
@@ -60,7 +60,7 @@ CONFIGS = [
     "tiny",
     "tiny-serial",
     "tiny-overlap",
-    "tiny-onestage",
+    "tiny-pipelined",
     "tiny-nostab",
     "tiny-resample",
     "tiny-cl",
@@ -77,7 +77,7 @@ CONFIGS = [
     "fast-nostab",
     "fast-overlap",
     "fast-serial",
-    "fast-onestage",
+    "fast-pipelined",
     "fast-t1",
 ]
 DEFAULT_CONFIGS = [
@@ -189,7 +189,7 @@ def run_config(
                 channels_last=True if name.endswith("-cl") else None,
                 flow_scale=0.5 if name.endswith("halfflow") else 1.0 if name.endswith("fullflow") else None,
                 parallel_flow={"overlap": True, "serial": False}.get(name.rsplit("-", 1)[-1]),
-                pipelined=False if name.endswith("-onestage") else None,
+                pipelined=name.endswith("-pipelined"),
             )
             t0 = time.perf_counter()
             stage.warmup(width=w, height=h, frames=3)

@@ -652,10 +652,10 @@ def build_live_stylizer(
     flow_scale: float | None = None,
     channels_last: bool | None = None,
     parallel_flow: bool | None = None,
-    pipelined: bool | None = None,
+    pipelined: bool = False,
 ) -> Any:
-    """The stage graph of live mode: a :class:`~vidstyle.live.LiveStylizer` (flow + network, and the
-    stabiliser in a stage of its own where a core is free; models and stabilisation switchable while it
+    """The stage graph of live mode: a :class:`~vidstyle.live.LiveStylizer` (flow + network + stabiliser, or
+    with ``pipelined`` the stabiliser in a stage of its own; models and stabilisation switchable while it
     runs). Run the stages of its ``stages`` attribute, in order.
 
     Args:
@@ -668,8 +668,8 @@ def build_live_stylizer(
         flow_scale: compute the flow at this fraction of the frame size, in (0, 1] (default 1).
         channels_last: NHWC layout for the network (``None``: the stage's default).
         parallel_flow: overlap the flow with the network (``None``: decided from the cores).
-        pipelined: run the stabiliser in a second stage, beside the network's next frame (``None``: where the
-            flow overlaps).
+        pipelined: run the stabiliser in a second stage, beside the network's next frame, where the flow
+            overlaps (more fps on a saturated CPU, more latency; off by default).
 
     The process is set up once here (:func:`vidstyle.runtime.setup`); on a CPU the network gets one
     fewer thread than the cores unless ``stylize.threads`` says otherwise, so that capture and the

@@ -4,8 +4,8 @@ and stabilisation that can be switched while it runs.
 Flow and the network run on the same frame at once (the flow in a helper thread), so a frame taken from
 the latest-frame slot goes straight through: no queue where a frame could wait for the model. Flow is
 computed between the frames this stage actually processes (the ones that were not dropped), which is
-exactly what the stabiliser needs to warp its previous output. Where a core is free, the stabiliser runs
-as a second stage (:class:`LiveStabilizer`, ``LiveStylizer.stages``) in its own thread, so the network
+exactly what the stabiliser needs to warp its previous output. On request (``pipelined``), the stabiliser
+runs as a second stage (:class:`LiveStabilizer`, ``LiveStylizer.stages``) in its own thread, so the network
 starts on the next frame while the stabiliser finishes this one.
 
 Controls (:meth:`LiveStylizer.select_model`, :meth:`LiveStylizer.next_model`,
@@ -98,9 +98,10 @@ class LiveStylizer:
             seconds; BENCHMARKS.md, "Live mode"). Applies to feed-forward stages; other stages get
             flow first, then ``process``.
         pipelined: run the stabiliser in a stage of its own after this one (:attr:`stages`), so the network
-            starts on the next frame while the stabiliser finishes this one; the output is the same.
-            ``None``: on where the flow overlaps (a core is free). The caller must then run every stage
-            of :attr:`stages`, in order.
+            starts on the next frame while the stabiliser finishes this one; the output is the same. More
+            frames per second on a saturated CPU, more latency: on 2 cores 28.8-30.0 fps at p95 50-92 ms
+            against 26.7-30.0 fps at p95 40-73 ms in one stage (BENCHMARKS.md, "Live mode"), so it is off
+            unless asked for. The caller must then run every stage of :attr:`stages`, in order.
 
     Attributes:
         notice: the last problem met while switching models (``""`` if none), for the overlay.
@@ -117,7 +118,7 @@ class LiveStylizer:
         stabilize: float | None = None,
         threads: int | None = None,
         parallel_flow: bool | None = None,
-        pipelined: bool | None = None,
+        pipelined: bool = False,
     ) -> None:
         models = list(models)
         if not models:
@@ -143,7 +144,7 @@ class LiveStylizer:
             parallel_flow = cores >= 4 or (threads is not None and threads < cores)
         self.parallel_flow = bool(parallel_flow)
         #: the stabiliser runs in :class:`LiveStabilizer`, the second of :attr:`stages`
-        self.pipelined = self.parallel_flow if pipelined is None else bool(pipelined)
+        self.pipelined = bool(pipelined) and self.parallel_flow
         self._finisher = LiveStabilizer() if self.pipelined else None
         self._restart = False  # the next pipelined frame restarts the stabiliser's chain
         self._pool: Any = None
