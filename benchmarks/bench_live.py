@@ -8,7 +8,7 @@ Per configuration: sustained output fps (frames shown per second), p50/p95/max c
 (from the moment a frame was due at the source to the moment the output had it), dropped-frame rate,
 latency drift (median latency of the last tenth of the run minus that of the first tenth: near 0 when
 nothing queues up), the network+flow+stabiliser time per processed frame, and the part of it in the network's
-thread (the rest runs beside the next frame). Ratios are against the
+thread (all of it but with ``-pipelined``, where the stabiliser runs beside the next frame). Ratios are against the
 ``tiny`` row (the tiny model, eager, NCHW, stabilisation 0.85 on dis-ultrafast flow), measured in the
 same run; the ``passthrough`` row (no model) shows what capture and output alone cost. Suffixes:
 ``-fp32`` float32 network (default ``auto``: bfloat16 where the CPU/GPU has it natively),

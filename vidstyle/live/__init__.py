@@ -14,8 +14,8 @@
 * :mod:`vidstyle.live.capture`: :class:`CameraSource`, the capture side (paces generators and files
   to real time; wall-clock timestamps; tells a normal end from a lost device).
 * :mod:`vidstyle.live.stylizer`: :class:`LiveStylizer`, flow + style network, with models and
-  stabilisation switchable at run time, and :class:`LiveStabilizer`, the stabiliser's stage beside it
-  (``LiveStylizer.stages``; built by :func:`vidstyle.api.build_live_stylizer`).
+  stabilisation switchable at run time, and :class:`LiveStabilizer`, the stabiliser's own stage when
+  pipelined (``LiveStylizer.stages``; built by :func:`vidstyle.api.build_live_stylizer`).
 * :mod:`vidstyle.live.output`: :class:`LiveOutput` (preview window, overlay, keys, recording,
   snapshots, latency statistics).
 * :mod:`vidstyle.live.runner`: :func:`run_session` wires given parts with latest-frame semantics.

@@ -2,11 +2,14 @@
 
 ::
 
-    capture thread ──(latest-frame slot: 1 frame, older ones dropped)──► stylize thread ──► stabilise ──► caller's
-    (CameraSource)                                                       (LiveStylizer:     thread        thread
-                                                                          flow helper +     (LiveStab-    (LiveOutput:
-                                                                          network)          ilizer)        preview,
-                                                                                                           recording)
+    capture thread ──(latest-frame slot: 1 frame, older ones dropped)──► stylize thread ──► caller's
+    (CameraSource)                                                       (LiveStylizer)     thread
+                                                                                            (LiveOutput:
+                                                                                             preview,
+                                                                                             recording)
+
+With ``pipelined`` a stabilise thread (:class:`~vidstyle.live.stylizer.LiveStabilizer`) comes between the
+stylize thread and the caller's.
 
 Built on :func:`vidstyle.pipeline.run_pipeline` in live mode with queues of one frame: the capture
 thread never waits (it replaces the frame waiting in the slot and the replaced one is dropped), so
@@ -97,8 +100,8 @@ def run_session(
         source: a :class:`~vidstyle.live.capture.CameraSource` (or any iterable of frames with
             increasing ``index`` and a ``capture_time``; ``end_reason``/``end_message``/
             ``frames_captured`` attributes are used when present). Iterated in its own thread.
-        stages: the processing stages, e.g. ``LiveStylizer(...).stages`` (flow and stylize in one
-            thread, the stabiliser in the next where a core is free); each runs in its own thread.
+        stages: the processing stages, e.g. ``LiveStylizer(...).stages`` (flow, network and stabiliser in one
+            thread, or with ``pipelined`` the stabiliser in the next); each runs in its own thread.
         output: the :class:`~vidstyle.live.output.LiveOutput` (preview/recording), run in the
             caller's thread.
 

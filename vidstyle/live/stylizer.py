@@ -101,7 +101,8 @@ class LiveStylizer:
             starts on the next frame while the stabiliser finishes this one; the output is the same. More
             frames per second on a saturated CPU, more latency: on 2 cores 28.8-30.0 fps at p95 50-92 ms
             against 26.7-30.0 fps at p95 40-73 ms in one stage (BENCHMARKS.md, "Live mode"), so it is off
-            unless asked for. The caller must then run every stage of :attr:`stages`, in order.
+            unless asked for, and applies only where the flow overlaps (``parallel_flow``). The caller must
+            then run every stage of :attr:`stages`, in order.
 
     Attributes:
         notice: the last problem met while switching models (``""`` if none), for the overlay.
