@@ -1,9 +1,9 @@
 """The live processing stages: optical flow + feed-forward stylization, then the stabiliser, with models
 and stabilisation that can be switched while it runs.
 
-Flow and the network run on the same frame at once (the flow in a helper thread), so a frame taken from
-the latest-frame slot goes straight through: no queue where a frame could wait for the model. Flow is
-computed between the frames this stage actually processes (the ones that were not dropped), which is
+Flow and the network run on the same frame (at once where a core is free: the flow in a helper thread), so
+a frame taken from the latest-frame slot goes straight through: no queue where a frame could wait for the
+model. Flow is computed between the frames this stage actually processes (the ones that were not dropped), which is
 exactly what the stabiliser needs to warp its previous output. On request (``pipelined``), the stabiliser
 runs as a second stage (:class:`LiveStabilizer`, ``LiveStylizer.stages``) in its own thread, so the network
 starts on the next frame while the stabiliser finishes this one.
