@@ -40,6 +40,21 @@ def test_run_live_from_python_with_flat_options(tmp_path, tiny_model) -> None:
     assert statuses and all(s.stabilize == pytest.approx(0.85) for s in statuses)  # the default, with flow
 
 
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_run_live_pipelined_runs_the_stabiliser_in_its_own_stage(tmp_path, tiny_model, pipelined: bool) -> None:
+    """``pipelined`` (``vidstyle live --pipelined``) adds the stabiliser's stage where the flow overlaps the network
+    (a core left free: ``threads=1`` on 2 or more cores); every frame shown is stabilised and recorded either way."""
+    from vidstyle.runtime import default_threads
+
+    out = tmp_path / "take.mkv"
+    statuses: list = []
+    stats = run_live(camera=SHORT, models=[str(tiny_model)], preview=False, record=out, threads=1,
+                     pipelined=pipelined, on_status=statuses.append)
+    assert stats.end_reason == "ended" and stats.shown >= 2 and len(decoded_times(out)) == stats.shown
+    assert ("stabilise" in stats.busy) == (pipelined and default_threads() >= 2)
+    assert statuses and all(s.stabilize == pytest.approx(0.85) for s in statuses)
+
+
 @pytest.mark.parametrize("flow", ["off", "none"])
 def test_run_live_with_flow_off_does_not_stabilise(tiny_model, flow: str) -> None:
     statuses: list = []

@@ -183,7 +183,8 @@ def run_live(
             on_message(text)
 
     masks = build_live_mask(st)  # a bad matte fails before a camera opens
-    stylizer = build_live_stylizer(stylize=st, temporal=tm, models=models, flow_scale=lv.flow_scale)
+    stylizer = build_live_stylizer(stylize=st, temporal=tm, models=models, flow_scale=lv.flow_scale,
+                                   pipelined=lv.pipelined)
     try:
         size = lv.frame_size
         with open_camera(lv.camera, size=size, max_width=None if size else MAX_AUTO_WIDTH,

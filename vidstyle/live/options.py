@@ -121,6 +121,7 @@ class LiveOptions:
     wide). ``record``: also record the stylized frames to this video file. ``virtual_camera``:
     also send them to a virtual camera (``auto`` or a v4l2loopback device). ``preview``: show a
     window (falls back to headless without a display). ``duration``: stop after this many seconds.
+    ``pipelined``: the stabiliser in a stage of its own (:class:`~vidstyle.live.stylizer.LiveStylizer`).
     """
 
     camera: str = option("0", kind="custom", parse=parse_camera, group=_LIVE, metavar="DEVICE",
@@ -157,6 +158,9 @@ class LiveOptions:
                                     "(1: full size; 0.5 is cheaper but stabilises less)")
     snapshot_dir: str = option(".", kind="path", group=_LIVE, metavar="DIR",
                                help="folder for snapshots (s key)")
+    pipelined: bool = option(False, kind="bool", group=_LIVE,
+                             help="run the stabiliser in a thread of its own while the network starts on the next "
+                                  "frame: more frames per second on a busy CPU, more latency (default: off)")
 
     def __post_init__(self) -> None:
         check_group(self)
