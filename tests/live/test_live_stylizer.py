@@ -185,17 +185,22 @@ def test_real_network_with_stabilisation(tiny_model) -> None:
 
 
 def test_overlapped_flow_gives_the_same_output_as_flow_then_stage(tiny_model) -> None:
-    """The overlapped path (flow in a helper thread during the network) is the feed-forward stage's
-    own computation, only reordered: outputs are identical."""
+    """The overlapped path (flow, then the warp of the previous output, in a helper thread during the network)
+    is the feed-forward stage's own computation, only reordered: outputs are identical."""
     big = _texture(48, 64)
     outs = {}
     for parallel in (True, False):
         st = build_live_stylizer(stylize=StylizeOptions(device="cpu", threads=1, precision="auto"),
                                  temporal=TemporalOptions(stabilize=0.85, flow="dis-ultrafast"),
                                  models=[tiny_model], parallel_flow=parallel)
+        stabilizer = st._stages[0].stabilizer
+        step, given = stabilizer.step, []
+        stabilizer.step = lambda *a, **k: given.append(k.get("prepared")) or step(*a, **k)
         frames = [Frame(index=i, image=_shifted(big, 2 * i, 48, 64)) for i in range(4)]
         outs[parallel] = [_through(st, f)[0].stylized for f in frames]
         assert frames[-1].flow_bwd is not None
+        # overlapped, the helper thread also warped the previous output (from the second frame on)
+        assert [p is not None for p in given] == ([False, True, True, True] if parallel else [False] * 4)
         st.close()
     for a, b in zip(outs[True], outs[False]):
         np.testing.assert_array_equal(a, b)

@@ -291,3 +291,49 @@ def test_confirm_blends_rejected_pixels_whose_input_warp_error_is_small() -> Non
         Stabilizer(confirm=1.5)
     with pytest.raises(ShapeError, match="warp_error"):
         Stabilizer().step(new, flow_bwd=torch.zeros(1, 2, h, w), consistency=rejected, warp_error=torch.zeros(1, 1, h, w - 1))
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_a_prepared_step_gives_the_same_output_and_is_used_only_for_its_own_step(restore: bool, monkeypatch) -> None:
+    """``prepare`` (the warp of the previous output, the checked mask and the blend weight, computed beside the
+    network in live mode) then ``step(prepared=...)`` is the plain step, bit for bit; the warp is then not done
+    again. A preparation made for another previous output or strength is ignored, not misused."""
+    import vidstyle.stylize.temporal as temporal
+
+    h, w = 36, 44
+    frames = [_t(texture(h, w, seed=i), "cpu") for i in range(4)]
+    flow = _shift_flow(h, w, 2, 1)
+    cons = torch.ones(1, 1, h, w)
+    cons[..., :8, :] = 0.0
+    err = torch.full((1, 1, h, w), 0.01)
+    plain = Stabilizer(strength=0.85, restore_detail=restore, mid_bands=())
+    ready = Stabilizer(strength=0.85, restore_detail=restore, mid_bands=())
+    assert ready.prepare(flow_bwd=flow, consistency=cons) is None  # no previous output yet
+    plain.step(frames[0], flow_bwd=None, consistency=None)
+    ready.step(frames[0], flow_bwd=None, consistency=None)
+    for f in frames[1:3]:
+        prepared = ready.prepare(flow_bwd=flow, consistency=cons, warp_error=err)
+        assert prepared is not None and (prepared.weight is not None) == restore
+        warps = []
+        real = temporal._warp_previous
+        monkeypatch.setattr(temporal, "_warp_previous", lambda *a, **k: warps.append(1) or real(*a, **k))
+        got = ready.step(f, flow_bwd=flow, consistency=cons, warp_error=err, prepared=prepared)
+        monkeypatch.setattr(temporal, "_warp_previous", real)
+        assert warps == []
+        assert torch.equal(got, plain.step(f, flow_bwd=flow, consistency=cons, warp_error=err))
+    stale = ready.prepare(flow_bwd=flow, consistency=cons, warp_error=err)
+    ready.step(frames[3], flow_bwd=flow, consistency=cons, warp_error=err, prepared=stale)
+    plain.step(frames[3], flow_bwd=flow, consistency=cons, warp_error=err)
+    # `stale` was made for the previous output before frames[3]: a step after it recomputes
+    assert torch.equal(ready.step(frames[1], flow_bwd=flow, consistency=cons, prepared=stale),
+                       plain.step(frames[1], flow_bwd=flow, consistency=cons))
+    ready.strength = 0.5
+    other = ready.prepare(flow_bwd=flow, consistency=cons)
+    ready.strength, plain.strength = 0.85, 0.85
+    assert torch.equal(ready.step(frames[2], flow_bwd=flow, consistency=cons, prepared=other),
+                       plain.step(frames[2], flow_bwd=flow, consistency=cons))
+    # nothing to prepare: a scene cut, no mask, strength 0, the resample method
+    assert ready.prepare(flow_bwd=flow, consistency=cons, scene_cut=True) is None
+    assert ready.prepare(flow_bwd=flow, consistency=None) is None
+    assert Stabilizer(strength=0.0).prepare(flow_bwd=flow, consistency=cons) is None
+    assert Stabilizer(method="resample").prepare(flow_bwd=flow, consistency=cons) is None

@@ -318,14 +318,21 @@ class LiveStylizer:
         """Flow (helper thread) and network (this thread) at once, then the stabiliser: the
         steps of :meth:`FeedForwardStage.process <vidstyle.stylize.feedforward.FeedForwardStage.process>`
         for one frame, with the flow overlapped."""
-        pending = self._flow_pool().submit(self._flow.process, frame)
+        pending = self._flow_pool().submit(self._flow_and_warp, stage, frame)
         try:
             # the stage's own network call: its style mix, style strength and brush size at this frame, and a real
             # batch (`image_to_tensor(...)[None]` has a batch stride of 3, which oneDNN runs 1.4-1.8x slower)
             (y,) = stage.network_output([frame])
         finally:
-            pending.result()
-        return [stage.finish_frame(frame, y)]
+            prepared = pending.result()
+        return [stage.finish_frame(frame, y, prepared=prepared)]
+
+    def _flow_and_warp(self, stage: Any, frame: Frame) -> Any:
+        """The helper thread's part of a frame: its flow, then the stabiliser's work that needs only the flow and the
+        previous output (the previous output warped, the mask), which then costs the network's thread nothing."""
+        self._flow.process(frame)
+        prepare = getattr(stage, "prepare_frame", None)
+        return prepare(frame) if callable(prepare) else None
 
     def warmup(self, *, width: int, height: int, frames: int = 2) -> None:
         """Run the current model (and flow) on blank frames so the first camera frame does not

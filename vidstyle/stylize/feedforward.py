@@ -299,21 +299,35 @@ class FeedForwardStage:
             raise RuntimeError("internal error: frame without network output")
         return outs  # type: ignore[return-value]
 
-    def finish_frame(self, frame: Frame, y: torch.Tensor, *, stabilize: bool | None = None) -> Frame:
+    def finish_frame(self, frame: Frame, y: torch.Tensor, *, stabilize: bool | None = None,
+                     prepared: Any = None) -> Frame:
         """Stabilise ``y``, the network output of ``frame`` (:meth:`network_output`), along the frame's flow, and fill
-        ``frame.stylized``. ``stabilize``: step the stabiliser (default: when the stage's strength is above 0)."""
+        ``frame.stylized``. ``stabilize``: step the stabiliser (default: when the stage's strength is above 0);
+        ``prepared``: :meth:`prepare_frame` of this frame, computed beside the network (the result is the same)."""
         if stabilize is None:
             stabilize = self.stabilize > 0
         if stabilize:
             flow = _batched(frame.flow_bwd, 1, y.device)
             cons, err = _batched(frame.consistency, 2, y.device), _batched(frame.warp_error, 2, y.device)
             y = self.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=frame.scene_cut, warp_error=err,
-                                     index=frame.frame_number, guide=frame.image)
+                                     index=frame.frame_number, guide=frame.image, prepared=prepared)
         if self.raw_output:
             frame.stylized = y[0].detach().float().cpu().permute(1, 2, 0).numpy()
         else:
             frame.stylized = tensor_to_image(y[0], frame.image.dtype)
         return frame
+
+    def prepare_frame(self, frame: Frame) -> Any:
+        """The stabiliser's work on ``frame`` that needs only its flow and the previous output
+        (:meth:`Stabilizer.prepare <vidstyle.stylize.temporal.Stabilizer.prepare>`), to run beside the network once
+        the flow is in; ``None`` where there is nothing to prepare. Call it after the previous frame's
+        :meth:`finish_frame`, and hand the result to this frame's."""
+        if not self.stabilize > 0:
+            return None
+        device = self.stylizer.device
+        return self.stabilizer.prepare(flow_bwd=_batched(frame.flow_bwd, 1, device),
+                                       consistency=_batched(frame.consistency, 2, device),
+                                       warp_error=_batched(frame.warp_error, 2, device), scene_cut=frame.scene_cut)
 
     def stylize_image(self, image: np.ndarray) -> np.ndarray:
         """One picture, no temporal state: H×W×3 in, same dtype out."""

@@ -16,6 +16,7 @@ Function + module pair (:class:`Stabilizer` keeps ``S_{t−1}`` and resets on sc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import math
@@ -31,7 +32,7 @@ from vidstyle.filtering import separable_filter
 if TYPE_CHECKING:
     from vidstyle.options.curve import Curve
 
-__all__ = ["stabilize", "Stabilizer", "sharpness_torch", "DEFAULT_STRENGTH", "DEFAULT_DETAIL", "DEFAULT_MID_BANDS",
+__all__ = ["stabilize", "Stabilizer", "PreparedStep", "sharpness_torch", "DEFAULT_STRENGTH", "DEFAULT_DETAIL", "DEFAULT_MID_BANDS",
            "DEFAULT_CONFIRM", "DEFAULT_METHOD", "METHODS"]
 
 #: chosen by measurement on the real clips (BENCHMARKS.md, "Temporal stabilisation")
@@ -234,20 +235,29 @@ def _mean_abs(x: np.ndarray) -> float:
     return float(cv2.norm(x, cv2.NORM_L1)) / x.size
 
 
-def _stabilize_hwc(new: np.ndarray, warped_prev: np.ndarray, consistency: np.ndarray, *,
-                   strength: float, feather: float, detail: float,
-                   mid_bands: tuple[tuple[float, float], ...]) -> np.ndarray:
-    """:func:`stabilize` (``restore_detail=True``) of one ``H×W×3`` float32 frame with OpenCV.
-
-    The same formula step by step; OpenCV's filters run many times faster than the equivalent chain of
-    small torch ops on a CPU (BENCHMARKS.md, "Temporal stabilisation"). Tested equal to
-    :func:`stabilize` to float rounding."""
+def _blend_weight_hwc(consistency: np.ndarray, *, strength: float, feather: float) -> np.ndarray:
+    """The ``H×W×3`` weight of the warped previous output in :func:`_stabilize_hwc`: the ``H×W`` mask
+    feathered and scaled by ``strength``."""
     import cv2
 
     m = consistency.astype(np.float32, copy=False)
     if feather > 0:
         m = _blur_hwc(m, feather)
-    m = cv2.merge([m * np.float32(strength)] * 3)
+    return cv2.merge([m * np.float32(strength)] * 3)
+
+
+def _stabilize_hwc(new: np.ndarray, warped_prev: np.ndarray, consistency: np.ndarray, *,
+                   strength: float, feather: float, detail: float,
+                   mid_bands: tuple[tuple[float, float], ...], weight: np.ndarray | None = None) -> np.ndarray:
+    """:func:`stabilize` (``restore_detail=True``) of one ``H×W×3`` float32 frame with OpenCV.
+
+    The same formula step by step; OpenCV's filters run many times faster than the equivalent chain of
+    small torch ops on a CPU (BENCHMARKS.md, "Temporal stabilisation"). Tested equal to
+    :func:`stabilize` to float rounding. ``weight``: :func:`_blend_weight_hwc` of the same mask, computed
+    beforehand (:meth:`Stabilizer.prepare`)."""
+    import cv2
+
+    m = _blend_weight_hwc(consistency, strength=strength, feather=feather) if weight is None else weight
     out = cv2.add(new, cv2.multiply(m, cv2.subtract(warped_prev, new)))  # m·W + (1 − m)·N
     if mid_bands:
         h, w = out.shape[:2]
@@ -292,6 +302,19 @@ def _warp_previous(prev: torch.Tensor, flow_bwd: torch.Tensor, *, mode: str) -> 
             out = out[:, :, None]
         return torch.from_numpy(out).permute(2, 0, 1)[None].clamp_(0.0, 1.0)
     return warp(prev, flow_bwd.to(prev.dtype), mode=mode).clamp(0.0, 1.0)
+
+
+@dataclass(slots=True)
+class PreparedStep:
+    """The part of a :meth:`Stabilizer.step` that needs no new output (:meth:`Stabilizer.prepare`): the mask after
+    the input check, the previous output warped along the flow and, on the OpenCV path, the blend weight. Valid
+    for the step after the one that made ``previous``, at ``strength``."""
+
+    previous: torch.Tensor
+    strength: float
+    consistency: torch.Tensor
+    warped: torch.Tensor
+    weight: np.ndarray | None
 
 
 class Stabilizer:
@@ -396,18 +419,21 @@ class Stabilizer:
         warp_error: torch.Tensor | None = None,
         index: float | None = None,
         guide: np.ndarray | None = None,
+        prepared: PreparedStep | None = None,
     ) -> torch.Tensor:
         """Stabilise ``new`` (N×3×H×W) against the previous output; ``index`` is the frame number a
         keyframed strength is sampled at; ``guide`` the input frame (H×W×3 uint8, uint16 or float 0..1;
-        used by ``resample`` only, ignored when its size differs from the output's)."""
+        used by ``resample`` only, ignored when its size differs from the output's); ``prepared``:
+        :meth:`prepare` of the same flow and mask, made since the last step (the result is the same)."""
         if self.curve is not None and index is not None:
             self.strength = self.curve.at(index)
         prev = self.previous
-        if consistency is not None and warp_error is not None and self.confirm > 0:
-            if warp_error.shape[-2:] != consistency.shape[-2:]:
-                raise ShapeError(f"warp_error {tuple(warp_error.shape)} does not match the mask {tuple(consistency.shape)}")
-            confirmed = (warp_error.reshape(consistency.shape) < self.confirm).to(consistency.dtype)
-            consistency = torch.maximum(consistency, confirmed)
+        if prepared is not None and (prepared.previous is not prev or prepared.strength != self.strength):
+            prepared = None  # made for another previous output or strength: not this step's
+        if prepared is not None:
+            consistency = prepared.consistency
+        else:
+            consistency = self._confirmed(consistency, warp_error)
         if self.tracker is not None:
             return self._step_resample(new, flow_bwd, consistency, scene_cut, guide)
         if (
@@ -420,14 +446,44 @@ class Stabilizer:
         ):
             out = new
         else:
-            warped = _warp_previous(prev, flow_bwd, mode=self.interpolation)
+            warped = prepared.warped if prepared is not None else _warp_previous(prev, flow_bwd, mode=self.interpolation)
             if _hwc_eligible(new) and self.restore_detail:
-                out = self._step_hwc(new, warped, consistency)
+                out = self._step_hwc(new, warped, consistency, weight=None if prepared is None else prepared.weight)
             else:
                 out = stabilize(new, warped, consistency, strength=self.strength,
                                 restore_detail=self.restore_detail, detail=self.detail, mid_bands=self.mid_bands)
         self.previous = out.detach()
         return out
+
+    def _confirmed(self, consistency: torch.Tensor | None, warp_error: torch.Tensor | None) -> torch.Tensor | None:
+        """The mask with the pixels the input check confirms (``confirm``) let through."""
+        if consistency is not None and warp_error is not None and self.confirm > 0:
+            if warp_error.shape[-2:] != consistency.shape[-2:]:
+                raise ShapeError(f"warp_error {tuple(warp_error.shape)} does not match the mask {tuple(consistency.shape)}")
+            confirmed = (warp_error.reshape(consistency.shape) < self.confirm).to(consistency.dtype)
+            consistency = torch.maximum(consistency, confirmed)
+        return consistency
+
+    def prepare(self, *, flow_bwd: torch.Tensor | None, consistency: torch.Tensor | None,
+                warp_error: torch.Tensor | None = None, scene_cut: bool = False) -> PreparedStep | None:
+        """The part of the next :meth:`step` that needs only the flow and the previous output: the checked mask,
+        the previous output warped and (OpenCV path) the blend weight, to compute beside the network (live mode's
+        flow helper does) and hand to ``step(prepared=...)``. ``None`` where the step will not blend (no previous
+        output, no flow, a scene cut, strength 0, the ``resample`` method). Not with a keyframed strength: it
+        is sampled at the step."""
+        prev = self.previous
+        if (self.tracker is not None or self.curve is not None or self.strength == 0.0 or prev is None
+                or flow_bwd is None or consistency is None or scene_cut):
+            return None
+        consistency = self._confirmed(consistency, warp_error)
+        warped = _warp_previous(prev, flow_bwd, mode=self.interpolation)
+        weight = None
+        h, w = prev.shape[-2:]
+        if _hwc_eligible(prev) and self.restore_detail and consistency.numel() == h * w:
+            weight = _blend_weight_hwc(np.ascontiguousarray(consistency.reshape(h, w).to(torch.float32).numpy()),
+                                       strength=self.strength, feather=1.0)
+        return PreparedStep(previous=prev, strength=float(self.strength), consistency=consistency, warped=warped,
+                            weight=weight)
 
     def _step_resample(self, new: torch.Tensor, flow_bwd: torch.Tensor | None, consistency: torch.Tensor | None,
                        scene_cut: bool, guide: np.ndarray | None = None) -> torch.Tensor:
@@ -452,7 +508,8 @@ class Stabilizer:
         self.previous = result
         return result
 
-    def _step_hwc(self, new: torch.Tensor, warped: torch.Tensor, consistency: torch.Tensor) -> torch.Tensor:
+    def _step_hwc(self, new: torch.Tensor, warped: torch.Tensor, consistency: torch.Tensor, *,
+                  weight: np.ndarray | None = None) -> torch.Tensor:
         """:func:`_stabilize_hwc` on one CPU float32 frame; the result is an N×C×H×W view of H×W×C
         memory (what the next :func:`_warp_previous` and the sink read without a copy)."""
         h, w = new.shape[-2:]
@@ -463,7 +520,7 @@ class Stabilizer:
             np.ascontiguousarray(new[0].permute(1, 2, 0).numpy()),
             np.ascontiguousarray(warped[0].permute(1, 2, 0).numpy()),
             np.ascontiguousarray(c.to(torch.float32).numpy()),
-            strength=self.strength, feather=1.0, detail=self.detail, mid_bands=self.mid_bands,
+            strength=self.strength, feather=1.0, detail=self.detail, mid_bands=self.mid_bands, weight=weight,
         )
         return torch.from_numpy(out).permute(2, 0, 1)[None]
 
