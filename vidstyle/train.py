@@ -452,8 +452,12 @@ def lineage_of(card: dict[str, Any]) -> list[dict[str, Any]]:
     if card.get("trained_with") != "vidstyle train":
         return []
     earlier = card.get("lineage")
-    step = {k: card[k] for k in LINEAGE_FIELDS if card.get(k) is not None}
-    return [*(earlier if isinstance(earlier, list) else []), step]
+    return [*(earlier if isinstance(earlier, list) else []), _step_of(card)]
+
+
+def _step_of(card: dict[str, Any]) -> dict[str, Any]:
+    """What a lineage keeps of the training step a card describes: its :data:`LINEAGE_FIELDS` that are set."""
+    return {k: card[k] for k in LINEAGE_FIELDS if card.get(k) is not None}
 
 
 def _init_card(config: TrainConfig, plan: StylePlan) -> dict[str, Any]:
@@ -535,6 +539,5 @@ def _lineage_markdown(steps: list[dict[str, Any]], card: dict[str, Any]) -> list
     out = ["## Training steps", "", "The steps that made this model, oldest first (`vidstyle train`, each from the one "
            "before):", ""]
     out += [line(i, st) for i, st in enumerate(steps, start=1)]
-    out += [line(len(steps) + 1, {k: card.get(k) for k in LINEAGE_FIELDS if card.get(k) is not None}) + " (this card)",
-            ""]
+    out += [line(len(steps) + 1, _step_of(card)) + " (this card)", ""]
     return out

@@ -260,8 +260,14 @@ class LiveStylizer:
         if stabilizer is not None:
             stabilizer.strength = strength
 
+    @staticmethod
+    def _splits(stage: Any) -> bool:
+        """Whether ``stage`` runs its network and its stabiliser as separate calls (a FeedForwardStage; tests'
+        fakes do not), which the overlapped and pipelined paths need."""
+        return hasattr(stage, "network_output") and hasattr(stage, "finish_frame")
+
     def _pipelines(self, stage: Any) -> bool:
-        return self.pipelined and hasattr(stage, "network_output") and hasattr(stage, "finish_frame")
+        return self.pipelined and self._splits(stage)
 
     def process(self, frame: Frame) -> list[Frame]:
         self._apply_controls()
@@ -301,11 +307,7 @@ class LiveStylizer:
         """Flow, network and stabiliser of ``frame`` in this stage."""
         self._configure(stage)
         if self._stab_on and self._flow is not None:
-            if (
-                self.parallel_flow
-                and hasattr(stage, "stylizer")
-                and hasattr(stage, "stabilizer")
-            ):
+            if self.parallel_flow and self._splits(stage):
                 out = self._overlapped(stage, frame)
             else:
                 self._flow.process(frame)

@@ -167,6 +167,12 @@ def _batched(a: np.ndarray | None, dims: int, device: torch.device) -> torch.Ten
     return torch.from_numpy(np.ascontiguousarray(a))[(None,) * dims].to(device)
 
 
+def _flow_of(frame: Frame, device: torch.device) -> dict[str, Any]:
+    """The stabiliser's per-frame inputs from ``frame`` (flow back, mask, input warp error, scene cut), as tensors."""
+    return {"flow_bwd": _batched(frame.flow_bwd, 1, device), "consistency": _batched(frame.consistency, 2, device),
+            "warp_error": _batched(frame.warp_error, 2, device), "scene_cut": frame.scene_cut}
+
+
 class FeedForwardStage:
     """Pipeline stage: fills ``frame.stylized`` using a feed-forward network.
 
@@ -307,10 +313,8 @@ class FeedForwardStage:
         if stabilize is None:
             stabilize = self.stabilize > 0
         if stabilize:
-            flow = _batched(frame.flow_bwd, 1, y.device)
-            cons, err = _batched(frame.consistency, 2, y.device), _batched(frame.warp_error, 2, y.device)
-            y = self.stabilizer.step(y, flow_bwd=flow, consistency=cons, scene_cut=frame.scene_cut, warp_error=err,
-                                     index=frame.frame_number, guide=frame.image, prepared=prepared)
+            y = self.stabilizer.step(y, **_flow_of(frame, y.device), index=frame.frame_number, guide=frame.image,
+                                     prepared=prepared)
         if self.raw_output:
             frame.stylized = y[0].detach().float().cpu().permute(1, 2, 0).numpy()
         else:
@@ -324,10 +328,7 @@ class FeedForwardStage:
         :meth:`finish_frame`, and hand the result to this frame's."""
         if not self.stabilize > 0:
             return None
-        device = self.stylizer.device
-        return self.stabilizer.prepare(flow_bwd=_batched(frame.flow_bwd, 1, device),
-                                       consistency=_batched(frame.consistency, 2, device),
-                                       warp_error=_batched(frame.warp_error, 2, device), scene_cut=frame.scene_cut)
+        return self.stabilizer.prepare(**_flow_of(frame, self.stylizer.device))
 
     def stylize_image(self, image: np.ndarray) -> np.ndarray:
         """One picture, no temporal state: H×W×3 in, same dtype out."""

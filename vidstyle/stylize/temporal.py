@@ -304,6 +304,10 @@ def _warp_previous(prev: torch.Tensor, flow_bwd: torch.Tensor, *, mode: str) -> 
     return warp(prev, flow_bwd.to(prev.dtype), mode=mode).clamp(0.0, 1.0)
 
 
+#: the mask's feather (Gaussian sigma, pixels) of the OpenCV blend, in a step and in its preparation alike
+_FEATHER = 1.0
+
+
 @dataclass(slots=True)
 class PreparedStep:
     """The part of a :meth:`Stabilizer.step` that needs no new output (:meth:`Stabilizer.prepare`): the mask after
@@ -481,7 +485,7 @@ class Stabilizer:
         h, w = prev.shape[-2:]
         if _hwc_eligible(prev) and self.restore_detail and consistency.numel() == h * w:
             weight = _blend_weight_hwc(np.ascontiguousarray(consistency.reshape(h, w).to(torch.float32).numpy()),
-                                       strength=self.strength, feather=1.0)
+                                       strength=self.strength, feather=_FEATHER)
         return PreparedStep(previous=prev, strength=float(self.strength), consistency=consistency, warped=warped,
                             weight=weight)
 
@@ -520,7 +524,7 @@ class Stabilizer:
             np.ascontiguousarray(new[0].permute(1, 2, 0).numpy()),
             np.ascontiguousarray(warped[0].permute(1, 2, 0).numpy()),
             np.ascontiguousarray(c.to(torch.float32).numpy()),
-            strength=self.strength, feather=1.0, detail=self.detail, mid_bands=self.mid_bands, weight=weight,
+            strength=self.strength, feather=_FEATHER, detail=self.detail, mid_bands=self.mid_bands, weight=weight,
         )
         return torch.from_numpy(out).permute(2, 0, 1)[None]
 
