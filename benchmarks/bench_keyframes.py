@@ -155,9 +155,46 @@ def _cached_paintings(cache: Path | None, key: str, frames: list[np.ndarray], wh
     return painted, seconds
 
 
+def protocol_clip(shared: Path, clip: str, *, width: int) -> tuple[list[np.ndarray], int, int]:
+    """The protocol's frames 0..B of ``clip`` at ``width`` px, with M and B (0, 24, 48; for a shorter clip its
+    middle and last-but-one)."""
+    path = shared / CLIPS[clip]
+    with open_source(path) as src:
+        n = src.info.frame_count or 60
+    b = min(48, n - 2)
+    return read_clip(path, width=width, last=b), b // 2, b
+
+
+def scorer(metric_vgg: torch.nn.Module, painted: np.ndarray):  # noqa: ANN201
+    """``score(img) -> (L1, Gram style loss)`` of a picture against the painted held-out frame."""
+    with torch.no_grad():
+        target_grams = gram_targets(metric_vgg(to_tensor(painted)))
+
+    def score(img: np.ndarray) -> tuple[float, float]:
+        x = np.clip(np.asarray(img, np.float32) if img.dtype != np.uint8 else img.astype(np.float32) / 255, 0, 1)
+        with torch.no_grad():
+            g = style_distance(metric_vgg(to_tensor(x)), target_grams)
+        return float(np.abs(x - painted).mean()), g
+
+    return score
+
+
+def cached_model(path: Path | None, keyset: KeyframeSet, *, options: KeyframeOptions, vgg: str):  # noqa: ANN201
+    """The keyframe network trained on ``keyset`` with ``options``, loaded from ``path`` when it is there (and
+    saved there when it was trained)."""
+    from vidstyle.keyframes.model import load_keyframe_model, save_keyframe_model
+
+    if path is not None and path.is_file():
+        return load_keyframe_model(path)
+    loss = loss_network(weight=options.perceptual_weight, vgg_weights=vgg, vgg_convention=None, note=print)
+    model = train_keyframe_model(keyset, options=options, loss=loss, progress=_log_progress)
+    if path is not None:
+        save_keyframe_model(path, model)
+    return model
+
+
 def quality(args: argparse.Namespace) -> list[dict]:
     from vidstyle.keyframes import carry as carry_module
-    from vidstyle.keyframes.model import load_keyframe_model, save_keyframe_model
 
     if args.carry_rule:
         carry_module.RULE = args.carry_rule
@@ -172,24 +209,11 @@ def quality(args: argparse.Namespace) -> list[dict]:
     rows = []
     picture_rows = []
     for clip in args.clips.split(","):
-        path = shared / CLIPS[clip]
-        with open_source(path) as src:
-            n = src.info.frame_count or 60
-        b = min(48, n - 2)
-        m = b // 2
-        frames = read_clip(path, width=args.width, last=b)
+        frames, m, b = protocol_clip(shared, clip, width=args.width)
         for method in args.methods.split(","):
             tag = f"{clip}_{method}_{args.width}"
             painted, paint_s = _cached_paintings(cache, tag, frames, (0, m, b), method, shared=shared, vgg=vgg_path)
-            with torch.no_grad():
-                target_grams = gram_targets(metric_vgg(to_tensor(painted[m])))
-
-            def score(img: np.ndarray) -> tuple[float, float]:
-                x = np.clip(np.asarray(img, np.float32) if img.dtype != np.uint8 else img.astype(np.float32) / 255, 0, 1)
-                with torch.no_grad():
-                    g = style_distance(metric_vgg(to_tensor(x)), target_grams)
-                return float(np.abs(x - painted[m]).mean()), g
-
+            score = scorer(metric_vgg, painted[m])
             cands: dict[str, np.ndarray] = {"frame itself": frames[m]}
             wa = warped_keyframe(frames, painted[0], src=0, dst=m)
             wb = warped_keyframe(frames, painted[b], src=b, dst=m)
@@ -221,14 +245,7 @@ def quality(args: argparse.Namespace) -> list[dict]:
                 opts = KeyframeOptions(keys=keyset.keys, keyframe_blend=mode, guides=args.guides, **limits)
                 mfile = cache / f"model_{tag}_{mode}_{args.steps}_{args.guides or 'frame'}_{args.variant}.safetensors" if cache else None
                 t1 = time.perf_counter()
-                if mfile is not None and mfile.is_file():
-                    models[mode] = load_keyframe_model(mfile)
-                else:
-                    loss = loss_network(weight=opts.perceptual_weight, vgg_weights=vgg_path, vgg_convention=None,
-                                        note=print)
-                    models[mode] = train_keyframe_model(keyset, options=opts, loss=loss, progress=_log_progress)
-                    if mfile is not None:
-                        save_keyframe_model(mfile, models[mode])
+                models[mode] = cached_model(mfile, keyset, options=opts, vgg=vgg_path)
                 train_s[mode] = time.perf_counter() - t1
                 tm0 = TemporalOptions(stabilize=0.0, flow="none") if "tracked" not in args.guides else TemporalOptions(stabilize=0.0)
                 outs = run_stages(build_keyframe_stages(models[mode], temporal=tm0), frames[: b + 1])
