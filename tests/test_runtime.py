@@ -115,3 +115,19 @@ def test_setup_takes_the_load_into_account_unless_threads_are_given(monkeypatch:
         assert rt.setup(device="cpu").threads == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(("threads", "words"), [(1, "1 thread,"), (2, "2 threads,")])
+def test_describe_hardware_names_the_cpu_threads_and_torch(threads: int, words: str) -> None:
+    import torch
+
+    from vidstyle.runtime import describe_hardware
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        text = describe_hardware(torch.device("cpu"))
+    finally:
+        torch.set_num_threads(before)
+    assert words in text and text.endswith(f"torch {torch.__version__}")
+    assert "1 threads" not in text

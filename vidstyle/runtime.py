@@ -36,6 +36,7 @@ __all__ = [
     "PRECISIONS",
     "Runtime",
     "default_threads",
+    "describe_hardware",
     "threads_for_load",
     "malloc_is_tuned",
     "reexec_with_malloc_tunable",
@@ -125,6 +126,28 @@ def default_threads() -> int:
     except AttributeError:  # not on Linux
         n = os.cpu_count() or 1
     return max(1, n)
+
+
+def describe_hardware(device: Any) -> str:
+    """What a model card records as the training hardware: the GPU's name, or the CPU's model with torch's
+    thread count ("…, 1 thread, torch 2.x" / "…, 2 threads, …"), and the torch version."""
+    import platform
+
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA), torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine() or "CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    n = torch.get_num_threads()
+    return f"{cpu}, {n} thread{'' if n == 1 else 's'}, torch {torch.__version__}"
 
 
 def threads_for_load(*, cores: int | None = None, load: float | None = None) -> int:

@@ -24,7 +24,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from vidstyle.nets.vgg import VGGFeatures, load_vgg_state
 from vidstyle.options.spec import OptionValueError
 from vidstyle.io.files import publish
 from vidstyle.lr_schedule import SCHEDULE_DEFAULTS, LRSchedule, apply_lr, card_lr
+from vidstyle.runtime import describe_hardware
 from vidstyle.train_config import TrainConfig
 from vidstyle.train_plan import STUDENT_SIZE, StylePlan, multistyle_from
 
@@ -284,21 +284,6 @@ def start_run(*, device: str | torch.device, threads: int | None, output: str | 
     return dev, out
 
 
-def _hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA), torch {torch.__version__}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-
-
 def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[TrainProgress], None] | None = None,
           device: str | torch.device = "cpu") -> TrainResult:
     """Train a style network; see the module docstring. Returns paths and final losses."""
@@ -425,7 +410,7 @@ def train(*, config: TrainConfig, resume: bool = False, progress: Callable[[Trai
         "lr_schedule": schedule.describe(),
         "seed": config.seed,
         "training_seconds": round(seconds, 1),
-        "hardware": _hardware(device),
+        "hardware": describe_hardware(device),
         "final_losses": {k: float(f"{v:.6g}") for k, v in losses.items()},
         "trained_with": "vidstyle train",
         "lineage": lineage_of(_init_card(config, plan)),

@@ -34,11 +34,11 @@ from vidstyle.lr_schedule import SCHEDULE_DEFAULTS, LRSchedule, apply_lr, card_l
 from vidstyle.nets.decoder import ENCODER_LAYERS, Decoder, VGGEncoder, save_decoder
 from vidstyle.nets.vgg import load_vgg_state
 from vidstyle.options.spec import OptionValueError
+from vidstyle.runtime import describe_hardware
 from vidstyle.train import (
     _IMAGE_EXTS,
     TrainProgress,
     _content_images,
-    _hardware,
     _sample_batch,
     _save_checkpoint,
     load_image,
@@ -264,7 +264,7 @@ def train_decoder(*, config: DecoderTrainConfig, resume: bool = False,
         "lr_schedule": schedule.describe(),
         "seed": config.seed,
         "training_seconds": round(seconds, 1),
-        "hardware": _hardware(device),
+        "hardware": describe_hardware(device),
         "final_losses": {k: float(f"{v:.6g}") for k, v in losses.items()},
         "trained_with": "vidstyle train --kind decoder",
     }

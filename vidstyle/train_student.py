@@ -35,7 +35,8 @@ from vidstyle.losses.distill import DistillWeights, distillation_loss
 from vidstyle.lr_schedule import SCHEDULE_DEFAULTS, LRSchedule, apply_lr, card_lr
 from vidstyle.nets.student import Student, StudentConfig, load_student, save_student
 from vidstyle.options.spec import OptionValueError
-from vidstyle.train import _IMAGE_EXTS, TrainProgress, _hardware, _sample_batch, _save_checkpoint, load_image
+from vidstyle.runtime import describe_hardware
+from vidstyle.train import _IMAGE_EXTS, TrainProgress, _sample_batch, _save_checkpoint, load_image
 
 __all__ = ["StudentTrainConfig", "StudentTrainResult", "train_student", "adain_pairs", "style_files",
            "match_teacher_statistics",
@@ -394,7 +395,7 @@ def train_student(*, config: StudentTrainConfig, resume: bool = False,
         "lr_schedule": schedule.describe(),
         "seed": config.seed,
         "training_seconds": round(seconds, 1),
-        "hardware": _hardware(device),
+        "hardware": describe_hardware(device),
         "final_losses": {k: float(f"{v:.6g}") for k, v in losses.items()},
         "trained_with": "vidstyle train --kind student",
     }

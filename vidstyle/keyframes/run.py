@@ -29,6 +29,7 @@ from vidstyle.keyframes.options import KEYFRAME_FLOW, Keyframe, KeyframeOptions
 from vidstyle.keyframes.trainer import TrainingPair, TrainProgress, TrainSettings, train_network
 from vidstyle.options import EncodeOptions, StylizeOptions, TemporalOptions
 from vidstyle.pipeline import RunStats, Stage
+from vidstyle.runtime import describe_hardware
 
 __all__ = ["ASPECT_TOLERANCE", "KEYFRAME_FLOW", "checkpoint_paths", "training_fingerprint", "KeyframeResult", "KeyframeSet", "build_keyframe_stages", "read_keyframes",
            "stylize_with_keyframes", "train_keyframe_model"]
@@ -207,12 +208,6 @@ def loss_network(*, weight: float, vgg_weights: str | None, vgg_convention: str 
                         perceptual_weight=weight, gram_weight=gram_weight)
 
 
-def _hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
-    return f"CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
-
-
 def training_fingerprint(keyset: KeyframeSet, options: KeyframeOptions, seed: int, loss: KeyframeLoss) -> str:
     """What a training checkpoint must match to be resumed: the frames, paintings and mattes, and every option
     that changes the updates (not the stopping limits)."""
@@ -319,7 +314,7 @@ def train_keyframe_model(keyset: KeyframeSet, *, options: KeyframeOptions, seed:
         "training_seconds": round(seconds, 1),
         "final_loss": float(f"{float(np.mean(emas)):.5g}"),
         "seed": seed,
-        "hardware": _hardware(device),
+        "hardware": describe_hardware(device),
         "made_with": "vidstyle keyframes",
     }
     return KeyframeModel(nets=[n.cpu() for n in nets], keys=tuple(k.index for k in keyset.keys), guides=guides,
