@@ -293,6 +293,27 @@ def test_confirm_blends_rejected_pixels_whose_input_warp_error_is_small() -> Non
         Stabilizer().step(new, flow_bwd=torch.zeros(1, 2, h, w), consistency=rejected, warp_error=torch.zeros(1, 1, h, w - 1))
 
 
+@pytest.mark.parametrize("prepared", [False, True])
+def test_confirm_does_not_let_in_pixels_the_flow_brings_from_outside_the_frame(prepared: bool) -> None:
+    """Rows entering the picture (the flow leads above the previous frame) are not confirmed by the input check,
+    even where the input matches (a smooth sky, replicated at the border): the warp would repeat the previous
+    output's edge row there, a band of smeared texture. They take the per-frame output; the rows below blend."""
+    h, w, shift = 16, 24, 3
+    prev = torch.full((1, 3, h, w), 0.2)
+    prev[..., 0, :] = 1.0  # a bright edge row, which the replicated warp would smear into the entering rows
+    new = torch.full((1, 3, h, w), 0.6)
+    flow = torch.zeros(1, 2, h, w)
+    flow[:, 1] = -float(shift)  # the content moved down by 3 px: this frame's top 3 rows come from outside
+    rejected = torch.zeros(1, 1, h, w)  # the mask rejects everything; the input check matches everywhere
+    st = Stabilizer(strength=0.85, restore_detail=False, mid_bands=(), confirm=0.02)
+    st.step(prev, flow_bwd=None, consistency=None)
+    ready = st.prepare(flow_bwd=flow, consistency=rejected, warp_error=torch.zeros(1, 1, h, w)) if prepared else None
+    out = st.step(new, flow_bwd=flow, consistency=rejected, warp_error=torch.zeros(1, 1, h, w), prepared=ready)
+    torch.testing.assert_close(out[..., 0, :], new[..., 0, :])  # the top row: the per-frame output alone
+    inner = out[..., shift + 3:, :]  # past the mask's feather, the previous output is blended in
+    torch.testing.assert_close(inner, torch.full_like(inner, 0.85 * 0.2 + 0.15 * 0.6))
+
+
 @pytest.mark.parametrize("restore", [True, False])
 def test_a_prepared_step_gives_the_same_output_and_is_used_only_for_its_own_step(restore: bool, monkeypatch) -> None:
     """``prepare`` (the warp of the previous output, the checked mask and the blend weight, computed beside the

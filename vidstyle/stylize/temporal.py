@@ -437,7 +437,7 @@ class Stabilizer:
         if prepared is not None:
             consistency = prepared.consistency
         else:
-            consistency = self._confirmed(consistency, warp_error)
+            consistency = self._confirmed(consistency, warp_error, flow_bwd)
         if self.tracker is not None:
             return self._step_resample(new, flow_bwd, consistency, scene_cut, guide)
         if (
@@ -459,12 +459,17 @@ class Stabilizer:
         self.previous = out.detach()
         return out
 
-    def _confirmed(self, consistency: torch.Tensor | None, warp_error: torch.Tensor | None) -> torch.Tensor | None:
-        """The mask with the pixels the input check confirms (``confirm``) let through."""
+    def _confirmed(self, consistency: torch.Tensor | None, warp_error: torch.Tensor | None,
+                   flow_bwd: torch.Tensor | None) -> torch.Tensor | None:
+        """The mask with the pixels the input check confirms (``confirm``) let through, except where the flow
+        leads outside the previous frame: there the warp repeats the previous output's edge, which the input
+        check can match (a smooth sky) while the output's texture smears into a band."""
         if consistency is not None and warp_error is not None and self.confirm > 0:
             if warp_error.shape[-2:] != consistency.shape[-2:]:
                 raise ShapeError(f"warp_error {tuple(warp_error.shape)} does not match the mask {tuple(consistency.shape)}")
             confirmed = (warp_error.reshape(consistency.shape) < self.confirm).to(consistency.dtype)
+            if flow_bwd is not None and flow_bwd.shape[-2:] == consistency.shape[-2:]:
+                confirmed = confirmed * _inside(flow_bwd).reshape(consistency.shape).to(consistency.dtype)
             consistency = torch.maximum(consistency, confirmed)
         return consistency
 
@@ -479,7 +484,7 @@ class Stabilizer:
         if (self.tracker is not None or self.curve is not None or self.strength == 0.0 or prev is None
                 or flow_bwd is None or consistency is None or scene_cut):
             return None
-        consistency = self._confirmed(consistency, warp_error)
+        consistency = self._confirmed(consistency, warp_error, flow_bwd)
         warped = _warp_previous(prev, flow_bwd, mode=self.interpolation)
         weight = None
         h, w = prev.shape[-2:]
@@ -527,6 +532,14 @@ class Stabilizer:
             strength=self.strength, feather=_FEATHER, detail=self.detail, mid_bands=self.mid_bands, weight=weight,
         )
         return torch.from_numpy(out).permute(2, 0, 1)[None]
+
+
+def _inside(flow_bwd: torch.Tensor) -> torch.Tensor:
+    """Where ``x + flow_bwd(x)`` lies inside the frame (N×H×W bool; the consistency mask's out-of-frame test)."""
+    h, w = flow_bwd.shape[-2:]
+    fx = flow_bwd[:, 0] + torch.arange(w, dtype=flow_bwd.dtype, device=flow_bwd.device)
+    fy = flow_bwd[:, 1] + torch.arange(h, dtype=flow_bwd.dtype, device=flow_bwd.device)[:, None]
+    return (fx >= 0) & (fx <= w - 1) & (fy >= 0) & (fy <= h - 1)
 
 
 def _guide_float(guide: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
