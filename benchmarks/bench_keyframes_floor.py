@@ -19,7 +19,12 @@ warped keyframe on L1 and on the Gram style loss. This script measures, on the h
 Every warping error uses the metric's own flows (dis-medium on the input, ``vidstyle.metrics``).
 
     python benchmarks/bench_keyframes_floor.py --shared ../shared --cache /tmp/kfcache \\
-        [--clips cockatoo,realshort] [--methods stylization,optim,posterize] [--json out.jsonl]
+        [--clips cockatoo,realshort] [--methods stylization,optim,posterize] [--json out.jsonl] \\
+        [--picture docs/images/keyframes_stabiliser_trade.jpg]
+
+``--picture``: per case, the painted M, then M from the carry alone, the stabiliser at 0.5, at the default 0.85
+and at the steadiest setting (the first of the two without detail restoration that meets the warping target,
+else the last), each with a 2× crop of its centre below.
 """
 
 from __future__ import annotations
@@ -153,6 +158,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default=None, help="bench_keyframes.py's cache: paintings and trained networks")
     ap.add_argument("--json", default=None, help="write the rows here, one JSON object per line")
+    ap.add_argument("--picture", default=None, help="contact sheet of M per setting (module docstring)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -164,6 +170,7 @@ def main() -> None:
         cache.mkdir(parents=True, exist_ok=True)
     parts = record_carry()
     rows = []
+    sheet: list[tuple[str, list[np.ndarray]]] = []
     for clip in args.clips.split(","):
         frames, m, b = bk.protocol_clip(shared, clip, width=args.width)
         frames = frames[: b + 1]
@@ -199,6 +206,7 @@ def main() -> None:
             print(json.dumps(head), flush=True)
             rows.append(head)
             faded = fade(recorded)
+            shown: dict[str, np.ndarray] = {}
             for carry_name, outputs, names in (("switch (default)", carried, [s[0] for s in STABILIZERS]),
                                                ("fade (prototype)", faded, list(FADE_STABILIZERS))):
                 for name in names:
@@ -211,8 +219,49 @@ def main() -> None:
                            "wins": l1 < base_l1 and gram < base_gram}
                     print(json.dumps(row), flush=True)
                     rows.append(row)
+                    if carry_name.startswith("switch"):
+                        shown[name] = out[m]
+                        if "no detail" in name and "steadiest" not in shown and row["warping_ratio"] <= 0.3 \
+                                and row["sharpness_ratio"] >= 0.9:
+                            shown["steadiest"] = out[m]
+            steadiest = shown.pop("steadiest", shown[STABILIZERS[-1][0]])
+            sheet.append((f"{clip} / {method}", [painted[m], shown["none"], shown["blend 0.5"],
+                                                 shown["blend 0.85 (default)"], steadiest]))
     if args.json:
         Path(args.json).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if args.picture:
+        write_sheet(args.picture, sheet)
+
+
+def write_sheet(path: str, cases: list[tuple[str, list[np.ndarray]]]) -> None:
+    """``--picture``: a labelled row per case and, below it, 2× crops of the pictures' centres."""
+    labels = ["painted M (held out)", "carry, no stabiliser", "stabiliser 0.5", "0.85 (default)", "steadiest"]
+
+    def u8(x: np.ndarray) -> np.ndarray:
+        return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    def text_band(text: str, width: int) -> np.ndarray:
+        band = np.full((18, width, 3), 255, np.uint8)
+        cv2.putText(band, text, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        return band
+
+    tiles = []
+    for title, pics in cases:
+        h, w = pics[0].shape[:2]
+        crops = [cv2.resize(u8(p)[h // 4: h // 4 + h // 2, w // 3: w // 3 + w // 3], None, fx=2, fy=2,
+                            interpolation=cv2.INTER_NEAREST) for p in pics]
+        row, zoom = np.concatenate([u8(p) for p in pics], 1), np.concatenate(crops, 1)
+        width = max(row.shape[1], zoom.shape[1])
+        pad = [np.pad(x, ((0, 0), (0, width - x.shape[1]), (0, 0)), constant_values=255) for x in (row, zoom)]
+        tiles += [text_band(title, width), *pad]
+    width = max(t.shape[1] for t in tiles)
+    tiles = [np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in tiles]
+    head = np.full((18, width, 3), 255, np.uint8)
+    step = cases[0][1][0].shape[1]
+    for i, lab in enumerate(labels):
+        cv2.putText(head, lab, (i * step + 4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(path, np.concatenate([head, *tiles], 0)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
