@@ -8,7 +8,7 @@ stabilisation post-processes those same outputs, exactly as FeedForwardStage doe
 FlowStage (dis-fast on the input frames).
 
     python benchmarks/bench_temporal.py --shared ../shared [--max-width 640] [--strengths 0.5,0.7,0.85,0.95]
-        [--models engstrom2016_wave,engstrom2016_scream,starry_tiny,wave_small,MULTI.safetensors#STYLE] [--frames 40]
+        [--models engstrom2016_wave,engstrom2016_scream,starry_student,scream_student,MULTI.safetensors#STYLE] [--frames 40]
         [--json out.json]
         [--methods blend,resample] [--crops quality/stab_crops.png]
 
@@ -115,7 +115,7 @@ def main() -> int:
     ap.add_argument("--max-width", type=int, default=640)
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--strengths", default="0.85")
-    ap.add_argument("--models", default="engstrom2016_wave,engstrom2016_scream,starry_tiny,wave_small")
+    ap.add_argument("--models", default="engstrom2016_wave,engstrom2016_scream,starry_student,scream_student")
     ap.add_argument("--clips", default="cockatoo_60f.mp4,sintel_raft_demo,realshort.mp4")
     ap.add_argument("--json", default=None)
     ap.add_argument("--flow", default="dis-fast", help="flow estimator of the stabiliser (FlowStage)")
