@@ -135,7 +135,8 @@ def describe_hardware(device: Any) -> str:
 
     import torch
 
-    if getattr(device, "type", str(device)) == "cuda":
+    device = torch.device(device)
+    if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA), torch {torch.__version__}"
     cpu = platform.processor() or platform.machine() or "CPU"
     try:

@@ -468,7 +468,7 @@ class Stabilizer:
             if warp_error.shape[-2:] != consistency.shape[-2:]:
                 raise ShapeError(f"warp_error {tuple(warp_error.shape)} does not match the mask {tuple(consistency.shape)}")
             confirmed = (warp_error.reshape(consistency.shape) < self.confirm).to(consistency.dtype)
-            if flow_bwd is not None and flow_bwd.shape[-2:] == consistency.shape[-2:]:
+            if flow_bwd is not None and flow_bwd.ndim == 4 and flow_bwd.shape[-2:] == consistency.shape[-2:]:
                 confirmed = confirmed * _inside(flow_bwd).reshape(consistency.shape).to(consistency.dtype)
             consistency = torch.maximum(consistency, confirmed)
         return consistency
