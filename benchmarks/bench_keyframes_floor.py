@@ -84,14 +84,15 @@ def record_carry() -> list:
 
 
 def labels(parts: list) -> list[np.ndarray]:
-    """Each frame's source per pixel, as :func:`vidstyle.keyframes.carry.blend_carry` picks it: 0 the network,
-    1 the keyframe behind, 2 the keyframe ahead."""
+    """Each frame's source per pixel, as :func:`vidstyle.keyframes.carry.blend_carry` picks it
+    (:func:`~vidstyle.keyframes.carry.choose_source`): 0 the network, 1 the keyframe behind, 2 the keyframe ahead."""
     out = []
     for network, behind, ahead in parts:
         h, w = network.shape[:2]
         ra = behind[1] if behind is not None else np.zeros((h, w), np.float32)
         rb = ahead[1] if ahead is not None else np.zeros((h, w), np.float32)
-        out.append(np.where(np.maximum(ra, rb) > carry.TRUST, np.where(rb > ra, 2, 1), 0).astype(np.uint8))
+        use_ahead, keep = carry.choose_source(ra, rb)
+        out.append(np.where(keep, np.where(use_ahead, 2, 1), 0).astype(np.uint8))
     return out
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 from vidstyle.errors import ShapeError
 
-__all__ = ["FEATHER", "TOLERANCE", "TRUST", "BackwardCarry", "KeyframeCarry", "blend_carry"]
+__all__ = ["FEATHER", "TOLERANCE", "TRUST", "BackwardCarry", "KeyframeCarry", "blend_carry", "choose_source"]
 
 #: colour difference (mean over RGB in 0..1) at which the carried paint is no longer trusted at all
 TOLERANCE = 0.08
@@ -206,16 +206,23 @@ def blend_carry(network: np.ndarray, carried: tuple[np.ndarray, np.ndarray] | No
         return _select_carry(network, parts)
     if len(parts) == 1:
         chosen, best = parts[0]
+        keep = best > TRUST
     else:
         (wa, ra), (wb, rb) = parts
-        ahead = (ra <= TRUST) & (rb > TRUST) if RULE == "behind" else rb > ra
+        ahead, keep = choose_source(ra, rb)
         chosen = np.where(ahead[:, :, None], wb, wa)
-        best = np.maximum(ra, rb)
-    keep = best > TRUST
     if strength >= 1:  # m is 0 or 1: a selection, the same values as the formula without its arithmetic
         return np.where(keep[:, :, None], chosen, network).astype(np.float32, copy=False)
     m = (keep.astype(np.float32) * float(strength))[:, :, None]
     return (m * chosen + (1.0 - m) * network).astype(np.float32)
+
+
+def choose_source(r_behind: np.ndarray, r_ahead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, from the reliabilities of the keyframe behind and the keyframe ahead: ``(ahead, keep)``, where
+    ``ahead`` takes the painting ahead (:data:`RULE`) and ``keep`` a carried painting at all (the better
+    reliability above :data:`TRUST`; elsewhere the network)."""
+    ahead = (r_behind <= TRUST) & (r_ahead > TRUST) if RULE == "behind" else r_ahead > r_behind
+    return ahead, np.maximum(r_behind, r_ahead) > TRUST
 
 
 def _select_carry(network: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -229,8 +236,7 @@ def _select_carry(network: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]
         cv2.copyTo(np.ascontiguousarray(wa), (ra > TRUST).view(np.uint8), out)
         return out
     (wa, ra), (wb, rb) = parts
-    ahead = (ra <= TRUST) & (rb > TRUST) if RULE == "behind" else rb > ra
-    keep = np.maximum(ra, rb) > TRUST
+    ahead, keep = choose_source(ra, rb)
     cv2.copyTo(np.ascontiguousarray(wa), (keep & ~ahead).view(np.uint8), out)
     cv2.copyTo(np.ascontiguousarray(wb), (keep & ahead).view(np.uint8), out)
     return out
